@@ -1,0 +1,105 @@
+"""The one error root of schemadiff.
+
+Every failure a user can cause or meet (bad SQL, a missing file, an
+unreachable server, a dirty database, a tampered migration) is raised as a
+:class:`CommandError` subclass carrying a message that says what is wrong and
+a hint that says what to do. The CLI catches ``CommandError`` in one place,
+prints it without a traceback and exits with :attr:`CommandError.exit_code`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Exit codes, shared by every command (documented in README and --help).
+EXIT_OK = 0  # success; for plan and derive --check: nothing to change
+EXIT_ERROR = 1  # any error: nothing was written or applied
+EXIT_CHANGES = 2  # plan: changes pending; derive --check: files are stale
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM; temporary databases are dropped
+
+
+class CommandError(Exception):
+    """A failure to report to the user as one clear message."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class ConfigError(CommandError):
+    """The configuration or a command-line argument is wrong."""
+
+
+class InputFileError(CommandError):
+    """A file the user named is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where something sits in a SQL file (1-based line and column)."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class SQLSyntaxError(CommandError):
+    """A SQL file does not parse; carries file, line, column and statement."""
+
+    def __init__(self, position: SourcePosition, reason: str, statement: str) -> None:
+        self.position = position
+        self.reason = reason
+        self.statement = statement
+        super().__init__(
+            f"{position}: {reason}\n    {_first_lines(statement)}",
+            "Fix the SQL and run the command again; nothing was written.",
+        )
+
+
+class DatabaseError(CommandError):
+    """A database could not be reached or refused a statement."""
+
+
+class ShadowServerError(CommandError):
+    """The shadow server could not be started or used."""
+
+
+class MigrationDirectoryError(CommandError):
+    """A migration directory is malformed or fails its integrity check."""
+
+
+class MigrationStateError(CommandError):
+    """The database's migration state forbids the operation (dirty, unknown version...)."""
+
+
+class MigrationFailed(CommandError):
+    """A migration statement failed while being applied."""
+
+
+class LockTimeout(CommandError):
+    """Another migrator holds the migration lock."""
+
+
+class DestructiveChangeRefused(CommandError):
+    """A plan deletes data and --allow-destructive was not given."""
+
+
+class VerificationFailed(CommandError):
+    """A generated migration did not reach the state it was generated for."""
+
+
+def _first_lines(text: str, limit: int = 6) -> str:
+    lines = text.strip().splitlines()
+    shown = lines[:limit]
+    if len(lines) > limit:
+        shown.append("...")
+    return "\n    ".join(shown)

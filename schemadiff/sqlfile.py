@@ -1,0 +1,110 @@
+"""Reading SQL text with pglast: parsing, statement splitting, positions.
+
+Everything in schemadiff that reads SQL goes through here, so that a
+syntax error anywhere is reported the same way (file:line:column and the
+statement), and statements are split by PostgreSQL's own grammar (dollar
+quoting, comments, string literals), never on ``;``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pglast import parser as pg_parser
+
+from .errors import InputFileError, SourcePosition, SQLSyntaxError
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level SQL statement and where it starts in its file."""
+
+    text: str  # the statement without its trailing semicolon
+    position: SourcePosition
+    node: Any  # the pglast AST node (RawStmt.stmt)
+
+    @property
+    def kind(self) -> str:
+        """The parse node's name, e.g. ``CreateStmt`` or ``IndexStmt``."""
+        return type(self.node).__name__
+
+
+def read_text(path: str | Path, what: str = "SQL file") -> str:
+    """Read a file or raise one clear error naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(
+            f"{what} not found: {path}", "Check the path (or the configuration that names it)."
+        ) from None
+    except IsADirectoryError:
+        raise InputFileError(f"{what} is a directory, not a file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read {what} {path}: {exc}") from None
+
+
+def position_of(text: str, offset: int, path: str) -> SourcePosition:
+    """Translate a character offset into a 1-based line and column."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return SourcePosition(path, line, column)
+
+
+def parse_statements(text: str, path: str = "<sql>") -> list[Statement]:
+    """Split ``text`` into parsed statements, or raise :class:`SQLSyntaxError`."""
+    try:
+        slices = pg_parser.split(text, with_parser=True, only_slices=True)
+    except pg_parser.ParseError as exc:
+        raise _syntax_error(text, path, exc) from None
+    statements = []
+    for piece in slices:
+        body = text[piece]
+        try:
+            raw = pg_parser.parse_sql(body)
+        except pg_parser.ParseError as exc:  # pragma: no cover - split already parsed it
+            raise _syntax_error(text, path, exc, base=piece.start) from None
+        for raw_stmt in raw:
+            statements.append(Statement(body, position_of(text, piece.start, path), raw_stmt.stmt))
+    return statements
+
+
+def parse_file(path: str | Path, what: str = "SQL file") -> list[Statement]:
+    """Read and parse a SQL file."""
+    return parse_statements(read_text(path, what), str(path))
+
+
+def _syntax_error(text: str, path: str, exc: pg_parser.ParseError, base: int = 0) -> SQLSyntaxError:
+    reason = exc.args[0] if exc.args else str(exc)
+    location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    offset = base + location
+    start, end = _statement_bounds(text, offset)
+    return SQLSyntaxError(position_of(text, offset, path), reason, text[start:end])
+
+
+def _statement_bounds(text: str, offset: int) -> tuple[int, int]:
+    """Best-effort span of the statement around ``offset`` for the message.
+
+    The statement could not be parsed, so the grammar cannot tell where it
+    starts; the previous statement's end is the last ``;`` that pglast's
+    scanner accepted before the error, which is good enough for display.
+    """
+    start = 0
+    try:
+        slices = pg_parser.split(text[:offset], with_parser=False, only_slices=True)
+    except pg_parser.ParseError:
+        slices = ()
+    if slices:
+        last = slices[-1]
+        semicolon = text.find(";", last.stop)
+        if semicolon == -1 or semicolon >= offset:
+            start = last.start  # the failing statement is the last one seen
+        else:
+            start = semicolon + 1
+    while start < offset and text[start].isspace():
+        start += 1
+    end = text.find(";", offset)
+    return start, (len(text) if end == -1 else end)

@@ -45,3 +45,15 @@ def connect(url: str, *, what: str = "database", autocommit: bool = False, **kwa
         ) from None
     except psycopg.ProgrammingError as exc:  # pragma: no cover - malformed URL
         raise DatabaseError(f"invalid {what} URL {redact(url)}: {exc}") from None
+
+
+def read_only(url: str) -> str:
+    """The URL with every transaction read-only, for inspecting live databases.
+
+    ``plan --db`` must not be able to change anything, whatever a bug
+    elsewhere might try: the server itself refuses writes.
+    """
+    params = pg_conninfo.conninfo_to_dict(url)
+    options = str(params.get("options") or "")
+    params["options"] = (options + " -c default_transaction_read_only=on").strip()
+    return pg_conninfo.make_conninfo(**params)

@@ -1,0 +1,326 @@
+"""The command line: parse arguments, call ``schemadiff.command``, render.
+
+This is the only module that knows about typer and rich. ``run(args, out,
+err)`` takes its streams, so tests drive the CLI in-process and read what a
+user would see; ``main()`` is the console-script entry point.
+
+Exit codes (also in README and ``--help``):
+  0  success; plan: in sync; derive --check: files up to date
+  1  error: nothing was written or applied (the message says what to do)
+  2  plan: changes pending; derive --check: derived files are stale
+  130 interrupted (Ctrl-C or SIGTERM); temporary databases are dropped
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional, TextIO
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied),"
+    " 2 changes pending (plan) or stale files (derive --check), 130 interrupted."
+)
+
+app = typer.Typer(
+    name="schemadiff",
+    help="Declarative PostgreSQL schema management: desired-state SQL in, reviewed golang-migrate migrations out.\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class _Session:
+    """The streams and flags of one ``run``; commands render through it."""
+
+    out: Console
+    err: Console
+    debug: bool = False
+
+    def status(self, message: str) -> None:
+        self._status_message = message
+        if self._live is not None:
+            self._live.update(f"[dim]{escape(message)}…[/dim]")
+
+    _live: object = None
+    _status_message: str = ""
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """A spinner on stderr while long steps run (only on a terminal)."""
+        if not self.err.is_terminal:
+            yield
+            return
+        with self.err.status("[dim]Starting…[/dim]") as live:
+            self._live = live
+            try:
+                yield
+            finally:
+                self._live = None
+
+
+_session: _Session | None = None
+
+
+def _s() -> _Session:
+    assert _session is not None, "commands run through schemadiff.cli.run"
+    return _session
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _s().debug = debug
+
+
+# ---------------------------------------------------------------------------
+# Shared options
+
+ServiceArg = Annotated[
+    Optional[str], typer.Argument(help="Service from [tool.schemadiff] in pyproject.toml (default: all).")
+]
+DesiredOpt = Annotated[
+    Optional[Path], typer.Option("--desired", help="Desired-state SQL file (default: the service's).", dir_okay=False)
+]
+DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Migration directory (default: the service's).")]
+DbOpt = Annotated[
+    Optional[str],
+    typer.Option("--db", help="Live database URL (default: the service's environment variable).", show_default=False),
+]
+ShadowOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--shadow",
+        envvar="SCHEMADIFF_SHADOW_URL",
+        help="Existing PostgreSQL (with pgvector) for temporary databases; default: the embedded server.",
+        show_default=False,
+    ),
+]
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    sql = "sql"
+    json = "json"
+
+
+# ---------------------------------------------------------------------------
+# plan
+
+
+@app.command()
+def plan(
+    service: ServiceArg = None,
+    desired: DesiredOpt = None,
+    directory: DirOpt = None,
+    db: DbOpt = None,
+    shadow: ShadowOpt = None,
+    output_format: Annotated[PlanFormat, typer.Option("--format", help="text, sql or json.")] = PlanFormat.text,
+) -> None:
+    """Show what would change to reach the desired state. Exit 0 in sync, 2 changes pending, 1 error."""
+    from . import command
+
+    session = _s()
+    if directory is not None and db is not None:
+        raise CommandError("--dir and --db are alternatives: compare with a migration directory or a live database")
+    targets = command.resolve_targets(service, desired=desired, directory=directory, db=db)
+    results = []
+    with session.working():
+        for target in targets:
+            results.append(command.plan(target, shadow_url=shadow, status=session.status))
+    if output_format is PlanFormat.json:
+        document = [_plan_json(result) for result in results]
+        session.out.file.write(json.dumps(document if len(document) > 1 else document[0], indent=2) + "\n")
+    elif output_format is PlanFormat.sql:
+        for result in results:
+            for change in result.changes:
+                session.out.file.write(change.sql.rstrip() + "\n")
+    else:
+        for result in results:
+            _render_plan(result)
+    raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
+
+
+def _plan_json(result) -> dict:
+    return {
+        "service": result.target.service,
+        "desired": str(result.target.desired),
+        "compared_with": result.source,
+        "in_sync": result.in_sync,
+        "summary": [
+            {"table": row.table, "added": row.added, "removed": row.removed, "changed": row.changed}
+            for row in result.summary()
+        ],
+        "changes": [
+            {
+                "sql": c.sql,
+                "action": c.action,
+                "kind": c.kind,
+                "name": c.name,
+                "table": c.table,
+                "hazards": list(c.hazards),
+                "transactional": c.transactional,
+            }
+            for c in result.changes
+        ],
+    }
+
+
+def _render_plan(result) -> None:
+    out = _s().out
+    title = f"[bold]{escape(result.target.label)}[/bold]: {escape(str(result.target.desired))} vs {escape(result.source)}"
+    out.print(title)
+    if result.in_sync:
+        out.print("[green]In sync: nothing to change.[/green]\n")
+        return
+    table = Table("Table", "Added", "Removed", "Changed", "Hazards")
+    hazards_by_group: dict[str, set[str]] = {}
+    for change in result.changes:
+        group = change.table or f"{change.kind} {change.name}"
+        hazards_by_group.setdefault(group, set()).update(change.hazards)
+    for row in result.summary():
+        table.add_row(
+            escape(row.table),
+            escape(", ".join(row.added)),
+            escape(", ".join(row.removed)),
+            escape(", ".join(row.changed)),
+            "[red]" + escape(", ".join(sorted(hazards_by_group.get(row.table, ())))) + "[/red]",
+        )
+    out.print(table)
+    from rich.syntax import Syntax
+
+    lines = []
+    for change in result.changes:
+        marker = f"-- ! {', '.join(change.hazards)}\n" if change.hazards else ""
+        lines.append(marker + change.sql.rstrip())
+    out.print(Syntax("\n".join(lines), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+    out.print(f"[yellow]{len(result.changes)} statement(s) pending.[/yellow]\n")
+
+
+# ---------------------------------------------------------------------------
+# generate
+
+
+@app.command()
+def generate(
+    name: Annotated[str, typer.Argument(help="Migration name, e.g. add_user_avatar.")],
+    service: ServiceArg = None,
+    desired: DesiredOpt = None,
+    directory: DirOpt = None,
+    shadow: ShadowOpt = None,
+    allow_destructive: Annotated[
+        bool, typer.Option("--allow-destructive", help="Allow changes that delete data (drops, narrowing types).")
+    ] = False,
+) -> None:
+    """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
+    from . import command
+
+    session = _s()
+    targets = command.resolve_targets(service, desired=desired, directory=directory)
+    if len(targets) != 1:
+        raise CommandError(
+            "generate writes one service's migration: name the service",
+            f"Configured services: {', '.join(t.label for t in targets)}.",
+        )
+    with session.working():
+        result = command.generate(
+            name, targets[0], shadow_url=shadow, allow_destructive=allow_destructive, status=session.status
+        )
+    if not result.written:
+        session.out.print(f"{escape(result.target.label)}: in sync with {escape(str(result.target.desired))}; nothing written.")
+        return
+    for path in result.written:
+        session.out.print(f"wrote {escape(str(path))}")
+    session.out.print(
+        f"[green]Verified:[/green] up reaches the desired state and down returns, {len(result.changes)} statement(s) up."
+    )
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+
+
+def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the CLI with ``args``, writing to ``out``/``err``; return the exit code."""
+    global _session
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    previous = _session
+    _session = _Session(out=_console(out), err=_console(err))
+    try:
+        command = typer.main.get_command(app)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = command.main(args=args, prog_name="schemadiff", standalone_mode=False)
+        return int(code or 0)
+    except CommandError as exc:
+        _report(exc)
+        return exc.exit_code
+    except typer.Abort:
+        return _interrupted()
+    except KeyboardInterrupt:
+        return _interrupted()
+    except typer.exceptions.TyperException as exc:  # usage errors from the parser
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _session.err.print(f"[red]error:[/red] {escape(message)}")
+        _session.err.print("Run 'schemadiff --help' (or 'schemadiff COMMAND --help') for usage.")
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: say so plainly, traceback only on --debug
+        if _session.debug:
+            _session.err.print(escape(traceback.format_exc()))
+        _session.err.print(
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n"
+            "This is a bug in schemadiff; re-run with --debug for the traceback and please report it."
+        )
+        return EXIT_ERROR
+    finally:
+        _session = previous
+
+
+def _console(stream: TextIO) -> Console:
+    # Non-terminals (pipes, CI logs, tests) get plain text at a readable width.
+    is_terminal = hasattr(stream, "isatty") and stream.isatty() and not isinstance(stream, io.StringIO)
+    return Console(file=stream, width=None if is_terminal else 160, highlight=False, soft_wrap=not is_terminal)
+
+
+def _report(exc: CommandError) -> None:
+    session = _s()
+    if session.debug:
+        session.err.print(escape(traceback.format_exc()))
+    session.err.print(f"[red]error:[/red] {escape(exc.message)}")
+    if exc.hint:
+        session.err.print(escape(exc.hint))
+
+
+def _interrupted() -> int:
+    _s().err.print("[yellow]interrupted[/yellow]: nothing was written; temporary databases were dropped.")
+    return EXIT_INTERRUPTED
+
+
+def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - exercised via subprocess
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so temporary
+    # databases are dropped and no file is left half-written.
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    sys.exit(run(sys.argv[1:]))

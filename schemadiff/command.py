@@ -161,14 +161,14 @@ def _load_desired(url: str, statements, target: Target, status: Status) -> None:
 @contextmanager
 def _replayed_directory(shadow, directory: Path | None, status: Status) -> Iterator[tuple[str, str]]:
     """A shadow database holding the state the directory's migrations produce."""
-    from .migrations import MigrationDirectory
+    from .migrations import load_directory
     from .replay import replay_directory
 
     with shadow.temporary_database() as url:
-        if directory is None or not directory.exists():
+        migrations = load_directory(directory) if directory is not None else None
+        if migrations is None or not migrations.migrations:
             yield url, "an empty database (no migrations yet)"
             return
-        migrations = MigrationDirectory.load(directory)
         status(f"Replaying {len(migrations.migrations)} migrations from {directory}")
         replay_directory(url, migrations)
         yield url, f"the {len(migrations.migrations)} migrations in {directory}"
@@ -199,7 +199,7 @@ def generate(
     from .diff import diff_databases
     from .hazards import destructive
     from .migration_writer import check_name, content_hash, next_version, render, write_pair
-    from .migrations import MigrationDirectory, write_sum
+    from .migrations import load_directory, verify_sum, write_sum
     from .shadow import ShadowServer
     from .sqlfile import parse_file, read_text
     from .verify import verify_pair
@@ -210,9 +210,10 @@ def generate(
     desired_text = read_text(target.desired, "desired-state file")
     desired_statements = parse_file(target.desired, "desired-state file")
     directory = target.directory
-    existing = MigrationDirectory.load(directory) if directory.exists() else None
-    if existing is not None:
-        existing.verify_integrity()
+    existing = load_directory(directory)
+    if existing.migrations:
+        # Never build on a directory whose files changed since they were generated.
+        verify_sum(directory)
 
     shadow = ShadowServer.open(shadow_url, status)
     with shadow.temporary_database() as desired_url:
@@ -242,7 +243,7 @@ def generate(
                 down_sql=down_text,
                 status=status,
             )
-    version = next_version(existing.versions if existing else [])
+    version = next_version(existing.versions)
     written = write_pair(directory, version, name, up_text, down_text)
     write_sum(directory)
     return GenerateResult(target, changes, down_changes, written, version)

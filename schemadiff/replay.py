@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg
 
 from . import dburl
-from .errors import DatabaseError
+from .errors import DatabaseError, MigrationDirectoryError
+from .migrations import MigrationDirectory, read_script
 from .sqlfile import Statement, parse_file
 
 
@@ -39,6 +40,36 @@ def load_statements(url: str, statements: Iterable[Statement], what: str) -> Non
 
 def load_file(url: str, path: str | Path, what: str = "desired-state file") -> None:
     load_statements(url, parse_file(path, what), what)
+
+
+def replay_directory(url: str, directory: MigrationDirectory) -> None:
+    """Run every up migration of ``directory`` in version order.
+
+    Each file runs the way the runner would run it (one transaction, or
+    statement by statement when it cannot be in one), so the shadow holds
+    the state production reaches, not an approximation of it.
+    """
+    for migration in directory.migrations:
+        if migration.up is None:
+            raise MigrationDirectoryError(
+                f"migration {migration.label} in {directory.path} has no .up.sql file",
+                "Every version needs an up file; restore it or remove the version's files.",
+            )
+        script = read_script(migration.up)
+        what = f"migration {migration.up.name}"
+        if not script.transactional:
+            load_statements(url, script.statements, what)
+            continue
+        with dburl.connect(url, what="shadow database") as conn:
+            for statement in script.statements:
+                try:
+                    conn.execute(statement.text)
+                except psycopg.Error as exc:
+                    raise DatabaseError(
+                        f"{statement.position}: {what} fails on replay: {_reason(exc)}",
+                        "The migration directory does not replay on a fresh database; fix the file"
+                        " (then `schemadiff hash`).",
+                    ) from None
 
 
 def _reason(exc: psycopg.Error) -> str:

@@ -1,0 +1,408 @@
+"""A golang-migrate migration directory and its integrity sum.
+
+File names follow golang-migrate: ``<version>_<description>.<up|down>.<ext>``
+(``^([0-9]+)_(.*)\\.(down|up)\\.(.*)$``), versions compare as integers, and any
+other file in the directory (our ``schemadiff.sum``, a README) is ignored.
+
+The sum file ``schemadiff.sum`` follows Atlas's ``atlas.sum``: one running
+SHA-256 is fed each migration file's name then its bytes, in version order,
+and after every file its base64 digest is written as ``<name> h1:<digest>``.
+Because each line covers every file before it, editing, removing or
+inserting any file changes the line of that file and all lines after it; the
+first line ``h1:<digest>`` is a SHA-256 over all (name, line digest) pairs so
+that the sum file itself cannot be edited unnoticed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .errors import MigrationDirectoryError
+from .sqlfile import Statement, parse_statements
+
+Direction = Literal["up", "down"]
+
+SUM_FILE = "schemadiff.sum"
+
+# golang-migrate's own pattern (source/parse.go); it is about file names, not SQL.
+_FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.(down|up)\.(.*)$")
+
+_HASH_HINT = "If the change is intended, run `schemadiff hash` to record the directory as it is now."
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One ``.up`` or ``.down`` file."""
+
+    version: int
+    description: str
+    direction: Direction
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def read_bytes(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise MigrationDirectoryError(f"cannot read migration file {self.path}: {exc}") from None
+
+    def checksum(self) -> str:
+        """SHA-256 of the file's bytes (hex), as recorded in ``schemadiff_history``."""
+        return hashlib.sha256(self.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One version: its up file and, if written, its down file."""
+
+    version: int
+    description: str
+    up: MigrationFile | None
+    down: MigrationFile | None
+
+    def file(self, direction: Direction) -> MigrationFile | None:
+        return self.up if direction == "up" else self.down
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.description}"
+
+
+@dataclass(frozen=True)
+class MigrationDirectory:
+    """The migrations of a directory, sorted by version."""
+
+    path: Path
+    migrations: tuple[Migration, ...]
+
+    @property
+    def versions(self) -> list[int]:
+        return [m.version for m in self.migrations]
+
+    @property
+    def latest(self) -> int | None:
+        return self.migrations[-1].version if self.migrations else None
+
+    def get(self, version: int) -> Migration | None:
+        for migration in self.migrations:
+            if migration.version == version:
+                return migration
+        return None
+
+    def __contains__(self, version: object) -> bool:
+        return isinstance(version, int) and self.get(version) is not None
+
+    def previous(self, version: int) -> int | None:
+        """The highest version below ``version``, or None below the first."""
+        below = [v for v in self.versions if v < version]
+        return below[-1] if below else None
+
+    def files(self) -> list[MigrationFile]:
+        """Every migration file, in the order the sum covers them."""
+        found = [f for m in self.migrations for f in (m.up, m.down) if f is not None]
+        return sorted(found, key=lambda f: (f.version, f.name))
+
+
+def parse_file_name(name: str) -> tuple[int, str, Direction] | None:
+    """``(version, description, direction)`` of a migration file name, else None."""
+    match = _FILE_NAME.match(name)
+    if not match:
+        return None
+    direction: Direction = "up" if match[3] == "up" else "down"
+    return int(match[1]), match[2], direction
+
+
+def load_directory(path: str | Path) -> MigrationDirectory:
+    """Read a migration directory; a missing directory has no migrations."""
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise MigrationDirectoryError(f"migration directory {root} is a file, not a directory")
+    by_version: dict[int, dict[str, MigrationFile]] = {}
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        parsed = parse_file_name(entry.name)
+        if parsed is None or not entry.is_file():
+            continue
+        version, description, direction = parsed
+        if version == 0:
+            raise MigrationDirectoryError(
+                f"{entry}: version 0 is reserved for 'no migration applied'",
+                "Number migrations from 1 (rename the file).",
+            )
+        files = by_version.setdefault(version, {})
+        if direction in files:
+            raise MigrationDirectoryError(
+                f"duplicate {direction} migration for version {version} in {root}:"
+                f" {files[direction].name} and {entry.name}",
+                "Each version has at most one .up and one .down file: renumber or remove one.",
+            )
+        files[direction] = MigrationFile(version, description, direction, entry)
+    migrations = []
+    for version in sorted(by_version):
+        files = by_version[version]
+        up, down = files.get("up"), files.get("down")
+        description = (up or down).description  # type: ignore[union-attr]
+        migrations.append(Migration(version, description, up, down))
+    return MigrationDirectory(root, tuple(migrations))
+
+
+# --- the integrity sum -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SumFile:
+    """The content of ``schemadiff.sum``: a total and one running digest per file."""
+
+    total: str
+    entries: tuple[tuple[str, str], ...]  # (file name, base64 running digest)
+
+    def render(self) -> str:
+        lines = [f"h1:{self.total}"] + [f"{name} h1:{digest}" for name, digest in self.entries]
+        return "\n".join(lines) + "\n"
+
+
+def compute_sum(directory: MigrationDirectory) -> SumFile:
+    running = hashlib.sha256()
+    entries = []
+    for file in directory.files():
+        running.update(file.name.encode("utf-8"))
+        running.update(file.read_bytes())
+        entries.append((file.name, _b64(running.copy().digest())))
+    return SumFile(_total(entries), tuple(entries))
+
+
+def write_sum(path: str | Path) -> Path:
+    """Record the directory as it is now in its ``schemadiff.sum``."""
+    directory = load_directory(path)
+    if not directory.path.is_dir():
+        raise MigrationDirectoryError(f"migration directory {directory.path} does not exist")
+    target = directory.path / SUM_FILE
+    content = compute_sum(directory).render()
+    temporary = target.with_name(f".{SUM_FILE}.tmp")
+    try:  # write then rename: a crash never leaves a half-written sum
+        temporary.write_text(content, encoding="utf-8")
+        temporary.replace(target)
+    except OSError as exc:
+        raise MigrationDirectoryError(f"cannot write {target}: {exc}") from None
+    return target
+
+
+def read_sum(path: str | Path) -> SumFile | None:
+    """The directory's sum file, or None when it has none."""
+    target = Path(path) / SUM_FILE
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MigrationDirectoryError(f"cannot read {target}: {exc}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("h1:"):
+        raise MigrationDirectoryError(f"{target} is malformed: the first line must be h1:<sum>", _HASH_HINT)
+    entries = []
+    for number, line in enumerate(lines[1:], start=2):
+        name, _, digest = line.rpartition(" h1:")
+        if not name or not digest:
+            raise MigrationDirectoryError(f"{target}:{number} is malformed: expected '<file> h1:<sum>'", _HASH_HINT)
+        entries.append((name, digest))
+    return SumFile(lines[0][3:], tuple(entries))
+
+
+def verify_sum(path: str | Path) -> bool:
+    """Check the directory against its sum file.
+
+    Returns True when verified and False when the directory has no sum file
+    (a hand-written directory: unchecked, the caller should say so). Raises
+    :class:`MigrationDirectoryError` naming what changed otherwise.
+    """
+    directory = load_directory(path)
+    recorded = read_sum(directory.path)
+    if recorded is None:
+        return False
+    sum_path = directory.path / SUM_FILE
+    if _total(list(recorded.entries)) != recorded.total:
+        raise MigrationDirectoryError(f"{sum_path} was edited by hand: its total does not match its lines", _HASH_HINT)
+    actual = compute_sum(directory)
+    if actual == recorded:
+        return True
+    raise MigrationDirectoryError(_describe_change(directory, recorded, actual), _HASH_HINT)
+
+
+def _describe_change(directory: MigrationDirectory, recorded: SumFile, actual: SumFile) -> str:
+    where = directory.path
+    recorded_names = [name for name, _ in recorded.entries]
+    actual_names = {name for name, _ in actual.entries}
+    missing = [name for name in recorded_names if name not in actual_names]
+    if missing:
+        return f"migration file removed from {where} (listed in {SUM_FILE}): {', '.join(missing)}"
+    added = [name for name, _ in actual.entries if name not in set(recorded_names)]
+    if added:
+        recorded_versions = [parse_file_name(n) for n in recorded_names]
+        latest = max((p[0] for p in recorded_versions if p), default=0)
+        below = [n for n in added if (p := parse_file_name(n)) and p[0] < latest]
+        if below:
+            return (
+                f"migration file added out of order in {where}: {', '.join(below)}"
+                f" is below the latest recorded version {latest}; databases past it would never run it"
+            )
+        return f"migration file added to {where} but not recorded in {SUM_FILE}: {', '.join(added)}"
+    # Same names: the first differing running digest is the first edited file.
+    for (name, digest), (_, now) in zip(recorded.entries, actual.entries):
+        if digest != now:
+            return f"migration file edited after it was recorded in {SUM_FILE}: {where / name}"
+    return f"{SUM_FILE} in {where} does not match the directory"  # pragma: no cover - order changed
+
+
+def _total(entries: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    total = hashlib.sha256()
+    for name, digest in entries:
+        total.update(name.encode("utf-8"))
+        total.update(digest.encode("ascii", "replace"))
+    return _b64(total.digest())
+
+
+def _b64(raw: bytes) -> str:
+    return base64.standard_b64encode(raw).decode("ascii")
+
+
+# --- what a file needs to run ------------------------------------------------
+
+NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
+
+
+@dataclass(frozen=True)
+class MigrationScript:
+    """A parsed migration file and how it must run.
+
+    ``transactional`` files run in one transaction with their version
+    update; the others run statement by statement under the dirty protocol,
+    and ``reason`` says why (the first statement that forbids a transaction).
+    """
+
+    file: MigrationFile
+    checksum: str  # SHA-256 (hex) of exactly the bytes parsed here
+    statements: tuple[Statement, ...] = field(repr=False)
+    transactional: bool
+    reason: str | None
+
+
+def read_script(file: MigrationFile) -> MigrationScript:
+    """Parse a migration file and decide how it runs; syntax errors raise here."""
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationDirectoryError(f"migration file {file.path} is not UTF-8: {exc}") from None
+    statements = _unwrap_transaction(parse_statements(text, str(file.path)), file)
+    reason = _no_transaction_reason(text, statements)
+    return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason)
+
+
+def _unwrap_transaction(statements: list[Statement], file: MigrationFile) -> list[Statement]:
+    """Drop a ``BEGIN; ... COMMIT;`` around the whole file, refuse any other.
+
+    golang-migrate users often wrap files in BEGIN/COMMIT; schemadiff runs
+    each file in its own transaction, where a COMMIT in the middle would end
+    it early and let the version update miss the changes it covers.
+    """
+    kinds = [_transaction_kind(s) for s in statements]
+    if len(statements) >= 2 and kinds[0] in ("BEGIN", "START") and kinds[-1] == "COMMIT":
+        if not any(kind in _BLOCK_CONTROL for kind in kinds[1:-1]):
+            return statements[1:-1]
+    for statement, kind in zip(statements, kinds):
+        if kind in _BLOCK_CONTROL:
+            raise MigrationDirectoryError(
+                f"{statement.position}: {file.name} controls transactions itself ({statement.text.strip()})",
+                "schemadiff runs each migration file in its own transaction: remove BEGIN/COMMIT/ROLLBACK"
+                f" (a BEGIN ... COMMIT around the whole file is fine), or mark the file with a line"
+                f" `{NO_TRANSACTION_MARKER}`.",
+            )
+    return statements
+
+
+# Statements that open or close a transaction block (savepoints are fine inside one).
+_BLOCK_CONTROL = {"BEGIN", "START", "COMMIT", "ROLLBACK", "PREPARE", "COMMIT_PREPARED", "ROLLBACK_PREPARED"}
+
+
+def _transaction_kind(statement: Statement) -> str | None:
+    if statement.kind != "TransactionStmt":
+        return None
+    return str(statement.node.kind.name).removeprefix("TRANS_STMT_")
+
+
+def _no_transaction_reason(text: str, statements: list[Statement]) -> str | None:
+    if _has_marker(text):
+        return f"marked `{NO_TRANSACTION_MARKER}`"
+    for index, statement in enumerate(statements):
+        what = _forbids_transaction(statement, statements[index + 1 :])
+        if what:
+            return f"{what} at line {statement.position.line} cannot run inside a transaction"
+    return None
+
+
+def _has_marker(text: str) -> bool:
+    from pglast import parser as pg_parser
+
+    try:
+        tokens = pg_parser.scan(text)
+    except pg_parser.ParseError:  # pragma: no cover - the file parsed already
+        return False
+    return any(
+        token.name == "SQL_COMMENT" and text[token.start : token.end + 1].strip() == NO_TRANSACTION_MARKER
+        for token in tokens
+    )
+
+
+def _forbids_transaction(statement: Statement, later: list[Statement]) -> str | None:
+    node, kind = statement.node, statement.kind
+    if kind == "IndexStmt" and node.concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and node.concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt":
+        options = {param.defname for param in node.params or ()}
+        if "concurrently" in options:
+            return "REINDEX ... CONCURRENTLY"
+        if node.kind.name in ("REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE"):
+            return "REINDEX SYSTEM/DATABASE"
+    if kind == "VacuumStmt" and node.is_vacuumcmd:
+        return "VACUUM"
+    if kind in _NEVER_IN_TRANSACTION:
+        return _NEVER_IN_TRANSACTION[kind]
+    if kind == "AlterEnumStmt" and node.newVal and not node.oldVal:
+        # Since PostgreSQL 12 ADD VALUE runs in a transaction, but the new
+        # value cannot be used before that transaction commits.
+        if any(node.newVal in _string_constants(s.node) for s in later):
+            return f"ALTER TYPE ... ADD VALUE '{node.newVal}' used later in the same file"
+    return None
+
+
+_NEVER_IN_TRANSACTION = {
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+}
+
+
+def _string_constants(node: object) -> set[str]:
+    from pglast import visitors
+
+    found: set[str] = set()
+
+    class Constants(visitors.Visitor):  # type: ignore[misc]
+        def visit_A_Const(self, ancestors: object, const: object) -> None:
+            value = getattr(const, "val", None)
+            if type(value).__name__ == "String":
+                found.add(value.sval)  # type: ignore[union-attr]
+
+    Constants()(node)
+    return found

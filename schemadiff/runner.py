@@ -1,0 +1,664 @@
+"""Applying a migration directory to a database, golang-migrate compatible.
+
+The database's version lives in golang-migrate's ``schema_migrations``, so
+either tool can take over from the other. schemadiff is stricter:
+
+* everything is checked before anything runs: the directory's sum, the
+  database's version (clean, known to the directory), every file of the plan
+  parses, every step down has its ``.down`` file;
+* a file that can run in a transaction runs in ONE transaction together with
+  its version update and history row: killed at any moment, the database
+  stays at the previous version, clean, with nothing of the file applied;
+* a file that cannot (CREATE INDEX CONCURRENTLY...) runs statement by
+  statement under golang-migrate's dirty protocol, and a failure records
+  which statement failed, for the message that refuses the next run;
+* the lock is golang-migrate's advisory lock, with a timeout.
+
+Progress is reported through ``on_event`` callbacks with typed events; this
+module never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Union
+
+import psycopg
+
+from . import dburl, migrationlock
+from .errors import ConfigError, MigrationDirectoryError, MigrationFailed, MigrationStateError, SourcePosition
+from .migrationlock import LockHolder
+from .migrations import Direction, MigrationDirectory, MigrationScript, load_directory, read_script, verify_sum
+from .sqlfile import Statement, position_of
+from .versiontable import VERSION_TABLE, HistoryRow, Tables, VersionState
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+APPLICATION_NAME = "schemadiff migrate"
+
+
+# --- plan and results --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One file to run and the version recorded once it has run."""
+
+    script: MigrationScript
+    target: int | None  # None: no migration applied any more
+
+    @property
+    def version(self) -> int:
+        return self.script.file.version
+
+    @property
+    def direction(self) -> Direction:
+        return self.script.file.direction
+
+    @property
+    def name(self) -> str:
+        return self.script.file.name
+
+    @property
+    def transactional(self) -> bool:
+        return self.script.transactional
+
+
+@dataclass(frozen=True)
+class AppliedStep:
+    step: Step
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    directory: Path
+    start_version: int | None  # before the run (before a baseline)
+    final_version: int | None  # after the run; for a dry run, where it would end
+    plan: tuple[Step, ...]
+    applied: tuple[AppliedStep, ...]
+    dry_run: bool
+    baselined: int | None
+    sum_verified: bool  # False: the directory has no schemadiff.sum
+
+
+# --- events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SumUnchecked:
+    """The directory has no schemadiff.sum: edits to it cannot be detected."""
+
+    directory: Path
+
+
+@dataclass(frozen=True)
+class LockWaiting:
+    holder: LockHolder | None
+
+
+@dataclass(frozen=True)
+class LockAcquired:
+    waited_ms: int
+
+
+@dataclass(frozen=True)
+class ChangedSinceApplied:
+    """An applied file's checksum differs from the one recorded when it ran."""
+
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Baselined:
+    version: int
+
+
+@dataclass(frozen=True)
+class MigrationStarted:
+    step: Step
+
+
+@dataclass(frozen=True)
+class MigrationFinished:
+    step: Step
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class NothingToApply:
+    version: int | None
+
+
+Event = Union[
+    SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
+    NothingToApply,
+]
+EventHandler = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    pass
+
+
+# --- status ------------------------------------------------------------------
+
+MigrationState = Literal["applied", "pending", "missing_file", "changed", "dirty"]
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    version: int
+    name: str  # the up file's name, or the recorded name when the file is missing
+    state: MigrationState
+    applied_at: datetime | None
+    recorded_checksum: str | None
+    file_checksum: str | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    directory: Path
+    database: str  # redacted URL
+    version: int | None
+    dirty: bool
+    dirty_reason: str | None  # which file failed and where, when known
+    latest: int | None
+    sum_verified: bool
+    migrations: tuple[MigrationStatus, ...]
+
+    @property
+    def pending(self) -> list[MigrationStatus]:
+        return [m for m in self.migrations if m.state == "pending"]
+
+    @property
+    def problems(self) -> list[MigrationStatus]:
+        return [m for m in self.migrations if m.state in ("missing_file", "changed", "dirty")]
+
+
+@dataclass(frozen=True)
+class ForceResult:
+    previous: VersionState
+    version: int | None
+
+
+# --- public operations -------------------------------------------------------
+
+
+def apply(
+    url: str,
+    directory: str | Path,
+    *,
+    to: int | None = None,
+    down: int | None = None,
+    dry_run: bool = False,
+    baseline: int | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_event: EventHandler | None = None,
+) -> ApplyResult:
+    """Bring the database to version ``to`` (default: the latest; 0: none).
+
+    ``down=N`` reverts the last N applied migrations instead. ``baseline=V``
+    adopts a database whose schema exists but has no version: V is recorded
+    as applied without running 1..V, then the run continues. ``dry_run``
+    returns the plan and touches nothing.
+    """
+    emit = on_event or _ignore
+    migrations, sum_verified = _checked_directory(directory, emit)
+    _check_arguments(migrations, to, down, baseline)
+    with _session(url) as session:
+        if not dry_run:
+            session.lock(lock_timeout, emit)
+        tables = session.tables
+        state = tables.read_state()
+        history = tables.history_rows()
+        if state.dirty:
+            raise _dirty_error(state, history)
+        initial = start = state.version
+        if baseline is not None:
+            if state.version is not None:
+                raise MigrationStateError(
+                    f"cannot baseline: the database is already at version {state.version}",
+                    "--baseline only adopts a database without a version; run apply without it.",
+                )
+            start = baseline
+        _check_known(migrations, start)
+        target = _target(migrations, start, to, down)
+        steps = plan(migrations, start, target)
+        _check_no_gap(migrations, history, start, target)
+        for warning in _changed_since_applied(migrations, history, start):
+            emit(warning)
+        if dry_run:
+            return ApplyResult(migrations.path, initial, target, tuple(steps), (), True, baseline, sum_verified)
+        tables.create()
+        if baseline is not None:
+            state = _record_baseline(session, migrations, state, baseline)
+            emit(Baselined(baseline))
+        if not steps:
+            emit(NothingToApply(state.version))
+        applied = []
+        for step in steps:
+            emit(MigrationStarted(step))
+            duration_ms = _run_step(session, state, step)
+            state = VersionState(step.target, False, True)
+            applied.append(AppliedStep(step, duration_ms))
+            emit(MigrationFinished(step, duration_ms))
+        return ApplyResult(
+            migrations.path, initial, state.version, tuple(steps), tuple(applied),
+            False, baseline, sum_verified,
+        )
+
+
+def force(
+    url: str,
+    version: int,
+    *,
+    directory: str | Path | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_event: EventHandler | None = None,
+) -> ForceResult:
+    """Record ``version`` as applied and clean, running nothing (-1 or 0: no version).
+
+    The way out of a dirty database once it has been repaired by hand. With
+    ``directory``, the version must be one of its migrations.
+    """
+    emit = on_event or _ignore
+    if version < -1:
+        raise ConfigError(f"cannot force version {version}", "Give a migration's version, or -1 for none.")
+    new = version if version > 0 else None
+    if directory is not None and new is not None:
+        migrations = _open_directory(directory)
+        if new not in migrations:
+            raise MigrationStateError(
+                f"version {new} is not a migration in {migrations.path}",
+                f"Known versions: {_list_versions(migrations)}.",
+            )
+    with _session(url) as session:
+        session.lock(lock_timeout, emit)
+        tables = session.tables
+        previous = tables.read_state()
+        tables.create()
+        with session.conn.transaction():
+            tables.replace_version(new)
+            tables.record(new if new is not None else -1, "", "force", None)
+        return ForceResult(previous, new)
+
+
+def status(url: str, directory: str | Path) -> StatusReport:
+    """Where the database is, migration by migration; reads only."""
+    migrations = _open_directory(directory)
+    sum_verified = verify_sum(migrations.path)
+    with _session(url) as session:
+        state = session.tables.read_state()
+        history = session.tables.history_rows()
+    dirty_reason = _dirty_reason(state, history) if state.dirty else None
+    rows = _migration_states(migrations, state, history)
+    return StatusReport(
+        migrations.path, dburl.redact(url), state.version, state.dirty, dirty_reason, migrations.latest,
+        sum_verified, tuple(rows),
+    )
+
+
+def plan(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[Step]:
+    """The steps from ``current`` to ``target``, every file read and parsed.
+
+    Raises before anything runs when a step down has no ``.down`` file
+    (golang-migrate would silently treat it as empty) or a file does not parse.
+    """
+    low, high = current or 0, target or 0
+    if high >= low:
+        chosen = [m for m in migrations.migrations if low < m.version <= high]
+        missing_up = [m.label for m in chosen if m.up is None]
+        if missing_up:
+            raise MigrationDirectoryError(
+                f"no .up file for {', '.join(missing_up)} in {migrations.path}",
+                "Write the .up file (or remove the lone .down file).",
+            )
+        return [Step(read_script(m.up), m.version) for m in chosen if m.up is not None]
+    chosen = [m for m in reversed(migrations.migrations) if high < m.version <= low]
+    missing_down = [m.label for m in chosen if m.down is None]
+    if missing_down:
+        raise MigrationDirectoryError(
+            f"cannot go down to {target or 'no version'}: no .down file for {', '.join(missing_down)}"
+            f" in {migrations.path}; nothing was run",
+            "Write the missing .down files, or stop at a version above them with --to.",
+        )
+    return [Step(read_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
+
+
+# --- checks ------------------------------------------------------------------
+
+
+def _open_directory(directory: str | Path) -> MigrationDirectory:
+    path = Path(directory)
+    if not path.is_dir():
+        raise MigrationDirectoryError(
+            f"migration directory not found: {path}", "Check --dir (or the service's `migrations` setting)."
+        )
+    return load_directory(path)
+
+
+def _checked_directory(directory: str | Path, emit: EventHandler) -> tuple[MigrationDirectory, bool]:
+    migrations = _open_directory(directory)
+    verified = verify_sum(migrations.path)
+    if not verified:
+        emit(SumUnchecked(migrations.path))
+    return migrations, verified
+
+
+def _check_arguments(migrations: MigrationDirectory, to: int | None, down: int | None, baseline: int | None) -> None:
+    if to is not None and down is not None:
+        raise ConfigError("give either a target version or a number of steps down, not both")
+    if down is not None and down < 1:
+        raise ConfigError(f"cannot go down {down} steps", "Give a number of migrations to revert, 1 or more.")
+    if to is not None and to != 0 and to not in migrations:
+        raise MigrationStateError(
+            f"version {to} is not a migration in {migrations.path}",
+            f"Known versions: {_list_versions(migrations)} (0 for none).",
+        )
+    if baseline is not None:
+        if baseline not in migrations:
+            raise MigrationStateError(
+                f"cannot baseline at {baseline}: it is not a migration in {migrations.path}",
+                f"Known versions: {_list_versions(migrations)}.",
+            )
+        if (to is not None and to < baseline) or down is not None:
+            raise ConfigError("a baseline only moves up: the target version must not be below it")
+
+
+def _check_known(migrations: MigrationDirectory, version: int | None) -> None:
+    if version is not None and version not in migrations:
+        raise MigrationStateError(
+            f"the database is at version {version}, which is not a migration in {migrations.path}",
+            "Use the directory the database was migrated with (its file may have been removed or renamed);"
+            " nothing was run.",
+        )
+
+
+def _target(migrations: MigrationDirectory, start: int | None, to: int | None, down: int | None) -> int | None:
+    if down is None:
+        # start is a version of the directory (checked), so latest >= start.
+        return migrations.latest if to is None else (to or None)
+    applied = [v for v in migrations.versions if v <= (start or 0)]
+    if down > len(applied):
+        raise MigrationStateError(
+            f"cannot go down {down} steps: only {len(applied)} migrations are applied",
+            "Use --to 0 to revert every migration.",
+        )
+    remaining = applied[: len(applied) - down]
+    return remaining[-1] if remaining else None
+
+
+def _applied_per_history(history: list[HistoryRow]) -> set[int]:
+    applied: set[int] = set()
+    for row in history:
+        if row.state != "done":
+            continue
+        if row.direction == "up":
+            applied.add(row.version)
+        elif row.direction == "down":
+            applied.discard(row.version)
+    return applied
+
+
+def _check_no_gap(
+    migrations: MigrationDirectory, history: list[HistoryRow], start: int | None, target: int | None
+) -> None:
+    """Going down, refuse when history shows an applied version whose files are gone."""
+    low, high = target or 0, start or 0
+    if low >= high:
+        return
+    gone = sorted(v for v in _applied_per_history(history) if low < v <= high and v not in migrations)
+    if gone:
+        raise MigrationDirectoryError(
+            f"cannot go down to {target or 'no version'}: version(s) {', '.join(map(str, gone))} were applied"
+            f" but have no files in {migrations.path}; nothing was run",
+            "Restore the removed migration files first.",
+        )
+
+
+def _changed_since_applied(
+    migrations: MigrationDirectory, history: list[HistoryRow], current: int | None
+) -> list[ChangedSinceApplied]:
+    recorded = _recorded_checksums(history)
+    changed = []
+    for migration in migrations.migrations:
+        if migration.up is None or migration.version > (current or 0) or migration.version not in recorded:
+            continue
+        if migration.up.checksum() != recorded[migration.version]:
+            changed.append(ChangedSinceApplied(migration.version, migration.up.name))
+    return changed
+
+
+def _recorded_checksums(history: list[HistoryRow]) -> dict[int, str]:
+    recorded: dict[int, str] = {}
+    for row in history:
+        if row.state == "done" and row.direction == "up" and row.checksum:
+            recorded[row.version] = row.checksum
+    return recorded
+
+
+def _list_versions(migrations: MigrationDirectory) -> str:
+    versions = migrations.versions
+    if not versions:
+        return "none (the directory has no migrations)"
+    return ", ".join(map(str, versions)) if len(versions) <= 8 else f"{versions[0]}..{versions[-1]}"
+
+
+# --- dirty databases ---------------------------------------------------------
+
+
+def _dirty_reason(state: VersionState, history: list[HistoryRow]) -> str:
+    # The dirty protocol leaves its history row 'running' or 'failed'; a
+    # clean last row means the version table was made dirty by another tool.
+    attempts = [r for r in history if r.direction in ("up", "down", "force")]
+    last = attempts[-1] if attempts else None
+    if last is None or last.state == "done":
+        return "a migration failed outside schemadiff (no details recorded)"
+    if last.state == "running":
+        return f"{last.name} was interrupted (started {last.applied_at.isoformat(timespec='seconds')})"
+    return f"{last.name} failed: {last.error}"
+
+
+def _dirty_error(state: VersionState, history: list[HistoryRow]) -> MigrationStateError:
+    shown = state.version if state.version is not None else "no version (a step down past the first failed)"
+    way_out = state.version if state.version is not None else -1
+    return MigrationStateError(
+        f"the database is dirty at version {shown}: {_dirty_reason(state, history)}",
+        "Nothing was run. Repair the database by hand so that it matches one version exactly (finish or undo"
+        f" what the failed file did), then record that version with `schemadiff force {way_out}`"
+        " (or the version you restored).",
+    )
+
+
+# --- running -----------------------------------------------------------------
+
+
+class _Session:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()  # type: ignore[misc]
+        if schema is None:
+            raise MigrationStateError(
+                "the database has no current schema (search_path names no existing schema)",
+                "Set search_path in the URL (options=-csearch_path=...) or create the schema.",
+            )
+        self.database: str = database
+        self.tables = Tables(conn, schema)
+        self.keys = migrationlock.lock_keys(database, schema, VERSION_TABLE)
+
+    def lock(self, timeout: float, emit: EventHandler) -> None:
+        started = time.monotonic()
+        migrationlock.acquire(self.conn, self.keys, timeout, lambda holder: emit(LockWaiting(holder)))
+        emit(LockAcquired(int((time.monotonic() - started) * 1000)))
+
+
+@contextlib.contextmanager
+def _session(url: str) -> Iterator[_Session]:
+    # Autocommit: transactions are opened explicitly where they belong, and
+    # the session-level advisory lock lives as long as the connection.
+    with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
+        # Let the server notice a vanished client during a long statement and
+        # roll back at once, instead of finishing the statement first.
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SET client_connection_check_interval = '1s'")
+        yield _Session(conn)
+
+
+def _record_baseline(
+    session: _Session, migrations: MigrationDirectory, state: VersionState, version: int
+) -> VersionState:
+    migration = migrations.get(version)
+    assert migration is not None
+    with session.conn.transaction():
+        session.tables.set_version(state, version, False)
+        session.tables.record(version, migration.label, "baseline", None)
+    return VersionState(version, False, True)
+
+
+def _run_step(session: _Session, state: VersionState, step: Step) -> int:
+    if step.transactional:
+        return _run_in_transaction(session, state, step)
+    return _run_dirty_protocol(session, state, step)
+
+
+def _run_in_transaction(session: _Session, state: VersionState, step: Step) -> int:
+    started = time.monotonic()
+    tables = session.tables
+    with session.conn.transaction():
+        for statement in step.script.statements:
+            _execute(session.conn, step, statement, transactional=True, state=state)
+        duration_ms = _elapsed_ms(started)
+        tables.set_version(state, step.target, False)
+        tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms)
+    return duration_ms
+
+
+def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> int:
+    tables, conn = session.tables, session.conn
+    with conn.transaction():
+        tables.set_version(state, step.target, True)
+        history_id = tables.record(step.version, step.name, step.direction, step.script.checksum, state="running")
+    dirty = VersionState(step.target, True, True)
+    started = time.monotonic()
+    try:
+        for statement in step.script.statements:
+            _execute(conn, step, statement, transactional=False, state=dirty)
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise MigrationFailed(
+                f"{step.name} left a transaction open (BEGIN without COMMIT)",
+                f"It was rolled back; the database is dirty at {_shown(step.target)}: repair it, then"
+                f" `schemadiff force`.",
+            )
+    except MigrationFailed as failure:
+        with contextlib.suppress(psycopg.Error):
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            with conn.transaction():
+                tables.finish(history_id, duration_ms=_elapsed_ms(started), error=failure.message)
+        raise
+    duration_ms = _elapsed_ms(started)
+    with conn.transaction():
+        tables.set_version(dirty, step.target, False)
+        tables.finish(history_id, duration_ms=duration_ms, error=None)
+    return duration_ms
+
+
+def _execute(
+    conn: psycopg.Connection, step: Step, statement: Statement, *, transactional: bool, state: VersionState
+) -> None:
+    try:
+        conn.execute(statement.text)
+    except psycopg.Error as exc:
+        where = _error_position(statement, exc)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        message = f"{where}: migration {step.name} failed: {reason}\n    {_first_lines(statement.text)}"
+        if transactional:
+            hint = (
+                f"Nothing of {step.name} was applied (it ran in one transaction, rolled back); the database"
+                f" stays at {_shown(state.version)}, clean. Fix the migration and apply again."
+            )
+        else:
+            hint = (
+                f"{step.name} runs outside a transaction, so the statements before line {where.line} stay"
+                f" applied and the database is marked dirty at {_shown(state.version)}. Finish or undo the"
+                " file's changes by hand, then run `schemadiff force VERSION` with the version it now matches."
+            )
+        raise MigrationFailed(message, hint) from None
+
+
+def _error_position(statement: Statement, exc: psycopg.Error) -> SourcePosition:
+    """The failing spot in the file: the statement's start, moved by the server's error position."""
+    start = statement.position
+    offset = getattr(getattr(exc, "diag", None), "statement_position", None)
+    if not offset or not str(offset).isdigit():
+        return start
+    inner = position_of(statement.text, int(offset) - 1, start.path)
+    column = start.column + inner.column - 1 if inner.line == 1 else inner.column
+    return SourcePosition(start.path, start.line + inner.line - 1, column)
+
+
+def _first_lines(text: str, limit: int = 4) -> str:
+    lines = text.strip().splitlines()
+    return "\n    ".join(lines[:limit] + (["..."] if len(lines) > limit else []))
+
+
+def _shown(version: int | None) -> str:
+    return f"version {version}" if version is not None else "no version"
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# --- status rows -------------------------------------------------------------
+
+
+def _migration_states(
+    migrations: MigrationDirectory, state: VersionState, history: list[HistoryRow]
+) -> list[MigrationStatus]:
+    current = state.version or 0
+    recorded = _recorded_checksums(history)
+    applied_at: dict[int, datetime] = {}
+    names: dict[int, str] = {}
+    for row in history:
+        if row.state == "done" and row.direction in ("up", "baseline"):
+            applied_at[row.version] = row.applied_at
+            names[row.version] = row.name
+    rows = []
+    for migration in migrations.migrations:
+        checksum = migration.up.checksum() if migration.up else None
+        name = migration.up.name if migration.up else migration.label
+        kind: MigrationState
+        if state.dirty and migration.version == state.version:
+            kind = "dirty"
+        elif migration.version > current:
+            kind = "pending"
+        elif migration.version in recorded and checksum != recorded[migration.version]:
+            kind = "changed"
+        else:
+            kind = "applied"
+        rows.append(
+            MigrationStatus(
+                migration.version, name, kind, applied_at.get(migration.version) if kind != "pending" else None,
+                recorded.get(migration.version), checksum,
+            )
+        )
+    # Versions the database or its history holds that the directory lacks.
+    referenced = {v for v in _applied_per_history(history) if v <= current}
+    if state.version is not None:
+        referenced.add(state.version)
+    for version in sorted(referenced - set(migrations.versions)):
+        rows.append(
+            MigrationStatus(
+                version, names.get(version, f"{version}_?"), "missing_file", applied_at.get(version),
+                recorded.get(version), None,
+            )
+        )
+    rows.sort(key=lambda r: r.version)
+    return rows

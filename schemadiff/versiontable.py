@@ -1,0 +1,190 @@
+"""golang-migrate's version table and schemadiff's history table.
+
+``schema_migrations (version bigint not null primary key, dirty boolean not
+null)`` holds at most one row, exactly as golang-migrate reads and writes it;
+no row means nothing is applied, and a dirty ``-1`` row means a failed step
+down past the first migration. Every write here checks it touched exactly
+one row, so a table changed behind our back is an error, never overwritten.
+
+``schemadiff_history`` is ours alone: one row per applied, reverted,
+baselined or forced version, with the file's checksum, timing and, for a
+step that failed outside a transaction, the error that left it dirty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from .errors import MigrationStateError
+
+VERSION_TABLE = "schema_migrations"
+HISTORY_TABLE = "schemadiff_history"
+
+# golang-migrate's NilVersion, written only together with dirty = true.
+NIL_VERSION = -1
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What ``schema_migrations`` says; ``version`` None means nothing applied."""
+
+    version: int | None
+    dirty: bool
+    table_exists: bool
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    id: int
+    version: int
+    name: str
+    direction: str  # up, down, baseline, force
+    checksum: str | None
+    applied_at: datetime
+    duration_ms: int | None
+    state: str  # done, running, failed
+    error: str | None
+
+
+class Tables:
+    """The two tables, qualified with the schema migrations run in."""
+
+    def __init__(self, conn: psycopg.Connection, schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.versions = sql.Identifier(schema, VERSION_TABLE)
+        self.history = sql.Identifier(schema, HISTORY_TABLE)
+
+    # --- reading ---------------------------------------------------------
+
+    def exists(self, table: str) -> bool:
+        row = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            [self.schema, table],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def read_state(self) -> VersionState:
+        if not self.exists(VERSION_TABLE):
+            return VersionState(None, False, False)
+        rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {}").format(self.versions)).fetchall()
+        if len(rows) > 1:
+            raise MigrationStateError(
+                f"{self.schema}.{VERSION_TABLE} has {len(rows)} rows; golang-migrate keeps exactly one",
+                "Inspect the table, keep the row of the version the database is really at"
+                " (or use `schemadiff force VERSION`).",
+            )
+        if not rows:
+            return VersionState(None, False, True)
+        version, dirty = int(rows[0][0]), bool(rows[0][1])
+        # golang-migrate writes -1 only with dirty, and 0 is no file's version.
+        return VersionState(version if version > 0 else None, dirty, True)
+
+    def history_rows(self) -> list[HistoryRow]:
+        if not self.exists(HISTORY_TABLE):
+            return []
+        rows = self.conn.execute(
+            sql.SQL(
+                "SELECT id, version, name, direction, checksum, applied_at, duration_ms, state, error"
+                " FROM {} ORDER BY id"
+            ).format(self.history)
+        ).fetchall()
+        return [HistoryRow(*row) for row in rows]
+
+    def last_attempt(self, version: int | None) -> HistoryRow | None:
+        """The latest history row that targeted or ran ``version``."""
+        rows = [r for r in self.history_rows() if version is None or r.version == version]
+        return rows[-1] if rows else None
+
+    # --- writing ---------------------------------------------------------
+
+    def create(self) -> None:
+        # golang-migrate's own statement, so its readers find what they expect.
+        self.conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (version bigint not null primary key, dirty boolean not null)").format(
+                self.versions
+            )
+        )
+        self.conn.execute(
+            sql.SQL(
+                """CREATE TABLE IF NOT EXISTS {} (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    version bigint NOT NULL,
+                    name text NOT NULL,
+                    direction text NOT NULL CHECK (direction IN ('up', 'down', 'baseline', 'force')),
+                    checksum text,
+                    applied_at timestamptz NOT NULL DEFAULT now(),
+                    duration_ms bigint,
+                    state text NOT NULL DEFAULT 'done' CHECK (state IN ('done', 'running', 'failed')),
+                    error text
+                )"""
+            ).format(self.history)
+        )
+
+    def set_version(self, old: VersionState, version: int | None, dirty: bool) -> None:
+        """Move the single row from ``old`` to (version, dirty), checking the old row is still there."""
+        new = NIL_VERSION if version is None and dirty else version
+        old_row = NIL_VERSION if old.version is None and old.dirty else old.version
+        if old_row is None and new is None:
+            return
+        if old_row is None:
+            statement = sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, %s)").format(self.versions)
+            params: list[object] = [new, dirty]
+        elif new is None:
+            statement = sql.SQL("DELETE FROM {} WHERE version = %s AND dirty = %s").format(self.versions)
+            params = [old_row, old.dirty]
+        else:
+            statement = sql.SQL(
+                "UPDATE {} SET version = %s, dirty = %s WHERE version = %s AND dirty = %s"
+            ).format(self.versions)
+            params = [new, dirty, old_row, old.dirty]
+        touched = self.conn.execute(statement, params).rowcount
+        if touched != 1:
+            raise MigrationStateError(
+                f"{self.schema}.{VERSION_TABLE} changed while schemadiff held the migration lock"
+                f" (expected the row {old_row}, dirty={old.dirty}; the write touched {touched} rows)",
+                "Something wrote the version table without the lock: inspect it, then run"
+                " `schemadiff status` and `schemadiff force VERSION` if needed.",
+            )
+
+    def replace_version(self, version: int | None) -> None:
+        """Force: whatever the table holds, leave (version, clean) or nothing."""
+        self.conn.execute(sql.SQL("DELETE FROM {}").format(self.versions))
+        if version is not None:
+            touched = self.conn.execute(
+                sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, false)").format(self.versions), [version]
+            ).rowcount
+            if touched != 1:  # pragma: no cover - an INSERT of one row
+                raise MigrationStateError(f"could not write version {version} to {self.schema}.{VERSION_TABLE}")
+
+    def record(
+        self,
+        version: int,
+        name: str,
+        direction: str,
+        checksum: str | None,
+        *,
+        duration_ms: int | None = None,
+        state: str = "done",
+    ) -> int:
+        row = self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (version, name, direction, checksum, duration_ms, state)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+            ).format(self.history),
+            [version, name, direction, checksum, duration_ms, state],
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def finish(self, history_id: int, *, duration_ms: int, error: str | None) -> None:
+        touched = self.conn.execute(
+            sql.SQL("UPDATE {} SET state = %s, duration_ms = %s, error = %s WHERE id = %s").format(self.history),
+            ["failed" if error else "done", duration_ms, error, history_id],
+        ).rowcount
+        if touched != 1:
+            raise MigrationStateError(f"history row {history_id} of {self.schema}.{HISTORY_TABLE} disappeared")

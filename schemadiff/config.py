@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dburl import redact
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -180,8 +181,10 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
 
     db_env = raw.get("db_env")
     if db_env is not None and (not isinstance(db_env, str) or not _ENV_NAME.match(db_env)):
+        # Someone may paste the URL itself here: never echo it with its password.
+        shown = _describe(redact(db_env) if isinstance(db_env, str) else db_env)
         raise ConfigError(
-            f"{where} db_env: expected an environment variable name, got {_describe(db_env)}",
+            f"{where} db_env: expected an environment variable name, got {shown}",
             "For example db_env = \"CORTEX_DATABASE_URL\"; the URL itself belongs in the environment, not here.",
         )
 

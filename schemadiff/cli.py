@@ -256,6 +256,185 @@ def generate(
 
 
 # ---------------------------------------------------------------------------
+# derive
+
+
+@app.command()
+def derive(
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 2 when a derived file is stale.")] = False,
+) -> None:
+    """Write each service's desired-state file from the archive (pyproject.toml: tool.schemadiff.archive)."""
+    from . import command
+
+    session = _s()
+    results = command.derive(check=check)
+    stale = [r for r in results if r.changed]
+    for result in results:
+        if check:
+            state = "[red]stale[/red]" if result.changed else "up to date"
+        else:
+            state = "written" if result.changed else "unchanged"
+        session.out.print(f"{escape(str(result.path))}: {state}")
+    if check and stale:
+        session.err.print("Run `schemadiff derive` and commit the result.")
+        raise typer.Exit(EXIT_CHANGES)
+
+
+# ---------------------------------------------------------------------------
+# apply, status, force, hash
+
+RunnerServiceArg = Annotated[
+    Optional[str], typer.Argument(help="Service from pyproject.toml (optional when only one is configured).")
+]
+RunnerDbOpt = Annotated[
+    Optional[str],
+    typer.Option("--db", help="Database URL (default: the service's environment variable).", show_default=False),
+]
+
+
+@app.command()
+def apply(
+    service: RunnerServiceArg = None,
+    db: RunnerDbOpt = None,
+    directory: DirOpt = None,
+    to: Annotated[Optional[int], typer.Option("--to", help="Move to this version, up or down (0: none applied).")] = None,
+    baseline: Annotated[
+        Optional[int], typer.Option("--baseline", help="Adopt an unversioned database: record VERSION as applied.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; touch nothing.")] = False,
+    lock_timeout: Annotated[
+        Optional[float], typer.Option("--lock-timeout", help="Seconds to wait for another migrator (default 60).")
+    ] = None,
+) -> None:
+    """Apply pending migrations in version order (golang-migrate compatible)."""
+    from . import command
+
+    target = command.resolve_runner_target(service, directory=directory, db=db)
+    _run_migrations(target, to=to, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout)
+
+
+def _run_migrations(target, **options) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import command, runner
+    from .dburl import redact
+
+    session = _s()
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=session.err, transient=True, disable=not session.err.is_terminal,
+    )
+    task = None
+
+    def on_event(event) -> None:
+        nonlocal task
+        if isinstance(event, runner.SumUnchecked):
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(str(event.directory))} has no schemadiff.sum; edits to its"
+                " files cannot be detected (run `schemadiff hash` to start checking)."
+            )
+        elif isinstance(event, runner.LockWaiting):
+            holder = f" held by {event.holder}" if event.holder else ""
+            session.err.print(f"waiting for the migration lock{escape(holder)}…")
+        elif isinstance(event, runner.ChangedSinceApplied):
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
+            )
+        elif isinstance(event, runner.Baselined):
+            session.out.print(f"baselined at version {event.version} (nothing run)")
+        elif isinstance(event, runner.MigrationStarted):
+            if task is None:
+                task = progress.add_task("migrating", total=None)
+            progress.update(task, description=f"{event.step.direction} {event.step.name}")
+        elif isinstance(event, runner.MigrationFinished):
+            if task is not None:
+                progress.advance(task)
+
+    with progress:
+        result = command.apply(target, on_event=on_event, **options)
+    where = redact(target.db_url)
+    if result.dry_run:
+        if not result.plan:
+            session.out.print(f"{escape(where)}: nothing to run (version {_v(result.final_version)}).")
+        for step in result.plan:
+            kind = "" if step.transactional else " (statement by statement: not transactional)"
+            session.out.print(f"would run {escape(step.name)}{kind}")
+        if result.plan:
+            session.out.print(f"would move {escape(where)} from version {_v(result.start_version)} to {_v(result.final_version)}")
+        return
+    if not result.applied:
+        session.out.print(f"{escape(where)}: up to date at version {_v(result.final_version)}.")
+        return
+    table = Table("Migration", "Direction", "Time")
+    for applied in result.applied:
+        table.add_row(escape(applied.step.name), applied.step.direction, f"{applied.duration_ms} ms")
+    session.out.print(table)
+    session.out.print(
+        f"[green]{escape(where)}: version {_v(result.start_version)} -> {_v(result.final_version)},"
+        f" {len(result.applied)} migration(s) applied.[/green]"
+    )
+
+
+def _v(version) -> str:
+    return "none" if version is None else str(version)
+
+
+@app.command()
+def status(service: RunnerServiceArg = None, db: RunnerDbOpt = None, directory: DirOpt = None) -> None:
+    """Current version, dirty flag, and each migration's state."""
+    from . import command
+
+    session = _s()
+    target = command.resolve_runner_target(service, directory=directory, db=db)
+    report = command.status(target)
+    state = "[red]dirty[/red]" if report.dirty else "clean"
+    session.out.print(f"{escape(report.database)}: version {_v(report.version)} ({state}), latest file {_v(report.latest)}")
+    if report.dirty and report.dirty_reason:
+        session.out.print(f"[red]{escape(report.dirty_reason)}[/red]")
+    if not report.sum_verified:
+        session.out.print("[yellow]no schemadiff.sum: file edits cannot be detected[/yellow]")
+    table = Table("Version", "File", "State", "Applied at")
+    colours = {"applied": "green", "pending": "yellow", "missing_file": "red", "changed": "red", "dirty": "red"}
+    labels = {"missing_file": "missing file", "changed": "changed since applied"}
+    for row in report.migrations:
+        colour = colours.get(row.state, "white")
+        table.add_row(
+            str(row.version), escape(row.name), f"[{colour}]{labels.get(row.state, row.state)}[/{colour}]",
+            row.applied_at.isoformat(timespec="seconds") if row.applied_at else "",
+        )
+    session.out.print(table)
+
+
+@app.command()
+def force(
+    version: Annotated[int, typer.Argument(help="Version to record (-1: none).")],
+    service: RunnerServiceArg = None,
+    db: RunnerDbOpt = None,
+    directory: DirOpt = None,
+) -> None:
+    """Set the version and clear dirty, running nothing (golang-migrate's force)."""
+    from . import command
+
+    session = _s()
+    target = command.resolve_runner_target(service, directory=directory, db=db)
+    result = command.force(target, version)
+    session.out.print(
+        f"forced version {_v(result.version)} (was {_v(result.previous.version)}"
+        f"{', dirty' if result.previous.dirty else ''}); nothing was run."
+    )
+
+
+@app.command("hash")
+def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
+    """Rewrite the migration directory's schemadiff.sum after a deliberate edit."""
+    from . import command
+
+    target = command.resolve_runner_target(service, directory=directory, need_db=False)
+    path = command.rehash(target.directory)
+    _s().out.print(f"wrote {escape(str(path))}")
+
+
+# ---------------------------------------------------------------------------
 # Entry points
 
 

@@ -253,3 +253,96 @@ def _dbname(url: str) -> str:
     from .dburl import database_name
 
     return database_name(url)
+
+
+# --------------------------------------------------------------------------
+# derive
+
+
+def derive(*, check: bool = False, start: Path | None = None) -> list:
+    """Derive each service's desired file from the archive; write unless ``check``.
+
+    Returns the ``derive.DeriveResult`` list; ``changed`` tells which files
+    were stale (and, without ``check``, have now been written).
+    """
+    from . import derive as derive_module
+    from .config import load_config
+
+    results = derive_module.derive_files(load_config(start or Path.cwd()))
+    if not check:
+        derive_module.write(results)
+    return results
+
+
+# --------------------------------------------------------------------------
+# apply, status, force, hash: the runner
+
+
+@dataclass(frozen=True)
+class RunnerTarget:
+    """One database and the migration directory it follows."""
+
+    label: str
+    directory: Path
+    db_url: str
+
+
+def resolve_runner_target(
+    service: str | None,
+    *,
+    directory: Path | None = None,
+    db: str | None = None,
+    need_db: bool = True,
+    start: Path | None = None,
+) -> RunnerTarget:
+    from .config import load_config
+
+    config = load_config(start or Path.cwd())
+    svc = None
+    if service is not None:
+        svc = config.service(service)
+    elif directory is None and len(config.services) == 1:
+        svc = next(iter(config.services.values()))
+    elif directory is None:
+        known = ", ".join(config.services) or "none configured"
+        raise ConfigError(
+            "name the service (or pass --dir DIR and --db URL)", f"Services: {known}."
+        )
+    directory = directory or svc.migrations
+    url = db
+    if url is None and svc is not None and svc.db_env:
+        url = os.environ.get(svc.db_env) or None
+    if url is None and need_db:
+        where = f" or set {svc.db_env}" if svc is not None and svc.db_env else ""
+        raise ConfigError(f"no database to migrate: pass --db URL{where}")
+    return RunnerTarget(service or str(directory), directory, url or "")
+
+
+def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = None, baseline: int | None = None,
+          dry_run: bool = False, lock_timeout: float | None = None, on_event=None):
+    """Run pending migrations (see ``schemadiff.runner.apply``)."""
+    from . import runner
+
+    return runner.apply(
+        target.db_url, target.directory, to=to, down=down, baseline=baseline, dry_run=dry_run,
+        lock_timeout=runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout, on_event=on_event,
+    )
+
+
+def status(target: RunnerTarget):
+    from . import runner
+
+    return runner.status(target.db_url, target.directory)
+
+
+def force(target: RunnerTarget, version: int):
+    from . import runner
+
+    return runner.force(target.db_url, version, directory=target.directory)
+
+
+def rehash(directory: Path) -> Path:
+    """Rewrite the directory's sum file after a deliberate edit."""
+    from .migrations import write_sum
+
+    return write_sum(directory)

@@ -8,7 +8,7 @@ failure leaves nothing behind that matters (the caller drops it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -19,14 +19,23 @@ from .migrations import MigrationDirectory, read_script
 from .sqlfile import Statement, parse_file
 
 
-def load_statements(url: str, statements: Iterable[Statement], what: str) -> None:
-    """Execute parsed statements into the database at ``url`` (autocommit).
+def load_statements(url: str, statements: Sequence[Statement], what: str) -> None:
+    """Execute parsed statements into the database at ``url``.
 
-    Autocommit, because desired files and migrations may legitimately hold
-    statements that refuse to run in a transaction block (CREATE INDEX
-    CONCURRENTLY).
+    Fast path: the whole file in one round trip, which the server runs as one
+    implicit transaction, so a failure leaves nothing applied. Then, or when
+    the file holds statements that refuse a transaction block (CREATE INDEX
+    CONCURRENTLY), one statement at a time in autocommit, which is slower
+    but tells which statement failed and where.
     """
+    if not statements:
+        return
     with dburl.connect(url, what="shadow database", autocommit=True) as conn:
+        try:
+            conn.execute(";\n".join(statement.text for statement in statements))
+            return
+        except psycopg.Error:
+            pass  # replayed one by one below, for the message or for CONCURRENTLY
         for statement in statements:
             try:
                 conn.execute(statement.text)

@@ -160,10 +160,10 @@ class _Archive:
         for service in services.values():
             for table in service.tables:
                 self.owner[_table_key(table)] = service.name
-        # Tables, then what statements can name: indexes and sequences owned by tables.
         self.tables: dict[Key, Statement] = {}
         self.shared: set[Key] = set()
-        self.index_table: dict[Key, Key] = {}
+        # Relations that live with a table: its indexes, its views, its owned sequences.
+        self.lives_with: dict[Key, Key] = {}
         for statement in statements:
             self._collect_definitions(statement)
         self._check_mapping(services)
@@ -182,7 +182,7 @@ class _Archive:
                     self._note_constraint_index(table, constraint)
         elif isinstance(node, ast.IndexStmt) and node.idxname:
             table = _rel_key(node.relation)
-            self.index_table[(table[0], table[1], node.idxname)] = table
+            self.lives_with[(table[0], table[1], node.idxname)] = table
         elif isinstance(node, ast.AlterTableStmt):
             table = _rel_key(node.relation)
             for cmd in node.cmds or ():
@@ -199,7 +199,7 @@ class _Archive:
             ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_EXCLUSION
         ):
             name = constraint.indexname or constraint.conname
-            self.index_table[("rel", table[1], name)] = table
+            self.lives_with[("rel", table[1], name)] = table
 
     def _check_mapping(self, services: Mapping[str, Service]) -> None:
         unmapped = [key for key in self.tables if key not in self.owner]
@@ -229,6 +229,10 @@ class _Archive:
         subject = self._subject(node)
         if subject is None:
             subject = self._subject_by_refs(statement, refs)
+        defined = _defined_relation(node)
+        if defined is not None and subject in self.tables:
+            # Later statements about this view or sequence follow it to its table.
+            self.lives_with[defined] = subject
         refs.discard(subject)
         return _Unit(statement, subject, refs)
 
@@ -273,7 +277,7 @@ class _Archive:
 
     def _relation(self, key: Key) -> Key:
         """A table for an index's key; anything else unchanged."""
-        return self.index_table.get(key, key)
+        return self.lives_with.get(key, key)
 
     def _subject_by_refs(self, statement: Statement, refs: set[Key]) -> Key | None:
         """Statements of other kinds: about the tables, else the shared object, they name."""
@@ -336,7 +340,7 @@ class _Archive:
                 node = None
             text = "".join(f"-- {note}\n" for note in notes)
             if node is not None:
-                text += _pretty(node) + ";\n"
+                text += _pretty(node, unit.statement) + ";\n"
             if text:
                 blocks.append(text)
         return "\n".join(blocks)
@@ -504,6 +508,17 @@ def _defined_shared(node: Any) -> Key | None:
     return None
 
 
+def _defined_relation(node: Any) -> Key | None:
+    """The view, materialized view or sequence a statement creates."""
+    if isinstance(node, ast.ViewStmt):
+        return _rel_key(node.view)
+    if isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        return _rel_key(node.into.rel)
+    if isinstance(node, ast.CreateSeqStmt):
+        return _rel_key(node.sequence)
+    return None
+
+
 def _owned_by(node: Any) -> Key | None:
     """The table a sequence is ``OWNED BY``: the sequence lives with it."""
     if isinstance(node, (ast.CreateSeqStmt, ast.AlterSeqStmt)):
@@ -561,8 +576,16 @@ def _replace(node: Any, **changes: Any) -> Any:
     return copy
 
 
-def _pretty(node: Any) -> str:
-    return IndentedStream(comma_at_eoln=True)(node)
+def _pretty(node: Any, statement: Statement) -> str:
+    try:
+        return IndentedStream(comma_at_eoln=True)(node)
+    except Exception:  # pglast cannot print every statement PostgreSQL can parse
+        if node is statement.node:
+            return statement.text.strip()  # as written: still deterministic
+        raise ConfigError(
+            f"{statement.position}: cannot print this statement without its cross-service foreign key",
+            "Move the foreign key into its own ALTER TABLE ... ADD CONSTRAINT statement.",
+        ) from None
 
 
 # --------------------------------------------------------------------------

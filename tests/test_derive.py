@@ -302,11 +302,26 @@ def test_a_statement_over_two_services_tables_is_refused(tmp_path: Path) -> None
         derive_text(archive, services(tmp_path, one=["a"], two=["b"]))
 
 
-def test_a_view_over_one_services_tables_goes_with_them(tmp_path: Path, make_db: Callable[..., str]) -> None:
-    archive = "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\nCREATE VIEW a_ids AS SELECT id FROM a;"
-    texts = derive_text(archive, services(tmp_path, one=["a"], two=["b"]))
-    assert rows(make_db(texts["one"]), "SELECT count(*) FROM pg_views WHERE viewname = 'a_ids'") == [(1,)]
-    assert "a_ids" not in texts["two"]
+def test_views_and_owned_sequences_go_with_their_table_and_so_do_statements_about_them(
+    tmp_path: Path, make_db: Callable[..., str]
+) -> None:
+    archive = """
+        CREATE TABLE a (id int);
+        CREATE TABLE b (id int);
+        CREATE VIEW a_ids AS SELECT id FROM a;
+        COMMENT ON VIEW a_ids IS 'ids of a';
+        CREATE MATERIALIZED VIEW a_count AS SELECT count(*) AS n FROM a;
+        CREATE INDEX a_count_n_idx ON a_count (n);
+        CREATE SEQUENCE b_numbers OWNED BY b.id;
+        COMMENT ON SEQUENCE b_numbers IS 'numbers for b';
+    """
+    texts = derive_text(textwrap.dedent(archive), services(tmp_path, one=["a"], two=["b"]))
+    one, two = make_db(texts["one"]), make_db(texts["two"])
+    assert rows(one, "SELECT obj_description('a_ids'::regclass)") == [("ids of a",)]
+    assert rows(one, "SELECT count(*) FROM pg_indexes WHERE indexname = 'a_count_n_idx'") == [(1,)]
+    assert rows(two, "SELECT obj_description('b_numbers'::regclass)") == [("numbers for b",)]
+    assert "a_ids" not in texts["two"] and "a_count" not in texts["two"]
+    assert "b_numbers" not in texts["one"]
 
 
 def test_broken_archive_is_a_syntax_error_with_its_position(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 golang-migrate's postgres driver holds ``pg_advisory_lock(key)`` for the
 whole run, with ``key = GenerateAdvisoryLockId(database, schema, table)``:
-CRC-32 (IEEE) of the parts joined by NUL bytes, times 1486364155, modulo
-2**32. Its command line takes ``database`` from the URL's path, leading
+CRC-32 (IEEE) of ``schema NUL table NUL database`` (the additional names
+first, the database last), times 1486364155, modulo 2**32. Its command line takes ``database`` from the URL's path, leading
 slash included ("/mydb"), while services embedding it with an open
 connection get ``current_database()`` ("mydb"). schemadiff takes both keys,
 so it excludes golang-migrate however golang-migrate was started.
@@ -30,7 +30,7 @@ _POLL_SECONDS = 0.25
 
 def advisory_lock_id(database: str, *additional: str) -> int:
     """golang-migrate's ``database.GenerateAdvisoryLockId``."""
-    joined = "\x00".join((database, *additional)).encode("utf-8")
+    joined = "\x00".join((*additional, database)).encode("utf-8")
     return (zlib.crc32(joined) * _SALT) % 2**32
 
 

@@ -1,0 +1,411 @@
+"""Round-trip conformance: does the real CLI turn `current` into `desired` and back?
+
+Usage:
+    python benchmarks/conformance.py PATH... [--shadow URL] [-k SUBSTRING] [--jobs N]
+                                             [--json FILE] [--failures N]
+
+PATHs are YAML case files or directories of them (sqldef's form: keys
+``current``/``desired``). For each case (protocol of
+/work/shared/corpus/README.md):
+
+1. load ``current`` into a fresh database A and ``desired`` into B; either
+   failing makes the case *invalid*;
+2. in a temporary migration directory whose first migration is ``current``,
+   run ``schemadiff generate case --desired desired.sql --dir DIR --shadow URL
+   --allow-destructive`` from an empty working directory; a non-zero exit
+   with an explanation is a *refusal* (honest), one with a crash an *error*;
+3. ``schemadiff apply --dir DIR --db A --baseline 1`` (A already holds
+   ``current``): **up ok** when A's catalog now equals B's;
+4. ``schemadiff apply --dir DIR --db A --to 1``: **round trip ok** when A's
+   catalog equals its state from step 1.
+
+A written migration that does not reach the state (or fails to apply), and
+"nothing to do" while A and B differ, are *WRONG*: a silent wrong result,
+the worst outcome. Equality is judged by ``schemadiff.catalog``, which does
+not share code with the diff engine. Separately, a migration is
+*non-minimal* when it touches an object that is identical before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.corpus import Case, CorpusError, SkippedCase, load_cases  # noqa: E402
+from benchmarks.minimality import unnecessary_statements  # noqa: E402
+from schemadiff import catalog, dburl  # noqa: E402
+from schemadiff.errors import CommandError  # noqa: E402
+from schemadiff.shadow import ShadowServer  # noqa: E402
+from schemadiff.sqlfile import parse_statements  # noqa: E402
+
+COMMAND_TIMEOUT = 300  # seconds per CLI invocation; a hang is an error, not a pass
+DETAIL_LINES = 8
+
+# Outcomes, from best to worst.
+OK, INVALID, REFUSED, ERROR, WRONG = "ok", "invalid", "refused", "error", "WRONG"
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    outcome: str  # ok | invalid | refused | error | WRONG
+    reason: str = ""  # why, in a few words: "up differs", "generate refused", ...
+    up_ok: bool = False
+    round_trip_ok: bool = False
+    wrote_migration: bool = False
+    unnecessary: list[str] = field(default_factory=list)  # non-minimal statements
+    details: list[str] = field(default_factory=list)  # what still differs, or the CLI's message
+    up_sql: str = ""
+    down_sql: str = ""
+    seconds: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}::{self.name}"
+
+    @property
+    def valid(self) -> bool:
+        return self.outcome != INVALID
+
+    @property
+    def minimal(self) -> bool:
+        return not self.unnecessary
+
+
+def cli_command() -> list[str]:
+    """How to start the real CLI: the console script beside this interpreter, else via -c."""
+    script = Path(sys.executable).parent / "schemadiff"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from schemadiff.cli import main; main()"]
+
+
+@dataclass
+class _Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def message(self) -> str:
+        return (self.err.strip() or self.out.strip() or f"exit code {self.code}")
+
+    @property
+    def crashed(self) -> bool:
+        text = self.err + self.out
+        return self.code not in (0, 1, 2) or "Traceback (most recent call last)" in text or "This is a bug" in text
+
+
+def _run_cli(args: list[str], cwd: Path) -> _Run:
+    env = dict(os.environ)
+    env.pop("SCHEMADIFF_SHADOW_URL", None)  # the harness passes --shadow explicitly
+    env.setdefault("NO_COLOR", "1")
+    try:
+        done = subprocess.run(
+            [*cli_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        return _Run(-1, "", f"timed out after {COMMAND_TIMEOUT}s: schemadiff {' '.join(args[:2])}")
+    return _Run(done.returncode, done.stdout, done.stderr)
+
+
+def load_sql(url: str, sql: str) -> None:
+    """Run a schema's statements one by one (so non-transactional ones work too)."""
+    statements = parse_statements(sql, "<case>")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement.text)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _migration_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    ups = sorted(p for p in directory.glob("*.up.sql") if not p.name.startswith("000001_"))
+    downs = sorted(p for p in directory.glob("*.down.sql") if not p.name.startswith("000001_"))
+    return ups, downs
+
+
+def _version_in(url: str) -> int | None:
+    """The version golang-migrate's table records in A, or None when unreadable."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            return int(row[0]) if row and row[0] is not None else None
+    except psycopg.Error:
+        return None
+
+
+def _version_of(path: Path) -> int:
+    return int(path.name.split("_", 1)[0])
+
+
+def run_case(case: Case, shadow: ShadowServer) -> CaseResult:
+    """The round-trip protocol for one case; databases are dropped afterwards."""
+    started = time.monotonic()
+    result = CaseResult(case.file, case.name, OK)
+    created: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
+            _round_trip(case, shadow, Path(tmp), created, result)
+    finally:
+        for name in created:
+            with contextlib.suppress(Exception):
+                shadow.drop_database(name)
+        result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _round_trip(case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult) -> None:
+    a_name, b_name = shadow.create_database(), shadow.create_database()
+    created += [a_name, b_name]
+    a_url, b_url = shadow.url_for(a_name), shadow.url_for(b_name)
+    for url, sql, what in ((a_url, case.current, "current"), (b_url, case.desired, "desired")):
+        try:
+            load_sql(url, sql)
+        except (psycopg.Error, CommandError) as exc:
+            result.outcome, result.reason = INVALID, f"{what} does not load"
+            result.details = [_first_line(str(exc))]
+            return
+    before = catalog.snapshot(a_url)
+    desired = catalog.snapshot(b_url)
+
+    directory, work = tmp / "migrations", tmp / "work"
+    directory.mkdir()
+    work.mkdir()
+    (directory / "000001_current.up.sql").write_text(case.current or "-- empty schema\n", encoding="utf-8")
+    (directory / "000001_current.down.sql").write_text("-- not used by the harness\n", encoding="utf-8")
+    desired_file = tmp / "desired.sql"
+    desired_file.write_text(case.desired, encoding="utf-8")
+
+    generate = _run_cli(
+        ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
+         "--shadow", shadow.admin_url, "--allow-destructive"],
+        work,
+    )
+    if generate.code != 0:
+        result.outcome = ERROR if generate.crashed else REFUSED
+        result.reason = "generate crashed" if generate.crashed else "generate refused"
+        result.details = generate.message.splitlines()[:DETAIL_LINES]
+        return
+    ups, downs = _migration_files(directory)
+    if not ups:
+        lines = catalog.differences(desired, before)
+        if lines:
+            result.outcome, result.reason, result.details = WRONG, "nothing generated but states differ", lines
+        else:
+            result.up_ok = result.round_trip_ok = True
+        return
+    result.wrote_migration = True
+    result.up_sql = "\n".join(p.read_text(encoding="utf-8") for p in ups)
+    result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
+    with contextlib.suppress(CommandError):
+        result.unnecessary = unnecessary_statements(parse_statements(result.up_sql, ups[0].name), before, desired)
+
+    latest = _version_of(ups[-1])
+    up = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--baseline", "1"], work)
+    if up.code == 0 and _version_in(a_url) != latest:
+        # apply --baseline may only record the baseline: continue to the latest.
+        up = _run_cli(["apply", "--dir", str(directory), "--db", a_url], work)
+    if up.code != 0:
+        result.outcome = ERROR if up.crashed else WRONG
+        result.reason = "up apply crashed" if up.crashed else "up apply failed"
+        result.details = up.message.splitlines()[:DETAIL_LINES]
+        return
+    up_lines = catalog.differences(desired, catalog.snapshot(a_url))
+    result.up_ok = not up_lines
+
+    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1"], work)
+    if down.code != 0:
+        result.outcome = ERROR if down.crashed else WRONG
+        result.reason = "down apply crashed" if down.crashed else "down apply failed"
+        result.details = [*(["up differs:"] + up_lines if up_lines else []), *down.message.splitlines()[:DETAIL_LINES]]
+        return
+    down_lines = catalog.differences(before, catalog.snapshot(a_url))
+    result.round_trip_ok = not down_lines
+    if up_lines:
+        result.outcome, result.reason, result.details = WRONG, "up differs", up_lines
+    elif down_lines:
+        result.outcome, result.reason, result.details = WRONG, "down differs", down_lines
+
+
+def server_major(shadow: ShadowServer) -> int:
+    with dburl.connect(shadow.admin_url, what="shadow server", autocommit=True) as conn:
+        return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+
+
+@dataclass
+class Report:
+    results: list[CaseResult]
+    skipped: list[SkippedCase]
+
+
+def run_conformance(
+    paths: Iterable[str | Path],
+    *,
+    shadow_url: str | None = None,
+    name_filter: str | None = None,
+    jobs: int = 2,
+    progress: Callable[[CaseResult, int, int], None] | None = None,
+) -> Report:
+    """Run every applicable case under ``paths`` through the protocol."""
+    shadow = ShadowServer.open(shadow_url)
+    cases, skipped = load_cases(paths, server_major(shadow), name_filter)
+    results: list[CaseResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for done, result in enumerate(pool.map(lambda c: run_case(c, shadow), cases), start=1):
+            results.append(result)
+            if progress:
+                progress(result, done, len(cases))
+    return Report(results, skipped)
+
+
+# ------------------------------------------------------------------ reporting
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100.0 * part / whole:.1f}%)" if whole else f"{part}/0"
+
+
+def _counts(results: list[CaseResult]) -> dict[str, int]:
+    valid = [r for r in results if r.valid]
+    return {
+        "cases": len(results),
+        "valid": len(valid),
+        "up_ok": sum(r.up_ok for r in valid),
+        "round_trip_ok": sum(r.round_trip_ok for r in valid),
+        "refused": sum(r.outcome == REFUSED for r in valid),
+        "error": sum(r.outcome == ERROR for r in valid),
+        "wrong": sum(r.outcome == WRONG for r in valid),
+        "non_minimal": sum(bool(r.unnecessary) for r in valid),
+    }
+
+
+def summary_lines(report: Report) -> list[str]:
+    by_file: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in report.results:
+        by_file[r.file].append(r)
+    header = f"{'file':<34} {'cases':>5} {'valid':>5} {'up ok':>6} {'trip ok':>7} {'refused':>7} {'error':>5} {'WRONG':>5} {'nonmin':>6}"
+    lines = [header, "-" * len(header)]
+
+    def row(label: str, c: dict[str, int]) -> str:
+        return (f"{label:<34} {c['cases']:>5} {c['valid']:>5} {c['up_ok']:>6} {c['round_trip_ok']:>7}"
+                f" {c['refused']:>7} {c['error']:>5} {c['wrong']:>5} {c['non_minimal']:>6}")
+
+    for name in sorted(by_file):
+        lines.append(row(name, _counts(by_file[name])))
+    total = _counts(report.results)
+    lines += ["-" * len(header), row("TOTAL", total), ""]
+    valid = total["valid"]
+    lines += [
+        f"valid:          {total['valid']} of {total['cases']} applicable cases ({len(report.skipped)} skipped)",
+        f"up ok:          {_pct(total['up_ok'], valid)}",
+        f"round trip ok:  {_pct(total['round_trip_ok'], valid)}",
+        f"refused:        {_pct(total['refused'], valid)}",
+        f"error (crash):  {_pct(total['error'], valid)}",
+        f"WRONG (silent): {_pct(total['wrong'], valid)}",
+        f"non-minimal:    {_pct(total['non_minimal'], sum(r.wrote_migration for r in report.results))} of written migrations",
+    ]
+    return lines
+
+
+def cluster_of(result: CaseResult) -> str:
+    """A failure's category: the reason plus the kind of object that differs first."""
+    if result.outcome in (REFUSED, ERROR) or not result.details:
+        return f"{result.reason}: {_first_line(result.details[0]) [:70] if result.details else ''}".rstrip(": ")
+    first = result.details[0]
+    if first.startswith(("missing ", "unexpected ")):
+        word, rest = first.split(" ", 1)
+        noun = rest.split(" ", 1)[0] if not rest.startswith(("comment on", "materialized view", "partitioned table"))\
+            else " ".join(rest.split(" ", 2)[:2])
+        return f"{result.reason}: {word} {noun}"
+    if " differs: " in first:
+        head, tail = first.split(" differs: ", 1)
+        noun = head.rsplit(" ", 1)[0]
+        field_name = tail.split(":", 1)[0]
+        return f"{result.reason}: {noun} {field_name}"
+    return f"{result.reason}: {first[:60]}"
+
+
+def failure_lines(report: Report, limit: int) -> list[str]:
+    order = {WRONG: 0, ERROR: 1, REFUSED: 2}
+    failing = sorted((r for r in report.results if r.outcome in order), key=lambda r: (order[r.outcome], r.id))
+    lines = []
+    clusters = Counter(cluster_of(r) for r in failing)
+    if clusters:
+        lines.append("Failure clusters:")
+        lines += [f"  {count:>4}  {name}" for name, count in clusters.most_common()]
+        lines.append("")
+    nonmin = [r for r in report.results if r.unnecessary]
+    for r in failing[:limit]:
+        lines.append(f"{r.outcome:<7} {r.id} ({r.reason})")
+        lines += [f"          {d}" for d in r.details[:DETAIL_LINES]]
+        if len(r.details) > DETAIL_LINES:
+            lines.append(f"          ... {len(r.details) - DETAIL_LINES} more")
+    if len(failing) > limit:
+        lines.append(f"... {len(failing) - limit} more failures (see --json)")
+    if nonmin:
+        lines += ["", "Non-minimal migrations:"]
+        for r in nonmin[:limit]:
+            lines.append(f"  {r.id}: {r.unnecessary[0]}" + (f" (+{len(r.unnecessary) - 1})" if len(r.unnecessary) > 1 else ""))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="YAML case files or directories of them")
+    parser.add_argument("--shadow", help="PostgreSQL (with pgvector) to create databases on; default: embedded")
+    parser.add_argument("-k", dest="name_filter", help="only cases whose file::name contains this")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel cases (default 2)")
+    parser.add_argument("--json", type=Path, help="write every case's result here")
+    parser.add_argument("--failures", type=int, default=30, help="how many failures to detail (default 30)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    options = parser.parse_args(argv)
+
+    def progress(result: CaseResult, done: int, total: int) -> None:
+        if not options.quiet:
+            print(f"[{done}/{total}] {result.outcome:<7} {result.id} {result.seconds:.1f}s", file=sys.stderr, flush=True)
+
+    try:
+        report = run_conformance(
+            options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
+            progress=progress,
+        )
+    except (CorpusError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(summary_lines(report)))
+    print()
+    print("\n".join(failure_lines(report, options.failures)))
+    if options.json:
+        document = {
+            "summary": _counts(report.results),
+            "results": [asdict(r) | {"cluster": cluster_of(r)} for r in report.results],
+            "skipped": [asdict(s) for s in report.skipped],
+        }
+        options.json.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return 0 if not any(r.outcome in (WRONG, ERROR) for r in report.results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

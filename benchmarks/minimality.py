@@ -1,0 +1,294 @@
+"""Does a migration touch objects that did not need to change?
+
+A minimal up migration only touches objects whose definition differs
+between the current and the desired schema. For each statement we find the
+object it touches from its pglast parse tree (``ALTER TABLE t ALTER COLUMN
+c`` touches column ``t.c``, ``DROP INDEX i`` index ``i``...) and flag it when
+that object is identical in both catalog snapshots.
+
+Drop-and-recreate forced by a dependency is not flagged when the
+dependency is visible: creating an object whose table is (re)created in the
+same migration is fine, and a table or view counts as changed when any of
+its columns, constraints, indexes, triggers or policies changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pglast import ast
+from pglast.enums import AlterTableType, ObjectType
+from pglast.keywords import UNRESERVED_KEYWORDS, COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
+from schemadiff.catalog import Snapshot
+from schemadiff.sqlfile import Statement
+
+DEFAULT_SCHEMA = "public"
+_QUOTED_KEYWORDS = (COL_NAME_KEYWORDS | RESERVED_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS) - UNRESERVED_KEYWORDS
+
+
+def quote_ident(name: str) -> str:
+    """PostgreSQL's quote_ident(), so names match the catalog snapshot's keys."""
+    safe = bool(name) and (name[0].islower() or name[0] == "_") and all(
+        ("a" <= ch <= "z") or ch.isdigit() or ch == "_" for ch in name
+    ) and name.isascii()
+    if safe and name not in _QUOTED_KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _names(nodes) -> list[str]:
+    return [n.sval for n in nodes or () if isinstance(n, ast.String)]
+
+
+def _qualified(names: list[str]) -> str:
+    """schema.name from a 1- or 2-part (or 3-part, database-qualified) name."""
+    if len(names) == 1:
+        names = [DEFAULT_SCHEMA, *names]
+    return ".".join(quote_ident(n) for n in names[-2:])
+
+
+def _range_var(rel: ast.RangeVar) -> str:
+    return _qualified([rel.schemaname, rel.relname] if rel.schemaname else [rel.relname])
+
+
+def _schema_of(relation_key: str) -> str:
+    return relation_key.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Touch:
+    """An object a statement touches: a catalog category and key.
+
+    ``category`` is a snapshot category, or one of the pseudo-categories
+    "relation+" (a relation with everything on it), "function-name" (every
+    overload of a name) and "comment" (key: the commented object's identity).
+    """
+
+    category: str
+    key: str
+    creates: bool = False
+
+
+_RELATION_OBJECTS = {
+    ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW, ObjectType.OBJECT_FOREIGN_TABLE,
+}
+_COLUMN_COMMANDS = {
+    name for name in (
+        "AT_AlterColumnType", "AT_ColumnDefault", "AT_SetNotNull", "AT_DropNotNull", "AT_AddIdentity",
+        "AT_SetIdentity", "AT_DropIdentity", "AT_SetStorage", "AT_SetStatistics", "AT_SetCompression",
+        "AT_DropExpression", "AT_DropColumn", "AT_AddColumn", "AT_SetAttNoOptions", "AT_ResetOptions",
+        "AT_SetOptions", "AT_ResetOptions", "AT_AlterColumnGenericOptions", "AT_SetExpression",
+    ) if hasattr(AlterTableType, name)
+}
+_TRIGGER_COMMANDS = {
+    name for name in (
+        "AT_EnableTrig", "AT_EnableAlwaysTrig", "AT_EnableReplicaTrig", "AT_DisableTrig",
+    ) if hasattr(AlterTableType, name)
+}
+
+
+def touches(statement: Statement) -> list[Touch]:
+    """The objects one statement touches (empty when it cannot tell)."""
+    node = statement.node
+    if isinstance(node, ast.CreateStmt):
+        return [Touch("relation+", _range_var(node.relation), creates=True)]
+    if isinstance(node, ast.ViewStmt):
+        return [Touch("relation+", _range_var(node.view), creates=True)]
+    if isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        return [Touch("relation+", _range_var(node.into.rel), creates=True)]
+    if isinstance(node, ast.IndexStmt) and node.idxname:
+        key = _schema_of(_range_var(node.relation)) + "." + quote_ident(node.idxname)
+        return [Touch("indexes", key, creates=True)]
+    if isinstance(node, ast.CreateSeqStmt):
+        return [Touch("sequences", _range_var(node.sequence), creates=True)]
+    if isinstance(node, ast.AlterSeqStmt):
+        return [Touch("sequences", _range_var(node.sequence))]
+    if isinstance(node, ast.CreateFunctionStmt):
+        return [Touch("function-name", _qualified(_names(node.funcname)), creates=True)]
+    if isinstance(node, ast.CreateTrigStmt):
+        return [Touch("triggers", _range_var(node.relation) + "." + quote_ident(node.trigname), creates=True)]
+    if isinstance(node, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)):
+        return [Touch("policies", _range_var(node.table) + "." + quote_ident(node.policy_name),
+                      creates=isinstance(node, ast.CreatePolicyStmt))]
+    if isinstance(node, (ast.CreateEnumStmt, ast.CompositeTypeStmt, ast.CreateDomainStmt)):
+        names = (_names(node.typeName) if isinstance(node, ast.CreateEnumStmt)
+                 else [node.typevar.schemaname, node.typevar.relname] if isinstance(node, ast.CompositeTypeStmt)
+                 and node.typevar.schemaname
+                 else [node.typevar.relname] if isinstance(node, ast.CompositeTypeStmt)
+                 else _names(node.domainname))
+        return [Touch("types", _qualified(names), creates=True)]
+    if isinstance(node, (ast.AlterEnumStmt, ast.AlterDomainStmt)):
+        return [Touch("types", _qualified(_names(node.typeName)))]
+    if isinstance(node, ast.CreateExtensionStmt):
+        return [Touch("extensions", quote_ident(node.extname), creates=True)]
+    if isinstance(node, ast.CreateSchemaStmt) and node.schemaname:
+        return [Touch("schemas", quote_ident(node.schemaname), creates=True)]
+    if isinstance(node, ast.DropStmt):
+        return _drop_touches(node)
+    if isinstance(node, ast.AlterTableStmt):
+        return _alter_table_touches(node)
+    if isinstance(node, ast.CommentStmt):
+        return _comment_touches(node)
+    return []
+
+
+def _drop_touches(node: ast.DropStmt) -> list[Touch]:
+    kind = node.removeType
+    result = []
+    for obj in node.objects or ():
+        if kind in _RELATION_OBJECTS:
+            result.append(Touch("relation+", _qualified(_names(obj))))
+        elif kind == ObjectType.OBJECT_INDEX:
+            result.append(Touch("indexes", _qualified(_names(obj))))
+        elif kind == ObjectType.OBJECT_SEQUENCE:
+            result.append(Touch("sequences", _qualified(_names(obj))))
+        elif kind in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN):
+            names = _names(obj.names) if isinstance(obj, ast.TypeName) else _names(obj)
+            result.append(Touch("types", _qualified(names)))
+        elif kind in (ObjectType.OBJECT_FUNCTION, ObjectType.OBJECT_PROCEDURE, ObjectType.OBJECT_ROUTINE):
+            names = _names(obj.objname) if isinstance(obj, ast.ObjectWithArgs) else _names(obj)
+            result.append(Touch("function-name", _qualified(names)))
+        elif kind in (ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY):
+            names = _names(obj)
+            category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
+            result.append(Touch(category, _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_EXTENSION and isinstance(obj, ast.String):
+            result.append(Touch("extensions", quote_ident(obj.sval)))
+        elif kind == ObjectType.OBJECT_SCHEMA and isinstance(obj, ast.String):
+            result.append(Touch("schemas", quote_ident(obj.sval)))
+    return result
+
+
+def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
+    relation = _range_var(node.relation)
+    if node.objtype == ObjectType.OBJECT_INDEX:
+        return [Touch("indexes", relation)]
+    if node.objtype == ObjectType.OBJECT_SEQUENCE:
+        return [Touch("sequences", relation)]
+    result = []
+    for cmd in node.cmds or ():
+        subtype = cmd.subtype.name if hasattr(cmd.subtype, "name") else str(cmd.subtype)
+        column = cmd.name or (cmd.def_.colname if isinstance(cmd.def_, ast.ColumnDef) else None)
+        if subtype in _COLUMN_COMMANDS and column:
+            result.append(Touch("columns", relation + "." + quote_ident(column), creates=subtype == "AT_AddColumn"))
+        elif subtype == "AT_AddConstraint" and isinstance(cmd.def_, ast.Constraint) and cmd.def_.conname:
+            result.append(Touch("constraints", relation + "." + quote_ident(cmd.def_.conname), creates=True))
+        elif subtype == "AT_AlterConstraint" and isinstance(cmd.def_, ast.Constraint) and cmd.def_.conname:
+            result.append(Touch("constraints", relation + "." + quote_ident(cmd.def_.conname)))
+        elif subtype in ("AT_DropConstraint", "AT_ValidateConstraint") and cmd.name:
+            result.append(Touch("constraints", relation + "." + quote_ident(cmd.name)))
+        elif subtype in _TRIGGER_COMMANDS and cmd.name:
+            result.append(Touch("triggers", relation + "." + quote_ident(cmd.name)))
+        elif subtype in ("AT_AttachPartition", "AT_DetachPartition") and isinstance(cmd.def_, ast.PartitionCmd):
+            result.append(Touch("relations", _range_var(cmd.def_.name)))
+        else:
+            result.append(Touch("relations", relation))
+    return result
+
+
+_COMMENT_TYPES = {
+    ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materialized view",
+    ObjectType.OBJECT_INDEX: "index", ObjectType.OBJECT_SEQUENCE: "sequence", ObjectType.OBJECT_TYPE: "type",
+    ObjectType.OBJECT_DOMAIN: "type", ObjectType.OBJECT_SCHEMA: "schema", ObjectType.OBJECT_EXTENSION: "extension",
+}
+
+
+def _comment_touches(node: ast.CommentStmt) -> list[Touch]:
+    kind, obj = node.objtype, node.object
+    if kind == ObjectType.OBJECT_COLUMN:
+        names = _names(obj)
+        return [Touch("comment", "column " + _qualified(names[:-1]) + "." + quote_ident(names[-1]))]
+    if kind in (ObjectType.OBJECT_SCHEMA, ObjectType.OBJECT_EXTENSION) and isinstance(obj, ast.String):
+        return [Touch("comment", f"{_COMMENT_TYPES[kind]} {quote_ident(obj.sval)}")]
+    if kind in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN) and isinstance(obj, ast.TypeName):
+        return [Touch("comment", "type " + _qualified(_names(obj.names)))]
+    if kind in _COMMENT_TYPES and isinstance(obj, tuple):
+        return [Touch("comment", f"{_COMMENT_TYPES[kind]} {_qualified(_names(obj))}")]
+    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY):
+        names = _names(obj)
+        return [Touch("comment", f"{quote_ident(names[-1])} on {_qualified(names[:-1])}")]
+    return []
+
+
+# ------------------------------------------------------------------ judging
+
+def _relation_parts(snap: Snapshot, key: str) -> dict[str, object]:
+    """A relation with everything hanging off it, for "did this table change at all"."""
+    prefix = key + "."
+    parts: dict[str, object] = {"relation": snap.get("relations", {}).get(key)}
+    for category in ("columns", "constraints", "triggers", "policies"):
+        for name, definition in snap.get(category, {}).items():
+            if name.startswith(prefix):
+                parts[f"{category}:{name}"] = definition
+    needle = f" ON {key} "
+    for name, definition in snap.get("indexes", {}).items():
+        text = definition.get("definition", "") if isinstance(definition, dict) else ""
+        if needle in text or f" ON ONLY {key} " in text:
+            parts[f"indexes:{name}"] = definition
+    return parts
+
+
+def _function_overloads(snap: Snapshot, name: str) -> dict[str, object]:
+    prefix = name + "("
+    return {k: v for k, v in snap.get("functions", {}).items() if k.startswith(prefix)}
+
+
+def _comments_on(snap: Snapshot, identity: str) -> dict[str, object]:
+    """Comments on the object named ``identity`` (pg_identify_object's type words are ignored)."""
+    name = identity.partition(" ")[2]
+    return {key: text for key, text in snap.get("comments", {}).items() if key.endswith(" " + name)}
+
+
+def _state(snap: Snapshot, touch: Touch) -> object:
+    if touch.category == "relation+":
+        return _relation_parts(snap, touch.key)
+    if touch.category == "function-name":
+        return _function_overloads(snap, touch.key)
+    if touch.category == "comment":
+        return _comments_on(snap, touch.key)
+    return snap.get(touch.category, {}).get(touch.key)
+
+
+def _exists(state: object) -> bool:
+    if isinstance(state, dict) and "relation" in state:
+        return state["relation"] is not None
+    return bool(state) if isinstance(state, dict) else state is not None
+
+
+def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
+    """The relation an object belongs to, when it has one."""
+    if touch.category in ("columns", "constraints", "triggers", "policies"):
+        return touch.key.rsplit(".", 1)[0]
+    if touch.category == "indexes":
+        definition = desired.get("indexes", {}).get(touch.key)
+        text = definition.get("definition", "") if isinstance(definition, dict) else ""
+        head, on, rest = text.partition(" ON ")
+        rest = rest.removeprefix("ONLY ")
+        return rest.split(" USING ", 1)[0] if on else None
+    if touch.category == "comment":
+        name = touch.key.partition(" ")[2]
+        if " on " in name:  # "constraint_name on schema.table"
+            return name.rsplit(" on ", 1)[1]
+        return name.rsplit(".", 1)[0] if name.count(".") >= 2 else name
+    return None
+
+
+def unnecessary_statements(statements: list[Statement], before: Snapshot, desired: Snapshot) -> list[str]:
+    """Statements that touch an object identical in ``before`` and ``desired``.
+
+    Each entry names the object and quotes the statement's first line.
+    """
+    all_touches = [(statement, touches(statement)) for statement in statements]
+    created_relations = {t.key for _, ts in all_touches for t in ts if t.category == "relation+" and t.creates}
+    flagged = []
+    for statement, found in all_touches:
+        for touch in found:
+            if _owner_relation(touch, desired) in created_relations:
+                continue  # re-creating what goes with a recreated table or view
+            old, new = _state(before, touch), _state(desired, touch)
+            if _exists(old) and _exists(new) and old == new:
+                first_line = " ".join(statement.text.split())[:120]
+                flagged.append(f"{touch.category.rstrip('+')} {touch.key} is unchanged but touched by: {first_line}")
+                break
+    return flagged

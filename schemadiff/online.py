@@ -1,0 +1,655 @@
+"""Rewriting a plan so that it can run against a database in use.
+
+The diff engine plans the shortest path to the desired state. Several of its
+statements are correct but hold locks that stop the application while they
+run: building or dropping an index blocks writes, adding a foreign key or
+a CHECK scans the table while blocking writes, ``SET NOT NULL`` scans under
+an ACCESS EXCLUSIVE lock. :func:`make_online` rewrites those into the
+sequences PostgreSQL offers for live systems, split into migration files:
+
+* ``CREATE INDEX`` / ``DROP INDEX`` -> ``... CONCURRENTLY``, each alone in
+  a non-transactional file (CONCURRENTLY refuses to run in a transaction
+  block, and golang-migrate sends a whole file as one implicit transaction,
+  so such a file must hold exactly one statement);
+* replacing an index (dropped and created under the same name) -> the new
+  one is built concurrently under a temporary name, the old one dropped
+  concurrently, the new one renamed: the table is never without an index;
+* ``ADD CONSTRAINT ... UNIQUE/PRIMARY KEY`` -> a unique index built
+  concurrently, then ``ADD CONSTRAINT ... USING INDEX`` (catalog only);
+* foreign keys and CHECKs -> added ``NOT VALID`` (no scan), then
+  ``VALIDATE CONSTRAINT`` in a later transaction (scans, but holds only a
+  SHARE UPDATE EXCLUSIVE lock that lets reads and writes through);
+* ``SET NOT NULL`` -> a temporary ``CHECK (col IS NOT NULL) NOT VALID``,
+  validated in a later transaction, then ``SET NOT NULL`` (PostgreSQL 12+
+  sees the validated check and skips its own scan) and the check dropped;
+* every transactional file starts with ``SET LOCAL lock_timeout`` and
+  ``SET LOCAL statement_timeout`` so that a statement waiting for a lock
+  gives up quickly instead of queueing every query of the application
+  behind it.
+
+Objects created by the same plan are left alone: a new table is empty and
+unused, so building its indexes or checking its constraints costs nothing.
+Indexes of partitioned tables are left alone too, with a comment saying why:
+PostgreSQL cannot build or drop them concurrently.
+
+Statements are read with pglast and re-rendered from their syntax trees; no
+text is matched with regular expressions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pglast import ast, enums, parser
+from pglast.stream import RawStream
+
+from . import hazards
+
+if TYPE_CHECKING:  # diff imports heavy modules; only the type is needed here
+    from .diff import Change
+
+_NAMEDATALEN = 63  # PostgreSQL truncates identifiers to 63 bytes
+
+
+@dataclass(frozen=True)
+class OnlineSettings:
+    """Timeouts written at the top of every transactional file.
+
+    ``lock_timeout`` (default 5s): how long a statement may wait for its
+    lock. While an ALTER TABLE waits for its ACCESS EXCLUSIVE lock, every
+    later query on the table queues behind it; failing after a few seconds
+    (the file's transaction rolls back whole, the migration can simply be
+    retried) is far better than an outage while a long transaction ends.
+
+    ``statement_timeout`` (default 1min): how long a statement of a
+    transactional file may run. After the rewrite, statements holding
+    strong locks are catalog-only and take milliseconds; one that runs for
+    a minute is a table rewrite holding an ACCESS EXCLUSIVE lock, i.e. an
+    outage, better stopped. Files that only validate constraints get
+    ``validate_statement_timeout`` (default 0, no limit): validation scans
+    the whole table but lets reads and writes through, so it must be allowed
+    to finish however long it takes.
+
+    Non-transactional (CONCURRENTLY) files hold one statement and no SET:
+    a second statement would put CONCURRENTLY in an implicit transaction
+    under golang-migrate. Their locks do not block reads or writes.
+
+    ``partitioned_tables`` / ``partitioned_indexes``: qualified names
+    (``schema.name``) in the current database that are partitioned, whose
+    indexes cannot be built or dropped concurrently; see
+    :func:`read_partitioned`. Tables the plan creates are recognised from
+    their CREATE TABLE.
+    """
+
+    lock_timeout: str = "5s"
+    statement_timeout: str = "1min"
+    validate_statement_timeout: str = "0"
+    partitioned_tables: frozenset[str] = frozenset()
+    partitioned_indexes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class MigrationStep:
+    """The content of one migration file.
+
+    ``suffix`` is appended to the migration's name for this file ("" for
+    the plan's main file). ``preamble`` holds the SET LOCAL statements that
+    must come first in a transactional file. ``sql()`` is the body: the
+    preamble, then every change's statement.
+    """
+
+    changes: list[Change]
+    transactional: bool
+    suffix: str
+    preamble: tuple[str, ...] = ()
+
+    def sql(self) -> str:
+        parts = [statement for statement in self.preamble]
+        parts.extend(_terminated(change.sql) for change in self.changes)
+        return "\n\n".join(parts) + "\n"
+
+
+def read_partitioned(url: str) -> OnlineSettings:
+    """Settings naming the partitioned tables and indexes of a database."""
+    from . import dburl
+
+    with dburl.connect(url, what="current database") as conn:
+        rows = conn.execute(
+            "SELECT c.relkind::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
+            " FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('p', 'I')"
+        ).fetchall()
+    return OnlineSettings(
+        partitioned_tables=frozenset(_canonical(name) for kind, name in rows if kind == "p"),
+        partitioned_indexes=frozenset(_canonical(name) for kind, name in rows if kind == "I"),
+    )
+
+
+def with_partitions(settings: OnlineSettings, url: str) -> OnlineSettings:
+    """``settings`` completed with the partitioned objects of ``url``."""
+    found = read_partitioned(url)
+    return dataclasses.replace(
+        settings,
+        partitioned_tables=settings.partitioned_tables | found.partitioned_tables,
+        partitioned_indexes=settings.partitioned_indexes | found.partitioned_indexes,
+    )
+
+
+# --------------------------------------------------------------------------
+# Planning
+
+
+# Phases of the transactional work of one group (what runs between two
+# non-transactional files): 0 = the changes themselves, 1 = validations,
+# which must run in a later transaction than the NOT VALID that precedes
+# them, 2 = what needs those validations (SET NOT NULL, attaching indexes).
+_MAIN, _VALIDATE, _AFTER = 0, 1, 2
+_SUFFIX = {_MAIN: "continue", _VALIDATE: "validate", _AFTER: "finish"}
+
+
+@dataclass
+class _Op:
+    change: Change
+    phase: int = _MAIN
+    concurrent: bool = False
+    suffix: str = ""
+
+
+@dataclass
+class _Planner:
+    settings: OnlineSettings
+    changes: Sequence[Change]
+    steps: list[MigrationStep] = field(default_factory=list)
+    pending: dict[int, list[Change]] = field(default_factory=lambda: {_MAIN: [], _VALIDATE: [], _AFTER: []})
+    new_tables: dict[str, int] = field(default_factory=dict)  # table -> index of the step creating it
+    dropped_tables: set[str] = field(default_factory=set)
+    partitioned: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # every object name the plan mentions
+
+    def flush(self) -> None:
+        for phase in (_MAIN, _VALIDATE, _AFTER):
+            batch = self.pending[phase]
+            if not batch:
+                continue
+            timeout = self.settings.validate_statement_timeout if phase == _VALIDATE else self.settings.statement_timeout
+            preamble = (
+                f"SET LOCAL lock_timeout = {_literal(self.settings.lock_timeout)};",
+                f"SET LOCAL statement_timeout = {_literal(timeout)};",
+            )
+            suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
+            self.steps.append(MigrationStep(list(batch), True, suffix, preamble))
+            self.pending[phase] = []
+
+    def add(self, op: _Op) -> None:
+        if op.concurrent:
+            self.flush()
+            self.steps.append(MigrationStep([op.change], False, op.suffix))
+            return
+        self.pending[op.phase].append(op.change)
+
+    @property
+    def next_step(self) -> int:
+        """The index the step now being filled will get (for new tables)."""
+        return len(self.steps)
+
+
+def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[MigrationStep]:
+    """Split and rewrite ``changes`` into migration files safe for a live database."""
+    settings = settings or OnlineSettings()
+    planner = _Planner(settings, changes)
+    planner.partitioned = {_canonical(name) for name in settings.partitioned_tables}
+    parsed = [_parse_one(change.sql) for change in changes]
+    for change, node in zip(changes, parsed):
+        if isinstance(node, ast.CreateStmt) and node.relation is not None:
+            if node.partspec is not None:
+                planner.partitioned.add(_relation_key(node.relation))
+        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
+            for obj in node.objects or ():
+                planner.dropped_tables.add(_name_key(obj))
+        for name in _mentioned_names(node):
+            planner.names.add(name)
+    replaced = _replaced_indexes(changes, parsed)
+
+    for position, (change, node) in enumerate(zip(changes, parsed)):
+        if isinstance(node, ast.CreateStmt) and node.relation is not None:
+            planner.new_tables[_relation_key(node.relation)] = planner.next_step
+        for op in _rewrite(change, node, planner, replaced, position):
+            planner.add(op)
+    planner.flush()
+    return planner.steps
+
+
+# --------------------------------------------------------------------------
+# Rewrites
+
+
+def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
+    if node is None:
+        return [_Op(change)]
+    if isinstance(node, ast.IndexStmt):
+        return _rewrite_create_index(change, node, planner, replaced, position)
+    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+        if position in replaced.values():
+            return []  # dropped by the replacement at the create's position
+        return _rewrite_drop_index(change, node, planner)
+    if isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:
+        return _rewrite_alter_table(change, node, planner)
+    return [_Op(change)]
+
+
+def _rewrite_create_index(
+    change: Change, node: ast.IndexStmt, planner: _Planner, replaced: dict[int, int], position: int
+) -> list[_Op]:
+    table = _relation_key(node.relation)
+    if node.concurrent:
+        return [_Op(change, concurrent=True, suffix="create_index")]
+    if table in planner.new_tables:
+        if planner.new_tables[table] == planner.next_step:
+            return [_Op(change)]
+        # Created by an earlier file of this plan: still empty and unused.
+        return [
+            _Op(
+                _with_sql(
+                    change,
+                    _squawk_ignore(
+                        ["require-concurrent-index-creation"],
+                        "the table is created by this migration: it is empty and nothing uses it yet.",
+                    )
+                    + _render(node),
+                )
+            )
+        ]
+    if table in planner.partitioned or not node.relation.inh:
+        note = (
+            "PostgreSQL cannot build an index of a partitioned table CONCURRENTLY: this build blocks writes"
+            " to the table until it ends. To avoid that, build the index on each partition concurrently,"
+            " then create it ON ONLY the parent and ATTACH each partition's index (by hand)."
+        )
+        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-creation"], note) + _render(node)))]
+    if position in replaced:
+        return _replace_index(change, node, planner)
+    node.concurrent = True
+    return [_Op(_concurrent_change(change, _render(node)), concurrent=True, suffix="create_index")]
+
+
+def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> list[_Op]:
+    """Build the new index beside the old one, then swap them."""
+    final = node.idxname
+    schema = node.relation.schemaname
+    temporary = _unique_name(final, "_new", planner.names)
+    planner.names.add(temporary)
+    node.concurrent = True
+    node.idxname = temporary
+    build = _concurrent_change(change, _render(node))
+    drop = ast.DropStmt(
+        objects=((*(ast.String(sval=part) for part in ([schema] if schema else [])), ast.String(sval=final)),),
+        removeType=enums.ObjectType.OBJECT_INDEX,
+        behavior=enums.DropBehavior.DROP_RESTRICT,
+        missing_ok=True,
+        concurrent=True,
+    )
+    rename = ast.RenameStmt(
+        renameType=enums.ObjectType.OBJECT_INDEX,
+        relation=ast.RangeVar(schemaname=schema, relname=temporary, inh=True, relpersistence="p"),
+        newname=final,
+        missing_ok=False,
+    )
+    swap_note = _squawk_ignore(
+        ["renaming-object"],
+        "the index was built under a temporary name by the previous migrations; this gives it its final name"
+        " (queries do not name indexes).",
+    )
+    return [
+        _Op(build, concurrent=True, suffix="create_index"),
+        _Op(_concurrent_change(change, _render(drop), action="drop"), concurrent=True, suffix="drop_index"),
+        _Op(
+            dataclasses.replace(
+                change, sql=swap_note + _render(rename), action="rename", hazards=(), transactional=True
+            )
+        ),
+    ]
+
+
+def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -> list[_Op]:
+    if node.concurrent or len(node.objects or ()) != 1 or node.behavior == enums.DropBehavior.DROP_CASCADE:
+        return [_Op(change, concurrent=bool(node.concurrent), suffix="drop_index")]
+    index = _name_key(node.objects[0])
+    table = _canonical(change.table) if change.table else None
+    if table is not None and (table in planner.dropped_tables or table in planner.new_tables):
+        return [_Op(change)]
+    if index in planner.settings.partitioned_indexes or (table is not None and table in planner.partitioned):
+        note = (
+            "PostgreSQL cannot drop an index of a partitioned table CONCURRENTLY: the drop waits for, and then"
+            " blocks, every query on the table for an instant."
+        )
+        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + _render(node)))]
+    node.concurrent = True
+    node.missing_ok = True  # a rerun after the drop committed but before the version was recorded
+    return [_Op(_concurrent_change(change, _render(node)), concurrent=True, suffix="drop_index")]
+
+
+def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
+    table = _relation_key(node.relation)
+    if table in planner.new_tables or table in planner.partitioned:
+        return [_Op(change)]
+    commands = list(node.cmds or ())
+    if not any(_needs_rewrite(command) for command in commands):
+        return [_Op(_annotated_alter(change, node, commands))]
+    ops: list[_Op] = []
+    for command in commands:
+        single = ast.AlterTableStmt(relation=node.relation, cmds=(command,), objtype=node.objtype, missing_ok=node.missing_ok)
+        if not _needs_rewrite(command):
+            ops.append(_Op(_with_sql(change, _render(single))))
+            continue
+        ops.extend(_rewrite_command(change, node, command, planner))
+    return ops
+
+
+def _needs_rewrite(command: ast.AlterTableCmd) -> bool:
+    kind = command.subtype
+    if kind == enums.AlterTableType.AT_SetNotNull:
+        return True
+    if kind == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
+        constraint = command.def_
+        if not constraint.conname:
+            return False  # the name is needed to validate or attach it later
+        if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
+            return not constraint.skip_validation and constraint.is_enforced is not False
+        if constraint.contype in (enums.ConstrType.CONSTR_UNIQUE, enums.ConstrType.CONSTR_PRIMARY):
+            return not constraint.indexname
+    return False
+
+
+def _rewrite_command(change: Change, node: ast.AlterTableStmt, command: ast.AlterTableCmd, planner: _Planner) -> list[_Op]:
+    relation = node.relation
+    if command.subtype == enums.AlterTableType.AT_SetNotNull:
+        return _set_not_null(change, relation, command.name, planner)
+    constraint: ast.Constraint = command.def_
+    if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
+        constraint.skip_validation = True
+        added = ast.AlterTableStmt(relation=relation, cmds=(command,), objtype=node.objtype)
+        return [
+            _Op(dataclasses.replace(change, sql=_render(added), hazards=_without(change.hazards, hazards.VALIDATES))),
+            _Op(_validate(change, relation, constraint.conname), phase=_VALIDATE),
+        ]
+    return _unique_by_index(change, relation, constraint)
+
+
+def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: _Planner) -> list[_Op]:
+    check = _unique_name(f"{relation.relname}_{column}", "_not_null", planner.names)
+    planner.names.add(check)
+    add = ast.AlterTableStmt(
+        relation=relation,
+        cmds=(
+            ast.AlterTableCmd(
+                subtype=enums.AlterTableType.AT_AddConstraint,
+                def_=ast.Constraint(
+                    contype=enums.ConstrType.CONSTR_CHECK,
+                    conname=check,
+                    raw_expr=ast.NullTest(
+                        arg=ast.ColumnRef(fields=(ast.String(sval=column),)),
+                        nulltesttype=enums.NullTestType.IS_NOT_NULL,
+                    ),
+                    skip_validation=True,
+                    initially_valid=False,
+                    is_enforced=True,
+                ),
+            ),
+        ),
+        objtype=enums.ObjectType.OBJECT_TABLE,
+    )
+    set_not_null = ast.AlterTableStmt(
+        relation=relation,
+        cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_SetNotNull, name=column),),
+        objtype=enums.ObjectType.OBJECT_TABLE,
+    )
+    drop = ast.AlterTableStmt(
+        relation=relation,
+        cmds=(
+            ast.AlterTableCmd(
+                subtype=enums.AlterTableType.AT_DropConstraint, name=check, behavior=enums.DropBehavior.DROP_RESTRICT
+            ),
+        ),
+        objtype=enums.ObjectType.OBJECT_TABLE,
+    )
+    drop_note = _squawk_ignore(
+        ["ban-drop-constraint"],
+        f"{check} is the temporary check this migration added; the NOT NULL now guarantees the same.",
+    )
+    set_not_null_note = _squawk_ignore(
+        ["adding-not-nullable-field"],
+        f"no scan: PostgreSQL 12+ proves the column has no NULL from the validated check {check}.",
+    )
+    quiet = _without(change.hazards, hazards.VALIDATES, hazards.ACCESS_EXCLUSIVE)
+    return [
+        _Op(dataclasses.replace(change, sql=_render(add), action="create", kind="constraint", hazards=())),
+        _Op(_validate(change, relation, check), phase=_VALIDATE),
+        _Op(dataclasses.replace(change, sql=set_not_null_note + _render(set_not_null), hazards=quiet), phase=_AFTER),
+        _Op(
+            dataclasses.replace(change, sql=drop_note + _render(drop), action="drop", kind="constraint", hazards=()),
+            phase=_AFTER,
+        ),
+    ]
+
+
+def _unique_by_index(change: Change, relation: ast.RangeVar, constraint: ast.Constraint) -> list[_Op]:
+    index = ast.IndexStmt(
+        idxname=constraint.conname,
+        relation=relation,
+        accessMethod="btree",
+        tableSpace=constraint.indexspace,
+        indexParams=tuple(_index_element(key.sval) for key in constraint.keys or ()),
+        indexIncludingParams=tuple(_index_element(key.sval) for key in constraint.including or ()) or None,
+        options=constraint.options,
+        unique=True,
+        nulls_not_distinct=bool(constraint.nulls_not_distinct),
+        concurrent=True,
+    )
+    attach = ast.AlterTableStmt(
+        relation=relation,
+        cmds=(
+            ast.AlterTableCmd(
+                subtype=enums.AlterTableType.AT_AddConstraint,
+                def_=ast.Constraint(
+                    contype=constraint.contype,
+                    conname=constraint.conname,
+                    indexname=constraint.conname,
+                    deferrable=constraint.deferrable,
+                    initdeferred=constraint.initdeferred,
+                ),
+            ),
+        ),
+        objtype=enums.ObjectType.OBJECT_TABLE,
+    )
+    build = dataclasses.replace(_concurrent_change(change, _render(index)), kind="index", action="create")
+    return [
+        _Op(build, concurrent=True, suffix="create_index"),
+        _Op(dataclasses.replace(change, sql=_render(attach), hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
+    ]
+
+
+def _index_element(column: str) -> ast.IndexElem:
+    return ast.IndexElem(
+        name=column, ordering=enums.SortByDir.SORTBY_DEFAULT, nulls_ordering=enums.SortByNulls.SORTBY_NULLS_DEFAULT
+    )
+
+
+def _validate(change: Change, relation: ast.RangeVar, name: str) -> Change:
+    statement = ast.AlterTableStmt(
+        relation=relation,
+        cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_ValidateConstraint, name=name),),
+        objtype=enums.ObjectType.OBJECT_TABLE,
+    )
+    return dataclasses.replace(change, sql=_render(statement), action="alter", kind="constraint", hazards=())
+
+
+def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[ast.AlterTableCmd]) -> Change:
+    """Tell squawk about type changes PostgreSQL makes without a rewrite.
+
+    squawk flags every ``ALTER COLUMN ... TYPE`` as a rewrite under an
+    ACCESS EXCLUSIVE lock. When the engine found the change binary-coercible
+    (no rewrites-table hazard: e.g. widening a varchar), PostgreSQL only
+    updates the catalog; the lock is brief and guarded by lock_timeout.
+    """
+    type_changes = [c for c in commands if c.subtype == enums.AlterTableType.AT_AlterColumnType]
+    if not type_changes or hazards.REWRITES_TABLE in change.hazards:
+        return change
+    return _with_sql(
+        change,
+        _squawk_ignore(
+            ["changing-column-type", "prefer-text-field"],
+            "catalog-only type change: PostgreSQL neither rewrites nor scans the table for it; the brief lock"
+            " is bounded by lock_timeout.",
+        )
+        + _render(node),
+    )
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def _replaced_indexes(changes: Sequence[Change], parsed: Sequence[Any]) -> dict[int, int]:
+    """create position -> drop position, for indexes dropped and re-created under one name.
+
+    Only when nothing else touches the table between the drop and the create:
+    if a column the old index uses is dropped or retyped in between, keeping
+    the old index alive would make that change fail or rebuild it for nothing.
+    """
+    drops: dict[str, int] = {}
+    for position, node in enumerate(parsed):
+        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+            if len(node.objects or ()) == 1 and not node.concurrent:
+                drops[_name_key(node.objects[0])] = position
+    pairs: dict[int, int] = {}
+    for position, node in enumerate(parsed):
+        if not isinstance(node, ast.IndexStmt) or node.concurrent or not node.idxname:
+            continue
+        key = _canonical_parts(node.relation.schemaname, node.idxname)
+        drop = drops.get(key) if key in drops else drops.get(_canonical_parts(None, node.idxname))
+        if drop is None or drop > position:
+            continue
+        table = _relation_key(node.relation)
+        between = changes[drop + 1 : position]
+        if any(other.table and _canonical(other.table) == table and other.kind != "index" and other.action != "comment" for other in between):
+            continue
+        pairs[position] = drop
+    return pairs
+
+
+def _parse_one(sql: str) -> Any:
+    try:
+        statements = parser.parse_sql(sql)
+    except parser.ParseError:
+        return None
+    if len(statements) != 1:
+        return None
+    return statements[0].stmt
+
+
+def _render(node: Any) -> str:
+    return RawStream()(node) + ";"
+
+
+def _terminated(sql: str) -> str:
+    text = sql.rstrip()
+    return text if text.endswith(";") else text + ";"
+
+
+def _with_sql(change: Change, sql: str) -> Change:
+    return dataclasses.replace(change, sql=sql)
+
+
+def _concurrent_change(change: Change, sql: str, action: str | None = None) -> Change:
+    note = _squawk_ignore(
+        ["prefer-robust-stmts", "require-lock-timeout", "require-statement-timeout"],
+        "CONCURRENTLY cannot run in a transaction, and golang-migrate sends a file as one implicit transaction:"
+        " this file holds this statement alone, with no SET before it (set lock_timeout/statement_timeout for"
+        " the migration's connection instead if needed; the lock this takes does not block reads or writes)."
+        " If it fails, PostgreSQL may leave an INVALID index behind: drop it before running the file again.",
+    )
+    return dataclasses.replace(
+        change,
+        sql=note + sql,
+        action=action or change.action,
+        hazards=(*_without(change.hazards, hazards.BLOCKS_WRITES, hazards.NON_TRANSACTIONAL), hazards.NON_TRANSACTIONAL),
+        transactional=False,
+    )
+
+
+def _squawk_ignore(rules: Iterable[str], reason: str) -> str:
+    """A reviewer-facing reason, then the squawk directive for the next statement."""
+    lines = _wrap(reason, 100)
+    text = "".join(f"-- {line}\n" for line in lines)
+    return text + f"-- squawk-ignore {', '.join(rules)}\n"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _without(codes: Iterable[str], *removed: str) -> tuple[str, ...]:
+    return tuple(code for code in codes if code not in removed)
+
+
+def _literal(value: str) -> str:
+    return RawStream()(ast.A_Const(val=ast.String(sval=value)))
+
+
+def _unique_name(base: str, suffix: str, taken: set[str]) -> str:
+    """``base + suffix`` within PostgreSQL's 63 bytes, not colliding with ``taken``."""
+    for attempt in range(100):
+        tail = suffix if attempt == 0 else f"{suffix}{attempt}"
+        head = base.encode("utf-8")[: _NAMEDATALEN - len(tail.encode("utf-8"))].decode("utf-8", "ignore")
+        candidate = head + tail
+        if candidate not in taken and not any(name.endswith("." + candidate) for name in taken):
+            return candidate
+    raise AssertionError("no free temporary name")  # pragma: no cover - 100 collisions
+
+
+def _canonical_parts(schema: str | None, name: str) -> str:
+    return f"{schema or 'public'}.{name}"
+
+
+def _relation_key(relation: ast.RangeVar) -> str:
+    return _canonical_parts(relation.schemaname, relation.relname)
+
+
+def _name_key(parts: Sequence[ast.String]) -> str:
+    names = [part.sval for part in parts]
+    return _canonical_parts(names[-2] if len(names) > 1 else None, names[-1])
+
+
+def _canonical(qualified: str) -> str:
+    """``schema.name`` (quoted or not) as the unquoted key used here."""
+    try:
+        node = parser.parse_sql(f"SELECT FROM {qualified}")[0].stmt
+        relation = node.fromClause[0]
+        return _relation_key(relation)
+    except (parser.ParseError, AttributeError, IndexError, TypeError):
+        return qualified
+
+
+def _mentioned_names(node: Any) -> list[str]:
+    if isinstance(node, ast.IndexStmt) and node.idxname:
+        return [_canonical_parts(node.relation.schemaname, node.idxname)]
+    if isinstance(node, ast.AlterTableStmt):
+        names = []
+        for command in node.cmds or ():
+            if isinstance(command.def_, ast.Constraint) and command.def_.conname:
+                names.append(_canonical_parts(node.relation.schemaname, command.def_.conname))
+        return names
+    return []

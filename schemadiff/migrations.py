@@ -300,8 +300,11 @@ def read_script(file: MigrationFile) -> MigrationScript:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationDirectoryError(f"migration file {file.path} is not UTF-8: {exc}") from None
-    statements = _unwrap_transaction(parse_statements(text, str(file.path)), file)
+    statements = parse_statements(text, str(file.path))
     reason = _no_transaction_reason(text, statements)
+    if reason is None:
+        statements = _unwrap_transaction(statements, file)
+    # Outside a transaction, BEGIN/COMMIT written in the file run as written.
     return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason)
 
 

@@ -462,7 +462,7 @@ def _dirty_reason(state: VersionState, history: list[HistoryRow]) -> str:
         return "a migration failed outside schemadiff (no details recorded)"
     if last.state == "running":
         return f"{last.name} was interrupted (started {last.applied_at.isoformat(timespec='seconds')})"
-    return f"{last.name} failed: {last.error}"
+    return last.error or f"{last.name} failed"
 
 
 def _dirty_error(state: VersionState, history: list[HistoryRow]) -> MigrationStateError:

@@ -221,3 +221,11 @@ def test_lock_keys_cover_both_ways_golang_migrate_names_the_database() -> None:
         advisory_lock_id("/app", "public", "schema_migrations"),
     )
     assert all(0 <= key < 2**32 for key in keys)
+
+
+def test_no_transaction_file_keeps_its_own_begin_commit(tmp_path: Path) -> None:
+    script = script_of(
+        tmp_path, "-- schemadiff:no-transaction\nBEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\nVACUUM t;\n"
+    )
+    assert not script.transactional
+    assert [s.kind for s in script.statements] == ["TransactionStmt", "CreateStmt", "TransactionStmt", "VacuumStmt"]

@@ -22,6 +22,7 @@ from schemadiff.errors import (
 )
 from schemadiff.migrationlock import advisory_lock_id
 from schemadiff.migrations import write_sum
+from schemadiff.versiontable import Tables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -289,6 +290,18 @@ def test_force(db: str, migrations: Path) -> None:
         runner.force(db, 8, directory=migrations)
 
 
+def test_version_write_checks_the_row_it_replaces(db: str, migrations: Path) -> None:
+    five_tables(migrations)
+    runner.apply(db, migrations, to=2)
+    with psycopg.connect(db, autocommit=True) as conn:
+        table = Tables(conn, "public")
+        state = table.read_state()
+        conn.execute("UPDATE schema_migrations SET version = 4")  # behind our back
+        with pytest.raises(MigrationStateError, match="changed while schemadiff held the migration lock"):
+            table.set_version(state, 3, False)
+    assert version_rows(db) == [(4, False)]
+
+
 # --- integrity -----------------------------------------------------------------
 
 
@@ -452,6 +465,24 @@ def test_kill_9_during_a_migration_leaves_the_previous_version(db: str, migratio
         assert conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0
 
 
+def test_kill_9_outside_a_transaction_leaves_dirty_and_says_interrupted(db: str, migrations: Path) -> None:
+    add(migrations, 1, "first", "CREATE TABLE t1 (id int);")
+    add(migrations, 2, "slow", "-- schemadiff:no-transaction\nCREATE TABLE half (id int);\nSELECT pg_sleep(30);\n")
+    process = _migrate_in_subprocess(db, migrations)
+    try:
+        _wait_for(lambda: "half" in tables(db) or process.poll() is not None, 30, "the migration to start")
+        assert process.poll() is None, process.communicate()
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert version_rows(db) == [(2, True)]
+    with pytest.raises(MigrationStateError, match=r"dirty at version 2: 000002_slow\.up\.sql was interrupted"):
+        runner.apply(db, migrations, lock_timeout=15)
+
+
 def test_four_concurrent_applies_apply_each_migration_once(db: str, migrations: Path) -> None:
     # Not idempotent on purpose: a second run of any file would fail.
     add(migrations, 1, "a", "CREATE TABLE a (id int);")
@@ -466,3 +497,18 @@ def test_four_concurrent_applies_apply_each_migration_once(db: str, migrations: 
     assert history(db) == [(v, "up", "done") for v in (1, 2, 3, 4)]
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 1
+
+
+def test_makefile_verbs_are_thin_cli_calls() -> None:
+    def dry(*args: str) -> str:
+        done = subprocess.run(["make", "-n", "-s", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[-1]  # the guard line comes first
+
+    assert dry("migrate-up") == "schemadiff apply cortex"
+    assert dry("migrate-down", "SERVICE=postal") == "schemadiff apply postal --down 1"
+    assert dry("migrate-goto", "VERSION=3") == "schemadiff apply cortex --to 3"
+    assert dry("migrate-force", "VERSION=3") == "schemadiff force 3 cortex"
+    assert dry("migrate-version", "SERVICE=postal") == "schemadiff status postal"
+    assert dry("migrate-create", "NAME=add_slug") == "schemadiff generate add_slug cortex"
+    missing = subprocess.run(["make", "-s", "migrate-goto"], cwd=ROOT, capture_output=True, text=True)
+    assert missing.returncode != 0 and "usage: make migrate-goto VERSION=" in missing.stderr

@@ -1,0 +1,559 @@
+"""Rename hints: telling the planner that an object was renamed, not replaced.
+
+A schema diff sees only two states: a column ``mail`` that disappeared and a
+column ``email`` that appeared. Planned as drop + add, that loses every
+value of the column. In the desired SQL, a comment at the end of the line
+that defines the object says what it was called before::
+
+    CREATE TABLE members (                 -- schemadiff:renamed-from users
+        email text NOT NULL,               -- schemadiff:renamed-from mail
+        CONSTRAINT members_email_key UNIQUE (email)  -- schemadiff:renamed-from users_mail_key
+    );
+    CREATE INDEX members_email_idx ON members (email);  -- schemadiff:renamed-from users_mail_idx
+    CREATE TYPE mood AS ENUM (
+        'joyful',                          -- schemadiff:renamed-from happy
+        'sad'
+    );
+
+:func:`read_rename_hints` finds those comments with pglast's scanner and
+works out, from the parse tree, which object each hinted line defines.
+:func:`apply_rename_hints` turns a plan's drop + create into ``RENAME``
+statements followed by whatever else differs (a renamed column whose type
+changed too). Hints that no longer apply (the rename already happened) are
+ignored, so they can stay in the file. :func:`probable_renames` lists, for
+plans without hints, drops and adds that look like renames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pglast import ast, enums, parser
+from pglast.stream import RawStream
+
+from . import dburl
+from .errors import CommandError, SourcePosition
+from .sqlfile import Statement, parse_statements, position_of, read_text
+
+if TYPE_CHECKING:
+    from .diff import Change
+
+MARKER = "schemadiff:renamed-from"
+KINDS = ("table", "column", "index", "constraint", "enum value")
+
+
+class RenameHintError(CommandError):
+    """A rename hint is malformed, sits on the wrong line, or names nothing that exists."""
+
+
+@dataclass(frozen=True)
+class RenameHint:
+    """One ``-- schemadiff:renamed-from`` comment, resolved.
+
+    ``new_name`` / ``old_name`` are qualified (``public.users.email``; enum
+    values as ``public.mood.joyful``). ``schema``, ``parent`` (the table of
+    a column or constraint, the type of an enum value, None otherwise), ``new``
+    and ``old`` are the unquoted parts. ``old_parent`` is the parent's name in
+    the old state: different from ``parent`` when the table itself is renamed
+    by another hint.
+    """
+
+    kind: str
+    new_name: str
+    old_name: str
+    position: SourcePosition
+    schema: str = "public"
+    parent: str | None = None
+    new: str = ""
+    old: str = ""
+    old_parent: str | None = None
+
+    def inverted(self) -> RenameHint:
+        """The hint for the way back (down migrations)."""
+        return dataclasses.replace(
+            self,
+            new_name=self.old_name,
+            old_name=self.new_name,
+            new=self.old,
+            old=self.new,
+            parent=self.old_parent,
+            old_parent=self.parent,
+        )
+
+
+def invert_hints(hints: Sequence[RenameHint]) -> list[RenameHint]:
+    return [hint.inverted() for hint in hints]
+
+
+# --------------------------------------------------------------------------
+# Reading hints
+
+
+@dataclass(frozen=True)
+class _Definition:
+    kind: str
+    schema: str
+    parent: str | None
+    name: str
+
+
+def read_rename_hints(source: str | Path, *, path: str | None = None) -> list[RenameHint]:
+    """The rename hints of a SQL file (a ``Path``) or of SQL text (a ``str``)."""
+    if isinstance(source, Path):
+        label = path or str(source)
+        text = read_text(source, "desired-state file")
+    else:
+        label = path or "<sql>"
+        text = source
+    comments = [token for token in _scan(text, label) if token.name == "SQL_COMMENT"]
+    hinted = [(token, _hint_argument(text[token.start : token.end + 1])) for token in comments]
+    hinted = [(token, argument) for token, argument in hinted if argument is not None]
+    if not hinted:
+        return []
+    definitions = _definitions_by_line(parse_statements(text, label), text)
+    hints: list[RenameHint] = []
+    for token, argument in hinted:
+        position = position_of(text, token.start, label)
+        found = definitions.get(position.line, [])
+        if not found:
+            raise RenameHintError(
+                f"{position}: rename hint on a line that defines no table, column, index, constraint or enum value",
+                "Put `-- schemadiff:renamed-from OLD_NAME` at the end of the line that defines the renamed object"
+                " (its CREATE TABLE, column, CONSTRAINT, CREATE INDEX or enum label line).",
+            )
+        if len(found) > 1:
+            listed = ", ".join(f"{d.kind} {d.name}" for d in found)
+            raise RenameHintError(
+                f"{position}: rename hint on a line that defines several objects ({listed})",
+                "Put the renamed object's definition on a line of its own, with the hint at its end.",
+            )
+        hints.append(_make_hint(found[0], argument, position))
+    return _link_renamed_parents(hints)
+
+
+def _hint_argument(comment: str) -> list[str] | None:
+    """The old name's parts in a hint comment; None for any other comment."""
+    body = comment[2:].strip()
+    if not body.startswith(MARKER):
+        return None
+    rest = body[len(MARKER) :]
+    if rest and not rest[0].isspace():
+        return None  # e.g. "schemadiff:renamed-fromage"
+    return _name_parts(rest.strip())
+
+
+def _name_parts(text: str) -> list[str]:
+    """``old`` / ``schema.old`` / ``"Old"`` / ``'old label'`` as unquoted parts (empty if malformed)."""
+    if not text:
+        return []
+    try:
+        tokens = list(parser.scan(text))
+    except parser.ParseError:
+        return []
+    parts: list[str] = []
+    expect_name = True
+    for token in tokens:
+        raw = text[token.start : token.end + 1]
+        if expect_name and token.name == "SCONST":
+            parts.append(_string_value(raw))
+        elif expect_name and (token.name == "IDENT" or token.kind != "NO_KEYWORD"):
+            parts.append(_identifier_value(raw))
+        elif not expect_name and raw == ".":
+            pass
+        else:
+            return []
+        expect_name = not expect_name
+    return parts if not expect_name else []
+
+
+def _identifier_value(raw: str) -> str:
+    if raw.startswith('"'):
+        return raw[1:-1].replace('""', '"')
+    return raw.lower()
+
+
+def _string_value(raw: str) -> str:
+    node = parser.parse_sql(f"SELECT {raw}")[0].stmt.targetList[0].val
+    return node.val.sval
+
+
+def _make_hint(definition: _Definition, argument: list[str], position: SourcePosition) -> RenameHint:
+    if not argument:
+        raise RenameHintError(
+            f"{position}: rename hint without a valid old name",
+            "Write `-- schemadiff:renamed-from OLD_NAME` (quote it \"Like This\" if it needs quotes).",
+        )
+    if definition.kind == "table" and len(argument) == 2:
+        if argument[0] != definition.schema:
+            raise RenameHintError(
+                f"{position}: rename hint moves table {definition.name} from schema {argument[0]}:"
+                " moving a table between schemas is not a rename",
+                "Write the old name without its schema, or move the table by hand (ALTER TABLE ... SET SCHEMA).",
+            )
+        argument = argument[1:]
+    if len(argument) != 1:
+        raise RenameHintError(
+            f"{position}: rename hint names {'.'.join(argument)}; a {definition.kind} is renamed within its"
+            f" {'schema' if definition.kind in ('table', 'index') else 'table' if definition.kind != 'enum value' else 'type'}",
+            "Write only the old name, without a schema or table.",
+        )
+    old = argument[0]
+    return RenameHint(
+        kind=definition.kind,
+        new_name=_qualified(definition.schema, definition.parent, definition.name),
+        old_name=_qualified(definition.schema, definition.parent, old),
+        position=position,
+        schema=definition.schema,
+        parent=definition.parent,
+        new=definition.name,
+        old=old,
+        old_parent=definition.parent,
+    )
+
+
+def _link_renamed_parents(hints: list[RenameHint]) -> list[RenameHint]:
+    """A column of a renamed table lived in the table's old name."""
+    tables = {(h.schema, h.new): h.old for h in hints if h.kind == "table"}
+    linked = []
+    for hint in hints:
+        if hint.kind in ("column", "constraint") and (hint.schema, hint.parent) in tables:
+            old_parent = tables[(hint.schema, hint.parent)]
+            hint = dataclasses.replace(
+                hint, old_parent=old_parent, old_name=_qualified(hint.schema, old_parent, hint.old)
+            )
+        linked.append(hint)
+    return linked
+
+
+def _scan(text: str, label: str) -> list[Any]:
+    try:
+        return list(parser.scan(text))
+    except parser.ParseError:
+        parse_statements(text, label)  # raises the located SQLSyntaxError
+        raise  # pragma: no cover - the scanner failed where the parser did not
+
+
+def _definitions_by_line(statements: list[Statement], text: str) -> dict[int, list[_Definition]]:
+    lines: dict[int, list[_Definition]] = {}
+    starts = _line_starts(text)
+    for statement in statements:
+        base = starts[statement.position.line - 1] + statement.position.column - 1
+        for offset, definition in _definitions(statement, base, text):
+            line = text.count("\n", 0, offset) + 1
+            lines.setdefault(line, []).append(definition)
+    return lines
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for index, char in enumerate(text):
+        if char == "\n":
+            starts.append(index + 1)
+    return starts
+
+
+def _definitions(statement: Statement, base: int, text: str) -> Iterator[tuple[int, _Definition]]:
+    node = statement.node
+    if isinstance(node, ast.CreateStmt) and node.relation is not None:
+        schema, table = node.relation.schemaname or "public", node.relation.relname
+        yield base + _location(node.relation, 0), _Definition("table", schema, None, table)
+        column_lines: set[int] = set()
+        for element in node.tableElts or ():
+            if isinstance(element, ast.ColumnDef):
+                offset = base + _location(element, 0)
+                column_lines.add(text.count("\n", 0, offset))
+                yield offset, _Definition("column", schema, table, element.colname)
+        for element in node.tableElts or ():
+            if isinstance(element, ast.Constraint) and element.conname:
+                yield base + _location(element, 0), _Definition("constraint", schema, table, element.conname)
+            elif isinstance(element, ast.ColumnDef):
+                # A named constraint written on its own line inside a column definition.
+                for constraint in element.constraints or ():
+                    if isinstance(constraint, ast.Constraint) and constraint.conname:
+                        offset = base + _location(constraint, 0)
+                        if text.count("\n", 0, offset) not in column_lines:
+                            yield offset, _Definition("constraint", schema, table, constraint.conname)
+    elif isinstance(node, ast.IndexStmt) and node.idxname:
+        schema = node.relation.schemaname or "public"
+        yield base, _Definition("index", schema, None, node.idxname)
+    elif isinstance(node, ast.AlterTableStmt) and node.relation is not None:
+        schema, table = node.relation.schemaname or "public", node.relation.relname
+        for command in node.cmds or ():
+            if command.subtype == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
+                if command.def_.conname:
+                    yield base + _location(command.def_, 0), _Definition("constraint", schema, table, command.def_.conname)
+            elif command.subtype == enums.AlterTableType.AT_AddColumn and isinstance(command.def_, ast.ColumnDef):
+                yield base + _location(command.def_, 0), _Definition("column", schema, table, command.def_.colname)
+    elif isinstance(node, ast.CreateEnumStmt):
+        names = [part.sval for part in node.typeName]
+        schema = names[-2] if len(names) > 1 else "public"
+        type_name = names[-1]
+        labels = [value.sval for value in node.vals or ()]
+        body = statement.text
+        # String nodes carry no location: the labels are the statement's
+        # string constants, in order.
+        constants = [token for token in parser.scan(body) if token.name == "SCONST"]
+        for token, label in zip(constants, labels):
+            yield base + token.start, _Definition("enum value", schema, type_name, label)
+
+
+def _location(node: Any, default: int) -> int:
+    location = getattr(node, "location", None)
+    return location if isinstance(location, int) and location >= 0 else default
+
+
+def _ident(name: str) -> str:
+    return RawStream()(ast.ColumnRef(fields=(ast.String(sval=name),)))
+
+
+def _literal(value: str) -> str:
+    return RawStream()(ast.A_Const(val=ast.String(sval=value)))
+
+
+def _qualified(schema: str, parent: str | None, name: str) -> str:
+    return ".".join(_ident(part) for part in (schema, parent, name) if part is not None)
+
+
+# --------------------------------------------------------------------------
+# Applying hints
+
+
+def rename_sql(hint: RenameHint) -> str:
+    """The statement renaming ``hint.old`` to ``hint.new`` (its parent already carrying ``hint.parent``)."""
+    schema = _ident(hint.schema)
+    if hint.kind == "table":
+        return f"ALTER TABLE {schema}.{_ident(hint.old)} RENAME TO {_ident(hint.new)};"
+    if hint.kind == "column":
+        return f"ALTER TABLE {schema}.{_ident(hint.parent or '')} RENAME COLUMN {_ident(hint.old)} TO {_ident(hint.new)};"
+    if hint.kind == "index":
+        return f"ALTER INDEX {schema}.{_ident(hint.old)} RENAME TO {_ident(hint.new)};"
+    if hint.kind == "constraint":
+        return (
+            f"ALTER TABLE {schema}.{_ident(hint.parent or '')} RENAME CONSTRAINT {_ident(hint.old)}"
+            f" TO {_ident(hint.new)};"
+        )
+    if hint.kind == "enum value":
+        return f"ALTER TYPE {schema}.{_ident(hint.parent or '')} RENAME VALUE {_literal(hint.old)} TO {_literal(hint.new)};"
+    raise ValueError(f"unknown hint kind {hint.kind}")  # pragma: no cover
+
+
+_ORDER = {"table": 0, "column": 1, "constraint": 2, "index": 3, "enum value": 4}
+
+
+def apply_rename_hints(
+    changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str
+) -> list[Change]:
+    """The plan with hinted drop + create pairs replaced by renames.
+
+    Renames come first, then a fresh diff of the renamed state against the
+    desired one (what else changed about the renamed objects, and everything
+    else). The renames are tried on a copy: of the current database when it
+    is one of schemadiff's temporary databases, else (a live database, never
+    written to) the reverse renames on a copy of the desired one, whose diff
+    then comes first and the renames last.
+
+    For down migrations call it with :func:`invert_hints` and the two URLs
+    swapped.
+    """
+    if not hints:
+        return changes
+    applicable = _applicable(hints, current_url, desired_url)
+    if not applicable:
+        return changes
+    from .diff import Change, diff_databases
+
+    forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
+    renames = [
+        Change(
+            sql=rename_sql(hint),
+            action="rename",
+            kind=hint.kind,
+            name=hint.new_name,
+            table=_qualified(hint.schema, None, hint.parent if hint.kind in ("column", "constraint") else hint.new)
+            if hint.kind in ("table", "column", "constraint")
+            else None,
+        )
+        for hint in forward
+    ]
+    if _is_temporary(current_url):
+        with _copy_of(current_url) as copy_url:
+            _run(copy_url, [change.sql for change in renames])
+            rest = diff_databases(copy_url, desired_url)
+        return renames + rest
+    backward = [hint.inverted() for hint in sorted(applicable, key=lambda h: -_ORDER[h.kind])]
+    with _copy_of(desired_url) as copy_url:
+        _run(copy_url, [rename_sql(hint) for hint in backward])
+        rest = diff_databases(current_url, copy_url)
+    return rest + renames
+
+
+def _is_temporary(url: str) -> bool:
+    from .shadow import TEMP_PREFIX
+
+    return dburl.database_name(url).startswith(TEMP_PREFIX)
+
+
+def _copy_of(url: str):
+    """A temporary clone of a schemadiff temporary database, on its server."""
+    from .shadow import ShadowServer
+
+    if not _is_temporary(url):
+        raise RenameHintError(
+            "cannot apply rename hints: neither database is a schemadiff temporary database that can be copied"
+        )
+    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
+    return server.temporary_database(template=dburl.database_name(url))
+
+
+def _run(url: str, statements: Sequence[str]) -> None:
+    import psycopg
+
+    with dburl.connect(url, what="shadow database") as conn:
+        for statement in statements:
+            try:
+                conn.execute(statement)
+            except psycopg.Error as exc:
+                reason = str(exc).strip().splitlines()[0]
+                raise RenameHintError(
+                    f"the rename hints cannot be applied: {statement} fails: {reason}",
+                    "Check the hints (a rename onto a name still in use needs two steps).",
+                ) from None
+
+
+def _applicable(hints: Sequence[RenameHint], current_url: str, desired_url: str) -> list[RenameHint]:
+    """Hints whose old object is only in current and new object only in desired.
+
+    A hint whose rename has already happened (new in current, old gone) is
+    silently skipped: hints may stay in the desired file. A hint naming an
+    old object that exists nowhere, while the new one is still to be
+    created, is a typo that would turn a rename into drop + create: error.
+    """
+    applicable = []
+    with dburl.connect(current_url, what="current database") as current, dburl.connect(
+        desired_url, what="desired database"
+    ) as desired:
+        for hint in hints:
+            old_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.old)
+            new_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.new) or (
+                hint.old_parent != hint.parent and _exists(current, hint.kind, hint.schema, hint.parent, hint.new)
+            )
+            new_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.new)
+            old_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.old)
+            if old_in_current and new_in_desired and not new_in_current and not old_in_desired:
+                applicable.append(hint)
+                continue
+            parent_in_current = hint.old_parent is None or _exists(
+                current, "type" if hint.kind == "enum value" else "table", hint.schema, None, hint.old_parent
+            )
+            if new_in_desired and not old_in_current and not new_in_current and parent_in_current:
+                raise RenameHintError(
+                    f"{hint.position}: rename hint for {hint.kind} {hint.new_name}: the current state has no"
+                    f" {hint.kind} {hint.old_name} to rename",
+                    "Correct the old name in the hint, or remove the hint if the object is new.",
+                )
+    return applicable
+
+
+_EXISTS = {
+    "table": "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('r', 'p', 'f')",
+    "index": "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('i', 'I')",
+    "column": "SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s AND c.relname = %(parent)s"
+    " AND a.attname = %(name)s AND a.attnum > 0 AND NOT a.attisdropped",
+    "constraint": "SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s AND c.relname = %(parent)s"
+    " AND k.conname = %(name)s",
+    "enum value": "SELECT 1 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
+    " JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %(schema)s AND t.typname = %(parent)s"
+    " AND e.enumlabel = %(name)s",
+    "type": "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE n.nspname = %(schema)s AND t.typname = %(name)s",
+}
+
+
+def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) -> bool:
+    row = conn.execute(_EXISTS[kind], {"schema": schema, "parent": parent, "name": name}).fetchone()
+    return row is not None
+
+
+# --------------------------------------------------------------------------
+# Suggesting hints
+
+
+def probable_renames(changes: Sequence[Change], current_url: str, desired_url: str) -> list[str]:
+    """Drops and adds in one plan that look like renames, with the hint to write.
+
+    Columns dropped from and added to the same table with the same type,
+    indexes and constraints of one table whose definitions differ only by
+    name, and tables whose columns are the same.
+    """
+    if not any(change.action == "drop" for change in changes) or not any(
+        change.action == "create" for change in changes
+    ):
+        return []
+    with dburl.connect(current_url, what="current database") as current, dburl.connect(
+        desired_url, what="desired database"
+    ) as desired:
+        suggestions: list[str] = []
+        for kind, query in _SIGNATURES.items():
+            before = _signatures(current, query)
+            after = _signatures(desired, query)
+            gone = {key: value for key, value in before.items() if key not in after}
+            new = {key: value for key, value in after.items() if key not in before}
+            for (group, new_name), signature in sorted(new.items()):
+                candidates = [old for (old_group, old), sig in gone.items() if old_group == group and sig == signature]
+                if len(candidates) != 1:
+                    continue
+                old = candidates[0]
+                where = f"{group}.{_ident(new_name)}" if group else _ident(new_name)
+                suggestions.append(
+                    f"{kind} {where} looks like {_ident(old)} renamed; if it is, write"
+                    f" `-- {MARKER} {_ident(old)}` at the end of the line defining {_ident(new_name)}"
+                    " in the desired file, otherwise its data is dropped"
+                )
+    return suggestions
+
+
+# Each query yields (group, name, signature): objects of one group (their
+# table, or their schema) with equal signatures are interchangeable but for
+# their name.
+_USER_TABLES = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+    " AND c.relname NOT IN ('schema_migrations', 'schemadiff_history')"
+)
+_SIGNATURES = {
+    "column": f"""
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname,
+               format_type(a.atttypid, a.atttypmod)
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_TABLES}""",
+    "index": f"""
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), c.relname,
+               concat_ws(' ', am.amname, x.indisunique, x.indkey::text, x.indclass::text, x.indoption::text,
+                         pg_get_expr(x.indexprs, x.indrelid), pg_get_expr(x.indpred, x.indrelid))
+        FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam
+        WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.contype IN ('p', 'u', 'x'))
+          AND {_USER_TABLES.replace('c.relname', 't.relname')}""",
+    "constraint": f"""
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), k.conname, pg_get_constraintdef(k.oid)
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE k.contype <> 'n' AND {_USER_TABLES}""",
+    "table": f"""
+        SELECT quote_ident(n.nspname), c.relname,
+               string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE c.relkind IN ('r', 'p') AND {_USER_TABLES}
+        GROUP BY n.nspname, c.relname""",
+}
+
+
+def _signatures(conn: Any, query: str) -> dict[tuple[str, str], str]:
+    return {(group, name): signature for group, name, signature in conn.execute(query).fetchall()}

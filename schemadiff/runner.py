@@ -31,7 +31,7 @@ from typing import Literal, Union
 import psycopg
 
 from . import dburl, migrationlock
-from .errors import ConfigError, MigrationDirectoryError, MigrationFailed, MigrationStateError, SourcePosition
+from .errors import ConfigError, DatabaseError, MigrationDirectoryError, MigrationFailed, MigrationStateError, SourcePosition
 from .migrationlock import LockHolder
 from .migrations import Direction, MigrationDirectory, MigrationScript, load_directory, read_script, verify_sum
 from .sqlfile import Statement, position_of
@@ -214,43 +214,28 @@ def apply(
     with _session(url) as session:
         if not dry_run:
             session.lock(lock_timeout, emit)
-        tables = session.tables
-        state = tables.read_state()
-        history = tables.history_rows()
-        if state.dirty:
-            raise _dirty_error(state, history)
-        initial = start = state.version
-        if baseline is not None:
-            if state.version is not None:
-                raise MigrationStateError(
-                    f"cannot baseline: the database is already at version {state.version}",
-                    "--baseline only adopts a database without a version; run apply without it.",
-                )
-            start = baseline
-        _check_known(migrations, start)
-        target = _target(migrations, start, to, down)
-        steps = plan(migrations, start, target)
-        _check_no_gap(migrations, history, start, target)
-        for warning in _changed_since_applied(migrations, history, start):
-            emit(warning)
+        # Everything is decided under the lock, from what the database says now.
+        state = session.tables.read_state()
+        steps, target = _plan_run(session, migrations, state, to, down, baseline, emit)
         if dry_run:
-            return ApplyResult(migrations.path, initial, target, tuple(steps), (), True, baseline, sum_verified)
-        tables.create()
+            return ApplyResult(migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified)
+        session.tables.create()
+        current = state
         if baseline is not None:
-            state = _record_baseline(session, migrations, state, baseline)
+            current = _record_baseline(session, migrations, state, baseline)
             emit(Baselined(baseline))
         if not steps:
-            emit(NothingToApply(state.version))
+            emit(NothingToApply(current.version))
         applied = []
         for step in steps:
             emit(MigrationStarted(step))
-            duration_ms = _run_step(session, state, step)
-            state = VersionState(step.target, False, True)
+            duration_ms = _run_step(session, current, step)
+            current = VersionState(step.target, False, True)
             applied.append(AppliedStep(step, duration_ms))
             emit(MigrationFinished(step, duration_ms))
         return ApplyResult(
-            migrations.path, initial, state.version, tuple(steps), tuple(applied),
-            False, baseline, sum_verified,
+            migrations.path, state.version, current.version, tuple(steps), tuple(applied), False, baseline,
+            sum_verified,
         )
 
 
@@ -329,6 +314,36 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
             "Write the missing .down files, or stop at a version above them with --to.",
         )
     return [Step(read_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
+
+
+def _plan_run(
+    session: _Session,
+    migrations: MigrationDirectory,
+    state: VersionState,
+    to: int | None,
+    down: int | None,
+    baseline: int | None,
+    emit: EventHandler,
+) -> tuple[list[Step], int | None]:
+    """Check the database against the directory and return the steps and the target version."""
+    history = session.tables.history_rows()
+    if state.dirty:
+        raise _dirty_error(state, history)
+    start = state.version
+    if baseline is not None:
+        if state.version is not None:
+            raise MigrationStateError(
+                f"cannot baseline: the database is already at version {state.version}",
+                "--baseline only adopts a database without a version; run apply without it.",
+            )
+        start = baseline
+    _check_known(migrations, start)
+    target = _target(migrations, start, to, down)
+    steps = plan(migrations, start, target)
+    _check_no_gap(migrations, history, start, target)
+    for warning in _changed_since_applied(migrations, history, start):
+        emit(warning)
+    return steps, target
 
 
 # --- checks ------------------------------------------------------------------
@@ -507,7 +522,14 @@ def _session(url: str) -> Iterator[_Session]:
         # roll back at once, instead of finishing the statement first.
         with contextlib.suppress(psycopg.Error):
             conn.execute("SET client_connection_check_interval = '1s'")
-        yield _Session(conn)
+        try:
+            yield _Session(conn)
+        except psycopg.Error as exc:  # the connection or our own bookkeeping failed, not a migration file
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DatabaseError(
+                f"database error while migrating {dburl.redact(url)}: {reason}",
+                "Run `schemadiff status` to see where the database stands before trying again.",
+            ) from None
 
 
 def _record_baseline(

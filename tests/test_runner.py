@@ -267,6 +267,32 @@ def test_failing_non_transactional_migration_leaves_dirty_until_force(db: str, m
     assert version_rows(db) == [(5, False)]
 
 
+def test_failed_step_down_past_the_first_writes_golang_migrates_nil_version(db: str, migrations: Path) -> None:
+    add(migrations, 1, "a", "CREATE TABLE a (id int);", "-- schemadiff:no-transaction\nDROP TABLE nope;\n")
+    runner.apply(db, migrations)
+    with pytest.raises(MigrationFailed, match=r"000001_a\.down\.sql:2:"):
+        runner.apply(db, migrations, to=0)
+    assert version_rows(db) == [(-1, True)]  # what golang-migrate writes for a dirty nil version
+    with pytest.raises(MigrationStateError, match=r"schemadiff force -1"):
+        runner.apply(db, migrations)
+    runner.force(db, -1)
+    assert version_rows(db) == []
+
+
+def test_new_enum_value_used_in_the_same_file_runs_outside_a_transaction(db: str, migrations: Path) -> None:
+    # In one transaction PostgreSQL refuses: unsafe use of new value "sad".
+    add(migrations, 1, "mood", "CREATE TYPE mood AS ENUM ('happy');\nCREATE TABLE person (m mood);")
+    add(
+        migrations, 2, "sad",
+        "ALTER TYPE mood ADD VALUE 'sad';\nINSERT INTO person VALUES ('sad');",
+    )
+    result = runner.apply(db, migrations)
+    assert [a.step.transactional for a in result.applied] == [True, False]
+    assert version_rows(db) == [(2, False)]
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT m::text FROM person").fetchall() == [("sad",)]
+
+
 def test_dirty_made_by_golang_migrate_is_refused(make_db, migrations: Path) -> None:
     url = make_db(
         "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);"

@@ -418,6 +418,8 @@ def _applied_per_history(history: list[HistoryRow]) -> set[int]:
             applied.add(row.version)
         elif row.direction == "down":
             applied.discard(row.version)
+        elif row.direction == "force":  # the operator declared everything above it not applied
+            applied = {v for v in applied if v <= row.version}
     return applied
 
 

@@ -461,7 +461,7 @@ def test_kill_9_during_a_migration_leaves_the_previous_version(db: str, migratio
         with psycopg.connect(db, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
+                " AND query LIKE 'SELECT pg_sleep%' AND state = 'active'"
             ).fetchone()
         return row[0] if row else None
 

@@ -250,18 +250,8 @@ def _rewrite_create_index(
         if planner.new_tables[table] == planner.next_step:
             return [_Op(change)]
         # Created by an earlier file of this plan: still empty and unused.
-        return [
-            _Op(
-                _with_sql(
-                    change,
-                    _squawk_ignore(
-                        ["require-concurrent-index-creation"],
-                        "the table is created by this migration: it is empty and nothing uses it yet.",
-                    )
-                    + _render(node),
-                )
-            )
-        ]
+        note = _squawk_ignore(["require-concurrent-index-creation"], _NEW_TABLE_REASON)
+        return [_Op(_with_sql(change, note + _render(node)))]
     if table in planner.partitioned or not node.relation.inh:
         note = (
             "PostgreSQL cannot build an index of a partitioned table CONCURRENTLY: this build blocks writes"
@@ -333,7 +323,15 @@ def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -
 
 def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
     table = _relation_key(node.relation)
-    if table in planner.new_tables or table in planner.partitioned:
+    if table in planner.new_tables:
+        if planner.new_tables[table] == planner.next_step:
+            return [_Op(change)]
+        rules = sorted({rule for command in node.cmds or () for rule in _new_table_rules(command)})
+        if not rules:
+            return [_Op(change)]
+        note = _squawk_ignore(rules, _NEW_TABLE_REASON)
+        return [_Op(_with_sql(change, note + _render(node)))]
+    if table in planner.partitioned:
         return [_Op(change)]
     commands = list(node.cmds or ())
     if not any(_needs_rewrite(command) for command in commands):
@@ -346,6 +344,34 @@ def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Pla
             continue
         ops.extend(_rewrite_command(change, node, command, planner))
     return ops
+
+
+_NEW_TABLE_REASON = (
+    "the table is created by an earlier file of this migration: it is empty and nothing uses it yet,"
+    " so this neither scans rows nor blocks anyone for longer than an instant."
+)
+
+
+def _new_table_rules(command: ast.AlterTableCmd) -> list[str]:
+    """The squawk rules an ALTER of an existing table would rightly raise."""
+    kind = command.subtype
+    if kind == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
+        contype = command.def_.contype
+        rules = ["constraint-missing-not-valid"]
+        if contype == enums.ConstrType.CONSTR_FOREIGN:
+            rules.append("adding-foreign-key-constraint")
+        elif contype == enums.ConstrType.CONSTR_PRIMARY:
+            rules.append("adding-serial-primary-key-field")
+        elif contype == enums.ConstrType.CONSTR_UNIQUE:
+            rules.append("disallowed-unique-constraint")
+        return rules
+    if kind == enums.AlterTableType.AT_SetNotNull:
+        return ["adding-not-nullable-field"]
+    if kind == enums.AlterTableType.AT_AlterColumnType:
+        return ["changing-column-type"]
+    if kind == enums.AlterTableType.AT_AddColumn:
+        return ["adding-required-field", "adding-field-with-default"]
+    return []
 
 
 def _needs_rewrite(command: ast.AlterTableCmd) -> bool:
@@ -533,11 +559,20 @@ def _replaced_indexes(changes: Sequence[Change], parsed: Sequence[Any]) -> dict[
         if drop is None or drop > position:
             continue
         table = _relation_key(node.relation)
-        between = changes[drop + 1 : position]
-        if any(other.table and _canonical(other.table) == table and other.kind != "index" and other.action != "comment" for other in between):
+        if any(_breaks_old_index(other, table) for other in parsed[drop + 1 : position]):
             continue
         pairs[position] = drop
     return pairs
+
+
+def _breaks_old_index(node: Any, table: str) -> bool:
+    """Whether a statement would fail on, or rebuild, an old index kept alive longer."""
+    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
+        return any(_name_key(obj) == table for obj in node.objects or ())
+    if isinstance(node, ast.AlterTableStmt) and node.relation is not None and _relation_key(node.relation) == table:
+        blocking = (enums.AlterTableType.AT_DropColumn, enums.AlterTableType.AT_AlterColumnType)
+        return any(command.subtype in blocking for command in node.cmds or ())
+    return False
 
 
 def _parse_one(sql: str) -> Any:

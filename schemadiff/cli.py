@@ -298,6 +298,7 @@ def apply(
     db: RunnerDbOpt = None,
     directory: DirOpt = None,
     to: Annotated[Optional[int], typer.Option("--to", help="Move to this version, up or down (0: none applied).")] = None,
+    down: Annotated[Optional[int], typer.Option("--down", help="Revert the last N applied migrations.")] = None,
     baseline: Annotated[
         Optional[int], typer.Option("--baseline", help="Adopt an unversioned database: record VERSION as applied.")
     ] = None,
@@ -309,8 +310,10 @@ def apply(
     """Apply pending migrations in version order (golang-migrate compatible)."""
     from . import command
 
+    if to is not None and down is not None:
+        raise CommandError("--to and --down are alternatives: give one")
     target = command.resolve_runner_target(service, directory=directory, db=db)
-    _run_migrations(target, to=to, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout)
+    _run_migrations(target, to=to, down=down, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout)
 
 
 def _run_migrations(target, **options) -> None:

@@ -1,0 +1,38 @@
+"""Hazard codes carried by planned changes.
+
+A hazard says what a statement may do to a live database beyond changing its
+schema: lose data, rewrite a table, hold a lock that stops traffic. The diff
+engine attaches them; ``plan`` shows them and ``apply`` refuses changes that
+delete data unless told otherwise. No database access here: plain constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # diff imports this module; avoid the cycle at runtime
+    from .diff import Change
+
+DELETES_DATA = "deletes-data"
+REWRITES_TABLE = "rewrites-table"
+ACCESS_EXCLUSIVE = "access-exclusive-lock"
+BLOCKS_WRITES = "blocks-writes"
+VALIDATES = "scans-to-validate"
+NON_TRANSACTIONAL = "non-transactional"
+
+DESCRIPTIONS: dict[str, str] = {
+    DELETES_DATA: "removes stored data (a table, column, type, enum value or sequence, or narrows a column type)"
+    " that cannot be recovered from the schema",
+    REWRITES_TABLE: "rewrites every row of the table (and rebuilds its indexes); takes time and disk"
+    " proportional to the table's size",
+    ACCESS_EXCLUSIVE: "holds an ACCESS EXCLUSIVE lock for the whole operation: reads and writes of the table wait",
+    BLOCKS_WRITES: "builds an index without CONCURRENTLY: writes to the table wait until the build ends",
+    VALIDATES: "scans the whole table to check existing rows while holding a lock",
+    NON_TRANSACTIONAL: "cannot run inside a transaction block: if a later statement fails, this one stays applied",
+}
+
+
+def destructive(changes: Iterable[Change]) -> list[Change]:
+    """The changes that delete data."""
+    return [change for change in changes if DELETES_DATA in change.hazards]

@@ -1,0 +1,688 @@
+"""Reading a database's schema into a plain model.
+
+One read-only transaction, a dozen set-based catalog queries for the whole
+database (never one query per object), so that inspecting a thousand tables
+costs about as much as inspecting ten.
+
+Everything is read with ``search_path = ''``: PostgreSQL then qualifies every
+name it prints (``public.users``, ``public.vector(3)``,
+``nextval('public.users_id_seq'::regclass)``), so definitions compare equal
+between two databases and the statements built from them run whatever the
+search path of whoever applies them.
+
+Only user objects are read: system schemas, objects that belong to
+extensions, and the migration version tables are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglast import parser as pg_parser
+
+from . import dburl
+
+# The version tables, ignored wherever they are.
+VERSION_TABLES = frozenset({"schema_migrations", "schemadiff_history"})
+
+# Fixed OIDs of the catalogs that pg_depend and pg_description point into.
+PG_TYPE, PG_PROC, PG_CLASS, PG_ATTRDEF = 1247, 1255, 1259, 2604
+PG_CONSTRAINT, PG_NAMESPACE, PG_REWRITE, PG_TRIGGER = 2606, 2615, 2618, 2620
+PG_EXTENSION, PG_POLICY = 3079, 3256
+
+# An object's identity in the dependency graph: (kind, qualified name).
+Key = tuple[str, str]
+
+
+@dataclass
+class Namespace:
+    name: str
+    comment: str | None = None
+
+
+@dataclass
+class Extension:
+    name: str
+    schema: str
+    version: str
+    comment: str | None = None
+
+
+@dataclass
+class SequenceOptions:
+    type: str
+    start: int
+    increment: int
+    minvalue: int
+    maxvalue: int
+    cache: int
+    cycle: bool
+
+
+@dataclass
+class Sequence:
+    schema: str
+    name: str
+    options: SequenceOptions
+    owned_by: tuple[str, str] | None = None  # (qualified table, column)
+    comment: str | None = None
+
+
+@dataclass
+class Enum:
+    schema: str
+    name: str
+    labels: list[str]
+    comment: str | None = None
+
+
+@dataclass
+class Domain:
+    schema: str
+    name: str
+    base: str
+    default: str | None
+    notnull: bool
+    collation: str | None
+    checks: dict[str, str] = field(default_factory=dict)  # constraint name -> definition
+    check_comments: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+
+
+@dataclass
+class Attribute:
+    name: str
+    type: str
+    collation: str | None
+
+
+@dataclass
+class Composite:
+    schema: str
+    name: str
+    attributes: list[Attribute] = field(default_factory=list)
+    comment: str | None = None
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+    notnull: bool
+    default: str | None  # None for generated columns (see ``generated``)
+    identity: str  # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
+    identity_options: SequenceOptions | None
+    identity_sequence: str | None  # qualified name of the identity's sequence
+    generated: str | None  # expression of a STORED generated column
+    collation: str | None
+    inherited: bool  # comes from a parent table (inheritance or partitioning)
+    volatile_default: bool = False
+    comment: str | None = None
+    position: int = 0
+
+
+@dataclass
+class Table:
+    schema: str
+    name: str
+    partitioned: bool
+    persistence: str  # 'p' permanent | 'u' unlogged
+    partition_key: str | None
+    partition_bound: str | None
+    parents: list[str]  # qualified names (partition parent or INHERITS list)
+    rls: bool
+    force_rls: bool
+    options: tuple[str, ...]
+    columns: dict[str, Column] = field(default_factory=dict)
+    comment: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class View:
+    schema: str
+    name: str
+    materialized: bool
+    definition: str
+    options: tuple[str, ...]
+    columns: list[str] = field(default_factory=list)
+    column_comments: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+
+
+@dataclass
+class Constraint:
+    schema: str
+    table: str  # qualified table name
+    name: str
+    type: str  # contype: p u f c x
+    definition: str
+    comment: str | None = None
+
+
+@dataclass
+class Index:
+    schema: str
+    name: str
+    table: str
+    definition: str
+    comment: str | None = None
+
+
+@dataclass
+class Function:
+    schema: str
+    name: str
+    identity_args: str
+    kind: str  # f function | p procedure | w window
+    definition: str  # pg_get_functiondef: a complete CREATE OR REPLACE
+    result: str | None
+    arguments: str
+    arg_types: str  # the identity: argument types only, no names
+    comment: str | None = None
+
+    @property
+    def signature(self) -> str:
+        return f"{self.schema}.{self.name}({self.arg_types})"
+
+
+@dataclass
+class Trigger:
+    schema: str
+    table: str
+    name: str
+    definition: str
+    enabled: str  # tgenabled: O (origin, the default) D R A
+    comment: str | None = None
+
+
+@dataclass
+class Policy:
+    schema: str
+    table: str
+    name: str
+    permissive: bool
+    command: str  # r a w d *
+    roles: tuple[str, ...]
+    using: str | None
+    check: str | None
+    comment: str | None = None
+
+
+@dataclass
+class Schema:
+    """Every user object of one database, plus how they depend on each other."""
+
+    schemas: dict[str, Namespace] = field(default_factory=dict)
+    extensions: dict[str, Extension] = field(default_factory=dict)
+    types: dict[str, Enum | Domain | Composite] = field(default_factory=dict)
+    sequences: dict[str, Sequence] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    policies: dict[str, Policy] = field(default_factory=dict)
+    # (dependent, referenced, deptype) between keys of this model
+    depends: set[tuple[Key, Key, str]] = field(default_factory=set)
+
+
+def inspect_database(url: str) -> Schema:
+    """Read the user schema of the database at ``url`` (read-only)."""
+    with dburl.connect(url, what="database") as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SELECT set_config('search_path', '', true)")
+        return _Reader(conn).read()
+
+
+_USER_NS = """
+    SELECT n.oid FROM pg_catalog.pg_namespace n
+    WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+"""
+
+
+def _not_extension_member(classid: int, column: str) -> str:
+    return (
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = "
+        f"{classid} AND e.objid = {column} AND e.deptype = 'e')"
+    )
+
+
+def _collation_sql(collation_oid: str, default_oid: str) -> str:
+    return f"""CASE WHEN {collation_oid} <> 0 AND {collation_oid} <> {default_oid} THEN
+        (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN pg_catalog.quote_ident(co.collname)
+                ELSE pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
+         FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+         WHERE co.oid = {collation_oid}) END"""
+
+
+class _Reader:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.schema = Schema()
+        self.keys: dict[tuple[int, int, int], Key] = {}  # (classid, objid, objsubid) -> key
+        # (classid, objid, objsubid) -> the model object (a comment's target)
+        self.objects: dict[tuple[int, int, int], Any] = {}
+
+    def rows(self, query: str, params: Any = None) -> list[tuple]:
+        return self.conn.execute(query, params).fetchall()
+
+    def read(self) -> Schema:
+        self.read_schemas()
+        self.read_extensions()
+        self.read_types()
+        self.read_relations()
+        self.read_columns()
+        self.read_sequences()
+        self.read_constraints()
+        self.read_indexes()
+        self.read_functions()
+        self.read_triggers()
+        self.read_policies()
+        self.read_comments()
+        self.read_depends()
+        return self.schema
+
+    # -- schemas, extensions, types -------------------------------------------------
+
+    def read_schemas(self) -> None:
+        for oid, name in self.rows(
+            f"SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid IN ({_USER_NS})"
+            f" AND {_not_extension_member(PG_NAMESPACE, 'n.oid')}"
+        ):
+            ns = self.schema.schemas[name] = Namespace(name)
+            self.register(PG_NAMESPACE, oid, 0, ("schema", name), ns)
+
+    def read_extensions(self) -> None:
+        for oid, name, schema, version in self.rows(
+            "SELECT x.oid, x.extname, n.nspname, x.extversion FROM pg_catalog.pg_extension x"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql'"
+        ):
+            ext = self.schema.extensions[name] = Extension(name, schema, version)
+            self.register(PG_EXTENSION, oid, 0, ("extension", name), ext)
+        # Objects an extension created (the vector type, its functions and
+        # operator classes) stand for the extension in the dependency graph.
+        for classid, objid, extname in self.rows(
+            """
+            SELECT d.classid, d.objid, x.extname FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+            WHERE d.refclassid = 3079 AND d.deptype = 'e'
+            UNION ALL
+            SELECT 1247, t.typarray, x.extname FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
+            JOIN pg_catalog.pg_type t ON t.oid = d.objid
+            WHERE d.refclassid = 3079 AND d.deptype = 'e' AND d.classid = 1247 AND t.typarray <> 0
+            """
+        ):
+            if extname in self.schema.extensions:
+                self.register(classid, objid, 0, ("extension", extname), None)
+
+    def read_types(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT t.oid, n.nspname, t.typname, t.typtype, t.typarray, t.typrelid,
+                   CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel FROM pg_catalog.pg_enum e
+                        WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
+                   CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,
+                   t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0),
+                   {_collation_sql('t.typcollation', '(SELECT b.typcollation FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype)')}
+            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+            WHERE t.typnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_TYPE, 't.oid')}
+              AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
+                   (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))
+            """
+        )
+        for oid, schema, name, typtype, array_oid, relid, labels, base, notnull, default, collation in rows:
+            qname = f"{schema}.{name}"
+            obj: Enum | Domain | Composite
+            if typtype == "e":
+                obj = Enum(schema, name, list(labels))
+            elif typtype == "d":
+                obj = Domain(schema, name, base, default, notnull, collation)
+            else:
+                obj = Composite(schema, name)
+                self.register(PG_CLASS, relid, 0, ("type", qname), None)
+            self.schema.types[qname] = obj
+            self.register(PG_TYPE, oid, 0, ("type", qname), obj)
+            if array_oid:
+                self.register(PG_TYPE, array_oid, 0, ("type", qname), None)
+
+    # -- relations and columns --------------------------------------------------------
+
+    def read_relations(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity,
+                   c.relforcerowsecurity, COALESCE(c.reloptions, '{{}}'),
+                   CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+                   CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
+                   ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid
+                         ORDER BY i.inhseqno),
+                   CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,
+                   c.reltype,
+                   (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype),
+                   ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relnamespace IN ({_USER_NS}) AND c.relkind IN ('r', 'p', 'v', 'm')
+              AND {_not_extension_member(PG_CLASS, 'c.oid')}
+            """
+        )
+        parents_of: list[tuple[Table, list[int]]] = []
+        self.rel_names: dict[int, str] = {}
+        for (oid, schema, name, relkind, persistence, rls, force, options, partkey, bound, parents,
+             viewdef, reltype, reltype_array, rules) in rows:
+            qname = f"{schema}.{name}"
+            self.rel_names[oid] = qname
+            if relkind in ("r", "p"):
+                if name in VERSION_TABLES:
+                    continue
+                table = Table(schema, name, relkind == "p", persistence, partkey, bound, [], rls, force,
+                              tuple(sorted(options)))
+                self.schema.tables[qname] = table
+                key: Key = ("table", qname)
+                parents_of.append((table, list(parents)))
+                self.register(PG_CLASS, oid, 0, key, table)
+            else:
+                view = View(schema, name, relkind == "m", viewdef, tuple(sorted(options)))
+                self.schema.views[qname] = view
+                key = ("view", qname)
+                self.register(PG_CLASS, oid, 0, key, view)
+                for rule in rules:
+                    self.register(PG_REWRITE, rule, 0, key, None)
+            for type_oid in (reltype, reltype_array):
+                if type_oid:
+                    self.register(PG_TYPE, type_oid, 0, key, None)
+        for table, parent_oids in parents_of:
+            table.parents = [self.rel_names[p] for p in parent_oids if p in self.rel_names]
+
+    def read_columns(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT a.attrelid, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                   a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
+                   {_collation_sql('a.attcollation', 't.typcollation')},
+                   a.attinhcount > 0, d.oid, c.relkind
+            FROM pg_catalog.pg_attribute a
+            JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c')
+              AND c.relnamespace IN ({_USER_NS})
+            ORDER BY a.attrelid, a.attnum
+            """
+        )
+        volatile = None
+        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind in rows:
+            target = self.objects.get((PG_CLASS, relid, 0))
+            key = self.keys.get((PG_CLASS, relid, 0))
+            if key is None:
+                continue
+            if isinstance(target, Table):
+                if default is not None and generated != "s" and volatile is None:
+                    volatile = self.volatile_functions()
+                column = Column(
+                    name, type_, notnull, None if generated == "s" else default, identity, None, None,
+                    default if generated == "s" else None, collation, inherited,
+                    volatile_default=bool(default and generated != "s" and _calls_any(default, volatile or set())),
+                    position=attnum,
+                )
+                target.columns[name] = column
+                column_key: Key = ("column", f"{target.qualified}.{name}")
+                self.register(PG_CLASS, relid, attnum, column_key, column)
+                if defoid:
+                    self.register(PG_ATTRDEF, defoid, 0, column_key, None)
+                self.depends_on(column_key, key)
+            elif key[0] == "type":  # a composite type's attributes
+                composite = self.schema.types[key[1]]
+                assert isinstance(composite, Composite)
+                composite.attributes.append(Attribute(name, type_, collation))
+                self.register(PG_CLASS, relid, attnum, key, None)
+            elif isinstance(target, View):
+                target.columns.append(name)
+                self.register(PG_CLASS, relid, attnum, key, ("view column", target, name))
+
+    def volatile_functions(self) -> set[str]:
+        return {
+            name
+            for (name,) in self.rows(
+                "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.provolatile = 'v'"
+            )
+        }
+
+    def read_sequences(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT c.oid, n.nspname, c.relname, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart,
+                   s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+                   d.refobjid, d.refobjsubid, d.deptype
+            FROM pg_catalog.pg_sequence s
+            JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_catalog.pg_depend d ON d.classid = {PG_CLASS} AND d.objid = c.oid
+                 AND d.refclassid = {PG_CLASS} AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+            WHERE c.relnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_CLASS, 'c.oid')}
+            """
+        )
+        for oid, schema, name, type_, start, inc, minv, maxv, cache, cycle, refobj, refsub, deptype in rows:
+            options = SequenceOptions(type_, start, inc, minv, maxv, cache, cycle)
+            owner_key = self.keys.get((PG_CLASS, refobj, refsub)) if refobj else None
+            owner = self.objects.get((PG_CLASS, refobj, refsub)) if refobj else None
+            if refobj and self.rel_names.get(refobj, "").split(".")[-1] in VERSION_TABLES:
+                continue
+            if deptype == "i" and isinstance(owner, Column) and owner_key:
+                owner.identity_options = options
+                owner.identity_sequence = f"{schema}.{name}"
+                self.register(PG_CLASS, oid, 0, owner_key, None)
+                continue
+            qname = f"{schema}.{name}"
+            owned_by = None
+            if isinstance(owner, Column) and owner_key:
+                owned_by = (owner_key[1][: -len(owner.name) - 1], owner.name)
+            seq = self.schema.sequences[qname] = Sequence(schema, name, options, owned_by)
+            self.register(PG_CLASS, oid, 0, ("sequence", qname), seq)
+
+    # -- constraints, indexes ---------------------------------------------------------
+
+    def read_constraints(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT con.oid, con.conname, con.contype, con.conrelid, con.contypid,
+                   pg_catalog.pg_get_constraintdef(con.oid), con.conislocal AND con.conparentid = 0,
+                   con.conindid, n.nspname
+            FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
+            WHERE con.connamespace IN ({_USER_NS}) AND con.contype <> 't'
+            """
+        )
+        for oid, name, contype, relid, typid, definition, local, indid, schema in rows:
+            if typid:
+                domain = self.objects.get((PG_TYPE, typid, 0))
+                if isinstance(domain, Domain):
+                    domain.checks[name] = definition
+                    self.register(PG_CONSTRAINT, oid, 0, ("type", f"{domain.schema}.{domain.name}"),
+                                  ("domain constraint", domain, name))
+                continue
+            table = self.objects.get((PG_CLASS, relid, 0))
+            if not isinstance(table, Table):
+                continue
+            key: Key = ("constraint", f"{table.qualified}.{name}")
+            if not local:
+                # Inherited from a parent (partition or INHERITS): the parent's
+                # constraint creates it; map it there for dependencies.
+                self.register(PG_CONSTRAINT, oid, 0, ("table", table.qualified), None)
+                continue
+            constraint = Constraint(schema, table.qualified, name, contype, definition)
+            self.schema.constraints[key[1]] = constraint
+            self.register(PG_CONSTRAINT, oid, 0, key, constraint)
+            if contype in ("p", "u", "x") and indid:
+                self.register(PG_CLASS, indid, 0, key, None)  # the index backing it
+            self.depends_on(key, ("table", table.qualified))
+
+    def read_indexes(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid),
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+            WHERE ic.relnamespace IN ({_USER_NS})
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint con WHERE con.conindid = i.indexrelid
+                              AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
+            """
+        )
+        for oid, schema, name, relid, definition, attached in rows:
+            owner_key = self.keys.get((PG_CLASS, relid, 0))
+            if owner_key is None or owner_key[0] not in ("table", "view"):
+                continue
+            if attached:
+                # A partition's copy of its parent's index: the parent's creates it.
+                self.register(PG_CLASS, oid, 0, owner_key, None)
+                continue
+            qname = f"{schema}.{name}"
+            index = self.schema.indexes[qname] = Index(schema, name, owner_key[1], definition)
+            key: Key = ("index", qname)
+            self.register(PG_CLASS, oid, 0, key, index)
+            self.depends_on(key, owner_key)
+
+    # -- functions, triggers, policies ----------------------------------------------
+
+    def read_functions(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT p.oid, n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
+                   p.prokind, pg_catalog.pg_get_functiondef(p.oid), pg_catalog.pg_get_function_result(p.oid),
+                   pg_catalog.pg_get_function_arguments(p.oid), pg_catalog.oidvectortypes(p.proargtypes)
+            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.pronamespace IN ({_USER_NS}) AND p.prokind IN ('f', 'p', 'w')
+              AND {_not_extension_member(PG_PROC, 'p.oid')}
+            """
+        )
+        for oid, schema, name, identity_args, kind, definition, result, arguments, arg_types in rows:
+            function = Function(schema, name, identity_args, kind, definition.strip(), result, arguments, arg_types)
+            self.schema.functions[function.signature] = function
+            self.register(PG_PROC, oid, 0, ("function", function.signature), function)
+
+    def read_triggers(self) -> None:
+        rows = self.rows(
+            """
+            SELECT t.oid, t.tgname, t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled, t.tgparentid
+            FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+            """
+        )
+        for oid, name, relid, definition, enabled, parent in rows:
+            owner_key = self.keys.get((PG_CLASS, relid, 0))
+            owner = self.objects.get((PG_CLASS, relid, 0))
+            if owner_key is None or owner is None or isinstance(owner, tuple):
+                continue
+            if parent:
+                self.register(PG_TRIGGER, oid, 0, owner_key, None)
+                continue
+            qname = f"{owner_key[1]}.{name}"
+            trigger = Trigger(owner.schema, owner_key[1], name, definition, enabled)
+            self.schema.triggers[qname] = trigger
+            key: Key = ("trigger", qname)
+            self.register(PG_TRIGGER, oid, 0, key, trigger)
+            self.depends_on(key, owner_key)
+
+    def read_policies(self) -> None:
+        rows = self.rows(
+            """
+            SELECT pol.oid, pol.polname, pol.polrelid, pol.polpermissive, pol.polcmd,
+                   ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.quote_ident(
+                         (SELECT a.rolname FROM pg_catalog.pg_roles a WHERE a.oid = r)) END
+                         FROM unnest(pol.polroles) AS r ORDER BY 1),
+                   pg_catalog.pg_get_expr(pol.polqual, pol.polrelid),
+                   pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid)
+            FROM pg_catalog.pg_policy pol
+            """
+        )
+        for oid, name, relid, permissive, command, roles, using, check in rows:
+            owner_key = self.keys.get((PG_CLASS, relid, 0))
+            owner = self.objects.get((PG_CLASS, relid, 0))
+            if not isinstance(owner, Table) or owner_key is None:
+                continue
+            qname = f"{owner.qualified}.{name}"
+            policy = Policy(owner.schema, owner.qualified, name, permissive, command, tuple(roles), using, check)
+            self.schema.policies[qname] = policy
+            key: Key = ("policy", qname)
+            self.register(PG_POLICY, oid, 0, key, policy)
+            self.depends_on(key, owner_key)
+
+    # -- comments and dependencies --------------------------------------------------
+
+    def read_comments(self) -> None:
+        for classoid, objoid, objsubid, description in self.rows(
+            "SELECT d.classoid, d.objoid, d.objsubid, d.description FROM pg_catalog.pg_description d"
+            f" WHERE d.objoid >= 16384 OR d.classoid = {PG_NAMESPACE}"
+        ):
+            target = self.objects.get((classoid, objoid, objsubid))
+            if target is None:
+                continue
+            if isinstance(target, tuple):
+                what, owner, name = target
+                if what == "domain constraint":
+                    owner.check_comments[name] = description
+                elif what == "view column":
+                    owner.column_comments[name] = description
+            else:
+                target.comment = description
+
+    def read_depends(self) -> None:
+        for classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype in self.rows(
+            "SELECT classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype"
+            " FROM pg_catalog.pg_depend WHERE objid >= 16384 AND refobjid >= 16384"
+            " AND deptype IN ('n', 'a', 'i')"
+        ):
+            dependent = self.key_of(classid, objid, objsubid)
+            referenced = self.key_of(refclassid, refobjid, refobjsubid)
+            if dependent and referenced and dependent != referenced:
+                self.schema.depends.add((dependent, referenced, deptype))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def register(self, classid: int, objid: int, subid: int, key: Key, obj: Any) -> None:
+        self.keys[(classid, objid, subid)] = key
+        if obj is not None:
+            self.objects[(classid, objid, subid)] = obj
+
+    def key_of(self, classid: int, objid: int, subid: int) -> Key | None:
+        key = self.keys.get((classid, objid, subid))
+        if key is None and subid:
+            key = self.keys.get((classid, objid, 0))
+        return key
+
+    def depends_on(self, dependent: Key, referenced: Key) -> None:
+        self.schema.depends.add((dependent, referenced, "n"))
+
+
+def _calls_any(expression: str, names: set[str]) -> bool:
+    """Whether ``expression`` calls a function whose name is in ``names``."""
+    try:
+        tree = pg_parser.parse_sql_json(f"SELECT {expression}")
+    except pg_parser.ParseError:
+        return True  # cannot tell: assume volatile (the conservative answer)
+    import json
+
+    found = False
+
+    def walk(node: Any) -> None:
+        nonlocal found
+        if isinstance(node, dict):
+            call = node.get("FuncCall")
+            if call:
+                parts = [p.get("String", {}).get("sval") for p in call.get("funcname", [])]
+                if parts and parts[-1] in names:
+                    found = True
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(tree))
+    return found

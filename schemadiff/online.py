@@ -688,3 +688,75 @@ def _mentioned_names(node: Any) -> list[str]:
                 names.append(_canonical_parts(node.relation.schemaname, command.def_.conname))
         return names
     return []
+
+
+# --------------------------------------------------------------------------
+# Down files, one per up file
+
+
+def pair_with_downs(
+    steps: list[MigrationStep], current_url: str, settings: OnlineSettings | None = None
+) -> list[tuple[MigrationStep, MigrationStep]]:
+    """Each up file with the down file that undoes exactly it.
+
+    golang-migrate steps back one version at a time, so the down file of
+    version N must undo version N alone. On two copies of the current
+    database (``current_url`` must be a schemadiff temporary database, as
+    the replayed directory is), every up file is applied in turn and its
+    down file is the engine's diff from the state after it to the state
+    before it. Down files are made online too when that keeps them one file
+    (an index dropped by a down is dropped concurrently); otherwise the
+    down is one plain transactional file: a down is an emergency path, and
+    one file per version is what golang-migrate can run.
+    """
+    from .diff import diff_databases
+
+    settings = settings or OnlineSettings()
+    pairs: list[tuple[MigrationStep, MigrationStep]] = []
+    with _copy_of(current_url) as before, _copy_of(current_url) as after:
+        for step in steps:
+            _apply(after, step)
+            down_changes = diff_databases(after, before)
+            pairs.append((step, _down_step(down_changes, step, settings)))
+            _apply(before, step)
+    return pairs
+
+
+def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSettings) -> MigrationStep:
+    online = make_online(changes, settings)
+    if len(online) == 1:
+        return dataclasses.replace(online[0], suffix=up.suffix)
+    if not online:
+        return MigrationStep([], True, up.suffix)
+    transactional = all(change.transactional for change in changes)
+    preamble = (
+        (
+            f"SET LOCAL lock_timeout = {_literal(settings.lock_timeout)};",
+            f"SET LOCAL statement_timeout = {_literal(settings.statement_timeout)};",
+        )
+        if transactional
+        else ()
+    )
+    return MigrationStep(list(changes), transactional, up.suffix, preamble)
+
+
+def _apply(url: str, step: MigrationStep) -> None:
+    """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
+    from . import dburl
+
+    with dburl.connect(url, what="shadow database", autocommit=not step.transactional) as conn:
+        for statement in step.preamble:
+            conn.execute(statement)
+        for change in step.changes:
+            conn.execute(change.sql)
+
+
+def _copy_of(url: str):
+    from . import dburl
+    from .shadow import TEMP_PREFIX, ShadowServer
+
+    name = dburl.database_name(url)
+    if not name.startswith(TEMP_PREFIX):
+        raise ValueError(f"not a schemadiff temporary database: {name}")
+    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
+    return server.temporary_database(template=name)

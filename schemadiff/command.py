@@ -8,8 +8,7 @@ CLI can show what is happening.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,17 +103,26 @@ class PlanResult:
 
 
 def summarize(changes: list) -> list[TableSummary]:
-    """Group changes per table (objects outside tables under their own name)."""
+    """Group changes per table (objects outside tables under their own name).
+
+    A table created by the plan shows as "table" plus its constraints and
+    indexes; its columns and comments are part of creating it.
+    """
+    new_tables = {c.name for c in changes if c.kind == "table" and c.action == "create"}
     rows: dict[str, TableSummary] = {}
     for change in changes:
         group = change.table or f"{change.kind} {change.name}"
+        if change.table in new_tables and (change.action == "comment" or change.kind == "column"):
+            continue
         row = rows.setdefault(group, TableSummary(group))
-        if change.table and change.name == change.table and change.kind == "table":
+        if change.kind == "table" and change.name == group:
             label = "table"
         elif change.table:
             label = f"{change.kind} {_short(change.name, change.table)}"
         else:
             label = change.kind
+        if change.action == "comment":
+            label = f"comment on {label}"
         bucket = {"create": row.added, "drop": row.removed}.get(change.action, row.changed)
         if label not in bucket:
             bucket.append(label)
@@ -131,47 +139,111 @@ def _short(name: str, table: str) -> str:
 
 def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_status) -> PlanResult:
     """Compare the desired state with the replayed directory or a live database."""
-    from .diff import diff_databases
-    from .shadow import ShadowServer
-    from .sqlfile import parse_file
+    from .diff import diff_schemas
 
-    desired_statements = parse_file(target.desired, "desired-state file")
-    shadow = ShadowServer.open(shadow_url, status)
-    with shadow.temporary_database() as desired_url:
-        _load_desired(desired_url, desired_statements, target, status)
-        if target.db_url:
-            from .dburl import redact, read_only
+    inputs = _Inputs(target, shadow_url, status)
+    desired = inputs.desired_model()
+    if target.db_url:
+        from .dburl import read_only, redact
+        from .inspect import inspect_database
 
-            status("Reading the live database")
-            changes = diff_databases(read_only(target.db_url), desired_url)
-            return PlanResult(target, f"live database {redact(target.db_url)}", changes)
-        with _replayed_directory(shadow, target.directory, status) as (current_url, source):
-            status("Comparing")
-            changes = diff_databases(current_url, desired_url)
-        return PlanResult(target, source, changes)
+        status("Reading the live database")
+        current = inspect_database(read_only(target.db_url))
+        source = f"live database {redact(target.db_url)}"
+    else:
+        current = inputs.current_model()
+        source = inputs.current_description
+    status("Comparing")
+    return PlanResult(target, source, diff_schemas(current, desired))
 
 
-def _load_desired(url: str, statements, target: Target, status: Status) -> None:
-    from .replay import load_statements
+class _Inputs:
+    """The desired file and the migration directory of one target.
 
-    status(f"Loading {target.desired}")
-    load_statements(url, statements, "desired-state file")
+    Each is loaded into the shadow server only when a step needs it;
+    inspected models and loaded databases are kept by content (see
+    ``schemadiff.cache``), so unchanged inputs cost no loading next time.
+    """
 
+    def __init__(self, target: Target, shadow_url: str | None, status: Status) -> None:
+        from . import cache
+        from .migrations import load_directory
+        from .shadow import identity
+        from .sqlfile import read_text
 
-@contextmanager
-def _replayed_directory(shadow, directory: Path | None, status: Status) -> Iterator[tuple[str, str]]:
-    """A shadow database holding the state the directory's migrations produce."""
-    from .migrations import load_directory
-    from .replay import replay_directory
+        self.target = target
+        self.shadow_url = shadow_url
+        self.status = status
+        self.desired_text = read_text(target.desired, "desired-state file")
+        self.migrations = load_directory(target.directory) if target.directory is not None else None
+        up_files = [m.up.path for m in self.migrations.migrations if m.up is not None] if self.migrations else []
+        server = identity(shadow_url)
+        self.desired_key = cache.key("desired", server, self.desired_text)
+        self.current_key = cache.key("replay", server, cache.directory_digest(up_files))
+        self.models = cache.model_cache()
+        self._shadow = None
 
-    with shadow.temporary_database() as url:
-        migrations = load_directory(directory) if directory is not None else None
-        if migrations is None or not migrations.migrations:
-            yield url, "an empty database (no migrations yet)"
-            return
-        status(f"Replaying {len(migrations.migrations)} migrations from {directory}")
-        replay_directory(url, migrations)
-        yield url, f"the {len(migrations.migrations)} migrations in {directory}"
+    @property
+    def replayed_count(self) -> int:
+        return len(self.migrations.migrations) if self.migrations else 0
+
+    @property
+    def current_description(self) -> str:
+        if not self.replayed_count:
+            return "an empty database (no migrations yet)"
+        return f"the {self.replayed_count} migrations in {self.target.directory}"
+
+    @property
+    def shadow(self):
+        if self._shadow is None:
+            from .shadow import ShadowServer
+
+            self._shadow = ShadowServer.open(self.shadow_url, self.status)
+        return self._shadow
+
+    def _desired_statements(self):
+        from .sqlfile import parse_statements
+
+        return parse_statements(self.desired_text, str(self.target.desired))
+
+    def load_desired(self, url: str) -> None:
+        from .replay import load_statements
+
+        statements = self._desired_statements()
+        self.status(f"Loading {self.target.desired}")
+        load_statements(url, statements, "desired-state file")
+
+    def replay(self, url: str) -> None:
+        from .replay import replay_directory
+
+        if self.replayed_count:
+            self.status(f"Replaying {self.replayed_count} migrations from {self.target.directory}")
+            replay_directory(url, self.migrations)
+
+    def desired_model(self):
+        # A syntax error is reported from the file before any server starts.
+        return self._model(self.desired_key, self.load_desired, before=self._desired_statements)
+
+    def current_model(self):
+        return self._model(self.current_key, self.replay)
+
+    def _model(self, key: str, build, before=None):
+        from .inspect import inspect_database
+
+        model = self.models.get(key)
+        if model is None:
+            if before is not None:
+                before()
+            with self.shadow.database_with(key, build) as url:
+                model = inspect_database(url)
+            self.models.put(key, model)
+        return model
+
+    def desired_database(self):
+        return self.shadow.database_with(self.desired_key, self.load_desired)
+
+    def current_database(self):
+        return self.shadow.database_with(self.current_key, self.replay)
 
 
 # --------------------------------------------------------------------------
@@ -196,56 +268,49 @@ def generate(
     status: Status = _no_status,
 ) -> GenerateResult:
     """Write the next verified migration pair, or nothing when in sync."""
-    from .diff import diff_databases
+    from .diff import diff_schemas
     from .hazards import destructive
     from .migration_writer import check_name, content_hash, next_version, render, write_pair
-    from .migrations import load_directory, verify_sum, write_sum
-    from .shadow import ShadowServer
-    from .sqlfile import parse_file, read_text
+    from .migrations import verify_sum, write_sum
     from .verify import verify_pair
 
     check_name(name)
     if target.directory is None:
         raise ConfigError("generate needs a migration directory: pass --dir DIR or name a configured service")
-    desired_text = read_text(target.desired, "desired-state file")
-    desired_statements = parse_file(target.desired, "desired-state file")
-    directory = target.directory
-    existing = load_directory(directory)
-    if existing.migrations:
+    inputs = _Inputs(target, shadow_url, status)
+    if inputs.replayed_count:
         # Never build on a directory whose files changed since they were generated.
-        verify_sum(directory)
-
-    shadow = ShadowServer.open(shadow_url, status)
-    with shadow.temporary_database() as desired_url:
-        _load_desired(desired_url, desired_statements, target, status)
-        with _replayed_directory(shadow, directory, status) as (current_url, _source):
-            status("Comparing")
-            changes = diff_databases(current_url, desired_url)
-            if not changes:
-                return GenerateResult(target, [], [], [], None)
-            refused = destructive(changes)
-            if refused and not allow_destructive:
-                listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
-                raise DestructiveChangeRefused(
-                    f"the migration would delete data; nothing was written:\n{listed}",
-                    "Re-run with --allow-destructive if that is intended (or add a rename hint).",
-                )
-            down_changes = diff_databases(desired_url, current_url)
-            sha = content_hash(desired_text)
-            label = target.desired.name
-            up_text = render(changes, direction="up", desired_label=label, desired_sha256=sha)
-            down_text = render(down_changes, direction="down", desired_label=label, desired_sha256=sha)
-            verify_pair(
-                shadow,
-                current_db=_dbname(current_url),
-                desired_url=desired_url,
-                up_sql=up_text,
-                down_sql=down_text,
-                status=status,
-            )
-    version = next_version(existing.versions)
-    written = write_pair(directory, version, name, up_text, down_text)
-    write_sum(directory)
+        verify_sum(target.directory)
+    desired = inputs.desired_model()
+    current = inputs.current_model()
+    status("Comparing")
+    changes = diff_schemas(current, desired)
+    if not changes:
+        return GenerateResult(target, [], [], [], None)
+    refused = destructive(changes)
+    if refused and not allow_destructive:
+        listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
+        raise DestructiveChangeRefused(
+            f"the migration would delete data; nothing was written:\n{listed}",
+            "Re-run with --allow-destructive if that is intended (or add a rename hint).",
+        )
+    down_changes = diff_schemas(desired, current)
+    sha = content_hash(inputs.desired_text)
+    label = target.desired.name
+    up_text = render(changes, direction="up", desired_label=label, desired_sha256=sha)
+    down_text = render(down_changes, direction="down", desired_label=label, desired_sha256=sha)
+    with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
+        verify_pair(
+            inputs.shadow,
+            current_db=_dbname(current_url),
+            desired_url=desired_url,
+            up_sql=up_text,
+            down_sql=down_text,
+            status=status,
+        )
+    version = next_version(inputs.migrations.versions if inputs.migrations else [])
+    written = write_pair(target.directory, version, name, up_text, down_text)
+    write_sum(target.directory)
     return GenerateResult(target, changes, down_changes, written, version)
 
 

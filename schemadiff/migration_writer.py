@@ -61,11 +61,14 @@ def render(
 
 
 def _hazard_lines(changes: Sequence[Change]) -> list[str]:
-    lines = []
+    """One line per hazardous statement, then what each hazard code means."""
+    lines, seen = [], []
     for change in changes:
-        for hazard in change.hazards:
-            description = DESCRIPTIONS.get(hazard, hazard)
-            lines.append(f"--   {hazard}: {change.action} {change.kind} {change.name} ({description})")
+        if change.hazards:
+            lines.append(f"--   {change.action} {change.kind} {change.name}: {', '.join(change.hazards)}")
+            seen.extend(h for h in change.hazards if h not in seen)
+    for hazard in seen:
+        lines.append(f"--   ({hazard}: {DESCRIPTIONS.get(hazard, hazard)})")
     return lines
 
 

@@ -367,8 +367,11 @@ class _Differ:
                 self.add(f"ALTER EXTENSION {ident(name)} SET SCHEMA {ident(ext.schema)};", "alter", "extension",
                          name, None, R_ALTER_TYPE, modifies={key}, needs={("schema", ext.schema)},
                          had={("schema", old.schema)})
-            self.comment_step(f"EXTENSION {ident(name)}", key, "extension", name, None,
-                              old.comment if old else None, ext.comment, old is None)
+            # CREATE EXTENSION sets the extension's own comment from its control
+            # file; repeating it would be noise in every migration that adds one.
+            if old is not None:
+                self.comment_step(f"EXTENSION {ident(name)}", key, "extension", name, None,
+                                  old.comment, ext.comment, False)
 
     # -- types -------------------------------------------------------------------------
 
@@ -875,7 +878,12 @@ class _Differ:
 
 
 def _order(steps: list[_Step]) -> list[_Step]:
-    """Topological order of the steps; ties broken by (rank, emission order)."""
+    """Topological order of the steps; ties broken by (rank, name, emission order).
+
+    The name comes before emission order because emission follows catalog
+    order, which differs between two databases built from the same SQL:
+    the same inputs must give the same bytes on every machine.
+    """
     providers: dict[Key, list[int]] = defaultdict(list)
     removers: dict[Key, list[int]] = defaultdict(list)
     modifiers: dict[Key, list[int]] = defaultdict(list)
@@ -918,17 +926,17 @@ def _order(steps: list[_Step]) -> list[_Step]:
     for first, thens in edges.items():
         for then in thens:
             indegree[then] += 1
-    ready = [(step.rank, i) for i, step in enumerate(steps) if indegree[i] == 0]
+    ready = [(step.rank, step.change.name, i) for i, step in enumerate(steps) if indegree[i] == 0]
     heapq.heapify(ready)
     done = [False] * len(steps)
     ordered: list[_Step] = []
     while len(ordered) < len(steps):
         if not ready:
             # A cycle: release the earliest remaining statement and go on.
-            i = min((steps[i].rank, i) for i in range(len(steps)) if not done[i])[1]
+            i = min((steps[i].rank, steps[i].change.name, i) for i in range(len(steps)) if not done[i])[2]
             indegree[i] = 0
-            heapq.heappush(ready, (steps[i].rank, i))
-        _, i = heapq.heappop(ready)
+            heapq.heappush(ready, (steps[i].rank, steps[i].change.name, i))
+        _, _, i = heapq.heappop(ready)
         if done[i]:
             continue
         done[i] = True
@@ -936,7 +944,7 @@ def _order(steps: list[_Step]) -> list[_Step]:
         for then in edges.get(i, ()):
             indegree[then] -= 1
             if indegree[then] == 0 and not done[then]:
-                heapq.heappush(ready, (steps[then].rank, then))
+                heapq.heappush(ready, (steps[then].rank, steps[then].change.name, then))
     return ordered
 
 

@@ -1,0 +1,554 @@
+"""How schemadiff scales: plan, generate, apply and start-up against their peers.
+
+Usage:
+    python benchmarks/scale.py [--sizes 100,1000,3000] [--reps 3] [--quick]
+                               [--only plan,warm,generate,apply,startup]
+                               [--cache-dir DIR] [--json FILE] [--pass-shadow-url]
+
+Synthetic schemas shaped like ours (benchmarks/scale_schema.py) at each size,
+and a changed copy in which every 20th table gains a column, loses one, has
+a type widened or gains a partial index. Everything runs on one embedded
+PostgreSQL 16 with pgvector, started in the benchmark's own cache directory
+(``SCHEMADIFF_CACHE_DIR``, default ``~/.cache/schemadiff-bench``) so other
+work on the machine's default shadow server does not interfere. schemadiff
+always runs as a subprocess (``python -m schemadiff``), so its start-up is in
+every figure. Measured (median of ``--reps``):
+
+1. cold plan: ``plan --db LIVE --desired CHANGED.sql --format json`` (LIVE
+   holds the original schema) against the migra pipeline for the same job
+   (create a database, psql-load the desired file, raw migra, drop; see
+   peer_migra.py). Each repetition's changed copy names its new column and
+   index differently, so no cache keyed on the file makes a cold run warm.
+   The JSON plan must hold one statement per change and nothing else.
+2. warm plan: the same with the original schema as desired (in sync), after
+   one unmeasured run; the peer is the migra pipeline for the same job.
+3. generate: a directory of 200 migrations over the 1,000-table schema
+   (1: the schema, 2..200: one added column each; golang-migrate names,
+   ``schemadiff hash``), desired = one more column. First run, then the two
+   written files deleted and the directory re-hashed, second run.
+4. apply: 500 one-statement migrations into a fresh database, against the
+   same SQL in one ``psql -f`` session; the difference per migration.
+5. start-up: ``schemadiff --help`` against ``python -c pass`` (median of 10).
+
+Peak memory is the peak resident set of the measured process (``wait4``'s
+``ru_maxrss``; see measure.py); the PostgreSQL server is not included.
+Progress goes to stderr; the final Markdown table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import scale_schema  # noqa: E402
+from benchmarks.measure import Run, median, run_measured  # noqa: E402
+from benchmarks.peer_migra import PeerResult, ensure_migra, find_psql, run_pipeline  # noqa: E402
+
+DEFAULT_CACHE = Path.home() / ".cache" / "schemadiff-bench"
+
+# The targets of the performance issue.
+COLD_SPEEDUP = 2.0  # cold plan vs the migra pipeline
+WARM_SPEEDUP = 10.0  # warm plan vs the migra pipeline (same in-sync job)
+GENERATE_SPEEDUP = 10.0  # second generate vs first
+APPLY_OVERHEAD_MS = 5.0  # per migration, vs psql
+HELP_SECONDS = 0.3
+SCALING_LIMIT = 3.5  # cold plan time, 3x the tables
+MEMORY_LIMIT_MB = 500.0
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# The environment every measured process runs in
+
+
+@dataclass
+class Bench:
+    cache_dir: Path
+    work: Path
+    admin_url: str
+    migra: Path
+    psql: str
+    pass_shadow_url: bool
+    env: dict[str, str] = field(default_factory=dict)
+
+    def schemadiff(self, *args: str, ok_codes=(0,), with_shadow: bool = True) -> Run:
+        argv = [sys.executable, "-m", "schemadiff", *args]
+        if with_shadow and self.pass_shadow_url:
+            argv += ["--shadow", self.admin_url]
+        # An empty working directory: no pyproject.toml, every path given by flag.
+        return run_measured(argv, env=self.env, cwd=str(self.work / "cwd"), ok_codes=ok_codes)
+
+    def psql_file(self, url: str, path: Path) -> Run:
+        return run_measured([self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(path)])
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+
+def open_bench(cache_dir: Path, pass_shadow_url: bool) -> tuple[Bench, object]:
+    os.environ["SCHEMADIFF_CACHE_DIR"] = str(cache_dir)  # this process's ShadowServer.open() too
+    from schemadiff.shadow import ShadowServer
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log(f"starting the benchmark's embedded server in {cache_dir}")
+    shadow = ShadowServer.open()
+    migra = ensure_migra(cache_dir)
+    work = Path(tempfile.mkdtemp(prefix="schemadiff-bench-"))
+    (work / "cwd").mkdir()
+    env = dict(os.environ)
+    env.pop("SCHEMADIFF_SHADOW_URL", None)
+    bench = Bench(cache_dir, work, shadow.admin_url, migra, find_psql(), pass_shadow_url, env)
+    return bench, shadow
+
+
+def server_facts(admin_url: str) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        vector = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+    return {"server": f"PostgreSQL {version}", "pgvector": vector[0] if vector else "none"}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---------------------------------------------------------------------------
+# 1 and 2: plan, cold and warm
+
+
+@dataclass
+class PlanSizeResult:
+    size: int
+    changes: int
+    cold: list[float] = field(default_factory=list)
+    cold_rss: list[float] = field(default_factory=list)
+    peer_cold: list[PeerResult] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    warm_rss: list[float] = field(default_factory=list)
+    peer_warm: list[PeerResult] = field(default_factory=list)
+    statement_checks: list[str] = field(default_factory=list)  # problems found; empty: exact
+    warm_in_sync: bool | None = None
+    migra_statements: int | None = None
+
+
+def count_migra_statements(sql: str) -> int:
+    from schemadiff.sqlfile import parse_statements
+
+    return len(parse_statements(sql)) if sql.strip() else 0
+
+
+def check_plan(document: dict, changes: list[scale_schema.Change]) -> list[str]:
+    """Problems with the plan: it must hold exactly one statement per change."""
+    statements = document.get("changes", [])
+    problems = []
+    if len(statements) != len(changes):
+        problems.append(f"{len(statements)} statements for {len(changes)} changes")
+    expected = {c.table for c in changes}
+    per_table: dict[str, int] = {}
+    for statement in statements:
+        table = (statement.get("table") or statement.get("name") or "").rsplit(".", 1)[-1].strip('"')
+        per_table[table] = per_table.get(table, 0) + 1
+        if table not in expected:
+            problems.append(f"unexpected: {statement.get('sql', '').strip()[:120]}")
+    for table in sorted(expected):
+        if per_table.get(table, 0) != 1:
+            problems.append(f"{table}: {per_table.get(table, 0)} statements (expected 1)")
+    return problems[:10]
+
+
+def bench_plan(bench: Bench, size: int, reps: int, *, warm: bool, peer_reps: int) -> PlanSizeResult:
+    from schemadiff.shadow import ShadowServer
+
+    shadow = ShadowServer.open(bench.admin_url)
+    original = bench.write(f"plan{size}/original.sql", scale_schema.original_schema(size))
+    live_name = shadow.create_database()
+    live = shadow.url_for(live_name)
+    try:
+        started = time.perf_counter()
+        bench.psql_file(live, original)
+        log(f"{size} tables: live database loaded in {time.perf_counter() - started:.1f}s")
+        result = PlanSizeResult(size, len(scale_schema.changed_schema(size)[1]))
+        for rep in range(1, reps + 1):
+            text, changes = scale_schema.changed_schema(size, variant=f"r{rep}")
+            desired = bench.write(f"plan{size}/changed_r{rep}.sql", text)
+            run = bench.schemadiff("plan", "--db", live, "--desired", str(desired), "--format", "json", ok_codes=(2,))
+            result.cold.append(run.seconds)
+            result.cold_rss.append(run.max_rss_mb)
+            problems = check_plan(json.loads(run.stdout), changes)
+            result.statement_checks = result.statement_checks or problems
+            log(f"{size} tables: cold plan {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB"
+                + (f" -- plan not minimal: {problems[:3]}" if problems else ", one statement per change"))
+            if rep <= peer_reps:
+                peer = run_pipeline(bench.admin_url, live, desired, migra=bench.migra, psql=bench.psql)
+                result.peer_cold.append(peer)
+                result.migra_statements = count_migra_statements(peer.sql)
+                log(f"{size} tables: migra pipeline {peer.total_seconds:.2f}s (load {peer.load_seconds:.2f}s,"
+                    f" diff {peer.diff_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
+        if warm:
+            first = bench.schemadiff("plan", "--db", live, "--desired", str(original), "--format", "json", ok_codes=(0, 2))
+            log(f"{size} tables: in-sync plan, first run {first.seconds:.2f}s (not counted)")
+            for rep in range(1, reps + 1):
+                run = bench.schemadiff("plan", "--db", live, "--desired", str(original), "--format", "json", ok_codes=(0, 2))
+                result.warm.append(run.seconds)
+                result.warm_rss.append(run.max_rss_mb)
+                in_sync = run.exit_code == 0 and json.loads(run.stdout).get("in_sync") is True
+                result.warm_in_sync = in_sync if result.warm_in_sync is None else (result.warm_in_sync and in_sync)
+                log(f"{size} tables: warm plan {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB, in sync: {in_sync}")
+                if rep <= peer_reps:
+                    peer = run_pipeline(bench.admin_url, live, original, migra=bench.migra, psql=bench.psql)
+                    result.peer_warm.append(peer)
+                    log(f"{size} tables: migra pipeline (in sync) {peer.total_seconds:.2f}s")
+        return result
+    finally:
+        shadow.drop_database(live_name)
+
+
+# ---------------------------------------------------------------------------
+# 3: generate
+
+
+@dataclass
+class GenerateResult:
+    tables: int
+    migrations: int
+    first: list[float] = field(default_factory=list)
+    second: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def write_directory(directory: Path, migrations: list[scale_schema.MigrationFiles]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for migration in migrations:
+        up, down = migration.file_names()
+        (directory / up).write_text(migration.up)
+        (directory / down).write_text(migration.down)
+
+
+def bench_generate(bench: Bench, tables: int, count: int, reps: int) -> GenerateResult:
+    from schemadiff.sqlfile import parse_statements
+
+    result = GenerateResult(tables, count)
+    for rep in range(1, reps + 1):
+        migrations, desired_text = scale_schema.migration_history(tables, count, variant=f"r{rep}")
+        directory = bench.work / f"generate_r{rep}"
+        write_directory(directory, migrations)
+        desired = bench.write(f"generate_r{rep}.desired.sql", desired_text)
+        bench.schemadiff("hash", "--dir", str(directory), with_shadow=False)
+        before = set(directory.iterdir())
+        times = []
+        for attempt in ("first", "second"):
+            run = bench.schemadiff("generate", "next", "--desired", str(desired), "--dir", str(directory))
+            written = sorted(p for p in set(directory.iterdir()) - before if p.name.endswith(".sql"))
+            ups = [p for p in written if p.name.endswith(".up.sql")]
+            statements = len(parse_statements(ups[0].read_text())) if ups else 0
+            if len(written) != 2 or statements != 1:
+                result.problems.append(f"{attempt} run wrote {[p.name for p in written]}, {statements} up statement(s)")
+            times.append(run.seconds)
+            result.rss.append(run.max_rss_mb)
+            log(f"generate over {count} migrations x {tables} tables: {attempt} run {run.seconds:.2f}s,"
+                f" {run.max_rss_mb:.0f} MB, wrote {len(written)} files, {statements} up statement(s)")
+            # The same job again: remove what was written and record the directory as it was.
+            for path in written:
+                path.unlink()
+            bench.schemadiff("hash", "--dir", str(directory), with_shadow=False)
+        result.first.append(times[0])
+        result.second.append(times[1])
+        shutil.rmtree(directory)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# 4: apply
+
+
+@dataclass
+class ApplyResult:
+    migrations: int
+    apply: list[float] = field(default_factory=list)
+    psql: list[float] = field(default_factory=list)
+
+    def overhead_ms(self) -> float:
+        return (median(self.apply) - median(self.psql)) * 1000 / self.migrations
+
+
+def bench_apply(bench: Bench, count: int, reps: int) -> ApplyResult:
+    from schemadiff.shadow import ShadowServer
+
+    shadow = ShadowServer.open(bench.admin_url)
+    migrations = scale_schema.small_migrations(count)
+    directory = bench.work / "apply"
+    write_directory(directory, migrations)
+    bench.schemadiff("hash", "--dir", str(directory), with_shadow=False)
+    all_sql = bench.write("apply_all.sql", "".join(m.up for m in migrations))
+    result = ApplyResult(count)
+    for rep in range(1, reps + 1):
+        for kind in ("apply", "psql"):
+            name = shadow.create_database()
+            try:
+                url = shadow.url_for(name)
+                if kind == "apply":
+                    run = bench.schemadiff("apply", "--dir", str(directory), "--db", url, with_shadow=False)
+                    result.apply.append(run.seconds)
+                else:
+                    run = bench.psql_file(url, all_sql)
+                    result.psql.append(run.seconds)
+            finally:
+                shadow.drop_database(name)
+        log(f"apply {count} migrations: {result.apply[-1]:.2f}s; psql -f: {result.psql[-1]:.2f}s")
+    return result
+
+
+# ---------------------------------------------------------------------------
+# 5: start-up
+
+
+@dataclass
+class StartupResult:
+    help: list[float]
+    python: list[float]
+
+
+def bench_startup(bench: Bench, reps: int) -> StartupResult:
+    help_times, python_times = [], []
+    for rep in range(reps + 1):  # the first pair warms the page cache and writes .pyc files
+        h = bench.schemadiff("--help", with_shadow=False)
+        p = run_measured([sys.executable, "-c", "pass"], env=bench.env)
+        if rep:
+            help_times.append(h.seconds)
+            python_times.append(p.seconds)
+    log(f"start-up: --help {median(help_times):.3f}s, python -c pass {median(python_times):.3f}s")
+    return StartupResult(help_times, python_times)
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+
+def ratio(peer: float, ours: float) -> str:
+    return f"{peer / ours:.1f}x" if ours > 0 else "n/a"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateResult | None,
+                  apply: ApplyResult | None, startup: StartupResult | None) -> str:
+    lines = [
+        f"Measured {facts['date']} with `python benchmarks/scale.py {facts['args']}`: {facts['server']}"
+        f" (embedded, pgvector {facts['pgvector']}), {facts['cpu']} ({facts['cores']} cores),"
+        f" Python {facts['python']}; median of {facts['reps']} run(s); load average"
+        f" {facts['load_before']} before, {facts['load_after']} after. Times include process start-up.",
+        "",
+    ]
+    targets: list[tuple[str, str, bool]] = []
+    if plans:
+        lines += [
+            "| tables | plan, changes (cold) | migra pipeline (load + diff) | speed-up | plan, in sync (warm) |"
+            " migra pipeline, in sync | speed-up | plan peak memory | migra peak memory | plan statements |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for p in plans:
+            cold = median(p.cold)
+            peer = median([r.total_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
+            load = median([r.load_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
+            diff = median([r.diff_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
+            warm = median(p.warm) if p.warm else None
+            peer_warm = median([r.total_seconds for r in p.peer_warm]) if p.peer_warm else None
+            rss = max(p.cold_rss + p.warm_rss)
+            migra_rss = max(r.max_rss_mb for r in p.peer_cold + p.peer_warm) if p.peer_cold else float("nan")
+            exact = "exact" if not p.statement_checks else "; ".join(p.statement_checks[:2])
+            statements = f"{p.changes} for {p.changes} changes ({exact}); migra: {p.migra_statements}"
+            if p.statement_checks:
+                statements = f"NOT minimal: {exact}; migra: {p.migra_statements}"
+            if p.warm_in_sync is False:
+                statements += "; in-sync plan NOT empty"
+            lines.append(
+                f"| {p.size:,} | {cold:.2f} s | {peer:.2f} s ({load:.2f} + {diff:.2f}) | {ratio(peer, cold)} |"
+                f" {f'{warm:.2f} s' if warm is not None else '-'} |"
+                f" {f'{peer_warm:.2f} s' if peer_warm is not None else '-'} |"
+                f" {ratio(peer_warm, warm) if warm and peer_warm else '-'} |"
+                f" {rss:.0f} MB | {migra_rss:.0f} MB | {statements} |"
+            )
+            targets.append((f"cold plan >= {COLD_SPEEDUP:g}x faster than the migra pipeline, {p.size:,} tables",
+                            ratio(peer, cold), peer / cold >= COLD_SPEEDUP))
+            if warm and peer_warm:
+                targets.append((f"warm plan >= {WARM_SPEEDUP:g}x faster than the migra pipeline, {p.size:,} tables",
+                                ratio(peer_warm, warm), peer_warm / warm >= WARM_SPEEDUP))
+            targets.append((f"plan holds one statement per change, {p.size:,} tables",
+                            exact, not p.statement_checks and p.warm_in_sync is not False))
+        lines.append("")
+        if len(plans) >= 2:
+            big, small = plans[-1], plans[-2]
+            growth = median(big.cold) / median(small.cold)
+            targets.append((f"cold plan time from {small.size:,} to {big.size:,} tables grows <= {SCALING_LIMIT:g}x",
+                            f"{growth:.2f}x", growth <= SCALING_LIMIT))
+        biggest = plans[-1]
+        peak = max(biggest.cold_rss + biggest.warm_rss)
+        targets.append((f"plan peak memory at {biggest.size:,} tables < {MEMORY_LIMIT_MB:.0f} MB", f"{peak:.0f} MB",
+                        peak < MEMORY_LIMIT_MB))
+    if generate:
+        first, second = median(generate.first), median(generate.second)
+        lines.append(
+            f"generate over {generate.migrations} migrations of a {generate.tables:,}-table schema: first run"
+            f" {first:.2f} s, second run {second:.2f} s ({ratio(first, second)} faster), peak {max(generate.rss):.0f} MB"
+            + (f"; PROBLEMS: {'; '.join(generate.problems[:3])}" if generate.problems else "; each run wrote one verified one-statement pair.")
+        )
+        targets.append((f"second generate >= {GENERATE_SPEEDUP:g}x faster than the first", ratio(first, second),
+                        first / second >= GENERATE_SPEEDUP and not generate.problems))
+    if apply:
+        overhead = apply.overhead_ms()
+        lines.append(
+            f"apply of {apply.migrations} one-statement migrations: {median(apply.apply):.2f} s; the same SQL in one"
+            f" `psql -f` session: {median(apply.psql):.2f} s; overhead {overhead:.1f} ms per migration."
+        )
+        targets.append((f"apply overhead <= {APPLY_OVERHEAD_MS:g} ms per migration", f"{overhead:.1f} ms",
+                        overhead <= APPLY_OVERHEAD_MS))
+    if startup:
+        help_s, python_s = median(startup.help), median(startup.python)
+        lines.append(
+            f"`schemadiff --help`: {help_s:.3f} s (median of {len(startup.help)}); `python -c pass`: {python_s:.3f} s"
+            f" ({help_s / python_s:.1f}x)."
+        )
+        targets.append((f"`schemadiff --help` < {HELP_SECONDS:g} s", f"{help_s:.3f} s", help_s < HELP_SECONDS))
+    if generate or apply or startup:
+        lines.append("")
+    lines += ["| target | measured | result |", "| --- | ---: | --- |"]
+    lines += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in targets]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+
+
+SECTIONS = ("plan", "warm", "generate", "apply", "startup")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help="table counts, comma-separated (default 100,1000,3000; --quick: 20,60)")
+    parser.add_argument("--reps", type=int, help="repetitions per figure, median reported (default 3; --quick: 1)")
+    parser.add_argument("--peer-reps", type=int, help="repetitions of the migra pipeline (default: --reps)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes, one repetition")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--generate-tables", type=int, help="tables in the generate benchmark (default 1000)")
+    parser.add_argument("--generate-migrations", type=int, help="migrations in the generate benchmark (default 200)")
+    parser.add_argument("--apply-migrations", type=int, help="migrations in the apply benchmark (default 500)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help=f"the benchmark's embedded server and migra venv (default {DEFAULT_CACHE})")
+    parser.add_argument("--pass-shadow-url", action="store_true",
+                        help="pass --shadow URL to schemadiff instead of letting it find the embedded server itself")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.sizes = [int(s) for s in (args.sizes or ("20,60" if quick else "100,1000,3000")).split(",")]
+    args.reps = args.reps or (1 if quick else 3)
+    args.peer_reps = args.peer_reps or args.reps
+    args.generate_tables = args.generate_tables or (60 if quick else 1000)
+    args.generate_migrations = args.generate_migrations or (20 if quick else 200)
+    args.apply_migrations = args.apply_migrations or (50 if quick else 500)
+    args.only = set((args.only or ",".join(SECTIONS)).split(","))
+    unknown = args.only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    load_before = "%.1f" % os.getloadavg()[0]
+    bench, _shadow = open_bench(args.cache_dir.expanduser(), args.pass_shadow_url)
+    try:
+        plans: list[PlanSizeResult] = []
+        if args.only & {"plan", "warm"}:
+            for size in sorted(args.sizes):
+                plans.append(bench_plan(bench, size, args.reps, warm="warm" in args.only, peer_reps=args.peer_reps))
+        generate = apply = startup = None
+        if "generate" in args.only:
+            generate = bench_generate(bench, args.generate_tables, args.generate_migrations, args.reps)
+        if "apply" in args.only:
+            apply = bench_apply(bench, args.apply_migrations, args.reps)
+        if "startup" in args.only:
+            startup = bench_startup(bench, 3 if args.quick else 10)
+    finally:
+        if args.keep:
+            log(f"work directory kept: {bench.work}")
+        else:
+            shutil.rmtree(bench.work, ignore_errors=True)
+    facts = {
+        "date": datetime.date.today().isoformat(),
+        "args": " ".join(sys.argv[1:] if argv is None else argv) or "(defaults)",
+        **server_facts(bench.admin_url),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "reps": args.reps,
+        "load_before": load_before,
+        "load_after": "%.1f" % os.getloadavg()[0],
+    }
+    report = render_report(facts, plans, generate, apply, startup)
+    log(f"done in {time.perf_counter() - started:.0f}s")
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps(_raw(facts, plans, generate, apply, startup), indent=2, default=_plain) + "\n")
+    return 0
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        data = asdict(value)
+        data.pop("sql", None)
+        return data
+    return str(value)
+
+
+def _raw(facts, plans, generate, apply, startup) -> dict:
+    from dataclasses import asdict
+
+    def strip(obj):
+        if obj is None:
+            return None
+        data = asdict(obj)
+        for key in ("peer_cold", "peer_warm"):
+            for entry in data.get(key, []):
+                entry.pop("sql", None)
+        return data
+
+    return {"facts": facts, "plans": [strip(p) for p in plans], "generate": strip(generate),
+            "apply": strip(apply), "startup": strip(startup)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

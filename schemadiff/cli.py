@@ -160,10 +160,18 @@ def plan(
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
+def _shown_path(path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _plan_json(result) -> dict:
     return {
         "service": result.target.service,
-        "desired": str(result.target.desired),
+        "desired": _shown_path(result.target.desired),
         "compared_with": result.source,
         "in_sync": result.in_sync,
         "summary": [
@@ -187,7 +195,10 @@ def _plan_json(result) -> dict:
 
 def _render_plan(result) -> None:
     out = _s().out
-    title = f"[bold]{escape(result.target.label)}[/bold]: {escape(str(result.target.desired))} vs {escape(result.source)}"
+    title = (
+        f"[bold]{escape(result.target.label)}[/bold]: {escape(_shown_path(result.target.desired))}"
+        f" vs {escape(result.source)}"
+    )
     out.print(title)
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
@@ -246,10 +257,12 @@ def generate(
             name, targets[0], shadow_url=shadow, allow_destructive=allow_destructive, status=session.status
         )
     if not result.written:
-        session.out.print(f"{escape(result.target.label)}: in sync with {escape(str(result.target.desired))}; nothing written.")
+        session.out.print(
+            f"{escape(result.target.label)}: in sync with {escape(_shown_path(result.target.desired))}; nothing written."
+        )
         return
     for path in result.written:
-        session.out.print(f"wrote {escape(str(path))}")
+        session.out.print(f"wrote {escape(_shown_path(path))}")
     session.out.print(
         f"[green]Verified:[/green] up reaches the desired state and down returns, {len(result.changes)} statement(s) up."
     )

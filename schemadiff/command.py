@@ -191,7 +191,12 @@ class _Inputs:
     def current_description(self) -> str:
         if not self.replayed_count:
             return "an empty database (no migrations yet)"
-        return f"the {self.replayed_count} migrations in {self.target.directory}"
+        directory = self.target.directory
+        try:
+            directory = directory.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            pass
+        return f"the {self.replayed_count} migration(s) in {directory}"
 
     @property
     def shadow(self):

@@ -225,7 +225,9 @@ class _Archive:
         node = statement.node
         refs = set(_references(node))
         if isinstance(node, ast.CreateStmt):
-            return _Unit(statement, _rel_key(node.relation), refs)
+            table = _rel_key(node.relation)
+            self._check_same_service_parents(statement, table, node)
+            return _Unit(statement, table, refs)
         subject = self._subject(node)
         if subject is None:
             subject = self._subject_by_refs(statement, refs)
@@ -235,6 +237,19 @@ class _Archive:
             self.lives_with[defined] = subject
         refs.discard(subject)
         return _Unit(statement, subject, refs)
+
+    def _check_same_service_parents(self, statement: Statement, table: Key, node: ast.CreateStmt) -> None:
+        """A partition, child table or LIKE copy needs its parent in the same database."""
+        parents = [_rel_key(r) for r in node.inhRelations or ()]
+        parents += [_rel_key(e.relation) for e in node.tableElts or () if isinstance(e, ast.TableLikeClause)]
+        for parent in parents:
+            owner = self.owner.get(parent)
+            if owner is not None and owner != self.owner[table]:
+                raise ConfigError(
+                    f"{statement.position}: table {_show(table)} (service {self.owner[table]}) is built on"
+                    f" {_show(parent)} (service {owner}), which lives in another database",
+                    "List a partition or child table under the same service as its parent.",
+                )
 
     def _subject(self, node: Any) -> Key | None:
         owned = _owned_by(node)

@@ -302,6 +302,24 @@ def test_a_statement_over_two_services_tables_is_refused(tmp_path: Path) -> None
         derive_text(archive, services(tmp_path, one=["a"], two=["b"]))
 
 
+@pytest.mark.parametrize(
+    "child",
+    [
+        "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+        "CREATE TABLE events_2026 () INHERITS (events);",
+        "CREATE TABLE events_2026 (LIKE events INCLUDING ALL);",
+    ],
+)
+def test_a_child_table_in_another_service_than_its_parent_is_refused(tmp_path: Path, child: str) -> None:
+    archive = f"CREATE TABLE events (at date NOT NULL) PARTITION BY RANGE (at);\n{child}"
+    if "PARTITION OF" not in child:
+        archive = f"CREATE TABLE events (at date NOT NULL);\n{child}"
+    with pytest.raises(ConfigError, match=r":2:1: table events_2026 \(service two\) is built on events \(service one\)"):
+        derive_text(archive, services(tmp_path, one=["events"], two=["events_2026"]))
+    # In the same service it is fine.
+    assert "events_2026" in derive_text(archive, services(tmp_path, one=["events", "events_2026"]))["one"]
+
+
 def test_views_and_owned_sequences_go_with_their_table_and_so_do_statements_about_them(
     tmp_path: Path, make_db: Callable[..., str]
 ) -> None:

@@ -291,8 +291,12 @@ class _Archive:
         return None
 
     def _relation(self, key: Key) -> Key:
-        """A table for an index's key; anything else unchanged."""
-        return self.lives_with.get(key, key)
+        """The table a relation lives with (an index of a materialized view: two steps)."""
+        seen = {key}
+        while key in self.lives_with and self.lives_with[key] not in seen:
+            key = self.lives_with[key]
+            seen.add(key)
+        return key
 
     def _subject_by_refs(self, statement: Statement, refs: set[Key]) -> Key | None:
         """Statements of other kinds: about the tables, else the shared object, they name."""
@@ -425,10 +429,10 @@ class _Archive:
         return target is not None and target != service
 
     def _note(self, table: Key, constraint: ast.Constraint, columns: Iterable[Any], dropped: set) -> str:
-        if constraint.conname:
-            dropped.add((table, constraint.conname))
-        target = _rel_key(constraint.pktable)
         names = [c.sval for c in columns or ()]
+        # Unnamed, it gets PostgreSQL's default name, which later statements may use.
+        dropped.add((table, constraint.conname or f"{table[2]}_{'_'.join(names)}_fkey"))
+        target = _rel_key(constraint.pktable)
         source = f"{_show(table)}.{names[0]}" if len(names) == 1 else f"{_show(table)}({', '.join(names)})"
         target_columns = [c.sval for c in constraint.pk_attrs or ()]
         referenced = f"{_show(target)}({', '.join(target_columns)})" if target_columns else f"{_show(target)}'s primary key"

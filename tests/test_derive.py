@@ -259,6 +259,9 @@ ALTER_ARCHIVE = """
     CREATE INDEX invoices_account_id_idx ON invoices (account_id);
     COMMENT ON INDEX invoices_account_id_idx IS 'for the account page';
     CREATE TABLE accounts_audit (account_id int REFERENCES accounts ON DELETE CASCADE);
+    CREATE TABLE payments (id int, account_id int REFERENCES accounts, invoice_id int REFERENCES invoices);
+    COMMENT ON CONSTRAINT payments_account_id_fkey ON payments IS 'default name, still cross-service';
+    COMMENT ON CONSTRAINT payments_invoice_id_fkey ON payments IS 'default name, same service';
 """
 
 
@@ -267,7 +270,7 @@ def test_cross_service_keys_added_by_alter_table_are_dropped_with_what_names_the
 ) -> None:
     texts = derive_text(
         textwrap.dedent(ALTER_ARCHIVE),
-        services(tmp_path, crm=["accounts", "accounts_audit"], ledger=["invoices"]),
+        services(tmp_path, crm=["accounts", "accounts_audit"], ledger=["invoices", "payments"]),
     )
     ledger = make_db(texts["ledger"])
     make_db(texts["crm"])
@@ -280,6 +283,9 @@ def test_cross_service_keys_added_by_alter_table_are_dropped_with_what_names_the
     assert "every invoice has an account" not in texts["ledger"]
     assert "credit notes point at their invoice" in texts["ledger"]
     assert "VALIDATE CONSTRAINT" not in texts["ledger"]
+    assert "default name, still cross-service" not in texts["ledger"]
+    assert rows(ledger, "SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
+                " WHERE conname = 'payments_invoice_id_fkey'") == [("default name, same service",)]
     # A same-service key in the other direction survives.
     assert constraints_of(make_db(texts["crm"]), "accounts_audit") == {"accounts_audit_account_id_fkey": "accounts"}
 
@@ -330,13 +336,14 @@ def test_views_and_owned_sequences_go_with_their_table_and_so_do_statements_abou
         COMMENT ON VIEW a_ids IS 'ids of a';
         CREATE MATERIALIZED VIEW a_count AS SELECT count(*) AS n FROM a;
         CREATE INDEX a_count_n_idx ON a_count (n);
+        COMMENT ON INDEX a_count_n_idx IS 'n of a';
         CREATE SEQUENCE b_numbers OWNED BY b.id;
         COMMENT ON SEQUENCE b_numbers IS 'numbers for b';
     """
     texts = derive_text(textwrap.dedent(archive), services(tmp_path, one=["a"], two=["b"]))
     one, two = make_db(texts["one"]), make_db(texts["two"])
     assert rows(one, "SELECT obj_description('a_ids'::regclass)") == [("ids of a",)]
-    assert rows(one, "SELECT count(*) FROM pg_indexes WHERE indexname = 'a_count_n_idx'") == [(1,)]
+    assert rows(one, "SELECT obj_description('a_count_n_idx'::regclass)") == [("n of a",)]
     assert rows(two, "SELECT obj_description('b_numbers'::regclass)") == [("numbers for b",)]
     assert "a_ids" not in texts["two"] and "a_count" not in texts["two"]
     assert "b_numbers" not in texts["one"]

@@ -121,10 +121,10 @@ def check(archive_path: str | Path, services: Mapping[str, Service] | Iterable[S
 def derive_files(config: Config) -> list[DeriveResult]:
     """Derive every configured service's file; nothing is written."""
     if config.archive is None:
-        where = config.path or "pyproject.toml"
+        where = f"in {config.path}" if config.path else f"(no pyproject.toml in {config.root} or above)"
         raise ConfigError(
-            f"no archive is configured in {where}",
-            'Add archive = "schema/archive.sql" under [tool.schemadiff].',
+            f"no archive is configured {where}",
+            'Add archive = "schema/archive.sql" under [tool.schemadiff] in the project\'s pyproject.toml.',
         )
     texts = derive(config.archive, config.services, label=_label_under(config.archive, config.root))
     return [

@@ -397,9 +397,12 @@ def test_check_lists_stale_and_missing_files_and_write_fixes_them(tmp_path: Path
 
 
 def test_derive_files_without_an_archive_says_how_to_configure_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no archive is configured") as caught:
+    with pytest.raises(ConfigError, match=r"no archive is configured \(no pyproject.toml in .* or above\)") as caught:
         derive_files(load_config(tmp_path))
     assert 'archive = "schema/archive.sql"' in caught.value.hint
+    (tmp_path / "pyproject.toml").write_text('[tool.schemadiff.services.a]\ndesired = "a.sql"\nmigrations = "m"\n')
+    with pytest.raises(ConfigError, match=f"no archive is configured in {tmp_path.resolve()}/pyproject.toml"):
+        derive_files(load_config(tmp_path))
 
 
 def test_no_services_is_refused(tmp_path: Path) -> None:

@@ -135,18 +135,26 @@ def derive_files(config: Config) -> list[DeriveResult]:
 
 
 def write(results: Iterable[DeriveResult]) -> list[Path]:
-    """Write the changed files (each atomically: temp file, then rename).
+    """Write the changed files; returns the paths written.
 
-    Returns the paths written. A failure leaves every file either as it was
-    or fully written, never half-written.
+    Every file is first written in full beside its target, then all are
+    renamed into place: a failure while writing (disk full, permissions)
+    leaves every target as it was, never half-written.
     """
-    written = []
-    for result in results:
-        if not result.changed:
-            continue
-        _write_atomically(result.path, result.text)
-        written.append(result.path)
-    return written
+    pending = [result for result in results if result.changed]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for result in pending:
+            staged.append((_stage(result.path, result.text), result.path))
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    except OSError as exc:
+        raise InputFileError(f"cannot write {exc.filename or 'a derived file'}: {exc.strerror or exc}",
+                             "Check the directory's permissions and free space; nothing was replaced.") from None
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    return [result.path for result in pending]
 
 
 # --------------------------------------------------------------------------
@@ -637,16 +645,15 @@ def _differs(path: Path, text: str) -> bool:
         raise InputFileError(f"cannot read {path}: {exc}") from None
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _stage(path: Path, text: str) -> Path:
+    """``text`` written to a temporary file in ``path``'s directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InputFileError(f"cannot write {path}: {exc}", "Check the directory's permissions.") from None
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary

@@ -408,3 +408,26 @@ def test_derive_files_without_an_archive_says_how_to_configure_one(tmp_path: Pat
 def test_no_services_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no services are configured"):
         derive_text("CREATE TABLE a (id int);", {})
+
+
+def test_write_replaces_nothing_when_one_file_cannot_be_written(tmp_path: Path) -> None:
+    import os
+
+    from schemadiff.derive import DeriveResult
+    from schemadiff.errors import InputFileError
+
+    if os.geteuid() == 0:  # root writes anywhere; a file where a directory should be blocks everyone
+        blocked = tmp_path / "blocked"
+        blocked.write_text("not a directory")
+        second = blocked / "two.sql"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        second = tmp_path / "ro" / "two.sql"
+    first = tmp_path / "one.sql"
+    first.write_text("old\n")
+    results = [DeriveResult("one", first, "new\n", True), DeriveResult("two", second, "new\n", True)]
+    with pytest.raises(InputFileError, match="cannot write") as caught:
+        write(results)
+    assert "nothing was replaced" in caught.value.hint
+    assert first.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left

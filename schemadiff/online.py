@@ -251,18 +251,18 @@ def _rewrite_create_index(
             return [_Op(change)]
         # Created by an earlier file of this plan: still empty and unused.
         note = _squawk_ignore(["require-concurrent-index-creation"], _NEW_TABLE_REASON)
-        return [_Op(_with_sql(change, note + _render(node)))]
+        return [_Op(_with_sql(change, note + change.sql))]
     if table in planner.partitioned or not node.relation.inh:
         note = (
             "PostgreSQL cannot build an index of a partitioned table CONCURRENTLY: this build blocks writes"
             " to the table until it ends. To avoid that, build the index on each partition concurrently,"
             " then create it ON ONLY the parent and ATTACH each partition's index (by hand)."
         )
-        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-creation"], note) + _render(node)))]
+        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-creation"], note) + change.sql))]
     if position in replaced:
         return _replace_index(change, node, planner)
-    node.concurrent = True
-    return [_Op(_concurrent_change(change, _render(node)), concurrent=True, suffix="create_index")]
+    sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY")
+    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="create_index")]
 
 
 def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> list[_Op]:
@@ -271,9 +271,7 @@ def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> li
     schema = node.relation.schemaname
     temporary = _unique_name(final, "_new", planner.names)
     planner.names.add(temporary)
-    node.concurrent = True
-    node.idxname = temporary
-    build = _concurrent_change(change, _render(node))
+    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary))
     drop = ast.DropStmt(
         objects=((*(ast.String(sval=part) for part in ([schema] if schema else [])), ast.String(sval=final)),),
         removeType=enums.ObjectType.OBJECT_INDEX,
@@ -315,10 +313,10 @@ def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -
             "PostgreSQL cannot drop an index of a partitioned table CONCURRENTLY: the drop waits for, and then"
             " blocks, every query on the table for an instant."
         )
-        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + _render(node)))]
-    node.concurrent = True
-    node.missing_ok = True  # a rerun after the drop committed but before the version was recorded
-    return [_Op(_concurrent_change(change, _render(node)), concurrent=True, suffix="drop_index")]
+        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + change.sql))]
+    # IF EXISTS: a rerun after the drop committed but before the version was recorded.
+    sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY" if node.missing_ok else " CONCURRENTLY IF EXISTS")
+    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="drop_index")]
 
 
 def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
@@ -330,20 +328,16 @@ def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Pla
         if not rules:
             return [_Op(change)]
         note = _squawk_ignore(rules, _NEW_TABLE_REASON)
-        return [_Op(_with_sql(change, note + _render(node)))]
+        return [_Op(_with_sql(change, note + change.sql))]
     if table in planner.partitioned:
         return [_Op(change)]
     commands = list(node.cmds or ())
-    if not any(_needs_rewrite(command) for command in commands):
+    if len(commands) != 1 or not _needs_rewrite(commands[0]):
+        # Statements with several commands are kept whole: their commands'
+        # text cannot be cut apart without re-rendering expressions, which
+        # may change how PostgreSQL stores them.
         return [_Op(_annotated_alter(change, node, commands))]
-    ops: list[_Op] = []
-    for command in commands:
-        single = ast.AlterTableStmt(relation=node.relation, cmds=(command,), objtype=node.objtype, missing_ok=node.missing_ok)
-        if not _needs_rewrite(command):
-            ops.append(_Op(_with_sql(change, _render(single))))
-            continue
-        ops.extend(_rewrite_command(change, node, command, planner))
-    return ops
+    return _rewrite_command(change, node, commands[0], planner)
 
 
 _NEW_TABLE_REASON = (
@@ -395,10 +389,9 @@ def _rewrite_command(change: Change, node: ast.AlterTableStmt, command: ast.Alte
         return _set_not_null(change, relation, command.name, planner)
     constraint: ast.Constraint = command.def_
     if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
-        constraint.skip_validation = True
-        added = ast.AlterTableStmt(relation=relation, cmds=(command,), objtype=node.objtype)
+        added = _before_semicolon(change.sql, " NOT VALID")
         return [
-            _Op(dataclasses.replace(change, sql=_render(added), hazards=_without(change.hazards, hazards.VALIDATES))),
+            _Op(dataclasses.replace(change, sql=added, hazards=_without(change.hazards, hazards.VALIDATES))),
             _Op(_validate(change, relation, constraint.conname), phase=_VALIDATE),
         ]
     return _unique_by_index(change, relation, constraint)
@@ -530,7 +523,7 @@ def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[as
             "catalog-only type change: PostgreSQL neither rewrites nor scans the table for it; the brief lock"
             " is bounded by lock_timeout.",
         )
-        + _render(node),
+        + change.sql,
     )
 
 
@@ -583,6 +576,43 @@ def _parse_one(sql: str) -> Any:
     if len(statements) != 1:
         return None
     return statements[0].stmt
+
+
+def _insert_after_index_keyword(sql: str, text: str) -> str:
+    """``CREATE [UNIQUE] INDEX`` / ``DROP INDEX`` + ``text``, the rest verbatim."""
+    keyword = next(token for token in parser.scan(sql) if token.name == "INDEX")
+    return sql[: keyword.end + 1] + text + sql[keyword.end + 1 :]
+
+
+def _renamed_index_build(sql: str, name: str) -> str:
+    """``CREATE INDEX CONCURRENTLY <name> ...``: the statement verbatim but for its name."""
+    tokens = [token for token in parser.scan(sql) if token.name not in ("SQL_COMMENT", "C_COMMENT")]
+    keyword = next(i for i, token in enumerate(tokens) if token.name == "INDEX")
+    at = keyword + 1
+    concurrently = tokens[at].name == "CONCURRENTLY"
+    if concurrently:
+        at += 1
+    if tokens[at].name == "IF_P":
+        at += 3  # IF NOT EXISTS
+    old = tokens[at]
+    head = sql[: tokens[keyword].end + 1]
+    middle = sql[tokens[keyword].end + 1 : old.start]
+    if not concurrently:
+        middle = " CONCURRENTLY" + middle
+    return head + middle + _ident(name) + sql[old.end + 1 :]
+
+
+def _before_semicolon(sql: str, text: str) -> str:
+    """The statement with ``text`` appended to its last clause."""
+    tokens = [token for token in parser.scan(sql) if token.name not in ("SQL_COMMENT", "C_COMMENT")]
+    last = tokens[-1]
+    if last.name == "ASCII_59":  # ;
+        last = tokens[-2]
+    return sql[: last.end + 1] + text + ";"
+
+
+def _ident(name: str) -> str:
+    return RawStream()(ast.ColumnRef(fields=(ast.String(sval=name),)))
 
 
 def _render(node: Any) -> str:

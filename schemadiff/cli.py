@@ -350,7 +350,7 @@ def _run_migrations(target, **options) -> None:
                 " files cannot be detected (run `schemadiff hash` to start checking)."
             )
         elif isinstance(event, runner.LockWaiting):
-            holder = f" held by {event.holder}" if event.holder else ""
+            holder = f" held by {event.holder.describe()}" if event.holder else ""
             session.err.print(f"waiting for the migration lock{escape(holder)}…")
         elif isinstance(event, runner.ChangedSinceApplied):
             session.err.print(

@@ -296,7 +296,10 @@ class _Differ:
                     retyped.add(("column", f"{qname}.{column.name}"))
 
         rebuildable = {"view", "constraint", "index", "trigger", "policy"}
-        pending = [(key, False) for key in replaced] + [(key, True) for key in retyped]
+        # Dropped objects count too: a foreign key kept as it is must still be
+        # re-created when the unique index it relies on goes away.
+        dropped = [key for key in self.a_objects if key not in self.b_objects]
+        pending = [(key, False) for key in [*replaced, *dropped]] + [(key, True) for key in retyped]
         if any(key[0] == "table" for key in replaced):
             for key in list(replaced):
                 if key[0] == "table":
@@ -544,6 +547,7 @@ class _Differ:
     # -- tables and columns ------------------------------------------------------------
 
     def diff_tables(self) -> None:
+        self.cyclic_fks = self.cyclic_foreign_keys()
         for qname, table in self.a.tables.items():
             if qname in self.dropped_relations:
                 self.drop_table(table)
@@ -553,10 +557,37 @@ class _Differ:
             else:
                 self.alter_table(self.a.tables[qname], table)
 
+    def cyclic_foreign_keys(self) -> set[str]:
+        """Foreign keys between dropped tables that reference each other in a
+        cycle: no order of DROP TABLE works, so they are dropped first."""
+        edges: dict[str, set[str]] = defaultdict(set)
+        fks: list[tuple[str, str, str]] = []
+        for name, constraint in self.a.constraints.items():
+            target = constraint.references
+            if constraint.type == "f" and target and target != constraint.table and \
+                    constraint.table in self.dropped_relations and target in self.dropped_relations:
+                edges[constraint.table].add(target)
+                fks.append((name, constraint.table, target))
+
+        def reaches(start: str, goal: str) -> bool:
+            seen, stack = {start}, [start]
+            while stack:
+                node = stack.pop()
+                if node == goal:
+                    return True
+                for nxt in edges.get(node, ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append(nxt)
+            return False
+
+        return {name for name, source, target in fks if reaches(target, source)}
+
     def drop_table(self, table: Table) -> None:
         qname = table.qualified
         key = ("table", qname)
         removes = {key, *self.a_children(qname)} | self.implied_sequences.get(key, set())
+        removes -= {("constraint", name) for name in self.cyclic_fks}
         had: set[Key] = set()
         for removed in removes:
             had |= self.a_refs(removed)
@@ -620,7 +651,7 @@ class _Differ:
             else:
                 for parent in old.parents:
                     if parent not in new.parents:
-                        alter(f"NO INHERIT {qualified_name(parent)}")
+                        alter(f"NO INHERIT {qualified_name(parent)}", provides={("unlinked", qname)})
             if new.partition_bound is not None:
                 parent = new.parents[0]
                 self.add(f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {ref} {new.partition_bound};",
@@ -632,17 +663,23 @@ class _Differ:
                         self.add(f"ALTER TABLE {ref} INHERIT {qualified_name(parent)};", "alter", "table", qname,
                                  qname, R_CREATE["table option"], needs={("table", parent), key})
         self.comment_step(f"TABLE {ref}", key, "table", qname, qname, old.comment, new.comment, False)
+        relinked = old.parents != new.parents
         for name, column in old.columns.items():
             col_key = ("column", f"{qname}.{name}")
-            if column.inherited:
+            if column.inherited and not (relinked and name not in new.columns):
                 continue
             if name not in new.columns or col_key in self.replaced:
+                # A column inherited from a parent being unlinked is dropped
+                # after the unlinking made it a local column.
                 self.drop_column(new, column)
+                if column.inherited:
+                    self.steps[-1].needs.add(("unlinked", qname))
         for name, column in new.columns.items():
             col_key = ("column", f"{qname}.{name}")
             before = old.columns.get(name)
             if before is None or col_key in self.replaced:
-                if not column.inherited:
+                # INHERIT wants the child to have the parent's columns already.
+                if not column.inherited or (relinked and new.partition_bound is None):
                     self.add_column(new, column)
             elif not column.inherited or not before.inherited:
                 self.alter_column(new, before, column)
@@ -670,6 +707,8 @@ class _Differ:
                  claims=self.identity_claims([column]))
 
     def alter_column(self, table: Table, old: Column, new: Column) -> None:
+        if _column_shape(old) == _column_shape(new):
+            return
         qname = table.qualified
         key = ("column", f"{qname}.{new.name}")
         prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(new.name)}"
@@ -735,7 +774,7 @@ class _Differ:
     def diff_constraints(self) -> None:
         for name, constraint in self.a.constraints.items():
             key = ("constraint", name)
-            if constraint.table in self.dropped_relations:
+            if constraint.table in self.dropped_relations and name not in self.cyclic_fks:
                 continue
             if name not in self.b.constraints or key in self.replaced:
                 rank = R_DROP["fk"] if constraint.type == "f" else R_DROP["constraint"]
@@ -972,6 +1011,12 @@ def _base(type_name: str) -> str:
     if "(" in base:
         base = base[: base.index("(")] + base[base.index(")") + 1:]
     return base
+
+
+def _column_shape(column: Column) -> tuple:
+    """Everything ALTER COLUMN can change (not the comment, not the position)."""
+    return (column.type, column.notnull, column.default, column.identity, column.identity_options,
+            column.generated, column.collation)
 
 
 def _replaceable(old: Function, new: Function) -> bool:

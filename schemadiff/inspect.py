@@ -16,6 +16,8 @@ extensions, and the migration version tables are left out.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +163,7 @@ class Constraint:
     name: str
     type: str  # contype: p u f c x
     definition: str
+    references: str | None = None  # qualified table a foreign key points to
     comment: str | None = None
 
 
@@ -293,7 +296,7 @@ class _Reader:
     def read_schemas(self) -> None:
         for oid, name in self.rows(
             f"SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid IN ({_USER_NS})"
-            f" AND {_not_extension_member(PG_NAMESPACE, 'n.oid')}"
+            f" AND {_not_extension_member(PG_NAMESPACE, 'n.oid')} ORDER BY n.nspname"
         ):
             ns = self.schema.schemas[name] = Namespace(name)
             self.register(PG_NAMESPACE, oid, 0, ("schema", name), ns)
@@ -335,6 +338,7 @@ class _Reader:
             WHERE t.typnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_TYPE, 't.oid')}
               AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
                    (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))
+            ORDER BY n.nspname, t.typname
             """
         )
         for oid, schema, name, typtype, array_oid, relid, labels, base, notnull, default, collation in rows:
@@ -370,6 +374,7 @@ class _Reader:
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relnamespace IN ({_USER_NS}) AND c.relkind IN ('r', 'p', 'v', 'm')
               AND {_not_extension_member(PG_CLASS, 'c.oid')}
+            ORDER BY n.nspname, c.relname
             """
         )
         parents_of: list[tuple[Table, list[int]]] = []
@@ -466,6 +471,7 @@ class _Reader:
             LEFT JOIN pg_catalog.pg_depend d ON d.classid = {PG_CLASS} AND d.objid = c.oid
                  AND d.refclassid = {PG_CLASS} AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
             WHERE c.relnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_CLASS, 'c.oid')}
+            ORDER BY n.nspname, c.relname
             """
         )
         for oid, schema, name, type_, start, inc, minv, maxv, cache, cycle, refobj, refsub, deptype in rows:
@@ -493,12 +499,13 @@ class _Reader:
             f"""
             SELECT con.oid, con.conname, con.contype, con.conrelid, con.contypid,
                    pg_catalog.pg_get_constraintdef(con.oid), con.conislocal AND con.conparentid = 0,
-                   con.conindid, n.nspname
+                   con.conindid, n.nspname, con.confrelid
             FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
             WHERE con.connamespace IN ({_USER_NS}) AND con.contype <> 't'
+            ORDER BY con.conrelid, con.conname
             """
         )
-        for oid, name, contype, relid, typid, definition, local, indid, schema in rows:
+        for oid, name, contype, relid, typid, definition, local, indid, schema, frelid in rows:
             if typid:
                 domain = self.objects.get((PG_TYPE, typid, 0))
                 if isinstance(domain, Domain):
@@ -515,7 +522,8 @@ class _Reader:
                 # constraint creates it; map it there for dependencies.
                 self.register(PG_CONSTRAINT, oid, 0, ("table", table.qualified), None)
                 continue
-            constraint = Constraint(schema, table.qualified, name, contype, definition)
+            constraint = Constraint(schema, table.qualified, name, contype, definition,
+                                    self.rel_names.get(frelid) if frelid else None)
             self.schema.constraints[key[1]] = constraint
             self.register(PG_CONSTRAINT, oid, 0, key, constraint)
             if contype in ("p", "u", "x") and indid:
@@ -533,6 +541,7 @@ class _Reader:
             WHERE ic.relnamespace IN ({_USER_NS})
               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint con WHERE con.conindid = i.indexrelid
                               AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
+            ORDER BY n.nspname, ic.relname
             """
         )
         for oid, schema, name, relid, definition, attached in rows:
@@ -560,6 +569,7 @@ class _Reader:
             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
             WHERE p.pronamespace IN ({_USER_NS}) AND p.prokind IN ('f', 'p', 'w')
               AND {_not_extension_member(PG_PROC, 'p.oid')}
+            ORDER BY n.nspname, p.proname, 4
             """
         )
         for oid, schema, name, identity_args, kind, definition, result, arguments, arg_types in rows:
@@ -571,7 +581,7 @@ class _Reader:
         rows = self.rows(
             """
             SELECT t.oid, t.tgname, t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled, t.tgparentid
-            FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+            FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal ORDER BY t.tgrelid, t.tgname
             """
         )
         for oid, name, relid, definition, enabled, parent in rows:
@@ -598,7 +608,7 @@ class _Reader:
                          FROM unnest(pol.polroles) AS r ORDER BY 1),
                    pg_catalog.pg_get_expr(pol.polqual, pol.polrelid),
                    pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid)
-            FROM pg_catalog.pg_policy pol
+            FROM pg_catalog.pg_policy pol ORDER BY pol.polrelid, pol.polname
             """
         )
         for oid, name, relid, permissive, command, roles, using, check in rows:
@@ -662,27 +672,28 @@ class _Reader:
 
 def _calls_any(expression: str, names: set[str]) -> bool:
     """Whether ``expression`` calls a function whose name is in ``names``."""
+    called = _called_functions(expression)
+    return called is None or not called.isdisjoint(names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _called_functions(expression: str) -> frozenset[str] | None:
+    """Names of the functions an expression calls (None: cannot parse)."""
     try:
-        tree = pg_parser.parse_sql_json(f"SELECT {expression}")
+        tree = json.loads(pg_parser.parse_sql_json(f"SELECT {expression}"))
     except pg_parser.ParseError:
-        return True  # cannot tell: assume volatile (the conservative answer)
-    import json
-
-    found = False
-
-    def walk(node: Any) -> None:
-        nonlocal found
+        return None
+    found: set[str] = set()
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
         if isinstance(node, dict):
             call = node.get("FuncCall")
             if call:
                 parts = [p.get("String", {}).get("sval") for p in call.get("funcname", [])]
-                if parts and parts[-1] in names:
-                    found = True
-            for value in node.values():
-                walk(value)
+                if parts and parts[-1]:
+                    found.add(parts[-1])
+            stack.extend(node.values())
         elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(tree))
-    return found
+            stack.extend(node)
+    return frozenset(found)

@@ -178,6 +178,7 @@ def _plan_json(result) -> dict:
             {"table": row.table, "added": row.added, "removed": row.removed, "changed": row.changed}
             for row in result.summary()
         ],
+        "probable_renames": result.probable_renames,
         "changes": [
             {
                 "sql": c.sql,
@@ -224,6 +225,8 @@ def _render_plan(result) -> None:
         marker = f"-- ! {', '.join(change.hazards)}\n" if change.hazards else ""
         lines.append(marker + change.sql.rstrip())
     out.print(Syntax("\n".join(lines), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+    for suggestion in result.probable_renames:
+        out.print(f"[yellow]probable rename:[/yellow] {escape(suggestion)}")
     out.print(f"[yellow]{len(result.changes)} statement(s) pending.[/yellow]\n")
 
 
@@ -241,6 +244,15 @@ def generate(
     allow_destructive: Annotated[
         bool, typer.Option("--allow-destructive", help="Allow changes that delete data (drops, narrowing types).")
     ] = False,
+    online: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--online/--no-online",
+            help="Rewrite risky statements into zero-downtime forms (CONCURRENTLY, NOT VALID + VALIDATE,"
+            " lock timeouts), in as many files as that takes. Default: the service's `online` setting, else off.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
@@ -254,7 +266,12 @@ def generate(
         )
     with session.working():
         result = command.generate(
-            name, targets[0], shadow_url=shadow, allow_destructive=allow_destructive, status=session.status
+            name,
+            targets[0],
+            shadow_url=shadow,
+            allow_destructive=allow_destructive,
+            online=targets[0].online if online is None else online,
+            status=session.status,
         )
     if not result.written:
         session.out.print(

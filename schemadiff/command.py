@@ -7,6 +7,7 @@ CLI can show what is happening.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Target:
     desired: Path
     directory: Path | None  # the migration directory whose replay is the current state
     db_url: str | None  # a live database to compare with instead of the replay
+    online: bool = False  # generate's default for --online (the service's setting)
 
     @property
     def label(self) -> str:
@@ -72,7 +74,7 @@ def resolve_targets(
     for name in names:
         svc = config.service(name)
         live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
-        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live))
+        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
     return targets
 
 
@@ -93,6 +95,7 @@ class PlanResult:
     target: Target
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
+    probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
 
     @property
     def in_sync(self) -> bool:
@@ -142,6 +145,7 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     from .diff import diff_schemas
 
     inputs = _Inputs(target, shadow_url, status)
+    hints = inputs.rename_hints()
     desired = inputs.desired_model()
     if target.db_url:
         from .dburl import read_only, redact
@@ -154,7 +158,22 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
         current = inputs.current_model()
         source = inputs.current_description
     status("Comparing")
-    return PlanResult(target, source, diff_schemas(current, desired))
+    changes = diff_schemas(current, desired)
+    suggestions: list[str] = []
+    if changes and (hints or any(c.action == "drop" for c in changes)):
+        # Renames need both states as databases; only plans that drop something pay for it.
+        from .hints import apply_rename_hints, probable_renames
+
+        with contextlib.ExitStack() as stack:
+            desired_url = stack.enter_context(inputs.desired_database())
+            if target.db_url:
+                current_url = read_only(target.db_url)
+            else:
+                current_url = stack.enter_context(inputs.current_database())
+            if hints:
+                changes = apply_rename_hints(changes, hints, current_url, desired_url)
+            suggestions = probable_renames(changes, current_url, desired_url)
+    return PlanResult(target, source, changes, suggestions)
 
 
 class _Inputs:
@@ -244,6 +263,12 @@ class _Inputs:
             self.models.put(key, model)
         return model
 
+    def rename_hints(self):
+        """The desired file's ``-- schemadiff:renamed-from`` hints (read by pglast)."""
+        from .hints import read_rename_hints
+
+        return read_rename_hints(self.desired_text, path=str(self.target.desired))
+
     def desired_database(self):
         return self.shadow.database_with(self.desired_key, self.load_desired)
 
@@ -270,14 +295,20 @@ def generate(
     *,
     shadow_url: str | None = None,
     allow_destructive: bool = False,
+    online: bool = False,
     status: Status = _no_status,
 ) -> GenerateResult:
-    """Write the next verified migration pair, or nothing when in sync."""
+    """Write the next verified migration pair(s), or nothing when in sync.
+
+    With ``online``, risky statements are rewritten into their lock-friendly
+    forms (see ``schemadiff.online``), which may take several files: each
+    file gets the next version and a down file that undoes it alone.
+    """
     from .diff import diff_schemas
     from .hazards import destructive
-    from .migration_writer import check_name, content_hash, next_version, render, write_pair
+    from .migration_writer import check_name, content_hash, next_version, render, write_pairs
     from .migrations import verify_sum, write_sum
-    from .verify import verify_pair
+    from .verify import verify_migrations
 
     check_name(name)
     if target.directory is None:
@@ -286,37 +317,74 @@ def generate(
     if inputs.replayed_count:
         # Never build on a directory whose files changed since they were generated.
         verify_sum(target.directory)
+    hints = inputs.rename_hints()
     desired = inputs.desired_model()
     current = inputs.current_model()
     status("Comparing")
     changes = diff_schemas(current, desired)
     if not changes:
         return GenerateResult(target, [], [], [], None)
-    refused = destructive(changes)
-    if refused and not allow_destructive:
-        listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
-        raise DestructiveChangeRefused(
-            f"the migration would delete data; nothing was written:\n{listed}",
-            "Re-run with --allow-destructive if that is intended (or add a rename hint).",
-        )
     down_changes = diff_schemas(desired, current)
     sha = content_hash(inputs.desired_text)
     label = target.desired.name
-    up_text = render(changes, direction="up", desired_label=label, desired_sha256=sha)
-    down_text = render(down_changes, direction="down", desired_label=label, desired_sha256=sha)
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
-        verify_pair(
+        if hints:
+            from .hints import apply_rename_hints, invert_hints
+
+            changes = apply_rename_hints(changes, hints, current_url, desired_url)
+            down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+        refused = destructive(changes)
+        if refused and not allow_destructive:
+            from .hints import probable_renames
+
+            listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
+            suggestions = "".join(f"\n  - {s}" for s in probable_renames(changes, current_url, desired_url))
+            raise DestructiveChangeRefused(
+                f"the migration would delete data; nothing was written:\n{listed}",
+                "Re-run with --allow-destructive if that is intended."
+                + (f" Probable renames:{suggestions}" if suggestions else ""),
+            )
+        files = []  # (name suffix, up text, down text)
+        if online:
+            from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
+
+            settings = with_partitions(OnlineSettings(), current_url)
+            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings):
+                files.append((
+                    up.suffix,
+                    render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
+                           preamble=up.preamble, transactional=up.transactional),
+                    render(down.changes, direction="down", desired_label=label, desired_sha256=sha,
+                           preamble=down.preamble, transactional=down.transactional),
+                ))
+        else:
+            files.append((
+                "",
+                render(changes, direction="up", desired_label=label, desired_sha256=sha),
+                render(down_changes, direction="down", desired_label=label, desired_sha256=sha),
+            ))
+        verify_migrations(
             inputs.shadow,
             current_db=_dbname(current_url),
             desired_url=desired_url,
-            up_sql=up_text,
-            down_sql=down_text,
+            ups=[up for _, up, _ in files],
+            downs=[down for _, _, down in files],
             status=status,
         )
-    version = next_version(inputs.migrations.versions if inputs.migrations else [])
-    written = write_pair(target.directory, version, name, up_text, down_text)
-    write_sum(target.directory)
-    return GenerateResult(target, changes, down_changes, written, version)
+    first = next_version(inputs.migrations.versions if inputs.migrations else [])
+    pairs = [
+        (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
+        for offset, (suffix, up, down) in enumerate(files)
+    ]
+    written = write_pairs(target.directory, pairs)
+    try:
+        write_sum(target.directory)
+    except Exception:
+        # Files without their sum would make the next apply refuse the directory.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return GenerateResult(target, changes, down_changes, written, first)
 
 
 def _dbname(url: str) -> str:

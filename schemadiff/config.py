@@ -40,7 +40,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online")
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -58,6 +58,7 @@ class Service:
     desired: Path
     migrations: Path
     db_env: str | None = None
+    online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
 
 
 @dataclass(frozen=True)
@@ -188,9 +189,14 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
             "For example db_env = \"CORTEX_DATABASE_URL\"; the URL itself belongs in the environment, not here.",
         )
 
+    online = raw.get("online", False)
+    if not isinstance(online, bool):
+        raise ConfigError(f"{where} online: expected true or false, got {_describe(online)}")
+
     return Service(
         name=name,
         tables=list(tables),
+        online=online,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

@@ -1,14 +1,16 @@
-"""Executing one migration file's text the way the runner does.
+"""Executing one migration's text the way the runner executes its file.
 
-A file runs in one transaction unless it holds a statement that cannot
-(CREATE INDEX CONCURRENTLY and friends) or carries the
-``-- schemadiff:no-transaction`` marker; then it runs statement by statement.
+Used where a migration is not yet a file (generate's verification): one
+transaction, unless the text cannot run in one (the same rule as the
+runner's: CONCURRENTLY, a new enum value used at once, or the
+``-- schemadiff:no-transaction`` marker); then statement by statement.
 """
 
 from __future__ import annotations
 
 from . import dburl
 from .errors import MigrationFailed
+from .migrations import no_transaction_reason
 from .sqlfile import parse_statements
 
 
@@ -16,7 +18,7 @@ def run_migration_text(url: str, text: str, label: str) -> None:
     import psycopg
 
     statements = parse_statements(text, label)
-    transactional = "-- schemadiff:no-transaction" not in text
+    transactional = no_transaction_reason(text, statements) is None
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
         for statement in statements:
             try:

@@ -308,6 +308,15 @@ def read_script(file: MigrationFile) -> MigrationScript:
     return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason)
 
 
+def no_transaction_reason(text: str, statements: list[Statement]) -> str | None:
+    """Why a migration's text cannot run in one transaction, or None when it can.
+
+    The one rule shared by the runner and by generate's verification, so a
+    generated file is proved the way it will run.
+    """
+    return _no_transaction_reason(text, statements)
+
+
 def _unwrap_transaction(statements: list[Statement], file: MigrationFile) -> list[Statement]:
     """Drop a ``BEGIN; ... COMMIT;`` around the whole file, refuse any other.
 

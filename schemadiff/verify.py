@@ -9,6 +9,8 @@ with the diff engine, so an engine bug cannot hide its own mistake.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import catalog
 from .errors import VerificationFailed
 from .execute import run_migration_text
@@ -17,35 +19,42 @@ from .shadow import ShadowServer, Status, _no_status
 _SHOWN = 20  # differences listed in the message; the rest are counted
 
 
-def verify_pair(
+def verify_migrations(
     shadow: ShadowServer,
     *,
     current_db: str,
     desired_url: str,
-    up_sql: str,
-    down_sql: str,
+    ups: Sequence[str],
+    downs: Sequence[str],
     status: Status = _no_status,
 ) -> None:
-    """Raise :class:`VerificationFailed` unless up reaches desired and down comes back."""
+    """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
+
+    ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
+    golang-migrate steps back one version at a time.
+    """
     status("Verifying the migration on a copy of the current state")
     before = catalog.snapshot(shadow.url_for(current_db))
     desired = catalog.snapshot(desired_url)
     with shadow.temporary_database(template=current_db) as copy_url:
-        _run(copy_url, up_sql, "up")
+        for number, text in enumerate(ups, 1):
+            _run(copy_url, text, "up", number, len(ups))
         reached = catalog.snapshot(copy_url)
         _check(catalog.differences(desired, reached), "the up migration does not reach the desired state")
-        _run(copy_url, down_sql, "down")
+        for number, text in reversed(list(enumerate(downs, 1))):
+            _run(copy_url, text, "down", number, len(downs))
         returned = catalog.snapshot(copy_url)
         _check(catalog.differences(before, returned), "the down migration does not return to the current state")
 
 
-def _run(url: str, text: str, direction: str) -> None:
+def _run(url: str, text: str, direction: str, number: int, count: int) -> None:
+    which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
     try:
-        run_migration_text(url, text, f"generated {direction} migration")
+        run_migration_text(url, text, which)
     except Exception as exc:
         message = getattr(exc, "message", str(exc))
         raise VerificationFailed(
-            f"the generated {direction} migration fails on a copy of the current state: {message}",
+            f"the {which} fails on a copy of the current state: {message}",
             _REPORT_HINT,
         ) from None
 

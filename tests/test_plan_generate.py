@@ -185,3 +185,61 @@ def test_invalid_migration_name(cli, shadow_url, tmp_path):
     result = cli("generate", "Bad Name", "--desired", desired, "--dir", tmp_path / "m", "--shadow", shadow_url)
     assert result.exit_code == 1
     assert "invalid migration name" in result.err
+
+
+def test_rename_hint_makes_generate_rename_and_keep_data(cli, shadow_url, make_db, tmp_path):
+    desired = write(tmp_path / "desired.sql", BASE)
+    migrations = tmp_path / "migrations"
+    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    write(desired, BASE.replace("    body text NOT NULL,", "    content text NOT NULL, -- schemadiff:renamed-from body"))
+
+    result = cli("generate", "rename_body", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    assert result.exit_code == 0, result.err  # no --allow-destructive needed: nothing is dropped
+    up = (migrations / "000002_rename_body.up.sql").read_text()
+    down = (migrations / "000002_rename_body.down.sql").read_text()
+    assert "RENAME COLUMN body TO content" in up and "DROP COLUMN" not in up
+    assert "RENAME COLUMN content TO body" in down
+
+    live = make_db()
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("INSERT INTO accounts (email) VALUES ('a@example.com')")
+        conn.execute("INSERT INTO notes (account_id, body) VALUES (1, 'kept')")
+    assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT content FROM notes").fetchall() == [("kept",)]
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
+
+
+def test_plan_names_a_probable_rename(cli, shadow_url, make_db, tmp_path):
+    live = make_db(BASE)
+    desired = write(tmp_path / "desired.sql", BASE.replace("    body text NOT NULL,", "    content text NOT NULL,"))
+    result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
+    assert result.exit_code == 2
+    suggestions = json.loads(result.out)["probable_renames"]
+    assert any("schemadiff:renamed-from body" in s for s in suggestions), suggestions
+
+
+def test_online_generate_builds_indexes_concurrently_in_their_own_files(cli, shadow_url, make_db, tmp_path):
+    desired = write(tmp_path / "desired.sql", BASE)
+    migrations = tmp_path / "migrations"
+    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    write(desired, BASE + "CREATE INDEX notes_body_idx ON notes (body);\n"
+          "ALTER TABLE notes ADD CONSTRAINT notes_body_check CHECK (length(body) < 10000);\n")
+
+    result = cli("generate", "index_body", "--desired", desired, "--dir", migrations, "--shadow", shadow_url, "--online")
+    assert result.exit_code == 0, result.err
+    ups = sorted(migrations.glob("00000[2-9]_*.up.sql"))
+    assert len(ups) >= 2
+    texts = [p.read_text() for p in ups]
+    concurrent = [t for t in texts if "CREATE INDEX CONCURRENTLY" in t]
+    assert len(concurrent) == 1 and "-- schemadiff:no-transaction" in concurrent[0]
+    assert any("NOT VALID" in t for t in texts) and any("VALIDATE CONSTRAINT" in t for t in texts)
+    assert any("lock_timeout" in t for t in texts)
+
+    live = make_db()
+    assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
+    assert cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url).exit_code == 0
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0

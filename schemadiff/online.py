@@ -48,8 +48,9 @@ from pglast.stream import RawStream
 
 from . import hazards
 
-if TYPE_CHECKING:  # diff imports heavy modules; only the type is needed here
+if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .diff import Change
+    from .hints import RenameHint
 
 _NAMEDATALEN = 63  # PostgreSQL truncates identifiers to 63 bytes
 
@@ -725,7 +726,10 @@ def _mentioned_names(node: Any) -> list[str]:
 
 
 def pair_with_downs(
-    steps: list[MigrationStep], current_url: str, settings: OnlineSettings | None = None
+    steps: list[MigrationStep],
+    current_url: str,
+    settings: OnlineSettings | None = None,
+    down_hints: Sequence[RenameHint] = (),
 ) -> list[tuple[MigrationStep, MigrationStep]]:
     """Each up file with the down file that undoes exactly it.
 
@@ -738,6 +742,10 @@ def pair_with_downs(
     (an index dropped by a down is dropped concurrently); otherwise the
     down is one plain transactional file: a down is an emergency path, and
     one file per version is what golang-migrate can run.
+
+    ``down_hints`` are the desired file's rename hints inverted
+    (:func:`schemadiff.hints.invert_hints`): without them the down file of
+    a step that renames would drop and re-create the renamed object.
     """
     from .diff import diff_databases
 
@@ -747,6 +755,10 @@ def pair_with_downs(
         for step in steps:
             _apply(after, step)
             down_changes = diff_databases(after, before)
+            if down_hints:
+                from .hints import apply_rename_hints
+
+                down_changes = apply_rename_hints(down_changes, down_hints, after, before)
             pairs.append((step, _down_step(down_changes, step, settings)))
             _apply(before, step)
     return pairs

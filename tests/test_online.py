@@ -407,3 +407,27 @@ def test_each_up_file_gets_the_down_file_that_undoes_it(make_db, tmp_path):
     # Down files undo: squawk rightly flags their drops (ban-drop-constraint...);
     # they are an emergency path, linted by nobody but read by the reviewer.
     assert all(step.transactional or len(step.changes) == 1 for _, step in pairs)
+
+
+def test_downs_of_a_renaming_plan_rename_back(make_db, tmp_path):
+    """Online + rename hints: the down of the renaming file renames back instead of dropping."""
+    from schemadiff.hints import apply_rename_hints, invert_hints, read_rename_hints
+
+    current = ITEMS
+    desired = ITEMS.replace("    price int,\n", "    cost int NOT NULL,  -- schemadiff:renamed-from price\n")
+    current_url, desired_url = make_db(current + ROWS), make_db(desired)
+    pristine = make_db(current)
+    hints = read_rename_hints(desired)
+    changes = apply_rename_hints(diff_databases(current_url, desired_url), hints, current_url, desired_url)
+    steps = make_online(changes)
+    pairs = pair_with_downs(steps, current_url, down_hints=invert_hints(hints))
+    downs = [change.sql for _, down in pairs for change in down.changes]
+    assert "ALTER TABLE public.items RENAME COLUMN cost TO price;" in downs
+    assert not any("DROP COLUMN" in sql for sql in downs)
+    apply_like_golang_migrate(current_url, write_steps([up for up, _ in pairs], tmp_path / "up"))
+    assert diff_databases(current_url, desired_url) == []
+    down_paths = write_steps([down for _, down in pairs], tmp_path / "down")
+    apply_like_golang_migrate(current_url, list(reversed(down_paths)))
+    assert diff_databases(current_url, pristine) == []
+    with psycopg.connect(current_url) as conn:
+        assert conn.execute("SELECT sum(price) FROM items").fetchone()[0] == sum(range(1, 201))

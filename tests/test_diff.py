@@ -283,3 +283,14 @@ def test_inspect_ignores_version_tables_and_extension_objects(make_db: MakeDb) -
     assert list(schema.tables) == ["public.kept"]
     assert schema.sequences == {} and schema.constraints == {} and schema.functions == {}
     assert list(schema.extensions) == ["vector"]
+
+
+def test_renamed_index_and_constraint_are_renamed_not_rebuilt(make_db: MakeDb) -> None:
+    desired = RICH_TABLE.replace("pets_owner ON", "pets_by_owner ON").replace(
+        "CHECK (name <> '')", "CONSTRAINT name_given CHECK (name <> '')")
+    changes = converge(make_db, RICH_TABLE, desired)
+    assert sorted(c.sql for c in changes) == [
+        "ALTER INDEX public.pets_owner RENAME TO pets_by_owner;",
+        "ALTER TABLE public.pets RENAME CONSTRAINT pets_name_check TO name_given;",
+    ]
+    assert all(c.action == "rename" and c.hazards == () for c in changes)

@@ -282,9 +282,10 @@ def test_new_tables_are_left_alone(make_db, tmp_path):
     assert not any("CONCURRENTLY" in s or "NOT VALID" in s for s in statements(steps))
 
 
-def test_project_schema_from_empty(make_db, tmp_path):
-    archive = (ROOT / "schema" / "archive.sql").read_text(encoding="utf-8")
-    steps, url = online_case(make_db, tmp_path, "", archive)
+@pytest.mark.parametrize("schema", ["archive.sql", "cortex.sql", "postal.sql"])
+def test_project_schema_from_empty(make_db, tmp_path, schema):
+    desired = (ROOT / "schema" / schema).read_text(encoding="utf-8")
+    steps, url = online_case(make_db, tmp_path, "", desired)
     assert all(step.transactional for step in steps)
     assert not any("CONCURRENTLY" in s for s in statements(steps))
 

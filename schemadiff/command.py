@@ -328,9 +328,9 @@ def generate(
     sha = content_hash(inputs.desired_text)
     label = target.desired.name
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
-        if hints:
-            from .hints import apply_rename_hints, invert_hints
+        from .hints import apply_rename_hints, invert_hints
 
+        if hints:
             changes = apply_rename_hints(changes, hints, current_url, desired_url)
             down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
         refused = destructive(changes)
@@ -349,7 +349,8 @@ def generate(
             from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
 
             settings = with_partitions(OnlineSettings(), current_url)
-            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings):
+            down_hints = invert_hints(hints) if hints else ()
+            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,

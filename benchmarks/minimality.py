@@ -62,7 +62,8 @@ class Touch:
 
     ``category`` is a snapshot category, or one of the pseudo-categories
     "relation+" (a relation with everything on it), "function-name" (every
-    overload of a name) and "comment" (key: the commented object's identity).
+    overload of a name), "identity" (the sequence behind an identity column)
+    and "comment" (key: the commented object's identity).
     """
 
     category: str
@@ -170,7 +171,10 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
     for cmd in node.cmds or ():
         subtype = cmd.subtype.name if hasattr(cmd.subtype, "name") else str(cmd.subtype)
         column = cmd.name or (cmd.def_.colname if isinstance(cmd.def_, ast.ColumnDef) else None)
-        if subtype in _COLUMN_COMMANDS and column:
+        if subtype == "AT_SetIdentity" and column:
+            # Changes the identity's sequence options, not the column.
+            result.append(Touch("identity", relation + "." + quote_ident(column)))
+        elif subtype in _COLUMN_COMMANDS and column:
             result.append(Touch("columns", relation + "." + quote_ident(column), creates=subtype == "AT_AddColumn"))
         elif subtype == "AT_AddConstraint" and isinstance(cmd.def_, ast.Constraint) and cmd.def_.conname:
             result.append(Touch("constraints", relation + "." + quote_ident(cmd.def_.conname), creates=True))
@@ -247,6 +251,9 @@ def _state(snap: Snapshot, touch: Touch) -> object:
         return _function_overloads(snap, touch.key)
     if touch.category == "comment":
         return _comments_on(snap, touch.key)
+    if touch.category == "identity":
+        return {k: v for k, v in snap.get("sequences", {}).items()
+                if isinstance(v, dict) and v.get("owned_by") == touch.key}
     return snap.get(touch.category, {}).get(touch.key)
 
 
@@ -258,7 +265,7 @@ def _exists(state: object) -> bool:
 
 def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     """The relation an object belongs to, when it has one."""
-    if touch.category in ("columns", "constraints", "triggers", "policies"):
+    if touch.category in ("columns", "constraints", "triggers", "policies", "identity"):
         return touch.key.rsplit(".", 1)[0]
     if touch.category == "indexes":
         definition = desired.get("indexes", {}).get(touch.key)

@@ -169,6 +169,8 @@ def _shown_path(path) -> str:
 
 
 def _plan_json(result) -> dict:
+    from .hazards import lock_duration
+
     return {
         "service": result.target.service,
         "desired": _shown_path(result.target.desired),
@@ -187,6 +189,7 @@ def _plan_json(result) -> dict:
                 "name": c.name,
                 "table": c.table,
                 "hazards": list(c.hazards),
+                "lock": lock_duration(c),
                 "transactional": c.transactional,
             }
             for c in result.changes
@@ -196,19 +199,20 @@ def _plan_json(result) -> dict:
 
 def _render_plan(result) -> None:
     out = _s().out
-    title = (
-        f"[bold]{escape(result.target.label)}[/bold]: {escape(_shown_path(result.target.desired))}"
-        f" vs {escape(result.source)}"
-    )
+    title = f"{escape(_shown_path(result.target.desired))} vs {escape(result.source)}"
+    if result.target.service:
+        title = f"[bold]{escape(result.target.service)}[/bold]: {title}"
     out.print(title)
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
     table = Table("Table", "Added", "Removed", "Changed", "Hazards")
     hazards_by_group: dict[str, set[str]] = {}
+    from .hazards import describe
+
     for change in result.changes:
         group = change.table or f"{change.kind} {change.name}"
-        hazards_by_group.setdefault(group, set()).update(change.hazards)
+        hazards_by_group.setdefault(group, set()).update(describe(change))
     for row in result.summary():
         table.add_row(
             escape(row.table),
@@ -222,7 +226,7 @@ def _render_plan(result) -> None:
 
     lines = []
     for change in result.changes:
-        marker = f"-- ! {', '.join(change.hazards)}\n" if change.hazards else ""
+        marker = f"-- ! {', '.join(describe(change))}\n" if change.hazards else ""
         lines.append(marker + change.sql.rstrip())
     out.print(Syntax("\n".join(lines), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
     for suggestion in result.probable_renames:

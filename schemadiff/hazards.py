@@ -36,3 +36,28 @@ DESCRIPTIONS: dict[str, str] = {
 def destructive(changes: Iterable[Change]) -> list[Change]:
     """The changes that delete data."""
     return [change for change in changes if DELETES_DATA in change.hazards]
+
+
+def lock_duration(change: Change) -> str | None:
+    """How long the statement's ACCESS EXCLUSIVE lock is expected to be held.
+
+    "instant" when only the catalog changes; "proportional to table size"
+    when the statement also rewrites or scans the table under that lock.
+    None when the statement takes no ACCESS EXCLUSIVE lock.
+    """
+    if ACCESS_EXCLUSIVE not in change.hazards:
+        return None
+    if REWRITES_TABLE in change.hazards or VALIDATES in change.hazards:
+        return "proportional to table size"
+    return "instant"
+
+
+def describe(change: Change) -> list[str]:
+    """The change's hazards as short labels, the lock's expected duration included."""
+    labels = []
+    for hazard in change.hazards:
+        if hazard == ACCESS_EXCLUSIVE:
+            labels.append(f"{hazard} ({lock_duration(change)})")
+        else:
+            labels.append(hazard)
+    return labels

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .diff import Change
 from .errors import ConfigError, MigrationDirectoryError
-from .hazards import DESCRIPTIONS
+from .hazards import DESCRIPTIONS, describe
 
 NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -80,7 +80,7 @@ def _hazard_lines(changes: Sequence[Change]) -> list[str]:
     lines, seen = [], []
     for change in changes:
         if change.hazards:
-            lines.append(f"--   {change.action} {change.kind} {change.name}: {', '.join(change.hazards)}")
+            lines.append(f"--   {change.action} {change.kind} {change.name}: {', '.join(describe(change))}")
             seen.extend(h for h in change.hazards if h not in seen)
     for hazard in seen:
         lines.append(f"--   ({hazard}: {DESCRIPTIONS.get(hazard, hazard)})")

@@ -243,3 +243,22 @@ def test_online_generate_builds_indexes_concurrently_in_their_own_files(cli, sha
     assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
     assert cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url).exit_code == 0
     assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+
+
+def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db, tmp_path):
+    live = make_db("CREATE TABLE t (id int PRIMARY KEY, a varchar(10), b int, c text);")
+    desired = write(
+        tmp_path / "desired.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, a varchar(20), b bigint, c text);\nCOMMENT ON TABLE t IS 'x';\n",
+    )
+    result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
+    assert result.exit_code == 2, result.err
+    changes = {c["name"]: c for c in json.loads(result.out)["changes"] if c["kind"] == "column"}
+    widened, retyped = changes["public.t.a"], changes["public.t.b"]
+    assert "rewrites-table" not in widened["hazards"]  # varchar(10) -> varchar(20) is catalog-only
+    assert "deletes-data" not in widened["hazards"]
+    assert "rewrites-table" in retyped["hazards"]
+    assert retyped["lock"] == "proportional to table size"
+
+    text = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url)
+    assert "-- ! rewrites-table" in text.out

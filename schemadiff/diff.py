@@ -416,7 +416,7 @@ class _Differ:
             key = ("type", qname)
             if qname not in self.b.types or key in self.replaced:
                 original = self.type_renames.get(qname, qname)
-                hazards = [hz.DELETES_DATA] if not isinstance(old, Composite) or self.a_dependents.get(key) else []
+                hazards = [hz.DELETES_DATA] if self.type_loses_data(qname, old) else []
                 self.add(ddl.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
                          removes={key}, had=self.a_refs(key) - {key},
                          frees=set() if qname in self.type_renames else {f"type:{qname}"})
@@ -773,7 +773,11 @@ class _Differ:
                 via = "text[]" if new.type.endswith("[]") else "text"
                 through = f"::{via}" if self.is_enum(old.type) or self.is_enum(new.type) else ""
                 sql += f" USING {ident(new.name)}{through}::{new.type}"
-            alter(sql, type_change_hazards(old.type, new.type))
+            if self.converts_to_rebuilt_type(old.type, new.type):
+                hazards = (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
+            else:
+                hazards = type_change_hazards(old.type, new.type)
+            alter(sql, hazards)
         if new.default is not None and (old.default != new.default or default_reset):
             alter(f"SET DEFAULT {new.default}")
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
@@ -793,6 +797,24 @@ class _Differ:
                     alter(" ".join(f"SET {c}" for c in clauses))
         if new.generated is not None and old.generated is None:
             pass  # handled as a replacement (drop and add)
+
+    def type_loses_data(self, qname: str, old: Enum | Domain | Composite) -> bool:
+        """Whether dropping this type (as the current model has it) loses data."""
+        original = self.type_renames.get(qname)
+        if original is not None:  # the old copy of a rebuilt type: its columns were converted
+            new = self.b.types[original]
+            return isinstance(old, Enum) and isinstance(new, Enum) and not set(old.labels) <= set(new.labels)
+        if qname in self.b.types:  # re-created with nothing using it
+            return False
+        return not isinstance(old, Composite) or bool(self.a_dependents.get(("type", qname)))
+
+    def converts_to_rebuilt_type(self, old_type: str, new_type: str) -> bool:
+        for renamed, original in self.type_renames.items():
+            schema, name = renamed.split(".", 1)
+            o_schema, o_name = original.split(".", 1)
+            if _retype(old_type, qualified(schema, name), qualified(o_schema, o_name)) == new_type != old_type:
+                return True
+        return False
 
     def is_enum(self, type_name: str) -> bool:
         base = type_name.removesuffix("[]")

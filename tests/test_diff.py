@@ -231,10 +231,11 @@ def test_column_type_change_hazards(make_db: MakeDb, old: str, new: str, expecte
 
 
 def test_hazards_of_common_statements(make_db: MakeDb) -> None:
-    current = "CREATE TABLE t (a int, b text); CREATE TYPE e AS ENUM ('x', 'y');"
-    desired = ("CREATE TABLE t (a int NOT NULL CHECK (a > 0), u uuid DEFAULT gen_random_uuid());"
+    current = "CREATE TYPE e AS ENUM ('x', 'y'); CREATE TABLE t (a int, b text, m e);"
+    desired = ("CREATE TYPE e AS ENUM ('x');"
+               " CREATE TABLE t (a int NOT NULL CHECK (a > 0), u uuid DEFAULT gen_random_uuid(), m e);"
                " CREATE INDEX t_a ON t (a); CREATE TABLE fresh (id int PRIMARY KEY, n int CHECK (n > 0));"
-               " CREATE INDEX fresh_n ON fresh (n); CREATE TYPE e AS ENUM ('x');")
+               " CREATE INDEX fresh_n ON fresh (n);")
     changes = {(c.action, c.kind, c.name): c for c in converge(make_db, current, desired)}
     assert hz.DELETES_DATA in changes[("drop", "column", "public.t.b")].hazards
     assert hz.VALIDATES in changes[("alter", "column", "public.t.a")].hazards  # SET NOT NULL
@@ -244,7 +245,7 @@ def test_hazards_of_common_statements(make_db: MakeDb) -> None:
     # Nothing on a table created by the same migration can hurt: it is empty.
     assert changes[("create", "index", "public.fresh_n")].hazards == ()
     assert changes[("create", "constraint", "public.fresh.fresh_n_check")].hazards == ()
-    # Removing an enum label: the old type is dropped once the column is converted.
+    # Removing a label of an enum in use: the old type is dropped once the column is converted.
     assert hz.DELETES_DATA in changes[("drop", "type", "public.e")].hazards
     assert set(hz.destructive(changes.values())) == {
         c for c in changes.values() if hz.DELETES_DATA in c.hazards
@@ -294,3 +295,13 @@ def test_renamed_index_and_constraint_are_renamed_not_rebuilt(make_db: MakeDb) -
         "ALTER TABLE public.pets RENAME CONSTRAINT pets_name_check TO name_given;",
     ]
     assert all(c.action == "rename" and c.hazards == () for c in changes)
+
+
+def test_enum_rebuild_hazards(make_db: MakeDb) -> None:
+    current = "CREATE TYPE lvl AS ENUM ('low', 'mid', 'high'); CREATE TABLE t (l lvl);"
+    reordered = converge(make_db, current, "CREATE TYPE lvl AS ENUM ('high', 'mid', 'low'); CREATE TABLE t (l lvl);")
+    assert [c.action for c in reordered] == ["rename", "create", "alter", "drop"]
+    assert not hz.destructive(reordered)
+    assert reordered[2].hazards == (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
+    removed = converge(make_db, current, "CREATE TYPE lvl AS ENUM ('low', 'high'); CREATE TABLE t (l lvl);")
+    assert [(c.action, c.kind) for c in hz.destructive(removed)] == [("drop", "type")]

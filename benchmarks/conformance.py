@@ -329,22 +329,41 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-def cluster_of(result: CaseResult) -> str:
-    """A failure's category: the reason plus the kind of object that differs first."""
-    if result.outcome in (REFUSED, ERROR) or not result.details:
-        return f"{result.reason}: {_first_line(result.details[0]) [:70] if result.details else ''}".rstrip(": ")
-    first = result.details[0]
-    if first.startswith(("missing ", "unexpected ")):
-        word, rest = first.split(" ", 1)
-        noun = rest.split(" ", 1)[0] if not rest.startswith(("comment on", "materialized view", "partitioned table"))\
-            else " ".join(rest.split(" ", 2)[:2])
-        return f"{result.reason}: {word} {noun}"
-    if " differs: " in first:
-        head, tail = first.split(" differs: ", 1)
+def _difference_kind(line: str) -> str:
+    """The kind of a catalog difference line: "missing index", "column type", ..."""
+    line = line.strip().removeprefix("- ")
+    if line.startswith(("missing ", "unexpected ")):
+        word, rest = line.split(" ", 1)
+        for noun in ("comment on", "materialized view", "partitioned table", "foreign table", "event trigger"):
+            if rest.startswith(noun):
+                return f"{word} {noun}"
+        first = rest.split(" ", 1)[0]
+        if first in ("enum", "domain", "composite", "range", "base"):  # "<kind> type ..."
+            first += " type"
+        return f"{word} {first}"
+    if " differs: " in line:
+        head, tail = line.split(" differs: ", 1)
         noun = head.rsplit(" ", 1)[0]
-        field_name = tail.split(":", 1)[0]
-        return f"{result.reason}: {noun} {field_name}"
-    return f"{result.reason}: {first[:60]}"
+        return f"{noun} {tail.split(':', 1)[0]}"
+    return ""
+
+
+def cluster_of(result: CaseResult) -> str:
+    """A failure's category: the reason plus the kind of object that differs first.
+
+    Refusals and crashes that quote catalog differences (generate's own
+    verification) are clustered by those too.
+    """
+    if not result.details:
+        return result.reason
+    if result.outcome in (REFUSED, ERROR):
+        message = result.details[0].removeprefix("error: ")
+        quoted = next((d for d in result.details[1:] if d.strip().startswith("- ")), None)
+        if quoted and _difference_kind(quoted):
+            return f"{result.reason}: {message.split(';')[0][:60]}: {_difference_kind(quoted)}"
+        return f"{result.reason}: {message[:70]}"
+    kind = _difference_kind(result.details[0])
+    return f"{result.reason}: {kind}" if kind else f"{result.reason}: {result.details[0][:60]}"
 
 
 def failure_lines(report: Report, limit: int) -> list[str]:
@@ -371,9 +390,18 @@ def failure_lines(report: Report, limit: int) -> list[str]:
     return lines
 
 
+def load_report(path: Path) -> Report:
+    """A report from a previous run's ``--json`` file (to re-read it with current reporting)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    fields = set(CaseResult.__dataclass_fields__)
+    results = [CaseResult(**{k: v for k, v in r.items() if k in fields}) for r in document["results"]]
+    return Report(results, [SkippedCase(**s) for s in document.get("skipped", [])])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", help="YAML case files or directories of them")
+    parser.add_argument("paths", nargs="*", help="YAML case files or directories of them")
+    parser.add_argument("--from-json", type=Path, help="report on a previous run's --json file instead of running")
     parser.add_argument("--shadow", help="PostgreSQL (with pgvector) to create databases on; default: embedded")
     parser.add_argument("-k", dest="name_filter", help="only cases whose file::name contains this")
     parser.add_argument("--jobs", type=int, default=2, help="parallel cases (default 2)")
@@ -387,11 +415,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{done}/{total}] {result.outcome:<7} {result.id} {result.seconds:.1f}s", file=sys.stderr, flush=True)
 
     try:
-        report = run_conformance(
-            options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
-            progress=progress,
-        )
-    except (CorpusError, CommandError) as exc:
+        if options.from_json:
+            report = load_report(options.from_json)
+        elif options.paths:
+            report = run_conformance(
+                options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
+                progress=progress,
+            )
+        else:
+            parser.error("give case files or directories (or --from-json FILE)")
+    except (CorpusError, CommandError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(summary_lines(report)))

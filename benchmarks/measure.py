@@ -31,6 +31,7 @@ class Run:
     stdout: str
     stderr: str
     max_rss_mb: float  # peak resident set of the process (and its waited-for children)
+    cpu_seconds: float  # user + system CPU of the process; wall time minus this is mostly waiting on the server
 
 
 def run_measured(
@@ -55,7 +56,10 @@ def run_measured(
         process.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is reaped
         out.seek(0)
         err.seek(0)
-        run = Run(seconds, process.returncode, out.read(), err.read(), usage.ru_maxrss / 1024)
+        run = Run(
+            seconds, process.returncode, out.read(), err.read(), usage.ru_maxrss / 1024,
+            usage.ru_utime + usage.ru_stime,
+        )
     if run.exit_code not in ok_codes:
         raise CommandFailed(
             f"{' '.join(argv)} exited {run.exit_code} (expected {'/'.join(map(str, ok_codes))}) after"

@@ -46,7 +46,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +70,25 @@ MEMORY_LIMIT_MB = 500.0
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Budget:
+    """The wall-clock budget: repetitions past the first are run only while they fit.
+
+    Every figure gets at least one run; the report says where a median is
+    over fewer runs than asked for.
+    """
+
+    deadline: float  # time.perf_counter() value; inf for no limit
+    skipped: list[str] = field(default_factory=list)
+
+    def allows(self, estimate: float, what: str) -> bool:
+        if time.perf_counter() + estimate <= self.deadline:
+            return True
+        self.skipped.append(what)
+        log(f"budget: skipping {what} (about {estimate:.0f}s, {self.deadline - time.perf_counter():.0f}s left)")
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -149,9 +167,11 @@ class PlanSizeResult:
     changes: int
     cold: list[float] = field(default_factory=list)
     cold_rss: list[float] = field(default_factory=list)
+    cold_cpu: list[float] = field(default_factory=list)
     peer_cold: list[PeerResult] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
     warm_rss: list[float] = field(default_factory=list)
+    warm_cpu: list[float] = field(default_factory=list)
     peer_warm: list[PeerResult] = field(default_factory=list)
     statement_checks: list[str] = field(default_factory=list)  # problems found; empty: exact
     warm_in_sync: bool | None = None
@@ -183,51 +203,82 @@ def check_plan(document: dict, changes: list[scale_schema.Change]) -> list[str]:
     return problems[:10]
 
 
-def bench_plan(bench: Bench, size: int, reps: int, *, warm: bool, peer_reps: int) -> PlanSizeResult:
-    from schemadiff.shadow import ShadowServer
+class LiveDatabase:
+    """The "live" database for one size: the original schema, loaded once with psql."""
 
-    shadow = ShadowServer.open(bench.admin_url)
-    original = bench.write(f"plan{size}/original.sql", scale_schema.original_schema(size))
-    live_name = shadow.create_database()
-    live = shadow.url_for(live_name)
-    try:
+    def __init__(self, bench: Bench, size: int) -> None:
+        from schemadiff.shadow import ShadowServer
+
+        self.shadow = ShadowServer.open(bench.admin_url)
+        self.original = bench.write(f"plan{size}/original.sql", scale_schema.original_schema(size))
+        self.name = self.shadow.create_database()
+        self.url = self.shadow.url_for(self.name)
         started = time.perf_counter()
-        bench.psql_file(live, original)
-        log(f"{size} tables: live database loaded in {time.perf_counter() - started:.1f}s")
-        result = PlanSizeResult(size, len(scale_schema.changed_schema(size)[1]))
-        for rep in range(1, reps + 1):
-            text, changes = scale_schema.changed_schema(size, variant=f"r{rep}")
-            desired = bench.write(f"plan{size}/changed_r{rep}.sql", text)
-            run = bench.schemadiff("plan", "--db", live, "--desired", str(desired), "--format", "json", ok_codes=(2,))
-            result.cold.append(run.seconds)
-            result.cold_rss.append(run.max_rss_mb)
-            problems = check_plan(json.loads(run.stdout), changes)
-            result.statement_checks = result.statement_checks or problems
-            log(f"{size} tables: cold plan {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB"
-                + (f" -- plan not minimal: {problems[:3]}" if problems else ", one statement per change"))
-            if rep <= peer_reps:
-                peer = run_pipeline(bench.admin_url, live, desired, migra=bench.migra, psql=bench.psql)
-                result.peer_cold.append(peer)
-                result.migra_statements = count_migra_statements(peer.sql)
-                log(f"{size} tables: migra pipeline {peer.total_seconds:.2f}s (load {peer.load_seconds:.2f}s,"
-                    f" diff {peer.diff_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
-        if warm:
-            first = bench.schemadiff("plan", "--db", live, "--desired", str(original), "--format", "json", ok_codes=(0, 2))
-            log(f"{size} tables: in-sync plan, first run {first.seconds:.2f}s (not counted)")
-            for rep in range(1, reps + 1):
-                run = bench.schemadiff("plan", "--db", live, "--desired", str(original), "--format", "json", ok_codes=(0, 2))
-                result.warm.append(run.seconds)
-                result.warm_rss.append(run.max_rss_mb)
-                in_sync = run.exit_code == 0 and json.loads(run.stdout).get("in_sync") is True
-                result.warm_in_sync = in_sync if result.warm_in_sync is None else (result.warm_in_sync and in_sync)
-                log(f"{size} tables: warm plan {run.seconds:.2f}s, {run.max_rss_mb:.0f} MB, in sync: {in_sync}")
-                if rep <= peer_reps:
-                    peer = run_pipeline(bench.admin_url, live, original, migra=bench.migra, psql=bench.psql)
-                    result.peer_warm.append(peer)
-                    log(f"{size} tables: migra pipeline (in sync) {peer.total_seconds:.2f}s")
-        return result
-    finally:
-        shadow.drop_database(live_name)
+        bench.psql_file(self.url, self.original)
+        log(f"{size:,} tables: live database loaded in {time.perf_counter() - started:.1f}s")
+
+    def close(self) -> None:
+        self.shadow.drop_database(self.name)
+
+
+class ColdPlan:
+    """1: plan against a live database, a changed copy as desired; and the migra pipeline."""
+
+    def __init__(self, bench: Bench, live: LiveDatabase, result: PlanSizeResult, peer_reps: int) -> None:
+        self.bench, self.live, self.result, self.peer_reps = bench, live, result, peer_reps
+        self.label = f"cold plan at {result.size:,} tables"
+
+    def run(self, rep: int) -> None:
+        bench, result, size = self.bench, self.result, self.result.size
+        text, changes = scale_schema.changed_schema(size, variant=f"r{rep}")
+        desired = bench.write(f"plan{size}/changed_r{rep}.sql", text)
+        run = bench.schemadiff("plan", "--db", self.live.url, "--desired", str(desired), "--format", "json", ok_codes=(2,))
+        result.cold.append(run.seconds)
+        result.cold_rss.append(run.max_rss_mb)
+        result.cold_cpu.append(run.cpu_seconds)
+        problems = check_plan(json.loads(run.stdout), changes)
+        result.statement_checks = result.statement_checks or problems
+        log(f"{size:,} tables: cold plan {run.seconds:.2f}s (CPU {run.cpu_seconds:.2f}s), {run.max_rss_mb:.0f} MB"
+            + (f" -- plan not minimal: {problems[:3]}" if problems else ", one statement per change"))
+        if rep <= self.peer_reps:
+            peer = run_pipeline(bench.admin_url, self.live.url, desired, migra=bench.migra, psql=bench.psql)
+            result.peer_cold.append(peer)
+            result.migra_statements = count_migra_statements(peer.sql)
+            log(f"{size:,} tables: migra pipeline {peer.total_seconds:.2f}s (load {peer.load_seconds:.2f}s,"
+                f" diff {peer.diff_seconds:.2f}s, drop {peer.drop_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
+
+
+class WarmPlan:
+    """2: plan with the original schema as desired (in sync), after one unmeasured run."""
+
+    def __init__(self, bench: Bench, live: LiveDatabase, result: PlanSizeResult, peer_reps: int) -> None:
+        self.bench, self.live, self.result, self.peer_reps = bench, live, result, peer_reps
+        self.label = f"warm plan at {result.size:,} tables"
+
+    def _plan(self) -> Run:
+        return self.bench.schemadiff(
+            "plan", "--db", self.live.url, "--desired", str(self.live.original), "--format", "json", ok_codes=(0, 2)
+        )
+
+    def warm_up(self) -> None:
+        first = self._plan()
+        log(f"{self.result.size:,} tables: in-sync plan, first run {first.seconds:.2f}s (not counted)")
+
+    def run(self, rep: int) -> None:
+        result, size = self.result, self.result.size
+        run = self._plan()
+        result.warm.append(run.seconds)
+        result.warm_rss.append(run.max_rss_mb)
+        result.warm_cpu.append(run.cpu_seconds)
+        in_sync = run.exit_code == 0 and json.loads(run.stdout).get("in_sync") is True
+        result.warm_in_sync = in_sync if result.warm_in_sync is None else (result.warm_in_sync and in_sync)
+        log(f"{size:,} tables: warm plan {run.seconds:.2f}s (CPU {run.cpu_seconds:.2f}s), {run.max_rss_mb:.0f} MB,"
+            f" in sync: {in_sync}")
+        if rep <= self.peer_reps:
+            peer = run_pipeline(self.bench.admin_url, self.live.url, self.live.original, migra=self.bench.migra,
+                                psql=self.bench.psql)
+            result.peer_warm.append(peer)
+            log(f"{size:,} tables: migra pipeline (in sync) {peer.total_seconds:.2f}s")
 
 
 # ---------------------------------------------------------------------------
@@ -241,6 +292,7 @@ class GenerateResult:
     first: list[float] = field(default_factory=list)
     second: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -252,11 +304,20 @@ def write_directory(directory: Path, migrations: list[scale_schema.MigrationFile
         (directory / down).write_text(migration.down)
 
 
-def bench_generate(bench: Bench, tables: int, count: int, reps: int) -> GenerateResult:
-    from schemadiff.sqlfile import parse_statements
+class Generate:
+    """3: generate over a long migration directory, first run and the same job again."""
 
-    result = GenerateResult(tables, count)
-    for rep in range(1, reps + 1):
+    def __init__(self, bench: Bench, tables: int, count: int) -> None:
+        self.bench = bench
+        self.result = GenerateResult(tables, count)
+        self.label = "generate"
+
+    def run(self, rep: int) -> None:
+        from schemadiff.sqlfile import parse_statements
+
+        bench, result = self.bench, self.result
+        tables, count = result.tables, result.migrations
+        # Names differ per repetition, so no cache keyed on the files can make a first run a second one.
         migrations, desired_text = scale_schema.migration_history(tables, count, variant=f"r{rep}")
         directory = bench.work / f"generate_r{rep}"
         write_directory(directory, migrations)
@@ -273,8 +334,10 @@ def bench_generate(bench: Bench, tables: int, count: int, reps: int) -> Generate
                 result.problems.append(f"{attempt} run wrote {[p.name for p in written]}, {statements} up statement(s)")
             times.append(run.seconds)
             result.rss.append(run.max_rss_mb)
-            log(f"generate over {count} migrations x {tables} tables: {attempt} run {run.seconds:.2f}s,"
-                f" {run.max_rss_mb:.0f} MB, wrote {len(written)} files, {statements} up statement(s)")
+            result.cpu.append(run.cpu_seconds)
+            log(f"generate over {count} migrations x {tables:,} tables: {attempt} run {run.seconds:.2f}s"
+                f" (CPU {run.cpu_seconds:.2f}s), {run.max_rss_mb:.0f} MB, wrote {len(written)} files,"
+                f" {statements} up statement(s)")
             # The same job again: remove what was written and record the directory as it was.
             for path in written:
                 path.unlink()
@@ -282,7 +345,6 @@ def bench_generate(bench: Bench, tables: int, count: int, reps: int) -> Generate
         result.first.append(times[0])
         result.second.append(times[1])
         shutil.rmtree(directory)
-    return result
 
 
 # ---------------------------------------------------------------------------
@@ -294,36 +356,44 @@ class ApplyResult:
     migrations: int
     apply: list[float] = field(default_factory=list)
     psql: list[float] = field(default_factory=list)
+    apply_cpu: list[float] = field(default_factory=list)
 
     def overhead_ms(self) -> float:
         return (median(self.apply) - median(self.psql)) * 1000 / self.migrations
 
 
-def bench_apply(bench: Bench, count: int, reps: int) -> ApplyResult:
-    from schemadiff.shadow import ShadowServer
+class Apply:
+    """4: apply many one-statement migrations, against psql running the same SQL."""
 
-    shadow = ShadowServer.open(bench.admin_url)
-    migrations = scale_schema.small_migrations(count)
-    directory = bench.work / "apply"
-    write_directory(directory, migrations)
-    bench.schemadiff("hash", "--dir", str(directory), with_shadow=False)
-    all_sql = bench.write("apply_all.sql", "".join(m.up for m in migrations))
-    result = ApplyResult(count)
-    for rep in range(1, reps + 1):
+    def __init__(self, bench: Bench, count: int) -> None:
+        from schemadiff.shadow import ShadowServer
+
+        self.bench = bench
+        self.shadow = ShadowServer.open(bench.admin_url)
+        self.result = ApplyResult(count)
+        self.label = "apply"
+        migrations = scale_schema.small_migrations(count)
+        self.directory = bench.work / "apply"
+        write_directory(self.directory, migrations)
+        bench.schemadiff("hash", "--dir", str(self.directory), with_shadow=False)
+        self.all_sql = bench.write("apply_all.sql", "".join(m.up for m in migrations))
+
+    def run(self, rep: int) -> None:
+        bench, result = self.bench, self.result
         for kind in ("apply", "psql"):
-            name = shadow.create_database()
+            name = self.shadow.create_database()
             try:
-                url = shadow.url_for(name)
+                url = self.shadow.url_for(name)
                 if kind == "apply":
-                    run = bench.schemadiff("apply", "--dir", str(directory), "--db", url, with_shadow=False)
+                    run = bench.schemadiff("apply", "--dir", str(self.directory), "--db", url, with_shadow=False)
                     result.apply.append(run.seconds)
+                    result.apply_cpu.append(run.cpu_seconds)
                 else:
-                    run = bench.psql_file(url, all_sql)
-                    result.psql.append(run.seconds)
+                    result.psql.append(bench.psql_file(url, self.all_sql).seconds)
             finally:
-                shadow.drop_database(name)
-        log(f"apply {count} migrations: {result.apply[-1]:.2f}s; psql -f: {result.psql[-1]:.2f}s")
-    return result
+                self.shadow.drop_database(name)
+        log(f"apply {result.migrations} migrations: {result.apply[-1]:.2f}s (CPU {result.apply_cpu[-1]:.2f}s);"
+            f" psql -f: {result.psql[-1]:.2f}s")
 
 
 # ---------------------------------------------------------------------------
@@ -365,8 +435,13 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
     lines = [
         f"Measured {facts['date']} with `python benchmarks/scale.py {facts['args']}`: {facts['server']}"
         f" (embedded, pgvector {facts['pgvector']}), {facts['cpu']} ({facts['cores']} cores),"
-        f" Python {facts['python']}; median of {facts['reps']} run(s); load average"
-        f" {facts['load_before']} before, {facts['load_after']} after. Times include process start-up.",
+        f" Python {facts['python']}; median of {facts['reps']} run(s)"
+        + (f" (fewer where the {facts['budget']} s budget ran out: {', '.join(facts['skipped'])} skipped)"
+           if facts["skipped"] else "")
+        + f"; {facts['seconds']} s in all; load average"
+        f" {facts['load_before']} before, {facts['load_after']} after. Times are wall-clock and include process"
+        " start-up; CPU is the schemadiff process's own CPU seconds (the rest is mostly waiting on PostgreSQL);"
+        " memory is the measured process's peak resident set, the server excluded.",
         "",
     ]
     targets: list[tuple[str, str, bool]] = []
@@ -392,8 +467,8 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
             if p.warm_in_sync is False:
                 statements += "; in-sync plan NOT empty"
             lines.append(
-                f"| {p.size:,} | {cold:.2f} s | {peer:.2f} s ({load:.2f} + {diff:.2f}) | {ratio(peer, cold)} |"
-                f" {f'{warm:.2f} s' if warm is not None else '-'} |"
+                f"| {p.size:,} | {cold:.2f} s (CPU {median(p.cold_cpu):.1f}) | {peer:.2f} s ({load:.2f} + {diff:.2f}) | {ratio(peer, cold)} |"
+                f" {f'{warm:.2f} s (CPU {median(p.warm_cpu):.1f})' if warm is not None else '-'} |"
                 f" {f'{peer_warm:.2f} s' if peer_warm is not None else '-'} |"
                 f" {ratio(peer_warm, warm) if warm and peer_warm else '-'} |"
                 f" {rss:.0f} MB | {migra_rss:.0f} MB | {statements} |"
@@ -449,6 +524,34 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
 # ---------------------------------------------------------------------------
 
 
+class _SizeSections:
+    """Cold and warm plan at one size, sharing its live database (loaded on first use)."""
+
+    def __init__(self, bench: Bench, result: PlanSizeResult, args: argparse.Namespace, lives: list) -> None:
+        self.bench, self.result, self.args, self.lives = bench, result, args, lives
+        self.label = f"plan at {result.size:,} tables"
+        self.cold: ColdPlan | None = None
+        self.warm: WarmPlan | None = None
+        self.repeat_seconds: float | None = None  # a repetition, without the one-time set-up
+
+    def run(self, rep: int) -> None:
+        if rep == 1:
+            live = LiveDatabase(self.bench, self.result.size)
+            self.lives.append(live)
+            if "plan" in self.args.only:
+                self.cold = ColdPlan(self.bench, live, self.result, self.args.peer_reps)
+            if "warm" in self.args.only:
+                self.warm = WarmPlan(self.bench, live, self.result, self.args.peer_reps)
+                self.warm.warm_up()
+        started = time.perf_counter()
+        if self.cold:
+            self.cold.run(rep)
+        if self.warm:
+            self.warm.run(rep)
+        if self.repeat_seconds is None:
+            self.repeat_seconds = time.perf_counter() - started
+
+
 SECTIONS = ("plan", "warm", "generate", "apply", "startup")
 
 
@@ -466,6 +569,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"the benchmark's embedded server and migra venv (default {DEFAULT_CACHE})")
     parser.add_argument("--pass-shadow-url", action="store_true",
                         help="pass --shadow URL to schemadiff instead of letting it find the embedded server itself")
+    parser.add_argument("--budget", type=float, default=840,
+                        help="seconds; repetitions past the first are skipped when they would not fit (0: no limit;"
+                        " default 840)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
     args = parser.parse_args(argv)
@@ -487,20 +593,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     load_before = "%.1f" % os.getloadavg()[0]
+    budget = Budget(started + args.budget if args.budget > 0 else float("inf"))
     bench, _shadow = open_bench(args.cache_dir.expanduser(), args.pass_shadow_url)
+    plans: list[PlanSizeResult] = []
+    generate = apply = startup = None
+    lives: list[LiveDatabase] = []
     try:
-        plans: list[PlanSizeResult] = []
-        if args.only & {"plan", "warm"}:
-            for size in sorted(args.sizes):
-                plans.append(bench_plan(bench, size, args.reps, warm="warm" in args.only, peer_reps=args.peer_reps))
-        generate = apply = startup = None
-        if "generate" in args.only:
-            generate = bench_generate(bench, args.generate_tables, args.generate_migrations, args.reps)
-        if "apply" in args.only:
-            apply = bench_apply(bench, args.apply_migrations, args.reps)
         if "startup" in args.only:
             startup = bench_startup(bench, 3 if args.quick else 10)
+        # Every figure's first run comes first, so a budget cut only ever removes
+        # repetitions, never a figure; then repetition 2 of everything, then 3...
+        sections: list = []
+        if "apply" in args.only:
+            apply_section = Apply(bench, args.apply_migrations)
+            apply = apply_section.result
+            sections.append(apply_section)
+        if "generate" in args.only:
+            generate_section = Generate(bench, args.generate_tables, args.generate_migrations)
+            generate = generate_section.result
+            sections.append(generate_section)
+        for size in sorted(args.sizes) if args.only & {"plan", "warm"} else ():
+            result = PlanSizeResult(size, len(scale_schema.changed_schema(size)[1]))
+            plans.append(result)
+            sections.append(_SizeSections(bench, result, args, lives))
+        first_run_seconds: dict[int, float] = {}
+        for rep in range(1, args.reps + 1):
+            for index, section in enumerate(sections):
+                if rep > 1:
+                    estimate = getattr(section, "repeat_seconds", None) or first_run_seconds[index]
+                    if not budget.allows(estimate, f"{section.label} run {rep}"):
+                        continue
+                section_started = time.perf_counter()
+                section.run(rep)
+                first_run_seconds.setdefault(index, time.perf_counter() - section_started)
     finally:
+        for live in lives:
+            live.close()
         if args.keep:
             log(f"work directory kept: {bench.work}")
         else:
@@ -515,6 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         "reps": args.reps,
         "load_before": load_before,
         "load_after": "%.1f" % os.getloadavg()[0],
+        "skipped": budget.skipped,
+        "budget": f"{args.budget:g}",
+        "seconds": round(time.perf_counter() - started),
     }
     report = render_report(facts, plans, generate, apply, startup)
     log(f"done in {time.perf_counter() - started:.0f}s")

@@ -169,6 +169,8 @@ class _Planner:
     dropped_tables: set[str] = field(default_factory=set)
     partitioned: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)  # every object name the plan mentions
+    # Columns whose SET NOT NULL waits for the end of the current group.
+    deferred_not_null: set[tuple[str, str]] = field(default_factory=set)
 
     def flush(self) -> None:
         for phase in (_MAIN, _VALIDATE, _AFTER):
@@ -183,6 +185,7 @@ class _Planner:
             suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
             self.steps.append(MigrationStep(list(batch), True, suffix, preamble))
             self.pending[phase] = []
+        self.deferred_not_null.clear()
 
     def add(self, op: _Op) -> None:
         if op.concurrent:
@@ -215,6 +218,10 @@ def make_online(changes: list[Change], settings: OnlineSettings | None = None) -
     replaced = _replaced_indexes(changes, parsed)
 
     for position, (change, node) in enumerate(zip(changes, parsed)):
+        if planner.deferred_not_null & _columns_touched(node):
+            # A later change on the column (ADD IDENTITY needs NOT NULL, a
+            # primary key would scan for it): finish the NOT NULL first.
+            planner.flush()
         if isinstance(node, ast.CreateStmt) and node.relation is not None:
             planner.new_tables[_relation_key(node.relation)] = planner.next_step
         for op in _rewrite(change, node, planner, replaced, position):
@@ -399,6 +406,7 @@ def _rewrite_command(change: Change, node: ast.AlterTableStmt, command: ast.Alte
 
 
 def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: _Planner) -> list[_Op]:
+    planner.deferred_not_null.add((_relation_key(relation), column))
     check = _unique_name(f"{relation.relname}_{column}", "_not_null", planner.names)
     planner.names.add(check)
     add = ast.AlterTableStmt(
@@ -567,6 +575,21 @@ def _breaks_old_index(node: Any, table: str) -> bool:
         blocking = (enums.AlterTableType.AT_DropColumn, enums.AlterTableType.AT_AlterColumnType)
         return any(command.subtype in blocking for command in node.cmds or ())
     return False
+
+
+def _columns_touched(node: Any) -> set[tuple[str, str]]:
+    """(table, column) pairs an ALTER TABLE names: altered columns and constraint keys."""
+    if not isinstance(node, ast.AlterTableStmt) or node.relation is None:
+        return set()
+    table = _relation_key(node.relation)
+    touched = set()
+    for command in node.cmds or ():
+        if command.name:
+            touched.add((table, command.name))
+        if isinstance(command.def_, ast.Constraint):
+            for key in (*(command.def_.keys or ()), *(command.def_.fk_attrs or ())):
+                touched.add((table, key.sval))
+    return touched
 
 
 def _parse_one(sql: str) -> Any:

@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -274,10 +274,14 @@ def run_conformance(
     cases, skipped = load_cases(paths, server_major(shadow), name_filter)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for done, result in enumerate(pool.map(lambda c: run_case(c, shadow), cases), start=1):
+        futures = [pool.submit(run_case, case, shadow) for case in cases]
+        for done, future in enumerate(as_completed(futures), start=1):
+            result = future.result()
             results.append(result)
             if progress:
                 progress(result, done, len(cases))
+    order = {case.id: index for index, case in enumerate(cases)}
+    results.sort(key=lambda r: order[r.id])
     return Report(results, skipped)
 
 
@@ -392,7 +396,11 @@ def failure_lines(report: Report, limit: int) -> list[str]:
 
 def load_report(path: Path) -> Report:
     """A report from a previous run's ``--json`` file (to re-read it with current reporting)."""
-    document = json.loads(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":  # the partial results of a run cut short
+        document = {"results": [json.loads(line) for line in text.splitlines() if line.strip()]}
+    else:
+        document = json.loads(text)
     fields = set(CaseResult.__dataclass_fields__)
     results = [CaseResult(**{k: v for k, v in r.items() if k in fields}) for r in document["results"]]
     return Report(results, [SkippedCase(**s) for s in document.get("skipped", [])])
@@ -401,7 +409,7 @@ def load_report(path: Path) -> Report:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", help="YAML case files or directories of them")
-    parser.add_argument("--from-json", type=Path, help="report on a previous run's --json file instead of running")
+    parser.add_argument("--from-json", type=Path, help="report on a previous run's --json file (or its .partial.jsonl) instead of running")
     parser.add_argument("--shadow", help="PostgreSQL (with pgvector) to create databases on; default: embedded")
     parser.add_argument("-k", dest="name_filter", help="only cases whose file::name contains this")
     parser.add_argument("--jobs", type=int, default=2, help="parallel cases (default 2)")
@@ -410,7 +418,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
     options = parser.parse_args(argv)
 
+    partial = options.json.with_name(options.json.name + ".partial.jsonl") if options.json else None
+    if partial:
+        partial.write_text("", encoding="utf-8")
+
     def progress(result: CaseResult, done: int, total: int) -> None:
+        # Each result is saved as it comes, so a long run cut short still has its data.
+        if partial:
+            with partial.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps(asdict(result)) + "\n")
         if not options.quiet:
             print(f"[{done}/{total}] {result.outcome:<7} {result.id} {result.seconds:.1f}s", file=sys.stderr, flush=True)
 

@@ -93,7 +93,8 @@ _QUERIES: dict[str, str] = {
                                      THEN c.relreplident::text END,
             'access_method', (SELECT am.amname FROM pg_am AS am WHERE am.oid = c.relam AND am.amname <> 'heap'),
             'options', (SELECT jsonb_agg(o ORDER BY o) FROM unnest(c.reloptions) AS o),
-            'definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END
+            'definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
+            'with_no_data', CASE WHEN c.relkind = 'm' AND NOT c.relispopulated THEN true END
         ))
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_user_schema('n')}

@@ -20,6 +20,7 @@ triggers, policies, comments) so that output is stable.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -233,8 +234,22 @@ class _Differ:
                 elif isinstance(other, Composite):
                     for attribute in other.attributes:
                         attribute.type = _retype(attribute.type, old_ref, new_ref)
+            # Functions taking or returning the type follow the rename: they
+            # become different functions, dropped and re-created around it.
+            pattern = re.compile(r'(?<![\w."])' + re.escape(old_ref) + r'(?![\w"])')
+            moved: dict[Key, Key] = {}
+            for sig, function in list(self.a.functions.items()):
+                if ("function", sig) not in {d for d, r, _ in self.a.depends if r == ("type", qname)}:
+                    continue
+                function.identity_args = pattern.sub(new_ref, function.identity_args)
+                function.arg_types = pattern.sub(new_ref, function.arg_types)
+                function.result = pattern.sub(new_ref, function.result or "") or function.result
+                del self.a.functions[sig]
+                self.a.functions[function.signature] = function
+                moved[("function", sig)] = ("function", function.signature)
             self.a.depends = {
-                (_rekey(d, qname, new_qname), _rekey(r, qname, new_qname), t) for d, r, t in self.a.depends
+                (moved.get(d, _rekey(d, qname, new_qname)), moved.get(r, _rekey(r, qname, new_qname)), t)
+                for d, r, t in self.a.depends
             }
 
     def find_replacements(self) -> None:
@@ -312,6 +327,13 @@ class _Differ:
                 continue
             seen.add((key, limited))
             for dependent in self.a_dependents.get(key, ()):
+                if dependent[0] == "column" and self.generated_in_both(dependent):
+                    # No ALTER changes what a generated column is computed
+                    # from: drop it and add it back (its data is derived).
+                    if dependent not in replaced:
+                        replaced.add(dependent)
+                        pending.append((dependent, False))
+                    continue
                 if dependent[0] not in rebuildable or dependent not in self.b_objects:
                     continue
                 if limited and dependent[0] not in ("view", "trigger", "policy"):
@@ -327,6 +349,11 @@ class _Differ:
             q for q in a.views if q not in b.views or ("view", q) in replaced}
         self.created_relations = {q for q in b.tables if q not in a.tables or ("table", q) in replaced} | {
             q for q in b.views if q not in a.views or ("view", q) in replaced}
+
+    def generated_in_both(self, key: Key) -> bool:
+        old, new = self.a_objects.get(key), self.b_objects.get(key)
+        return isinstance(old, Column) and isinstance(new, Column) and old.generated is not None \
+            and new.generated is not None
 
     def find_renames(self, replaced: set[Key]) -> None:
         """Indexes and constraints that only changed name: renaming them keeps
@@ -680,11 +707,12 @@ class _Differ:
         if (old.partition_bound, old.parents) != (new.partition_bound, new.parents):
             if old.partition_bound is not None:
                 self.add(f"ALTER TABLE {qualified_name(old.parents[0])} DETACH PARTITION {ref};", "alter",
-                         "table", qname, qname, R_ALTER_TABLE)
+                         "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])})
             else:
                 for parent in old.parents:
                     if parent not in new.parents:
-                        alter(f"NO INHERIT {qualified_name(parent)}", provides={("unlinked", qname)})
+                        alter(f"NO INHERIT {qualified_name(parent)}", provides={("unlinked", qname)},
+                              had={("table", parent)})
             if new.partition_bound is not None:
                 parent = new.parents[0]
                 self.add(f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {ref} {new.partition_bound};",

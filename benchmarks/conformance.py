@@ -261,6 +261,19 @@ class Report:
     skipped: list[SkippedCase]
 
 
+def _round_robin(cases: list[Case]) -> list[Case]:
+    """Cases interleaved file by file, so that early (or partial) results cover every file."""
+    by_file: dict[str, list[Case]] = defaultdict(list)
+    for case in cases:
+        by_file[case.file].append(case)
+    queues = list(by_file.values())
+    ordered: list[Case] = []
+    while queues:
+        ordered += [queue.pop(0) for queue in queues]
+        queues = [queue for queue in queues if queue]
+    return ordered
+
+
 def run_conformance(
     paths: Iterable[str | Path],
     *,
@@ -274,7 +287,7 @@ def run_conformance(
     cases, skipped = load_cases(paths, server_major(shadow), name_filter)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_case, case, shadow) for case in cases]
+        futures = [pool.submit(run_case, case, shadow) for case in _round_robin(cases)]
         for done, future in enumerate(as_completed(futures), start=1):
             result = future.result()
             results.append(result)

@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -288,11 +289,16 @@ def run_conformance(
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_case, case, shadow) for case in _round_robin(cases)]
-        for done, future in enumerate(as_completed(futures), start=1):
-            result = future.result()
-            results.append(result)
-            if progress:
-                progress(result, done, len(cases))
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                result = future.result()
+                results.append(result)
+                if progress:
+                    progress(result, done, len(cases))
+        except KeyboardInterrupt:
+            # Let the running cases finish (they drop their databases); start no more.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     order = {case.id: index for index, case in enumerate(cases)}
     results.sort(key=lambda r: order[r.id])
     return Report(results, skipped)
@@ -419,6 +425,10 @@ def load_report(path: Path) -> Report:
     return Report(results, [SkippedCase(**s) for s in document.get("skipped", [])])
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", help="YAML case files or directories of them")
@@ -443,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         if not options.quiet:
             print(f"[{done}/{total}] {result.outcome:<7} {result.id} {result.seconds:.1f}s", file=sys.stderr, flush=True)
 
+    # A cancelled run (SIGTERM) unwinds like Ctrl-C: running cases drop their databases.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if options.from_json:
             report = load_report(options.from_json)
@@ -456,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CorpusError, CommandError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        saved = f"; results so far are in {partial}" if partial else ""
+        print(f"interrupted{saved}", file=sys.stderr)
+        return 130
     print("\n".join(summary_lines(report)))
     print()
     print("\n".join(failure_lines(report, options.failures)))

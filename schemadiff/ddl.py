@@ -209,7 +209,8 @@ def create_view(view: View) -> str:
     body = view.definition.strip().rstrip(";")
     if view.materialized:
         options = f" WITH ({', '.join(view.options)})" if view.options else ""
-        return f"CREATE MATERIALIZED VIEW {name}{options} AS\n{body};"
+        data = "" if view.populated else "\n  WITH NO DATA"
+        return f"CREATE MATERIALIZED VIEW {name}{options} AS\n{body}{data};"
     options = [o for o in view.options if not o.startswith("check_option=")]
     check = [o.split("=", 1)[1] for o in view.options if o.startswith("check_option=")]
     sql = f"CREATE VIEW {name}"

@@ -936,6 +936,11 @@ class _Differ:
             if created:
                 self.add(ddl.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
                          needs=self.b_refs(key) - {key}, claims={f"rel:{qname}", f"type:{qname}"})
+            elif old is not None and old.populated != view.populated:
+                data = "" if view.populated else " WITH NO DATA"
+                self.add(f"REFRESH MATERIALIZED VIEW {ref}{data};", "alter", kind, qname, None, R_CREATE["view"],
+                         modifies={key}, needs=self.b_refs(key) - {key},
+                         hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
             self.comment_step(f"{kind.upper()} {ref}", key, kind, qname, None, old.comment if old else None,
                               view.comment, created)
             for column in view.columns:

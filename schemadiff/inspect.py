@@ -151,6 +151,7 @@ class View:
     materialized: bool
     definition: str
     options: tuple[str, ...]
+    populated: bool = True  # a materialized view created WITH NO DATA is not
     columns: list[str] = field(default_factory=list)
     column_comments: dict[str, str] = field(default_factory=dict)
     comment: str | None = None
@@ -370,7 +371,8 @@ class _Reader:
                    CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,
                    c.reltype,
                    (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype),
-                   ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid)
+                   ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid),
+                   c.relispopulated
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relnamespace IN ({_USER_NS}) AND c.relkind IN ('r', 'p', 'v', 'm')
               AND {_not_extension_member(PG_CLASS, 'c.oid')}
@@ -380,7 +382,7 @@ class _Reader:
         parents_of: list[tuple[Table, list[int]]] = []
         self.rel_names: dict[int, str] = {}
         for (oid, schema, name, relkind, persistence, rls, force, options, partkey, bound, parents,
-             viewdef, reltype, reltype_array, rules) in rows:
+             viewdef, reltype, reltype_array, rules, populated) in rows:
             qname = f"{schema}.{name}"
             self.rel_names[oid] = qname
             if relkind in ("r", "p"):
@@ -393,7 +395,7 @@ class _Reader:
                 parents_of.append((table, list(parents)))
                 self.register(PG_CLASS, oid, 0, key, table)
             else:
-                view = View(schema, name, relkind == "m", viewdef, tuple(sorted(options)))
+                view = View(schema, name, relkind == "m", viewdef, tuple(sorted(options)), populated)
                 self.schema.views[qname] = view
                 key = ("view", qname)
                 self.register(PG_CLASS, oid, 0, key, view)

@@ -100,6 +100,9 @@ ROUND_TRIPS = [
      " CREATE VIEW v1 AS SELECT a, b FROM t; CREATE VIEW v2 AS SELECT b FROM v1 WHERE a > 1;"),
     ("materialized-view", "CREATE TABLE t (a int);",
      "CREATE TABLE t (a int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t; CREATE INDEX m_a ON m (a);"),
+    ("materialized-view-without-data", "CREATE TABLE t (a int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t;",
+     "CREATE TABLE t (a int); CREATE MATERIALIZED VIEW m AS SELECT a FROM t WITH NO DATA;"
+     " CREATE MATERIALIZED VIEW n AS SELECT a FROM t WITH NO DATA;"),
     ("view-check-option", "CREATE TABLE t (a int); CREATE VIEW v AS SELECT a FROM t;",
      "CREATE TABLE t (a int); CREATE VIEW v WITH (security_barrier) AS SELECT a FROM t WHERE a > 0"
      " WITH LOCAL CHECK OPTION;"),
@@ -149,6 +152,30 @@ ROUND_TRIPS = [
      " COMMENT ON INDEX t_i IS 'i'; COMMENT ON VIEW v IS 'v'; COMMENT ON COLUMN v.a IS 'va';"
      " COMMENT ON SEQUENCE s IS 's'; COMMENT ON TYPE e IS 'e'; COMMENT ON FUNCTION f() IS 'f';"
      " COMMENT ON SCHEMA public IS 'pub';"),
+    ("generated-over-retyped-column", "CREATE TABLE t (a int, g int GENERATED ALWAYS AS (a + 1) STORED);"
+     " CREATE INDEX t_g ON t (g);",
+     "CREATE TABLE t (a bigint, g int GENERATED ALWAYS AS (a + 1) STORED); CREATE INDEX t_g ON t (g);"),
+    ("policy-and-trigger-over-retyped-column", "CREATE TABLE t (a int);"
+     " CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+     " CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW WHEN (OLD.a IS DISTINCT FROM NEW.a) EXECUTE FUNCTION tf();"
+     " CREATE POLICY p ON t USING (a > 0); CREATE MATERIALIZED VIEW m AS SELECT a FROM t; CREATE INDEX m_a ON m (a);",
+     "CREATE TABLE t (a bigint);"
+     " CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+     " CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW WHEN (OLD.a IS DISTINCT FROM NEW.a) EXECUTE FUNCTION tf();"
+     " CREATE POLICY p ON t USING (a > 0); CREATE MATERIALIZED VIEW m AS SELECT a FROM t; CREATE INDEX m_a ON m (a);"),
+    ("enum-rebuild-with-function", "CREATE TYPE e AS ENUM ('a', 'b', 'c'); CREATE TABLE t (x e);"
+     " CREATE FUNCTION f(v e) RETURNS e LANGUAGE sql AS 'SELECT v'; CREATE VIEW v AS SELECT x, f(x) AS y FROM t;",
+     "CREATE TYPE e AS ENUM ('c', 'a'); CREATE TABLE t (x e);"
+     " CREATE FUNCTION f(v e) RETURNS e LANGUAGE sql AS 'SELECT v'; CREATE VIEW v AS SELECT x, f(x) AS y FROM t;"),
+    ("partition-attach-detach", "CREATE TABLE m (k int) PARTITION BY LIST (k);"
+     " CREATE TABLE m1 PARTITION OF m FOR VALUES IN (1); CREATE TABLE m2 (k int);",
+     "CREATE TABLE m (k int) PARTITION BY LIST (k);"
+     " CREATE TABLE m1 PARTITION OF m FOR VALUES IN (1, 3); CREATE TABLE m2 PARTITION OF m DEFAULT;"),
+    ("inheritance-parent-dropped", "CREATE TABLE p (a int); CREATE TABLE c (b int) INHERITS (p);",
+     "CREATE TABLE c (a int, b int);"),
+    ("schema-dropped-with-contents", "CREATE SCHEMA s; CREATE TABLE s.t (a int); CREATE VIEW s.v AS SELECT a FROM s.t;"
+     " CREATE TYPE s.e AS ENUM ('a'); CREATE FUNCTION s.f() RETURNS SETOF s.t LANGUAGE sql AS 'SELECT * FROM s.t';",
+     "CREATE TABLE t (a int);"),
     ("quoted-names", 'CREATE SCHEMA "App"; CREATE TABLE "App"."User" ("Id" int, "select" text);',
      'CREATE SCHEMA "App"; CREATE TABLE "App"."User" ("Id" int PRIMARY KEY, "select" text, "Order" int);'
      ' CREATE INDEX "User by select" ON "App"."User" ("select");'),

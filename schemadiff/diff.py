@@ -672,10 +672,42 @@ class _Differ:
         if table.force_rls:
             self.add(f"ALTER TABLE {ref} FORCE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
                      R_CREATE["table option"], needs={key})
+        self.replica_identity(table, None)
+        self.column_settings(table, table.columns.values())
         self.comment_step(f"TABLE {ref}", key, "table", qname, qname, None, table.comment, True)
         for column in table.columns.values():
             self.comment_step(f"COLUMN {ref}.{ident(column.name)}", ("column", f"{qname}.{column.name}"),
                               "column", f"{qname}.{column.name}", qname, None, column.comment, True)
+
+    def replica_identity(self, new: Table, old: Table | None) -> None:
+        index = new.replica_index
+        index_keys = {("index", f"{new.schema}.{index}"), ("constraint", f"{new.qualified}.{index}")} if index else set()
+        rebuilt = bool(index_keys & self.replaced)
+        if old is not None and (old.replica_identity, old.replica_index) == (new.replica_identity, index) \
+                and not rebuilt:
+            return
+        if old is None and new.replica_identity == "d":
+            return
+        clause = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}.get(new.replica_identity) or \
+            f"USING INDEX {ident(index or '')}"
+        self.add(f"ALTER TABLE {ddl.table_ref(new)} REPLICA IDENTITY {clause};", "alter", "table", new.qualified,
+                 new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys)
+
+    def column_settings(self, table: Table, columns: Iterable[Column], old: Table | None = None) -> None:
+        """Storage and statistics targets, which no column definition carries."""
+        storages = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+        for column in columns:
+            before = old.columns.get(column.name) if old else None
+            key = ("column", f"{table.qualified}.{column.name}")
+            prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(column.name)}"
+            if (before.storage if before else None) != column.storage:
+                storage = storages.get(column.storage or "", "DEFAULT")
+                self.add(f"{prefix} SET STORAGE {storage};", "alter", "column", key[1], table.qualified,
+                         R_CREATE["table option"], needs={key})
+            if (before.statistics if before else None) != column.statistics:
+                target = -1 if column.statistics is None else column.statistics
+                self.add(f"{prefix} SET STATISTICS {target};", "alter", "column", key[1], table.qualified,
+                         R_CREATE["table option"], needs={key})
 
     def identity_claims(self, columns: Iterable[Column]) -> set[str]:
         return {f"rel:{c.identity_sequence}" for c in columns if c.identity and c.identity_sequence}
@@ -723,6 +755,7 @@ class _Differ:
                     if parent not in old.parents:
                         self.add(f"ALTER TABLE {ref} INHERIT {qualified_name(parent)};", "alter", "table", qname,
                                  qname, R_CREATE["table option"], needs={("table", parent), key})
+        self.replica_identity(new, old)
         self.comment_step(f"TABLE {ref}", key, "table", qname, qname, old.comment, new.comment, False)
         relinked = old.parents != new.parents
         for name, column in old.columns.items():
@@ -744,6 +777,9 @@ class _Differ:
                     self.add_column(new, column)
             elif not column.inherited or not before.inherited:
                 self.alter_column(new, before, column)
+            if not column.inherited:
+                fresh = before is None or col_key in self.replaced
+                self.column_settings(new, [column], None if fresh else old)
             self.comment_step(f"COLUMN {ref}.{ident(name)}", col_key, "column", f"{qname}.{name}", qname,
                               before.comment if before and col_key not in self.replaced else None, column.comment,
                               before is None or col_key in self.replaced)

@@ -120,6 +120,8 @@ class Column:
     collation: str | None
     inherited: bool  # comes from a parent table (inheritance or partitioning)
     volatile_default: bool = False
+    storage: str | None = None  # p e x m, only when not the type's default
+    statistics: int | None = None  # per-column statistics target, when set
     comment: str | None = None
     position: int = 0
 
@@ -136,6 +138,8 @@ class Table:
     rls: bool
     force_rls: bool
     options: tuple[str, ...]
+    replica_identity: str = "d"  # d default | f full | n nothing | i index
+    replica_index: str | None = None  # the index's name when "i"
     columns: dict[str, Column] = field(default_factory=dict)
     comment: str | None = None
 
@@ -372,7 +376,9 @@ class _Reader:
                    c.reltype,
                    (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype),
                    ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid),
-                   c.relispopulated
+                   c.relispopulated, c.relreplident,
+                   (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                    WHERE i.indrelid = c.oid AND i.indisreplident)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relnamespace IN ({_USER_NS}) AND c.relkind IN ('r', 'p', 'v', 'm')
               AND {_not_extension_member(PG_CLASS, 'c.oid')}
@@ -382,14 +388,14 @@ class _Reader:
         parents_of: list[tuple[Table, list[int]]] = []
         self.rel_names: dict[int, str] = {}
         for (oid, schema, name, relkind, persistence, rls, force, options, partkey, bound, parents,
-             viewdef, reltype, reltype_array, rules, populated) in rows:
+             viewdef, reltype, reltype_array, rules, populated, replident, replindex) in rows:
             qname = f"{schema}.{name}"
             self.rel_names[oid] = qname
             if relkind in ("r", "p"):
                 if name in VERSION_TABLES:
                     continue
                 table = Table(schema, name, relkind == "p", persistence, partkey, bound, [], rls, force,
-                              tuple(sorted(options)))
+                              tuple(sorted(options)), replident, replindex if replident == "i" else None)
                 self.schema.tables[qname] = table
                 key: Key = ("table", qname)
                 parents_of.append((table, list(parents)))
@@ -413,7 +419,9 @@ class _Reader:
             SELECT a.attrelid, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
                    a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
                    {_collation_sql('a.attcollation', 't.typcollation')},
-                   a.attinhcount > 0, d.oid, c.relkind
+                   a.attinhcount > 0, d.oid, c.relkind,
+                   CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
+                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -424,7 +432,8 @@ class _Reader:
             """
         )
         volatile = None
-        for relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind in rows:
+        for (relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind,
+             storage, statistics) in rows:
             target = self.objects.get((PG_CLASS, relid, 0))
             key = self.keys.get((PG_CLASS, relid, 0))
             if key is None:
@@ -436,7 +445,7 @@ class _Reader:
                     name, type_, notnull, None if generated == "s" else default, identity, None, None,
                     default if generated == "s" else None, collation, inherited,
                     volatile_default=bool(default and generated != "s" and _calls_any(default, volatile or set())),
-                    position=attnum,
+                    storage=storage, statistics=statistics, position=attnum,
                 )
                 target.columns[name] = column
                 column_key: Key = ("column", f"{target.qualified}.{name}")

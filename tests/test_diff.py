@@ -143,6 +143,11 @@ ROUND_TRIPS = [
      "CREATE TABLE parent (a int); CREATE TABLE child (b int) INHERITS (parent);"),
     ("table-options", "CREATE TABLE t (a int);",
      "CREATE UNLOGGED TABLE t (a int) WITH (fillfactor = 70, autovacuum_enabled = false);"),
+    ("replica-identity-storage-statistics", "CREATE TABLE t (a int NOT NULL, b text); CREATE UNIQUE INDEX t_a ON t (a);",
+     "CREATE TABLE t (a int NOT NULL, b text); CREATE UNIQUE INDEX t_a ON t (a);"
+     " ALTER TABLE t REPLICA IDENTITY USING INDEX t_a; ALTER TABLE t ALTER COLUMN b SET STORAGE EXTERNAL;"
+     " ALTER TABLE t ALTER COLUMN a SET STATISTICS 500; CREATE TABLE f (x text); ALTER TABLE f REPLICA IDENTITY FULL;"
+     " ALTER TABLE f ALTER COLUMN x SET STORAGE MAIN;"),
     ("comments", "CREATE TABLE t (a int CONSTRAINT t_a CHECK (a > 0)); CREATE INDEX t_i ON t (a);"
      " CREATE VIEW v AS SELECT a FROM t; COMMENT ON TABLE t IS 'old';",
      "CREATE TABLE t (a int CONSTRAINT t_a CHECK (a > 0)); CREATE INDEX t_i ON t (a);"

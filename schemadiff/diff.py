@@ -19,6 +19,7 @@ triggers, policies, comments) so that output is stable.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import re
 from collections import defaultdict
@@ -201,6 +202,7 @@ class _Differ:
         ordinary comparison produces exactly those statements.
         """
         self.type_renames: dict[str, str] = {}
+        copied = False
         for qname, old in list(self.a.types.items()):
             new = self.b.types.get(qname)
             if new is None or type(old) is not type(new):
@@ -216,6 +218,10 @@ class _Differ:
             used = any(dep[1] == ("type", qname) for dep in self.a.depends)
             if not used:
                 continue  # nothing uses it: plain drop and create
+            if not copied:  # the caller's model stays as it was (it may be cached)
+                self.a = copy.deepcopy(self.a)
+                old = self.a.types[qname]
+                copied = True
             renamed = f"{old.name}__old"
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"
@@ -474,17 +480,26 @@ class _Differ:
     def alter_enum(self, old: Enum, new: Enum) -> None:
         ref = qualified(new.schema, new.name)
         qname = f"{new.schema}.{new.name}"
-        present = list(old.labels)
-        for position, label in enumerate(new.labels):
-            if label in present:
+        added = [label for label in new.labels if label not in old.labels]
+        kept = [label for label in new.labels if label in old.labels]
+        previous: str | None = None  # the label just before, in the new order
+        for label in new.labels:
+            if label not in added:
+                previous = label
                 continue
-            if position > 0:
-                where = f" AFTER {literal(new.labels[position - 1])}"
+            if previous is not None and (previous in kept or not kept or new.labels.index(previous) >
+                                         new.labels.index(kept[0])):
+                where = f" AFTER {literal(previous)}"  # right after it (itself maybe new)
+            elif kept:  # leading labels: each goes just before the first kept one, in order
+                where = f" BEFORE {literal(kept[0])}"
             else:
-                where = f" BEFORE {literal(new.labels[1])}" if len(new.labels) > 1 else ""
-            present.append(label)
+                where = ""
+            # Each new label is added after the new label before it.
+            needs = {("enum label", f"{qname}.{previous}")} if previous in added else set()
+            previous = label
             self.add(f"ALTER TYPE {ref} ADD VALUE {literal(label)}{where};", "alter", "enum value",
-                     f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)})
+                     f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)}, needs=needs,
+                     provides={("enum label", f"{qname}.{label}")})
 
     def alter_domain(self, old: Domain, new: Domain) -> None:
         ref = qualified(new.schema, new.name)

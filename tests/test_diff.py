@@ -83,7 +83,7 @@ ROUND_TRIPS = [
      ' CREATE TABLE "Tools"."Words" ("Embedding" "Tools".vector(2));'
      ' CREATE INDEX "Words_hnsw" ON "Tools"."Words" USING hnsw ("Embedding" "Tools".vector_ip_ops);'),
     ("enum-add-values", "CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE TABLE t (m mood);",
-     "CREATE TYPE mood AS ENUM ('angry', 'sad', 'meh', 'ok', 'happy'); CREATE TABLE t (m mood);"),
+     "CREATE TYPE mood AS ENUM ('zen', 'angry', 'sad', 'zzz', 'meh', 'ok', 'happy', 'glad'); CREATE TABLE t (m mood);"),
     ("enum-remove-value", "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');"
      " CREATE TABLE t (m mood DEFAULT 'ok', ms mood[]); CREATE VIEW v AS SELECT m FROM t;",
      "CREATE TYPE mood AS ENUM ('happy', 'ok'); CREATE TABLE t (m mood DEFAULT 'ok', ms mood[]);"
@@ -298,6 +298,17 @@ def test_enum_value_used_in_same_migration_runs_outside_a_transaction(make_db: M
     assert added.transactional is False and hz.NON_TRANSACTIONAL in added.hazards
     only_added = converge(make_db, current, desired.replace(" DEFAULT 'glad'", ""))
     assert [c.transactional for c in only_added] == [True]
+
+
+def test_diff_leaves_its_input_models_alone(make_db: MakeDb) -> None:
+    from schemadiff.diff import diff_schemas
+
+    current = inspect_database(make_db("CREATE TYPE s AS ENUM ('a', 'b'); CREATE TABLE t (x s);"))
+    desired = inspect_database(make_db("CREATE TYPE s AS ENUM ('b', 'a'); CREATE TABLE t (x s);"))
+    before = repr(current)
+    first = diff_schemas(current, desired)
+    assert repr(current) == before
+    assert diff_schemas(current, desired) == first
 
 
 def test_data_survives_enum_rebuild_and_type_change(make_db: MakeDb) -> None:

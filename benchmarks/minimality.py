@@ -172,7 +172,7 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
         subtype = cmd.subtype.name if hasattr(cmd.subtype, "name") else str(cmd.subtype)
         column = cmd.name or (cmd.def_.colname if isinstance(cmd.def_, ast.ColumnDef) else None)
         if subtype == "AT_SetIdentity" and column:
-            # Changes the identity's sequence options, not the column.
+            # SET GENERATED / SET <sequence option>: the identity kind or its sequence.
             result.append(Touch("identity", relation + "." + quote_ident(column)))
         elif subtype in _COLUMN_COMMANDS and column:
             result.append(Touch("columns", relation + "." + quote_ident(column), creates=subtype == "AT_AddColumn"))
@@ -251,9 +251,11 @@ def _state(snap: Snapshot, touch: Touch) -> object:
         return _function_overloads(snap, touch.key)
     if touch.category == "comment":
         return _comments_on(snap, touch.key)
-    if touch.category == "identity":
-        return {k: v for k, v in snap.get("sequences", {}).items()
-                if isinstance(v, dict) and v.get("owned_by") == touch.key}
+    if touch.category == "identity":  # the column (always / by default) and its sequence
+        owned = {k: v for k, v in snap.get("sequences", {}).items()
+                 if isinstance(v, dict) and v.get("owned_by") == touch.key}
+        column = snap.get("columns", {}).get(touch.key)
+        return {"column": column, **owned} if column is not None else {}
     return snap.get(touch.category, {}).get(touch.key)
 
 

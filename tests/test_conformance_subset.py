@@ -186,6 +186,9 @@ def test_identity_option_changes_are_judged_by_the_identity_sequence(make_db):
     assert unnecessary_statements(change, before, before) == [
         "identity public.tenants.id is unchanged but touched by: ALTER TABLE tenants ALTER COLUMN id SET START WITH 1000"
     ]
+    kind = parse_statements("ALTER TABLE tenants ALTER COLUMN id SET GENERATED ALWAYS")
+    always = catalog.snapshot(make_db(schema.replace("BY DEFAULT", "ALWAYS").format(options="")))
+    assert unnecessary_statements(kind, before, always) == []
 
 
 def test_recreating_what_belongs_to_a_recreated_view_is_not_flagged(make_db):

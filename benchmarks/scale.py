@@ -104,9 +104,15 @@ class Bench:
     psql: str
     pass_shadow_url: bool
     env: dict[str, str] = field(default_factory=dict)
+    profile_dir: Path | None = None  # --profile: every schemadiff run under pyinstrument
+    runs: int = 0
 
     def schemadiff(self, *args: str, ok_codes=(0,), with_shadow: bool = True) -> Run:
         argv = [sys.executable, "-m", "schemadiff", *args]
+        self.runs += 1
+        if self.profile_dir is not None and args and args[0] in ("plan", "generate", "apply"):
+            report = self.profile_dir / f"{self.runs:03d}_{args[0]}.txt"
+            argv[1:3] = ["-m", "pyinstrument", "-o", str(report), "-m", "schemadiff"]
         if with_shadow and self.pass_shadow_url:
             argv += ["--shadow", self.admin_url]
         # An empty working directory: no pyproject.toml, every path given by flag.
@@ -136,6 +142,36 @@ def open_bench(cache_dir: Path, pass_shadow_url: bool) -> tuple[Bench, object]:
     env.pop("SCHEMADIFF_SHADOW_URL", None)
     bench = Bench(cache_dir, work, shadow.admin_url, migra, find_psql(), pass_shadow_url, env)
     return bench, shadow
+
+
+def reset_schemadiff_caches(bench: Bench) -> None:
+    """Start from what a fresh machine has: no kept template databases, no inspected models.
+
+    Only on the benchmark's own server and cache directory.
+    """
+    import psycopg
+    from psycopg import sql
+
+    from schemadiff import shadow as shadow_module
+
+    started = time.perf_counter()
+    prefix = getattr(shadow_module, "TEMPLATE_PREFIX", "schemadiff_tpl_")
+    with psycopg.connect(bench.admin_url, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s OR datname LIKE %s",
+            [prefix.replace("_", r"\_") + "%", "bench\\_migra\\_%"],
+        )]
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        from schemadiff.cache import model_cache
+
+        models = model_cache().directory
+    except ImportError:  # an engine without the model cache
+        models = None
+    if models is not None:
+        shutil.rmtree(models, ignore_errors=True)
+    log(f"schemadiff's caches emptied ({len(names)} kept databases dropped) in {time.perf_counter() - started:.1f}s")
 
 
 def server_facts(admin_url: str) -> dict[str, str]:
@@ -567,12 +603,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apply-migrations", type=int, help="migrations in the apply benchmark (default 500)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"the benchmark's embedded server and migra venv (default {DEFAULT_CACHE})")
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="keep schemadiff's template databases and inspected models from earlier runs")
     parser.add_argument("--pass-shadow-url", action="store_true",
                         help="pass --shadow URL to schemadiff instead of letting it find the embedded server itself")
     parser.add_argument("--budget", type=float, default=840,
                         help="seconds; repetitions past the first are skipped when they would not fit (0: no limit;"
                         " default 840)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run plan/generate/apply under pyinstrument (must be installed) and keep each report in"
+                        " DIR; times then include the profiler's overhead")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -595,6 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = "%.1f" % os.getloadavg()[0]
     budget = Budget(started + args.budget if args.budget > 0 else float("inf"))
     bench, _shadow = open_bench(args.cache_dir.expanduser(), args.pass_shadow_url)
+    if not args.keep_cache:
+        reset_schemadiff_caches(bench)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        bench.profile_dir = args.profile
     plans: list[PlanSizeResult] = []
     generate = apply = startup = None
     lives: list[LiveDatabase] = []

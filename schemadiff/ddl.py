@@ -19,6 +19,7 @@ from .inspect import (
     Function,
     Index,
     Policy,
+    Range,
     Sequence,
     SequenceOptions,
     Table,
@@ -230,8 +231,10 @@ def drop_view(view: View) -> str:
 # -- types ----------------------------------------------------------------------------
 
 
-def create_type(obj: Enum | Domain | Composite) -> str:
+def create_type(obj: Enum | Domain | Composite | Range) -> str:
     name = qualified(obj.schema, obj.name)
+    if isinstance(obj, Range):
+        return f"CREATE TYPE {name} AS RANGE ({obj.options});"
     if isinstance(obj, Enum):
         return f"CREATE TYPE {name} AS ENUM ({', '.join(literal(label) for label in obj.labels)});"
     if isinstance(obj, Composite):
@@ -251,7 +254,7 @@ def create_type(obj: Enum | Domain | Composite) -> str:
     return sql + ";"
 
 
-def drop_type(obj: Enum | Domain | Composite) -> str:
+def drop_type(obj: Enum | Domain | Composite | Range) -> str:
     what = "DOMAIN" if isinstance(obj, Domain) else "TYPE"
     return f"DROP {what} {qualified(obj.schema, obj.name)};"
 
@@ -259,13 +262,17 @@ def drop_type(obj: Enum | Domain | Composite) -> str:
 # -- functions, triggers, policies -----------------------------------------------------
 
 
+def function_kind(function: Function) -> str:
+    return {"p": "PROCEDURE", "a": "AGGREGATE"}.get(function.kind, "FUNCTION")
+
+
 def function_ref(function: Function) -> str:
-    return f"{qualified(function.schema, function.name)}({function.identity_args})"
+    args = function.identity_args or ("*" if function.kind == "a" else "")
+    return f"{qualified(function.schema, function.name)}({args})"
 
 
 def drop_function(function: Function) -> str:
-    what = "PROCEDURE" if function.kind == "p" else "FUNCTION"
-    return f"DROP {what} {function_ref(function)};"
+    return f"DROP {function_kind(function)} {function_ref(function)};"
 
 
 def create_trigger(trigger: Trigger) -> str:

@@ -39,6 +39,7 @@ from .inspect import (
     Index,
     Key,
     Policy,
+    Range,
     Schema,
     Sequence,
     Table,
@@ -188,6 +189,7 @@ class _Differ:
         self.diff_views()
         self.diff_triggers()
         self.diff_policies()
+        self.diff_event_triggers()
         self.quiet_new_tables()
         return [step.change for step in _order(self.steps)]
 
@@ -301,7 +303,8 @@ class _Differ:
             if type(old_type) is not type(new_type) or (
                     isinstance(old_type, Enum) and not _is_subsequence(old_type.labels, new_type.labels)) or (
                     isinstance(old_type, Domain) and (old_type.base, old_type.collation) != (
-                    new_type.base, new_type.collation)):
+                    new_type.base, new_type.collation)) or (
+                    isinstance(old_type, Range) and old_type.options != new_type.options):
                 replaced.add(("type", qname))
 
         # Columns whose type changes: PostgreSQL re-creates their indexes and
@@ -609,7 +612,7 @@ class _Differ:
             key = ("function", sig)
             old = self.a.functions.get(sig)
             created = old is None or key in self.replaced
-            what = "PROCEDURE" if function.kind == "p" else "FUNCTION"
+            what = ddl.function_kind(function)
             if created:
                 self.add(function.definition + ";", "create", "function", sig, None, R_CREATE["function"],
                          provides={key}, needs=self.b_refs(key))
@@ -714,6 +717,10 @@ class _Differ:
         for column in columns:
             before = old.columns.get(column.name) if old else None
             key = ("column", f"{table.qualified}.{column.name}")
+            if before is not None and (before.storage, before.statistics) == (column.storage, column.statistics):
+                continue
+            if before is None and column.storage is None and column.statistics is None:
+                continue
             prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(column.name)}"
             if (before.storage if before else None) != column.storage:
                 storage = storages.get(column.storage or "", "DEFAULT")
@@ -795,9 +802,10 @@ class _Differ:
             if not column.inherited:
                 fresh = before is None or col_key in self.replaced
                 self.column_settings(new, [column], None if fresh else old)
-            self.comment_step(f"COLUMN {ref}.{ident(name)}", col_key, "column", f"{qname}.{name}", qname,
-                              before.comment if before and col_key not in self.replaced else None, column.comment,
-                              before is None or col_key in self.replaced)
+            fresh = before is None or col_key in self.replaced
+            if fresh or before.comment != column.comment:
+                self.comment_step(f"COLUMN {ref}.{ident(name)}", col_key, "column", f"{qname}.{name}", qname,
+                                  None if fresh else before.comment, column.comment, fresh)
 
     def drop_column(self, table: Table, column: Column) -> None:
         qname = table.qualified
@@ -1041,6 +1049,30 @@ class _Differ:
             self.comment_step(f"POLICY {ident(policy.name)} ON {qualified_name(policy.table)}", key, "policy",
                               name, policy.table, None if created else old.comment, policy.comment, created)
 
+    def diff_event_triggers(self) -> None:
+        states = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+        for name, trigger in self.a.event_triggers.items():
+            key = ("event trigger", name)
+            if self.b.event_triggers.get(name, trigger).__dict__ | {"comment": None, "enabled": None} != \
+                    trigger.__dict__ | {"comment": None, "enabled": None} or name not in self.b.event_triggers:
+                self.add(f"DROP EVENT TRIGGER {ident(name)};", "drop", "event trigger", name, None,
+                         R_DROP["trigger"], removes={key}, had=self.a_refs(key))
+                self.replaced.add(key)
+        for name, trigger in self.b.event_triggers.items():
+            key = ("event trigger", name)
+            old = self.a.event_triggers.get(name)
+            created = old is None or key in self.replaced
+            if created:
+                when = f" WHEN TAG IN ({', '.join(literal(t) for t in trigger.tags)})" if trigger.tags else ""
+                self.add(f"CREATE EVENT TRIGGER {ident(name)} ON {ident(trigger.event)}{when}"
+                         f" EXECUTE FUNCTION {trigger.function}();", "create", "event trigger", name, None,
+                         R_CREATE["trigger"], provides={key}, needs=self.b_refs(key))
+            if (created and trigger.enabled != "O") or (not created and old.enabled != trigger.enabled):
+                self.add(f"ALTER EVENT TRIGGER {ident(name)} {states[trigger.enabled]};", "alter", "event trigger",
+                         name, None, R_CREATE["trigger"], needs={key})
+            self.comment_step(f"EVENT TRIGGER {ident(name)}", key, "event trigger", name, None,
+                              None if created else old.comment, trigger.comment, created)
+
     # -- finishing -------------------------------------------------------------------
 
     def quiet_new_tables(self) -> None:
@@ -1181,7 +1213,7 @@ def _column_shape(column: Column) -> tuple:
 
 def _replaceable(old: Function, new: Function) -> bool:
     """Whether CREATE OR REPLACE can turn ``old`` into ``new``."""
-    return (old.kind, old.result, old.arguments) == (new.kind, new.result, new.arguments)
+    return old.kind != "a" and (old.kind, old.result, old.arguments) == (new.kind, new.result, new.arguments)
 
 
 def _identity_changes(old: Column, new: Column) -> list[str]:

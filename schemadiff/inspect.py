@@ -31,7 +31,7 @@ VERSION_TABLES = frozenset({"schema_migrations", "schemadiff_history"})
 # Fixed OIDs of the catalogs that pg_depend and pg_description point into.
 PG_TYPE, PG_PROC, PG_CLASS, PG_ATTRDEF = 1247, 1255, 1259, 2604
 PG_CONSTRAINT, PG_NAMESPACE, PG_REWRITE, PG_TRIGGER = 2606, 2615, 2618, 2620
-PG_EXTENSION, PG_POLICY = 3079, 3256
+PG_EXTENSION, PG_POLICY, PG_EVENT_TRIGGER = 3079, 3256, 3466
 
 # An object's identity in the dependency graph: (kind, qualified name).
 Key = tuple[str, str]
@@ -89,6 +89,14 @@ class Domain:
     collation: str | None
     checks: dict[str, str] = field(default_factory=dict)  # constraint name -> definition
     check_comments: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+
+
+@dataclass
+class Range:
+    schema: str
+    name: str
+    options: str  # "SUBTYPE = ..., SUBTYPE_DIFF = ..., MULTIRANGE_TYPE_NAME = ..."
     comment: str | None = None
 
 
@@ -222,12 +230,22 @@ class Policy:
 
 
 @dataclass
+class EventTrigger:
+    name: str
+    event: str
+    function: str  # qualified function name
+    tags: tuple[str, ...]
+    enabled: str  # O D R A, as for triggers
+    comment: str | None = None
+
+
+@dataclass
 class Schema:
     """Every user object of one database, plus how they depend on each other."""
 
     schemas: dict[str, Namespace] = field(default_factory=dict)
     extensions: dict[str, Extension] = field(default_factory=dict)
-    types: dict[str, Enum | Domain | Composite] = field(default_factory=dict)
+    types: dict[str, Enum | Domain | Composite | Range] = field(default_factory=dict)
     sequences: dict[str, Sequence] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     views: dict[str, View] = field(default_factory=dict)
@@ -236,6 +254,7 @@ class Schema:
     indexes: dict[str, Index] = field(default_factory=dict)
     triggers: dict[str, Trigger] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
+    event_triggers: dict[str, EventTrigger] = field(default_factory=dict)
     # (dependent, referenced, deptype) between keys of this model
     depends: set[tuple[Key, Key, str]] = field(default_factory=set)
 
@@ -292,6 +311,7 @@ class _Reader:
         self.read_functions()
         self.read_triggers()
         self.read_policies()
+        self.read_event_triggers()
         self.read_comments()
         self.read_depends()
         return self.schema
@@ -338,19 +358,40 @@ class _Reader:
                         WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
                    CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,
                    t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0),
-                   {_collation_sql('t.typcollation', '(SELECT b.typcollation FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype)')}
+                   {_collation_sql('t.typcollation', '(SELECT b.typcollation FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype)')},
+                   (SELECT pg_catalog.concat_ws(', ',
+                        'SUBTYPE = ' || pg_catalog.format_type(r.rngsubtype, NULL),
+                        CASE WHEN NOT opc.opcdefault THEN 'SUBTYPE_OPCLASS = ' || pg_catalog.quote_ident(opn.nspname)
+                             || '.' || pg_catalog.quote_ident(opc.opcname) END,
+                        CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
+                             THEN 'COLLATION = ' || r.rngcollation::pg_catalog.regcollation::text END,
+                        CASE WHEN r.rngcanonical <> 0 THEN 'CANONICAL = ' || r.rngcanonical::pg_catalog.regproc::text END,
+                        CASE WHEN r.rngsubdiff <> 0 THEN 'SUBTYPE_DIFF = ' || r.rngsubdiff::pg_catalog.regproc::text END,
+                        'MULTIRANGE_TYPE_NAME = ' || r.rngmultitypid::pg_catalog.regtype::text)
+                    FROM pg_catalog.pg_range r
+                    JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc
+                    JOIN pg_catalog.pg_namespace opn ON opn.oid = opc.opcnamespace
+                    JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+                    WHERE r.rngtypid = t.oid),
+                   (SELECT ARRAY[r.rngmultitypid, m.typarray] FROM pg_catalog.pg_range r
+                    JOIN pg_catalog.pg_type m ON m.oid = r.rngmultitypid WHERE r.rngtypid = t.oid)
             FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
             WHERE t.typnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_TYPE, 't.oid')}
-              AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
+              AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND
                    (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))
             ORDER BY n.nspname, t.typname
             """
         )
-        for oid, schema, name, typtype, array_oid, relid, labels, base, notnull, default, collation in rows:
+        for (oid, schema, name, typtype, array_oid, relid, labels, base, notnull, default, collation, range_options,
+             multirange) in rows:
             qname = f"{schema}.{name}"
-            obj: Enum | Domain | Composite
+            obj: Enum | Domain | Composite | Range
             if typtype == "e":
                 obj = Enum(schema, name, list(labels))
+            elif typtype == "r":
+                obj = Range(schema, name, range_options)
+                for other in multirange or ():
+                    self.register(PG_TYPE, other, 0, ("type", qname), None)
             elif typtype == "d":
                 obj = Domain(schema, name, base, default, notnull, collation)
             else:
@@ -360,6 +401,14 @@ class _Reader:
             self.register(PG_TYPE, oid, 0, ("type", qname), obj)
             if array_oid:
                 self.register(PG_TYPE, array_oid, 0, ("type", qname), None)
+        # Functions a type made for itself (a range's constructors) are part of it.
+        for objid, refobjid in self.rows(
+            f"SELECT d.objid, d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = {PG_PROC}"
+            f" AND d.refclassid = {PG_TYPE} AND d.deptype = 'i'"
+        ):
+            key = self.keys.get((PG_TYPE, refobjid, 0))
+            if key is not None:
+                self.register(PG_PROC, objid, 0, key, None)
 
     # -- relations and columns --------------------------------------------------------
 
@@ -575,10 +624,31 @@ class _Reader:
         rows = self.rows(
             f"""
             SELECT p.oid, n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
-                   p.prokind, pg_catalog.pg_get_functiondef(p.oid), pg_catalog.pg_get_function_result(p.oid),
+                   p.prokind,
+                   CASE WHEN p.prokind = 'a' THEN (
+                       SELECT 'CREATE AGGREGATE ' || pg_catalog.quote_ident(n.nspname) || '.'
+                           || pg_catalog.quote_ident(p.proname) || '('
+                           || CASE WHEN p.pronargs = 0 THEN '*' ELSE pg_catalog.pg_get_function_arguments(p.oid) END
+                           || ') (' || pg_catalog.concat_ws(', ',
+                               'SFUNC = ' || a.aggtransfn::pg_catalog.regproc::text,
+                               'STYPE = ' || pg_catalog.format_type(a.aggtranstype, NULL),
+                               CASE WHEN a.aggtransspace <> 0 THEN 'SSPACE = ' || a.aggtransspace END,
+                               CASE WHEN a.aggfinalfn <> 0 THEN 'FINALFUNC = ' || a.aggfinalfn::pg_catalog.regproc::text END,
+                               CASE WHEN a.aggfinalextra THEN 'FINALFUNC_EXTRA' END,
+                               CASE WHEN a.aggcombinefn <> 0 THEN 'COMBINEFUNC = ' || a.aggcombinefn::pg_catalog.regproc::text END,
+                               CASE WHEN a.aggserialfn <> 0 THEN 'SERIALFUNC = ' || a.aggserialfn::pg_catalog.regproc::text END,
+                               CASE WHEN a.aggdeserialfn <> 0 THEN 'DESERIALFUNC = ' || a.aggdeserialfn::pg_catalog.regproc::text END,
+                               CASE WHEN a.agginitval IS NOT NULL THEN 'INITCOND = ' || pg_catalog.quote_literal(a.agginitval) END,
+                               CASE p.proparallel WHEN 's' THEN 'PARALLEL = SAFE' WHEN 'r' THEN 'PARALLEL = RESTRICTED' END
+                           ) || ')'
+                       FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = p.oid)
+                   ELSE pg_catalog.pg_get_functiondef(p.oid) END,
+                   pg_catalog.pg_get_function_result(p.oid),
                    pg_catalog.pg_get_function_arguments(p.oid), pg_catalog.oidvectortypes(p.proargtypes)
             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-            WHERE p.pronamespace IN ({_USER_NS}) AND p.prokind IN ('f', 'p', 'w')
+            WHERE p.pronamespace IN ({_USER_NS}) AND p.prokind IN ('f', 'p', 'w', 'a')
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = {PG_PROC}
+                              AND i.objid = p.oid AND i.deptype = 'i')
               AND {_not_extension_member(PG_PROC, 'p.oid')}
             ORDER BY n.nspname, p.proname, 4
             """
@@ -587,6 +657,18 @@ class _Reader:
             function = Function(schema, name, identity_args, kind, definition.strip(), result, arguments, arg_types)
             self.schema.functions[function.signature] = function
             self.register(PG_PROC, oid, 0, ("function", function.signature), function)
+
+    def read_event_triggers(self) -> None:
+        for oid, name, event, function, enabled, tags in self.rows(
+            f"""
+            SELECT ev.oid, ev.evtname, ev.evtevent, ev.evtfoid::pg_catalog.regproc::text, ev.evtenabled,
+                   COALESCE(ev.evttags, '{{}}')
+            FROM pg_catalog.pg_event_trigger ev WHERE {_not_extension_member(PG_EVENT_TRIGGER, 'ev.oid')}
+            ORDER BY ev.evtname
+            """
+        ):
+            trigger = self.schema.event_triggers[name] = EventTrigger(name, event, function, tuple(tags), enabled)
+            self.register(PG_EVENT_TRIGGER, oid, 0, ("event trigger", name), trigger)
 
     def read_triggers(self) -> None:
         rows = self.rows(

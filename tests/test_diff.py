@@ -117,6 +117,21 @@ ROUND_TRIPS = [
      "CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x * 2';"
      " CREATE DOMAIN even AS int CHECK (VALUE = twice(VALUE / 2));"
      " CREATE TABLE t (a int DEFAULT twice(2), b int GENERATED ALWAYS AS (twice(a)) STORED, e even);"),
+    ("range-types", "CREATE TYPE span AS RANGE (subtype = int4); CREATE TABLE t (s span);",
+     "CREATE FUNCTION diff(a float8, b float8) RETURNS float8 LANGUAGE sql IMMUTABLE AS 'SELECT a - b';"
+     " CREATE TYPE span AS RANGE (subtype = int4); CREATE TABLE t (s span, m span_multirange);"
+     " CREATE TYPE fspan AS RANGE (subtype = float8, subtype_diff = diff, multirange_type_name = fspans);"
+     " COMMENT ON TYPE fspan IS 'floats';"),
+    ("aggregates", "CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int, INITCOND = '0');",
+     "CREATE FUNCTION add_text(a text, b text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT a || b';"
+     " CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int, INITCOND = '1', PARALLEL = SAFE);"
+     " CREATE AGGREGATE glue(text) (SFUNC = add_text, STYPE = text, COMBINEFUNC = add_text);"
+     " CREATE VIEW v AS SELECT glue(x) FROM (VALUES ('a')) AS s(x);"),
+    ("event-triggers", "",
+     "CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;"
+     " CREATE EVENT TRIGGER audit ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')"
+     " EXECUTE FUNCTION on_ddl(); CREATE EVENT TRIGGER quiet ON sql_drop EXECUTE FUNCTION on_ddl();"
+     " ALTER EVENT TRIGGER quiet DISABLE; COMMENT ON EVENT TRIGGER audit IS 'who did it';"),
     ("triggers", "CREATE TABLE t (a int);"
      " CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
      " CREATE TRIGGER t_ins BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION trg();",

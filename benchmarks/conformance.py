@@ -279,7 +279,7 @@ def run_conformance(
     paths: Iterable[str | Path],
     *,
     shadow_url: str | None = None,
-    name_filter: str | None = None,
+    name_filter: str | list[str] | None = None,
     jobs: int = 2,
     progress: Callable[[CaseResult, int, int], None] | None = None,
 ) -> Report:
@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", help="YAML case files or directories of them")
     parser.add_argument("--from-json", type=Path, help="report on a previous run's --json file (or its .partial.jsonl) instead of running")
     parser.add_argument("--shadow", help="PostgreSQL (with pgvector) to create databases on; default: embedded")
-    parser.add_argument("-k", dest="name_filter", help="only cases whose file::name contains this")
+    parser.add_argument("-k", dest="name_filter", action="append",
+                        help="only cases whose file::name contains this (repeatable: any of them)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel cases (default 2)")
     parser.add_argument("--json", type=Path, help="write every case's result here")
     parser.add_argument("--failures", type=int, default=30, help="how many failures to detail (default 30)")

@@ -83,9 +83,15 @@ def skip_reason(spec: dict, server_major: int) -> str | None:
 
 
 def load_cases(
-    paths: Iterable[str | Path], server_major: int, name_filter: str | None = None
+    paths: Iterable[str | Path], server_major: int, name_filter: str | Iterable[str] | None = None
 ) -> tuple[list[Case], list[SkippedCase]]:
-    """Every applicable case under ``paths`` (and those skipped, with why)."""
+    """Every applicable case under ``paths`` (and those skipped, with why).
+
+    ``name_filter``: keep only cases whose ``file::name`` contains one of these
+    substrings (case-insensitive).
+    """
+    filters = [name_filter] if isinstance(name_filter, str) else list(name_filter or [])
+    filters = [f.lower() for f in filters if f]
     cases: list[Case] = []
     skipped: list[SkippedCase] = []
     for path in case_files(paths):
@@ -100,7 +106,7 @@ def load_cases(
         for name, spec in document.items():
             if not isinstance(spec, dict):
                 continue
-            if name_filter and name_filter.lower() not in f"{path.name}::{name}".lower():
+            if filters and not any(f in f"{path.name}::{name}".lower() for f in filters):
                 continue
             reason = skip_reason(spec, server_major)
             if reason:

@@ -81,6 +81,8 @@ def test_load_cases_reads_files_and_directories_and_filters(tmp_path):
 
     filtered, _ = load_cases([folder, single], 16, name_filter="second")
     assert [c.name for c in filtered] == ["Second"]
+    either, _ = load_cases([folder, single], 16, name_filter=["a.yml::first", "THIRD"])
+    assert [c.name for c in either] == ["First", "Third"]
 
 
 def test_load_cases_rejects_a_missing_path_and_a_non_mapping(tmp_path):

@@ -1,0 +1,121 @@
+"""Ordering the diff engine's statements.
+
+Each statement (a :class:`Step`) says which objects it needs (from the
+desired state's dependency graph), which it depended on before (from the
+current state's), which it creates, drops or alters, and which relation or
+type names it frees or takes. :func:`order` sorts them topologically:
+
+- a statement runs after the one creating or altering what it needs;
+- a statement that stops depending on an object runs before its drop;
+- a drop runs before the creation of the same object, and a name is freed
+  before it is claimed again.
+
+Ties are broken by a fixed phase order (ranks below), then by name, then by
+emission order, so that the same inputs always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .inspect import Key
+
+if TYPE_CHECKING:
+    from .diff import Change
+
+# Phase order, used only to break ties between statements the dependency
+# graph leaves unordered.
+R_RENAME = 0
+R_DROP = {"policy": 10, "trigger": 11, "view": 12, "index": 13, "fk": 14, "constraint": 15, "column": 16,
+          "table": 17, "function": 18, "sequence": 19, "type": 20, "extension": 21, "schema": 22}
+R_ALTER_TYPE, R_ALTER_SEQUENCE, R_REPLACE_FUNCTION, R_ALTER_TABLE, R_ALTER_COLUMN = 30, 31, 32, 33, 34
+R_CREATE = {"schema": 40, "extension": 41, "type": 42, "sequence": 43, "table": 45, "column": 46,
+            "function": 47, "owned by": 48, "pk": 49, "constraint": 50, "fk": 51, "index": 52, "view": 53,
+            "trigger": 54, "policy": 55, "table option": 56, "comment": 60}
+
+
+@dataclass
+class Step:
+    change: Change
+    rank: int
+    needs: set[Key] = field(default_factory=set)  # must exist (desired graph)
+    had: set[Key] = field(default_factory=set)  # depended on before (current graph)
+    provides: set[Key] = field(default_factory=set)
+    removes: set[Key] = field(default_factory=set)
+    modifies: set[Key] = field(default_factory=set)
+    claims: set[str] = field(default_factory=set)  # relation / type names taken
+    frees: set[str] = field(default_factory=set)
+
+
+def order(steps: list[Step]) -> list[Step]:
+    """Topological order of the steps; ties broken by (rank, name, emission order).
+
+    The name comes before emission order because emission follows catalog
+    order, which differs between two databases built from the same SQL:
+    the same inputs must give the same bytes on every machine.
+    """
+    providers: dict[Key, list[int]] = defaultdict(list)
+    removers: dict[Key, list[int]] = defaultdict(list)
+    modifiers: dict[Key, list[int]] = defaultdict(list)
+    claimers: dict[str, list[int]] = defaultdict(list)
+    for i, step in enumerate(steps):
+        for key in step.provides:
+            providers[key].append(i)
+        for key in step.removes:
+            removers[key].append(i)
+        for key in step.modifies:
+            modifiers[key].append(i)
+        for name in step.claims:
+            claimers[name].append(i)
+    edges: dict[int, set[int]] = defaultdict(set)
+
+    def edge(first: int, then: int) -> None:
+        if first != then:
+            edges[first].add(then)
+
+    for i, step in enumerate(steps):
+        for key in step.needs:
+            for j in providers.get(key, ()):
+                edge(j, i)
+            if key not in step.modifies:
+                for j in modifiers.get(key, ()):
+                    edge(j, i)
+        for key in step.had:
+            for j in removers.get(key, ()):
+                edge(i, j)
+            if step.change.action == "drop" and key not in step.modifies:
+                for j in modifiers.get(key, ()):
+                    edge(i, j)
+        for key in step.removes:
+            for j in providers.get(key, ()):
+                edge(i, j)
+        for name in step.frees:
+            for j in claimers.get(name, ()):
+                edge(i, j)
+    indegree = [0] * len(steps)
+    for first, thens in edges.items():
+        for then in thens:
+            indegree[then] += 1
+    ready = [(step.rank, step.change.name, i) for i, step in enumerate(steps) if indegree[i] == 0]
+    heapq.heapify(ready)
+    done = [False] * len(steps)
+    ordered: list[Step] = []
+    while len(ordered) < len(steps):
+        if not ready:
+            # A cycle: release the earliest remaining statement and go on.
+            i = min((steps[i].rank, steps[i].change.name, i) for i in range(len(steps)) if not done[i])[2]
+            indegree[i] = 0
+            heapq.heappush(ready, (steps[i].rank, steps[i].change.name, i))
+        _, _, i = heapq.heappop(ready)
+        if done[i]:
+            continue
+        done[i] = True
+        ordered.append(steps[i])
+        for then in edges.get(i, ()):
+            indegree[then] -= 1
+            if indegree[then] == 0 and not done[then]:
+                heapq.heappush(ready, (steps[then].rank, steps[then].change.name, then))
+    return ordered

@@ -1,0 +1,326 @@
+"""Diff engine, part: tables and their columns.
+
+A mixin of :class:`schemadiff.diff._Differ`; it uses the differ's state
+(``self.a``/``self.b`` models, ``self.add`` for statements, the sets of
+replaced objects and dropped/created relations).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from . import ddl
+from . import hazards as hz
+from .ddl import ident, qualified_name
+from .engine_order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
+from .inspect import Column, Key, Table
+from .typechange import needs_using, type_change_hazards
+
+_DEFAULT_COLLATION = 'pg_catalog."default"'
+
+
+class TableChanges:
+    """Statements for tables and columns (a mixin of the differ)."""
+
+    def diff_tables(self) -> None:
+        self.cyclic_fks = self.cyclic_foreign_keys()
+        for qname, table in self.a.tables.items():
+            if qname in self.dropped_relations:
+                self.drop_table(table)
+        for qname, table in self.b.tables.items():
+            if qname in self.created_relations:
+                self.create_table(table)
+            else:
+                self.alter_table(self.a.tables[qname], table)
+
+    def cyclic_foreign_keys(self) -> set[str]:
+        """Foreign keys between dropped tables that reference each other in a
+        cycle: no order of DROP TABLE works, so they are dropped first."""
+        edges: dict[str, set[str]] = defaultdict(set)
+        fks: list[tuple[str, str, str]] = []
+        for name, constraint in self.a.constraints.items():
+            target = constraint.references
+            if constraint.type == "f" and target and target != constraint.table and \
+                    constraint.table in self.dropped_relations and target in self.dropped_relations:
+                edges[constraint.table].add(target)
+                fks.append((name, constraint.table, target))
+
+        def reaches(start: str, goal: str) -> bool:
+            seen, stack = {start}, [start]
+            while stack:
+                node = stack.pop()
+                if node == goal:
+                    return True
+                for nxt in edges.get(node, ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append(nxt)
+            return False
+
+        return {name for name, source, target in fks if reaches(target, source)}
+
+    def drop_table(self, table: Table) -> None:
+        qname = table.qualified
+        key = ("table", qname)
+        removes = {key, *self.a_children(qname)} | self.implied_sequences.get(key, set())
+        removes -= {("constraint", name) for name in self.cyclic_fks}
+        had: set[Key] = set()
+        for removed in removes:
+            had |= self.a_refs(removed)
+        self.add(f"DROP TABLE {ddl.table_ref(table)};", "drop", "table", qname, qname, R_DROP["table"],
+                 hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
+                 frees={f"rel:{qname}", f"type:{qname}"})
+
+    def create_table(self, table: Table) -> None:
+        qname = table.qualified
+        key = ("table", qname)
+        columns = {("column", f"{qname}.{c}") for c in table.columns}
+        needs = self.b_refs(key)
+        for column in columns:
+            needs |= self.b_refs(column)
+        self.add(ddl.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
+                 provides={key, *columns}, needs=needs - columns - {key},
+                 claims={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
+        ref = ddl.table_ref(table)
+        if table.rls:
+            self.add(f"ALTER TABLE {ref} ENABLE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
+                     R_CREATE["table option"], needs={key})
+        if table.force_rls:
+            self.add(f"ALTER TABLE {ref} FORCE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
+                     R_CREATE["table option"], needs={key})
+        self.replica_identity(table, None)
+        self.column_settings(table, table.columns.values())
+        self.comment_step(f"TABLE {ref}", key, "table", qname, qname, None, table.comment, True)
+        for column in table.columns.values():
+            self.comment_step(f"COLUMN {ref}.{ident(column.name)}", ("column", f"{qname}.{column.name}"),
+                              "column", f"{qname}.{column.name}", qname, None, column.comment, True)
+
+    def replica_identity(self, new: Table, old: Table | None) -> None:
+        index = new.replica_index
+        index_keys = {("index", f"{new.schema}.{index}"), ("constraint", f"{new.qualified}.{index}")} if index else set()
+        rebuilt = bool(index_keys & self.replaced)
+        if old is not None and (old.replica_identity, old.replica_index) == (new.replica_identity, index) \
+                and not rebuilt:
+            return
+        if old is None and new.replica_identity == "d":
+            return
+        clause = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}.get(new.replica_identity) or \
+            f"USING INDEX {ident(index or '')}"
+        self.add(f"ALTER TABLE {ddl.table_ref(new)} REPLICA IDENTITY {clause};", "alter", "table", new.qualified,
+                 new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys)
+
+    def column_settings(self, table: Table, columns: Iterable[Column], old: Table | None = None) -> None:
+        """Storage and statistics targets, which no column definition carries."""
+        storages = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+        for column in columns:
+            before = old.columns.get(column.name) if old else None
+            key = ("column", f"{table.qualified}.{column.name}")
+            if before is not None and (before.storage, before.statistics) == (column.storage, column.statistics):
+                continue
+            if before is None and column.storage is None and column.statistics is None:
+                continue
+            prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(column.name)}"
+            if (before.storage if before else None) != column.storage:
+                storage = storages.get(column.storage or "", "DEFAULT")
+                self.add(f"{prefix} SET STORAGE {storage};", "alter", "column", key[1], table.qualified,
+                         R_CREATE["table option"], needs={key})
+            if (before.statistics if before else None) != column.statistics:
+                target = -1 if column.statistics is None else column.statistics
+                self.add(f"{prefix} SET STATISTICS {target};", "alter", "column", key[1], table.qualified,
+                         R_CREATE["table option"], needs={key})
+
+    def identity_claims(self, columns: Iterable[Column]) -> set[str]:
+        return {f"rel:{c.identity_sequence}" for c in columns if c.identity and c.identity_sequence}
+
+    def alter_table(self, old: Table, new: Table) -> None:
+        qname = new.qualified
+        key = ("table", qname)
+        ref = ddl.table_ref(new)
+
+        def alter(sql: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
+            self.add(f"ALTER TABLE {ref} {sql};", "alter", "table", qname, qname, R_ALTER_TABLE,
+                     hazards=hazards, **graph)
+
+        if old.persistence != new.persistence:
+            alter("SET UNLOGGED" if new.persistence == "u" else "SET LOGGED",
+                  [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE])
+        if old.rls != new.rls:
+            alter(f"{'ENABLE' if new.rls else 'DISABLE'} ROW LEVEL SECURITY")
+        if old.force_rls != new.force_rls:
+            alter(f"{'FORCE' if new.force_rls else 'NO FORCE'} ROW LEVEL SECURITY")
+        old_options = dict(o.split("=", 1) for o in old.options)
+        new_options = dict(o.split("=", 1) for o in new.options)
+        removed = [k for k in old_options if k not in new_options]
+        if removed:
+            alter(f"RESET ({', '.join(removed)})")
+        changed = [f"{k}={v}" for k, v in new_options.items() if old_options.get(k) != v]
+        if changed:
+            alter(f"SET ({', '.join(changed)})")
+        if (old.partition_bound, old.parents) != (new.partition_bound, new.parents):
+            if old.partition_bound is not None:
+                self.add(f"ALTER TABLE {qualified_name(old.parents[0])} DETACH PARTITION {ref};", "alter",
+                         "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])})
+            else:
+                for parent in old.parents:
+                    if parent not in new.parents:
+                        alter(f"NO INHERIT {qualified_name(parent)}", provides={("unlinked", qname)},
+                              had={("table", parent)})
+            if new.partition_bound is not None:
+                parent = new.parents[0]
+                self.add(f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {ref} {new.partition_bound};",
+                         "alter", "table", qname, qname, R_CREATE["table option"], hazards=[hz.VALIDATES],
+                         needs={("table", parent), key})
+            else:
+                for parent in new.parents:
+                    if parent not in old.parents:
+                        self.add(f"ALTER TABLE {ref} INHERIT {qualified_name(parent)};", "alter", "table", qname,
+                                 qname, R_CREATE["table option"], needs={("table", parent), key})
+        self.replica_identity(new, old)
+        self.comment_step(f"TABLE {ref}", key, "table", qname, qname, old.comment, new.comment, False)
+        relinked = old.parents != new.parents
+        for name, column in old.columns.items():
+            col_key = ("column", f"{qname}.{name}")
+            if column.inherited and not (relinked and name not in new.columns):
+                continue
+            if name not in new.columns or col_key in self.replaced:
+                # A column inherited from a parent being unlinked is dropped
+                # after the unlinking made it a local column.
+                self.drop_column(new, column)
+                if column.inherited:
+                    self.steps[-1].needs.add(("unlinked", qname))
+        for name, column in new.columns.items():
+            col_key = ("column", f"{qname}.{name}")
+            before = old.columns.get(name)
+            if before is None or col_key in self.replaced:
+                # INHERIT wants the child to have the parent's columns already.
+                if not column.inherited or (relinked and new.partition_bound is None):
+                    self.add_column(new, column)
+            elif not column.inherited or not before.inherited:
+                self.alter_column(new, before, column)
+            if not column.inherited:
+                fresh = before is None or col_key in self.replaced
+                self.column_settings(new, [column], None if fresh else old)
+            fresh = before is None or col_key in self.replaced
+            if fresh or before.comment != column.comment:
+                self.comment_step(f"COLUMN {ref}.{ident(name)}", col_key, "column", f"{qname}.{name}", qname,
+                                  None if fresh else before.comment, column.comment, fresh)
+
+    def drop_column(self, table: Table, column: Column) -> None:
+        qname = table.qualified
+        key = ("column", f"{qname}.{column.name}")
+        removes = {key} | self.implied_sequences.get(key, set())
+        frees = {f"rel:{column.identity_sequence}"} if column.identity_sequence else set()
+        self.add(f"ALTER TABLE {ddl.table_ref(table)} DROP COLUMN {ident(column.name)};", "drop", "column",
+                 key[1], qname, R_DROP["column"], hazards=[hz.DELETES_DATA] if column.generated is None else [],
+                 removes=removes, had=self.a_refs(key) - {("table", qname)}, frees=frees)
+
+    def add_column(self, table: Table, column: Column) -> None:
+        qname = table.qualified
+        key = ("column", f"{qname}.{column.name}")
+        rewrites = column.identity or column.generated is not None or column.volatile_default
+        self.add(f"ALTER TABLE {ddl.table_ref(table)} ADD COLUMN {ddl.column_definition(column)};", "create",
+                 "column", key[1], qname, R_CREATE["column"],
+                 hazards=[hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else [],
+                 provides={key}, needs=self.b_refs(key) - {("table", qname)},
+                 claims=self.identity_claims([column]))
+
+    def alter_column(self, table: Table, old: Column, new: Column) -> None:
+        if _column_shape(old) == _column_shape(new):
+            return
+        qname = table.qualified
+        key = ("column", f"{qname}.{new.name}")
+        prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(new.name)}"
+        graph = {"modifies": {key}, "needs": self.b_refs(key) - {("table", qname)},
+                 "had": self.a_refs(key) - {("table", qname)}}
+
+        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", **extra: Iterable) -> None:
+            merged = {k: set(v) for k, v in graph.items()}
+            for k, v in extra.items():
+                merged[k] = merged.get(k, set()) | set(v)
+            self.add(f"{prefix} {sql};", action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
+                     **merged)
+
+        if old.generated is not None and new.generated is None:
+            alter("DROP EXPRESSION")
+        if old.identity and not new.identity:
+            alter("DROP IDENTITY", frees={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
+        retyped = (old.type, old.collation) != (new.type, new.collation)
+        base_changes = retyped and _base(old.type) != _base(new.type)
+        default_reset = base_changes and old.default is not None
+        if old.default is not None and (new.default is None or default_reset) and old.default != new.default \
+                or default_reset:
+            alter("DROP DEFAULT")
+        if retyped:
+            sql = f"TYPE {new.type}"
+            if new.collation or old.collation:
+                sql += f" COLLATE {new.collation or _DEFAULT_COLLATION}"
+            if base_changes and needs_using(old.type, new.type, self.is_enum(old.type) or self.is_enum(new.type)):
+                via = "text[]" if new.type.endswith("[]") else "text"
+                through = f"::{via}" if self.is_enum(old.type) or self.is_enum(new.type) else ""
+                sql += f" USING {ident(new.name)}{through}::{new.type}"
+            if self.converts_to_rebuilt_type(old.type, new.type):
+                hazards = (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
+            else:
+                hazards = type_change_hazards(old.type, new.type)
+            alter(sql, hazards)
+        if new.default is not None and (old.default != new.default or default_reset):
+            alter(f"SET DEFAULT {new.default}")
+        if old.notnull != new.notnull and not (new.identity and not new.notnull):
+            if new.notnull:
+                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE])
+            elif not new.identity:
+                alter("DROP NOT NULL")
+        if new.identity and not old.identity:
+            alter(f"ADD {ddl.identity_clause(new)}", claims={f"rel:{new.identity_sequence}"}
+                  if new.identity_sequence else ())
+        elif new.identity and old.identity:
+            if new.identity != old.identity:
+                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}")
+            if old.identity_options and new.identity_options:
+                clauses = _identity_changes(old, new)
+                if clauses:
+                    alter(" ".join(f"SET {c}" for c in clauses))
+        if new.generated is not None and old.generated is None:
+            pass  # handled as a replacement (drop and add)
+
+
+def _base(type_name: str) -> str:
+    base = type_name
+    if "(" in base:
+        base = base[: base.index("(")] + base[base.index(")") + 1:]
+    return base
+
+
+def _column_shape(column: Column) -> tuple:
+    """Everything ALTER COLUMN can change (not the comment, not the position)."""
+    return (column.type, column.notnull, column.default, column.identity, column.identity_options,
+            column.generated, column.collation)
+
+
+def _identity_changes(old: Column, new: Column) -> list[str]:
+    a, b = old.identity_options, new.identity_options
+    assert a is not None and b is not None
+    clauses = []
+    if a.start != b.start:
+        clauses.append(f"START WITH {b.start}")
+    if a.increment != b.increment:
+        clauses.append(f"INCREMENT BY {b.increment}")
+    if a.minvalue != b.minvalue and not (a.type != b.type and a.minvalue in (1, -1) and b.minvalue in (1, -1)):
+        if not (old.type != new.type and _default_bound(a, "min") and _default_bound(b, "min")):
+            clauses.append(f"MINVALUE {b.minvalue}")
+    if a.maxvalue != b.maxvalue:
+        if not (old.type != new.type and _default_bound(a, "max") and _default_bound(b, "max")):
+            clauses.append(f"MAXVALUE {b.maxvalue}")
+    if a.cache != b.cache:
+        clauses.append(f"CACHE {b.cache}")
+    if a.cycle != b.cycle:
+        clauses.append("CYCLE" if b.cycle else "NO CYCLE")
+    return clauses
+
+
+def _default_bound(options, which: str) -> bool:
+    low, high = ddl._INT_RANGES.get(options.type, ddl._INT_RANGES["bigint"])
+    if which == "min":
+        return options.minvalue == (1 if options.increment > 0 else low)
+    return options.maxvalue == (high if options.increment > 0 else -1)

@@ -1,0 +1,225 @@
+"""Diff engine, part: enums, domains, composite and range types.
+
+A mixin of :class:`schemadiff.diff._Differ`; it uses the differ's state
+(``self.a``/``self.b`` models, ``self.add`` for statements).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from . import ddl
+from . import hazards as hz
+from .ddl import ident, literal, qualified
+from .engine_order import R_ALTER_TYPE, R_CREATE, R_DROP, R_RENAME
+from .inspect import Composite, Domain, Enum, Key
+
+
+class TypeChanges:
+    """Statements for types (a mixin of the differ)."""
+
+    def rename_replaced_types(self) -> None:
+        """Enums losing or reordering labels and domains changing base type
+        cannot be altered: rename the old type out of the way, create the new
+        one, convert the columns, drop the old (the columns keep their data).
+
+        Done by renaming the type in the *current* model, after which the
+        ordinary comparison produces exactly those statements.
+        """
+        self.type_renames: dict[str, str] = {}
+        copied = False
+        for qname, old in list(self.a.types.items()):
+            new = self.b.types.get(qname)
+            if new is None or type(old) is not type(new):
+                continue
+            if isinstance(old, Enum) and isinstance(new, Enum):
+                if _is_subsequence(old.labels, new.labels):
+                    continue
+            elif isinstance(old, Domain) and isinstance(new, Domain):
+                if (old.base, old.collation) == (new.base, new.collation):
+                    continue
+            else:
+                continue
+            used = any(dep[1] == ("type", qname) for dep in self.a.depends)
+            if not used:
+                continue  # nothing uses it: plain drop and create
+            if not copied:  # the caller's model stays as it was (it may be cached)
+                self.a = copy.deepcopy(self.a)
+                old = self.a.types[qname]
+                copied = True
+            renamed = f"{old.name}__old"
+            old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
+            new_qname = f"{old.schema}.{renamed}"
+            self.add(f"ALTER TYPE {old_ref} RENAME TO {ident(renamed)};", "rename", "type", qname, None, R_RENAME,
+                     frees={f"type:{qname}"}, claims={f"type:{new_qname}"})
+            del self.a.types[qname]
+            old.name = renamed
+            self.a.types[new_qname] = old
+            self.type_renames[new_qname] = qname
+            for table in self.a.tables.values():
+                for column in table.columns.values():
+                    column.type = _retype(column.type, old_ref, new_ref)
+            for other in self.a.types.values():
+                if isinstance(other, Domain):
+                    other.base = _retype(other.base, old_ref, new_ref)
+                elif isinstance(other, Composite):
+                    for attribute in other.attributes:
+                        attribute.type = _retype(attribute.type, old_ref, new_ref)
+            # Functions taking or returning the type follow the rename: they
+            # become different functions, dropped and re-created around it.
+            pattern = re.compile(r'(?<![\w."])' + re.escape(old_ref) + r'(?![\w"])')
+            moved: dict[Key, Key] = {}
+            for sig, function in list(self.a.functions.items()):
+                if ("function", sig) not in {d for d, r, _ in self.a.depends if r == ("type", qname)}:
+                    continue
+                function.identity_args = pattern.sub(new_ref, function.identity_args)
+                function.arg_types = pattern.sub(new_ref, function.arg_types)
+                function.result = pattern.sub(new_ref, function.result or "") or function.result
+                del self.a.functions[sig]
+                self.a.functions[function.signature] = function
+                moved[("function", sig)] = ("function", function.signature)
+            self.a.depends = {
+                (moved.get(d, _rekey(d, qname, new_qname)), moved.get(r, _rekey(r, qname, new_qname)), t)
+                for d, r, t in self.a.depends
+            }
+
+    def diff_types(self) -> None:
+        for qname, old in self.a.types.items():
+            key = ("type", qname)
+            if qname not in self.b.types or key in self.replaced:
+                original = self.type_renames.get(qname, qname)
+                hazards = [hz.DELETES_DATA] if self.type_loses_data(qname, old) else []
+                self.add(ddl.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
+                         removes={key}, had=self.a_refs(key) - {key},
+                         frees=set() if qname in self.type_renames else {f"type:{qname}"})
+        for qname, new in self.b.types.items():
+            key = ("type", qname)
+            old = self.a.types.get(qname)
+            created = old is None or key in self.replaced
+            if created:
+                self.add(ddl.create_type(new), "create", "type", qname, None, R_CREATE["type"],
+                         provides={key}, needs=self.b_refs(key) - {key}, claims={f"type:{qname}"})
+            elif isinstance(old, Enum) and isinstance(new, Enum):
+                self.alter_enum(old, new)
+            elif isinstance(old, Domain) and isinstance(new, Domain):
+                self.alter_domain(old, new)
+            elif isinstance(old, Composite) and isinstance(new, Composite):
+                self.alter_composite(old, new)
+            what = "DOMAIN" if isinstance(new, Domain) else "TYPE"
+            self.comment_step(f"{what} {qualified(new.schema, new.name)}", key, "type", qname, None,
+                              None if created else old.comment, new.comment, created)
+            if isinstance(new, Domain):
+                old_checks = {} if created or not isinstance(old, Domain) else old.check_comments
+                for check, text in new.check_comments.items():
+                    if old_checks.get(check) != text:
+                        self.add(ddl.comment(f"CONSTRAINT {ident(check)} ON DOMAIN {qualified(new.schema, new.name)}",
+                                             text), "comment", "constraint", f"{qname}.{check}", None,
+                                 R_CREATE["comment"], needs={key})
+
+    def alter_enum(self, old: Enum, new: Enum) -> None:
+        ref = qualified(new.schema, new.name)
+        qname = f"{new.schema}.{new.name}"
+        added = [label for label in new.labels if label not in old.labels]
+        kept = [label for label in new.labels if label in old.labels]
+        previous: str | None = None  # the label just before, in the new order
+        for label in new.labels:
+            if label not in added:
+                previous = label
+                continue
+            if previous is not None and (previous in kept or not kept or new.labels.index(previous) >
+                                         new.labels.index(kept[0])):
+                where = f" AFTER {literal(previous)}"  # right after it (itself maybe new)
+            elif kept:  # leading labels: each goes just before the first kept one, in order
+                where = f" BEFORE {literal(kept[0])}"
+            else:
+                where = ""
+            # Each new label is added after the new label before it.
+            needs = {("enum label", f"{qname}.{previous}")} if previous in added else set()
+            previous = label
+            self.add(f"ALTER TYPE {ref} ADD VALUE {literal(label)}{where};", "alter", "enum value",
+                     f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)}, needs=needs,
+                     provides={("enum label", f"{qname}.{label}")})
+
+    def alter_domain(self, old: Domain, new: Domain) -> None:
+        ref = qualified(new.schema, new.name)
+        key = ("type", f"{new.schema}.{new.name}")
+        qname = key[1]
+        graph = {"modifies": {key}, "needs": self.b_refs(key) - {key}, "had": self.a_refs(key) - {key}}
+        if old.default != new.default:
+            sql = f"ALTER DOMAIN {ref} SET DEFAULT {new.default};" if new.default is not None else \
+                f"ALTER DOMAIN {ref} DROP DEFAULT;"
+            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE, **graph)
+        for name, definition in old.checks.items():
+            if new.checks.get(name) != definition:
+                self.add(f"ALTER DOMAIN {ref} DROP CONSTRAINT {ident(name)};", "drop", "constraint",
+                         f"{qname}.{name}", None, R_ALTER_TYPE, **graph)
+        if old.notnull != new.notnull:
+            sql = f"ALTER DOMAIN {ref} {'SET' if new.notnull else 'DROP'} NOT NULL;"
+            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE,
+                     hazards=[hz.VALIDATES] if new.notnull else [], **graph)
+        for name, definition in new.checks.items():
+            if old.checks.get(name) != definition:
+                self.add(f"ALTER DOMAIN {ref} ADD CONSTRAINT {ident(name)} {definition};", "create", "constraint",
+                         f"{qname}.{name}", None, R_ALTER_TYPE + 1, hazards=[hz.VALIDATES], **graph)
+
+    def alter_composite(self, old: Composite, new: Composite) -> None:
+        ref = qualified(new.schema, new.name)
+        key = ("type", f"{new.schema}.{new.name}")
+        graph = {"modifies": {key}, "needs": self.b_refs(key) - {key}, "had": self.a_refs(key) - {key}}
+        old_attrs = {a.name: a for a in old.attributes}
+        new_attrs = {a.name: a for a in new.attributes}
+        for name in old_attrs.keys() - new_attrs.keys():
+            self.add(f"ALTER TYPE {ref} DROP ATTRIBUTE {ident(name)};", "alter", "type", key[1], None,
+                     R_ALTER_TYPE, hazards=[hz.DELETES_DATA], **graph)
+        for attribute in new.attributes:
+            before = old_attrs.get(attribute.name)
+            collate = f" COLLATE {attribute.collation}" if attribute.collation else ""
+            if before is None:
+                self.add(f"ALTER TYPE {ref} ADD ATTRIBUTE {ident(attribute.name)} {attribute.type}{collate};",
+                         "alter", "type", key[1], None, R_ALTER_TYPE, **graph)
+            elif (before.type, before.collation) != (attribute.type, attribute.collation):
+                self.add(f"ALTER TYPE {ref} ALTER ATTRIBUTE {ident(attribute.name)} TYPE {attribute.type}{collate};",
+                         "alter", "type", key[1], None, R_ALTER_TYPE, **graph)
+
+    def type_loses_data(self, qname: str, old: Enum | Domain | Composite) -> bool:
+        """Whether dropping this type (as the current model has it) loses data."""
+        original = self.type_renames.get(qname)
+        if original is not None:  # the old copy of a rebuilt type: its columns were converted
+            new = self.b.types[original]
+            return isinstance(old, Enum) and isinstance(new, Enum) and not set(old.labels) <= set(new.labels)
+        if qname in self.b.types:  # re-created with nothing using it
+            return False
+        return not isinstance(old, Composite) or bool(self.a_dependents.get(("type", qname)))
+
+    def converts_to_rebuilt_type(self, old_type: str, new_type: str) -> bool:
+        for renamed, original in self.type_renames.items():
+            schema, name = renamed.split(".", 1)
+            o_schema, o_name = original.split(".", 1)
+            if _retype(old_type, qualified(schema, name), qualified(o_schema, o_name)) == new_type != old_type:
+                return True
+        return False
+
+    def is_enum(self, type_name: str) -> bool:
+        base = type_name.removesuffix("[]")
+        for schema in (self.a, self.b):
+            for obj in schema.types.values():
+                if isinstance(obj, Enum) and qualified(obj.schema, obj.name) == base:
+                    return True
+        return False
+
+
+def _is_subsequence(old: list[str], new: list[str]) -> bool:
+    """Whether ``new`` keeps every label of ``old`` in the same order."""
+    positions = [new.index(label) for label in old if label in new]
+    return len(positions) == len(old) and positions == sorted(positions)
+
+
+def _retype(type_name: str, old_ref: str, new_ref: str) -> str:
+    if type_name == old_ref or type_name.startswith(old_ref + "["):
+        return new_ref + type_name[len(old_ref):]
+    return type_name
+
+
+def _rekey(key: Key, old: str, new: str) -> Key:
+    return (key[0], new) if key == ("type", old) else key

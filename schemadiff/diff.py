@@ -389,8 +389,11 @@ class _Differ(TypeChanges, TableChanges):
                 self.implied_sequences[("column", f"{table}.{column}")].add(key)
                 self.implied_sequences[("table", table)].add(key)
                 continue
+            # Its position is data: a sequence re-created later (or replaced by
+            # an identity) starts over and hands out numbers already used.
             self.add(f"DROP SEQUENCE {qualified(seq.schema, seq.name)};", "drop", "sequence", qname, None,
-                     R_DROP["sequence"], removes={key}, had=self.a_refs(key), frees={f"rel:{qname}"})
+                     R_DROP["sequence"], hazards=[hz.DELETES_DATA], removes={key}, had=self.a_refs(key),
+                     frees={f"rel:{qname}"})
         for qname, seq in self.b.sequences.items():
             key = ("sequence", qname)
             old = self.a.sequences.get(qname)

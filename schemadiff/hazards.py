@@ -22,8 +22,8 @@ VALIDATES = "scans-to-validate"
 NON_TRANSACTIONAL = "non-transactional"
 
 DESCRIPTIONS: dict[str, str] = {
-    DELETES_DATA: "removes stored data (a table, column, type, enum value or sequence, or narrows a column type)"
-    " that cannot be recovered from the schema",
+    DELETES_DATA: "removes stored data (a table, a column, a type or enum value in use, a sequence's position,"
+    " or values a narrower column type cannot hold) that cannot be recovered from the schema",
     REWRITES_TABLE: "rewrites every row of the table (and rebuilds its indexes); takes time and disk"
     " proportional to the table's size",
     ACCESS_EXCLUSIVE: "holds an ACCESS EXCLUSIVE lock for the whole operation: reads and writes of the table wait",

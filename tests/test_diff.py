@@ -363,3 +363,13 @@ def test_enum_rebuild_hazards(make_db: MakeDb) -> None:
     assert reordered[2].hazards == (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
     removed = converge(make_db, current, "CREATE TYPE lvl AS ENUM ('low', 'high'); CREATE TABLE t (l lvl);")
     assert [(c.action, c.kind) for c in hz.destructive(removed)] == [("drop", "type")]
+
+
+def test_dropping_a_sequence_is_destructive(make_db: MakeDb) -> None:
+    # serial -> identity drops the serial's sequence; the identity starts over at 1.
+    changes = converge(make_db, "CREATE TABLE t (id serial PRIMARY KEY);",
+                       "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY);")
+    assert [(c.action, c.kind) for c in hz.destructive(changes)] == [("drop", "sequence")]
+    # ...but a sequence going away with its table is covered by the table's drop.
+    changes = converge(make_db, "CREATE TABLE t (id serial PRIMARY KEY);", "")
+    assert [c.sql for c in changes] == ["DROP TABLE public.t;"]

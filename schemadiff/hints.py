@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pglast import ast, enums, parser
-from pglast.stream import RawStream
 
 from . import dburl
+from .ddl import ident, literal
 from .errors import CommandError, SourcePosition
 from .sqlfile import Statement, parse_statements, position_of, read_text
 
@@ -306,16 +306,8 @@ def _location(node: Any, default: int) -> int:
     return location if isinstance(location, int) and location >= 0 else default
 
 
-def _ident(name: str) -> str:
-    return RawStream()(ast.ColumnRef(fields=(ast.String(sval=name),)))
-
-
-def _literal(value: str) -> str:
-    return RawStream()(ast.A_Const(val=ast.String(sval=value)))
-
-
 def _qualified(schema: str, parent: str | None, name: str) -> str:
-    return ".".join(_ident(part) for part in (schema, parent, name) if part is not None)
+    return ".".join(ident(part) for part in (schema, parent, name) if part is not None)
 
 
 # --------------------------------------------------------------------------
@@ -324,20 +316,20 @@ def _qualified(schema: str, parent: str | None, name: str) -> str:
 
 def rename_sql(hint: RenameHint) -> str:
     """The statement renaming ``hint.old`` to ``hint.new`` (its parent already carrying ``hint.parent``)."""
-    schema = _ident(hint.schema)
+    schema = ident(hint.schema)
     if hint.kind == "table":
-        return f"ALTER TABLE {schema}.{_ident(hint.old)} RENAME TO {_ident(hint.new)};"
+        return f"ALTER TABLE {schema}.{ident(hint.old)} RENAME TO {ident(hint.new)};"
     if hint.kind == "column":
-        return f"ALTER TABLE {schema}.{_ident(hint.parent or '')} RENAME COLUMN {_ident(hint.old)} TO {_ident(hint.new)};"
+        return f"ALTER TABLE {schema}.{ident(hint.parent or '')} RENAME COLUMN {ident(hint.old)} TO {ident(hint.new)};"
     if hint.kind == "index":
-        return f"ALTER INDEX {schema}.{_ident(hint.old)} RENAME TO {_ident(hint.new)};"
+        return f"ALTER INDEX {schema}.{ident(hint.old)} RENAME TO {ident(hint.new)};"
     if hint.kind == "constraint":
         return (
-            f"ALTER TABLE {schema}.{_ident(hint.parent or '')} RENAME CONSTRAINT {_ident(hint.old)}"
-            f" TO {_ident(hint.new)};"
+            f"ALTER TABLE {schema}.{ident(hint.parent or '')} RENAME CONSTRAINT {ident(hint.old)}"
+            f" TO {ident(hint.new)};"
         )
     if hint.kind == "enum value":
-        return f"ALTER TYPE {schema}.{_ident(hint.parent or '')} RENAME VALUE {_literal(hint.old)} TO {_literal(hint.new)};"
+        return f"ALTER TYPE {schema}.{ident(hint.parent or '')} RENAME VALUE {literal(hint.old)} TO {literal(hint.new)};"
     raise ValueError(f"unknown hint kind {hint.kind}")  # pragma: no cover
 
 
@@ -392,21 +384,20 @@ def apply_rename_hints(
 
 
 def _is_temporary(url: str) -> bool:
-    from .shadow import TEMP_PREFIX
+    from .shadow import is_temporary
 
-    return dburl.database_name(url).startswith(TEMP_PREFIX)
+    return is_temporary(url)
 
 
 def _copy_of(url: str):
     """A temporary clone of a schemadiff temporary database, on its server."""
-    from .shadow import ShadowServer
+    from .shadow import clone_of
 
     if not _is_temporary(url):
         raise RenameHintError(
             "cannot apply rename hints: neither database is a schemadiff temporary database that can be copied"
         )
-    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
-    return server.temporary_database(template=dburl.database_name(url))
+    return clone_of(url)
 
 
 def _run(url: str, statements: Sequence[str]) -> None:
@@ -511,10 +502,10 @@ def probable_renames(changes: Sequence[Change], current_url: str, desired_url: s
                 if len(candidates) != 1:
                     continue
                 old = candidates[0]
-                where = f"{group}.{_ident(new_name)}" if group else _ident(new_name)
+                where = f"{group}.{ident(new_name)}" if group else ident(new_name)
                 suggestions.append(
-                    f"{kind} {where} looks like {_ident(old)} renamed; if it is, write"
-                    f" `-- {MARKER} {_ident(old)}` at the end of the line defining {_ident(new_name)}"
+                    f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
+                    f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
                     " in the desired file, otherwise its data is dropped"
                 )
     return suggestions

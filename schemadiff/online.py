@@ -47,6 +47,7 @@ from pglast import ast, enums, parser
 from pglast.stream import RawStream
 
 from . import hazards
+from .ddl import ident, literal
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .diff import Change
@@ -179,8 +180,8 @@ class _Planner:
                 continue
             timeout = self.settings.validate_statement_timeout if phase == _VALIDATE else self.settings.statement_timeout
             preamble = (
-                f"SET LOCAL lock_timeout = {_literal(self.settings.lock_timeout)};",
-                f"SET LOCAL statement_timeout = {_literal(timeout)};",
+                f"SET LOCAL lock_timeout = {literal(self.settings.lock_timeout)};",
+                f"SET LOCAL statement_timeout = {literal(timeout)};",
             )
             suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
             self.steps.append(MigrationStep(list(batch), True, suffix, preamble))
@@ -623,7 +624,7 @@ def _renamed_index_build(sql: str, name: str) -> str:
     middle = sql[tokens[keyword].end + 1 : old.start]
     if not concurrently:
         middle = " CONCURRENTLY" + middle
-    return head + middle + _ident(name) + sql[old.end + 1 :]
+    return head + middle + ident(name) + sql[old.end + 1 :]
 
 
 def _before_semicolon(sql: str, text: str) -> str:
@@ -633,10 +634,6 @@ def _before_semicolon(sql: str, text: str) -> str:
     if last.name == "ASCII_59":  # ;
         last = tokens[-2]
     return sql[: last.end + 1] + text + ";"
-
-
-def _ident(name: str) -> str:
-    return RawStream()(ast.ColumnRef(fields=(ast.String(sval=name),)))
 
 
 def _render(node: Any) -> str:
@@ -692,10 +689,6 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def _without(codes: Iterable[str], *removed: str) -> tuple[str, ...]:
     return tuple(code for code in codes if code not in removed)
-
-
-def _literal(value: str) -> str:
-    return RawStream()(ast.A_Const(val=ast.String(sval=value)))
 
 
 def _unique_name(base: str, suffix: str, taken: set[str]) -> str:
@@ -796,8 +789,8 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
     transactional = all(change.transactional for change in changes)
     preamble = (
         (
-            f"SET LOCAL lock_timeout = {_literal(settings.lock_timeout)};",
-            f"SET LOCAL statement_timeout = {_literal(settings.statement_timeout)};",
+            f"SET LOCAL lock_timeout = {literal(settings.lock_timeout)};",
+            f"SET LOCAL statement_timeout = {literal(settings.statement_timeout)};",
         )
         if transactional
         else ()
@@ -817,11 +810,6 @@ def _apply(url: str, step: MigrationStep) -> None:
 
 
 def _copy_of(url: str):
-    from . import dburl
-    from .shadow import TEMP_PREFIX, ShadowServer
+    from .shadow import clone_of
 
-    name = dburl.database_name(url)
-    if not name.startswith(TEMP_PREFIX):
-        raise ValueError(f"not a schemadiff temporary database: {name}")
-    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
-    return server.temporary_database(template=name)
+    return clone_of(url)

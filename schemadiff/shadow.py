@@ -242,6 +242,24 @@ class ShadowServer:
                 self.drop_database(name)
 
 
+def is_temporary(url: str) -> bool:
+    """Whether ``url`` names one of schemadiff's own temporary databases."""
+    return dburl.database_name(url).startswith(TEMP_PREFIX)
+
+
+def clone_of(url: str):
+    """A temporary copy of one of schemadiff's temporary databases, on its server.
+
+    A context manager yielding the copy's URL. The copy is made from the
+    server's ``postgres`` database, since a database cannot be a template
+    while a session is connected to it.
+    """
+    if not is_temporary(url):
+        raise ValueError(f"not a schemadiff temporary database: {dburl.database_name(url)}")
+    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
+    return server.temporary_database(template=dburl.database_name(url))
+
+
 def identity(url: str | None = None) -> str:
     """What distinguishes a shadow server's output, for cache keys, without starting it.
 

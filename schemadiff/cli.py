@@ -486,6 +486,8 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         command = typer.main.get_command(app)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = command.main(args=args, prog_name="schemadiff", standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
+            return _interrupted()
         return int(code or 0)
     except CommandError as exc:
         _report(exc)

@@ -483,7 +483,7 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
     targets: list[tuple[str, str, bool]] = []
     if plans:
         lines += [
-            "| tables | plan, changes (cold) | migra pipeline (load + diff) | speed-up | plan, in sync (warm) |"
+            "| tables | plan, changes (cold) | migra pipeline (load + diff + drop) | speed-up | plan, in sync (warm) |"
             " migra pipeline, in sync | speed-up | plan peak memory | migra peak memory | plan statements |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
@@ -492,6 +492,7 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
             peer = median([r.total_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             load = median([r.load_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             diff = median([r.diff_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
+            drop = median([r.drop_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             warm = median(p.warm) if p.warm else None
             peer_warm = median([r.total_seconds for r in p.peer_warm]) if p.peer_warm else None
             rss = max(p.cold_rss + p.warm_rss)
@@ -503,7 +504,7 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
             if p.warm_in_sync is False:
                 statements += "; in-sync plan NOT empty"
             lines.append(
-                f"| {p.size:,} | {cold:.2f} s (CPU {median(p.cold_cpu):.1f}) | {peer:.2f} s ({load:.2f} + {diff:.2f}) | {ratio(peer, cold)} |"
+                f"| {p.size:,} | {cold:.2f} s (CPU {median(p.cold_cpu):.1f}) | {peer:.2f} s ({load:.1f} + {diff:.1f} + {drop:.1f}) | {ratio(peer, cold)} |"
                 f" {f'{warm:.2f} s (CPU {median(p.warm_cpu):.1f})' if warm is not None else '-'} |"
                 f" {f'{peer_warm:.2f} s' if peer_warm is not None else '-'} |"
                 f" {ratio(peer_warm, warm) if warm and peer_warm else '-'} |"

@@ -57,6 +57,7 @@ from .inspect import (
     Range,
     Schema,
     Trigger,
+    View,
     inspect_database,
 )
 
@@ -196,7 +197,8 @@ class _Differ(TypeChanges, TableChanges):
         for qname, view in a.views.items():
             new_view = b.views.get(qname)
             if new_view and (view.definition, view.options, view.materialized) != (
-                    new_view.definition, new_view.options, new_view.materialized):
+                    new_view.definition, new_view.options, new_view.materialized) and not _replaceable_view(
+                    view, new_view):
                 replaced.add(("view", qname))
         for sig, function in a.functions.items():
             new_function = b.functions.get(sig)
@@ -529,6 +531,12 @@ class _Differ(TypeChanges, TableChanges):
             if created:
                 self.add(ddl.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
                          needs=self.b_refs(key) - {key}, claims={f"rel:{qname}", f"type:{qname}"})
+            elif old is not None and (old.definition, old.options) != (view.definition, view.options):
+                # Same columns first, maybe more after: replaced in place, so
+                # the views built on it stay as they are.
+                self.add(ddl.create_view(view).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1), "alter", kind,
+                         qname, None, R_CREATE["view"], modifies={key}, needs=self.b_refs(key) - {key},
+                         had=self.a_refs(key) - {key})
             elif old is not None and old.populated != view.populated:
                 data = "" if view.populated else " WITH NO DATA"
                 self.add(f"REFRESH MATERIALIZED VIEW {ref}{data};", "alter", kind, qname, None, R_CREATE["view"],
@@ -640,6 +648,19 @@ def _shape(obj: Constraint | Index) -> tuple:
     if isinstance(obj, Index):
         return (obj.table, obj.schema, obj.definition.replace(f" INDEX {ident(obj.name)} ON ", " INDEX ON ", 1))
     return (obj.table, obj.type, obj.definition)
+
+
+def _replaceable_view(old: View, new: View) -> bool:
+    """Whether CREATE OR REPLACE VIEW can turn ``old`` into ``new``: a plain
+    view whose existing columns keep their names and types, in order; new
+    columns may only come after them. Options must not be dropped (an
+    omitted WITH list keeps the old options)."""
+    if old.materialized or new.materialized:
+        return False
+    count = len(old.columns)
+    if new.columns[:count] != old.columns or new.column_types[:count] != old.column_types:
+        return False
+    return set(old.options) <= set(new.options)
 
 
 def _replaceable(old: Function, new: Function) -> bool:

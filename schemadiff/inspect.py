@@ -165,6 +165,7 @@ class View:
     options: tuple[str, ...]
     populated: bool = True  # a materialized view created WITH NO DATA is not
     columns: list[str] = field(default_factory=list)
+    column_types: list[str] = field(default_factory=list)  # format_type, with collation
     column_comments: dict[str, str] = field(default_factory=dict)
     comment: str | None = None
 
@@ -509,6 +510,7 @@ class _Reader:
                 self.register(PG_CLASS, relid, attnum, key, None)
             elif isinstance(target, View):
                 target.columns.append(name)
+                target.column_types.append(f"{type_} {collation or ''}")
                 self.register(PG_CLASS, relid, attnum, key, ("view column", target, name))
 
     def volatile_functions(self) -> set[str]:

@@ -373,3 +373,16 @@ def test_dropping_a_sequence_is_destructive(make_db: MakeDb) -> None:
     # ...but a sequence going away with its table is covered by the table's drop.
     changes = converge(make_db, "CREATE TABLE t (id serial PRIMARY KEY);", "")
     assert [c.sql for c in changes] == ["DROP TABLE public.t;"]
+
+
+def test_view_gaining_a_column_is_replaced_in_place(make_db: MakeDb) -> None:
+    current = ("CREATE TABLE t (a int, b text); CREATE VIEW base AS SELECT a FROM t;"
+               " CREATE VIEW top AS SELECT a FROM base;")
+    desired = current.replace("SELECT a FROM t", "SELECT a, b FROM t WHERE a > 0")
+    changes = converge(make_db, current, desired)
+    assert [(c.action, c.kind, c.name) for c in changes] == [("alter", "view", "public.base")]
+    assert changes[0].sql.startswith("CREATE OR REPLACE VIEW public.base")
+    # Losing a column cannot be done in place: the views over it are rebuilt.
+    down = converge(make_db, desired, current)
+    assert [(c.action, c.name) for c in down] == [
+        ("drop", "public.top"), ("drop", "public.base"), ("create", "public.base"), ("create", "public.top")]

@@ -30,7 +30,7 @@ from .inspect import (
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
 _NEEDS_QUOTES = keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS
 
-_INT_RANGES = {
+INT_RANGES = {
     "smallint": (-32768, 32767),
     "integer": (-2147483648, 2147483647),
     "bigint": (-9223372036854775808, 9223372036854775807),
@@ -68,7 +68,7 @@ def table_ref(table: Table) -> str:
 def sequence_option_clauses(options: SequenceOptions, old: SequenceOptions | None = None,
                             with_type: bool = True) -> list[str]:
     """Option clauses; with ``old``, only those that differ from it."""
-    low, high = _INT_RANGES.get(options.type, _INT_RANGES["bigint"])
+    low, high = INT_RANGES.get(options.type, INT_RANGES["bigint"])
     clauses = []
     if with_type and (old is None or old.type != options.type):
         clauses.append(f"AS {options.type}")

@@ -14,7 +14,7 @@ from . import ddl
 from . import hazards as hz
 from .ddl import ident, qualified_name
 from .engine_order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
-from .inspect import Column, Key, Table
+from .inspect import Column, Key, SequenceOptions, Table
 from .typechange import needs_using, type_change_hazards
 
 _DEFAULT_COLLATION = 'pg_catalog."default"'
@@ -248,8 +248,8 @@ class TableChanges:
         retyped = (old.type, old.collation) != (new.type, new.collation)
         base_changes = retyped and _base(old.type) != _base(new.type)
         default_reset = base_changes and old.default is not None
-        if old.default is not None and (new.default is None or default_reset) and old.default != new.default \
-                or default_reset:
+        # A default that may not cast to the new type goes first, and comes back after.
+        if old.default is not None and (new.default is None or default_reset):
             alter("DROP DEFAULT")
         if retyped:
             sql = f"TYPE {new.type}"
@@ -281,8 +281,9 @@ class TableChanges:
                 clauses = _identity_changes(old, new)
                 if clauses:
                     alter(" ".join(f"SET {c}" for c in clauses))
-        if new.generated is not None and old.generated is None:
-            pass  # handled as a replacement (drop and add)
+        # Becoming generated, or changing the expression, is a replacement
+        # (drop and add) decided in find_replacements: PostgreSQL 16 has no
+        # ALTER COLUMN ... SET EXPRESSION.
 
 
 def _base(type_name: str) -> str:
@@ -306,12 +307,11 @@ def _identity_changes(old: Column, new: Column) -> list[str]:
         clauses.append(f"START WITH {b.start}")
     if a.increment != b.increment:
         clauses.append(f"INCREMENT BY {b.increment}")
-    if a.minvalue != b.minvalue and not (a.type != b.type and a.minvalue in (1, -1) and b.minvalue in (1, -1)):
-        if not (old.type != new.type and _default_bound(a, "min") and _default_bound(b, "min")):
-            clauses.append(f"MINVALUE {b.minvalue}")
-    if a.maxvalue != b.maxvalue:
-        if not (old.type != new.type and _default_bound(a, "max") and _default_bound(b, "max")):
-            clauses.append(f"MAXVALUE {b.maxvalue}")
+    # A bound that is its type's default follows the column's type change by itself.
+    for which in ("min", "max"):
+        old_bound, new_bound = getattr(a, f"{which}value"), getattr(b, f"{which}value")
+        if old_bound != new_bound and not (a.type != b.type and _default_bound(a, which) and _default_bound(b, which)):
+            clauses.append(f"{which.upper()}VALUE {new_bound}")
     if a.cache != b.cache:
         clauses.append(f"CACHE {b.cache}")
     if a.cycle != b.cycle:
@@ -319,8 +319,8 @@ def _identity_changes(old: Column, new: Column) -> list[str]:
     return clauses
 
 
-def _default_bound(options, which: str) -> bool:
-    low, high = ddl._INT_RANGES.get(options.type, ddl._INT_RANGES["bigint"])
+def _default_bound(options: SequenceOptions, which: str) -> bool:
+    low, high = ddl.INT_RANGES.get(options.type, ddl.INT_RANGES["bigint"])
     if which == "min":
         return options.minvalue == (1 if options.increment > 0 else low)
     return options.maxvalue == (high if options.increment > 0 else -1)

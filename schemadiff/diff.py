@@ -479,7 +479,8 @@ class _Differ(TypeChanges, TableChanges):
         key = ("constraint", f"{constraint.table}.{constraint.name}")
         not_valid = constraint.definition.endswith("NOT VALID")
         if constraint.type in "pux":
-            rank, hazards = R_CREATE["pk"], [hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE]
+            # Builds its index (checking every row) under an ACCESS EXCLUSIVE lock.
+            rank, hazards = R_CREATE["pk"], [hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE, hz.VALIDATES]
         elif constraint.type == "f":
             rank, hazards = R_CREATE["fk"], [] if not_valid else [hz.VALIDATES]
         else:

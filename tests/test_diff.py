@@ -280,7 +280,7 @@ def test_column_type_change_hazards(make_db: MakeDb, old: str, new: str, expecte
 def test_hazards_of_common_statements(make_db: MakeDb) -> None:
     current = "CREATE TYPE e AS ENUM ('x', 'y'); CREATE TABLE t (a int, b text, m e);"
     desired = ("CREATE TYPE e AS ENUM ('x');"
-               " CREATE TABLE t (a int NOT NULL CHECK (a > 0), u uuid DEFAULT gen_random_uuid(), m e);"
+               " CREATE TABLE t (a int NOT NULL CHECK (a > 0) PRIMARY KEY, u uuid DEFAULT gen_random_uuid(), m e);"
                " CREATE INDEX t_a ON t (a); CREATE TABLE fresh (id int PRIMARY KEY, n int CHECK (n > 0));"
                " CREATE INDEX fresh_n ON fresh (n);")
     changes = {(c.action, c.kind, c.name): c for c in converge(make_db, current, desired)}
@@ -289,6 +289,7 @@ def test_hazards_of_common_statements(make_db: MakeDb) -> None:
     assert hz.VALIDATES in changes[("create", "constraint", "public.t.t_a_check")].hazards
     assert hz.REWRITES_TABLE in changes[("create", "column", "public.t.u")].hazards  # volatile default
     assert changes[("create", "index", "public.t_a")].hazards == (hz.BLOCKS_WRITES,)
+    assert hz.lock_duration(changes[("create", "constraint", "public.t.t_pkey")]) == "proportional to table size"
     # Nothing on a table created by the same migration can hurt: it is empty.
     assert changes[("create", "index", "public.fresh_n")].hazards == ()
     assert changes[("create", "constraint", "public.fresh.fresh_n_check")].hazards == ()

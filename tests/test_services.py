@@ -74,3 +74,32 @@ def test_derive_check_reports_stale_files(cli, tmp_path, monkeypatch):
     assert "postal.sql" in stale.out and "stale" in stale.out
     assert cli("derive").exit_code == 0
     assert cli("derive", "--check").exit_code == 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_orm_era_database_is_adopted_by_baseline_then_planned(cli, shadow_url, make_db, tmp_path, service):
+    """The adoption path: the ORM-era schema becomes migration 1, recorded without running."""
+    orm_sql = (FIXTURES / f"{service}.sql").read_text()
+    live = make_db(orm_sql)
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "000001_orm_baseline.up.sql").write_text(orm_sql)
+    (directory / "000001_orm_baseline.down.sql").write_text("-- the ORM-era schema is not undone\n")
+    assert cli("hash", "--dir", directory).exit_code == 0
+
+    adopted = cli("apply", "--dir", directory, "--db", live, "--baseline", "1")
+    assert adopted.exit_code == 0, adopted.err
+    status = cli("status", "--dir", directory, "--db", live)
+    assert "version 1" in status.out and "clean" in status.out
+
+    plan = cli("plan", service, "--db", live, "--shadow", shadow_url, "--format", "json")
+    assert plan.exit_code == 2, plan.err
+    rows = {row["table"]: row for row in json.loads(plan.out)["summary"]}
+    for table, expected in ORM_EXPECTATIONS[service].items():
+        removed = {label.split(" ", 1)[1] for label in rows[f"public.{table}"]["removed"] if label.startswith("column ")}
+        assert removed == set(expected["removed"]), table
+    # plan only read the database: the baseline row is as apply left it.
+    import psycopg
+
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(1, False)]

@@ -159,10 +159,9 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
         source = inputs.current_description
     status("Comparing")
     changes = diff_schemas(current, desired)
-    suggestions: list[str] = []
-    if changes and (hints or any(c.action == "drop" for c in changes)):
-        # Renames need both states as databases; only plans that drop something pay for it.
-        from .hints import apply_rename_hints, probable_renames
+    if changes and hints:
+        # Renames are tried on databases: only plans with hints pay for loading them.
+        from .hints import apply_rename_hints
 
         with contextlib.ExitStack() as stack:
             desired_url = stack.enter_context(inputs.desired_database())
@@ -170,9 +169,10 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
                 current_url = read_only(target.db_url)
             else:
                 current_url = stack.enter_context(inputs.current_database())
-            if hints:
-                changes = apply_rename_hints(changes, hints, current_url, desired_url)
-            suggestions = probable_renames(changes, current_url, desired_url)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url)
+    from .hints import probable_renames
+
+    suggestions = probable_renames(changes, current, desired)
     return PlanResult(target, source, changes, suggestions)
 
 
@@ -201,6 +201,7 @@ class _Inputs:
         self.current_key = cache.key("replay", server, cache.directory_digest(up_files))
         self.models = cache.model_cache()
         self._shadow = None
+        self._statements = None
 
     @property
     def replayed_count(self) -> int:
@@ -226,9 +227,12 @@ class _Inputs:
         return self._shadow
 
     def _desired_statements(self):
-        from .sqlfile import parse_statements
+        # Parsed once per run: checked before a server starts, then loaded.
+        if self._statements is None:
+            from .sqlfile import parse_statements
 
-        return parse_statements(self.desired_text, str(self.target.desired))
+            self._statements = parse_statements(self.desired_text, str(self.target.desired))
+        return self._statements
 
     def load_desired(self, url: str) -> None:
         from .replay import load_statements
@@ -265,8 +269,10 @@ class _Inputs:
 
     def rename_hints(self):
         """The desired file's ``-- schemadiff:renamed-from`` hints (read by pglast)."""
-        from .hints import read_rename_hints
+        from .hints import MARKER, read_rename_hints
 
+        if MARKER not in self.desired_text:  # no hint can exist: skip scanning the whole file
+            return []
         return read_rename_hints(self.desired_text, path=str(self.target.desired))
 
     def desired_database(self):
@@ -338,7 +344,7 @@ def generate(
             from .hints import probable_renames
 
             listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
-            suggestions = "".join(f"\n  - {s}" for s in probable_renames(changes, current_url, desired_url))
+            suggestions = "".join(f"\n  - {s}" for s in probable_renames(changes, current, desired))
             raise DestructiveChangeRefused(
                 f"the migration would delete data; nothing was written:\n{listed}",
                 "Re-run with --allow-destructive if that is intended."

@@ -41,6 +41,7 @@ from .sqlfile import Statement, parse_statements, position_of, read_text
 
 if TYPE_CHECKING:
     from .diff import Change
+    from .inspect import Schema
 
 MARKER = "schemadiff:renamed-from"
 KINDS = ("table", "column", "index", "constraint", "enum value")
@@ -477,74 +478,77 @@ def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) ->
 # Suggesting hints
 
 
-def probable_renames(changes: Sequence[Change], current_url: str, desired_url: str) -> list[str]:
+def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema) -> list[str]:
     """Drops and adds in one plan that look like renames, with the hint to write.
 
     Columns dropped from and added to the same table with the same type,
     indexes and constraints of one table whose definitions differ only by
-    name, and tables whose columns are the same.
+    name, and tables whose columns are the same. Read from the inspected
+    models, so suggesting costs no database work.
     """
     if not any(change.action == "drop" for change in changes) or not any(
         change.action == "create" for change in changes
     ):
         return []
-    with dburl.connect(current_url, what="current database") as current, dburl.connect(
-        desired_url, what="desired database"
-    ) as desired:
-        suggestions: list[str] = []
-        for kind, query in _SIGNATURES.items():
-            before = _signatures(current, query)
-            after = _signatures(desired, query)
-            gone = {key: value for key, value in before.items() if key not in after}
-            new = {key: value for key, value in after.items() if key not in before}
-            for (group, new_name), signature in sorted(new.items()):
-                candidates = [old for (old_group, old), sig in gone.items() if old_group == group and sig == signature]
-                if len(candidates) != 1:
-                    continue
-                old = candidates[0]
-                where = f"{group}.{ident(new_name)}" if group else ident(new_name)
-                suggestions.append(
-                    f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
-                    f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
-                    " in the desired file, otherwise its data is dropped"
-                )
+    suggestions: list[str] = []
+    for kind, signatures in (
+        ("column", _column_signatures),
+        ("index", _index_signatures),
+        ("constraint", _constraint_signatures),
+        ("table", _table_signatures),
+    ):
+        before, after = signatures(current), signatures(desired)
+        gone = {key: value for key, value in before.items() if key not in after}
+        new = {key: value for key, value in after.items() if key not in before}
+        for (group, new_name), signature in sorted(new.items()):
+            candidates = [old for (old_group, old), sig in gone.items() if old_group == group and sig == signature]
+            if len(candidates) != 1:
+                continue
+            old = candidates[0]
+            where = f"{group}.{ident(new_name)}" if group else ident(new_name)
+            suggestions.append(
+                f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
+                f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
+                " in the desired file, otherwise its data is dropped"
+            )
     return suggestions
 
 
-# Each query yields (group, name, signature): objects of one group (their
+# Each function maps (group, name) -> signature: objects of one group (their
 # table, or their schema) with equal signatures are interchangeable but for
 # their name.
-_USER_TABLES = (
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
-    " AND c.relname NOT IN ('schema_migrations', 'schemadiff_history')"
-)
-_SIGNATURES = {
-    "column": f"""
-        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname,
-               format_type(a.atttypid, a.atttypmod)
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_TABLES}""",
-    "index": f"""
-        SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname), c.relname,
-               concat_ws(' ', am.amname, x.indisunique, x.indkey::text, x.indclass::text, x.indoption::text,
-                         pg_get_expr(x.indexprs, x.indrelid), pg_get_expr(x.indpred, x.indrelid))
-        FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam
-        WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.contype IN ('p', 'u', 'x'))
-          AND {_USER_TABLES.replace('c.relname', 't.relname')}""",
-    "constraint": f"""
-        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), k.conname, pg_get_constraintdef(k.oid)
-        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE k.contype <> 'n' AND {_USER_TABLES}""",
-    "table": f"""
-        SELECT quote_ident(n.nspname), c.relname,
-               string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        WHERE c.relkind IN ('r', 'p') AND {_USER_TABLES}
-        GROUP BY n.nspname, c.relname""",
-}
 
 
-def _signatures(conn: Any, query: str) -> dict[tuple[str, str], str]:
-    return {(group, name): signature for group, name, signature in conn.execute(query).fetchall()}
+def _column_signatures(schema: Schema) -> dict[tuple[str, str], str]:
+    return {
+        (table.qualified, column.name): column.type
+        for table in schema.tables.values()
+        for column in table.columns.values()
+        if not column.inherited
+    }
+
+
+def _index_signatures(schema: Schema) -> dict[tuple[str, str], str]:
+    # The definition names the index once, right after CREATE [UNIQUE] INDEX.
+    return {
+        (index.table, index.name): index.definition.replace(f" {ident(index.name)} ON ", " ON ", 1)
+        for index in schema.indexes.values()
+    }
+
+
+def _constraint_signatures(schema: Schema) -> dict[tuple[str, str], str]:
+    return {
+        (constraint.table, constraint.name): f"{constraint.type} {constraint.definition}"
+        for constraint in schema.constraints.values()
+    }
+
+
+def _table_signatures(schema: Schema) -> dict[tuple[str, str], str]:
+    return {
+        (table.schema, table.name): ", ".join(
+            f"{column.name} {column.type}" for column in sorted(table.columns.values(), key=lambda c: c.name)
+        )
+        for table in schema.tables.values()
+    }
+
+

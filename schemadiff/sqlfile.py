@@ -9,6 +9,7 @@ quoting, comments, string literals), never on ``;``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,16 @@ class Statement:
 
     text: str  # the statement without its trailing semicolon
     position: SourcePosition
-    node: Any  # the pglast AST node (RawStmt.stmt)
+
+    @cached_property
+    def node(self) -> Any:
+        """The pglast AST node (RawStmt.stmt), built on first use.
+
+        Building Python AST objects costs far more than checking the syntax,
+        and loading a desired file needs only the statements' text: most
+        statements never need their tree.
+        """
+        return pg_parser.parse_sql(self.text)[0].stmt
 
     @property
     def kind(self) -> str:
@@ -55,20 +65,23 @@ def position_of(text: str, offset: int, path: str) -> SourcePosition:
 
 
 def parse_statements(text: str, path: str = "<sql>") -> list[Statement]:
-    """Split ``text`` into parsed statements, or raise :class:`SQLSyntaxError`."""
+    """Split ``text`` into statements, or raise :class:`SQLSyntaxError`.
+
+    PostgreSQL's own parser checks the whole text and finds where each
+    statement starts; each statement's tree is built later, if asked for.
+    """
     try:
         slices = pg_parser.split(text, with_parser=True, only_slices=True)
     except pg_parser.ParseError as exc:
         raise _syntax_error(text, path, exc) from None
     statements = []
+    line, counted_to = 1, 0
     for piece in slices:
-        body = text[piece]
-        try:
-            raw = pg_parser.parse_sql(body)
-        except pg_parser.ParseError as exc:  # pragma: no cover - split already parsed it
-            raise _syntax_error(text, path, exc, base=piece.start) from None
-        for raw_stmt in raw:
-            statements.append(Statement(body, position_of(text, piece.start, path), raw_stmt.stmt))
+        # Lines are counted incrementally: statements come in file order.
+        line += text.count("\n", counted_to, piece.start)
+        counted_to = piece.start
+        column = piece.start - (text.rfind("\n", 0, piece.start) + 1) + 1
+        statements.append(Statement(text[piece], SourcePosition(path, line, column)))
     return statements
 
 

@@ -19,6 +19,7 @@ from schemadiff.hints import (
     probable_renames,
     read_rename_hints,
 )
+from schemadiff.inspect import inspect_database
 
 
 def run(url: str, changes) -> None:
@@ -212,7 +213,7 @@ def test_probable_renames_without_hints(make_db):
     current_url = make_db("CREATE TABLE t (id int PRIMARY KEY, mail text, n int);")
     desired_url = make_db("CREATE TABLE t (id int PRIMARY KEY, email text, n bigint);")
     changes = diff_databases(current_url, desired_url)
-    suggestions = probable_renames(changes, current_url, desired_url)
+    suggestions = probable_renames(changes, inspect_database(current_url), inspect_database(desired_url))
     assert len(suggestions) == 1
     assert "-- schemadiff:renamed-from mail" in suggestions[0] and "public.t.email" in suggestions[0]
 
@@ -220,4 +221,5 @@ def test_probable_renames_without_hints(make_db):
 def test_no_probable_renames_when_types_differ(make_db):
     current_url = make_db("CREATE TABLE t (id int PRIMARY KEY, mail text);")
     desired_url = make_db("CREATE TABLE t (id int PRIMARY KEY, email int);")
-    assert probable_renames(diff_databases(current_url, desired_url), current_url, desired_url) == []
+    changes = diff_databases(current_url, desired_url)
+    assert probable_renames(changes, inspect_database(current_url), inspect_database(desired_url)) == []

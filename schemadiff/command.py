@@ -262,8 +262,8 @@ class _Inputs:
         if model is None:
             if before is not None:
                 before()
-            with self.shadow.database_with(key, build) as url:
-                model = inspect_database(url)
+            with self.shadow.source_database(key, build) as name:
+                model = inspect_database(self.shadow.url_for(name))
             self.models.put(key, model)
         return model
 
@@ -276,10 +276,17 @@ class _Inputs:
         return read_rename_hints(self.desired_text, path=str(self.target.desired))
 
     def desired_database(self):
-        return self.shadow.database_with(self.desired_key, self.load_desired)
+        """A context yielding the URL of a database in the desired state: read or clone it, never write."""
+        return self._source_url(self.desired_key, self.load_desired)
 
     def current_database(self):
-        return self.shadow.database_with(self.current_key, self.replay)
+        """A context yielding the URL of a database in the current state: read or clone it, never write."""
+        return self._source_url(self.current_key, self.replay)
+
+    @contextlib.contextmanager
+    def _source_url(self, key: str, build):
+        with self.shadow.source_database(key, build) as name:
+            yield self.shadow.url_for(name)
 
 
 # --------------------------------------------------------------------------

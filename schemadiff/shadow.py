@@ -178,38 +178,64 @@ class ShadowServer:
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
-    def template_database(self, key: str, build: Callable[[str], None]) -> str | None:
-        """A kept database holding what ``build(url)`` loads, named by ``key``.
+    def _template_name(self, key: str) -> str | None:
+        """The kept template's name for ``key``; None where nothing is kept.
 
         Only on the embedded server, which is schemadiff's own: on a server
-        given with --shadow, schemadiff leaves nothing behind, so this
-        returns None and the caller builds a temporary database instead.
-        The template is built under a temporary name and renamed when
-        complete, so a killed build never leaves a half-loaded template.
+        given with --shadow, schemadiff leaves nothing behind.
         """
         from .cache import enabled
 
         if not self.embedded or not enabled():
             return None
-        name = TEMPLATE_PREFIX + key[:40]
+        return TEMPLATE_PREFIX + key[:40]
+
+    def find_template(self, key: str) -> str | None:
+        name = self._template_name(key)
+        if name is None:
+            return None
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 return name
-        building = self.create_database()
+        return None
+
+    def keep(self, temporary: str, key: str) -> None:
+        """Keep a fully built temporary database as the template for ``key``.
+
+        A rename, so nothing is copied; the temporary name is then gone and
+        its drop on exit finds nothing. Built under a temporary name first,
+        a template is never half-loaded, even when the build was killed.
+        """
+        name = self._template_name(key)
+        if name is None:
+            return
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            try:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(temporary), sql.Identifier(name))
+                )
+            except Exception:  # another run kept the same state first: theirs serves
+                return
+            self._prune_templates(conn)
+
+    @contextlib.contextmanager
+    def source_database(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
+        """The name of a database holding what ``build`` loads, to read and clone, never to write.
+
+        The kept template when there is one; else one built now (and kept).
+        """
+        template = self.find_template(key)
+        if template is not None:
+            yield template
+            return
+        name = self.create_database()
         try:
-            build(self.url_for(building))
-            with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
-                try:
-                    conn.execute(
-                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name))
-                    )
-                except Exception:  # another run built the same template first: use theirs
-                    pass
-                self._prune_templates(conn)
+            build(self.url_for(name))
+            self.keep(name, key)
+            yield self.find_template(key) or name
         finally:
             with contextlib.suppress(Exception):
-                self.drop_database(building)
-        return name
+                self.drop_database(name)
 
     def _prune_templates(self, conn) -> None:
         rows = conn.execute(
@@ -219,15 +245,6 @@ class ShadowServer:
         for (stale,) in rows[_TEMPLATES_KEPT:]:
             with contextlib.suppress(Exception):
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale)))
-
-    @contextlib.contextmanager
-    def database_with(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
-        """A temporary database holding what ``build`` loads, cloned from a template when kept."""
-        template = self.template_database(key, build)
-        with self.temporary_database(template=template) as url:
-            if template is None:
-                build(url)
-            yield url
 
     @contextlib.contextmanager
     def temporary_database(self, template: str | None = None) -> Iterator[str]:
@@ -243,8 +260,8 @@ class ShadowServer:
 
 
 def is_temporary(url: str) -> bool:
-    """Whether ``url`` names one of schemadiff's own temporary databases."""
-    return dburl.database_name(url).startswith(TEMP_PREFIX)
+    """Whether ``url`` names one of schemadiff's own databases (temporary or kept), which may be cloned."""
+    return dburl.database_name(url).startswith((TEMP_PREFIX, TEMPLATE_PREFIX))
 
 
 def clone_of(url: str):
@@ -255,7 +272,7 @@ def clone_of(url: str):
     while a session is connected to it.
     """
     if not is_temporary(url):
-        raise ValueError(f"not a schemadiff temporary database: {dburl.database_name(url)}")
+        raise ValueError(f"not one of schemadiff's databases: {dburl.database_name(url)}")
     server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
     return server.temporary_database(template=dburl.database_name(url))
 

@@ -630,9 +630,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep schemadiff's template databases and inspected models from earlier runs")
     parser.add_argument("--pass-shadow-url", action="store_true",
                         help="pass --shadow URL to schemadiff instead of letting it find the embedded server itself")
-    parser.add_argument("--budget", type=float, default=720,
+    parser.add_argument("--budget", type=float, default=660,
                         help="seconds; repetitions past the first are skipped when they would not fit (0: no limit;"
-                        " default 720, which leaves time for dropping the kept databases after the report)")
+                        " default 660, which leaves time for dropping the kept databases after the report)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="run plan/generate/apply under pyinstrument (must be installed) and keep each report in"

@@ -362,6 +362,8 @@ def _no_transaction_reason(text: str, statements: list[Statement]) -> str | None
 def _has_marker(text: str) -> bool:
     from pglast import parser as pg_parser
 
+    if NO_TRANSACTION_MARKER not in text:  # the common case: no need to scan every token
+        return False
     try:
         tokens = pg_parser.scan(text)
     except pg_parser.ParseError:  # pragma: no cover - the file parsed already

@@ -19,32 +19,39 @@ from .migrations import MigrationDirectory, read_script
 from .sqlfile import Statement, parse_file
 
 
+_BATCH = 250  # statements per round trip: one implicit transaction must not exhaust the lock table
+
+
 def load_statements(url: str, statements: Sequence[Statement], what: str) -> None:
     """Execute parsed statements into the database at ``url``.
 
-    Fast path: the whole file in one round trip, which the server runs as one
-    implicit transaction, so a failure leaves nothing applied. Then, or when
-    the file holds statements that refuse a transaction block (CREATE INDEX
-    CONCURRENTLY), one statement at a time in autocommit, which is slower
-    but tells which statement failed and where.
+    Fast path: a few hundred statements per round trip, each batch one
+    implicit transaction (a whole 3,000-table file in one would run out of
+    the server's lock table), so a failing batch leaves nothing of itself
+    applied. That batch, or one holding statements that refuse a
+    transaction block (CREATE INDEX CONCURRENTLY), then runs one statement
+    at a time in autocommit, which tells which statement failed and where.
     """
     if not statements:
         return
     with dburl.connect(url, what="shadow database", autocommit=True) as conn:
-        try:
-            conn.execute(";\n".join(statement.text for statement in statements))
-            return
-        except psycopg.Error:
-            pass  # replayed one by one below, for the message or for CONCURRENTLY
-        for statement in statements:
+        for start in range(0, len(statements), _BATCH):
+            batch = statements[start : start + _BATCH]
             try:
-                conn.execute(statement.text)
-            except psycopg.Error as exc:
-                raise DatabaseError(
-                    f"{statement.position}: {what} does not load on PostgreSQL: {_reason(exc)}\n    "
-                    + "\n    ".join(statement.text.strip().splitlines()[:6]),
-                    "Fix the SQL (it parses, but the server rejects it) and run the command again; nothing was written.",
-                ) from None
+                conn.execute(";\n".join(statement.text for statement in batch))
+                continue
+            except psycopg.Error:
+                pass  # replayed one by one below, for the message or for CONCURRENTLY
+            for statement in batch:
+                try:
+                    conn.execute(statement.text)
+                except psycopg.Error as exc:
+                    raise DatabaseError(
+                        f"{statement.position}: {what} does not load on PostgreSQL: {_reason(exc)}\n    "
+                        + "\n    ".join(statement.text.strip().splitlines()[:6]),
+                        "Fix the SQL (it parses, but the server rejects it) and run the command again;"
+                        " nothing was written.",
+                    ) from None
 
 
 def load_file(url: str, path: str | Path, what: str = "desired-state file") -> None:

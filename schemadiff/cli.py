@@ -54,14 +54,11 @@ class _Session:
     out: Console
     err: Console
     debug: bool = False
+    _live: object = None  # the spinner while ``working`` runs on a terminal
 
     def status(self, message: str) -> None:
-        self._status_message = message
         if self._live is not None:
             self._live.update(f"[dim]{escape(message)}…[/dim]")
-
-    _live: object = None
-    _status_message: str = ""
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:

@@ -1,28 +1,48 @@
-"""Executing one migration's text the way the runner executes its file.
+"""Executing a migration's statements the way the runner executes its file.
 
-Used where a migration is not yet a file (generate's verification): one
-transaction, unless the text cannot run in one (the same rule as the
-runner's: CONCURRENTLY, a new enum value used at once, or the
+Used where the runner itself is not: replaying a directory into a shadow
+database, and generate's verification of a migration that is not yet a
+file. One transaction, unless the file cannot run in one (the runner's own
+rule: CONCURRENTLY, a new enum value used at once, or the
 ``-- schemadiff:no-transaction`` marker); then statement by statement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import psycopg
+
 from . import dburl
 from .errors import MigrationFailed
 from .migrations import no_transaction_reason
-from .sqlfile import parse_statements
+from .sqlfile import Statement, parse_statements
 
 
-def run_migration_text(url: str, text: str, label: str) -> None:
-    import psycopg
-
-    statements = parse_statements(text, label)
-    transactional = no_transaction_reason(text, statements) is None
+def run_statements(
+    url: str, statements: Sequence[Statement], *, transactional: bool, what: str, hint: str | None = None
+) -> None:
+    """Run ``statements``; a failure names the statement and its position."""
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
         for statement in statements:
             try:
                 conn.execute(statement.text)
             except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0]
-                raise MigrationFailed(f"{statement.position}: {reason}\n    {statement.text.strip()[:300]}") from None
+                raise MigrationFailed(
+                    f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}",
+                    hint,
+                ) from None
+
+
+def run_migration_text(url: str, text: str, label: str) -> None:
+    statements = parse_statements(text, label)
+    run_statements(url, statements, transactional=no_transaction_reason(text, statements) is None, what=label)
+
+
+def error_reason(exc: psycopg.Error) -> str:
+    """The server's message, with its detail when it gives one."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    reason = primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    detail = getattr(diag, "message_detail", None) if diag else None
+    return f"{reason} ({detail})" if detail else reason

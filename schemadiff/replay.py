@@ -1,23 +1,23 @@
 """Loading SQL into shadow databases: a desired-state file, or the up files of
 a migration directory replayed in version order.
 
-Statements run one at a time so that a failure can be reported with the
-file, line and statement that failed; the database is a throwaway one, so a
-failure leaves nothing behind that matters (the caller drops it).
+A desired file loads in batches, replayed one statement at a time only to
+name the statement that failed; migration files run as the runner runs them
+(``schemadiff.execute``). The database is a throwaway one: a failure leaves
+nothing behind that matters (the caller drops it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import psycopg
 
 from . import dburl
 from .errors import DatabaseError, MigrationDirectoryError
+from .execute import error_reason, run_statements
 from .migrations import MigrationDirectory, read_script
-from .sqlfile import Statement, parse_file
-
+from .sqlfile import Statement
 
 _BATCH = 250  # statements per round trip: one implicit transaction must not exhaust the lock table
 
@@ -47,15 +47,11 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
                     conn.execute(statement.text)
                 except psycopg.Error as exc:
                     raise DatabaseError(
-                        f"{statement.position}: {what} does not load on PostgreSQL: {_reason(exc)}\n    "
+                        f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
                         + "\n    ".join(statement.text.strip().splitlines()[:6]),
                         "Fix the SQL (it parses, but the server rejects it) and run the command again;"
                         " nothing was written.",
                     ) from None
-
-
-def load_file(url: str, path: str | Path, what: str = "desired-state file") -> None:
-    load_statements(url, parse_file(path, what), what)
 
 
 def replay_directory(url: str, directory: MigrationDirectory) -> None:
@@ -72,25 +68,11 @@ def replay_directory(url: str, directory: MigrationDirectory) -> None:
                 "Every version needs an up file; restore it or remove the version's files.",
             )
         script = read_script(migration.up)
-        what = f"migration {migration.up.name}"
-        if not script.transactional:
-            load_statements(url, script.statements, what)
-            continue
-        with dburl.connect(url, what="shadow database") as conn:
-            for statement in script.statements:
-                try:
-                    conn.execute(statement.text)
-                except psycopg.Error as exc:
-                    raise DatabaseError(
-                        f"{statement.position}: {what} fails on replay: {_reason(exc)}",
-                        "The migration directory does not replay on a fresh database; fix the file"
-                        " (then `schemadiff hash`).",
-                    ) from None
-
-
-def _reason(exc: psycopg.Error) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag else None
-    reason = primary or str(exc).strip().splitlines()[0]
-    detail = getattr(diag, "message_detail", None) if diag else None
-    return f"{reason} ({detail})" if detail else reason
+        run_statements(
+            url,
+            script.statements,
+            transactional=script.transactional,
+            what=f"migration {migration.up.name} (replayed into the shadow database)",
+            hint="The migration directory does not replay on a fresh database; fix the file"
+            " (then `schemadiff hash`).",
+        )

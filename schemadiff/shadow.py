@@ -216,7 +216,11 @@ class ShadowServer:
                 )
             except Exception:  # another run kept the same state first: theirs serves
                 return
-            self._prune_templates(conn)
+            kept = conn.execute(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX.replace("_", r"\_") + "%"]
+            ).fetchone()[0]
+        if kept > _TEMPLATES_KEPT:
+            _prune_in_background(self.admin_url)
 
     @contextlib.contextmanager
     def source_database(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
@@ -237,15 +241,6 @@ class ShadowServer:
             with contextlib.suppress(Exception):
                 self.drop_database(name)
 
-    def _prune_templates(self, conn) -> None:
-        rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
-            [TEMPLATE_PREFIX.replace("_", r"\_") + "%"],
-        ).fetchall()
-        for (stale,) in rows[_TEMPLATES_KEPT:]:
-            with contextlib.suppress(Exception):
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale)))
-
     @contextlib.contextmanager
     def temporary_database(self, template: str | None = None) -> Iterator[str]:
         """A fresh database's URL for the duration of the block; dropped after."""
@@ -257,6 +252,40 @@ class ShadowServer:
             # leaves an orphan that the next start of the embedded server drops.
             with contextlib.suppress(Exception):
                 self.drop_database(name)
+
+
+def prune_templates(admin_url: str) -> None:
+    """Drop all but the newest kept templates on the server at ``admin_url``."""
+    with dburl.connect(admin_url, what="shadow server", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
+            [TEMPLATE_PREFIX.replace("_", r"\_") + "%"],
+        ).fetchall()
+        for (stale,) in rows[_TEMPLATES_KEPT:]:
+            with contextlib.suppress(Exception):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale)))
+
+
+_PRUNE_URL_ENV = "SCHEMADIFF_PRUNE_URL"
+
+
+def _prune_in_background(admin_url: str) -> None:
+    """Prune in a detached process, as ``git gc --auto`` does.
+
+    Dropping a database of a thousand tables deletes thousands of files and
+    forces a checkpoint: seconds that the command which made one template
+    too many should not wait for. The URL travels in the environment, not
+    on a command line other users can read.
+    """
+    import subprocess
+
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-c", "import os, schemadiff.shadow as s; s.prune_templates(os.environ[s._PRUNE_URL_ENV])"],
+            env={**os.environ, _PRUNE_URL_ENV: admin_url},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the command's process group (Ctrl-C)
+        )
 
 
 def is_temporary(url: str) -> bool:

@@ -13,8 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pglast import parser as pg_parser
-
 from .errors import InputFileError, SourcePosition, SQLSyntaxError
 
 
@@ -33,6 +31,8 @@ class Statement:
         and loading a desired file needs only the statements' text: most
         statements never need their tree.
         """
+        from pglast import parser as pg_parser
+
         return pg_parser.parse_sql(self.text)[0].stmt
 
     @property
@@ -70,6 +70,8 @@ def parse_statements(text: str, path: str = "<sql>") -> list[Statement]:
     PostgreSQL's own parser checks the whole text and finds where each
     statement starts; each statement's tree is built later, if asked for.
     """
+    from pglast import parser as pg_parser  # imported where used: commands answered from cache never parse
+
     try:
         slices = pg_parser.split(text, with_parser=True, only_slices=True)
     except pg_parser.ParseError as exc:
@@ -90,7 +92,7 @@ def parse_file(path: str | Path, what: str = "SQL file") -> list[Statement]:
     return parse_statements(read_text(path, what), str(path))
 
 
-def _syntax_error(text: str, path: str, exc: pg_parser.ParseError, base: int = 0) -> SQLSyntaxError:
+def _syntax_error(text: str, path: str, exc: Exception, base: int = 0) -> SQLSyntaxError:
     reason = exc.args[0] if exc.args else str(exc)
     location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
     offset = base + location
@@ -105,6 +107,8 @@ def _statement_bounds(text: str, offset: int) -> tuple[int, int]:
     starts; the previous statement's end is the last ``;`` that pglast's
     scanner accepted before the error, which is good enough for display.
     """
+    from pglast import parser as pg_parser
+
     start = 0
     try:
         slices = pg_parser.split(text[:offset], with_parser=False, only_slices=True)

@@ -1,16 +1,23 @@
 """Keeping what was computed from unchanged inputs.
 
 Loading SQL into the shadow server is the slow part of every run, and teams
-run ``plan`` on every pull request with inputs that rarely change. Two
-caches, both keyed by content (never by time or path):
+run ``plan`` on every pull request with inputs that rarely change. Three
+caches, all keyed by content (never by time or path):
 
 - inspected models (pickles in the cache directory), keyed by the input's
-  text, the shadow server's identity and the inspection code itself, so an
-  unchanged desired file or migration directory costs no database work;
+  text (or, for a live database, its catalog fingerprint: see
+  ``inspect.catalog_fingerprint``) and the shadow server's identity, so an
+  unchanged desired file, migration directory or live database costs no
+  database work;
+- results (pickles too): a plan's changes, a generated and verified pair,
+  keyed by the keys of both inputs, so the same job asked again is answered
+  without comparing or verifying again;
 - template databases on the embedded server (``schemadiff_tpl_<key>``), so
   ``generate`` clones a replayed directory instead of replaying it again.
 
-A cache entry that cannot be read is a miss, never an error.
+Every key includes the source of schemadiff itself: a changed inspector,
+engine or verifier never reads what an older one computed. A cache entry
+that cannot be read is a miss, never an error.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from pathlib import Path
 
 from . import __version__
 
-_MODELS_KEPT = 64
 NO_CACHE_ENV = "SCHEMADIFF_NO_CACHE"  # set to 1: recompute everything, keep nothing
 
 
@@ -33,15 +39,20 @@ def enabled() -> bool:
 
 
 @lru_cache(maxsize=1)
-def _engine_fingerprint() -> str:
-    # The model's shape and content come from inspect.py: a changed
-    # inspector must never read a model pickled by an older one.
-    source = Path(__file__).with_name("inspect.py").read_bytes()
-    return hashlib.sha256(source + __version__.encode()).hexdigest()
+def _code_fingerprint() -> str:
+    # Models come from inspect.py, results from the engine and the verifier:
+    # any changed module (an upgrade, a local edit) must miss every entry
+    # written before. Hashing the whole package is simpler than knowing
+    # which module feeds which entry, and costs a millisecond.
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def key(*parts: str | bytes) -> str:
-    digest = hashlib.sha256(_engine_fingerprint().encode())
+    digest = hashlib.sha256(_code_fingerprint().encode())
     for part in parts:
         data = part.encode("utf-8") if isinstance(part, str) else part
         digest.update(len(data).to_bytes(8, "big"))
@@ -58,9 +69,12 @@ def directory_digest(files: list[Path]) -> bytes:
     return digest.digest()
 
 
-class ModelCache:
-    def __init__(self, directory: Path) -> None:
+class PickleCache:
+    """Pickles in one directory, by key; the least recently used beyond a limit are pruned."""
+
+    def __init__(self, directory: Path, kept: int) -> None:
         self.directory = directory
+        self.kept = kept
 
     def get(self, entry: str):
         if not enabled():
@@ -89,11 +103,19 @@ class ModelCache:
 
     def _prune(self) -> None:
         entries = sorted(self.directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for stale in entries[_MODELS_KEPT:]:
+        for stale in entries[self.kept:]:
             stale.unlink(missing_ok=True)
 
 
-def model_cache() -> ModelCache:
+def model_cache() -> PickleCache:
+    """Inspected models (``inspect.Schema``), by input key."""
     from .shadow import cache_dir
 
-    return ModelCache(cache_dir() / "models")
+    return PickleCache(cache_dir() / "models", kept=64)
+
+
+def result_cache() -> PickleCache:
+    """Finished results (plans, verified migrations), by the keys of their inputs."""
+    from .shadow import cache_dir
+
+    return PickleCache(cache_dir() / "results", kept=256)

@@ -141,26 +141,77 @@ def _short(name: str, table: str) -> str:
 
 
 def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_status) -> PlanResult:
-    """Compare the desired state with the replayed directory or a live database."""
-    from .diff import diff_schemas
+    """Compare the desired state with the replayed directory or a live database.
+
+    The same comparison asked again (same desired file, same directory or
+    an unchanged live database) is answered from the result cache.
+    """
+    from . import cache
 
     inputs = _Inputs(target, shadow_url, status)
+    results = cache.result_cache()
+    if target.db_url:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .dburl import read_only, redact
+        from .inspect import catalog_fingerprint, open_snapshot, read_schema
+
+        source = f"live database {redact(target.db_url)}"
+        status("Reading the live database")
+        with open_snapshot(read_only(target.db_url)) as conn:
+            # The fingerprint and the schema come from one snapshot, so a
+            # model is never filed under a state it was not read from.
+            fingerprint = catalog_fingerprint(conn)
+            current_key = cache.key("live", fingerprint) if fingerprint else None
+            memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+            memo = results.get(memo_key) if memo_key else None
+            if memo is not None:
+                return PlanResult(target, source, *memo)
+
+            def read_live():
+                model = inputs.models.get(current_key) if current_key else None
+                if model is None:
+                    model = read_schema(conn)
+                    if current_key:
+                        inputs.models.put(current_key, model)
+                return model
+
+            # The live model is read (or unpickled) while this thread loads
+            # the desired file, which mostly waits on the shadow server.
+            # Only the short live read is in the worker: Ctrl-C reaches the
+            # long load here in the main thread, which cleans up as usual.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                live = pool.submit(read_live)
+                inputs.desired_model()  # on an error, leaving the block waits for the live read
+                current = live.result()
+    else:
+        source = inputs.current_description
+        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key)
+        memo = results.get(memo_key)
+        if memo is not None:
+            return PlanResult(target, source, *memo)
+        current = None
+    changes, suggestions = _compare(inputs, current)
+    if memo_key:
+        results.put(memo_key, (changes, suggestions))
+    return PlanResult(target, source, changes, suggestions)
+
+
+def _compare(inputs: _Inputs, current) -> tuple[list, list[str]]:
+    """Changes from ``current`` (a live model; None: the replayed directory) to desired, and probable renames."""
+    from .diff import diff_schemas
+    from .hints import probable_renames
+
+    target = inputs.target
     hints = inputs.rename_hints()
     desired = inputs.desired_model()
-    if target.db_url:
-        from .dburl import read_only, redact
-        from .inspect import inspect_database
-
-        status("Reading the live database")
-        current = inspect_database(read_only(target.db_url))
-        source = f"live database {redact(target.db_url)}"
-    else:
+    if current is None:
         current = inputs.current_model()
-        source = inputs.current_description
-    status("Comparing")
+    inputs.status("Comparing")
     changes = diff_schemas(current, desired)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
+        from .dburl import read_only
         from .hints import apply_rename_hints
 
         with contextlib.ExitStack() as stack:
@@ -170,10 +221,7 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
             else:
                 current_url = stack.enter_context(inputs.current_database())
             changes = apply_rename_hints(changes, hints, current_url, desired_url)
-    from .hints import probable_renames
-
-    suggestions = probable_renames(changes, current, desired)
-    return PlanResult(target, source, changes, suggestions)
+    return changes, probable_renames(changes, current, desired)
 
 
 class _Inputs:
@@ -186,7 +234,6 @@ class _Inputs:
 
     def __init__(self, target: Target, shadow_url: str | None, status: Status) -> None:
         from . import cache
-        from .migrations import load_directory
         from .shadow import identity
         from .sqlfile import read_text
 
@@ -194,7 +241,11 @@ class _Inputs:
         self.shadow_url = shadow_url
         self.status = status
         self.desired_text = read_text(target.desired, "desired-state file")
-        self.migrations = load_directory(target.directory) if target.directory is not None else None
+        self.migrations = None
+        if target.directory is not None:
+            from .migrations import load_directory
+
+            self.migrations = load_directory(target.directory)
         up_files = [m.up.path for m in self.migrations.migrations if m.up is not None] if self.migrations else []
         server = identity(shadow_url)
         self.desired_key = cache.key("desired", server, self.desired_text)
@@ -202,6 +253,7 @@ class _Inputs:
         self.models = cache.model_cache()
         self._shadow = None
         self._statements = None
+        self._loaded: dict[str, object] = {}  # models already read in this run, by key
 
     @property
     def replayed_count(self) -> int:
@@ -258,6 +310,8 @@ class _Inputs:
     def _model(self, key: str, build, before=None):
         from .inspect import inspect_database
 
+        if key in self._loaded:
+            return self._loaded[key]
         model = self.models.get(key)
         if model is None:
             if before is not None:
@@ -265,6 +319,7 @@ class _Inputs:
             with self.shadow.source_database(key, build) as name:
                 model = inspect_database(self.shadow.url_for(name))
             self.models.put(key, model)
+        self._loaded[key] = model
         return model
 
     def rename_hints(self):
@@ -317,11 +372,10 @@ def generate(
     forms (see ``schemadiff.online``), which may take several files: each
     file gets the next version and a down file that undoes it alone.
     """
-    from .diff import diff_schemas
+    from . import cache
     from .hazards import destructive
-    from .migration_writer import check_name, content_hash, next_version, render, write_pairs
+    from .migration_writer import check_name, next_version, write_pairs
     from .migrations import verify_sum, write_sum
-    from .verify import verify_migrations
 
     check_name(name)
     if target.directory is None:
@@ -330,16 +384,51 @@ def generate(
     if inputs.replayed_count:
         # Never build on a directory whose files changed since they were generated.
         verify_sum(target.directory)
+    # The same job asked again (same directory, same desired file) reuses the
+    # pair verified last time: it is what the run would compute and verify.
+    results = cache.result_cache()
+    label = target.desired.name
+    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
+    memo = results.get(memo_key)
+    if memo is not None and (allow_destructive or not destructive(memo[0])):
+        changes, down_changes, files = memo
+    else:
+        changes, down_changes, files = _verified_files(inputs, label, allow_destructive, online)
+        results.put(memo_key, (changes, down_changes, files))
+    if not changes:
+        return GenerateResult(target, [], [], [], None)
+    first = next_version(inputs.migrations.versions if inputs.migrations else [])
+    pairs = [
+        (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
+        for offset, (suffix, up, down) in enumerate(files)
+    ]
+    written = write_pairs(target.directory, pairs)
+    try:
+        write_sum(target.directory)
+    except Exception:
+        # Files without their sum would make the next apply refuse the directory.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return GenerateResult(target, changes, down_changes, written, first)
+
+
+def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool):
+    """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)])."""
+    from .diff import diff_schemas
+    from .hazards import destructive
+    from .migration_writer import content_hash, render
+    from .verify import verify_migrations
+
     hints = inputs.rename_hints()
     desired = inputs.desired_model()
     current = inputs.current_model()
-    status("Comparing")
+    inputs.status("Comparing")
     changes = diff_schemas(current, desired)
     if not changes:
-        return GenerateResult(target, [], [], [], None)
+        return [], [], []
     down_changes = diff_schemas(desired, current)
     sha = content_hash(inputs.desired_text)
-    label = target.desired.name
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
         from .hints import apply_rename_hints, invert_hints
 
@@ -383,22 +472,9 @@ def generate(
             desired_url=desired_url,
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
-            status=status,
+            status=inputs.status,
         )
-    first = next_version(inputs.migrations.versions if inputs.migrations else [])
-    pairs = [
-        (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
-        for offset, (suffix, up, down) in enumerate(files)
-    ]
-    written = write_pairs(target.directory, pairs)
-    try:
-        write_sum(target.directory)
-    except Exception:
-        # Files without their sum would make the next apply refuse the directory.
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return GenerateResult(target, changes, down_changes, written, first)
+    return changes, down_changes, files
 
 
 def _dbname(url: str) -> str:

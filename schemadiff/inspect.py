@@ -21,8 +21,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pglast import parser as pg_parser
-
 from . import dburl
 
 # The version tables, ignored wherever they are.
@@ -262,10 +260,103 @@ class Schema:
 
 def inspect_database(url: str) -> Schema:
     """Read the user schema of the database at ``url`` (read-only)."""
-    with dburl.connect(url, what="database") as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute("SELECT set_config('search_path', '', true)")
-        return _Reader(conn).read()
+    with open_snapshot(url) as conn:
+        return read_schema(conn)
+
+
+def open_snapshot(url: str) -> Any:
+    """A connection in one read-only, repeatable-read transaction, for ``read_schema``.
+
+    Everything read through it (the schema, its fingerprint) sees the same
+    moment of the database. A context manager: the transaction ends with it.
+    """
+    conn = dburl.connect(url, what="database")
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    conn.execute("SELECT set_config('search_path', '', true)")
+    return conn
+
+
+def read_schema(conn: Any) -> Schema:
+    """The user schema, read through a connection from ``open_snapshot``."""
+    return _Reader(conn).read()
+
+
+# The catalogs that hold schema objects, or that the pg_get_*def functions
+# read to print them. Statistics (pg_statistic*_data), large objects and
+# subscriptions are data or secrets, not schema, and some are unreadable
+# to ordinary roles.
+_FINGERPRINT_CATALOGS = (
+    "pg_aggregate", "pg_am", "pg_amop", "pg_amproc", "pg_attrdef", "pg_attribute", "pg_cast", "pg_class",
+    "pg_collation", "pg_constraint", "pg_conversion", "pg_default_acl", "pg_depend", "pg_description", "pg_enum",
+    "pg_event_trigger", "pg_extension", "pg_foreign_data_wrapper", "pg_foreign_server", "pg_foreign_table",
+    "pg_index", "pg_inherits", "pg_init_privs", "pg_language", "pg_namespace", "pg_opclass", "pg_operator",
+    "pg_opfamily", "pg_partitioned_table", "pg_policy", "pg_proc", "pg_publication", "pg_publication_namespace",
+    "pg_publication_rel", "pg_range", "pg_rewrite", "pg_seclabel", "pg_sequence", "pg_shdescription",
+    "pg_shseclabel", "pg_statistic_ext", "pg_tablespace", "pg_transform", "pg_trigger", "pg_ts_config",
+    "pg_ts_config_map", "pg_ts_dict", "pg_ts_parser", "pg_ts_template", "pg_type",
+)
+# Catalog columns PostgreSQL overwrites in place, without a new row
+# version, that change what is read: an index built CONCURRENTLY turns
+# valid in place. (Vacuum's in-place statistics in pg_class are not read.)
+_IN_PLACE_COLUMNS = {"pg_index": ("indisvalid", "indisready", "indislive")}
+# Session settings that change how definitions are printed (constants in
+# defaults and checks), and what identifies the server and the database.
+_FINGERPRINT_SETTINGS = (
+    "server_version_num", "DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output",
+    "standard_conforming_strings", "server_encoding", "lc_collate", "lc_ctype",
+)
+
+
+def _fingerprint_sql() -> str:
+    parts = []
+    for catalog in _FINGERPRINT_CATALOGS:
+        row = "t.ctid::text || ':' || t.xmin::text" + "".join(
+            f" || ':' || t.{column}::text" for column in _IN_PLACE_COLUMNS.get(catalog, ())
+        )
+        parts.append(
+            f"SELECT '{catalog}' AS catalog, count(*) AS n, sum(pg_catalog.hashtextextended({row}, 0)) AS h"
+            f" FROM pg_catalog.{catalog} t"
+        )
+    settings = ", ".join(f"'{name}'" for name in _FINGERPRINT_SETTINGS)
+    return f"""
+        SELECT pg_catalog.concat_ws('|',
+            (SELECT pg_catalog.string_agg(s.name || '=' || s.setting, ',' ORDER BY s.name)
+             FROM pg_catalog.pg_settings s WHERE s.name = ANY(ARRAY[{settings}])),
+            pg_catalog.pg_postmaster_start_time()::text,
+            (SELECT d.oid::text FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()),
+            (SELECT pg_catalog.string_agg(r.oid::text || '=' || r.rolname, ',' ORDER BY r.oid) FROM pg_catalog.pg_roles r),
+            (SELECT pg_catalog.string_agg(c.catalog || '=' || c.n || '/' || COALESCE(c.h::text, ''), ','
+                                          ORDER BY c.catalog)
+             FROM ({" UNION ALL ".join(parts)}) c))
+    """
+
+
+def catalog_fingerprint(conn: Any) -> str | None:
+    """A value that changes whenever the schema read by ``read_schema`` can have changed.
+
+    Every row version of every catalog that defines or prints schema
+    objects is counted by its physical place and the transaction that wrote
+    it (``ctid``, ``xmin``): any DDL writes new row versions, so any change
+    moves the sums; columns PostgreSQL updates in place are hashed by value.
+    The server's start time and the database's oid tie the value to one
+    running server and one database, since row places and transaction ids
+    repeat across servers. Computed server-side in tens of milliseconds,
+    against hundreds for reading the schema, so an unchanged live database
+    costs one query. The reverse does not hold: a vacuum that moves rows, or
+    a restart, changes the value and only costs a fresh read.
+
+    None when the server refuses the query (a role that may not read some
+    catalog, a server without ``hashtextextended``): then nothing is cached.
+    Must run in the snapshot the schema is read in (``open_snapshot``).
+    """
+    import psycopg
+
+    try:
+        with conn.transaction():  # a savepoint: a refusal leaves the snapshot usable
+            row = conn.execute(_fingerprint_sql()).fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row and row[0] else None
 
 
 _USER_NS = """
@@ -774,6 +865,8 @@ def _calls_any(expression: str, names: set[str]) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _called_functions(expression: str) -> frozenset[str] | None:
     """Names of the functions an expression calls (None: cannot parse)."""
+    from pglast import parser as pg_parser  # here: a cached plan never needs the parser
+
     try:
         tree = json.loads(pg_parser.parse_sql_json(f"SELECT {expression}"))
     except pg_parser.ParseError:

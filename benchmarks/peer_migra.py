@@ -87,27 +87,34 @@ def with_database(conninfo: str, dbname: str) -> str:
     return pg_conninfo.make_conninfo(**params)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PeerResult:
     load_seconds: float  # CREATE DATABASE + psql loading the desired file
     diff_seconds: float  # migra
-    drop_seconds: float
+    drop_seconds: float  # filled in by drop_scratch when the drop was deferred
     max_rss_mb: float  # peak of the migra process (the only step that holds the schema in Python)
     sql: str  # what migra printed
+    scratch: str = ""  # the scratch database, while its drop is deferred
 
     @property
     def total_seconds(self) -> float:
         return self.load_seconds + self.diff_seconds + self.drop_seconds
 
 
-def run_pipeline(admin_url: str, live_url: str, desired: Path, *, migra: Path, psql: str) -> PeerResult:
-    """create db, load ``desired``, ``migra --unsafe LIVE SCRATCH``, drop db."""
+def run_pipeline(admin_url: str, live_url: str, desired: Path, *, migra: Path, psql: str,
+                 defer_drop: bool = False) -> PeerResult:
+    """create db, load ``desired``, ``migra --unsafe LIVE SCRATCH``, drop db.
+
+    With ``defer_drop`` the scratch database is left for :func:`drop_scratch`
+    to drop and time later (see scale.py for why).
+    """
     scratch = f"bench_migra_{os.getpid()}_{secrets.token_hex(4)}"
     scratch_url = with_database(admin_url, scratch)
     # No -1: one transaction over thousands of tables runs out of max_locks_per_transaction.
     psql_base = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     start = time.perf_counter()
     run_measured([*psql_base, "-d", admin_url, "-c", f'CREATE DATABASE "{scratch}" TEMPLATE template0'])
+    result = None
     try:
         run_measured([*psql_base, "-d", scratch_url, "-f", str(desired)])
         load = time.perf_counter() - start
@@ -115,11 +122,29 @@ def run_pipeline(admin_url: str, live_url: str, desired: Path, *, migra: Path, p
         diff = run_measured(
             [str(migra), "--unsafe", sqlalchemy_url(live_url), sqlalchemy_url(scratch_url)], ok_codes=(0, 2)
         )
+        result = PeerResult(load, diff.seconds, 0.0, diff.max_rss_mb, diff.stdout, scratch)
     finally:
-        drop_start = time.perf_counter()
-        run_measured([*psql_base, "-d", admin_url, "-c", f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'])
-        drop = time.perf_counter() - drop_start
-    return PeerResult(load, diff.seconds, drop, diff.max_rss_mb, diff.stdout)
+        if result is None or not defer_drop:
+            drop = drop_database(admin_url, scratch, psql)
+            if result is not None:
+                result.drop_seconds, result.scratch = drop, ""
+    return result
+
+
+def drop_database(admin_url: str, name: str, psql: str) -> float:
+    """Drop a scratch database the way the pipeline does; the seconds it took."""
+    started = time.perf_counter()
+    run_measured([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin_url, "-c",
+                  f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
+    return time.perf_counter() - started
+
+
+def drop_scratch(admin_url: str, results: list[PeerResult], psql: str) -> None:
+    """Drop the scratch databases of pipelines run with ``defer_drop``, timing each into its result."""
+    for result in results:
+        if result.scratch:
+            result.drop_seconds = drop_database(admin_url, result.scratch, psql)
+            result.scratch = ""
 
 
 def main() -> None:

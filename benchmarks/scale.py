@@ -21,6 +21,12 @@ every figure. Measured (median of ``--reps``):
    peer_migra.py). Each repetition's changed copy names its new column and
    index differently, so no cache keyed on the file makes a cold run warm.
    The JSON plan must hold one statement per change and nothing else.
+   The pipeline's scratch databases are dropped after all measurements,
+   each drop timed and added to its pipeline's total: right after a large
+   DROP DATABASE, creating files is several times slower for a while on
+   some file systems (seen here on ext4: about 1.8 s loading 1,000 tables
+   became 4-6 s), so whatever ran next would pay for the peer's drop, and
+   in the sequence "ours, peer, ours, ..." that was always schemadiff.
 2. warm plan: the same with the original schema as desired (in sync), after
    one unmeasured run; the peer is the migra pipeline for the same job.
 3. generate: a directory of 200 migrations over the 1,000-table schema
@@ -60,7 +66,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from benchmarks import scale_schema  # noqa: E402
 from benchmarks.measure import Run, median, run_measured  # noqa: E402
-from benchmarks.peer_migra import PeerResult, ensure_migra, find_psql, run_pipeline  # noqa: E402
+from benchmarks.peer_migra import PeerResult, drop_scratch, ensure_migra, find_psql, run_pipeline  # noqa: E402
 
 DEFAULT_CACHE = Path.home() / ".cache" / "schemadiff-bench"
 
@@ -112,6 +118,7 @@ class Bench:
     env: dict[str, str] = field(default_factory=dict)
     profile_dir: Path | None = None  # --profile: every schemadiff run under pyinstrument
     runs: int = 0
+    deferred: list[PeerResult] = field(default_factory=list)  # migra pipelines whose scratch database is not dropped yet
 
     def schemadiff(self, *args: str, ok_codes=(0,), with_shadow: bool = True) -> Run:
         argv = [sys.executable, "-m", "schemadiff", *args]
@@ -151,7 +158,7 @@ def open_bench(cache_dir: Path, pass_shadow_url: bool) -> tuple[Bench, object]:
 
 
 def reset_schemadiff_caches(bench: Bench) -> None:
-    """What a fresh machine has: no kept template databases, no inspected models.
+    """What a fresh machine has: no kept template databases, no inspected models or results.
 
     Run before measuring and again after the report. Only on the benchmark's
     own server and cache directory.
@@ -170,14 +177,12 @@ def reset_schemadiff_caches(bench: Bench) -> None:
         )]
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    try:
-        from schemadiff.cache import model_cache
+    from schemadiff import cache
 
-        models = model_cache().directory
-    except ImportError:  # an engine without the model cache
-        models = None
-    if models is not None:
-        shutil.rmtree(models, ignore_errors=True)
+    for name in ("model_cache", "result_cache"):  # an older engine may lack either
+        make = getattr(cache, name, None)
+        if make is not None:
+            shutil.rmtree(make().directory, ignore_errors=True)
     log(f"schemadiff's caches emptied ({len(names)} kept databases dropped) in {time.perf_counter() - started:.1f}s")
 
 
@@ -284,11 +289,13 @@ class ColdPlan:
         log(f"{size:,} tables: cold plan {run.seconds:.2f}s (CPU {run.cpu_seconds:.2f}s), {run.max_rss_mb:.0f} MB"
             + (f" -- plan not minimal: {problems[:3]}" if problems else ", one statement per change"))
         if rep <= self.peer_reps:
-            peer = run_pipeline(bench.admin_url, self.live.url, desired, migra=bench.migra, psql=bench.psql)
+            peer = run_pipeline(bench.admin_url, self.live.url, desired, migra=bench.migra, psql=bench.psql,
+                                defer_drop=True)
+            bench.deferred.append(peer)
             result.peer_cold.append(peer)
             result.migra_statements = count_migra_statements(peer.sql)
-            log(f"{size:,} tables: migra pipeline {peer.total_seconds:.2f}s (load {peer.load_seconds:.2f}s,"
-                f" diff {peer.diff_seconds:.2f}s, drop {peer.drop_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
+            log(f"{size:,} tables: migra pipeline {peer.total_seconds:.2f}s + drop (load {peer.load_seconds:.2f}s,"
+                f" diff {peer.diff_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
 
 
 class WarmPlan:
@@ -319,9 +326,10 @@ class WarmPlan:
             f" in sync: {in_sync}")
         if rep <= self.peer_reps:
             peer = run_pipeline(self.bench.admin_url, self.live.url, self.live.original, migra=self.bench.migra,
-                                psql=self.bench.psql)
+                                psql=self.bench.psql, defer_drop=True)
+            self.bench.deferred.append(peer)
             result.peer_warm.append(peer)
-            log(f"{size:,} tables: migra pipeline (in sync) {peer.total_seconds:.2f}s")
+            log(f"{size:,} tables: migra pipeline (in sync) {peer.total_seconds:.2f}s + drop")
 
 
 # ---------------------------------------------------------------------------
@@ -696,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                 section.run(rep)
                 first_run_seconds.setdefault(index, time.perf_counter() - section_started)
     finally:
+        drop_scratch(bench.admin_url, bench.deferred, bench.psql)
         for live in lives:
             live.close()
         if args.keep:

@@ -486,17 +486,20 @@ def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema
     name, and tables whose columns are the same. Read from the inspected
     models, so suggesting costs no database work.
     """
-    if not any(change.action == "drop" for change in changes) or not any(
-        change.action == "create" for change in changes
-    ):
-        return []
+    dropped = {change.kind for change in changes if change.action == "drop"}
+    created = {change.kind for change in changes if change.action == "create"}
+    # Columns are only compared within tables that lost one: a thousand
+    # tables should not be signed to look at three.
+    losing_columns = {change.table for change in changes if change.kind == "column" and change.action == "drop"}
     suggestions: list[str] = []
     for kind, signatures in (
-        ("column", _column_signatures),
+        ("column", lambda schema: _column_signatures(schema, losing_columns)),
         ("index", _index_signatures),
         ("constraint", _constraint_signatures),
         ("table", _table_signatures),
     ):
+        if kind not in dropped or kind not in created:
+            continue
         before, after = signatures(current), signatures(desired)
         gone = {key: value for key, value in before.items() if key not in after}
         new = {key: value for key, value in after.items() if key not in before}
@@ -519,10 +522,11 @@ def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema
 # their name.
 
 
-def _column_signatures(schema: Schema) -> dict[tuple[str, str], str]:
+def _column_signatures(schema: Schema, tables: set[str | None]) -> dict[tuple[str, str], str]:
     return {
         (table.qualified, column.name): column.type
-        for table in schema.tables.values()
+        for table in (schema.tables.get(name) for name in tables if name)
+        if table is not None
         for column in table.columns.values()
         if not column.inherited
     }

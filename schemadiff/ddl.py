@@ -6,9 +6,8 @@ PostgreSQL's ``quote_ident`` does, so mixed-case names and keywords survive.
 
 from __future__ import annotations
 
+import functools
 import re
-
-from pglast import keywords
 
 from .inspect import (
     Column,
@@ -28,7 +27,16 @@ from .inspect import (
 )
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
-_NEEDS_QUOTES = keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS
+
+
+@functools.cache
+def _needs_quotes() -> frozenset[str]:
+    # Read on first use: importing pglast costs ~60 ms, which an answer
+    # from cache (unpickling changes imports this module) should not pay.
+    from pglast import keywords
+
+    return frozenset(keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS)
+
 
 INT_RANGES = {
     "smallint": (-32768, 32767),
@@ -39,7 +47,7 @@ INT_RANGES = {
 
 def ident(name: str) -> str:
     """Quote an identifier when PostgreSQL would (like ``quote_ident``)."""
-    if _PLAIN.fullmatch(name) and name not in _NEEDS_QUOTES:
+    if _PLAIN.fullmatch(name) and name not in _needs_quotes():
         return name
     return '"' + name.replace('"', '""') + '"'
 

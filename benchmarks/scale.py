@@ -21,8 +21,8 @@ every figure. Measured (median of ``--reps``):
    peer_migra.py). Each repetition's changed copy names its new column and
    index differently, so no cache keyed on the file makes a cold run warm.
    The JSON plan must hold one statement per change and nothing else.
-   The pipeline's scratch databases are dropped after all measurements,
-   each drop timed and added to its pipeline's total: right after a large
+   The pipeline's scratch databases are dropped after all measurements
+   (each drop is timed and shown, not counted): right after a large
    DROP DATABASE, creating files is several times slower for a while on
    some file systems (seen here on ext4: about 1.8 s loading 1,000 tables
    became 4-6 s), so whatever ran next would pay for the peer's drop, and
@@ -77,6 +77,7 @@ GENERATE_SPEEDUP = 10.0  # second generate vs first
 APPLY_OVERHEAD_MS = 5.0  # per migration, vs psql
 HELP_SECONDS = 0.3
 SCALING_LIMIT = 3.5  # cold plan time, 3x the tables
+TARGET_TABLES = 1000  # where the cold and warm speed-ups are judged
 MEMORY_LIMIT_MB = 500.0
 
 
@@ -484,6 +485,16 @@ def paired_speedup(peers: list[float], ours: list[float]) -> float:
     return median(pairs) if pairs else float("nan")
 
 
+def peer_seconds(result: PeerResult) -> float:
+    """The migra pipeline's time as compared: creating and loading, diffing.
+
+    Its drop is deferred past all measurements (see the module docstring) and
+    timed then, in a different state of the server, so it is shown but not
+    counted: the comparison leaves out a step of the peer's, never of ours.
+    """
+    return result.load_seconds + result.diff_seconds
+
+
 def times(x: float) -> str:
     return f"{x:.1f}x"
 
@@ -508,22 +519,25 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
         "",
     ]
     targets: list[tuple[str, str, bool]] = []
+    # The issue sets the speed-up targets at 1,000 tables; other sizes are shown, not judged.
+    sizes = [p.size for p in plans]
+    judged_size = TARGET_TABLES if TARGET_TABLES in sizes else (max(sizes) if sizes else None)
     if plans:
         lines += [
-            "| tables | plan, changes (cold) | migra pipeline (load + diff + drop) | speed-up | plan, in sync (warm) |"
+            "| tables | plan, changes (cold) | migra pipeline (load + diff; drop not counted) | speed-up | plan, in sync (warm) |"
             " migra pipeline, in sync | speed-up | plan peak memory | migra peak memory | plan statements |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         for p in plans:
             cold = median(p.cold)
-            peer = median([r.total_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
+            peer = median([peer_seconds(r) for r in p.peer_cold]) if p.peer_cold else float("nan")
             load = median([r.load_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             diff = median([r.diff_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             drop = median([r.drop_seconds for r in p.peer_cold]) if p.peer_cold else float("nan")
             warm = median(p.warm) if p.warm else None
-            peer_warm = median([r.total_seconds for r in p.peer_warm]) if p.peer_warm else None
-            cold_speedup = paired_speedup([r.total_seconds for r in p.peer_cold], p.cold)
-            warm_speedup = paired_speedup([r.total_seconds for r in p.peer_warm], p.warm)
+            peer_warm = median([peer_seconds(r) for r in p.peer_warm]) if p.peer_warm else None
+            cold_speedup = paired_speedup([peer_seconds(r) for r in p.peer_cold], p.cold)
+            warm_speedup = paired_speedup([peer_seconds(r) for r in p.peer_warm], p.warm)
             rss = max(p.cold_rss + p.warm_rss)
             migra_rss = max(r.max_rss_mb for r in p.peer_cold + p.peer_warm) if p.peer_cold else float("nan")
             exact = "exact" if not p.statement_checks else "; ".join(p.statement_checks[:2])
@@ -533,17 +547,18 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
             if p.warm_in_sync is False:
                 statements += "; in-sync plan NOT empty"
             lines.append(
-                f"| {p.size:,} | {cold:.2f} s (CPU {median(p.cold_cpu):.1f}) | {peer:.2f} s ({load:.1f} + {diff:.1f} + {drop:.1f}) | {times(cold_speedup)} |"
+                f"| {p.size:,} | {cold:.2f} s (CPU {median(p.cold_cpu):.1f}) | {peer:.2f} s ({load:.1f} + {diff:.1f}; drop {drop:.1f}) | {times(cold_speedup)} |"
                 f" {f'{warm:.2f} s (CPU {median(p.warm_cpu):.1f})' if warm is not None else '-'} |"
                 f" {f'{peer_warm:.2f} s' if peer_warm is not None else '-'} |"
                 f" {times(warm_speedup) if warm and peer_warm else '-'} |"
                 f" {rss:.0f} MB | {migra_rss:.0f} MB | {statements} |"
             )
-            targets.append((f"cold plan >= {COLD_SPEEDUP:g}x faster than the migra pipeline, {p.size:,} tables",
-                            times(cold_speedup), cold_speedup >= COLD_SPEEDUP))
-            if warm and peer_warm:
-                targets.append((f"warm plan >= {WARM_SPEEDUP:g}x faster than the migra pipeline, {p.size:,} tables",
-                                times(warm_speedup), warm_speedup >= WARM_SPEEDUP))
+            if p.size == judged_size:
+                targets.append((f"cold plan >= {COLD_SPEEDUP:g}x faster than the migra pipeline, {p.size:,} tables",
+                                times(cold_speedup), cold_speedup >= COLD_SPEEDUP))
+                if warm and peer_warm:
+                    targets.append((f"warm plan >= {WARM_SPEEDUP:g}x faster than the migra pipeline,"
+                                    f" {p.size:,} tables", times(warm_speedup), warm_speedup >= WARM_SPEEDUP))
             targets.append((f"plan holds one statement per change, {p.size:,} tables",
                             exact, not p.statement_checks and p.warm_in_sync is not False))
         lines.append("")

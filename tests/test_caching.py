@@ -1,20 +1,17 @@
 """What schemadiff keeps between runs must never stand in for a changed input.
 
-The live database's catalog fingerprint, the plan and generate results
-cache, and the pruning of kept template databases, against the real server.
+The live database's catalog fingerprint and the plan and generate results
+cache, against the real server.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from schemadiff import inspect as inspect_module
-from schemadiff import shadow as shadow_module
 from schemadiff import verify as verify_module
 from schemadiff.inspect import catalog_fingerprint, open_snapshot
 
@@ -172,42 +169,3 @@ def test_a_reused_result_still_refuses_destructive_changes(cli, shadow_url, tmp_
     assert refused.exit_code == 1
     assert "public.notes.embedding" in refused.err
     assert not list(migrations.glob("000002_*"))
-
-
-def _templates(admin_url: str) -> list[str]:
-    with psycopg.connect(admin_url) as conn:
-        rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid",
-            [shadow_module.TEMPLATE_PREFIX.replace("_", r"\_") + "%"],
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _create(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-
-
-def test_keeping_one_template_too_many_prunes_the_oldest_in_the_background(shadow_url):
-    limit = shadow_module._TEMPLATES_KEPT
-    ours = [f"{shadow_module.TEMPLATE_PREFIX}test_prune_{i:02d}" for i in range(limit)]
-    for name in ours:
-        _create(shadow_url, name)
-    server = shadow_module.ShadowServer(shadow_url, embedded=True)
-    newest = server.create_database()
-    try:
-        started = time.monotonic()
-        server.keep(newest, "test_prune_newest")
-        assert time.monotonic() - started < 5, "keeping must not wait for the drops"
-        deadline = time.monotonic() + 60
-        while len(_templates(shadow_url)) > limit:
-            assert time.monotonic() < deadline, "the background prune never ran"
-            time.sleep(0.2)
-        left = _templates(shadow_url)
-        assert f"{shadow_module.TEMPLATE_PREFIX}test_prune_newest" in left
-        assert ours[0] not in left, "the oldest template goes first"
-        assert ours[1:] == [name for name in left if name in ours]
-    finally:
-        with psycopg.connect(shadow_url, autocommit=True) as conn:
-            for name in [*ours, f"{shadow_module.TEMPLATE_PREFIX}test_prune_newest", newest]:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

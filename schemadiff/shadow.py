@@ -228,7 +228,7 @@ class ShadowServer:
                 "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX.replace("_", r"\_") + "%"]
             ).fetchone()[0]
         if kept > _TEMPLATES_KEPT:
-            _prune_in_background(self.admin_url)
+            _schedule_prune(self.admin_url)
 
     @contextlib.contextmanager
     def source_database(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
@@ -263,7 +263,11 @@ class ShadowServer:
 
 
 def prune_templates(admin_url: str) -> None:
-    """Drop all but the newest kept templates on the server at ``admin_url``."""
+    """Drop all but the newest kept templates on the server at ``admin_url``.
+
+    Never forcibly: a template another run is reading or cloning refuses
+    the drop and stays until a later prune.
+    """
     with dburl.connect(admin_url, what="shadow server", autocommit=True) as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
@@ -271,10 +275,24 @@ def prune_templates(admin_url: str) -> None:
         ).fetchall()
         for (stale,) in rows[_TEMPLATES_KEPT:]:
             with contextlib.suppress(Exception):
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(stale)))
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
 
 
 _PRUNE_URL_ENV = "SCHEMADIFF_PRUNE_URL"
+_prunes_scheduled: set[str] = set()
+
+
+def _schedule_prune(admin_url: str) -> None:
+    """Prune once this process ends (see ``_prune_in_background``).
+
+    Not at once: the command that kept one template too many may still be
+    about to read an older one, which a prune running beside it could drop.
+    """
+    if admin_url not in _prunes_scheduled:
+        import atexit
+
+        _prunes_scheduled.add(admin_url)
+        atexit.register(_prune_in_background, admin_url)
 
 
 def _prune_in_background(admin_url: str) -> None:

@@ -305,16 +305,17 @@ _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", 
 def create_policy(policy: Policy) -> str:
     sql = f"CREATE POLICY {ident(policy.name)} ON {qualified_name(policy.table)}"
     sql += " AS PERMISSIVE" if policy.permissive else " AS RESTRICTIVE"
-    sql += f" FOR {_POLICY_COMMANDS[policy.command]} TO {', '.join(policy.roles)}"
-    if policy.using is not None:
-        sql += f" USING ({policy.using})"
-    if policy.check is not None:
-        sql += f" WITH CHECK ({policy.check})"
-    return sql + ";"
+    sql += f" FOR {_POLICY_COMMANDS[policy.command]}"
+    return sql + _policy_targets(policy)
 
 
 def alter_policy(policy: Policy) -> str:
-    sql = f"ALTER POLICY {ident(policy.name)} ON {qualified_name(policy.table)} TO {', '.join(policy.roles)}"
+    return f"ALTER POLICY {ident(policy.name)} ON {qualified_name(policy.table)}" + _policy_targets(policy)
+
+
+def _policy_targets(policy: Policy) -> str:
+    """The roles and expressions, the part CREATE and ALTER POLICY share."""
+    sql = f" TO {', '.join(policy.roles)}"
     if policy.using is not None:
         sql += f" USING ({policy.using})"
     if policy.check is not None:

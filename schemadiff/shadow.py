@@ -13,14 +13,18 @@ Ctrl-C included.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from . import dburl
 from .errors import DatabaseError, ShadowServerError
@@ -30,6 +34,19 @@ CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"
 TEMP_PREFIX = "schemadiff_tmp_"
 TEMPLATE_PREFIX = "schemadiff_tpl_"
 _TEMPLATES_KEPT = 16
+
+# The embedded server's databases live in memory (a tablespace on the tmpfs
+# /dev/shm) when there is room: a schema load is mostly creating files, and
+# on a disk filesystem that costs a third of the load, several times more
+# while it still holds recently deleted databases' inodes. A reboot empties
+# the tmpfs; the marker file, written only once the tablespace exists, tells
+# that its databases went with it.
+MEMORY_ENV = "SCHEMADIFF_SHADOW_MEMORY"  # "off" keeps everything on disk; a directory moves it
+_MEMORY_ROOT = "/dev/shm"
+_MEMORY_MIN_FREE = 1 << 30  # bytes the tmpfs must have free before a database is put there
+_MEMORY_BUDGET = 1 << 30  # bytes of kept templates in memory; older ones are pruned
+_MEMORY_MARKER = "schemadiff-tablespace"
+_MEMORY_LOCK = 0x5C4E_3D1F  # advisory lock: one process at a time sets the tablespace up
 
 # The shadow server holds throwaway data only: durability buys nothing and
 # costs most of the time spent loading schemas. Autovacuum only ever finds
@@ -85,9 +102,10 @@ def _embedded_module():
 class ShadowServer:
     """A server on which schemadiff may create and drop its own databases."""
 
-    def __init__(self, admin_url: str, embedded: bool) -> None:
+    def __init__(self, admin_url: str, embedded: bool, tablespace: str | None = None) -> None:
         self.admin_url = admin_url
         self.embedded = embedded
+        self.tablespace = tablespace  # where new databases go; None: the server's default
 
     @classmethod
     def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
@@ -105,24 +123,36 @@ class ShadowServer:
 
     @classmethod
     def _start_embedded(cls, status: Status) -> ShadowServer:
-        module = _embedded_module()
         pgdata = cache_dir() / "shadow-pg16"
-        status(f"Starting the embedded shadow server in {pgdata}")
-        try:
-            pgdata.parent.mkdir(parents=True, exist_ok=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                server = module.get_server(pgdata, cleanup_mode=None)
-            url = server.get_uri()
-        except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
-            raise ShadowServerError(
-                f"the embedded shadow server could not start in {pgdata}: {type(exc).__name__}: {exc}",
-                f"Pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing PostgreSQL with pgvector,"
-                f" or remove {pgdata} to let it be recreated.",
-            ) from None
-        shadow = cls(url, embedded=True)
-        shadow._make_throwaway()
+        shadow = None
+        url = _running_server_url(pgdata)
+        if url is not None:
+            shadow = cls(url, embedded=True)
+            try:
+                shadow._make_throwaway()
+            except DatabaseError:  # a stale pid file: the embedded package starts it
+                shadow = None
+        if shadow is None:
+            module = _embedded_module()
+            status(f"Starting the embedded shadow server in {pgdata}")
+            try:
+                pgdata.parent.mkdir(parents=True, exist_ok=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    server = module.get_server(pgdata, cleanup_mode=None)
+                url = server.get_uri()
+            except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
+                raise ShadowServerError(
+                    f"the embedded shadow server could not start in {pgdata}: {type(exc).__name__}: {exc}",
+                    f"Pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing PostgreSQL with pgvector,"
+                    f" or remove {pgdata} to let it be recreated.",
+                ) from None
+            shadow = cls(url, embedded=True)
+            shadow._make_throwaway()
         shadow._drop_orphans()
+        location = _memory_location(pgdata)
+        if location is not None:
+            shadow.tablespace = shadow._memory_tablespace(location, owner=pgdata.stat().st_uid)
         return shadow
 
     def _make_throwaway(self) -> None:
@@ -139,6 +169,47 @@ class ShadowServer:
                     changed = True
             if changed:
                 conn.execute("SELECT pg_reload_conf()")
+
+    def _memory_tablespace(self, location: Path, owner: int) -> str | None:
+        """The tablespace at ``location`` (created if need be), or None to stay on disk.
+
+        Databases of a tablespace whose marker is gone lost their files (a
+        reboot empties the tmpfs): they are dropped, and the tablespace made
+        anew. Anything unexpected leaves the databases on disk, which is
+        slower and otherwise the same.
+        """
+        name = "schemadiff_memory_" + hashlib.sha256(str(location).encode()).hexdigest()[:12]
+        marker = location / _MEMORY_MARKER
+        try:
+            with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+                row = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = %s", [name]).fetchone()
+                if row is not None and marker.exists():
+                    return name
+                conn.execute("SELECT pg_advisory_lock(%s)", [_MEMORY_LOCK])
+                try:
+                    row = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = %s", [name]).fetchone()
+                    if row is not None and marker.exists():  # another process set it up meanwhile
+                        return name
+                    if row is not None:
+                        lost = conn.execute("SELECT datname FROM pg_database WHERE dattablespace = %s", [row[0]])
+                        for (database,) in lost.fetchall():
+                            conn.execute(
+                                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+                            )
+                        conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(name)))
+                    shutil.rmtree(location, ignore_errors=True)  # ours by name; whatever is left is stale
+                    location.mkdir(mode=0o700, parents=True)
+                    if owner != os.geteuid():  # root running the server as its own user
+                        os.chown(location, owner, -1)
+                    conn.execute(
+                        sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(sql.Identifier(name), sql.Literal(str(location)))
+                    )
+                    marker.touch()
+                    return name
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", [_MEMORY_LOCK])
+        except (DatabaseError, OSError, psycopg.Error):
+            return None
 
     def _drop_orphans(self) -> None:
         """Drop temporary databases left by schemadiff processes that died.
@@ -170,6 +241,8 @@ class ShadowServer:
         else:
             # template0: nothing the server's template1 may hold leaks into the shadow.
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+            if self.tablespace:  # a clone goes where its template is
+                statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(self.tablespace))
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             try:
                 conn.execute(statement)
@@ -227,7 +300,7 @@ class ShadowServer:
             kept = conn.execute(
                 "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX.replace("_", r"\_") + "%"]
             ).fetchone()[0]
-        if kept > _TEMPLATES_KEPT:
+        if kept > _TEMPLATES_KEPT or (self.tablespace and _memory_used() > _MEMORY_BUDGET):
             _schedule_prune(self.admin_url)
 
     @contextlib.contextmanager
@@ -265,17 +338,26 @@ class ShadowServer:
 def prune_templates(admin_url: str) -> None:
     """Drop all but the newest kept templates on the server at ``admin_url``.
 
-    Never forcibly: a template another run is reading or cloning refuses
-    the drop and stays until a later prune.
+    At most 16, and those in memory within their budget (the newest always
+    stays). Never forcibly: a template another run is reading or cloning
+    refuses the drop and stays until a later prune.
     """
     with dburl.connect(admin_url, what="shadow server", autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY oid DESC",
+            "SELECT d.datname, t.spcname LIKE 'schemadiff\\_memory\\_%%' FROM pg_database d"
+            " JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname LIKE %s ORDER BY d.oid DESC",
             [TEMPLATE_PREFIX.replace("_", r"\_") + "%"],
         ).fetchall()
-        for (stale,) in rows[_TEMPLATES_KEPT:]:
-            with contextlib.suppress(Exception):
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
+        in_memory = 0
+        for index, (name, memory) in enumerate(rows):
+            stale = index >= _TEMPLATES_KEPT
+            if memory and not stale:
+                with contextlib.suppress(Exception):
+                    in_memory += conn.execute("SELECT pg_database_size(%s)", [name]).fetchone()[0]
+                stale = index > 0 and in_memory > _MEMORY_BUDGET
+            if stale:
+                with contextlib.suppress(Exception):
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 _PRUNE_URL_ENV = "SCHEMADIFF_PRUNE_URL"
@@ -341,6 +423,69 @@ def identity(url: str | None = None) -> str:
     """
     url = url or os.environ.get(SHADOW_URL_ENV) or None
     return f"server:{dburl.redact(url)}" if url else f"embedded:{_embedded_version()}"
+
+
+def _running_server_url(pgdata: Path) -> str | None:
+    """The embedded server's URL when its pid file says it is up; None otherwise.
+
+    Read without importing the embedded package, which would cost a fifth
+    of a start-up when the server is running anyway (the usual case). The
+    URL is the one the package gives: user postgres, the socket in the
+    data directory.
+    """
+    try:
+        # pid, data directory, start time, port, socket directory, listen address, shared memory key, status
+        lines = (pgdata / "postmaster.pid").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready" or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
+        return None
+    socket_dir = Path(lines[4].strip())
+    if not _pid_alive(int(lines[0])) or not socket_dir.is_dir() or socket_dir.resolve() != pgdata.resolve():
+        return None
+    return make_conninfo(host=str(socket_dir), port=lines[3].strip(), user="postgres", dbname="postgres")
+
+
+def _memory_location(pgdata: Path) -> Path | None:
+    """Where the embedded server at ``pgdata`` keeps databases in memory; None: on disk.
+
+    Only on a tmpfs with room to spare (containers often give /dev/shm
+    64 MB, which a large schema would fill mid-load).
+    """
+    setting = os.environ.get(MEMORY_ENV, "").strip()
+    if setting.lower() in ("0", "off", "no", "false"):
+        return None
+    root = Path(setting) if setting else Path(_MEMORY_ROOT)
+    if not setting and not _is_tmpfs(root):
+        return None
+    try:
+        if shutil.disk_usage(root).free < _MEMORY_MIN_FREE:
+            return None
+    except OSError:
+        return None
+    digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
+    return root / f"schemadiff-{os.geteuid()}-{digest}"
+
+
+def _memory_used() -> int:
+    """Bytes used on the memory filesystem (ours and others'): whether a prune could be due."""
+    setting = os.environ.get(MEMORY_ENV, "").strip()
+    try:
+        return shutil.disk_usage(setting or _MEMORY_ROOT).used
+    except OSError:
+        return 0
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            return any(
+                fields[1] == str(path) and fields[2] == "tmpfs"
+                for fields in (line.split() for line in mounts)
+                if len(fields) > 2
+            )
+    except OSError:  # not Linux
+        return False
 
 
 def _embedded_version() -> str:

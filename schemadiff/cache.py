@@ -88,6 +88,9 @@ class PickleCache:
         os.utime(path)  # recently used entries survive pruning
         return model
 
+    def has(self, entry: str) -> bool:
+        return enabled() and (self.directory / f"{entry}.pickle").exists()
+
     def put(self, entry: str, model) -> None:
         if not enabled():
             return

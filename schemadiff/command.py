@@ -8,6 +8,7 @@ CLI can show what is happening.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,12 @@ def _short(name: str, table: str) -> str:
     return name[len(schema):] if name.startswith(schema) else name
 
 
+# Connections reading a loaded shadow database: two keep both of a small
+# machine's cores busy (the server answering, this process building the
+# model); more were slower on two cores.
+_INSPECT_CONNECTIONS = 2
+
+
 def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_status) -> PlanResult:
     """Compare the desired state with the replayed directory or a live database.
 
@@ -158,46 +165,59 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
 
         source = f"live database {redact(target.db_url)}"
         status("Reading the live database")
-        with open_snapshot(read_only(target.db_url)) as conn:
-            # The fingerprint and the schema come from one snapshot, so a
-            # model is never filed under a state it was not read from.
-            fingerprint = catalog_fingerprint(conn)
-            current_key = cache.key("live", fingerprint) if fingerprint else None
-            memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
-            memo = results.get(memo_key) if memo_key else None
-            if memo is not None:
-                return PlanResult(target, source, *memo)
+        # The fingerprint and the schema come from one snapshot, so a model
+        # is never filed under a state it was not read from. The live side
+        # is read (or unpickled) in a worker while this thread loads the
+        # desired file, which mostly waits on the shadow server; Ctrl-C
+        # reaches the long load here in the main thread, which cleans up as
+        # usual. (The pool is left first: the worker is done with the
+        # connection before it closes.)
+        with open_snapshot(read_only(target.db_url)) as conn, ThreadPoolExecutor(max_workers=1) as pool:
 
-            def read_live():
-                model = inputs.models.get(current_key) if current_key else None
+            def live_key() -> str | None:
+                fingerprint = catalog_fingerprint(conn)
+                return cache.key("live", fingerprint) if fingerprint else None
+
+            def read_live(key: str | None):
+                model = inputs.models.get(key) if key else None
                 if model is None:
                     model = read_schema(conn)
-                    if current_key:
-                        inputs.models.put(current_key, model)
-                return model
+                    if key:
+                        inputs.models.put(key, model)
+                from .diff import index_schema
 
-            # The live model is read (or unpickled) while this thread loads
-            # the desired file, which mostly waits on the shadow server.
-            # Only the short live read is in the worker: Ctrl-C reaches the
-            # long load here in the main thread, which cleans up as usual.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                live = pool.submit(read_live)
-                inputs.desired_model()  # on an error, leaving the block waits for the live read
-                current = live.result()
+                importlib.import_module(f"{__package__}.hints")  # for _compare, imported beside the load
+                return key, model, index_schema(model)
+
+            if inputs.desired_is_cached():
+                # Possibly asked before: the fingerprint decides before anything is read.
+                current_key = live_key()
+                memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+                memo = results.get(memo_key) if memo_key else None
+                if memo is not None:
+                    return PlanResult(target, source, *memo)
+                live = pool.submit(read_live, current_key)
+            else:
+                # Never loaded, so (but for an evicted model) never planned:
+                # the load starts at once, the fingerprint is taken beside it.
+                live = pool.submit(lambda: read_live(live_key()))
+            inputs.desired_model()
+            current_key, current, current_index = live.result()
+        memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
     else:
         source = inputs.current_description
         memo_key = cache.key("plan", inputs.current_key, inputs.desired_key)
         memo = results.get(memo_key)
         if memo is not None:
             return PlanResult(target, source, *memo)
-        current = None
-    changes, suggestions = _compare(inputs, current)
+        current = current_index = None
+    changes, suggestions = _compare(inputs, current, current_index)
     if memo_key:
         results.put(memo_key, (changes, suggestions))
     return PlanResult(target, source, changes, suggestions)
 
 
-def _compare(inputs: _Inputs, current) -> tuple[list, list[str]]:
+def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
     """Changes from ``current`` (a live model; None: the replayed directory) to desired, and probable renames."""
     from .diff import diff_schemas
     from .hints import probable_renames
@@ -208,7 +228,7 @@ def _compare(inputs: _Inputs, current) -> tuple[list, list[str]]:
     if current is None:
         current = inputs.current_model()
     inputs.status("Comparing")
-    changes = diff_schemas(current, desired)
+    changes = diff_schemas(current, desired, current_index=current_index)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
         from .dburl import read_only
@@ -300,6 +320,9 @@ class _Inputs:
             self.status(f"Replaying {self.replayed_count} migrations from {self.target.directory}")
             replay_directory(url, self.migrations)
 
+    def desired_is_cached(self) -> bool:
+        return self.desired_key in self._loaded or self.models.has(self.desired_key)
+
     def desired_model(self):
         # A syntax error is reported from the file before any server starts.
         return self._model(self.desired_key, self.load_desired, before=self._desired_statements)
@@ -317,7 +340,7 @@ class _Inputs:
             if before is not None:
                 before()
             with self.shadow.source_database(key, build) as name:
-                model = inspect_database(self.shadow.url_for(name))
+                model = inspect_database(self.shadow.url_for(name), connections=_INSPECT_CONNECTIONS)
             self.models.put(key, model)
         self._loaded[key] = model
         return model

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,10 +259,67 @@ class Schema:
     depends: set[tuple[Key, Key, str]] = field(default_factory=set)
 
 
-def inspect_database(url: str) -> Schema:
-    """Read the user schema of the database at ``url`` (read-only)."""
+def inspect_database(url: str, *, connections: int = 1) -> Schema:
+    """Read the user schema of the database at ``url`` (read-only).
+
+    With ``connections`` > 1 the catalog queries run side by side, each
+    connection in a snapshot of its own: only for a database nobody writes
+    meanwhile (schemadiff's shadow databases), where all snapshots agree.
+    """
+    if connections > 1:
+        return _read_side_by_side(url, connections)
     with open_snapshot(url) as conn:
         return read_schema(conn)
+
+
+def _read_side_by_side(url: str, connections: int) -> Schema:
+    """``read_schema`` with its queries sent ahead over several connections.
+
+    The server answers the large catalog queries (columns, indexes,
+    dependencies) in parallel while this thread builds the model from the
+    answers that have arrived. Which queries a read sends is learnt by a
+    dry run on empty answers; a query that run could not foresee (one asked
+    only because of an earlier answer) is sent when it is asked.
+    """
+    import threading
+    from collections import defaultdict, deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    foreseen: list[str] = []
+
+    def foresee(query: str, params: Any) -> list[tuple]:
+        if params is None:
+            foreseen.append(query)
+        return []
+
+    _Reader(foresee).read()
+
+    local = threading.local()
+    opened: list[Any] = []
+
+    def fetch(query: str, params: Any = None) -> list[tuple]:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = open_snapshot(url)
+            opened.append(conn)
+        return conn.execute(query, params).fetchall()
+
+    pool = ThreadPoolExecutor(max_workers=connections)
+    try:
+        sent = defaultdict(deque)
+        for query in foreseen:
+            sent[query].append(pool.submit(fetch, query))
+
+        def answer(query: str, params: Any) -> list[tuple]:
+            pending = sent.get(query) if params is None else None
+            future = pending.popleft() if pending else pool.submit(fetch, query, params)
+            return future.result()
+
+        return _Reader(answer).read()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for conn in opened:
+            conn.close()
 
 
 def open_snapshot(url: str) -> Any:
@@ -278,7 +336,7 @@ def open_snapshot(url: str) -> Any:
 
 def read_schema(conn: Any) -> Schema:
     """The user schema, read through a connection from ``open_snapshot``."""
-    return _Reader(conn).read()
+    return _Reader(lambda query, params: conn.execute(query, params).fetchall()).read()
 
 
 # The catalogs that hold schema objects, or that the pg_get_*def functions
@@ -381,15 +439,15 @@ def _collation_sql(collation_oid: str, default_oid: str) -> str:
 
 
 class _Reader:
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
+    def __init__(self, fetch: Callable[[str, Any], list[tuple]]) -> None:
+        self.fetch = fetch  # (query, params) -> rows
         self.schema = Schema()
         self.keys: dict[tuple[int, int, int], Key] = {}  # (classid, objid, objsubid) -> key
         # (classid, objid, objsubid) -> the model object (a comment's target)
         self.objects: dict[tuple[int, int, int], Any] = {}
 
     def rows(self, query: str, params: Any = None) -> list[tuple]:
-        return self.conn.execute(query, params).fetchall()
+        return self.fetch(query, params)
 
     def read(self) -> Schema:
         self.read_schemas()
@@ -572,7 +630,7 @@ class _Reader:
             ORDER BY a.attrelid, a.attnum
             """
         )
-        volatile = None
+        volatile = self.volatile_functions()  # asked always, so a side-by-side read sends it ahead
         for (relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind,
              storage, statistics) in rows:
             target = self.objects.get((PG_CLASS, relid, 0))
@@ -580,12 +638,10 @@ class _Reader:
             if key is None:
                 continue
             if isinstance(target, Table):
-                if default is not None and generated != "s" and volatile is None:
-                    volatile = self.volatile_functions()
                 column = Column(
                     name, type_, notnull, None if generated == "s" else default, identity, None, None,
                     default if generated == "s" else None, collation, inherited,
-                    volatile_default=bool(default and generated != "s" and _calls_any(default, volatile or set())),
+                    volatile_default=bool(default and generated != "s" and _calls_any(default, volatile)),
                     storage=storage, statistics=statistics, position=attnum,
                 )
                 target.columns[name] = column

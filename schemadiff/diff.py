@@ -81,13 +81,30 @@ def diff_databases(current_url: str, desired_url: str) -> list[Change]:
     return diff_schemas(inspect_database(current_url), inspect_database(desired_url))
 
 
-def diff_schemas(current: Schema, desired: Schema) -> list[Change]:
-    """Ordered statements that turn the ``current`` model into ``desired``."""
+def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None) -> list[Change]:
+    """Ordered statements that turn the ``current`` model into ``desired``.
+
+    ``current_index``, ``index_schema(current)`` computed beforehand (while
+    waiting on something else), saves building it here.
+    """
     if current == desired:
         # In sync: a field-by-field comparison is a fraction of the cost of
         # the dependency graphs the engine would build to find nothing.
         return []
-    return _Differ(current, desired).run()
+    return _Differ(current, desired, current_index).run()
+
+
+@dataclass(frozen=True)
+class SchemaIndex:
+    """What the differ looks up in a model: its dependency graph both ways, and its objects by key."""
+
+    refs: dict[Key, set[Key]]
+    dependents: dict[Key, set[Key]]
+    objects: dict[Key, object]
+
+
+def index_schema(schema: Schema) -> SchemaIndex:
+    return SchemaIndex(*_graph(schema), _objects(schema))
 
 
 def _graph(schema: Schema) -> tuple[dict[Key, set[Key]], dict[Key, set[Key]]]:
@@ -133,9 +150,10 @@ def _owner(obj: object) -> str | None:
 
 
 class _Differ(TypeChanges, TableChanges):
-    def __init__(self, current: Schema, desired: Schema) -> None:
+    def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None) -> None:
         self.a = current
         self.b = desired
+        self.current_index = current_index
         self.steps: list[Step] = []
 
     # -- helpers ---------------------------------------------------------------------
@@ -162,11 +180,12 @@ class _Differ(TypeChanges, TableChanges):
     # -- the run ---------------------------------------------------------------------
 
     def run(self) -> list[Change]:
-        self.rename_replaced_types()
-        self.a_ref, self.a_dependents = _graph(self.a)
-        self.b_ref, self.b_dependents = _graph(self.b)
-        self.a_objects = _objects(self.a)
-        self.b_objects = _objects(self.b)
+        given = self.a
+        self.rename_replaced_types()  # may replace self.a by a modified copy, which the given index does not fit
+        a = self.current_index if self.current_index is not None and self.a is given else index_schema(self.a)
+        b = index_schema(self.b)
+        self.a_ref, self.a_dependents, self.a_objects = a.refs, a.dependents, a.objects
+        self.b_ref, self.b_dependents, self.b_objects = b.refs, b.dependents, b.objects
         self.find_replacements()
         self.diff_schemas()
         self.diff_extensions()

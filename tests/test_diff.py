@@ -387,3 +387,48 @@ def test_view_gaining_a_column_is_replaced_in_place(make_db: MakeDb) -> None:
     down = converge(make_db, desired, current)
     assert [(c.action, c.name) for c in down] == [
         ("drop", "public.top"), ("drop", "public.base"), ("create", "public.base"), ("create", "public.top")]
+
+
+def test_generated_column_follows_its_replaced_function(make_db: MakeDb) -> None:
+    # The table compares equal on both sides; only the function its column
+    # is computed from must be re-created, and the column with it.
+    current = ("CREATE FUNCTION twice(x int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT x * 2';"
+               " CREATE TABLE t (a int, b int GENERATED ALWAYS AS (twice(a)) STORED);")
+    desired = current.replace("twice(x int)", "twice(y int)").replace("SELECT x * 2", "SELECT y * 2")
+    changes = converge(make_db, current, desired)
+    assert {(c.action, c.kind, c.name) for c in changes} >= {("drop", "column", "public.t.b"),
+                                                            ("create", "column", "public.t.b")}
+
+
+def test_an_index_computed_beforehand_gives_the_same_changes(make_db: MakeDb) -> None:
+    from schemadiff.diff import diff_schemas, index_schema
+
+    # The second pair makes the differ rename an enum in its own copy of
+    # the current model, which the given index does not describe.
+    for current_sql, desired_sql in (
+        (RICH_TABLE, RICH_TABLE.replace("CHECK (name <> '')", "CHECK (name <> 'x')") + " CREATE TABLE u (a int);"),
+        ("CREATE TYPE s AS ENUM ('a', 'b'); CREATE TABLE t (x s); CREATE VIEW v AS SELECT x FROM t;",
+         "CREATE TYPE s AS ENUM ('b', 'a'); CREATE TABLE t (x s); CREATE VIEW v AS SELECT x FROM t;"),
+    ):
+        current = inspect_database(make_db(current_sql))
+        desired = inspect_database(make_db(desired_sql))
+        expected = diff_schemas(current, desired)
+        assert expected
+        assert diff_schemas(current, desired, current_index=index_schema(current)) == expected
+
+
+def test_reading_over_several_connections_reads_the_same_model(make_db: MakeDb) -> None:
+    from pathlib import Path
+
+    archive = (Path(__file__).resolve().parent.parent / "schema" / "archive.sql").read_text()
+    url = make_db(archive + RICH_TABLE + """
+        CREATE FUNCTION stamp() RETURNS timestamptz VOLATILE LANGUAGE sql AS 'SELECT now()';
+        CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz DEFAULT stamp(), n int DEFAULT 1);
+        CREATE VIEW recent AS SELECT id, at FROM stamped WHERE at > '2020-01-01';
+        COMMENT ON TABLE stamped IS 'rows with a time';
+        CREATE TYPE mood AS ENUM ('sad', 'glad');
+    """)
+    serial = inspect_database(url)
+    assert serial.tables["public.stamped"].columns["at"].volatile_default
+    for connections in (2, 3):
+        assert inspect_database(url, connections=connections) == serial

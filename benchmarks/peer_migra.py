@@ -102,18 +102,20 @@ class PeerResult:
 
 
 def run_pipeline(admin_url: str, live_url: str, desired: Path, *, migra: Path, psql: str,
-                 defer_drop: bool = False) -> PeerResult:
+                 defer_drop: bool = False, tablespace: str | None = None) -> PeerResult:
     """create db, load ``desired``, ``migra --unsafe LIVE SCRATCH``, drop db.
 
     With ``defer_drop`` the scratch database is left for :func:`drop_scratch`
-    to drop and time later (see scale.py for why).
+    to drop and time later (see scale.py for why). With ``tablespace`` the
+    scratch database is created there (a reference run, not the peer).
     """
     scratch = f"bench_migra_{os.getpid()}_{secrets.token_hex(4)}"
     scratch_url = with_database(admin_url, scratch)
     # No -1: one transaction over thousands of tables runs out of max_locks_per_transaction.
     psql_base = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     start = time.perf_counter()
-    run_measured([*psql_base, "-d", admin_url, "-c", f'CREATE DATABASE "{scratch}" TEMPLATE template0'])
+    placed = f' TABLESPACE "{tablespace}"' if tablespace else ""
+    run_measured([*psql_base, "-d", admin_url, "-c", f'CREATE DATABASE "{scratch}" TEMPLATE template0{placed}'])
     result = None
     try:
         run_measured([*psql_base, "-d", scratch_url, "-f", str(desired)])

@@ -120,6 +120,7 @@ class Bench:
     profile_dir: Path | None = None  # --profile: every schemadiff run under pyinstrument
     runs: int = 0
     deferred: list[PeerResult] = field(default_factory=list)  # migra pipelines whose scratch database is not dropped yet
+    memory_tablespace: str | None = None  # where schemadiff keeps its databases in memory, if it does
 
     def schemadiff(self, *args: str, ok_codes=(0,), with_shadow: bool = True) -> Run:
         argv = [sys.executable, "-m", "schemadiff", *args]
@@ -154,7 +155,8 @@ def open_bench(cache_dir: Path, pass_shadow_url: bool) -> tuple[Bench, object]:
     (work / "cwd").mkdir()
     env = dict(os.environ)
     env.pop("SCHEMADIFF_SHADOW_URL", None)
-    bench = Bench(cache_dir, work, shadow.admin_url, migra, find_psql(), pass_shadow_url, env)
+    bench = Bench(cache_dir, work, shadow.admin_url, migra, find_psql(), pass_shadow_url, env,
+                  memory_tablespace=getattr(shadow, "tablespace", None))  # older engines have none
     return bench, shadow
 
 
@@ -222,6 +224,9 @@ class PlanSizeResult:
     warm_rss: list[float] = field(default_factory=list)
     warm_cpu: list[float] = field(default_factory=list)
     peer_warm: list[PeerResult] = field(default_factory=list)
+    # The peer again with its scratch database where schemadiff keeps its own
+    # (in memory): for reference, not judged; at the judged size only.
+    peer_cold_in_memory: list[PeerResult] = field(default_factory=list)
     statement_checks: list[str] = field(default_factory=list)  # problems found; empty: exact
     warm_in_sync: bool | None = None
     migra_statements: int | None = None
@@ -297,6 +302,13 @@ class ColdPlan:
             result.migra_statements = count_migra_statements(peer.sql)
             log(f"{size:,} tables: migra pipeline {peer.total_seconds:.2f}s + drop (load {peer.load_seconds:.2f}s,"
                 f" diff {peer.diff_seconds:.2f}s), migra {peer.max_rss_mb:.0f} MB")
+            if bench.memory_tablespace and size == TARGET_TABLES:
+                reference = run_pipeline(bench.admin_url, self.live.url, desired, migra=bench.migra, psql=bench.psql,
+                                         defer_drop=True, tablespace=bench.memory_tablespace)
+                bench.deferred.append(reference)
+                result.peer_cold_in_memory.append(reference)
+                log(f"{size:,} tables: migra pipeline, scratch database in memory {reference.total_seconds:.2f}s + drop"
+                    f" (load {reference.load_seconds:.2f}s, diff {reference.diff_seconds:.2f}s)")
 
 
 class WarmPlan:
@@ -562,6 +574,17 @@ def render_report(facts: dict, plans: list[PlanSizeResult], generate: GenerateRe
             targets.append((f"plan holds one statement per change, {p.size:,} tables",
                             exact, not p.statement_checks and p.warm_in_sync is not False))
         lines.append("")
+        for p in plans:
+            if p.peer_cold_in_memory:
+                reference = [peer_seconds(r) for r in p.peer_cold_in_memory]
+                lines += [
+                    f"For reference, not judged: at {p.size:,} tables the migra pipeline with its scratch database in"
+                    f" the in-memory tablespace schemadiff uses for its own takes {median(reference):.2f} s (load"
+                    f" {median([r.load_seconds for r in p.peer_cold_in_memory]):.1f} + diff"
+                    f" {median([r.diff_seconds for r in p.peer_cold_in_memory]):.1f}); the cold plan is"
+                    f" {times(paired_speedup(reference, p.cold[:len(reference)]))} faster than that.",
+                    "",
+                ]
         if len(plans) >= 2:
             big, small = plans[-1], plans[-2]
             growth = median(big.cold) / median(small.cold)
@@ -770,7 +793,7 @@ def _raw(facts, plans, generate, apply, startup) -> dict:
         if obj is None:
             return None
         data = asdict(obj)
-        for key in ("peer_cold", "peer_warm"):
+        for key in ("peer_cold", "peer_warm", "peer_cold_in_memory"):
             for entry in data.get(key, []):
                 entry.pop("sql", None)
         return data

@@ -124,53 +124,59 @@ class ShadowServer:
     @classmethod
     def _start_embedded(cls, status: Status) -> ShadowServer:
         pgdata = cache_dir() / "shadow-pg16"
-        shadow = None
+        conn = None
         url = _running_server_url(pgdata)
         if url is not None:
-            shadow = cls(url, embedded=True)
             try:
-                shadow._make_throwaway()
+                conn = dburl.connect(url, what="shadow server", autocommit=True)
             except DatabaseError:  # a stale pid file: the embedded package starts it
-                shadow = None
-        if shadow is None:
-            module = _embedded_module()
-            status(f"Starting the embedded shadow server in {pgdata}")
-            try:
-                pgdata.parent.mkdir(parents=True, exist_ok=True)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    server = module.get_server(pgdata, cleanup_mode=None)
-                url = server.get_uri()
-            except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
-                raise ShadowServerError(
-                    f"the embedded shadow server could not start in {pgdata}: {type(exc).__name__}: {exc}",
-                    f"Pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing PostgreSQL with pgvector,"
-                    f" or remove {pgdata} to let it be recreated.",
-                ) from None
-            shadow = cls(url, embedded=True)
-            shadow._make_throwaway()
-        shadow._drop_orphans()
-        location = _memory_location(pgdata)
-        if location is not None:
-            shadow.tablespace = shadow._memory_tablespace(location, owner=pgdata.stat().st_uid)
+                conn = None
+        if conn is None:
+            url = cls._start_with_package(pgdata, status)
+            conn = dburl.connect(url, what="shadow server", autocommit=True)
+        shadow = cls(url, embedded=True)
+        with conn:  # one session for the checks every start makes
+            cls._make_throwaway(conn)
+            cls._drop_orphans(conn)
+            location = _memory_location(pgdata)
+            if location is not None:
+                shadow.tablespace = cls._memory_tablespace(conn, location, owner=pgdata.stat().st_uid)
         return shadow
 
-    def _make_throwaway(self) -> None:
-        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
-            current = dict(
-                conn.execute(
-                    "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(_THROWAWAY_SETTINGS)]
-                ).fetchall()
-            )
-            changed = False
-            for name, value in _THROWAWAY_SETTINGS.items():
-                if current.get(name) != value:
-                    conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-                    changed = True
-            if changed:
-                conn.execute("SELECT pg_reload_conf()")
+    @staticmethod
+    def _start_with_package(pgdata: Path, status: Status) -> str:
+        module = _embedded_module()
+        status(f"Starting the embedded shadow server in {pgdata}")
+        try:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = module.get_server(pgdata, cleanup_mode=None)
+            return server.get_uri()
+        except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
+            raise ShadowServerError(
+                f"the embedded shadow server could not start in {pgdata}: {type(exc).__name__}: {exc}",
+                f"Pass --shadow URL (or set {SHADOW_URL_ENV}) to use an existing PostgreSQL with pgvector,"
+                f" or remove {pgdata} to let it be recreated.",
+            ) from None
 
-    def _memory_tablespace(self, location: Path, owner: int) -> str | None:
+    @staticmethod
+    def _make_throwaway(conn: psycopg.Connection) -> None:
+        current = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(_THROWAWAY_SETTINGS)]
+            ).fetchall()
+        )
+        changed = False
+        for name, value in _THROWAWAY_SETTINGS.items():
+            if current.get(name) != value:
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
+
+    @staticmethod
+    def _memory_tablespace(conn: psycopg.Connection, location: Path, owner: int) -> str | None:
         """The tablespace at ``location`` (created if need be), or None to stay on disk.
 
         Databases of a tablespace whose marker is gone lost their files (a
@@ -181,53 +187,50 @@ class ShadowServer:
         name = "schemadiff_memory_" + hashlib.sha256(str(location).encode()).hexdigest()[:12]
         marker = location / _MEMORY_MARKER
         try:
-            with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            row = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = %s", [name]).fetchone()
+            if row is not None and marker.exists():
+                return name
+            conn.execute("SELECT pg_advisory_lock(%s)", [_MEMORY_LOCK])
+            try:
                 row = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = %s", [name]).fetchone()
-                if row is not None and marker.exists():
+                if row is not None and marker.exists():  # another process set it up meanwhile
                     return name
-                conn.execute("SELECT pg_advisory_lock(%s)", [_MEMORY_LOCK])
-                try:
-                    row = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = %s", [name]).fetchone()
-                    if row is not None and marker.exists():  # another process set it up meanwhile
-                        return name
-                    if row is not None:
-                        lost = conn.execute("SELECT datname FROM pg_database WHERE dattablespace = %s", [row[0]])
-                        for (database,) in lost.fetchall():
-                            conn.execute(
-                                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-                            )
-                        conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(name)))
-                    shutil.rmtree(location, ignore_errors=True)  # ours by name; whatever is left is stale
-                    location.mkdir(mode=0o700, parents=True)
-                    if owner != os.geteuid():  # root running the server as its own user
-                        os.chown(location, owner, -1)
-                    conn.execute(
-                        sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(sql.Identifier(name), sql.Literal(str(location)))
-                    )
-                    marker.touch()
-                    return name
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", [_MEMORY_LOCK])
-        except (DatabaseError, OSError, psycopg.Error):
+                if row is not None:
+                    lost = conn.execute("SELECT datname FROM pg_database WHERE dattablespace = %s", [row[0]])
+                    for (database,) in lost.fetchall():
+                        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+                    conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(name)))
+                shutil.rmtree(location, ignore_errors=True)  # ours by name; whatever is left is stale
+                location.mkdir(mode=0o700, parents=True)
+                if owner != os.geteuid():  # root running the server as its own user
+                    os.chown(location, owner, -1)
+                conn.execute(
+                    sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(sql.Identifier(name), sql.Literal(str(location)))
+                )
+                marker.touch()
+                return name
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [_MEMORY_LOCK])
+        except (OSError, psycopg.Error):
             return None
 
-    def _drop_orphans(self) -> None:
+    @staticmethod
+    def _drop_orphans(conn: psycopg.Connection) -> None:
         """Drop temporary databases left by schemadiff processes that died.
 
         Only on the embedded server: its process ids are this machine's, so a
         dead pid means nobody uses the database any more.
         """
-        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
-            names = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT datname FROM pg_database WHERE datname LIKE %s", [TEMP_PREFIX.replace("_", r"\_") + "%"]
-                )
-            ]
-            for name in names:
-                pid = name[len(TEMP_PREFIX):].split("_", 1)[0]
-                if pid.isdigit() and not _pid_alive(int(pid)):
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", [TEMP_PREFIX.replace("_", r"\_") + "%"]
+            )
+        ]
+        for name in names:
+            pid = name[len(TEMP_PREFIX):].split("_", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def url_for(self, dbname: str) -> str:
         return dburl.with_database(self.admin_url, dbname)

@@ -283,8 +283,8 @@ class ShadowServer:
                 return name
         return None
 
-    def keep(self, temporary: str, key: str) -> None:
-        """Keep a fully built temporary database as the template for ``key``.
+    def keep(self, temporary: str, key: str) -> str | None:
+        """Keep a fully built temporary database as the template for ``key``; its new name, or None.
 
         A rename, so nothing is copied; the temporary name is then gone and
         its drop on exit finds nothing. Built under a temporary name first,
@@ -292,19 +292,20 @@ class ShadowServer:
         """
         name = self._template_name(key)
         if name is None:
-            return
+            return None
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             try:
                 conn.execute(
                     sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(temporary), sql.Identifier(name))
                 )
             except Exception:  # another run kept the same state first: theirs serves
-                return
+                return None
             kept = conn.execute(
                 "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX.replace("_", r"\_") + "%"]
             ).fetchone()[0]
         if kept > _TEMPLATES_KEPT or (self.tablespace and _memory_used() > _MEMORY_BUDGET):
             _schedule_prune(self.admin_url)
+        return name
 
     @contextlib.contextmanager
     def source_database(self, key: str, build: Callable[[str], None]) -> Iterator[str]:
@@ -319,8 +320,7 @@ class ShadowServer:
         name = self.create_database()
         try:
             build(self.url_for(name))
-            self.keep(name, key)
-            yield self.find_template(key) or name
+            yield self.keep(name, key) or self.find_template(key) or name
         finally:
             with contextlib.suppress(Exception):
                 self.drop_database(name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -125,3 +128,29 @@ def test_unreachable_database_hides_the_password(cli, tmp_path):
     result = cli("apply", "--dir", directory, "--db", "postgresql://me:topsecret@127.0.0.1:1/db")
     assert result.exit_code == 1
     assert "topsecret" not in result.err + result.out
+
+
+_MAIN_WITH_EXIT_HANDLER = """
+import atexit, sys
+marker, args = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: open(marker, "w").write("ran"))
+sys.argv = ["schemadiff", *args]
+from schemadiff.cli import main
+main()
+"""
+
+
+def test_the_process_exit_keeps_output_exit_code_and_exit_handlers(tmp_path, shadow_url):
+    # main() ends the process without the interpreter's teardown: what a
+    # normal exit guarantees must still happen.
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE t (a int PRIMARY KEY, b text);\n")
+    marker = tmp_path / "exit-handler-ran"
+    done = subprocess.run(
+        [sys.executable, "-c", _MAIN_WITH_EXIT_HANDLER, str(marker),
+         "plan", "--desired", str(desired), "--shadow", shadow_url, "--format", "json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert [change["sql"] for change in json.loads(done.stdout)["changes"]][0].startswith("CREATE TABLE")
+    assert marker.read_text() == "ran"

@@ -106,6 +106,7 @@ class ShadowServer:
         self.admin_url = admin_url
         self.embedded = embedded
         self.tablespace = tablespace  # where new databases go; None: the server's default
+        self.memory_location: Path | None = None  # the tablespace's directory when it is in memory
 
     @classmethod
     def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
@@ -141,6 +142,7 @@ class ShadowServer:
             location = _memory_location(pgdata)
             if location is not None:
                 shadow.tablespace = cls._memory_tablespace(conn, location, owner=pgdata.stat().st_uid)
+                shadow.memory_location = location if shadow.tablespace else None
         return shadow
 
     @staticmethod
@@ -303,7 +305,7 @@ class ShadowServer:
             kept = conn.execute(
                 "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [TEMPLATE_PREFIX.replace("_", r"\_") + "%"]
             ).fetchone()[0]
-        if kept > _TEMPLATES_KEPT or (self.tablespace and _memory_used() > _MEMORY_BUDGET):
+        if kept > _TEMPLATES_KEPT or (self.memory_location and _used_bytes(self.memory_location) > _MEMORY_BUDGET):
             _schedule_prune(self.admin_url)
         return name
 
@@ -470,11 +472,10 @@ def _memory_location(pgdata: Path) -> Path | None:
     return root / f"schemadiff-{os.geteuid()}-{digest}"
 
 
-def _memory_used() -> int:
-    """Bytes used on the memory filesystem (ours and others'): whether a prune could be due."""
-    setting = os.environ.get(MEMORY_ENV, "").strip()
+def _used_bytes(path: Path) -> int:
+    """Bytes used on the file system holding ``path`` (ours and others'): whether a prune could be due."""
     try:
-        return shutil.disk_usage(setting or _MEMORY_ROOT).used
+        return shutil.disk_usage(path).used
     except OSError:
         return 0
 

@@ -205,3 +205,17 @@ def test_a_stale_pid_file_is_not_taken_for_a_running_server(tmp_path):
     assert shadow_module._running_server_url(tmp_path) is None
     (tmp_path / "postmaster.pid").write_text("\n".join([*lines[:7], "starting"]) + "\n")
     assert shadow_module._running_server_url(tmp_path) is None
+
+
+def test_keeping_a_template_in_memory_over_the_budget_schedules_a_prune(memory_root, monkeypatch):
+    from schemadiff import cache
+
+    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
+    server = shadow_module.ShadowServer.open(None)
+    assert server.memory_location is not None and server.memory_location.parent == memory_root
+    scheduled = []
+    monkeypatch.setattr(shadow_module, "_schedule_prune", scheduled.append)
+    monkeypatch.setattr(shadow_module, "_MEMORY_BUDGET", 1)  # anything used is over it
+    kept = server.keep(server.create_database(), "test_memory_budget_trigger")
+    assert kept and _tablespace_of(server.admin_url, kept) == server.tablespace
+    assert scheduled == [server.admin_url]

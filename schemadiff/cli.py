@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied),"
@@ -155,6 +155,12 @@ def plan(
     else:
         for result in results:
             _render_plan(result)
+    problems = [problem for result in results for problem in result.row_problems]
+    if problems:
+        raise ExistingRowsBlock(
+            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
+            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
+        )
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
@@ -179,6 +185,7 @@ def _plan_json(result) -> dict:
             for row in result.summary()
         ],
         "probable_renames": result.probable_renames,
+        "errors": result.row_problems,
         "changes": [
             {
                 "sql": c.sql,
@@ -249,6 +256,14 @@ def generate(
     allow_destructive: Annotated[
         bool, typer.Option("--allow-destructive", help="Allow changes that delete data (drops, narrowing types).")
     ] = False,
+    allow_fails_on_existing_rows: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fails-on-existing-rows",
+            help="Accept statements that fail on a table holding rows (a NOT NULL column added without a"
+            " default), for tables known to be empty.",
+        ),
+    ] = False,
     online: Annotated[
         Optional[bool],
         typer.Option(
@@ -275,6 +290,7 @@ def generate(
             targets[0],
             shadow_url=shadow,
             allow_destructive=allow_destructive,
+            allow_fails_on_existing_rows=allow_fails_on_existing_rows,
             online=targets[0].online if online is None else online,
             status=session.status,
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, DestructiveChangeRefused
+from .errors import ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
 
 Status = Callable[[str], None]
 
@@ -97,6 +97,8 @@ class PlanResult:
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
     probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    # plan --db: planned statements the live database's rows make fail (schemadiff.rowcheck)
+    row_problems: list[str] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -151,8 +153,20 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     """Compare the desired state with the replayed directory or a live database.
 
     The same comparison asked again (same desired file, same directory or
-    an unchanged live database) is answered from the result cache.
+    an unchanged live database) is answered from the result cache. Against
+    a live database, ``row_problems`` lists the statements its rows would
+    make fail (rows are data: checked on every run, never cached).
     """
+    result = _plan(target, shadow_url=shadow_url, status=status)
+    if target.db_url and result.changes:
+        from .rowcheck import live_row_problems
+
+        status("Checking the live database's rows")
+        result.row_problems = live_row_problems(target.db_url, result.changes)
+    return result
+
+
+def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResult:
     from . import cache
 
     inputs = _Inputs(target, shadow_url, status)
@@ -386,6 +400,7 @@ def generate(
     *,
     shadow_url: str | None = None,
     allow_destructive: bool = False,
+    allow_fails_on_existing_rows: bool = False,
     online: bool = False,
     status: Status = _no_status,
 ) -> GenerateResult:
@@ -396,7 +411,7 @@ def generate(
     file gets the next version and a down file that undoes it alone.
     """
     from . import cache
-    from .hazards import destructive
+    from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import check_name, next_version, write_pairs
     from .migrations import verify_sum, write_sum
 
@@ -413,10 +428,12 @@ def generate(
     label = target.desired.name
     memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
     memo = results.get(memo_key)
-    if memo is not None and (allow_destructive or not destructive(memo[0])):
+    if memo is not None and (allow_destructive or not destructive(memo[0])) and \
+            (allow_fails_on_existing_rows or not fails_on_existing_rows(memo[0])):
         changes, down_changes, files = memo
     else:
-        changes, down_changes, files = _verified_files(inputs, label, allow_destructive, online)
+        changes, down_changes, files = _verified_files(inputs, label, allow_destructive, online,
+                                                       allow_fails_on_existing_rows)
         results.put(memo_key, (changes, down_changes, files))
     if not changes:
         return GenerateResult(target, [], [], [], None)
@@ -436,10 +453,11 @@ def generate(
     return GenerateResult(target, changes, down_changes, written, first)
 
 
-def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool):
+def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
+                    allow_fails_on_existing_rows: bool = False):
     """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)])."""
     from .diff import diff_schemas
-    from .hazards import destructive
+    from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import content_hash, render
     from .verify import verify_migrations
 
@@ -468,6 +486,16 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 f"the migration would delete data; nothing was written:\n{listed}",
                 "Re-run with --allow-destructive if that is intended."
                 + (f" Probable renames:{suggestions}" if suggestions else ""),
+            )
+        failing = fails_on_existing_rows(changes)
+        if failing and not allow_fails_on_existing_rows:
+            listed = "\n".join(f"  - {c.sql}" for c in failing)
+            raise FailsOnExistingRowsRefused(
+                "the migration adds a NOT NULL column without a default, which fails on a table that holds"
+                f" any row; nothing was written:\n{listed}",
+                "Give the column a DEFAULT in the desired file (or add it nullable, backfill it, then make it"
+                " NOT NULL in a later migration), or re-run with --allow-fails-on-existing-rows if the table"
+                " is known to be empty wherever the migration runs.",
             )
         files = []  # (name suffix, up text, down text)
         if online:

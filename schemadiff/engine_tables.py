@@ -15,7 +15,7 @@ from . import ddl
 from . import hazards as hz
 from .ddl import ident, qualified_name
 from .engine_order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
-from .inspect import Column, Key, Sequence, SequenceOptions, Table
+from .inspect import Column, Domain, Key, Sequence, SequenceOptions, Table
 from .typechange import needs_using, type_change_hazards
 
 _DEFAULT_COLLATION = 'pg_catalog."default"'
@@ -226,11 +226,45 @@ class TableChanges:
         qname = table.qualified
         key = ("column", f"{qname}.{column.name}")
         rewrites = column.identity or column.generated is not None or column.volatile_default
+        hazards = [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else []
+        if self.fills_with_null(column):
+            hazards.append(hz.FAILS_ON_EXISTING_ROWS)
         self.add(f"ALTER TABLE {ddl.table_ref(table)} ADD COLUMN {ddl.column_definition(column)};", "create",
                  "column", key[1], qname, R_CREATE["column"],
-                 hazards=[hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else [],
+                 hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
                  claims=self.identity_claims([column]))
+
+    def fills_with_null(self, column: Column) -> bool:
+        """Whether ADD COLUMN gives existing rows NULL in a column that must not hold it.
+
+        PostgreSQL (ALTER TABLE, ADD COLUMN) fills existing rows with the
+        column's default, else its domain's default, else NULL; an identity or
+        generated column computes its value. NULL then fails the column's NOT
+        NULL, or a NOT NULL domain's (also through domains over domains).
+        """
+        if column.identity or column.generated is not None:
+            return False
+        if column.default is not None and not _NULL_DEFAULT.match(column.default):
+            return False
+        notnull = column.notnull
+        name, seen = column.type, set()
+        while name not in seen:
+            seen.add(name)
+            domain = self.domain_named(name)
+            if domain is None:
+                break
+            if domain.default is not None:
+                return False
+            notnull = notnull or domain.notnull
+            name = domain.base
+        return notnull
+
+    def domain_named(self, type_name: str) -> Domain | None:
+        for obj in self.b.types.values():
+            if isinstance(obj, Domain) and type_name in (ddl.qualified(obj.schema, obj.name), obj.name):
+                return obj
+        return None
 
     def alter_column(self, table: Table, old: Column, new: Column) -> None:
         if _column_shape(old) == _column_shape(new):
@@ -351,6 +385,7 @@ class TableChanges:
         return None
 
 
+_NULL_DEFAULT = re.compile(r"^\(?NULL(::[^()]+)?\)?$", re.IGNORECASE)
 _NEXTVAL = re.compile(r"^nextval\('((?:[^']|'')+)'::regclass\)$")
 
 

@@ -93,6 +93,14 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class FailsOnExistingRowsRefused(CommandError):
+    """A plan adds a NOT NULL column without a default (fails on any row) and the user did not accept it."""
+
+
+class ExistingRowsBlock(CommandError):
+    """``plan --db``: the live database holds rows a planned statement fails on."""
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

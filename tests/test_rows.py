@@ -8,6 +8,7 @@ takes the column's default), up and back down.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import psycopg
@@ -119,3 +120,97 @@ def test_an_existing_sequence_already_past_the_values_is_not_moved_back(make_db)
     desired = "CREATE SEQUENCE s1 START WITH 500; CREATE TABLE t1 (id integer PRIMARY KEY DEFAULT nextval('s1'));"
     up, = _round_trip(make_db, current, desired, ROWS, "INSERT INTO t1 DEFAULT VALUES RETURNING id", False)
     assert up == [(501,)]
+
+
+# -- ADD COLUMN ... NOT NULL without a default: fails-on-existing-rows --------------------------------------
+
+BASE = "CREATE TABLE t1 (id integer PRIMARY KEY, note text);\n"
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "column, fails",
+    [
+        ("name text NOT NULL", True),
+        ("name text NOT NULL DEFAULT ''", False),
+        ("name text", False),
+        ("name text NOT NULL DEFAULT NULL", True),
+        ("name strict_text", True),  # a NOT NULL domain without a default
+        ("name filled_text NOT NULL", False),  # the domain's default fills the rows
+        ("name integer GENERATED ALWAYS AS IDENTITY", False),
+        ("name integer NOT NULL GENERATED ALWAYS AS (id * 2) STORED", False),
+    ],
+)
+def test_not_null_column_without_a_value_for_existing_rows_is_a_hazard(cli, shadow_url, tmp_path, column, fails):
+    domains = ("CREATE DOMAIN strict_text AS text NOT NULL;\n"
+               "CREATE DOMAIN filled_text AS text DEFAULT 'x' NOT NULL;\n")
+    current = _write(tmp_path / "current.sql", domains + BASE)
+    migrations = tmp_path / "m"
+    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    desired = _write(tmp_path / "desired.sql", domains + BASE.replace("note text", f"note text, {column}"))
+    planned = cli("plan", "--desired", desired, "--dir", migrations, "--shadow", shadow_url, "--format", "json")
+    assert planned.exit_code == 2, planned.err
+    hazards = [h for change in json.loads(planned.out)["changes"] for h in change["hazards"]]
+    assert ("fails-on-existing-rows" in hazards) == fails
+    refused = cli("generate", "add", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    if not fails:
+        assert refused.exit_code == 0, refused.err
+        return
+    assert refused.exit_code == 1
+    assert "NOT NULL column without a default" in refused.err and "--allow-fails-on-existing-rows" in refused.err
+    assert "Traceback" not in refused.err
+    assert sorted(p.name for p in migrations.glob("*.sql")) == ["000001_init.down.sql", "000001_init.up.sql"]
+    accepted = cli("generate", "add", "--desired", desired, "--dir", migrations, "--shadow", shadow_url,
+                   "--allow-fails-on-existing-rows")
+    assert accepted.exit_code == 0, accepted.err
+    header = (migrations / "000002_add.up.sql").read_text()
+    assert "fails-on-existing-rows" in header.split("ALTER TABLE")[0]
+
+
+def test_plan_against_a_live_table_with_rows_reports_the_failing_statements(cli, shadow_url, make_db, tmp_path):
+    live = make_db("CREATE TABLE t1 (id integer PRIMARY KEY, note text);"
+                   " CREATE TABLE t2 (id integer PRIMARY KEY, note text);"
+                   " CREATE TABLE t3 (id integer PRIMARY KEY, note text);"
+                   " INSERT INTO t1 VALUES (1, 'a'); INSERT INTO t3 VALUES (1, 'a'), (2, NULL);")
+    desired = _write(tmp_path / "desired.sql",
+                     "CREATE TABLE t1 (id integer PRIMARY KEY, note text, name text NOT NULL);\n"
+                     "CREATE TABLE t2 (id integer PRIMARY KEY, note text, name text NOT NULL);\n"  # empty: fine
+                     "CREATE TABLE t3 (id integer PRIMARY KEY, note text NOT NULL);\n")
+    for output in ("text", "json"):
+        result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", output)
+        assert result.exit_code == 1, result.out + result.err
+        assert "public.t1 holds rows" in result.err and "ADD COLUMN name" in result.err
+        assert "public.t3.note holds NULL" in result.err
+        assert "public.t2" not in result.err and "Traceback" not in result.err
+        if output == "json":
+            errors = json.loads(result.out)["errors"]
+            assert len(errors) == 2
+    # The rows are data: once they are fixed, the same plan (cached) no longer reports them.
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("DELETE FROM t1; UPDATE t3 SET note = 'b' WHERE note IS NULL")
+    clean = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url)
+    assert clean.exit_code == 2, clean.out + clean.err
+
+
+# -- an INVALID index left by a failed CREATE INDEX CONCURRENTLY ---------------------------------------------
+
+def test_an_invalid_index_is_a_difference_to_rebuild(cli, shadow_url, make_db, tmp_path):
+    live = make_db("CREATE TABLE t2 (id integer PRIMARY KEY, v integer); INSERT INTO t2 VALUES (1, 1), (2, 1);")
+    with psycopg.connect(live, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY t2_v_key ON t2 (v)")
+        conn.execute("CREATE INDEX CONCURRENTLY t2_id_v_idx ON t2 (id, v)")  # a valid one stays alone
+    desired = _write(tmp_path / "desired.sql", "CREATE TABLE t2 (id integer PRIMARY KEY, v integer);\n"
+                     "CREATE UNIQUE INDEX t2_v_key ON t2 (v);\nCREATE INDEX t2_id_v_idx ON t2 (id, v);\n")
+    result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
+    assert result.exit_code == 2, result.out + result.err
+    changes = json.loads(result.out)["changes"]
+    assert [(c["action"], c["name"]) for c in changes] == [("drop", "public.t2_v_key"), ("create", "public.t2_v_key")]
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("DELETE FROM t2 WHERE id = 2")
+        conn.execute("\n".join(c["sql"] for c in changes))
+    assert cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url).exit_code == 0

@@ -214,3 +214,65 @@ def test_an_invalid_index_is_a_difference_to_rebuild(cli, shadow_url, make_db, t
         conn.execute("DELETE FROM t2 WHERE id = 2")
         conn.execute("\n".join(c["sql"] for c in changes))
     assert cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url).exit_code == 0
+
+
+# -- a type change deletes data only when a value can be lost -------------------------------------------------
+
+INT4 = ["-2147483648", "2147483647", "0"]
+INT8 = ["-9223372036854775808", "9223372036854775807"]
+
+
+@pytest.mark.parametrize(
+    "old, new, values, lossy",
+    [
+        ("integer", "numeric(20,2)", INT4, False),  # the example
+        ("integer", "numeric(12,2)", INT4, False),
+        ("integer", "numeric", INT4, False),
+        ("bigint", "numeric(19,0)", INT8, False),
+        ("smallint", "integer", ["-32768", "32767"], False),
+        ("smallint", "real", ["-32768", "32767"], False),
+        ("integer", "double precision", INT4, False),
+        ("integer", "varchar(11)", INT4, False),
+        ("numeric(9,0)", "integer", ["999999999", "-999999999"], False),
+        ("numeric(15,0)", "double precision", ["999999999999999", "-999999999999999"], False),
+        ("numeric(10,2)", "numeric(12,3)", ["99999999.99", "-0.01"], False),
+        ("real", "double precision", ["3.4e38", "1.17549e-38", "0.1"], False),
+        ("character(5)", "varchar(5)", ["ab", "abcde"], False),
+        ("boolean", "varchar(5)", ["true", "false"], False),
+        ("uuid", "varchar(36)", ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"], False),
+        ("date", "timestamp", ["4713-01-01 BC", "294276-12-31", "infinity"], False),
+        ("timestamp(3)", "timestamptz", ["2024-03-31 02:30:00.123", "infinity"], False),
+        ("integer", "numeric(11,2)", INT4, True),  # 9 digits before the point hold no 2147483647
+        ("integer", "real", ["16777217"], True),
+        ("bigint", "double precision", ["9007199254740993"], True),
+        ("numeric(10,2)", "integer", ["1.5"], True),
+        ("numeric(10,2)", "numeric(10,1)", ["0.05"], True),
+        ("numeric", "double precision", ["0.1000000000000000000001"], True),
+        ("integer", "varchar(10)", ["-2147483648"], True),
+        ("double precision", "real", ["0.1"], True),
+        ("timestamptz", "timestamp(0)", ["2024-01-01 00:00:00.5+00"], True),
+        ("timestamp", "date", ["2024-01-01 12:00"], True),
+        ("text", "varchar(3)", ["abcd"], True),
+    ],
+)
+def test_a_type_change_deletes_data_exactly_when_a_value_can_be_lost(make_db, old, new, values, lossy):
+    from schemadiff import hazards as hz
+
+    live = make_db(f"CREATE TABLE t (k serial PRIMARY KEY, a {old}); SET TimeZone = 'UTC';")
+    (change,) = diff_databases(live, make_db(f"CREATE TABLE t (k serial PRIMARY KEY, a {new});"))
+    assert (hz.DELETES_DATA in change.hazards) == lossy, change.hazards
+    # The proof, on PostgreSQL itself: the values come back unchanged, or (lossy) one of them does not.
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        for value in values:
+            conn.execute(f"INSERT INTO t (a) VALUES (%s::{old})", [value])
+        before = conn.execute(f"SELECT k, a::text FROM t ORDER BY k").fetchall()
+        try:
+            conn.execute(change.sql)
+            after = conn.execute(f"SELECT k, a::{old}::text FROM t ORDER BY k").fetchall()
+        except psycopg.Error:
+            after = None  # the conversion failed on a value: not every value fits
+    if lossy:
+        assert after != before
+    else:
+        assert after == before

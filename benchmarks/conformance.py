@@ -202,7 +202,7 @@ def _round_trip(case: Case, shadow: ShadowServer, tmp: Path, created: list[str],
 
     generate = _run_cli(
         ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
-         "--shadow", shadow.admin_url, "--allow-destructive"],
+         "--shadow", shadow.admin_url, "--allow-destructive", "--allow-fails-on-existing-rows"],
         work,
     )
     if generate.code != 0:

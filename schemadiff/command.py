@@ -426,7 +426,9 @@ def generate(
     # pair verified last time: it is what the run would compute and verify.
     results = cache.result_cache()
     label = target.desired.name
-    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
+    # A pair proven while accepting failures on rows is not proven for a run that does not accept them.
+    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
+                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "")
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])) and \
             (allow_fails_on_existing_rows or not fails_on_existing_rows(memo[0])):
@@ -524,6 +526,11 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
             status=inputs.status,
+            # Tables that exist now and that the migration touches hold rows in
+            # the proof, but for those whose failing on rows the user accepted.
+            seed_tables={c.table for c in changes if c.table in current.tables}
+            - {c.table for c in failing},
+            accept_fails_on_rows=allow_fails_on_existing_rows,
         )
     return changes, down_changes, files
 

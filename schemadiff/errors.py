@@ -82,7 +82,16 @@ class MigrationStateError(CommandError):
 
 
 class MigrationFailed(CommandError):
-    """A migration statement failed while being applied."""
+    """A migration statement failed while being applied.
+
+    ``sqlstate`` (PostgreSQL's error code), ``statement`` (its text) and
+    ``diag`` (psycopg's ``Diagnostic``: constraint, table, column names) are
+    set when a statement failed, None otherwise.
+    """
+
+    sqlstate: str | None = None
+    statement: str | None = None
+    diag: object | None = None
 
 
 class LockTimeout(CommandError):

@@ -28,10 +28,13 @@ def run_statements(
             try:
                 conn.execute(statement.text)
             except psycopg.Error as exc:
-                raise MigrationFailed(
+                failed = MigrationFailed(
                     f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}",
                     hint,
-                ) from None
+                )
+                # For callers that judge the failure (verification on a copy holding rows).
+                failed.sqlstate, failed.statement, failed.diag = exc.sqlstate, statement.text, exc.diag
+                raise failed from None
 
 
 def run_migration_text(url: str, text: str, label: str) -> None:

@@ -9,10 +9,10 @@ with the diff engine, so an engine bug cannot hide its own mistake.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from . import catalog
-from .errors import VerificationFailed
+from .errors import MigrationFailed, VerificationFailed
 from .execute import run_migration_text
 from .shadow import ShadowServer, Status, _no_status
 
@@ -27,15 +27,23 @@ def verify_migrations(
     ups: Sequence[str],
     downs: Sequence[str],
     status: Status = _no_status,
+    seed_tables: Collection[str] = (),
+    accept_fails_on_rows: bool = False,
 ) -> None:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
     ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
-    golang-migrate steps back one version at a time.
+    golang-migrate steps back one version at a time. ``seed_tables``
+    (``schema.name`` keys of existing tables the migration touches) get a
+    few generated rows first (see :func:`_prove_with_rows`); with
+    ``accept_fails_on_rows`` a statement that fails on them is not refused.
     """
     status("Verifying the migration on a copy of the current state")
     before = catalog.snapshot(shadow.url_for(current_db))
     desired = catalog.snapshot(desired_url)
+    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, ups, downs, seed_tables,
+                                        accept_fails_on_rows, status):
+        return
     with shadow.temporary_database(template=current_db) as copy_url:
         for number, text in enumerate(ups, 1):
             _run(copy_url, text, "up", number, len(ups))
@@ -45,6 +53,145 @@ def verify_migrations(
             _run(copy_url, text, "down", number, len(downs))
         returned = catalog.snapshot(copy_url)
         _check(catalog.differences(before, returned), "the down migration does not return to the current state")
+
+
+# -- the proof with rows -------------------------------------------------------------------------------------
+
+
+class _ValuesDependent(Exception):
+    """A statement failed on the generated rows' values, which production's rows need not share."""
+
+
+def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
+                     desired: catalog.Snapshot, ups: Sequence[str], downs: Sequence[str], tables: Collection[str], accept: bool,
+                     status: Status) -> bool:
+    """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.seed`): True when it is done.
+
+    Seed, up, probe (one more insert per seeded table with a sequence-backed
+    column: its key must not collide), judge, down, probe, judge. An ``ADD
+    up statement failing on a constraint over columns the migration adds
+    fails on any populated table: refused unless ``accept``
+    (:func:`_fails_on_any_rows`). Any other failure depends on the generated
+    values (a CHECK, a cast, a foreign key they do not meet): False, and the
+    caller proves on an empty copy as before. Sequence positions differ from the
+    empty copy's; the catalog judge does not compare them (they are data).
+    """
+    from . import dburl, seed
+
+    with shadow.temporary_database(template=current_db) as copy_url:
+        with dburl.connect(copy_url, what="shadow copy", autocommit=True) as conn:
+            seeded = seed.seed(conn, tables)
+        for note in seeded.notes:
+            status(f"Rows for the proof: {note}")
+        if not seeded.seeded:
+            return False
+        status(f"Proving with rows in {len(seeded.seeded)} table(s)")
+        certain = None if accept else _fails_on_any_rows(shadow.url_for(current_db), desired_url)
+        try:
+            for number, text in enumerate(ups, 1):
+                _run_on_rows(copy_url, text, "up", number, len(ups), certain)
+            _probe(copy_url, seeded.seeded, "up")
+            _check(catalog.differences(desired, catalog.snapshot(copy_url)),
+                   "the up migration does not reach the desired state")
+            for number, text in reversed(list(enumerate(downs, 1))):
+                _run_on_rows(copy_url, text, "down", number, len(downs), None)
+            _probe(copy_url, seeded.seeded, "down")
+        except _ValuesDependent as exc:
+            status(f"Proving on an empty copy: with generated rows, {exc}")
+            return False
+        _check(catalog.differences(before, catalog.snapshot(copy_url)),
+               "the down migration does not return to the current state")
+    return True
+
+
+def _run_on_rows(url: str, text: str, direction: str, number: int, count: int,
+                 certain: Callable[[MigrationFailed], bool] | None) -> None:
+    which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
+    try:
+        run_migration_text(url, text, which)
+    except MigrationFailed as exc:
+        if certain is not None and certain(exc):
+            raise VerificationFailed(
+                f"the {which} fails on a copy whose tables hold rows, as it would on any populated table;"
+                f" nothing was written: {exc.message}",
+                "Give the new column a default its constraints accept (or add it nullable, backfill, then"
+                " constrain it in a later migration), or re-run with --allow-fails-on-existing-rows if the"
+                " table is known to be empty wherever the migration runs.",
+            ) from None
+        raise _ValuesDependent(f"the {which} fails ({exc.message.splitlines()[0]})") from None
+
+
+def _fails_on_any_rows(current_url: str, desired_url: str) -> Callable[[MigrationFailed], bool]:
+    """Whether a failure on the seeded copy is one any populated table would meet.
+
+    True when the constraint (or NOT NULL) that failed involves only columns
+    the migration adds: existing rows get those columns' defaults (else
+    NULL), whatever the rows hold, so the generated values decide nothing.
+    Anything else (a constraint over existing columns, a cast, an
+    expression index) depends on the values.
+    """
+    from . import dburl
+
+    def certain(exc: MigrationFailed) -> bool:
+        diag = exc.diag
+        schema, table = getattr(diag, "schema_name", None), getattr(diag, "table_name", None)
+        if not exc.sqlstate or not exc.sqlstate.startswith("23") or not schema or not table:
+            return False  # integrity violations only (PostgreSQL error class 23)
+        relation = f"{_quote(schema)}.{_quote(table)}"
+        column = getattr(diag, "column_name", None)
+        constraint = getattr(diag, "constraint_name", None)
+        if column:
+            involved = {column}
+        elif constraint:
+            with dburl.connect(desired_url, what="shadow copy", autocommit=True) as conn:
+                rows = conn.execute(_CONSTRAINT_COLUMNS, [relation, constraint, relation, constraint]).fetchall()
+            if not rows or any(name is None for (name,) in rows):
+                return False  # unknown, or an expression: cannot tell
+            involved = {name for (name,) in rows}
+        else:
+            return False
+        with dburl.connect(current_url, what="shadow copy", autocommit=True) as conn:
+            existing = {name for (name,) in conn.execute(
+                "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass(%s)"
+                " AND attnum > 0 AND NOT attisdropped", [relation]).fetchall()}
+        return bool(existing) and not (involved & existing)
+
+    return certain
+
+
+# The columns of a table's constraint or index by name (NULL for an expression).
+_CONSTRAINT_COLUMNS = """
+    SELECT a.attname FROM pg_catalog.pg_constraint con
+    CROSS JOIN LATERAL unnest(con.conkey) AS k(n)
+    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
+    WHERE con.conrelid = to_regclass(%s) AND con.conname = %s
+    UNION ALL
+    SELECT a.attname FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+    CROSS JOIN LATERAL unnest(i.indkey) AS k(n)
+    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+    WHERE i.indrelid = to_regclass(%s) AND ic.relname = %s
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid)
+"""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _probe(url: str, tables: Sequence[str], direction: str) -> None:
+    from . import dburl, seed
+
+    with dburl.connect(url, what="shadow copy", autocommit=True) as conn:
+        failures = seed.probe(conn, tables)
+    if failures:
+        lines = "\n".join(f"  - {f.table}: {f.reason}" for f in failures)
+        raise VerificationFailed(
+            f"after the {direction} migration, the next insert into a table holding rows collides with them;"
+            f" nothing was written. A sequence (identity or nextval default) does not continue after the values"
+            f" the column holds:\n{lines}",
+            _REPORT_HINT,
+        )
 
 
 def _run(url: str, text: str, direction: str, number: int, count: int) -> None:

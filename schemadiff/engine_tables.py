@@ -380,7 +380,8 @@ class TableChanges:
     def sequence_named(self, regclass: str) -> Sequence | None:
         """The desired model's sequence that a ``'...'::regclass`` text names (search_path: public)."""
         for seq in self.b.sequences.values():
-            if regclass == ddl.qualified(seq.schema, seq.name) or (seq.schema == "public" and regclass == ident(seq.name)):
+            if regclass == ddl.qualified(seq.schema, seq.name) or \
+                    (seq.schema == "public" and regclass == ident(seq.name)):
                 return seq
         return None
 

@@ -51,6 +51,7 @@ from .errors import DatabaseError
 
 BOOKKEEPING_TABLES = ("schema_migrations", "schemadiff_history")
 _DUMP_TIMEOUT = 600  # seconds; a dump of thousands of tables takes a few
+_LOCK_WAIT_MS = 60_000
 
 # pg_dump's table-of-contents comment that opens every entry:
 #   -- Name: t t_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -156,7 +157,12 @@ def dump(url: str, program: PgDump, *, owners: bool = False) -> Dump:
     env = dict(os.environ)
     if password is not None:
         env["PGPASSWORD"] = str(password)
-    args = [program.path, "--schema-only", "--no-password", f"--dbname={pg_conninfo.make_conninfo(**params)}"]
+    # pg_dump takes ACCESS SHARE locks on every table; on a live database
+    # it gives up rather than queue behind a migration holding a lock.
+    args = [
+        program.path, "--schema-only", "--no-password", f"--lock-wait-timeout={_LOCK_WAIT_MS}",
+        f"--dbname={pg_conninfo.make_conninfo(**params)}",
+    ]
     if not owners:
         args.append("--no-owner")
     try:

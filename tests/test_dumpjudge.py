@@ -92,6 +92,33 @@ def test_what_the_catalog_judge_misses_the_dump_judge_names(make_db, pg_dump, ex
     assert len(lines) == 1 and lines[0].startswith(f"missing: {named}"), lines
 
 
+def test_the_password_travels_in_the_environment_never_on_the_command_line(make_db, pg_dump, monkeypatch):
+    import subprocess
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    url = make_conninfo(**{**conninfo_to_dict(make_db(TABLE)), "password": "s3cret-pw"})
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append((args, kw)) or real_run(args, **kw))
+    assert dumpjudge.dump(url, pg_dump).statements  # the embedded server trusts local users: the dump works
+    args, kwargs = calls[-1]
+    assert not any("s3cret-pw" in arg for arg in args)
+    assert kwargs["env"]["PGPASSWORD"] == "s3cret-pw"
+
+
+def test_a_failing_pg_dump_is_one_clear_error_without_the_password(shadow, pg_dump):
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from schemadiff.errors import DatabaseError
+
+    url = make_conninfo(**{**conninfo_to_dict(shadow.admin_url), "dbname": "no_such_db_here", "password": "s3cret-pw"})
+    with pytest.raises(DatabaseError) as caught:
+        dumpjudge.dump(url, pg_dump)
+    assert "pg_dump failed" in caught.value.message and "no_such_db_here" in caught.value.message
+    assert "s3cret-pw" not in str(caught.value)
+
+
 def test_no_pg_dump_for_a_newer_server_says_so(pg_dump):
     with pytest.raises(dumpjudge.DumpUnavailable) as caught:
         dumpjudge.find_pg_dump(pg_dump.major + 50)

@@ -57,6 +57,7 @@ _LOCK_WAIT_MS = 60_000
 #   -- Name: t t_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 _TOC = re.compile(r"^-- Name: (?P<name>.*); Type: (?P<type>[^;]*); Schema: (?P<schema>[^;]*); Owner: .*$")
 _SETTING = re.compile(r"^SET\s+(?P<name>[a-z_]+)\s*=\s*(?P<value>.*)$", re.I | re.S)
+_PARTITIONED = re.compile(r"\)\s*PARTITION\s+BY\s+(?:RANGE|LIST|HASH)\s*\(", re.I)
 _TABLE_START = re.compile(r"^CREATE\s+(?:(?:UNLOGGED|FOREIGN)\s+)?TABLE\s", re.I)
 # Settings pg_dump changes between entries because they say where or how an object is stored.
 _PLACEMENT_SETTINGS = ("default_tablespace", "default_table_access_method")
@@ -184,8 +185,8 @@ def parse(text: str) -> Dump:
     result = Dump()
     placement: dict[str, str] = {}
     for entry_name, entry_type, body in _entries(text):
-        if _is_bookkeeping(entry_name, body):
-            continue
+        # A skipped entry's settings still hold for the entries after it.
+        skipped = _is_bookkeeping(entry_name, body)
         for statement in pglast.split(body, with_parser=False):
             statement = statement.strip()
             if not statement:
@@ -197,7 +198,7 @@ def parse(text: str) -> Dump:
                     value = setting["value"].strip().strip("'")
                     placement[name] = value
                 continue  # the session preamble
-            if re.match(r"^SELECT\s+pg_catalog\.set_config\(", statement, re.I):
+            if skipped or re.match(r"^SELECT\s+pg_catalog\.set_config\(", statement, re.I):
                 continue
             if _TABLE_START.match(statement):
                 statement = _sort_table_elements(statement)
@@ -213,9 +214,14 @@ def _placed(setting: str, entry_type: str, statement: str) -> bool:
     # pg_dump sets default_tablespace before tables, indexes and constraints
     # with an index, default_table_access_method before tables and
     # materialized views; other statements are not affected by them.
+    # Partitioned and foreign tables have no access method: pg_dump leaves
+    # the setting as the previous entry left it, which says nothing about them.
     head = statement.split("(", 1)[0].upper()
     if setting == "default_table_access_method":
-        return entry_type in ("TABLE", "MATERIALIZED VIEW") and head.startswith("CREATE")
+        return (
+            entry_type in ("TABLE", "MATERIALIZED VIEW") and head.startswith("CREATE")
+            and "FOREIGN TABLE" not in head and not _PARTITIONED.search(statement)
+        )
     return entry_type in ("TABLE", "INDEX", "CONSTRAINT", "MATERIALIZED VIEW") and (
         head.startswith("CREATE") or "ADD CONSTRAINT" in statement.upper()
     )

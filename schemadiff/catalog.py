@@ -275,6 +275,37 @@ _QUERIES: dict[str, str] = {
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE {_user_schema('n')} AND {_not_version_table('c')} AND {_not_member('c.oid', 'pg_class')}
     """,
+    # Rewrite rules (CREATE RULE), except the _RETURN rule that is a view's
+    # own definition (compared under "relations").
+    "rules": f"""
+        SELECT {_qualified('n', 'c')} || '.' || quote_ident(r.rulename), jsonb_strip_nulls(jsonb_build_object(
+            'definition', pg_get_ruledef(r.oid, true),
+            'enabled', CASE r.ev_enabled WHEN 'O' THEN NULL WHEN 'D' THEN 'disabled'
+                                         WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END
+        ))
+        FROM pg_rewrite AS r
+        JOIN pg_class AS c ON c.oid = r.ev_class
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE r.rulename <> '_RETURN' AND {_user_schema('n')} AND {_not_version_table('c')}
+          AND {_not_member('c.oid', 'pg_class')}
+    """,
+    # Extended statistics (CREATE STATISTICS): kinds, columns and
+    # expressions, the table, and the per-object statistics target.
+    "statistics": f"""
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname), jsonb_strip_nulls(jsonb_build_object(
+            'table', {_qualified('tn', 'c')},
+            'kinds', (SELECT jsonb_agg(k ORDER BY k) FROM unnest(s.stxkind) AS k),
+            'columns', (SELECT jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_attribute AS a
+                        WHERE a.attrelid = s.stxrelid AND a.attnum = ANY (s.stxkeys)),
+            'expressions', pg_get_expr(s.stxexprs, s.stxrelid),
+            'target', CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END
+        ))
+        FROM pg_statistic_ext AS s
+        JOIN pg_namespace AS n ON n.oid = s.stxnamespace
+        JOIN pg_class AS c ON c.oid = s.stxrelid
+        JOIN pg_namespace AS tn ON tn.oid = c.relnamespace
+        WHERE {_user_schema('n')} AND {_not_version_table('c')} AND {_not_member('s.oid', 'pg_statistic_ext')}
+    """,
     # Comments on any kind of object, named the way PostgreSQL names them
     # ("table column public.users.email", "index public.users_email_idx").
     "comments": f"""
@@ -323,6 +354,8 @@ _NOUNS = {
     "triggers": "trigger",
     "event_triggers": "event trigger",
     "policies": "policy",
+    "rules": "rule",
+    "statistics": "statistics object",
 }
 
 

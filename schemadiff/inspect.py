@@ -182,8 +182,9 @@ class Constraint:
     definition: str
     references: str | None = None  # qualified table a foreign key points to
     # Storage parameters of the index backing a PRIMARY KEY / UNIQUE
-    # constraint ("fillfactor=90"), sorted: pg_get_constraintdef leaves them
-    # out for those two kinds (it prints them for EXCLUDE).
+    # constraint ("fillfactor=90"), in the order they were given (which is
+    # the order pg_dump prints): pg_get_constraintdef leaves them out for
+    # those two kinds (it prints them for EXCLUDE).
     index_options: tuple[str, ...] = ()
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON its index
     comment: str | None = None
@@ -257,7 +258,7 @@ class Statistics:
 
     schema: str
     name: str
-    table: str  # qualified table it is on
+    table: str  # qualified table or materialized view it is on
     definition: str  # pg_get_statisticsobjdef: CREATE STATISTICS ... FROM ...
     target: int | None = None  # ALTER STATISTICS ... SET STATISTICS, when set
     comment: str | None = None
@@ -753,8 +754,8 @@ class _Reader:
                    pg_catalog.pg_get_constraintdef(con.oid), con.conislocal AND con.conparentid = 0,
                    con.conindid, n.nspname, con.confrelid,
                    CASE WHEN con.contype IN ('p', 'u') THEN
-                       ARRAY(SELECT o FROM pg_catalog.pg_class ic, unnest(ic.reloptions) AS o
-                             WHERE ic.oid = con.conindid ORDER BY o) END,
+                       ARRAY(SELECT o.o FROM pg_catalog.pg_class ic, unnest(ic.reloptions) WITH ORDINALITY AS o(o, n)
+                             WHERE ic.oid = con.conindid ORDER BY o.n) END,
                    COALESCE((SELECT i.indisclustered FROM pg_catalog.pg_index i
                              WHERE i.indexrelid = con.conindid AND con.contype IN ('p', 'u', 'x')), false)
             FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
@@ -952,7 +953,7 @@ class _Reader:
         )
         for oid, schema, name, relid, definition, target in rows:
             owner_key = self.keys.get((PG_CLASS, relid, 0))
-            if owner_key is None or owner_key[0] != "table":
+            if owner_key is None or owner_key[0] not in ("table", "view"):  # tables, materialized views
                 continue
             qname = f"{schema}.{name}"
             stats = self.schema.statistics[qname] = Statistics(schema, name, owner_key[1], definition, target)

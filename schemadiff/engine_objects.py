@@ -1,5 +1,6 @@
-"""Diff engine, part: rules, extended statistics, view column defaults, and
-the attributes of constraint-backed indexes (storage parameters, CLUSTER ON).
+"""Diff engine, part: rules, extended statistics, view column defaults,
+column compression and attribute options, and the attributes of indexes
+(storage parameters of constraint-backed ones, CLUSTER ON).
 
 A mixin of :class:`schemadiff.diff._Differ`, like ``engine_tables``: it uses
 the differ's state (``self.a``/``self.b`` models, ``self.add``, the sets of
@@ -10,7 +11,8 @@ depends on is) is created again in the same migration.
 
 Statements follow the PostgreSQL reference pages: CREATE RULE / CREATE OR
 REPLACE RULE / ALTER TABLE ... {ENABLE|DISABLE} RULE, CREATE / ALTER
-STATISTICS, ALTER VIEW ... ALTER COLUMN ... {SET|DROP} DEFAULT, ALTER INDEX
+STATISTICS, ALTER VIEW ... ALTER COLUMN ... {SET|DROP} DEFAULT, ALTER TABLE
+... ALTER COLUMN ... {SET COMPRESSION|SET (...)|RESET (...)}, ALTER INDEX
 ... {SET|RESET} (storage parameter), ALTER TABLE ... {CLUSTER ON|SET
 WITHOUT CLUSTER}.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from .ddl import ident, qualified, qualified_name
 from .engine_order import R_ALTER_TABLE, R_CREATE, R_DROP
-from .inspect import Constraint, Key, View
+from .inspect import Column, Constraint, Key, Table, View
 
 # ev_enabled / tgenabled letters -> the ALTER TABLE clause that sets them.
 _RULE_STATE = {"O": "ENABLE RULE", "D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}
@@ -108,6 +110,28 @@ class ObjectChanges:
             clause = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
             self.add(f"ALTER VIEW {ref} ALTER COLUMN {ident(column)} {clause};", "alter", "column",
                      f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key})
+
+    # -- column compression and attribute options -------------------------------------
+
+    def column_compression_and_options(self, table: Table, column: Column, before: Column | None) -> None:
+        """ALTER COLUMN SET COMPRESSION and SET / RESET (n_distinct...); ``before`` None for a new column.
+
+        SET COMPRESSION applies to values stored from now on; existing
+        values keep theirs (PostgreSQL, ALTER TABLE).
+        """
+        key: Key = ("column", f"{table.qualified}.{column.name}")
+        prefix = f"ALTER TABLE {qualified(table.schema, table.name)} ALTER COLUMN {ident(column.name)}"
+        if (before.compression if before else None) != column.compression:
+            method = {"p": "pglz", "l": "lz4"}.get(column.compression or "", "DEFAULT")
+            self.add(f"{prefix} SET COMPRESSION {method};", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
+        changed, reset = option_changes(before.options if before else (), column.options)
+        if changed:
+            self.add(f"{prefix} SET ({', '.join(changed)});", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
+        if reset:
+            self.add(f"{prefix} RESET ({', '.join(reset)});", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
 
     # -- attributes of indexes and constraint-backed indexes ---------------------------
 

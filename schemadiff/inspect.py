@@ -130,6 +130,8 @@ class Column:
     volatile_default: bool = False
     storage: str | None = None  # p e x m, only when not the type's default
     statistics: int | None = None  # per-column statistics target, when set
+    compression: str | None = None  # attcompression: p (pglz) | l (lz4); None: the server's default
+    options: tuple[str, ...] = ()  # attoptions: n_distinct=..., n_distinct_inherited=...
     comment: str | None = None
     position: int = 0
 
@@ -660,7 +662,8 @@ class _Reader:
                    {_collation_sql('a.attcollation', 't.typcollation')},
                    a.attinhcount > 0, d.oid, c.relkind,
                    CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
-                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END
+                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END,
+                   NULLIF(a.attcompression::text, ''), COALESCE(a.attoptions, '{{}}')
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -672,7 +675,7 @@ class _Reader:
         )
         volatile = self.volatile_functions()  # asked always, so a side-by-side read sends it ahead
         for (relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind,
-             storage, statistics) in rows:
+             storage, statistics, compression, attoptions) in rows:
             target = self.objects.get((PG_CLASS, relid, 0))
             key = self.keys.get((PG_CLASS, relid, 0))
             if key is None:
@@ -682,7 +685,8 @@ class _Reader:
                     name, type_, notnull, None if generated == "s" else default, identity, None, None,
                     default if generated == "s" else None, collation, inherited,
                     volatile_default=bool(default and generated != "s" and _calls_any(default, volatile)),
-                    storage=storage, statistics=statistics, position=attnum,
+                    storage=storage, statistics=statistics, compression=compression,
+                    options=tuple(sorted(attoptions)), position=attnum,
                 )
                 target.columns[name] = column
                 column_key: Key = ("column", f"{target.qualified}.{name}")

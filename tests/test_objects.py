@@ -91,6 +91,10 @@ OBJECT_KINDS = [
      " COMMENT ON STATISTICS s1 IS 'a and b move together';"),
     ("statistics-target-only", "CREATE TABLE t (a int, b int); CREATE STATISTICS s ON a, b FROM t;",
      "CREATE TABLE t (a int, b int); CREATE STATISTICS s ON a, b FROM t; ALTER STATISTICS s SET STATISTICS 0;"),
+    ("column-compression-and-options", "CREATE TABLE t (a int, b text COMPRESSION pglz);",
+     "CREATE TABLE t (a int, b text, c text COMPRESSION pglz); ALTER TABLE t ALTER COLUMN a SET (n_distinct = -0.5);"
+     " ALTER TABLE t ALTER COLUMN c SET (n_distinct = 100); CREATE TABLE u (x text COMPRESSION pglz);"
+     " ALTER TABLE u ALTER COLUMN x SET (n_distinct_inherited = 7);"),
     ("cluster-on", "CREATE TABLE t (a int PRIMARY KEY, b int); CREATE INDEX t_b ON t (b);"
      " ALTER TABLE t CLUSTER ON t_pkey;",
      "CREATE TABLE t (a int PRIMARY KEY, b int); CREATE INDEX t_b ON t (b); ALTER TABLE t CLUSTER ON t_b;"

@@ -185,6 +185,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
     # -- the run ---------------------------------------------------------------------
 
     def run(self) -> list[Change]:
+        self.refuse_unmanaged()
         given = self.a
         self.rename_replaced_types()  # may replace self.a by a modified copy, which the given index does not fit
         a = self.current_index if self.current_index is not None and self.a is given else index_schema(self.a)

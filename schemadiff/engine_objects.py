@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .ddl import ident, qualified, qualified_name
 from .engine_order import R_ALTER_TABLE, R_CREATE, R_DROP
+from .errors import UnsupportedChange
 from .inspect import Column, Constraint, Key, Table, View
 
 # ev_enabled / tgenabled letters -> the ALTER TABLE clause that sets them.
@@ -38,6 +39,27 @@ def option_changes(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[list[str
 
 class ObjectChanges:
     """Statements for rules, extended statistics, view column defaults and index attributes (a mixin)."""
+
+    # -- kinds not modelled ------------------------------------------------------------
+
+    def refuse_unmanaged(self) -> None:
+        """Raise UnsupportedChange when objects of a kind the engine does not model differ.
+
+        Without this, a new collation or cast in the desired schema would
+        give an empty plan ("in sync") and never be created.
+        """
+        lines = []
+        for identity in sorted(self.a.unmanaged.keys() | self.b.unmanaged.keys()):
+            old, new = self.a.unmanaged.get(identity), self.b.unmanaged.get(identity)
+            if old == new:
+                continue
+            state = "to be created" if old is None else "to be dropped" if new is None else "changed"
+            lines.append(f"  - {identity}: {state}")
+        if lines:
+            raise UnsupportedChange(
+                "schemadiff does not create, alter or drop these objects; nothing was planned:\n" + "\n".join(lines),
+                "Write this part of the migration by hand (then run `schemadiff hash`), or leave the objects"
+                " as they are on both sides; README \"What the engine models\" lists the kinds.")
 
     # -- rules -------------------------------------------------------------------------
 

@@ -93,6 +93,10 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class UnsupportedChange(CommandError):
+    """The change involves a kind of object schemadiff does not create, alter or drop."""
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

@@ -294,6 +294,11 @@ class Schema:
     event_triggers: dict[str, EventTrigger] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)  # "schema.relation.rule" -> rule
     statistics: dict[str, Statistics] = field(default_factory=dict)  # "schema.name" -> statistics
+    # Objects of kinds the engine does not create, alter or drop (collations,
+    # casts, operators, text search objects...): pg_identify_object's
+    # "type identity" -> what defines it, so that the differ can refuse a
+    # change to them instead of leaving it out (see ``read_unmanaged``).
+    unmanaged: dict[str, str] = field(default_factory=dict)
     # (dependent, referenced, deptype) between keys of this model
     depends: set[tuple[Key, Key, str]] = field(default_factory=set)
 
@@ -503,6 +508,7 @@ class _Reader:
         self.read_event_triggers()
         self.read_rules()
         self.read_statistics()
+        self.read_unmanaged()
         self.read_comments()
         self.read_depends()
         return self.schema
@@ -964,6 +970,33 @@ class _Reader:
             key: Key = ("statistics", qname)
             self.register(PG_STATISTIC_EXT, oid, 0, key, stats)
             self.depends_on(key, owner_key)
+
+    def read_unmanaged(self) -> None:
+        """Objects users create by hand whose kinds the engine does not model.
+
+        Publications and subscriptions are left out: they are set up by
+        whoever runs replication, not written in schema files.
+        """
+        catalogs = ("pg_collation", "pg_cast", "pg_operator", "pg_opclass", "pg_opfamily", "pg_am",
+                    "pg_conversion", "pg_language", "pg_transform", "pg_ts_config", "pg_ts_dict", "pg_ts_parser",
+                    "pg_ts_template", "pg_foreign_data_wrapper", "pg_foreign_server")
+        objects = " UNION ALL ".join(
+            f"SELECT '{name}'::pg_catalog.regclass AS classid, x.oid FROM pg_catalog.{name} x" for name in catalogs)
+        for identity, definition in self.rows(
+            f"""
+            SELECT i.type || ' ' || i.identity,
+                   CASE WHEN o.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
+                       (SELECT pg_catalog.concat_ws(' ', co.collprovider, co.collcollate, co.collctype,
+                                                    co.colliculocale, co.collisdeterministic)
+                        FROM pg_catalog.pg_collation co WHERE co.oid = o.oid) ELSE '' END
+            FROM ({objects}) o
+            CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) i
+            WHERE o.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype = 'e')
+            ORDER BY 1
+            """
+        ):
+            self.schema.unmanaged[identity] = definition
 
     # -- comments and dependencies --------------------------------------------------
 

@@ -230,3 +230,25 @@ def test_rule_on_recreated_view_is_recreated(make_db: MakeDb) -> None:
     for plan in (up, down):
         kinds = [(c.action, c.kind) for c in plan]
         assert ("drop", "view") in kinds and ("create", "rule") in kinds
+
+
+# -- kinds the engine does not create: refused, never silently left out ------------------------
+
+@pytest.mark.parametrize(("added", "named"), [
+    ("CREATE COLLATION ci (provider = libc, locale = 'C');", "collation public.ci"),
+    ("CREATE TEXT SEARCH CONFIGURATION english_copy (COPY = english);", "text search configuration public.english_copy"),
+    ("CREATE FUNCTION t_text(t) RETURNS text LANGUAGE sql AS 'SELECT $1.a::text';"
+     " CREATE CAST (t AS text) WITH FUNCTION t_text(t);", "cast (public.t AS pg_catalog.text)"),
+])
+def test_generate_refuses_objects_the_engine_does_not_create(cli, shadow_url, tmp_path, added: str,
+                                                              named: str) -> None:
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE t (a int);\n")
+    migrations = tmp_path / "migrations"
+    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    desired.write_text("CREATE TABLE t (a int);\n" + added + "\n")
+
+    refused = cli("generate", "more", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    assert refused.exit_code != 0, refused.out
+    assert named in refused.err and "does not create" in refused.err and "Traceback" not in refused.err
+    assert not list(migrations.glob("000002_*"))

@@ -9,7 +9,8 @@ that object is identical in both catalog snapshots.
 Drop-and-recreate forced by a dependency is not flagged when the
 dependency is visible: creating an object whose table is (re)created in the
 same migration is fine, and a table or view counts as changed when any of
-its columns, constraints, indexes, triggers or policies changed.
+its columns, constraints, indexes, triggers, policies, rules or extended
+statistics changed.
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ _TRIGGER_COMMANDS = {
 }
 
 
+_RULE_COMMANDS = {
+    name for name in (
+        "AT_EnableRule", "AT_EnableAlwaysRule", "AT_EnableReplicaRule", "AT_DisableRule",
+    ) if hasattr(AlterTableType, name)
+}
+
+
 def touches(statement: Statement) -> list[Touch]:
     """The objects one statement touches (empty when it cannot tell)."""
     node = statement.node
@@ -125,6 +133,12 @@ def touches(statement: Statement) -> list[Touch]:
         return [Touch("extensions", quote_ident(node.extname), creates=True)]
     if isinstance(node, ast.CreateSchemaStmt) and node.schemaname:
         return [Touch("schemas", quote_ident(node.schemaname), creates=True)]
+    if isinstance(node, ast.RuleStmt):
+        return [Touch("rules", _range_var(node.relation) + "." + quote_ident(node.rulename), creates=not node.replace)]
+    if isinstance(node, ast.CreateStatsStmt) and node.defnames:
+        return [Touch("statistics", _qualified(_names(node.defnames)), creates=True)]
+    if isinstance(node, ast.AlterStatsStmt):
+        return [Touch("statistics", _qualified(_names(node.defnames)))]
     if isinstance(node, ast.DropStmt):
         return _drop_touches(node)
     if isinstance(node, ast.AlterTableStmt):
@@ -154,6 +168,11 @@ def _drop_touches(node: ast.DropStmt) -> list[Touch]:
             names = _names(obj)
             category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
             result.append(Touch(category, _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_RULE:
+            names = _names(obj)
+            result.append(Touch("rules", _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_STATISTIC_EXT:
+            result.append(Touch("statistics", _qualified(_names(obj))))
         elif kind == ObjectType.OBJECT_EXTENSION and isinstance(obj, ast.String):
             result.append(Touch("extensions", quote_ident(obj.sval)))
         elif kind == ObjectType.OBJECT_SCHEMA and isinstance(obj, ast.String):
@@ -184,6 +203,11 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
             result.append(Touch("constraints", relation + "." + quote_ident(cmd.name)))
         elif subtype in _TRIGGER_COMMANDS and cmd.name:
             result.append(Touch("triggers", relation + "." + quote_ident(cmd.name)))
+        elif subtype in _RULE_COMMANDS and cmd.name:
+            result.append(Touch("rules", relation + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_ClusterOn" and cmd.name:
+            # Marks an index: the index's "clustered" flag is what changes.
+            result.append(Touch("indexes", _schema_of(relation) + "." + quote_ident(cmd.name)))
         elif subtype in ("AT_AttachPartition", "AT_DetachPartition") and isinstance(cmd.def_, ast.PartitionCmd):
             result.append(Touch("relations", _range_var(cmd.def_.name)))
         else:
@@ -221,10 +245,13 @@ def _relation_parts(snap: Snapshot, key: str) -> dict[str, object]:
     """A relation with everything hanging off it, for "did this table change at all"."""
     prefix = key + "."
     parts: dict[str, object] = {"relation": snap.get("relations", {}).get(key)}
-    for category in ("columns", "constraints", "triggers", "policies"):
+    for category in ("columns", "constraints", "triggers", "policies", "rules"):
         for name, definition in snap.get(category, {}).items():
             if name.startswith(prefix):
                 parts[f"{category}:{name}"] = definition
+    for name, definition in snap.get("statistics", {}).items():
+        if isinstance(definition, dict) and definition.get("table") == key:
+            parts[f"statistics:{name}"] = definition
     needle = f" ON {key} "
     for name, definition in snap.get("indexes", {}).items():
         text = definition.get("definition", "") if isinstance(definition, dict) else ""
@@ -256,6 +283,14 @@ def _state(snap: Snapshot, touch: Touch) -> object:
                  if isinstance(v, dict) and v.get("owned_by") == touch.key}
         column = snap.get("columns", {}).get(touch.key)
         return {"column": column, **owned} if column is not None else {}
+    if touch.category == "statistics":  # with its columns: a retyped column is a visible reason
+        definition = snap.get("statistics", {}).get(touch.key)
+        if not isinstance(definition, dict):
+            return definition
+        table = str(definition.get("table"))
+        columns = {name: snap.get("columns", {}).get(f"{table}.{quote_ident(name)}")
+                   for name in definition.get("columns") or ()}
+        return {**definition, "column definitions": columns}
     return snap.get(touch.category, {}).get(touch.key)
 
 
@@ -267,8 +302,13 @@ def _exists(state: object) -> bool:
 
 def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     """The relation an object belongs to, when it has one."""
-    if touch.category in ("columns", "constraints", "triggers", "policies", "identity"):
+    if touch.category in ("columns", "constraints", "triggers", "policies", "identity", "rules"):
         return touch.key.rsplit(".", 1)[0]
+    if touch.category == "statistics":
+        definition = desired.get("statistics", {}).get(touch.key)
+        return definition.get("table") if isinstance(definition, dict) else None
+    if touch.category == "comment" and touch.key.startswith("index "):
+        return _owner_relation(Touch("indexes", touch.key.partition(" ")[2]), desired)
     if touch.category == "indexes":
         definition = desired.get("indexes", {}).get(touch.key)
         text = definition.get("definition", "") if isinstance(definition, dict) else ""

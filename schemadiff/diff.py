@@ -273,6 +273,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
                 if other and (other.type, other.collation) != (column.type, column.collation):
                     retyped.add(("column", f"{qname}.{column.name}"))
 
+        self.retyped_columns = retyped
         self.find_renames(replaced)
         rebuildable = {"view", "constraint", "index", "trigger", "policy", "rule", "statistics"}
         # Dropped objects count too: a foreign key kept as it is must still be
@@ -299,11 +300,10 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
                     continue
                 if dependent[0] not in rebuildable or dependent not in self.b_objects:
                     continue
-                # ALTER COLUMN TYPE rebuilds indexes and constraints itself; it
-                # refuses while a view, rule, trigger or policy uses the column.
-                # It rebuilds extended statistics too but loses their
-                # statistics target (PostgreSQL 16): those are re-created here.
-                if limited and dependent[0] not in ("view", "trigger", "policy", "rule", "statistics"):
+                # ALTER COLUMN TYPE rebuilds indexes, constraints and extended
+                # statistics itself; it refuses while a view, rule, trigger or
+                # policy uses the column.
+                if limited and dependent[0] not in ("view", "trigger", "policy", "rule"):
                     continue
                 owner = _owner(self.a_objects.get(dependent))
                 if owner is not None and owner == key[1] and key[0] in ("table", "view"):

@@ -108,10 +108,14 @@ class ObjectChanges:
             if created:
                 self.add(stats.definition + ";", "create", "statistics", name, stats.table, R_CREATE["statistics"],
                          provides={key}, needs=self.b_refs(key))
-            if (created and stats.target is not None) or (not created and old.target != stats.target):
+            # ALTER COLUMN TYPE rebuilds the statistics objects on the column
+            # but forgets their statistics target (PostgreSQL 16): set it again.
+            over_retyped = self.b_refs(key) & self.retyped_columns
+            if (created and stats.target is not None) or (not created and old.target != stats.target) or (
+                    not created and stats.target is not None and over_retyped):
                 target = -1 if stats.target is None else stats.target
                 self.add(f"ALTER STATISTICS {ref} SET STATISTICS {target};", "alter", "statistics", name,
-                         stats.table, R_CREATE["statistics"], needs={key})
+                         stats.table, R_CREATE["statistics"], needs={key} | over_retyped)
             self.comment_step(f"STATISTICS {ref}", key, "statistics", name, stats.table,
                               None if created else old.comment, stats.comment, created)
 

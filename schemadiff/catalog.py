@@ -314,9 +314,8 @@ _QUERIES: dict[str, str] = {
         SELECT ident.type || ' ' || ident.identity, jsonb_strip_nulls(jsonb_build_object(
             'kind', ident.type,
             'definition', CASE WHEN o.cls = 'pg_collation'::regclass THEN
-                (SELECT jsonb_build_object('provider', co.collprovider::text, 'collate', co.collcollate,
-                                           'ctype', co.collctype, 'locale', co.colliculocale,
-                                           'deterministic', co.collisdeterministic)
+                -- all columns but oids and the library version (names differ across releases)
+                (SELECT to_jsonb(co) - 'oid' - 'collnamespace' - 'collowner' - 'collversion'
                  FROM pg_collation AS co WHERE co.oid = o.oid) END
         ))
         FROM (SELECT 'pg_collation'::regclass AS cls, oid FROM pg_collation

@@ -986,8 +986,8 @@ class _Reader:
             f"""
             SELECT i.type || ' ' || i.identity,
                    CASE WHEN o.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
-                       (SELECT pg_catalog.concat_ws(' ', co.collprovider, co.collcollate, co.collctype,
-                                                    co.colliculocale, co.collisdeterministic)
+                       -- every column but oids and the library version, whatever the server's release
+                       (SELECT (pg_catalog.to_jsonb(co) - 'oid' - 'collnamespace' - 'collowner' - 'collversion')::text
                         FROM pg_catalog.pg_collation co WHERE co.oid = o.oid) ELSE '' END
             FROM ({objects}) o
             CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) i

@@ -11,6 +11,11 @@ dependency is visible: creating an object whose table is (re)created in the
 same migration is fine, and a table or view counts as changed when any of
 its columns, constraints, indexes, triggers, policies, rules or extended
 statistics changed.
+
+A statement the judge cannot read (a kind it does not know, a category the
+catalog snapshot does not hold, an up file that does not parse) counts
+*against* minimality: a judge that passes what it cannot see would flatter
+the engine it judges.
 """
 
 from __future__ import annotations
@@ -97,9 +102,31 @@ _RULE_COMMANDS = {
 }
 
 
-def touches(statement: Statement) -> list[Touch]:
-    """The objects one statement touches (empty when it cannot tell)."""
+# Statements that change no schema object: session settings a file sets for
+# itself (SET LOCAL lock_timeout ...), and sequence positions (setval), which
+# are data that a migration may have to move (identity over existing rows).
+_NEUTRAL_FUNCTIONS = {"setval", "set_config"}
+
+
+def _function_name(call: ast.FuncCall) -> str | None:
+    names = _names(call.funcname)
+    return names[-1] if names else None
+
+
+def _is_neutral(node) -> bool:
+    if isinstance(node, ast.VariableSetStmt):
+        return True
+    if isinstance(node, ast.SelectStmt) and node.targetList:
+        calls = [target.val for target in node.targetList if isinstance(target, ast.ResTarget)]
+        return all(isinstance(call, ast.FuncCall) and _function_name(call) in _NEUTRAL_FUNCTIONS for call in calls)
+    return False
+
+
+def touches(statement: Statement) -> list[Touch] | None:
+    """The objects one statement touches; [] when it touches none, None when the judge cannot tell."""
     node = statement.node
+    if _is_neutral(node):
+        return []
     if isinstance(node, ast.CreateStmt):
         return [Touch("relation+", _range_var(node.relation), creates=True)]
     if isinstance(node, ast.ViewStmt):
@@ -144,8 +171,38 @@ def touches(statement: Statement) -> list[Touch]:
     if isinstance(node, ast.AlterTableStmt):
         return _alter_table_touches(node)
     if isinstance(node, ast.CommentStmt):
-        return _comment_touches(node)
-    return []
+        return _comment_touches(node) or None
+    if isinstance(node, ast.RenameStmt):
+        return _rename_touches(node)
+    if isinstance(node, ast.AlterFunctionStmt):
+        return [Touch("function-name", _qualified(_names(node.func.objname)))]
+    return None
+
+
+# A rename touches the object under its old name: necessary when that name
+# exists before and not after (the judge then sees old != new state).
+_RENAME_CATEGORIES = {
+    ObjectType.OBJECT_INDEX: "indexes", ObjectType.OBJECT_SEQUENCE: "sequences",
+}
+
+
+def _rename_touches(node: ast.RenameStmt) -> list[Touch] | None:
+    kind = node.renameType
+    if kind == ObjectType.OBJECT_COLUMN and node.relation is not None:
+        return [Touch("columns", _range_var(node.relation) + "." + quote_ident(node.subname))]
+    if kind == ObjectType.OBJECT_TABCONSTRAINT and node.relation is not None:
+        return [Touch("constraints", _range_var(node.relation) + "." + quote_ident(node.subname))]
+    if kind in _RELATION_OBJECTS and node.relation is not None:
+        return [Touch("relation+", _range_var(node.relation))]
+    if kind in _RENAME_CATEGORIES and node.relation is not None:
+        return [Touch(_RENAME_CATEGORIES[kind], _range_var(node.relation))]
+    if kind in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN) and node.object is not None:
+        names = _names(node.object.names) if isinstance(node.object, ast.TypeName) else _names(node.object)
+        return [Touch("types", _qualified(names))]
+    if kind in (ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY) and node.relation is not None:
+        category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
+        return [Touch(category, _range_var(node.relation) + "." + quote_ident(node.subname))]
+    return None
 
 
 def _drop_touches(node: ast.DropStmt) -> list[Touch]:
@@ -177,6 +234,8 @@ def _drop_touches(node: ast.DropStmt) -> list[Touch]:
             result.append(Touch("extensions", quote_ident(obj.sval)))
         elif kind == ObjectType.OBJECT_SCHEMA and isinstance(obj, ast.String):
             result.append(Touch("schemas", quote_ident(obj.sval)))
+        else:
+            return None  # a kind of object the judge does not read
     return result
 
 
@@ -208,6 +267,9 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
         elif subtype == "AT_ClusterOn" and cmd.name:
             # Marks an index: the index's "clustered" flag is what changes.
             result.append(Touch("indexes", _schema_of(relation) + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_DropCluster":
+            # Unmarks whichever index was marked: judged on the relation with its indexes.
+            result.append(Touch("relation+", relation))
         elif subtype in ("AT_AttachPartition", "AT_DetachPartition") and isinstance(cmd.def_, ast.PartitionCmd):
             result.append(Touch("relations", _range_var(cmd.def_.name)))
         else:
@@ -219,6 +281,7 @@ _COMMENT_TYPES = {
     ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materialized view",
     ObjectType.OBJECT_INDEX: "index", ObjectType.OBJECT_SEQUENCE: "sequence", ObjectType.OBJECT_TYPE: "type",
     ObjectType.OBJECT_DOMAIN: "type", ObjectType.OBJECT_SCHEMA: "schema", ObjectType.OBJECT_EXTENSION: "extension",
+    ObjectType.OBJECT_STATISTIC_EXT: "statistics object",
 }
 
 
@@ -233,7 +296,8 @@ def _comment_touches(node: ast.CommentStmt) -> list[Touch]:
         return [Touch("comment", "type " + _qualified(_names(obj.names)))]
     if kind in _COMMENT_TYPES and isinstance(obj, tuple):
         return [Touch("comment", f"{_COMMENT_TYPES[kind]} {_qualified(_names(obj))}")]
-    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY):
+    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY,
+                ObjectType.OBJECT_RULE):
         names = _names(obj)
         return [Touch("comment", f"{quote_ident(names[-1])} on {_qualified(names[:-1])}")]
     return []
@@ -323,21 +387,35 @@ def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     return None
 
 
-def unnecessary_statements(statements: list[Statement], before: Snapshot, desired: Snapshot) -> list[str]:
-    """Statements that touch an object identical in ``before`` and ``desired``.
+_PSEUDO_CATEGORIES = {"relation+": "relations", "function-name": "functions", "comment": "comments",
+                      "identity": "columns"}
 
-    Each entry names the object and quotes the statement's first line.
+
+def unnecessary_statements(statements: list[Statement], before: Snapshot, desired: Snapshot) -> list[str]:
+    """Statements that touch an object identical in ``before`` and ``desired``, or that cannot be judged.
+
+    Each entry names the object (or says why the statement cannot be
+    judged) and quotes the statement's first line.
     """
     all_touches = [(statement, touches(statement)) for statement in statements]
-    created_relations = {t.key for _, ts in all_touches for t in ts if t.category == "relation+" and t.creates}
+    created_relations = {
+        t.key for _, ts in all_touches for t in ts or () if t.category == "relation+" and t.creates
+    }
     flagged = []
     for statement, found in all_touches:
+        first_line = " ".join(statement.text.split())[:120]
+        if found is None:
+            flagged.append(f"cannot tell what this statement touches: {first_line}")
+            continue
         for touch in found:
+            category = _PSEUDO_CATEGORIES.get(touch.category, touch.category)
+            if category not in before and category not in desired:
+                flagged.append(f"{touch.category} is not in the catalog snapshot, so cannot be judged: {first_line}")
+                break
             if _owner_relation(touch, desired) in created_relations:
                 continue  # re-creating what goes with a recreated table or view
             old, new = _state(before, touch), _state(desired, touch)
             if _exists(old) and _exists(new) and old == new:
-                first_line = " ".join(statement.text.split())[:120]
                 flagged.append(f"{touch.category.rstrip('+')} {touch.key} is unchanged but touched by: {first_line}")
                 break
     return flagged

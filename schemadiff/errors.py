@@ -97,6 +97,10 @@ class UnsupportedChange(CommandError):
     """The change involves a kind of object schemadiff does not create, alter or drop."""
 
 
+class OrderingCycle(CommandError):
+    """The engine's statements depend on each other in a cycle: no order of them can run."""
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

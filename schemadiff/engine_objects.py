@@ -38,7 +38,8 @@ def option_changes(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[list[str
 
 
 class ObjectChanges:
-    """Statements for rules, extended statistics, view column defaults and index attributes (a mixin)."""
+    """Statements for rules, extended statistics, view column defaults, column compression and
+    options, index attributes, and the refusal of kinds not modelled (a mixin of the differ)."""
 
     # -- kinds not modelled ------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from .ddl import ident, qualified_name
 from .errors import DatabaseError
 
 if TYPE_CHECKING:
-    from .diff import Change
+    from .change import Change
 
 
 def live_row_problems(url: str, changes: Sequence[Change]) -> list[str]:

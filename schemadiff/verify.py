@@ -3,20 +3,33 @@
 On a copy of the current state (a database cloned from the replayed
 directory), the up migration must reach exactly the desired state and the
 down migration must return exactly to the state before. "Exactly" is judged
-by ``schemadiff.catalog``, which reads pg_catalog itself and shares no code
-with the diff engine, so an engine bug cannot hide its own mistake.
+twice, by judges that share no code with the diff engine nor with each
+other, so an engine bug cannot hide its own mistake:
+
+- ``schemadiff.catalog`` reads pg_catalog itself and names differences in
+  the engine's terms (a column's type, a missing index);
+- ``schemadiff.dumpjudge`` compares PostgreSQL's own ``pg_dump
+  --schema-only`` of both databases, which prints every schema object the
+  server has, including those the engine and the catalog judge do not
+  model (privileges, rules, storage options...).
+
+Either finding a difference refuses the pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import catalog
+from . import catalog, dumpjudge
 from .errors import MigrationFailed, VerificationFailed
 from .execute import run_migration_text
 from .shadow import ShadowServer, Status, _no_status
 
 _SHOWN = 20  # differences listed in the message; the rest are counted
+_UP = "the up migration does not reach the desired state"
+_DOWN = "the down migration does not return to the current state"
+_DUMP_ONLY = " (found by pg_dump --schema-only; schemadiff's catalog comparison saw no difference)"
 
 
 def verify_migrations(
@@ -29,7 +42,7 @@ def verify_migrations(
     status: Status = _no_status,
     seed_tables: Collection[str] = (),
     accept_fails_on_rows: bool = False,
-) -> None:
+) -> list[str]:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
     ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
@@ -37,22 +50,48 @@ def verify_migrations(
     (``schema.name`` keys of existing tables the migration touches) get a
     few generated rows first (see :func:`_prove_with_rows`); with
     ``accept_fails_on_rows`` a statement that fails on them is not refused.
+    Returns notes for the user (empty, or that only the catalog judge ran
+    because no ``pg_dump`` can read the shadow server).
     """
     status("Verifying the migration on a copy of the current state")
+    program, notes = dump_program(shadow)
     before = catalog.snapshot(shadow.url_for(current_db))
     desired = catalog.snapshot(desired_url)
-    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, ups, downs, seed_tables,
-                                        accept_fails_on_rows, status):
-        return
-    with shadow.temporary_database(template=current_db) as copy_url:
+    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, program, ups, downs,
+                                        seed_tables, accept_fails_on_rows, status):
+        return notes
+    # The copy is made before anything dumps the current state: a database
+    # cannot be cloned while another session is connected to it.
+    with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
+        # The two reference dumps run beside the migrations.
+        before_dump = _dump_later(pool, program, shadow.url_for(current_db))
+        desired_dump = _dump_later(pool, program, desired_url)
         for number, text in enumerate(ups, 1):
             _run(copy_url, text, "up", number, len(ups))
-        reached = catalog.snapshot(copy_url)
-        _check(catalog.differences(desired, reached), "the up migration does not reach the desired state")
+        _judge(desired, desired_dump, copy_url, program, _UP)
         for number, text in reversed(list(enumerate(downs, 1))):
             _run(copy_url, text, "down", number, len(downs))
-        returned = catalog.snapshot(copy_url)
-        _check(catalog.differences(before, returned), "the down migration does not return to the current state")
+        _judge(before, before_dump, copy_url, program, _DOWN)
+    return notes
+
+
+def dump_program(shadow: ShadowServer) -> tuple[dumpjudge.PgDump | None, list[str]]:
+    """The ``pg_dump`` able to read the shadow server, or None with a note saying only the catalog judge runs."""
+    try:
+        return dumpjudge.find_pg_dump(dumpjudge.server_major(shadow.admin_url)), []
+    except dumpjudge.DumpUnavailable as exc:
+        return None, [str(exc)]
+
+
+def _dump_later(pool: ThreadPoolExecutor, program: dumpjudge.PgDump | None, url: str) -> Future | None:
+    return pool.submit(dumpjudge.dump, url, program) if program else None
+
+
+def _judge(expected_catalog, expected_dump: Future | None, url: str, program, what: str) -> None:
+    """Both judges on the copy at ``url``: the catalog first (its lines name things in the engine's terms)."""
+    _check(catalog.differences(expected_catalog, catalog.snapshot(url)), what)
+    if expected_dump is not None:
+        _check(dumpjudge.differences(expected_dump.result(), dumpjudge.dump(url, program)), what + _DUMP_ONLY)
 
 
 # -- the proof with rows -------------------------------------------------------------------------------------
@@ -63,8 +102,8 @@ class _ValuesDependent(Exception):
 
 
 def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
-                     desired: catalog.Snapshot, ups: Sequence[str], downs: Sequence[str],
-                     tables: Collection[str], accept: bool, status: Status) -> bool:
+                     desired: catalog.Snapshot, program: dumpjudge.PgDump | None, ups: Sequence[str],
+                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
     """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.seed`): True when it is done.
 
     Seed, up, probe (one more insert per seeded table with a sequence-backed
@@ -73,12 +112,17 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
     on any populated table: refused unless ``accept``
     (:func:`_fails_on_any_rows`). Any other failure depends on the generated
     values (a CHECK, a cast, a foreign key they do not meet): False, and the
-    caller proves on an empty copy as before. Sequence positions differ from
-    the empty copy's; the catalog judge does not compare them (they are data).
+    caller proves on an empty copy as before. Both judges run as in the empty
+    proof; they compare schema only (pg_dump ``--schema-only`` leaves out
+    sequence positions, ``SEQUENCE SET`` being data), so seeding shows in
+    neither.
     """
     from . import dburl, seed
 
-    with shadow.temporary_database(template=current_db) as copy_url:
+    # As in the empty proof: clone first, then dump the references beside the migrations.
+    with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
+        before_dump = _dump_later(pool, program, shadow.url_for(current_db))
+        desired_dump = _dump_later(pool, program, desired_url)
         with dburl.connect(copy_url, what="shadow copy", autocommit=True) as conn:
             seeded = seed.seed(conn, tables)
         for note in seeded.notes:
@@ -96,16 +140,14 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
             for number, text in enumerate(ups, 1):
                 _run_on_rows(copy_url, text, "up", number, len(ups), certain)
             _probe(copy_url, probed, "up")
-            _check(catalog.differences(desired, catalog.snapshot(copy_url)),
-                   "the up migration does not reach the desired state")
+            _judge(desired, desired_dump, copy_url, program, _UP)
             for number, text in reversed(list(enumerate(downs, 1))):
                 _run_on_rows(copy_url, text, "down", number, len(downs), None)
             _probe(copy_url, probed, "down")
         except _ValuesDependent as exc:
             status(f"Proving on an empty copy: with generated rows, {exc}")
             return False
-        _check(catalog.differences(before, catalog.snapshot(copy_url)),
-               "the down migration does not return to the current state")
+        _judge(before, before_dump, copy_url, program, _DOWN)
     return True
 
 

@@ -324,7 +324,11 @@ def test_the_proof_catches_a_serial_restored_by_the_down_migration(shadow, make_
     ["flag integer NOT NULL DEFAULT 0 CHECK (flag > 0)",  # the default breaks the column's CHECK
      "code integer DEFAULT 7 UNIQUE"],  # every row gets the same value of a unique column
 )
-def test_generate_refuses_an_added_column_that_fails_on_any_populated_table(cli, shadow_url, tmp_path, column):
+def test_generate_refuses_an_added_column_that_fails_on_any_populated_table(cli, shadow_url, tmp_path, monkeypatch,
+                                                                           column):
+    # The result cache on (a cache of this test's own): an accepted pair must not be reused without acceptance.
+    monkeypatch.setenv("SCHEMADIFF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
     current = _write(tmp_path / "current.sql", "CREATE TABLE t1 (id integer PRIMARY KEY, note text);\n")
     migrations = tmp_path / "m"
     assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url).exit_code == 0

@@ -23,11 +23,20 @@ def run_statements(
     url: str, statements: Sequence[Statement], *, transactional: bool, what: str, hint: str | None = None
 ) -> None:
     """Run ``statements``; a failure names the statement and its position."""
+    from .shadow import may_be_privileged, run_privileged, server_failure
+
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
         for statement in statements:
             try:
-                conn.execute(statement.text)
+                # On a shadow database, an allow-listed CREATE EXTENSION runs
+                # as its administrator (the loader may not); anywhere else,
+                # and for every other statement, run_privileged does nothing.
+                if not (may_be_privileged(statement.text) and run_privileged(url, statement.text)):
+                    conn.execute(statement.text)
             except psycopg.Error as exc:
+                failure = server_failure(exc, f"{statement.position}: {what}")
+                if failure is not None:
+                    raise failure from None
                 raise MigrationFailed(
                     f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}",
                     hint,

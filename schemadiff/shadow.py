@@ -37,6 +37,7 @@ import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -954,3 +955,89 @@ def _stop_if_foreign(pgdata: Path, status: Status) -> None:
     if reason is not None:
         status(f"Restarting the embedded shadow server: {reason}")
         stop_server(pgdata)
+
+
+# ---------------------------------------------------------------------------
+# `schemadiff server status|stop|clean`
+
+
+def embedded_pgdata() -> Path:
+    """The embedded server's data directory (in the cache directory)."""
+    return cache_dir() / "shadow-pg16"
+
+
+def _memory_directory(pgdata: Path) -> Path:
+    """Where the embedded server's in-memory tablespace is or would be, whatever the free space."""
+    setting = os.environ.get(MEMORY_ENV, "").strip()
+    root = Path(setting) if setting and setting.lower() not in ("0", "off", "no", "false") else Path(_MEMORY_ROOT)
+    digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
+    return root / f"schemadiff-{os.geteuid()}-{digest}"
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What ``schemadiff server status`` reports about the embedded server.
+
+    ``disk_bytes`` and ``memory_bytes`` are bytes allocated under the data
+    directory and the in-memory tablespace (``/dev/shm``); ``problem`` says
+    why a running server would be restarted (its installation is gone or
+    is another's), None when it would be used.
+    """
+
+    pgdata: Path
+    pid: int | None  # the postmaster, when running
+    binary: Path | None  # what it was started with
+    problem: str | None
+    disk_bytes: int
+    memory_directory: Path | None
+    memory_bytes: int
+
+
+def embedded_status() -> EmbeddedStatus:
+    """Read the embedded server's state without starting or connecting to it."""
+    pgdata = embedded_pgdata()
+    info = _read_pid_file(pgdata)
+    pid = int(info["pid"]) if info and _pid_alive(int(info["pid"])) and _is_postmaster_of(int(info["pid"]), pgdata) else None
+    memory = _memory_directory(pgdata)
+    return EmbeddedStatus(
+        pgdata=pgdata,
+        pid=pid,
+        binary=server_binary(pgdata) if pid else None,
+        problem=foreign_server(pgdata) if pid else None,
+        disk_bytes=_tree_bytes(pgdata) if pgdata.exists() else 0,
+        memory_directory=memory if memory.exists() else None,
+        memory_bytes=_tree_bytes(memory) if memory.exists() else 0,
+    )
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server; whether one was running. Its data stays for the next start."""
+    return stop_server(embedded_pgdata())
+
+
+def clean_embedded() -> list[Path]:
+    """Stop the embedded server and delete its data and in-memory tablespace; the paths removed.
+
+    Everything there is schemadiff's own and throwaway (temporary databases
+    and kept templates): the next run initializes a new server. The
+    inspected models and results in the cache directory are kept.
+    """
+    pgdata = embedded_pgdata()
+    stop_server(pgdata)
+    if foreign_server(pgdata) is not None or _read_pid_file(pgdata) and _is_postmaster_of(int(_read_pid_file(pgdata)["pid"]), pgdata):
+        raise ShadowServerError(f"the embedded shadow server in {pgdata} is still running", "Stop it, then run again.")
+    removed = []
+    for path in (_memory_directory(pgdata), pgdata):
+        if path.exists():
+            shutil.rmtree(path)
+            removed.append(path)
+    return removed

@@ -154,7 +154,8 @@ def _copy_install(root: Path) -> Path:
     import pgserver
 
     source = Path(pgserver.__file__).parent
-    shutil.copytree(source, root / source.name, symlinks=True)
+    for part in [source, *source.parent.glob(source.name + ".libs")]:  # the wheel's vendored libraries
+        shutil.copytree(part, root / part.name, symlinks=True)
     return root
 
 

@@ -89,15 +89,15 @@ _THROWAWAY_SETTINGS = {
 
 Status = Callable[[str], None]
 
-# Servers opened by this process, by _server_key of their admin URL, so that
+# Servers opened by this process, by host, port and loader role, so that
 # code holding only a loader's URL (clone_of, run_privileged) finds the
 # administrator's connection for the few things only it may do.
 _SERVERS: dict[tuple, ShadowServer] = {}
 
 
-def _server_key(url: str) -> tuple:
+def _server_key(url: str, user: str | None = None) -> tuple:
     params = conninfo_to_dict(url)
-    return (params.get("host") or "", str(params.get("port") or ""))
+    return (params.get("host") or "", str(params.get("port") or ""), user if user is not None else params.get("user"))
 
 
 def _ensure_loader(conn: psycopg.Connection, role: str, password: str | None) -> None:
@@ -213,7 +213,7 @@ def run_privileged(url: str, text: str) -> bool:
     if node.extname not in ADMIN_EXTENSIONS:
         return False
     params = conninfo_to_dict(url)
-    server = _SERVERS.get(_server_key(url))
+    server = _SERVERS.get(_server_key(url))  # keyed by the URL's user: only a loader's URL finds one
     dbname = str(params.get("dbname") or "")
     if server is None or server.loader is None or params.get("user") != server.loader or not dbname.startswith(TEMP_PREFIX):
         return False
@@ -291,7 +291,7 @@ class ShadowServer:
         self.loader_password = loader_password
         self._loader_created = False  # a per-run role (--shadow) exists and must be dropped
         if loader is not None:
-            _SERVERS[_server_key(admin_url)] = self
+            _SERVERS[_server_key(admin_url, loader)] = self
 
     @classmethod
     def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
@@ -344,6 +344,7 @@ class ShadowServer:
                 warnings.simplefilter("ignore")
                 server = module.get_server(pgdata, cleanup_mode=None)
             _private_socket_dir(pgdata)
+            _write_started_marker(pgdata)
             return server.get_uri()
         except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
             raise ShadowServerError(
@@ -889,6 +890,29 @@ def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
     return False
 
 
+# Written into the data directory once schemadiff has started the server
+# itself (clean environment, private socket): a server running without it
+# was started before schemadiff did so, or by something else, and may hold
+# the starting shell's secrets in its environment.
+_STARTED_MARKER = "schemadiff-started"
+_STARTED_VERSION = "clean-environment 1"
+
+
+def _write_started_marker(pgdata: Path) -> None:
+    info = _read_pid_file(pgdata)
+    if info is not None:
+        with contextlib.suppress(OSError):
+            (pgdata / _STARTED_MARKER).write_text(f"{_STARTED_VERSION}\n{info['pid']} {info['start_time']}\n")
+
+
+def _started_by_us(pgdata: Path, info: dict[str, str]) -> bool:
+    try:
+        text = (pgdata / _STARTED_MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return text == f"{_STARTED_VERSION}\n{info['pid']} {info['start_time']}\n"
+
+
 def foreign_server(pgdata: Path) -> str | None:
     """Why the server running in ``pgdata`` is not this installation's; None when it is (or none runs).
 
@@ -902,6 +926,8 @@ def foreign_server(pgdata: Path) -> str | None:
     binary = server_binary(pgdata)
     if binary is None:
         return None
+    if not _started_by_us(pgdata, info):
+        return "it was not started by this version of schemadiff (its environment may hold secrets)"
     if not binary.exists():
         return f"its installation is gone ({binary.parent.parent})"
     ours = _install_binary()

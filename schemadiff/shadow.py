@@ -109,6 +109,19 @@ def _ensure_loader(conn: psycopg.Connection, role: str, password: str | None) ->
     ``search_path`` that would change how later loads resolve names).
     Raises psycopg.Error when the admin user may not create roles.
     """
+    # Runs starting at once (CI jobs, test workers) would race on the role's
+    # catalog row ("tuple concurrently updated", or a duplicate CREATE).
+    conn.execute("SELECT pg_advisory_lock(%s)", [_LOADER_LOCK])
+    try:
+        _define_loader(conn, role, password)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [_LOADER_LOCK])
+
+
+_LOADER_LOCK = 0x5C4E_3D20  # advisory lock: one process at a time defines the loader role
+
+
+def _define_loader(conn: psycopg.Connection, role: str, password: str | None) -> None:
     attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT")
     if password is not None:
         attributes += sql.SQL(" PASSWORD {}").format(sql.Literal(password))

@@ -670,3 +670,28 @@ def rehash(directory: Path) -> Path:
     from .migrations import write_sum
 
     return write_sum(directory)
+
+
+# --------------------------------------------------------------------------
+# server: the embedded shadow server's lifecycle
+
+
+def server_status():
+    """The embedded server's state (``shadow.EmbeddedStatus``); starts nothing."""
+    from .shadow import embedded_status
+
+    return embedded_status()
+
+
+def server_stop() -> bool:
+    """Stop the embedded server (fast shutdown); whether one was running."""
+    from .shadow import stop_embedded
+
+    return stop_embedded()
+
+
+def server_clean() -> list[Path]:
+    """Stop the embedded server and delete its data and in-memory tablespace; the paths removed."""
+    from .shadow import clean_embedded
+
+    return clean_embedded()

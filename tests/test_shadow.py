@@ -55,7 +55,8 @@ print(f"{time.monotonic():.3f}")
 """
 
 
-def test_keeping_one_template_too_many_prunes_the_oldest_after_the_command(shadow_url):
+def test_keeping_one_template_too_many_prunes_the_oldest_after_the_command(shadow_url, monkeypatch):
+    monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)  # the command below keeps a template: caches on
     limit = shadow_module._TEMPLATES_KEPT
     ours = [f"{shadow_module.TEMPLATE_PREFIX}test_prune_{i:02d}" for i in range(limit)]
     newest = f"{shadow_module.TEMPLATE_PREFIX}test_prune_newest"

@@ -237,7 +237,7 @@ def _round_trip(case: Case, shadow: ShadowServer, tmp: Path, created: list[str],
     up_lines = catalog.differences(desired, catalog.snapshot(a_url))
     result.up_ok = not up_lines
 
-    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1"], work)
+    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1", "--allow-destructive"], work)
     if down.code != 0:
         result.outcome = ERROR if down.crashed else WRONG
         result.reason = "down apply crashed" if down.crashed else "down apply failed"

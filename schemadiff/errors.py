@@ -93,6 +93,21 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class BackupFailed(CommandError):
+    """``apply --backup``: ``pg_dump`` could not be found or failed, so nothing was run."""
+
+
+class Interrupted(CommandError):
+    """Ctrl-C or SIGTERM stopped a command after it had done something; the message says what.
+
+    Interruptions before anything was written stay plain KeyboardInterrupts
+    (the CLI's generic message); this one carries what was applied or
+    written and the state left, so that the message is true.
+    """
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

@@ -379,6 +379,15 @@ def apply(
             callback=_path_option,
         ),
     ] = None,
+    allow_drift: Annotated[
+        bool,
+        typer.Option(
+            "--allow-drift",
+            help="Run files whose recorded starting schema differs from the live one, and baseline a schema"
+            " that differs from the replayed directory.",
+        ),
+    ] = False,
+    shadow: ShadowOpt = None,
 ) -> None:
     """Apply pending migrations in version order (golang-migrate compatible)."""
     from . import command
@@ -389,7 +398,7 @@ def apply(
     _run_migrations(
         target, to=to, down=down, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout,
         allow_destructive=allow_destructive, allow_out_of_order=allow_out_of_order, require_sum=require_sum,
-        backup=backup, confirm=_confirm_destructive,
+        backup=backup, confirm=_confirm_destructive, allow_drift=allow_drift, shadow_url=shadow,
     )
 
 

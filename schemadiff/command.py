@@ -475,6 +475,11 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 "Re-run with --allow-destructive if that is intended."
                 + (f" Probable renames:{suggestions}" if suggestions else ""),
             )
+        # The schema the first file is proven from, for apply's drift check
+        # (later online files start from what the earlier ones produce).
+        from .drift import schema_fingerprint
+
+        proven = schema_fingerprint(current_url)
         files = []  # (name suffix, up text, down text)
         if online:
             from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
@@ -485,14 +490,15 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
-                           preamble=up.preamble, transactional=up.transactional),
+                           preamble=up.preamble, transactional=up.transactional,
+                           proven_from=proven if not files else None),
                     render(down.changes, direction="down", desired_label=label, desired_sha256=sha,
                            preamble=down.preamble, transactional=down.transactional),
                 ))
         else:
             files.append((
                 "",
-                render(changes, direction="up", desired_label=label, desired_sha256=sha),
+                render(changes, direction="up", desired_label=label, desired_sha256=sha, proven_from=proven),
                 render(down_changes, direction="down", desired_label=label, desired_sha256=sha),
             ))
         verify_migrations(
@@ -587,7 +593,7 @@ def resolve_runner_target(
 def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = None, baseline: int | None = None,
           dry_run: bool = False, lock_timeout: float | None = None, allow_destructive: bool = False,
           confirm=None, allow_out_of_order: bool = False, require_sum: bool = False,
-          backup: Path | None = None, on_event=None):
+          backup: Path | None = None, allow_drift: bool = False, shadow_url: str | None = None, on_event=None):
     """Run pending migrations (see ``schemadiff.runner.apply``).
 
     ``require_sum`` and ``backup`` add to the service's settings of the same
@@ -599,7 +605,8 @@ def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = Non
         target.db_url, target.directory, to=to, down=down, baseline=baseline, dry_run=dry_run,
         lock_timeout=runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
         allow_destructive=allow_destructive, confirm=confirm, allow_out_of_order=allow_out_of_order,
-        require_sum=require_sum or target.require_sum, backup_dir=backup or target.backup, on_event=on_event,
+        require_sum=require_sum or target.require_sum, backup_dir=backup or target.backup,
+        allow_drift=allow_drift, shadow_url=shadow_url, on_event=on_event,
     )
 
 

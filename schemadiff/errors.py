@@ -93,6 +93,10 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class SchemaDrift(CommandError):
+    """The live schema is not the one a migration (or a baseline) expects; nothing was run."""
+
+
 class BackupFailed(CommandError):
     """``apply --backup``: ``pg_dump`` could not be found or failed, so nothing was run."""
 

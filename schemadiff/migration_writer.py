@@ -56,11 +56,14 @@ def render(
     desired_sha256: str,
     preamble: Sequence[str] = (),
     transactional: bool | None = None,
+    proven_from: str | None = None,
 ) -> str:
     """The text of one migration file (``direction`` is "up" or "down").
 
     ``preamble`` (online mode's SET LOCAL timeouts) comes before the
     statements; ``transactional`` overrides what the changes imply.
+    ``proven_from`` (a ``schemadiff.drift`` fingerprint of the schema the file
+    was verified from) goes in the header, for ``apply``'s drift check.
     """
     if transactional is None:
         transactional = all(change.transactional for change in changes)
@@ -71,6 +74,10 @@ def render(
     if not transactional:
         # The runner reads this marker and runs the file statement by statement.
         lines.insert(0, NO_TRANSACTION_MARKER)
+    if proven_from is not None:
+        from .drift import header_line
+
+        lines.append(header_line(proven_from))
     hazard_lines = _hazard_lines(changes)
     if hazard_lines:
         lines.append("--")

@@ -40,6 +40,7 @@ from .errors import (
     MigrationDirectoryError,
     MigrationFailed,
     MigrationStateError,
+    SchemaDrift,
     SourcePosition,
 )
 from .migrationlock import LockHolder
@@ -248,6 +249,8 @@ def apply(
     allow_out_of_order: bool = False,
     require_sum: bool = False,
     backup_dir: str | Path | None = None,
+    allow_drift: bool = False,
+    shadow_url: str | None = None,
     on_event: EventHandler | None = None,
 ) -> ApplyResult:
     """Bring the database to version ``to`` (default: the latest; 0: none).
@@ -269,7 +272,12 @@ def apply(
       (another service's directory) is refused;
     * ``require_sum``: a directory without ``schemadiff.sum`` is refused;
     * ``backup_dir``: before the first step that deletes data, ``pg_dump
-      -Fc`` of the database is written there; no backup, no step.
+      -Fc`` of the database is written there; no backup, no step;
+    * drift (:class:`SchemaDrift`, unless ``allow_drift``): an up file that
+      records the schema it was proven from (``schemadiff.drift``) runs
+      only on that schema, and ``baseline=V`` only adopts a schema equal to
+      the directory replayed up to V; the differences are named from a
+      replay on the shadow server (``shadow_url``, default the embedded one).
 
     Ctrl-C or SIGTERM while steps run raises :class:`Interrupted` (exit
     130) saying which steps committed and the state the database was left in.
@@ -299,6 +307,8 @@ def apply(
                 from .backup import dump
 
                 emit(BackupWritten(dump(url, Path(backup_dir), session.database, state.version)))
+            if baseline is not None and not allow_drift:
+                _check_baseline(url, migrations, baseline, shadow_url)
             session.tables.create()
             current = state
             if baseline is not None:
@@ -307,6 +317,8 @@ def apply(
             if not steps:
                 emit(NothingToApply(current.version))
             for step in steps:
+                if not allow_drift:
+                    _check_drift(url, migrations, step, shadow_url)
                 emit(MigrationStarted(step))
                 duration_ms = _run_step(session, current, step)
                 current = VersionState(step.target, False, True)
@@ -345,6 +357,49 @@ def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
         left = f"the database is at {_shown(state.version)}, clean"
         hint = "The interrupted file ran in a transaction and was rolled back; apply again to continue."
     return Interrupted(f"interrupted after applying {done}; {left}", hint)
+
+
+def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, shadow_url: str | None) -> None:
+    from .drift import differences_from_replay
+
+    lines = differences_from_replay(url, migrations, baseline, shadow_url)
+    if lines:
+        raise SchemaDrift(
+            f"cannot baseline at {baseline}: the live schema is not the one the directory's files 1..{baseline}"
+            f" produce; nothing was recorded or run:\n{_listed(lines)}",
+            "Baseline at the version the schema really matches, bring the schema there by hand, or record it"
+            " anyway with --allow-drift.",
+        )
+
+
+def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None) -> None:
+    """Before an up file that records the schema it was proven from, check the live schema is that one."""
+    from .drift import differences_from_replay, proven_from, schema_fingerprint
+
+    if step.direction != "up" or step.target != step.version:  # down files and out-of-order files: no record
+        return
+    expected = proven_from(step.script.file.read_bytes().decode("utf-8", "replace"))
+    if expected is None or schema_fingerprint(url) == expected:
+        return
+    lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url)
+    shown = _listed(lines) if lines else (
+        "  (the live schema also matches the replayed directory: the files before it changed since it was"
+        " generated)"
+    )
+    raise SchemaDrift(
+        f"{step.name} was proven on a schema the database no longer has (drift since"
+        f" {_shown(migrations.previous(step.version))}); it was not run. The live schema differs from the"
+        f" directory replayed up to the version before it:\n{shown}",
+        "Bring the database back to the migrations' schema (or capture the hotfix in a migration), or run the"
+        " file anyway with --allow-drift.",
+    )
+
+
+def _listed(lines: list[str], limit: int = 20) -> str:
+    shown = [f"  - {line}" for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"  ... and {len(lines) - limit} more")
+    return "\n".join(shown)
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:

@@ -512,3 +512,87 @@ def test_another_services_directory_is_refused(cli, db, tmp_path):
     assert result.exit_code == 1
     assert "000001_tenants.up.sql" in result.err and "000001_mailboxes.up.sql" in result.err
     assert tables(db) == {"tenants", "schema_migrations", "schemadiff_history"}
+
+
+# --- drift: a migration runs on the schema it was proven from --------------------------
+
+
+def _generate(cli, shadow_url, desired: Path, directory: Path, name: str, text: str, *flags: str) -> None:
+    desired.write_text(text)
+    result = cli("generate", name, "--desired", desired, "--dir", directory, "--shadow", shadow_url, *flags)
+    assert result.exit_code == 0, result.err
+
+
+def test_generated_up_file_records_the_schema_it_was_proven_from(cli, shadow_url, make_db, tmp_path):
+    from schemadiff.drift import proven_from, schema_fingerprint
+
+    desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
+    _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")
+    _generate(cli, shadow_url, desired, directory, "add_b", "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    first = proven_from((directory / "000001_init.up.sql").read_text())
+    second = proven_from((directory / "000002_add_b.up.sql").read_text())
+    assert first == schema_fingerprint(make_db())  # proven from an empty schema
+    assert second == schema_fingerprint(make_db("CREATE TABLE a (id int);"))
+    assert proven_from((directory / "000002_add_b.down.sql").read_text()) is None
+
+
+def test_apply_refuses_a_file_proven_on_another_schema_and_names_the_drift(cli, shadow_url, make_db, tmp_path):
+    desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
+    _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int, note text);\n", "--create-dir")
+    _generate(cli, shadow_url, desired, directory, "index_note",
+              "CREATE TABLE a (id int, note text);\nCREATE INDEX a_note ON a (note);\n")
+    live = make_db()
+    assert cli("apply", "--dir", directory, "--db", live, "--to", "1", "--shadow", shadow_url).exit_code == 0
+    with psycopg.connect(live, autocommit=True) as conn:  # a hotfix made by hand in production
+        conn.execute("CREATE INDEX a_hotfix ON a (id)")
+        conn.execute("ALTER TABLE a ADD COLUMN patched boolean")
+
+    refused = cli("apply", "--dir", directory, "--db", live, "--shadow", shadow_url)
+    assert refused.exit_code == 1
+    assert "000002_index_note.up.sql" in refused.err and "a_hotfix" in refused.err and "patched" in refused.err
+    assert "--allow-drift" in refused.err
+    assert version_row(live) == [(1, False)]
+    assert not rows(live, "SELECT 1 FROM pg_indexes WHERE indexname = 'a_note'")
+
+    allowed = cli("apply", "--dir", directory, "--db", live, "--shadow", shadow_url, "--allow-drift")
+    assert allowed.exit_code == 0, allowed.err
+    assert version_row(live) == [(2, False)]
+
+
+def test_owners_and_privileges_are_not_drift(cli, shadow_url, make_db, tmp_path):
+    desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
+    _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")
+    _generate(cli, shadow_url, desired, directory, "add_b", "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    live = make_db()
+    assert cli("apply", "--dir", directory, "--db", live, "--to", "1", "--shadow", shadow_url).exit_code == 0
+    role = f"sd_guard_reader_{os.getpid()}"
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute(f"DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute(f"GRANT SELECT ON a TO {role}")
+        conn.execute(f"ALTER TABLE a OWNER TO {role}")
+    try:
+        result = cli("apply", "--dir", directory, "--db", live, "--shadow", shadow_url)
+        assert result.exit_code == 0, result.err
+    finally:
+        with psycopg.connect(live, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_baseline_checks_the_live_schema_against_the_replayed_directory(cli, shadow_url, make_db, tmp_path):
+    directory = make_dir(tmp_path, THREE)
+    wrong = make_db("CREATE TABLE a (id bigint); CREATE TABLE b (id int); CREATE TABLE legacy (x int);")
+    refused = cli("apply", "--dir", directory, "--db", wrong, "--baseline", "2", "--shadow", shadow_url)
+    assert refused.exit_code == 1
+    assert "a.id" in refused.err and "legacy" in refused.err and "--allow-drift" in refused.err
+    assert "schema_migrations" not in tables(wrong)
+
+    forced = cli("apply", "--dir", directory, "--db", wrong, "--baseline", "2", "--to", "2", "--allow-drift",
+                 "--shadow", shadow_url)
+    assert forced.exit_code == 0, forced.err
+    assert version_row(wrong) == [(2, False)]
+
+    right = make_db("CREATE TABLE a (id int); CREATE TABLE b (id int);")
+    adopted = cli("apply", "--dir", directory, "--db", right, "--baseline", "2", "--shadow", shadow_url)
+    assert adopted.exit_code == 0, adopted.err
+    assert version_row(right) == [(3, False)] and "c" in tables(right)

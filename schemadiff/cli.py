@@ -450,6 +450,11 @@ def _run_migrations(target, **options) -> None:
         elif isinstance(event, runner.LockWaiting):
             holder = f" held by {event.holder.describe()}" if event.holder else ""
             session.err.print(f"waiting for the migration lock{escape(holder)}…")
+        elif isinstance(event, runner.DownChangedSinceApplied):
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(event.name)} changed since version {event.version} was applied"
+                " (it is not the down file that was there then)."
+            )
         elif isinstance(event, runner.ChangedSinceApplied):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."

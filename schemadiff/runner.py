@@ -70,6 +70,7 @@ class Step:
 
     script: MigrationScript
     target: int | None  # None: no migration applied any more
+    down_checksum: str | None = None  # an up step: its version's .down file, recorded in the history
 
     @property
     def version(self) -> int:
@@ -142,6 +143,14 @@ class ChangedSinceApplied:
 
 
 @dataclass(frozen=True)
+class DownChangedSinceApplied:
+    """A .down file about to run differs from the one that was there when its up file ran."""
+
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Baselined:
     version: int
 
@@ -178,7 +187,7 @@ class BackupWritten:
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply, FilesIgnored, BackupWritten,
+    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied,
 ]
 Confirm = Callable[[list["Step"]], bool]
 EventHandler = Callable[[Event], None]
@@ -381,7 +390,10 @@ def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_ur
     expected = proven_from(step.script.file.read_bytes().decode("utf-8", "replace"))
     if expected is None or schema_fingerprint(url) == expected:
         return
-    lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url)
+    try:
+        lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url)
+    except CommandError as exc:  # no shadow server here (a service migrating on start-up): refuse all the same
+        lines = [f"(the differences could not be named: {exc.message}; run `schemadiff plan --db URL` elsewhere)"]
     shown = _listed(lines) if lines else (
         "  (the live schema also matches the replayed directory: the files before it changed since it was"
         " generated)"
@@ -470,7 +482,7 @@ def plan_out_of_order(migrations: MigrationDirectory, versions: list[int], curre
     for version in versions:
         migration = migrations.get(version)
         assert migration is not None and migration.up is not None
-        steps.append(Step(_checked_script(migration.up), current))
+        steps.append(Step(_checked_script(migration.up), current, migration.down.checksum() if migration.down else None))
     return steps
 
 
@@ -505,7 +517,10 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
                 f"no .up file for {', '.join(missing_up)} in {migrations.path}",
                 "Write the .up file (or remove the lone .down file).",
             )
-        return [Step(_checked_script(m.up), m.version) for m in chosen if m.up is not None]
+        return [
+            Step(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
+            for m in chosen if m.up is not None
+        ]
     chosen = [m for m in reversed(migrations.migrations) if high < m.version <= low]
     missing_down = [m.label for m in chosen if m.down is None]
     if missing_down:
@@ -558,6 +573,8 @@ def _plan_run(
         steps = plan_out_of_order(migrations, skipped, start) + steps
     for warning in _changed_since_applied(migrations, history, start):
         emit(warning)
+    for step in _downs_changed(steps, history):
+        emit(step)
     return steps, target
 
 
@@ -725,6 +742,18 @@ def _changed_since_applied(
     return changed
 
 
+def _downs_changed(steps: list[Step], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
+    recorded: dict[int, str | None] = {}
+    for row in history:
+        if row.state == "done" and row.direction == "up":
+            recorded[row.version] = row.down_checksum
+    return [
+        DownChangedSinceApplied(step.version, step.name)
+        for step in steps
+        if step.direction == "down" and recorded.get(step.version) not in (None, step.script.checksum)
+    ]
+
+
 def _recorded_checksums(history: list[HistoryRow]) -> dict[int, str]:
     recorded: dict[int, str] = {}
     for row in history:
@@ -832,7 +861,10 @@ def _run_in_transaction(session: _Session, state: VersionState, step: Step) -> i
             _execute(session.conn, step, statement, transactional=True, state=state)
         duration_ms = _elapsed_ms(started)
         tables.set_version(state, step.target, False)
-        tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms)
+        tables.record(
+            step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
+            down_checksum=step.down_checksum,
+        )
     return duration_ms
 
 
@@ -840,7 +872,10 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
     tables, conn = session.tables, session.conn
     with conn.transaction():
         tables.set_version(state, step.target, True)
-        history_id = tables.record(step.version, step.name, step.direction, step.script.checksum, state="running")
+        history_id = tables.record(
+            step.version, step.name, step.direction, step.script.checksum, state="running",
+            down_checksum=step.down_checksum,
+        )
     dirty = VersionState(step.target, True, True)
     started = time.monotonic()
     try:

@@ -51,6 +51,10 @@ class HistoryRow:
     duration_ms: int | None
     state: str  # done, running, failed
     error: str | None
+    # For an up row: SHA-256 of the version's .down file when the up ran, so
+    # an edit to it is seen even without schemadiff.sum (None: no down file,
+    # or recorded before schemadiff kept it).
+    down_checksum: str | None = None
 
 
 class Tables:
@@ -125,8 +129,9 @@ class Tables:
             return []
         rows = self.conn.execute(
             sql.SQL(
-                "SELECT id, version, name, direction, checksum, applied_at, duration_ms, state, error"
-                " FROM {} ORDER BY id"
+                # to_jsonb: a history table created before down_checksum existed reads as NULL.
+                "SELECT id, version, name, direction, checksum, applied_at, duration_ms, state, error,"
+                " to_jsonb(h) ->> 'down_checksum' FROM {} AS h ORDER BY id"
             ).format(self.history)
         ).fetchall()
         return [HistoryRow(*row) for row in rows]
@@ -160,6 +165,7 @@ class Tables:
                 )"""
             ).format(self.history)
         )
+        self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS down_checksum text").format(self.history))
 
     def set_version(self, old: VersionState, version: int | None, dirty: bool) -> None:
         """Move the single row from ``old`` to (version, dirty), checking the old row is still there."""
@@ -206,13 +212,14 @@ class Tables:
         *,
         duration_ms: int | None = None,
         state: str = "done",
+        down_checksum: str | None = None,
     ) -> int:
         row = self.conn.execute(
             sql.SQL(
-                "INSERT INTO {} (version, name, direction, checksum, duration_ms, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+                "INSERT INTO {} (version, name, direction, checksum, duration_ms, state, down_checksum)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
             ).format(self.history),
-            [version, name, direction, checksum, duration_ms, state],
+            [version, name, direction, checksum, duration_ms, state, down_checksum],
         ).fetchone()
         assert row is not None
         return int(row[0])

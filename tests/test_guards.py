@@ -596,3 +596,16 @@ def test_baseline_checks_the_live_schema_against_the_replayed_directory(cli, sha
     adopted = cli("apply", "--dir", directory, "--db", right, "--baseline", "2", "--shadow", shadow_url)
     assert adopted.exit_code == 0, adopted.err
     assert version_row(right) == [(3, False)] and "c" in tables(right)
+
+
+def test_a_down_file_edited_since_its_up_ran_is_noticed_without_a_sum(cli, db, tmp_path):
+    directory = make_dir(tmp_path, THREE)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    recorded = rows(db, "SELECT version, down_checksum IS NOT NULL FROM schemadiff_history ORDER BY id")
+    assert recorded == [(1, True), (2, True), (3, True)]
+    (directory / "000003_c.down.sql").write_text("DROP TABLE c; DROP TABLE a;")
+    result = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
+    assert result.exit_code == 0, result.err
+    assert "000003_c.down.sql changed since version 3 was applied" in result.err
+    untouched = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
+    assert "changed since" not in untouched.err

@@ -18,8 +18,10 @@ what differs.
 The fingerprint is taken by ``schemadiff.catalog`` (the independent judge,
 sharing no code with the diff engine): the schema as it compares it, so
 owners, privileges, OIDs, the database's name and the version tables never
-count. Extension versions are left out too: the shadow server's pgvector is
-not production's, and a version is not a schema change a migration made.
+count. Installed extensions are left out too (their objects already are):
+the shadow server's pgvector version is not production's, and an extension
+a DBA installed for monitoring (pg_stat_statements) is not drift a migration
+could trip over.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ _MARKER_LINE = re.compile(r"^-- schemadiff:proven-from sha256:([0-9a-f]{64})\s*$
 
 
 def fingerprint(snapshot: Snapshot) -> str:
-    """SHA-256 (hex) of a ``catalog.snapshot``, without extension versions."""
-    normalised = _without_extension_versions(snapshot)
+    """SHA-256 (hex) of a ``catalog.snapshot``, without the list of installed extensions."""
+    normalised = _without_extensions(snapshot)
     text = json.dumps(normalised, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -95,17 +97,16 @@ def differences_from_replay(
     """How the live schema differs from the directory replayed up to ``upto``, one line each (empty: none).
 
     Lines read as the judge's: "missing ..." is in the replay but not live,
-    "unexpected ..." is live only. Extension versions are not compared.
+    "unexpected ..." is live only. Installed extensions are not compared.
     """
-    expected = _without_extension_versions(replayed_snapshot(migrations, upto, shadow_url))
-    actual = _without_extension_versions(catalog.snapshot(live_url))
+    expected = _without_extensions(replayed_snapshot(migrations, upto, shadow_url))
+    actual = _without_extensions(catalog.snapshot(live_url))
     return catalog.differences(expected, actual)
 
 
-def _without_extension_versions(snapshot: Snapshot) -> Snapshot:
-    result = dict(snapshot)
-    result["extensions"] = {
-        name: {k: v for k, v in definition.items() if k != "version"} if isinstance(definition, dict) else definition
-        for name, definition in snapshot.get("extensions", {}).items()
-    }
+def _without_extensions(snapshot: Snapshot) -> Snapshot:
+    # An extension's own comment (pg_description of pg_extension) goes with it.
+    result = {category: objects for category, objects in snapshot.items() if category != "extensions"}
+    if "comments" in result:
+        result["comments"] = {k: v for k, v in result["comments"].items() if not k.startswith("extension ")}
     return result

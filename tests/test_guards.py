@@ -609,3 +609,11 @@ def test_a_down_file_edited_since_its_up_ran_is_noticed_without_a_sum(cli, db, t
     assert "000003_c.down.sql changed since version 3 was applied" in result.err
     untouched = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
     assert "changed since" not in untouched.err
+
+
+def test_an_extension_installed_by_hand_is_not_drift(cli, shadow_url, make_db, tmp_path):
+    desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
+    _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")
+    live = make_db("CREATE EXTENSION IF NOT EXISTS vector")  # installed by a DBA, not by a migration
+    result = cli("apply", "--dir", directory, "--db", live, "--shadow", shadow_url)
+    assert result.exit_code == 0, result.err

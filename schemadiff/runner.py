@@ -269,8 +269,9 @@ def apply(
     as applied without running 1..V, then the run continues. ``dry_run``
     returns the plan and touches nothing.
 
-    Guards, all checked before anything runs (each raises a
-    :class:`CommandError` subclass, exit 1):
+    Guards (each raises a :class:`CommandError` subclass, exit 1), all
+    checked before anything runs but drift, checked before the file it
+    concerns:
 
     * a step down whose file deletes data (``Step.deletes_data``) needs
       ``allow_destructive`` or ``confirm(steps)`` returning True (the CLI

@@ -112,6 +112,10 @@ class Interrupted(CommandError):
     exit_code = EXIT_INTERRUPTED
 
 
+class OrderingCycle(CommandError):
+    """The engine's statements depend on each other in a cycle: no order of them can run."""
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

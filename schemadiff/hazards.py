@@ -11,10 +11,12 @@ database access here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # diff imports this module; avoid the cycle at runtime
-    from .diff import Change
+from .change import Change
+
+if TYPE_CHECKING:  # only a type here; sqlfile is imported where statements are read
     from .sqlfile import Statement
 
 DELETES_DATA = "deletes-data"

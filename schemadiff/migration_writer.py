@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .diff import Change
+from .change import Change
 from .errors import ConfigError, MigrationDirectoryError
 from .hazards import DESCRIPTIONS, describe
 

@@ -11,7 +11,6 @@ database access here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import TYPE_CHECKING
 
 from .change import Change

@@ -127,6 +127,7 @@ _WRITER = r"""
 import os, signal, sys, time
 from pathlib import Path
 from schemadiff import migration_writer
+from schemadiff.errors import Interrupted
 
 def as_interrupt(signum, frame):
     raise KeyboardInterrupt

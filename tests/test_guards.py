@@ -458,10 +458,10 @@ def test_down_consent_is_asked_on_a_terminal(db, tmp_path):
         assert version_row(db) == expected
 
 
-def _pg_tool(name: str) -> str:
+def _pg_tool(name: str, url: str) -> str:
     from schemadiff.backup import find_pg_dump
 
-    return str(Path(find_pg_dump()).with_name(name))
+    return str(Path(find_pg_dump(url)).with_name(name))
 
 
 def test_backup_is_taken_before_a_data_deleting_step_and_restores(cli, make_db, tmp_path):
@@ -479,7 +479,7 @@ def test_backup_is_taken_before_a_data_deleting_step_and_restores(cli, make_db, 
     assert "c" not in tables(db)
 
     restored = make_db()
-    subprocess.run([_pg_tool("pg_restore"), "--dbname", restored, str(dumps[0])], check=True)
+    subprocess.run([_pg_tool("pg_restore", restored), "--dbname", restored, str(dumps[0])], check=True)
     assert rows(restored, "SELECT id FROM c") == [(42,)]
 
 

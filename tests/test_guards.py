@@ -69,7 +69,10 @@ def _running(url: str, needle: str) -> bool:
     with psycopg.connect(url) as conn:
         return bool(
             conn.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", [f"%{needle}%"]
+                # This database only: tests running in parallel sleep in theirs.
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()"
+                " AND datname = current_database()",
+                [f"%{needle}%"],
             ).fetchall()
         )
 

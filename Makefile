@@ -8,29 +8,36 @@
 #   make migrate-goto VERSION=3
 #   make migrate-force VERSION=3         (after repairing a dirty database by hand)
 #   make migrate-version
+#
+# SERVICE, NAME and VERSION reach the shell single-quoted (q below), so a
+# value such as NAME='x; rm -rf ~' is one odd argument for schemadiff to
+# refuse, never a command.
 
 SERVICE ?= cortex
 SCHEMADIFF ?= schemadiff
 
+# q: one shell word, whatever the value holds ('  ->  '\'' inside single quotes).
+q = '$(subst ','\'',$(1))'
+
 .PHONY: migrate-up migrate-down migrate-create migrate-force migrate-version migrate-goto
 
 migrate-up:
-	$(SCHEMADIFF) apply $(SERVICE)
+	$(SCHEMADIFF) apply $(call q,$(SERVICE))
 
 migrate-down:
-	$(SCHEMADIFF) apply $(SERVICE) --down 1
+	$(SCHEMADIFF) apply $(call q,$(SERVICE)) --down 1
 
 migrate-create:
-	@test -n "$(NAME)" || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=$(SERVICE)]" >&2; exit 2; }
-	$(SCHEMADIFF) generate $(NAME) $(SERVICE)
+	@test -n $(call q,$(NAME)) || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) generate $(call q,$(NAME)) $(call q,$(SERVICE))
 
 migrate-force:
-	@test -n "$(VERSION)" || { echo "usage: make migrate-force VERSION=<n> [SERVICE=$(SERVICE)]" >&2; exit 2; }
-	$(SCHEMADIFF) force $(VERSION) $(SERVICE)
+	@test -n $(call q,$(VERSION)) || { echo "usage: make migrate-force VERSION=<n> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) force $(call q,$(VERSION)) $(call q,$(SERVICE))
 
 migrate-version:
-	$(SCHEMADIFF) status $(SERVICE)
+	$(SCHEMADIFF) status $(call q,$(SERVICE))
 
 migrate-goto:
-	@test -n "$(VERSION)" || { echo "usage: make migrate-goto VERSION=<n> [SERVICE=$(SERVICE)]" >&2; exit 2; }
-	$(SCHEMADIFF) apply $(SERVICE) --to $(VERSION)
+	@test -n $(call q,$(VERSION)) || { echo "usage: make migrate-goto VERSION=<n> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) apply $(call q,$(SERVICE)) --to $(call q,$(VERSION))

@@ -270,7 +270,7 @@ def _round_trip(
     up_lines = _both(up_catalog, up_dump)
     result.up_ok = not up_lines
 
-    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1"], work)
+    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1", "--allow-destructive"], work)
     if down.code != 0:
         result.outcome = ERROR if down.crashed else WRONG
         result.reason = "down apply crashed" if down.crashed else "down apply failed"

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock, Interrupted
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied),"
@@ -96,10 +96,23 @@ def _root(
 ServiceArg = Annotated[
     Optional[str], typer.Argument(help="Service from [tool.schemadiff] in pyproject.toml (default: all).")
 ]
+def _path_option(value: Optional[str]) -> Optional[Path]:
+    # Path("") is the current directory: an unset variable in a pipeline
+    # (`--dir "$MIGRATIONS"`) must not silently mean "here".
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("is empty; give a path (use . for the current directory)")
+    return Path(value)
+
+
 DesiredOpt = Annotated[
-    Optional[Path], typer.Option("--desired", help="Desired-state SQL file (default: the service's).", dir_okay=False)
+    Optional[str],
+    typer.Option("--desired", help="Desired-state SQL file (default: the service's).", callback=_path_option),
 ]
-DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Migration directory (default: the service's).")]
+DirOpt = Annotated[
+    Optional[str], typer.Option("--dir", help="Migration directory (default: the service's).", callback=_path_option)
+]
 DbOpt = Annotated[
     Optional[str],
     typer.Option("--db", help="Live database URL (default: the service's environment variable).", show_default=False),
@@ -295,6 +308,9 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    create_dir: Annotated[
+        bool, typer.Option("--create-dir", help="Create the migration directory if it does not exist yet.")
+    ] = False,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
@@ -314,6 +330,7 @@ def generate(
             allow_destructive=allow_destructive,
             allow_fails_on_existing_rows=allow_fails_on_existing_rows,
             online=targets[0].online if online is None else online,
+            create_directory=create_dir,
             status=session.status,
         )
     for note in result.notes:
@@ -381,6 +398,36 @@ def apply(
     lock_timeout: Annotated[
         Optional[float], typer.Option("--lock-timeout", help="Seconds to wait for another migrator (default 60).")
     ] = None,
+    allow_destructive: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destructive",
+            help="Go down through files that delete data (drops, TRUNCATE, DELETE) without asking.",
+        ),
+    ] = False,
+    allow_out_of_order: Annotated[
+        bool,
+        typer.Option("--allow-out-of-order", help="Run files added below the current version that never ran."),
+    ] = False,
+    require_sum: Annotated[
+        bool, typer.Option("--require-sum", help="Refuse a directory without schemadiff.sum.")
+    ] = False,
+    backup: Annotated[
+        Optional[str],
+        typer.Option(
+            "--backup", help="pg_dump the database into this directory before any step that deletes data.",
+            callback=_path_option,
+        ),
+    ] = None,
+    allow_drift: Annotated[
+        bool,
+        typer.Option(
+            "--allow-drift",
+            help="Run files whose recorded starting schema differs from the live one, and baseline a schema"
+            " that differs from the replayed directory.",
+        ),
+    ] = False,
+    shadow: ShadowOpt = None,
 ) -> None:
     """Apply pending migrations in version order (golang-migrate compatible)."""
     from . import command
@@ -388,7 +435,28 @@ def apply(
     if to is not None and down is not None:
         raise CommandError("--to and --down are alternatives: give one")
     target = command.resolve_runner_target(service, directory=directory, db=db)
-    _run_migrations(target, to=to, down=down, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout)
+    _run_migrations(
+        target, to=to, down=down, baseline=baseline, dry_run=dry_run, lock_timeout=lock_timeout,
+        allow_destructive=allow_destructive, allow_out_of_order=allow_out_of_order, require_sum=require_sum,
+        backup=backup, confirm=_confirm_destructive, allow_drift=allow_drift, shadow_url=shadow,
+    )
+
+
+def _confirm_destructive(steps) -> bool:
+    """Ask on a terminal before going down through files that delete data (golang-migrate's down asks too).
+
+    Never asks when stdin is not a terminal: an unattended pipeline gets the refusal and its hint.
+    """
+    session = _s()
+    if not (sys.stdin.isatty() and session.err.is_terminal):
+        return False
+    session.err.print("[yellow]Going down runs statements that delete data:[/yellow]")
+    for step in steps:
+        for line in step.deletes_data:
+            session.err.print(f"  {escape(line)}")
+    session.err.print("Continue? [y/N] ", end="")
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
 
 
 def _run_migrations(target, **options) -> None:
@@ -406,7 +474,15 @@ def _run_migrations(target, **options) -> None:
 
     def on_event(event) -> None:
         nonlocal task
-        if isinstance(event, runner.SumUnchecked):
+        if isinstance(event, runner.FilesIgnored):
+            for path in event.files:
+                session.err.print(
+                    f"[yellow]warning:[/yellow] {escape(str(path))} looks like a migration but does not match"
+                    " golang-migrate's NNNNNN_name.up.sql / .down.sql pattern: neither tool will run it."
+                )
+        elif isinstance(event, runner.BackupWritten):
+            session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
+        elif isinstance(event, runner.SumUnchecked):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(str(event.directory))} has no schemadiff.sum; edits to its"
                 " files cannot be detected (run `schemadiff hash` to start checking)."
@@ -414,6 +490,11 @@ def _run_migrations(target, **options) -> None:
         elif isinstance(event, runner.LockWaiting):
             holder = f" held by {event.holder.describe()}" if event.holder else ""
             session.err.print(f"waiting for the migration lock{escape(holder)}…")
+        elif isinstance(event, runner.DownChangedSinceApplied):
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(event.name)} changed since version {event.version} was applied"
+                " (it is not the down file that was there then)."
+            )
         elif isinstance(event, runner.ChangedSinceApplied):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
@@ -428,8 +509,13 @@ def _run_migrations(target, **options) -> None:
             if task is not None:
                 progress.advance(task)
 
-    with progress:
-        result = command.apply(target, on_event=on_event, **options)
+    try:
+        with progress:
+            result = command.apply(target, on_event=on_event, **options)
+    except KeyboardInterrupt:  # a second signal while the runner reported the first
+        raise Interrupted(
+            "interrupted; the database's state was not read", "Run `schemadiff status` before trying again."
+        ) from None
     where = redact(target.db_url)
     if result.dry_run:
         if not result.plan:
@@ -437,6 +523,8 @@ def _run_migrations(target, **options) -> None:
         for step in result.plan:
             kind = "" if step.transactional else " (statement by statement: not transactional)"
             session.out.print(f"would run {escape(step.name)}{kind}")
+            for line in step.deletes_data:
+                session.out.print(f"  [red]deletes-data[/red] {escape(line)}")
         if result.plan:
             session.out.print(f"would move {escape(where)} from version {_v(result.start_version)} to {_v(result.final_version)}")
         return
@@ -471,9 +559,19 @@ def status(service: RunnerServiceArg = None, db: RunnerDbOpt = None, directory: 
         session.out.print(f"[red]{escape(report.dirty_reason)}[/red]")
     if not report.sum_verified:
         session.out.print("[yellow]no schemadiff.sum: file edits cannot be detected[/yellow]")
+    for path in report.ignored:
+        session.out.print(
+            f"[yellow]ignored (not golang-migrate's file pattern):[/yellow] {escape(str(path))}"
+        )
     table = Table("Version", "File", "State", "Applied at")
-    colours = {"applied": "green", "pending": "yellow", "missing_file": "red", "changed": "red", "dirty": "red"}
-    labels = {"missing_file": "missing file", "changed": "changed since applied"}
+    colours = {
+        "applied": "green", "pending": "yellow", "missing_file": "red", "changed": "red", "dirty": "red",
+        "never_applied": "red",
+    }
+    labels = {
+        "missing_file": "missing file", "changed": "changed since applied",
+        "never_applied": "never applied (added below the current version)",
+    }
     for row in report.migrations:
         colour = colours.get(row.state, "white")
         table.add_row(
@@ -681,6 +779,9 @@ def _report(exc: CommandError) -> None:
 
 
 def _interrupted() -> int:
+    # Reached only where nothing had been written or applied yet: files are
+    # written all or nothing and apply reports its own interruption
+    # (errors.Interrupted) with what it applied.
     _s().err.print("[yellow]interrupted[/yellow]: nothing was written; temporary databases were dropped.")
     return EXIT_INTERRUPTED
 

@@ -57,7 +57,11 @@ def resolve_targets(
     """
     from .config import load_config
 
+    from .dburl import check_url
+
     config = load_config(start or Path.cwd())
+    if db is not None:
+        check_url(db)
     if service is None and desired is not None:
         return [Target(None, desired, directory, db)]
     if service is None:
@@ -75,6 +79,8 @@ def resolve_targets(
     for name in names:
         svc = config.service(name)
         live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
+        if live is not None:
+            check_url(live, what=f"{svc.db_env} database" if live != db else "database")
         targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
     return targets
 
@@ -300,7 +306,9 @@ class _Inputs:
     ``schemadiff.cache``), so unchanged inputs cost no loading next time.
     """
 
-    def __init__(self, target: Target, shadow_url: str | None, status: Status) -> None:
+    def __init__(
+        self, target: Target, shadow_url: str | None, status: Status, *, directory_must_exist: bool = True
+    ) -> None:
         from . import cache
         from .shadow import identity
         from .sqlfile import read_text
@@ -313,7 +321,8 @@ class _Inputs:
         if target.directory is not None:
             from .migrations import load_directory
 
-            self.migrations = load_directory(target.directory)
+            # A directory that does not exist is a typo, not "no migrations yet".
+            self.migrations = load_directory(target.directory, must_exist=directory_must_exist)
         up_files = [m.up.path for m in self.migrations.migrations if m.up is not None] if self.migrations else []
         server = identity(shadow_url)
         self.desired_key = cache.key("desired", server, self.desired_text)
@@ -437,6 +446,7 @@ def generate(
     allow_destructive: bool = False,
     allow_fails_on_existing_rows: bool = False,
     online: bool = False,
+    create_directory: bool = False,
     status: Status = _no_status,
 ) -> GenerateResult:
     """Write the next verified migration pair(s), or nothing when in sync.
@@ -444,16 +454,18 @@ def generate(
     With ``online``, risky statements are rewritten into their lock-friendly
     forms (see ``schemadiff.online``), which may take several files: each
     file gets the next version and a down file that undoes it alone.
+    A missing migration directory is a ``MigrationDirectoryError`` unless
+    ``create_directory`` (starting a new one).
     """
     from . import cache
     from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import check_name, next_version, write_pairs
-    from .migrations import verify_sum, write_sum
+    from .migrations import verify_sum
 
     check_name(name)
     if target.directory is None:
         raise ConfigError("generate needs a migration directory: pass --dir DIR or name a configured service")
-    inputs = _Inputs(target, shadow_url, status)
+    inputs = _Inputs(target, shadow_url, status, directory_must_exist=not create_directory)
     if inputs.replayed_count:
         # Never build on a directory whose files changed since they were generated.
         verify_sum(target.directory)
@@ -479,14 +491,8 @@ def generate(
         (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
         for offset, (suffix, up, down) in enumerate(files)
     ]
-    written = write_pairs(target.directory, pairs)
-    try:
-        write_sum(target.directory)
-    except Exception:
-        # Files without their sum would make the next apply refuse the directory.
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    # The pair and its sum line are written together or not at all.
+    written = write_pairs(target.directory, pairs, create=create_directory)
     return GenerateResult(target, changes, down_changes, written, first, notes)
 
 
@@ -537,6 +543,11 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 " NOT NULL in a later migration), or re-run with --allow-fails-on-existing-rows if the table"
                 " is known to be empty wherever the migration runs.",
             )
+        # The schema the first file is proven from, for apply's drift check
+        # (later online files start from what the earlier ones produce).
+        from .drift import schema_fingerprint
+
+        proven = schema_fingerprint(current_url)
         files = []  # (name suffix, up text, down text)
         if online:
             from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
@@ -547,14 +558,15 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
-                           preamble=up.preamble, transactional=up.transactional),
+                           preamble=up.preamble, transactional=up.transactional,
+                           proven_from=proven if not files else None),
                     render(down.changes, direction="down", desired_label=label, desired_sha256=sha,
                            preamble=down.preamble, transactional=down.transactional),
                 ))
         else:
             files.append((
                 "",
-                render(changes, direction="up", desired_label=label, desired_sha256=sha),
+                render(changes, direction="up", desired_label=label, desired_sha256=sha, proven_from=proven),
                 render(down_changes, direction="down", desired_label=label, desired_sha256=sha),
             ))
         notes = verify_migrations(
@@ -609,6 +621,8 @@ class RunnerTarget:
     label: str
     directory: Path
     db_url: str
+    require_sum: bool = False  # the service's require_sum setting
+    backup: Path | None = None  # the service's backup setting
 
 
 def resolve_runner_target(
@@ -639,17 +653,33 @@ def resolve_runner_target(
     if url is None and need_db:
         where = f" or set {svc.db_env}" if svc is not None and svc.db_env else ""
         raise ConfigError(f"no database to migrate: pass --db URL{where}")
-    return RunnerTarget(service or str(directory), directory, url or "")
+    if url is not None:
+        from .dburl import check_url
+
+        check_url(url)
+    return RunnerTarget(
+        service or str(directory), directory, url or "",
+        require_sum=bool(svc and svc.require_sum), backup=svc.backup if svc is not None else None,
+    )
 
 
 def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = None, baseline: int | None = None,
-          dry_run: bool = False, lock_timeout: float | None = None, on_event=None):
-    """Run pending migrations (see ``schemadiff.runner.apply``)."""
+          dry_run: bool = False, lock_timeout: float | None = None, allow_destructive: bool = False,
+          confirm=None, allow_out_of_order: bool = False, require_sum: bool = False,
+          backup: Path | None = None, allow_drift: bool = False, shadow_url: str | None = None, on_event=None):
+    """Run pending migrations (see ``schemadiff.runner.apply``).
+
+    ``require_sum`` and ``backup`` add to the service's settings of the same
+    names (a flag can only make the run stricter).
+    """
     from . import runner
 
     return runner.apply(
         target.db_url, target.directory, to=to, down=down, baseline=baseline, dry_run=dry_run,
-        lock_timeout=runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout, on_event=on_event,
+        lock_timeout=runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
+        allow_destructive=allow_destructive, confirm=confirm, allow_out_of_order=allow_out_of_order,
+        require_sum=require_sum or target.require_sum, backup_dir=backup or target.backup,
+        allow_drift=allow_drift, shadow_url=shadow_url, on_event=on_event,
     )
 
 

@@ -40,7 +40,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "require_sum", "backup")
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -59,6 +59,8 @@ class Service:
     migrations: Path
     db_env: str | None = None
     online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
+    require_sum: bool = False  # apply refuses a directory without schemadiff.sum
+    backup: Path | None = None  # apply pg_dumps the database here before a step that deletes data
 
 
 @dataclass(frozen=True)
@@ -193,10 +195,18 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     if not isinstance(online, bool):
         raise ConfigError(f"{where} online: expected true or false, got {_describe(online)}")
 
+    require_sum = raw.get("require_sum", False)
+    if not isinstance(require_sum, bool):
+        raise ConfigError(f"{where} require_sum: expected true or false, got {_describe(require_sum)}")
+    backup = raw.get("backup")
+    backup_dir = root / _require_path(backup, f"{where} backup") if backup is not None else None
+
     return Service(
         name=name,
         tables=list(tables),
         online=online,
+        require_sum=require_sum,
+        backup=backup_dir,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

@@ -121,3 +121,29 @@ def read_only(url: str) -> str:
     options = str(params.get("options") or "")
     params["options"] = (options + " -c default_transaction_read_only=on").strip()
     return pg_conninfo.make_conninfo(**params)
+
+
+def check_url(url: str, *, what: str = "database") -> str:
+    """Return ``url`` if libpq can parse it, else raise one clear :class:`DatabaseError` (password hidden).
+
+    Called where a URL enters (``--db``, an environment variable), so a typo
+    is reported as such before anything runs, not as a failure deep inside.
+    """
+    try:
+        pg_conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatabaseError(
+            f"invalid {what} URL {redact(url)}: {_redact_reason(reason, url)}",
+            "Use postgresql://user:password@host:port/dbname (percent-encode special characters)"
+            " or libpq's key=value form.",
+        ) from None
+    return url
+
+
+def _redact_reason(reason: str, url: str) -> str:
+    # libpq quotes the offending text, which may be the password itself.
+    params = _URL_PASSWORD.match(url)
+    if params and params["password"]:
+        reason = reason.replace(params["password"], "***")
+    return redact(reason)

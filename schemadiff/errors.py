@@ -108,6 +108,23 @@ class FailsOnExistingRowsRefused(CommandError):
 
 class ExistingRowsBlock(CommandError):
     """``plan --db``: the live database holds rows a planned statement fails on."""
+class SchemaDrift(CommandError):
+    """The live schema is not the one a migration (or a baseline) expects; nothing was run."""
+
+
+class BackupFailed(CommandError):
+    """``apply --backup``: ``pg_dump`` could not be found or failed, so nothing was run."""
+
+
+class Interrupted(CommandError):
+    """Ctrl-C or SIGTERM stopped a command after it had done something; the message says what.
+
+    Interruptions before anything was written stay plain KeyboardInterrupts
+    (the CLI's generic message); this one carries what was applied or
+    written and the state left, so that the message is true.
+    """
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class UnsupportedChange(CommandError):

@@ -3,14 +3,20 @@
 A hazard says what a statement may do to a live database beyond changing its
 schema: lose data, rewrite a table, hold a lock that stops traffic. The diff
 engine attaches them; ``plan`` shows them and ``apply`` refuses changes that
-delete data unless told otherwise. No database access here: plain constants.
+delete data unless told otherwise. ``deleting_statements`` reads the same
+from a file's parsed statements, for files the engine did not plan. No
+database access here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .change import Change
+
+if TYPE_CHECKING:  # only a type here; sqlfile is imported where statements are read
+    from .sqlfile import Statement
 
 DELETES_DATA = "deletes-data"
 REWRITES_TABLE = "rewrites-table"
@@ -67,3 +73,40 @@ def describe(change: Change) -> list[str]:
         else:
             labels.append(hazard)
     return labels
+
+
+def deleting_statements(statements: Iterable[Statement]) -> list[str]:
+    """The statements of a migration file that delete stored data, one line each (``file:line: SQL``).
+
+    For files schemadiff did not plan (hand-written, or a down file run
+    later), read from the statements' parse trees: DROP of a table, schema,
+    type, domain, sequence or extension, any DROP ... CASCADE, ALTER TABLE
+    ... DROP COLUMN, TRUNCATE, DELETE, DROP OWNED. The same kinds of change
+    the engine marks ``deletes-data`` (see ``DESCRIPTIONS``); a type change
+    that narrows a column cannot be judged without the column's type and is
+    not listed.
+    """
+    found = []
+    for statement in statements:
+        if _deletes_data(statement):
+            first = " ".join(statement.text.split())
+            shown = first if len(first) <= 100 else first[:97] + "..."
+            found.append(f"{statement.position}: {shown}")
+    return found
+
+
+# Objects whose DROP takes rows with it (their own, or, for a type, domain or
+# extension, the columns that use it). Views, functions, indexes and
+# constraints hold no data.
+_DATA_OBJECTS = {"OBJECT_TABLE", "OBJECT_SCHEMA", "OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_SEQUENCE", "OBJECT_EXTENSION"}
+
+
+def _deletes_data(statement: Statement) -> bool:
+    kind = statement.kind
+    node = statement.node
+    if kind == "DropStmt":
+        cascade = getattr(node.behavior, "name", "") == "DROP_CASCADE"
+        return cascade or getattr(node.removeType, "name", "") in _DATA_OBJECTS
+    if kind == "AlterTableStmt":
+        return any(getattr(cmd.subtype, "name", "") == "AT_DropColumn" for cmd in node.cmds or ())
+    return kind in ("TruncateStmt", "DeleteStmt", "DropOwnedStmt")

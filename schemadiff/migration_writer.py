@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,14 +23,26 @@ _SKIP_BODY_CHECKS_LOCAL = "SET LOCAL check_function_bodies = off;"
 # A file run statement by statement has no transaction for SET LOCAL to last in.
 _SKIP_BODY_CHECKS_SESSION = "SET check_function_bodies = off;"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# A file name is at most 255 bytes on Linux and macOS file systems; the
+# version (6+ digits), online mode's suffixes and ".down.sql" take the rest.
+MAX_NAME_LENGTH = 120
 
 
 def check_name(name: str) -> str:
-    """Migration names become file names: keep them lower-case words."""
+    """Migration names become file names: keep them short lower-case words.
+
+    Raises :class:`ConfigError` for anything else (a name too long for a
+    file name included), before any work is done.
+    """
     if not _NAME.match(name):
         raise ConfigError(
-            f"invalid migration name {name!r}",
+            f"invalid migration name {name[:60]!r}{'...' if len(name) > 60 else ''}",
             "Use lower-case letters, digits and underscores, e.g. add_user_avatar.",
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"migration name is {len(name)} characters long; at most {MAX_NAME_LENGTH} fit in a file name",
+            "Use a short description, e.g. add_user_avatar.",
         )
     return name
 
@@ -48,11 +59,14 @@ def render(
     desired_sha256: str,
     preamble: Sequence[str] = (),
     transactional: bool | None = None,
+    proven_from: str | None = None,
 ) -> str:
     """The text of one migration file (``direction`` is "up" or "down").
 
     ``preamble`` (online mode's SET LOCAL timeouts) comes before the
     statements; ``transactional`` overrides what the changes imply.
+    ``proven_from`` (a ``schemadiff.drift`` fingerprint of the schema the file
+    was verified from) goes in the header, for ``apply``'s drift check.
     """
     if transactional is None:
         transactional = all(change.transactional for change in changes)
@@ -63,6 +77,10 @@ def render(
     if not transactional:
         # The runner reads this marker and runs the file statement by statement.
         lines.insert(0, NO_TRANSACTION_MARKER)
+    if proven_from is not None:
+        from .drift import header_line
+
+        lines.append(header_line(proven_from))
     hazard_lines = _hazard_lines(changes)
     if hazard_lines:
         lines.append("--")
@@ -103,9 +121,33 @@ def next_version(existing_versions: Sequence[int]) -> int:
     return (max(existing_versions) if existing_versions else 0) + 1
 
 
-def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]]) -> list[Path]:
-    """Write every ``(version, name, up_text, down_text)`` pair, all files or none."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]], *, create: bool = False) -> list[Path]:
+    """Write every ``(version, name, up_text, down_text)`` pair and the new ``schemadiff.sum``: all or nothing.
+
+    The files are written to temporary names first, then renamed into place
+    and the sum rewritten while Ctrl-C and SIGTERM are held back (see
+    :func:`schemadiff.interrupts.deferred`); any failure removes the new
+    files and puts the previous sum back. Files get the usual mode for the
+    user's umask (0644 under the common 022), not a temporary file's 0600.
+
+    ``create`` makes a missing directory; without it a missing directory is
+    a :class:`MigrationDirectoryError` (a typo must not start a new history).
+    Raises :class:`schemadiff.errors.Interrupted` (exit 130) when a signal
+    arrived while the files were being put in place: they are then complete.
+    """
+    from .interrupts import deferred
+    from .migrations import SUM_FILE, write_sum
+
+    if not directory.is_dir():
+        if directory.exists() or not create:
+            raise MigrationDirectoryError(
+                f"migration directory not found: {directory}",
+                "Check --dir (or the service's `migrations` setting); to start a new directory, pass --create-dir.",
+            )
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MigrationDirectoryError(f"cannot create migration directory {directory}: {exc}") from None
     files: list[tuple[Path, str]] = []
     for version, name, up_text, down_text in pairs:
         stem = f"{version:06d}_{name}"
@@ -115,26 +157,46 @@ def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]]) -> 
     for target in targets:
         if target.exists():
             raise MigrationDirectoryError(f"{target} already exists; refusing to overwrite it")
-    staged: list[tuple[str, Path]] = []
+    sum_path = directory / SUM_FILE
+    staged: list[tuple[Path, Path]] = []
     try:
         for target, text in files:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            staged.append((tmp, target))
+            staged.append((_stage(target, text), target))
+        previous_sum = sum_path.read_bytes() if sum_path.exists() else None
         done: list[Path] = []
-        try:
-            for tmp, target in staged:
-                os.replace(tmp, target)
-                done.append(target)
-        except OSError:
-            for target in done:
-                target.unlink(missing_ok=True)
-            raise
+        with deferred(lambda: f"{', '.join(t.name for t in targets)} and {SUM_FILE} were written completely"):
+            try:
+                for tmp, target in staged:
+                    os.replace(tmp, target)
+                    done.append(target)
+                write_sum(directory)
+            except BaseException:  # Ctrl-C included: never a pair without its sum line
+                for target in done:
+                    target.unlink(missing_ok=True)
+                if previous_sum is None:
+                    sum_path.unlink(missing_ok=True)
+                else:
+                    sum_path.write_bytes(previous_sum)
+                raise
     except OSError as exc:
         raise MigrationDirectoryError(f"cannot write migration files in {directory}: {exc}") from None
     finally:
         for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
     return targets
+
+
+def _stage(target: Path, text: str) -> Path:
+    """Write ``text`` next to ``target`` under a temporary name, with the umask's mode."""
+    for attempt in range(100):
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{attempt}.tmp")
+        try:
+            # os.open with 0o666 applies the umask, as creating any file does;
+            # tempfile.mkstemp would force 0600 and hide the file from CI users.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        return tmp
+    raise OSError(f"cannot create a temporary file next to {target}")

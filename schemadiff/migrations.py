@@ -31,6 +31,13 @@ SUM_FILE = "schemadiff.sum"
 
 # golang-migrate's own pattern (source/parse.go); it is about file names, not SQL.
 _FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.(down|up)\.(.*)$")
+# Names a person meant as a migration but golang-migrate skips: wrong
+# separator (`2-add.up.sql`), wrong case (`.UP.sql`), no direction
+# (`2_add.sql`), another tool's scheme (Flyway's `V2__add.sql`).
+_LOOKS_LIKE_MIGRATION = re.compile(r"(?i)^(v?[0-9]+[^0-9].*\.sql|v?[0-9]+.*[._-](up|down)[._-].*)$")
+# golang-migrate stores versions as uint64 and its PostgreSQL driver in a
+# bigint column: anything above bigint's maximum cannot be recorded.
+MAX_VERSION = 2**63 - 1
 
 _HASH_HINT = "If the change is intended, run `schemadiff hash` to record the directory as it is now."
 
@@ -78,10 +85,15 @@ class Migration:
 
 @dataclass(frozen=True)
 class MigrationDirectory:
-    """The migrations of a directory, sorted by version."""
+    """The migrations of a directory, sorted by version.
+
+    ``ignored`` lists files that look like migrations but do not match
+    golang-migrate's pattern, so neither tool runs them (callers warn).
+    """
 
     path: Path
     migrations: tuple[Migration, ...]
+    ignored: tuple[Path, ...] = ()
 
     @property
     def versions(self) -> list[int]:
@@ -120,21 +132,53 @@ def parse_file_name(name: str) -> tuple[int, str, Direction] | None:
     return int(match[1]), match[2], direction
 
 
-def load_directory(path: str | Path) -> MigrationDirectory:
-    """Read a migration directory; a missing directory has no migrations."""
+def load_directory(path: str | Path, *, must_exist: bool = False) -> MigrationDirectory:
+    """Read a migration directory.
+
+    A missing directory has no migrations unless ``must_exist`` (then it
+    raises :class:`MigrationDirectoryError`: a typo in ``--dir`` must not read
+    as "no migrations yet"). Raises as well for a file golang-migrate would
+    run but schemadiff will not: an extension other than ``.sql`` (an editor
+    backup ``1_a.up.sql~`` matches golang-migrate's pattern and would be
+    applied by it), version 0, a version above bigint, a duplicate.
+    """
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise MigrationDirectoryError(f"migration directory {root} is a file, not a directory")
+    if must_exist and not root.is_dir():
+        raise MigrationDirectoryError(
+            f"migration directory not found: {root}",
+            "Check --dir (or the service's `migrations` setting); nothing was read or written."
+            " To start a new directory, run `schemadiff generate NAME --create-dir`.",
+        )
     by_version: dict[int, dict[str, MigrationFile]] = {}
+    ignored: list[Path] = []
     for entry in sorted(root.iterdir()) if root.is_dir() else []:
-        parsed = parse_file_name(entry.name)
-        if parsed is None or not entry.is_file():
+        if not entry.is_file():
             continue
-        version, description, direction = parsed
+        match = _FILE_NAME.match(entry.name)
+        if match is None:
+            if _LOOKS_LIKE_MIGRATION.match(entry.name):
+                ignored.append(entry)
+            continue
+        if match[4] != "sql":
+            raise MigrationDirectoryError(
+                f"{entry}: a migration file must end in .up.sql or .down.sql, not .{match[3]}.{match[4]}"
+                " (an editor backup or a copy?); golang-migrate would run it as version"
+                f" {int(match[1])}, so schemadiff refuses the directory",
+                "Remove the file, or rename it to end in .sql if it is a migration; nothing was run.",
+            )
+        version, description, direction = int(match[1]), match[2], ("up" if match[3] == "up" else "down")
         if version == 0:
             raise MigrationDirectoryError(
                 f"{entry}: version 0 is reserved for 'no migration applied'",
                 "Number migrations from 1 (rename the file).",
+            )
+        if version > MAX_VERSION:
+            raise MigrationDirectoryError(
+                f"{entry}: version {version} is above {MAX_VERSION}, the largest a bigint"
+                " (golang-migrate's version column) can hold",
+                "Renumber the file with a smaller version; nothing was run.",
             )
         files = by_version.setdefault(version, {})
         if direction in files:
@@ -143,14 +187,14 @@ def load_directory(path: str | Path) -> MigrationDirectory:
                 f" {files[direction].name} and {entry.name}",
                 "Each version has at most one .up and one .down file: renumber or remove one.",
             )
-        files[direction] = MigrationFile(version, description, direction, entry)
+        files[direction] = MigrationFile(version, description, direction, entry)  # type: ignore[arg-type]
     migrations = []
     for version in sorted(by_version):
         files = by_version[version]
         up, down = files.get("up"), files.get("down")
         description = (up or down).description  # type: ignore[union-attr]
         migrations.append(Migration(version, description, up, down))
-    return MigrationDirectory(root, tuple(migrations))
+    return MigrationDirectory(root, tuple(migrations), tuple(ignored))
 
 
 # --- the integrity sum -------------------------------------------------------
@@ -275,6 +319,8 @@ def _b64(raw: bytes) -> str:
 # --- what a file needs to run ------------------------------------------------
 
 NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
+# An up or down file that deliberately runs nothing says so with this line.
+EMPTY_MARKER = "-- schemadiff:empty"
 
 
 @dataclass(frozen=True)
@@ -284,6 +330,8 @@ class MigrationScript:
     ``transactional`` files run in one transaction with their version
     update; the others run statement by statement under the dirty protocol,
     and ``reason`` says why (the first statement that forbids a transaction).
+    ``unintended_empty``: the file has no statement (empty or only comments)
+    and no ``-- schemadiff:empty`` line saying that is deliberate.
     """
 
     file: MigrationFile
@@ -291,6 +339,8 @@ class MigrationScript:
     statements: tuple[Statement, ...] = field(repr=False)
     transactional: bool
     reason: str | None
+    # No statement and no EMPTY_MARKER line: the runner refuses to record it as applied.
+    unintended_empty: bool = False
 
 
 def read_script(file: MigrationFile) -> MigrationScript:
@@ -301,11 +351,14 @@ def read_script(file: MigrationFile) -> MigrationScript:
     except UnicodeDecodeError as exc:
         raise MigrationDirectoryError(f"migration file {file.path} is not UTF-8: {exc}") from None
     statements = parse_statements(text, str(file.path))
+    # golang-migrate runs an empty file as a no-op and records the version:
+    # a file saved before its SQL was pasted would read as done.
+    empty = not statements and not _has_comment_line(text, EMPTY_MARKER)
     reason = _no_transaction_reason(text, statements)
     if reason is None:
         statements = _unwrap_transaction(statements, file)
     # Outside a transaction, BEGIN/COMMIT written in the file run as written.
-    return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason)
+    return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason, empty)
 
 
 def no_transaction_reason(text: str, statements: list[Statement]) -> str | None:
@@ -360,16 +413,21 @@ def _no_transaction_reason(text: str, statements: list[Statement]) -> str | None
 
 
 def _has_marker(text: str) -> bool:
+    return _has_comment_line(text, NO_TRANSACTION_MARKER)
+
+
+def _has_comment_line(text: str, marker: str) -> bool:
+    """Whether ``marker`` is a whole SQL comment of ``text`` (not inside a string or a statement)."""
     from pglast import parser as pg_parser
 
-    if NO_TRANSACTION_MARKER not in text:  # the common case: no need to scan every token
+    if marker not in text:  # the common case: no need to scan every token
         return False
     try:
         tokens = pg_parser.scan(text)
     except pg_parser.ParseError:  # pragma: no cover - the file parsed already
         return False
     return any(
-        token.name == "SQL_COMMENT" and text[token.start : token.end + 1].strip() == NO_TRANSACTION_MARKER
+        token.name == "SQL_COMMENT" and text[token.start : token.end + 1].strip() == marker
         for token in tokens
     )
 

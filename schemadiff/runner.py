@@ -31,9 +31,29 @@ from typing import Literal, Union
 import psycopg
 
 from . import dburl, migrationlock
-from .errors import ConfigError, DatabaseError, MigrationDirectoryError, MigrationFailed, MigrationStateError, SourcePosition
+from .errors import (
+    CommandError,
+    ConfigError,
+    DatabaseError,
+    DestructiveChangeRefused,
+    Interrupted,
+    MigrationDirectoryError,
+    MigrationFailed,
+    MigrationStateError,
+    SchemaDrift,
+    SourcePosition,
+)
 from .migrationlock import LockHolder
-from .migrations import Direction, MigrationDirectory, MigrationScript, load_directory, read_script, verify_sum
+from .migrations import (
+    EMPTY_MARKER,
+    Direction,
+    MigrationDirectory,
+    MigrationFile,
+    MigrationScript,
+    load_directory,
+    read_script,
+    verify_sum,
+)
 from .sqlfile import Statement, position_of
 from .versiontable import VERSION_TABLE, HistoryRow, Tables, VersionState
 
@@ -50,6 +70,7 @@ class Step:
 
     script: MigrationScript
     target: int | None  # None: no migration applied any more
+    down_checksum: str | None = None  # an up step: its version's .down file, recorded in the history
 
     @property
     def version(self) -> int:
@@ -66,6 +87,13 @@ class Step:
     @property
     def transactional(self) -> bool:
         return self.script.transactional
+
+    @property
+    def deletes_data(self) -> list[str]:
+        """The file's statements that delete stored data (``file:line: SQL``), read from its parse trees."""
+        from .hazards import deleting_statements
+
+        return deleting_statements(self.script.statements)
 
 
 @dataclass(frozen=True)
@@ -115,6 +143,14 @@ class ChangedSinceApplied:
 
 
 @dataclass(frozen=True)
+class DownChangedSinceApplied:
+    """A .down file about to run differs from the one that was there when its up file ran."""
+
+    version: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Baselined:
     version: int
 
@@ -135,10 +171,25 @@ class NothingToApply:
     version: int | None
 
 
+@dataclass(frozen=True)
+class FilesIgnored:
+    """Files that look like migrations but do not match golang-migrate's pattern: neither tool runs them."""
+
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class BackupWritten:
+    """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.backup``)."""
+
+    path: Path
+
+
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply,
+    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied,
 ]
+Confirm = Callable[[list["Step"]], bool]
 EventHandler = Callable[[Event], None]
 
 
@@ -148,7 +199,9 @@ def _ignore(_: Event) -> None:
 
 # --- status ------------------------------------------------------------------
 
-MigrationState = Literal["applied", "pending", "missing_file", "changed", "dirty"]
+# never_applied: a file below the current version that history shows never
+# ran (added after later versions were applied; golang-migrate skips it).
+MigrationState = Literal["applied", "pending", "missing_file", "changed", "dirty", "never_applied"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +224,7 @@ class StatusReport:
     latest: int | None
     sum_verified: bool
     migrations: tuple[MigrationStatus, ...]
+    ignored: tuple[Path, ...] = ()  # migration-looking files golang-migrate's pattern skips
 
     @property
     def pending(self) -> list[MigrationStatus]:
@@ -178,7 +232,7 @@ class StatusReport:
 
     @property
     def problems(self) -> list[MigrationStatus]:
-        return [m for m in self.migrations if m.state in ("missing_file", "changed", "dirty")]
+        return [m for m in self.migrations if m.state in ("missing_file", "changed", "dirty", "never_applied")]
 
 
 @dataclass(frozen=True)
@@ -199,6 +253,13 @@ def apply(
     dry_run: bool = False,
     baseline: int | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    allow_destructive: bool = False,
+    confirm: Confirm | None = None,
+    allow_out_of_order: bool = False,
+    require_sum: bool = False,
+    backup_dir: str | Path | None = None,
+    allow_drift: bool = False,
+    shadow_url: str | None = None,
     on_event: EventHandler | None = None,
 ) -> ApplyResult:
     """Bring the database to version ``to`` (default: the latest; 0: none).
@@ -207,36 +268,163 @@ def apply(
     adopts a database whose schema exists but has no version: V is recorded
     as applied without running 1..V, then the run continues. ``dry_run``
     returns the plan and touches nothing.
+
+    Guards (each raises a :class:`CommandError` subclass, exit 1), all
+    checked before anything runs but drift, checked before the file it
+    concerns:
+
+    * a step down whose file deletes data (``Step.deletes_data``) needs
+      ``allow_destructive`` or ``confirm(steps)`` returning True (the CLI
+      asks on a terminal), as golang-migrate's ``down`` asks;
+    * a file below the current version that the history shows never ran
+      is refused; ``allow_out_of_order`` runs such files first instead;
+    * a database whose history names other files than the directory's
+      (another service's directory) is refused;
+    * ``require_sum``: a directory without ``schemadiff.sum`` is refused;
+    * ``backup_dir``: before the first step that deletes data, ``pg_dump
+      -Fc`` of the database is written there; no backup, no step;
+    * drift (:class:`SchemaDrift`, unless ``allow_drift``): an up file that
+      records the schema it was proven from (``schemadiff.drift``) runs
+      only on that schema, and ``baseline=V`` only adopts a schema equal to
+      the directory replayed up to V; the differences are named from a
+      replay on the shadow server (``shadow_url``, default the embedded one).
+
+    Ctrl-C or SIGTERM while steps run raises :class:`Interrupted` (exit
+    130) saying which steps committed and the state the database was left in.
     """
     emit = on_event or _ignore
-    migrations, sum_verified = _checked_directory(directory, emit)
-    _check_arguments(migrations, to, down, baseline)
-    with _session(url) as session:
-        if not dry_run:
-            session.lock(lock_timeout, emit)
-        # Everything is decided under the lock, from what the database says now.
-        state = session.tables.read_state()
-        steps, target = _plan_run(session, migrations, state, to, down, baseline, emit)
-        if dry_run:
-            return ApplyResult(migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified)
-        session.tables.create()
-        current = state
-        if baseline is not None:
-            current = _record_baseline(session, migrations, state, baseline)
-            emit(Baselined(baseline))
-        if not steps:
-            emit(NothingToApply(current.version))
-        applied = []
-        for step in steps:
-            emit(MigrationStarted(step))
-            duration_ms = _run_step(session, current, step)
-            current = VersionState(step.target, False, True)
-            applied.append(AppliedStep(step, duration_ms))
-            emit(MigrationFinished(step, duration_ms))
-        return ApplyResult(
-            migrations.path, state.version, current.version, tuple(steps), tuple(applied), False, baseline,
-            sum_verified,
+    migrations, sum_verified = _checked_directory(directory, emit, require_sum=require_sum)
+    if not migrations.migrations:
+        raise MigrationDirectoryError(
+            f"{migrations.path} holds no migration files (NNNNNN_name.up.sql); nothing was run",
+            "Check --dir (or the service's `migrations` setting).",
         )
+    _check_arguments(migrations, to, down, baseline)
+    progress: list[AppliedStep] = []
+    try:
+        with _session(url) as session:
+            if not dry_run:
+                session.lock(lock_timeout, emit)
+            # Everything is decided under the lock, from what the database says now.
+            state = session.tables.read_state()
+            steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            if dry_run:
+                return ApplyResult(
+                    migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
+                )
+            _check_destructive(steps, allow_destructive, confirm)
+            if backup_dir is not None and any(step.deletes_data for step in steps):
+                from .backup import dump
+
+                emit(BackupWritten(dump(url, Path(backup_dir), session.database, state.version)))
+            if baseline is not None and not allow_drift:
+                _check_baseline(url, migrations, baseline, shadow_url)
+            session.tables.create()
+            current = state
+            if baseline is not None:
+                current = _record_baseline(session, migrations, state, baseline)
+                emit(Baselined(baseline))
+            if not steps:
+                emit(NothingToApply(current.version))
+            for step in steps:
+                if not allow_drift:
+                    _check_drift(url, migrations, step, shadow_url)
+                emit(MigrationStarted(step))
+                duration_ms = _run_step(session, current, step)
+                current = VersionState(step.target, False, True)
+                progress.append(AppliedStep(step, duration_ms))
+                emit(MigrationFinished(step, duration_ms))
+            return ApplyResult(
+                migrations.path, state.version, current.version, tuple(steps), tuple(progress), False, baseline,
+                sum_verified,
+            )
+    except KeyboardInterrupt:
+        # The connection is closed by now, so the server has rolled back
+        # whatever was in flight: what a fresh session reads is the truth.
+        raise _interrupted(url, progress) from None
+
+
+def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
+    done = ", ".join(a.step.name for a in applied) or "no migration"
+    try:
+        with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+            tables = Tables(conn, schema)
+            state = tables.read_state()
+            history = tables.history_rows()
+    except (CommandError, psycopg.Error):
+        return Interrupted(
+            f"interrupted after applying {done}; the database's state could not be read afterwards",
+            "Run `schemadiff status` to see where the database stands before trying again.",
+        )
+    if state.dirty:
+        left = f"the database is DIRTY at {_shown(state.version)}: {_dirty_reason(state, history)}"
+        hint = (
+            "That file runs outside a transaction, so part of it stayed applied. Finish or undo it by hand,"
+            " then `schemadiff force VERSION`."
+        )
+    else:
+        left = f"the database is at {_shown(state.version)}, clean"
+        hint = "The interrupted file ran in a transaction and was rolled back; apply again to continue."
+    return Interrupted(f"interrupted after applying {done}; {left}", hint)
+
+
+def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, shadow_url: str | None) -> None:
+    from .drift import differences_from_replay
+
+    lines = differences_from_replay(url, migrations, baseline, shadow_url)
+    if lines:
+        raise SchemaDrift(
+            f"cannot baseline at {baseline}: the live schema is not the one the directory's files 1..{baseline}"
+            f" produce; nothing was recorded or run:\n{_listed(lines)}",
+            "Baseline at the version the schema really matches, bring the schema there by hand, or record it"
+            " anyway with --allow-drift.",
+        )
+
+
+def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None) -> None:
+    """Before an up file that records the schema it was proven from, check the live schema is that one."""
+    from .drift import differences_from_replay, proven_from, schema_fingerprint
+
+    if step.direction != "up" or step.target != step.version:  # down files and out-of-order files: no record
+        return
+    expected = proven_from(step.script.file.read_bytes().decode("utf-8", "replace"))
+    if expected is None or schema_fingerprint(url) == expected:
+        return
+    try:
+        lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url)
+    except CommandError as exc:  # no shadow server here (a service migrating on start-up): refuse all the same
+        lines = [f"(the differences could not be named: {exc.message}; run `schemadiff plan --db URL` elsewhere)"]
+    shown = _listed(lines) if lines else (
+        "  (the live schema also matches the replayed directory: the files before it changed since it was"
+        " generated)"
+    )
+    raise SchemaDrift(
+        f"{step.name} was proven on a schema the database no longer has (drift since"
+        f" {_shown(migrations.previous(step.version))}); it was not run. The live schema differs from the"
+        f" directory replayed up to the version before it:\n{shown}",
+        "Bring the database back to the migrations' schema (or capture the hotfix in a migration), or run the"
+        " file anyway with --allow-drift.",
+    )
+
+
+def _listed(lines: list[str], limit: int = 20) -> str:
+    shown = [f"  - {line}" for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"  ... and {len(lines) - limit} more")
+    return "\n".join(shown)
+
+
+def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:
+    """Going down through files that delete data needs consent, like golang-migrate's ``down`` prompt."""
+    risky = [step for step in steps if step.direction == "down" and step.deletes_data]
+    if not risky or allow or (confirm is not None and confirm(risky)):
+        return
+    listed = "\n".join(f"  - {line}" for step in risky for line in step.deletes_data)
+    raise DestructiveChangeRefused(
+        f"going down runs statements that delete data; nothing was run:\n{listed}",
+        "Re-run with --allow-destructive if that is intended (take a backup first, e.g. --backup DIR).",
+    )
 
 
 def force(
@@ -285,8 +473,34 @@ def status(url: str, directory: str | Path) -> StatusReport:
     rows = _migration_states(migrations, state, history)
     return StatusReport(
         migrations.path, dburl.redact(url), state.version, state.dirty, dirty_reason, migrations.latest,
-        sum_verified, tuple(rows),
+        sum_verified, tuple(rows), migrations.ignored,
     )
+
+
+def plan_out_of_order(migrations: MigrationDirectory, versions: list[int], current: int | None) -> list[Step]:
+    """Up steps for files below ``current`` that never ran; each leaves the version at ``current``."""
+    steps = []
+    for version in versions:
+        migration = migrations.get(version)
+        assert migration is not None and migration.up is not None
+        steps.append(Step(_checked_script(migration.up), current, migration.down.checksum() if migration.down else None))
+    return steps
+
+
+def _checked_script(file: MigrationFile) -> MigrationScript:
+    script = read_script(file)
+    if script.unintended_empty:
+        raise MigrationDirectoryError(
+            f"migration file {file.path} has no SQL statements (it is empty or only comments); nothing was run",
+            "Write its statements; if the step deliberately changes nothing, add a line"
+            f" `{EMPTY_MARKER}` to say so (golang-migrate would record it as applied either way).",
+        )
+    return script
+
+
+def _up_name(migrations: MigrationDirectory, version: int) -> str:
+    migration = migrations.get(version)
+    return migration.up.name if migration is not None and migration.up is not None else str(version)
 
 
 def plan(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[Step]:
@@ -304,7 +518,10 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
                 f"no .up file for {', '.join(missing_up)} in {migrations.path}",
                 "Write the .up file (or remove the lone .down file).",
             )
-        return [Step(read_script(m.up), m.version) for m in chosen if m.up is not None]
+        return [
+            Step(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
+            for m in chosen if m.up is not None
+        ]
     chosen = [m for m in reversed(migrations.migrations) if high < m.version <= low]
     missing_down = [m.label for m in chosen if m.down is None]
     if missing_down:
@@ -313,7 +530,7 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
             f" in {migrations.path}; nothing was run",
             "Write the missing .down files, or stop at a version above them with --to.",
         )
-    return [Step(read_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
+    return [Step(_checked_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
 
 
 def _plan_run(
@@ -323,12 +540,14 @@ def _plan_run(
     to: int | None,
     down: int | None,
     baseline: int | None,
+    allow_out_of_order: bool,
     emit: EventHandler,
 ) -> tuple[list[Step], int | None]:
     """Check the database against the directory and return the steps and the target version."""
     history = session.tables.history_rows()
     if state.dirty:
         raise _dirty_error(state, history)
+    _check_same_directory(migrations, history, state.version)
     start = state.version
     if baseline is not None:
         if state.version is not None:
@@ -341,8 +560,22 @@ def _plan_run(
     target = _target(migrations, start, to, down)
     steps = plan(migrations, start, target)
     _check_no_gap(migrations, history, start, target)
+    skipped = never_applied(migrations, history, start)
+    if skipped:
+        if not allow_out_of_order:
+            raise MigrationDirectoryError(
+                f"{', '.join(_up_name(migrations, v) for v in skipped)} in {migrations.path} never ran: added below"
+                f" version {start}, which the database is already at, so golang-migrate would skip it for good;"
+                " nothing was run",
+                "Renumber it above the latest version (and `schemadiff hash`), or run it now with"
+                " --allow-out-of-order.",
+            )
+        # Run first, recording the version the database is at: the version stays.
+        steps = plan_out_of_order(migrations, skipped, start) + steps
     for warning in _changed_since_applied(migrations, history, start):
         emit(warning)
+    for step in _downs_changed(steps, history):
+        emit(step)
     return steps, target
 
 
@@ -358,10 +591,21 @@ def _open_directory(directory: str | Path) -> MigrationDirectory:
     return load_directory(path)
 
 
-def _checked_directory(directory: str | Path, emit: EventHandler) -> tuple[MigrationDirectory, bool]:
+def _checked_directory(
+    directory: str | Path, emit: EventHandler, *, require_sum: bool = False
+) -> tuple[MigrationDirectory, bool]:
     migrations = _open_directory(directory)
+    if migrations.ignored:
+        emit(FilesIgnored(migrations.ignored))
     verified = verify_sum(migrations.path)
     if not verified:
+        if require_sum:
+            raise MigrationDirectoryError(
+                f"{migrations.path} has no schemadiff.sum, and a sum is required (require_sum / --require-sum);"
+                " nothing was run",
+                "Restore the sum file from version control; if the files are as reviewed, `schemadiff hash`"
+                " records them.",
+            )
         emit(SumUnchecked(migrations.path))
     return migrations, verified
 
@@ -423,6 +667,53 @@ def _applied_per_history(history: list[HistoryRow]) -> set[int]:
     return applied
 
 
+def never_applied(migrations: MigrationDirectory, history: list[HistoryRow], current: int | None) -> list[int]:
+    """Versions of the directory at or below ``current`` that the history shows never ran.
+
+    Only what schemadiff recorded can be judged: versions below the first
+    one it ran (applied by golang-migrate before, or covered by a baseline
+    or a force, which declare everything up to them applied) count as
+    applied. An empty history judges nothing.
+    """
+    floor: int | None = None
+    applied: set[int] = set()
+    for row in history:
+        if row.state != "done":
+            continue
+        if row.direction in ("baseline", "force"):
+            floor = max(floor or 0, row.version)
+        elif row.direction == "up":
+            if floor is None:
+                floor = row.version - 1  # before the first run schemadiff saw: unknown, taken as applied
+            applied.add(row.version)
+        elif row.direction == "down":
+            applied.discard(row.version)
+    if floor is None:
+        return []
+    return [v for v in migrations.versions if floor < v <= (current or 0) and v not in applied]
+
+
+def _check_same_directory(migrations: MigrationDirectory, history: list[HistoryRow], current: int | None) -> None:
+    """Refuse a directory whose files are not the ones the history recorded running (another service's)."""
+    ran: dict[int, str] = {}
+    for row in history:
+        if row.state == "done" and row.direction == "up" and row.version <= (current or 0):
+            ran[row.version] = row.name
+    differing = []
+    for version, name in sorted(ran.items()):
+        migration = migrations.get(version)
+        if migration is not None and migration.up is not None and migration.up.name != name:
+            differing.append(f"version {version} ran as {name}, the directory has {migration.up.name}")
+    if differing:
+        raise MigrationStateError(
+            f"{migrations.path} is not the directory this database was migrated with: {'; '.join(differing[:3])}"
+            + (f" (and {len(differing) - 3} more)" if len(differing) > 3 else "")
+            + "; nothing was run",
+            "Check --dir, the service name and the database URL: this looks like another service's migrations."
+            " If the files were renamed on purpose, rename them back.",
+        )
+
+
 def _check_no_gap(
     migrations: MigrationDirectory, history: list[HistoryRow], start: int | None, target: int | None
 ) -> None:
@@ -450,6 +741,18 @@ def _changed_since_applied(
         if migration.up.checksum() != recorded[migration.version]:
             changed.append(ChangedSinceApplied(migration.version, migration.up.name))
     return changed
+
+
+def _downs_changed(steps: list[Step], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
+    recorded: dict[int, str | None] = {}
+    for row in history:
+        if row.state == "done" and row.direction == "up":
+            recorded[row.version] = row.down_checksum
+    return [
+        DownChangedSinceApplied(step.version, step.name)
+        for step in steps
+        if step.direction == "down" and recorded.get(step.version) not in (None, step.script.checksum)
+    ]
 
 
 def _recorded_checksums(history: list[HistoryRow]) -> dict[int, str]:
@@ -559,7 +862,10 @@ def _run_in_transaction(session: _Session, state: VersionState, step: Step) -> i
             _execute(session.conn, step, statement, transactional=True, state=state)
         duration_ms = _elapsed_ms(started)
         tables.set_version(state, step.target, False)
-        tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms)
+        tables.record(
+            step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
+            down_checksum=step.down_checksum,
+        )
     return duration_ms
 
 
@@ -567,7 +873,10 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
     tables, conn = session.tables, session.conn
     with conn.transaction():
         tables.set_version(state, step.target, True)
-        history_id = tables.record(step.version, step.name, step.direction, step.script.checksum, state="running")
+        history_id = tables.record(
+            step.version, step.name, step.direction, step.script.checksum, state="running",
+            down_checksum=step.down_checksum,
+        )
     dirty = VersionState(step.target, True, True)
     started = time.monotonic()
     try:
@@ -654,6 +963,7 @@ def _migration_states(
         if row.state == "done" and row.direction in ("up", "baseline"):
             applied_at[row.version] = row.applied_at
             names[row.version] = row.name
+    skipped = set(never_applied(migrations, history, state.version))
     rows = []
     for migration in migrations.migrations:
         checksum = migration.up.checksum() if migration.up else None
@@ -663,13 +973,16 @@ def _migration_states(
             kind = "dirty"
         elif migration.version > current:
             kind = "pending"
+        elif migration.version in skipped:
+            kind = "never_applied"
         elif migration.version in recorded and checksum != recorded[migration.version]:
             kind = "changed"
         else:
             kind = "applied"
         rows.append(
             MigrationStatus(
-                migration.version, name, kind, applied_at.get(migration.version) if kind != "pending" else None,
+                migration.version, name, kind,
+                applied_at.get(migration.version) if kind not in ("pending", "never_applied") else None,
                 recorded.get(migration.version), checksum,
             )
         )

@@ -24,6 +24,9 @@ from .errors import MigrationStateError
 VERSION_TABLE = "schema_migrations"
 HISTORY_TABLE = "schemadiff_history"
 
+# Column types golang-migrate's version could have been created with.
+_INTEGER_TYPES = ("bigint", "integer", "smallint")
+
 # golang-migrate's NilVersion, written only together with dirty = true.
 NIL_VERSION = -1
 
@@ -48,6 +51,10 @@ class HistoryRow:
     duration_ms: int | None
     state: str  # done, running, failed
     error: str | None
+    # For an up row: SHA-256 of the version's .down file when the up ran, so
+    # an edit to it is seen even without schemadiff.sum (None: no down file,
+    # or recorded before schemadiff kept it).
+    down_checksum: str | None = None
 
 
 class Tables:
@@ -69,8 +76,16 @@ class Tables:
         return bool(row and row[0])
 
     def read_state(self) -> VersionState:
+        """The single row of ``schema_migrations``.
+
+        Raises :class:`MigrationStateError` when the table is not shaped as
+        golang-migrate's (an integer ``version`` and a boolean ``dirty``; a
+        Rails or Ecto ``schema_migrations`` is not), holds more than one row,
+        or a NULL ``dirty``: schemadiff never guesses another tool's state.
+        """
         if not self.exists(VERSION_TABLE):
             return VersionState(None, False, False)
+        self._check_shape()
         rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {}").format(self.versions)).fetchall()
         if len(rows) > 1:
             raise MigrationStateError(
@@ -80,17 +95,43 @@ class Tables:
             )
         if not rows:
             return VersionState(None, False, True)
+        if rows[0][1] is None:
+            raise MigrationStateError(
+                f"{self.schema}.{VERSION_TABLE} holds version {rows[0][0]} with dirty = NULL;"
+                " golang-migrate always writes true or false",
+                "Set dirty to false if the database is at that version (or use `schemadiff force VERSION`);"
+                " nothing was run.",
+            )
         version, dirty = int(rows[0][0]), bool(rows[0][1])
         # golang-migrate writes -1 only with dirty, and 0 is no file's version.
         return VersionState(version if version > 0 else None, dirty, True)
+
+    def _check_shape(self) -> None:
+        columns = dict(
+            self.conn.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a"
+                " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                [sql.Identifier(self.schema, VERSION_TABLE).as_string(self.conn)],
+            ).fetchall()
+        )
+        if columns.get("version") in _INTEGER_TYPES and columns.get("dirty") == "boolean":
+            return
+        shown = ", ".join(f"{name} {kind}" for name, kind in columns.items()) or "no columns"
+        raise MigrationStateError(
+            f"{self.schema}.{VERSION_TABLE} is not golang-migrate's version table (it has {shown}; expected"
+            " version bigint, dirty boolean): another tool (Rails, Ecto, ...) keeps its versions there",
+            "Nothing was run. Migrate this service in its own schema (search_path in the URL,"
+            " e.g. ?options=-csearch_path%3Dmyservice) or rename the other tool's table.",
+        )
 
     def history_rows(self) -> list[HistoryRow]:
         if not self.exists(HISTORY_TABLE):
             return []
         rows = self.conn.execute(
             sql.SQL(
-                "SELECT id, version, name, direction, checksum, applied_at, duration_ms, state, error"
-                " FROM {} ORDER BY id"
+                # to_jsonb: a history table created before down_checksum existed reads as NULL.
+                "SELECT id, version, name, direction, checksum, applied_at, duration_ms, state, error,"
+                " to_jsonb(h) ->> 'down_checksum' FROM {} AS h ORDER BY id"
             ).format(self.history)
         ).fetchall()
         return [HistoryRow(*row) for row in rows]
@@ -124,6 +165,7 @@ class Tables:
                 )"""
             ).format(self.history)
         )
+        self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS down_checksum text").format(self.history))
 
     def set_version(self, old: VersionState, version: int | None, dirty: bool) -> None:
         """Move the single row from ``old`` to (version, dirty), checking the old row is still there."""
@@ -170,13 +212,14 @@ class Tables:
         *,
         duration_ms: int | None = None,
         state: str = "done",
+        down_checksum: str | None = None,
     ) -> int:
         row = self.conn.execute(
             sql.SQL(
-                "INSERT INTO {} (version, name, direction, checksum, duration_ms, state)"
-                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+                "INSERT INTO {} (version, name, direction, checksum, duration_ms, state, down_checksum)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
             ).format(self.history),
-            [version, name, direction, checksum, duration_ms, state],
+            [version, name, direction, checksum, duration_ms, state, down_checksum],
         ).fetchone()
         assert row is not None
         return int(row[0])

@@ -130,7 +130,7 @@ def test_generate_again_reuses_the_verified_pair_and_only_for_the_same_inputs(cl
     desired = tmp_path / "desired.sql"
     desired.write_text(BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     desired.write_text(BASE.replace("    body text NOT NULL,", "    body text NOT NULL,\n    title text,"))
     verifications = _count_calls(monkeypatch, verify_module, "verify_migrations")
 
@@ -161,7 +161,7 @@ def test_a_reused_result_still_refuses_destructive_changes(cli, shadow_url, tmp_
     desired = tmp_path / "desired.sql"
     desired.write_text(BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     desired.write_text(BASE.replace(",\n    embedding vector(3)", ""))
     allowed = cli("generate", "drop", "--desired", desired, "--dir", migrations, "--shadow", shadow_url,
                   "--allow-destructive")

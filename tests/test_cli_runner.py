@@ -60,7 +60,7 @@ def test_apply_up_down_and_to(cli, db, tmp_path):
     assert version_row(db) == [(3, False)]
     assert {"a", "b", "c"} <= tables(db)
 
-    to_one = cli("apply", "--dir", directory, "--db", db, "--to", "1")
+    to_one = cli("apply", "--dir", directory, "--db", db, "--to", "1", "--allow-destructive")
     assert to_one.exit_code == 0, to_one.err
     assert version_row(db) == [(1, False)]
     assert "b" not in tables(db) and "a" in tables(db)
@@ -69,7 +69,7 @@ def test_apply_up_down_and_to(cli, db, tmp_path):
     assert status.exit_code == 0, status.err
     assert "version 1" in status.out and "pending" in status.out
 
-    none = cli("apply", "--dir", directory, "--db", db, "--to", "0")
+    none = cli("apply", "--dir", directory, "--db", db, "--to", "0", "--allow-destructive")
     assert none.exit_code == 0
     assert version_row(db) == []
 

@@ -165,7 +165,7 @@ def test_rows_survive_a_chain_of_changes_up_and_down(
     desired.write_text(desired_sql)
     migrations = tmp_path / "migrations"
     flags = ["--desired", desired, "--dir", migrations, "--shadow", shadow_url]
-    assert cli("generate", "init", *flags).exit_code == 0
+    assert cli("generate", "init", "--create-dir", *flags).exit_code == 0
 
     live = make_db()
     assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
@@ -191,7 +191,7 @@ def test_rows_survive_a_chain_of_changes_up_and_down(
 
     # All the way back down, step by step: every original value is still there.
     for version in reversed(versions[:-1]):
-        down = cli("apply", "--dir", migrations, "--db", live, "--to", str(version))
+        down = cli("apply", "--dir", migrations, "--db", live, "--to", str(version), "--allow-destructive")
         assert down.exit_code == 0, down.err
     assert_kept(original, table_contents(live))
     assert table_contents(live) == original

@@ -51,7 +51,7 @@ def test_generate_writes_a_verified_pair_then_plan_is_in_sync(cli, shadow_url, t
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"
 
-    first = cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    first = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert first.exit_code == 0, first.err
     assert sorted(p.name for p in migrations.glob("*.sql")) == ["000001_init.down.sql", "000001_init.up.sql"]
     assert (migrations / "schemadiff.sum").exists()
@@ -82,7 +82,7 @@ def test_generate_writes_a_verified_pair_then_plan_is_in_sync(cli, shadow_url, t
 def test_generate_with_nothing_to_do_writes_nothing(cli, shadow_url, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     before = sorted(p.name for p in migrations.iterdir())
     again = cli("generate", "again", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert again.exit_code == 0
@@ -95,7 +95,7 @@ def test_generate_is_deterministic(cli, shadow_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SCHEMADIFF_NO_CACHE", "1")
     desired = write(tmp_path / "desired.sql", BASE)
     for name in ("a", "b"):
-        assert cli("generate", "init", "--desired", desired, "--dir", tmp_path / name, "--shadow", shadow_url).exit_code == 0
+        assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", tmp_path / name, "--shadow", shadow_url).exit_code == 0
     for file in ("000001_init.up.sql", "000001_init.down.sql", "schemadiff.sum"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
@@ -103,7 +103,7 @@ def test_generate_is_deterministic(cli, shadow_url, tmp_path, monkeypatch):
 def test_generate_refuses_destructive_changes_without_the_flag(cli, shadow_url, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     write(desired, BASE.replace(",\n    embedding vector(3)", ""))
 
     refused = cli("generate", "drop_embedding", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
@@ -134,7 +134,7 @@ def test_plan_against_a_live_database_is_read_only(cli, shadow_url, make_db, tmp
 def test_syntax_error_is_reported_with_position_and_nothing_is_written(cli, shadow_url, tmp_path):
     desired = write(tmp_path / "desired.sql", "CREATE TABLE a (id int);\n\nCREATE TABLE b (id intt,, x int);\n")
     migrations = tmp_path / "migrations"
-    result = cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    result = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert result.exit_code == 1
     assert f"{desired}:3:" in result.err
     assert "CREATE TABLE b" in result.err
@@ -190,7 +190,7 @@ def test_invalid_migration_name(cli, shadow_url, tmp_path):
 def test_rename_hint_makes_generate_rename_and_keep_data(cli, shadow_url, make_db, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     write(desired, BASE.replace("    body text NOT NULL,", "    content text NOT NULL, -- schemadiff:renamed-from body"))
 
     result = cli("generate", "rename_body", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
@@ -201,14 +201,14 @@ def test_rename_hint_makes_generate_rename_and_keep_data(cli, shadow_url, make_d
     assert "RENAME COLUMN content TO body" in down
 
     live = make_db()
-    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1", "--allow-destructive").exit_code == 0
     with psycopg.connect(live, autocommit=True) as conn:
         conn.execute("INSERT INTO accounts (email) VALUES ('a@example.com')")
         conn.execute("INSERT INTO notes (account_id, body) VALUES (1, 'kept')")
     assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
     with psycopg.connect(live) as conn:
         assert conn.execute("SELECT content FROM notes").fetchall() == [("kept",)]
-    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1", "--allow-destructive").exit_code == 0
     with psycopg.connect(live) as conn:
         assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
 
@@ -225,7 +225,7 @@ def test_plan_names_a_probable_rename(cli, shadow_url, make_db, tmp_path):
 def test_online_generate_builds_indexes_concurrently_in_their_own_files(cli, shadow_url, make_db, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     write(desired, BASE + "CREATE INDEX notes_body_idx ON notes (body);\n"
           "ALTER TABLE notes ADD CONSTRAINT notes_body_check CHECK (length(body) < 10000);\n")
 
@@ -242,7 +242,7 @@ def test_online_generate_builds_indexes_concurrently_in_their_own_files(cli, sha
     live = make_db()
     assert cli("apply", "--dir", migrations, "--db", live).exit_code == 0
     assert cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url).exit_code == 0
-    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1").exit_code == 0
+    assert cli("apply", "--dir", migrations, "--db", live, "--to", "1", "--allow-destructive").exit_code == 0
 
 
 def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db, tmp_path):

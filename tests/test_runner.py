@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -112,20 +113,20 @@ def test_version_table_has_golang_migrate_shape(db: str, migrations: Path) -> No
 
 def test_to_down_and_zero(db: str, migrations: Path) -> None:
     five_tables(migrations)
-    runner.apply(db, migrations, to=3)
+    runner.apply(db, migrations, to=3, allow_destructive=True)
     assert version_rows(db) == [(3, False)] and user_tables(db) == {"t1", "t2", "t3"}
 
-    result = runner.apply(db, migrations, to=1)
+    result = runner.apply(db, migrations, to=1, allow_destructive=True)
     assert [(a.step.version, a.step.direction, a.step.target) for a in result.applied] == [
         (3, "down", 2), (2, "down", 1),
     ]
     assert version_rows(db) == [(1, False)] and user_tables(db) == {"t1"}
 
-    runner.apply(db, migrations, to=4)
-    runner.apply(db, migrations, down=1)
+    runner.apply(db, migrations, to=4, allow_destructive=True)
+    runner.apply(db, migrations, down=1, allow_destructive=True)
     assert version_rows(db) == [(3, False)]
 
-    runner.apply(db, migrations, to=0)
+    runner.apply(db, migrations, to=0, allow_destructive=True)
     assert version_rows(db) == [] and user_tables(db) == set()
     assert history(db)[-1] == (1, "down", "done")
 
@@ -133,9 +134,9 @@ def test_to_down_and_zero(db: str, migrations: Path) -> None:
 def test_unknown_target_is_refused(db: str, migrations: Path) -> None:
     five_tables(migrations)
     with pytest.raises(MigrationStateError, match="version 9 is not a migration"):
-        runner.apply(db, migrations, to=9)
+        runner.apply(db, migrations, to=9, allow_destructive=True)
     with pytest.raises(ConfigError):
-        runner.apply(db, migrations, to=2, down=1)
+        runner.apply(db, migrations, to=2, down=1, allow_destructive=True)
     assert "schema_migrations" not in tables(db)
 
 
@@ -144,7 +145,7 @@ def test_missing_down_file_is_refused_with_nothing_run(db: str, migrations: Path
     runner.apply(db, migrations)
     (migrations / "000003_t3.down.sql").unlink()
     with pytest.raises(MigrationDirectoryError, match=r"no \.down file for 3_t3.*nothing was run"):
-        runner.apply(db, migrations, to=1)
+        runner.apply(db, migrations, to=1, allow_destructive=True)
     assert version_rows(db) == [(5, False)]
     assert user_tables(db) == {"t1", "t2", "t3", "t4", "t5"}  # not even 5 and 4 were reverted
 
@@ -155,7 +156,7 @@ def test_gap_in_down_path_is_refused(db: str, migrations: Path) -> None:
     for direction in ("up", "down"):
         (migrations / f"000002_t2.{direction}.sql").unlink()
     with pytest.raises(MigrationDirectoryError, match=r"version\(s\) 2 were applied but have no files"):
-        runner.apply(db, migrations, to=0)
+        runner.apply(db, migrations, to=0, allow_destructive=True)
     assert version_rows(db) == [(5, False)]
 
 
@@ -172,14 +173,14 @@ def test_database_version_not_in_directory_is_refused(db: str, migrations: Path)
 
 def test_dry_run_touches_nothing(db: str, migrations: Path) -> None:
     five_tables(migrations)
-    result = runner.apply(db, migrations, to=2, dry_run=True)
+    result = runner.apply(db, migrations, to=2, dry_run=True, allow_destructive=True)
     assert result.dry_run and result.applied == ()
     assert [(s.version, s.direction) for s in result.plan] == [(1, "up"), (2, "up")]
     assert result.final_version == 2
     assert tables(db) == set()  # not even the version table
 
-    runner.apply(db, migrations, to=4)
-    down = runner.apply(db, migrations, to=2, dry_run=True)
+    runner.apply(db, migrations, to=4, allow_destructive=True)
+    down = runner.apply(db, migrations, to=2, dry_run=True, allow_destructive=True)
     assert [(s.version, s.direction) for s in down.plan] == [(4, "down"), (3, "down")]
     assert version_rows(db) == [(4, False)]
 
@@ -191,7 +192,7 @@ def test_baseline_adopts_an_existing_schema(make_db, migrations: Path) -> None:
     url = make_db("CREATE TABLE t1 (id int); CREATE TABLE t2 (id int);")
     five_tables(migrations)
     events: list[runner.Event] = []
-    result = runner.apply(url, migrations, baseline=2, to=3, on_event=events.append)
+    result = runner.apply(url, migrations, baseline=2, to=3, on_event=events.append, allow_destructive=True)
     # 1 and 2 would fail (tables exist): they were recorded, not run.
     assert [a.step.version for a in result.applied] == [3]
     assert result.baselined == 2 and result.start_version is None
@@ -209,7 +210,7 @@ def test_baseline_accepts_an_empty_version_table(make_db, migrations: Path) -> N
         "CREATE TABLE t1 (id int);"
     )
     five_tables(migrations)
-    runner.apply(url, migrations, baseline=1, to=1)
+    runner.apply(url, migrations, baseline=1, to=1, allow_destructive=True)
     assert version_rows(url) == [(1, False)]
     assert user_tables(url) == {"t1"}
 
@@ -271,7 +272,7 @@ def test_failed_step_down_past_the_first_writes_golang_migrates_nil_version(db: 
     add(migrations, 1, "a", "CREATE TABLE a (id int);", "-- schemadiff:no-transaction\nDROP TABLE nope;\n")
     runner.apply(db, migrations)
     with pytest.raises(MigrationFailed, match=r"000001_a\.down\.sql:2:"):
-        runner.apply(db, migrations, to=0)
+        runner.apply(db, migrations, to=0, allow_destructive=True)
     assert version_rows(db) == [(-1, True)]  # what golang-migrate writes for a dirty nil version
     with pytest.raises(MigrationStateError, match=r"schemadiff force -1"):
         runner.apply(db, migrations)
@@ -318,7 +319,7 @@ def test_force(db: str, migrations: Path) -> None:
 
 def test_version_write_checks_the_row_it_replaces(db: str, migrations: Path) -> None:
     five_tables(migrations)
-    runner.apply(db, migrations, to=2)
+    runner.apply(db, migrations, to=2, allow_destructive=True)
     with psycopg.connect(db, autocommit=True) as conn:
         table = Tables(conn, "public")
         state = table.read_state()
@@ -334,7 +335,7 @@ def test_version_write_checks_the_row_it_replaces(db: str, migrations: Path) -> 
 def test_edited_applied_file_is_detected(db: str, migrations: Path) -> None:
     five_tables(migrations)
     write_sum(migrations)
-    runner.apply(db, migrations, to=3)
+    runner.apply(db, migrations, to=3, allow_destructive=True)
     add(migrations, 2, "t2", "CREATE TABLE t2 (id bigint);")
     with pytest.raises(MigrationDirectoryError, match=r"edited .*000002_t2\.up\.sql"):
         runner.apply(db, migrations)
@@ -354,7 +355,7 @@ def test_edited_applied_file_is_detected(db: str, migrations: Path) -> None:
 def test_removed_file_is_detected(db: str, migrations: Path) -> None:
     five_tables(migrations)
     write_sum(migrations)
-    runner.apply(db, migrations, to=3)
+    runner.apply(db, migrations, to=3, allow_destructive=True)
     (migrations / "000002_t2.up.sql").unlink()
     with pytest.raises(MigrationDirectoryError, match=r"removed .*000002_t2\.up\.sql"):
         runner.apply(db, migrations)
@@ -383,7 +384,7 @@ def test_directory_without_sum_is_reported_unchecked(db: str, migrations: Path) 
 def test_status(db: str, migrations: Path) -> None:
     five_tables(migrations)
     write_sum(migrations)
-    runner.apply(db, migrations, to=2)
+    runner.apply(db, migrations, to=2, allow_destructive=True)
     report = runner.status(db, migrations)
     assert report.version == 2 and not report.dirty and report.latest == 5 and report.sum_verified
     assert [(m.version, m.state) for m in report.migrations] == [
@@ -408,7 +409,7 @@ def test_continues_a_database_migrated_by_golang_migrate(make_db, migrations: Pa
     assert [a.step.version for a in result.applied] == [3, 4, 5]
     assert version_rows(url) == [(5, False)]
     # Going down through versions golang-migrate applied works from the files alone.
-    runner.apply(url, migrations, to=1)
+    runner.apply(url, migrations, to=1, allow_destructive=True)
     assert version_rows(url) == [(1, False)] and user_tables(url) == {"t1"}
 
 
@@ -526,15 +527,36 @@ def test_four_concurrent_applies_apply_each_migration_once(db: str, migrations: 
 
 
 def test_makefile_verbs_are_thin_cli_calls() -> None:
-    def dry(*args: str) -> str:
+    def dry(*args: str) -> list[str]:
         done = subprocess.run(["make", "-n", "-s", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-        return done.stdout.strip().splitlines()[-1]  # the guard line comes first
+        return shlex.split(done.stdout.strip().splitlines()[-1])  # the guard line comes first
 
-    assert dry("migrate-up") == "schemadiff apply cortex"
-    assert dry("migrate-down", "SERVICE=postal") == "schemadiff apply postal --down 1"
-    assert dry("migrate-goto", "VERSION=3") == "schemadiff apply cortex --to 3"
-    assert dry("migrate-force", "VERSION=3") == "schemadiff force 3 cortex"
-    assert dry("migrate-version", "SERVICE=postal") == "schemadiff status postal"
-    assert dry("migrate-create", "NAME=add_slug") == "schemadiff generate add_slug cortex"
+    assert dry("migrate-up") == ["schemadiff", "apply", "cortex"]
+    assert dry("migrate-down", "SERVICE=postal") == ["schemadiff", "apply", "postal", "--down", "1"]
+    assert dry("migrate-goto", "VERSION=3") == ["schemadiff", "apply", "cortex", "--to", "3"]
+    assert dry("migrate-force", "VERSION=3") == ["schemadiff", "force", "3", "cortex"]
+    assert dry("migrate-version", "SERVICE=postal") == ["schemadiff", "status", "postal"]
+    assert dry("migrate-create", "NAME=add_slug") == ["schemadiff", "generate", "add_slug", "cortex"]
     missing = subprocess.run(["make", "-s", "migrate-goto"], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode != 0 and "usage: make migrate-goto VERSION=" in missing.stderr
+
+
+@pytest.mark.parametrize("target", ["migrate-create", "migrate-force", "migrate-goto", "migrate-up"])
+@pytest.mark.parametrize(
+    "value", ["x; touch {p}", "x'; touch {p}; echo '", 'x"; touch {p}; "', "`touch {p}`", "$$(touch {p})", "a\\' ;touch {p}"]
+)
+def test_makefile_passes_values_as_one_word_never_as_commands(tmp_path: Path, target: str, value: str) -> None:
+    # A stand-in for schemadiff that prints each argument it gets on its own line.
+    fake = tmp_path / "fake-schemadiff"
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done\n')
+    fake.chmod(0o755)
+    pwned = tmp_path / "pwned"
+    text = value.format(p=pwned)
+    done = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), target, f"SCHEMADIFF={fake}",
+         f"NAME={text}", f"VERSION={text}", f"SERVICE={text}"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not pwned.exists(), f"{value!r} ran a command"
+    assert text.replace("$$", "$") in done.stdout.splitlines()

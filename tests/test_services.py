@@ -41,7 +41,7 @@ def test_generated_directory_verifies_and_applies(cli, db, service):
     directory = ROOT / "generated" / service
     up = cli("apply", service, "--db", db)
     assert up.exit_code == 0, up.err
-    down = cli("apply", service, "--db", db, "--to", "0")
+    down = cli("apply", service, "--db", db, "--to", "0", "--allow-destructive")
     assert down.exit_code == 0, down.err
     assert sorted(p.name for p in directory.glob("*.sql"))  # files exist
 

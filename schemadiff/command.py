@@ -52,8 +52,13 @@ def resolve_targets(
 ) -> list[Target]:
     """Turn a service name and/or explicit paths into targets.
 
-    Explicit flags win over the configuration; without a service and without
-    ``--desired`` every configured service is a target.
+    Explicit flags win over the configuration and the environment: ``--dir``
+    names the state to compare with, so the service's database variable is
+    not consulted then (a plan and a generate with the same flags compare
+    with the same thing). Without a service and without ``--desired`` every
+    configured service is a target.
+
+    Raises ConfigError for an unknown service or when nothing is configured.
     """
     from .config import load_config
 
@@ -74,7 +79,9 @@ def resolve_targets(
     targets = []
     for name in names:
         svc = config.service(name)
-        live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
+        live = db
+        if live is None and directory is None and svc.db_env:
+            live = os.environ.get(svc.db_env) or None
         targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
     return targets
 

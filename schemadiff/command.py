@@ -261,6 +261,7 @@ class _Inputs:
 
     def __init__(self, target: Target, shadow_url: str | None, status: Status) -> None:
         from . import cache
+        from .derive_header import check_current
         from .shadow import identity
         from .sqlfile import read_text
 
@@ -268,6 +269,8 @@ class _Inputs:
         self.shadow_url = shadow_url
         self.status = status
         self.desired_text = read_text(target.desired, "desired-state file")
+        # A derived file older than its archive would answer "In sync" after an edit.
+        check_current(target.desired, self.desired_text)
         self.migrations = None
         if target.directory is not None:
             from .migrations import load_directory

@@ -52,3 +52,31 @@ def test_an_explicit_dir_beats_the_services_database_variable(cli, shadow_url, m
     without = cli("plan", "cortex", "--shadow", shadow_url)
     assert without.exit_code == 2, without.out + without.err
     assert "live database" in without.out
+
+
+# ---------------------------------------------------------------------------
+# A derived file older than its archive is never planned
+
+
+def test_plan_and_generate_refuse_a_derived_file_older_than_the_archive(cli, shadow_url, repo):
+    _edit(repo / "schema" / "archive.sql", "    slug text NOT NULL,\n    created_at", "    slug text NOT NULL,\n    colour text,\n    created_at")
+    before = sorted(p.name for p in (repo / "generated" / "postal").iterdir())
+    for args in (("plan",), ("plan", "postal"), ("generate", "add_colour", "postal"), ("plan", "postal", "--format", "json")):
+        result = cli(*args, "--shadow", shadow_url)
+        assert result.exit_code == 1, (args, result.out, result.err)
+        assert "stale" in result.err and "schemadiff derive" in result.err, result.err
+        assert "In sync" not in result.out
+    assert sorted(p.name for p in (repo / "generated" / "postal").iterdir()) == before
+    # cortex's file does not hold the edited table but was derived from the same archive: stale as well.
+    assert cli("plan", "cortex", "--shadow", shadow_url).exit_code == 1
+    assert cli("derive").exit_code == 0
+    after = cli("plan", "postal", "--shadow", shadow_url)
+    assert after.exit_code == 2, after.out + after.err
+    assert "colour" in after.out
+
+
+def test_a_changed_table_list_makes_the_derived_file_stale(cli, shadow_url, repo):
+    _edit(repo / "pyproject.toml", 'tables = ["posts", "post_versions", "tags", "post_tags"]',
+          'tables = ["posts", "post_versions", "post_tags", "tags"]')
+    result = cli("plan", "postal", "--shadow", shadow_url)
+    assert result.exit_code == 1 and "tables of service postal" in result.err, result.out + result.err

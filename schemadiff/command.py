@@ -248,7 +248,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
             else:
                 current_url = stack.enter_context(inputs.current_database())
             changes = apply_rename_hints(changes, hints, current_url, desired_url)
-    return changes, probable_renames(changes, current, desired)
+    return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
 
 class _Inputs:
@@ -284,6 +284,13 @@ class _Inputs:
         self._shadow = None
         self._statements = None
         self._loaded: dict[str, object] = {}  # models already read in this run, by key
+
+    @property
+    def hints_belong_in(self) -> str:
+        """The file a suggested rename hint is to be written in (a derived file's archive)."""
+        from .derive_header import hints_belong_in
+
+        return hints_belong_in(self.target.desired, self.desired_text)
 
     @property
     def replayed_count(self) -> int:
@@ -473,7 +480,9 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             from .hints import probable_renames
 
             listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
-            suggestions = "".join(f"\n  - {s}" for s in probable_renames(changes, current, desired))
+            suggestions = "".join(
+                f"\n  - {s}" for s in probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
+            )
             raise DestructiveChangeRefused(
                 f"the migration would delete data; nothing was written:\n{listed}",
                 "Re-run with --allow-destructive if that is intended."

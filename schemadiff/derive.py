@@ -17,6 +17,10 @@ every statement of the archive to the services that need it:
   and an unneeded definition is harmless where a missing one breaks loading.
   A sequence ``OWNED BY`` a table belongs to that table.
 * Statements about nothing in particular (``SET``...) go to every service.
+* Rename hints (``-- schemadiff:renamed-from OLD``) written in the archive
+  are written again at the end of the line defining the same object in the
+  service file that holds it, so ``plan`` and ``generate`` rename instead of
+  dropping and re-adding.
 * A foreign key from one service's table to another's cannot exist (the two
   tables live in two databases): it is left out of the referencing service's
   file, with a comment saying what it referenced; the column stays. Comments
@@ -49,6 +53,7 @@ from pglast.stream import IndentedStream
 from . import derive_header
 from .config import Config, Service
 from .errors import ConfigError, InputFileError
+from .hints import MARKER, attach_rename_hints, read_rename_hints
 from .sqlfile import Statement, parse_statements, read_text
 
 # An object of the archive: (kind, schema, name). Kinds: "rel" (table,
@@ -109,7 +114,16 @@ def derive_text(archive_text: str, services: Mapping[str, Service], *, label: st
         )
     statements = parse_statements(archive_text, label)
     model = _Archive(statements, services)
-    return {name: model.render(service, label, archive_text) for name, service in services.items()}
+    texts = {name: model.render(service, label, archive_text) for name, service in services.items()}
+    if MARKER in archive_text:
+        # The archive is where the team writes rename hints; the printed
+        # service files lose comments, so each hint is written again on the
+        # line that defines its object in the service that holds it.
+        hints = read_rename_hints(archive_text, path=label)
+        texts = {
+            name: attach_rename_hints(text, hints, path=f"{name}'s derived file") for name, text in texts.items()
+        }
+    return texts
 
 
 def check(archive_path: str | Path, services: Mapping[str, Service] | Iterable[Service], **kwargs: Any) -> list[Path]:

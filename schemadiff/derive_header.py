@@ -45,6 +45,14 @@ def header(label: str, archive_text: str, service: str, tables: list[str]) -> st
     )
 
 
+def hints_belong_in(desired: Path, text: str) -> str:
+    """Where a rename hint for ``desired`` is to be written: its archive when derived, else the file itself."""
+    match = _HEADER.match(text)
+    if match is None:
+        return str(desired)
+    return f"{match['label']} (the archive {desired.name} is derived from; then run `schemadiff derive`)"
+
+
 def check_current(desired: Path, text: str) -> None:
     """Raise StaleDerivedFile when ``text`` (the file ``desired``) was derived from an older archive.
 

@@ -136,6 +136,42 @@ def read_rename_hints(source: str | Path, *, path: str | None = None) -> list[Re
     return _link_renamed_parents(hints)
 
 
+def hint_comment(hint: RenameHint) -> str:
+    """The comment that states ``hint`` again: ``-- schemadiff:renamed-from OLD`` (enum labels quoted as strings)."""
+    old = literal(hint.old) if hint.kind == "enum value" else ident(hint.old)
+    return f"-- {MARKER} {old}"
+
+
+def attach_rename_hints(text: str, hints: Sequence[RenameHint], *, path: str = "<sql>") -> str:
+    """``text`` with each hint whose object it defines written at the end of that object's line.
+
+    ``derive`` uses this to carry the archive's hints into a service's file,
+    which is printed afresh (pglast's printer keeps no comments). A hint is
+    matched by what it names (kind, schema, parent and new name), never by
+    line number; hints about objects ``text`` does not define are skipped
+    (they belong to another service). Raises RenameHintError when a hinted
+    object shares its line with another definition, where the hint would be
+    ambiguous.
+    """
+    if not hints:
+        return text
+    wanted = {(h.kind, h.schema, h.parent, h.new): h for h in hints}
+    definitions = _definitions_by_line(parse_statements(text, path), text)
+    lines = text.split("\n")
+    for line, found in sorted(definitions.items()):
+        matched = [wanted[key] for d in found if (key := (d.kind, d.schema, d.parent, d.name)) in wanted]
+        if not matched:
+            continue
+        if len(found) > 1:
+            raise RenameHintError(
+                f"{matched[0].position}: the {matched[0].kind} {matched[0].new_name} is printed on a line"
+                f" of {path} that defines several objects, so its rename hint cannot be carried there",
+                "Report this as a bug in schemadiff; meanwhile write the hint in the service's file by hand.",
+            )
+        lines[line - 1] = f"{lines[line - 1]}  {hint_comment(matched[0])}"
+    return "\n".join(lines)
+
+
 def _hint_argument(comment: str) -> list[str] | None:
     """The old name's parts in a hint comment; None for any other comment."""
     body = comment[2:].strip()
@@ -478,8 +514,13 @@ def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) ->
 # Suggesting hints
 
 
-def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema) -> list[str]:
+def probable_renames(
+    changes: Sequence[Change], current: Schema, desired: Schema, *, write_in: str = "the desired file"
+) -> list[str]:
     """Drops and adds in one plan that look like renames, with the hint to write.
+
+    ``write_in`` names the file the hint belongs in: the archive when the
+    desired file is derived from one (a derived file says "do not edit").
 
     Columns dropped from and added to the same table with the same type,
     indexes and constraints of one table whose definitions differ only by
@@ -512,7 +553,7 @@ def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema
             suggestions.append(
                 f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
                 f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
-                " in the desired file, otherwise its data is dropped"
+                f" in {write_in}, otherwise its data is dropped"
             )
     return suggestions
 

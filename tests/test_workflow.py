@@ -32,6 +32,30 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy
 
 
+@pytest.fixture
+def live_db(shadow):
+    """Factory of databases named like an application's (not like schemadiff's temporary ones)."""
+    import uuid
+
+    created = []
+
+    def factory(sql: str | None = None) -> str:
+        name = f"app_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = shadow.url_for(name)
+        if sql:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)
+        return url
+
+    yield factory
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, old
@@ -80,3 +104,47 @@ def test_a_changed_table_list_makes_the_derived_file_stale(cli, shadow_url, repo
           'tables = ["posts", "post_versions", "post_tags", "tags"]')
     result = cli("plan", "postal", "--shadow", shadow_url)
     assert result.exit_code == 1 and "tables of service postal" in result.err, result.out + result.err
+
+
+# ---------------------------------------------------------------------------
+# Rename hints written in the archive reach the service's plan
+
+
+def test_rename_hints_in_the_archive_survive_derive_and_keep_the_data(cli, shadow_url, live_db, repo):
+    live = live_db()
+    assert cli("apply", "postal", "--db", live).exit_code == 0
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("INSERT INTO posts (tenant_id, author_id, title, slug, content) VALUES (1, 1, 't', 's', 'kept')")
+    archive = repo / "schema" / "archive.sql"
+    _edit(archive, "    content text NOT NULL DEFAULT '',", "    body text NOT NULL DEFAULT '', -- schemadiff:renamed-from content")
+    _edit(archive, "CREATE INDEX posts_author_id_idx ON posts (author_id);",
+          "CREATE INDEX posts_by_author_idx ON posts (author_id); -- schemadiff:renamed-from posts_author_id_idx")
+    assert cli("derive").exit_code == 0
+    derived = (repo / "schema" / "postal.sql").read_text()
+    assert "-- schemadiff:renamed-from content" in derived
+    assert "-- schemadiff:renamed-from posts_author_id_idx" in derived
+    assert "renamed-from" not in (repo / "schema" / "cortex.sql").read_text()  # not cortex's objects
+    assert cli("derive", "--check").exit_code == 0
+
+    plan = cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--format", "json")
+    assert plan.exit_code == 2, plan.out + plan.err
+    sql = "\n".join(change["sql"] for change in json.loads(plan.out)["changes"]) if plan.out.startswith("{") else plan.out
+    assert "RENAME COLUMN content TO body" in sql and "RENAME TO posts_by_author_idx" in sql, sql
+    assert "DROP COLUMN" not in sql
+
+    made = cli("generate", "rename_content", "postal", "--shadow", shadow_url)  # no --allow-destructive
+    assert made.exit_code == 0, made.out + made.err
+    up = next((repo / "generated" / "postal").glob("*_rename_content.up.sql")).read_text()
+    assert "RENAME COLUMN content TO body" in up and "DROP" not in up
+    assert cli("apply", "postal", "--db", live).exit_code == 0
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT body FROM posts").fetchone() == ("kept",)
+
+
+def test_a_probable_rename_in_a_derived_file_says_to_write_the_hint_in_the_archive(cli, shadow_url, repo):
+    _edit(repo / "schema" / "archive.sql", "    content text NOT NULL DEFAULT '',", "    body text NOT NULL DEFAULT '',")
+    assert cli("derive").exit_code == 0
+    refused = cli("generate", "rename_content", "postal", "--shadow", shadow_url)
+    assert refused.exit_code == 1
+    assert "looks like content renamed" in refused.err and "schema/archive.sql" in refused.err, refused.err
+    assert "in schema/postal.sql" not in refused.err

@@ -377,7 +377,9 @@ class _Differ(TypeChanges, TableChanges):
             key = ("extension", name)
             old = self.a.extensions.get(name)
             if old is None:
-                self.add(f"CREATE EXTENSION {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
+                # IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the
+                # extension beforehand and the migrating role may not create it.
+                self.add(f"CREATE EXTENSION IF NOT EXISTS {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
                          "extension", name, None, R_CREATE["extension"], provides={key},
                          needs={("schema", ext.schema)})
             elif old.schema != ext.schema:

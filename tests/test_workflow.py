@@ -148,3 +148,47 @@ def test_a_probable_rename_in_a_derived_file_says_to_write_the_hint_in_the_archi
     assert refused.exit_code == 1
     assert "looks like content renamed" in refused.err and "schema/archive.sql" in refused.err, refused.err
     assert "in schema/postal.sql" not in refused.err
+
+
+# ---------------------------------------------------------------------------
+# Generated migrations run on managed PostgreSQL
+
+
+@pytest.fixture
+def managed_db(shadow, live_db):
+    """A database as managed PostgreSQL hands it out: the DBA created pgvector, the app role owns the database.
+
+    The role is not a superuser, so it cannot create pgvector (not a trusted
+    extension) itself. Returns the role's URL.
+    """
+    import uuid
+
+    url = live_db("CREATE EXTENSION vector")
+    role = f"app_role_{uuid.uuid4().hex[:8]}"
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+        conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{role}"')
+    yield psycopg.conninfo.make_conninfo(url, user=role)
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.parametrize("service", ["cortex", "postal"])
+def test_the_repositorys_migrations_apply_where_a_dba_created_the_extension(cli, managed_db, repo, service):
+    result = cli("apply", service, "--db", managed_db)
+    assert result.exit_code == 0, result.out + result.err
+
+
+def test_a_generated_first_migration_applies_where_a_dba_created_the_extension(cli, shadow_url, managed_db, tmp_path):
+    desired = tmp_path / "schema.sql"
+    desired.write_text("CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int PRIMARY KEY, v vector(3));\n")
+    made = cli("generate", "init", "--desired", desired, "--dir", tmp_path / "migrations", "--shadow", shadow_url)
+    assert made.exit_code == 0, made.out + made.err
+    up = next((tmp_path / "migrations").glob("*.up.sql")).read_text()
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in up
+    applied = cli("apply", "--dir", tmp_path / "migrations", "--db", managed_db)
+    assert applied.exit_code == 0, applied.out + applied.err
+    with psycopg.connect(managed_db) as conn:
+        assert conn.execute("SELECT count(*) FROM docs").fetchone() == (0,)

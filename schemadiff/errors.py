@@ -85,6 +85,18 @@ class MigrationFailed(CommandError):
     """A migration statement failed while being applied."""
 
 
+class ServerResourceError(MigrationFailed):
+    """The server ran out of a resource (SQLSTATE class 53 or 54) while running a migration.
+
+    ``resource`` names it (e.g. "its lock table (max_locks_per_transaction)"):
+    a limit of the server, not a wrong statement.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, resource: str = "a resource") -> None:
+        super().__init__(message, hint)
+        self.resource = resource
+
+
 class LockTimeout(CommandError):
     """Another migrator holds the migration lock."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import catalog
-from .errors import VerificationFailed
+from .errors import ServerResourceError, ShadowServerError, VerificationFailed
 from .execute import run_migration_text
 from .shadow import ShadowServer, Status, _no_status
 
@@ -51,6 +51,15 @@ def _run(url: str, text: str, direction: str, number: int, count: int) -> None:
     which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
     try:
         run_migration_text(url, text, which)
+    except ServerResourceError as exc:
+        # A limit of the shadow server, not a wrong migration: say which one.
+        raise ShadowServerError(
+            f"the shadow server ran out of {exc.resource} while verifying the {which}: {exc.message}",
+            "The migration itself may be fine: the server's limit is too low for a file this large. On a --shadow"
+            " server, raise that setting (max_locks_per_transaction = 512 holds about 6,000 tables in one"
+            " transaction; it needs a restart); the embedded server raises its own when no other run uses it."
+            " Production needs the same room to apply the file in one transaction.",
+        ) from None
     except Exception as exc:
         message = getattr(exc, "message", str(exc))
         raise VerificationFailed(

@@ -4,7 +4,8 @@
 #
 #   make migrate-up                      SERVICE=postal
 #   make migrate-down                    (reverts one migration)
-#   make migrate-create NAME=add_slug
+#   make migrate-create NAME=add_slug    (generate: the verified migration to the desired state)
+#   make migrate-new NAME=backfill_slugs (an empty pair for a data migration, as `migrate create -seq`)
 #   make migrate-goto VERSION=3
 #   make migrate-force VERSION=3         (after repairing a dirty database by hand)
 #   make migrate-version
@@ -12,7 +13,7 @@
 SERVICE ?= cortex
 SCHEMADIFF ?= schemadiff
 
-.PHONY: migrate-up migrate-down migrate-create migrate-force migrate-version migrate-goto
+.PHONY: migrate-up migrate-down migrate-create migrate-new migrate-force migrate-version migrate-goto
 
 migrate-up:
 	$(SCHEMADIFF) apply $(SERVICE)
@@ -23,6 +24,10 @@ migrate-down:
 migrate-create:
 	@test -n "$(NAME)" || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=$(SERVICE)]" >&2; exit 2; }
 	$(SCHEMADIFF) generate $(NAME) $(SERVICE)
+
+migrate-new:
+	@test -n "$(NAME)" || { echo "usage: make migrate-new NAME=<what_it_does> [SERVICE=$(SERVICE)]" >&2; exit 2; }
+	$(SCHEMADIFF) new $(NAME) $(SERVICE)
 
 migrate-force:
 	@test -n "$(VERSION)" || { echo "usage: make migrate-force VERSION=<n> [SERVICE=$(SERVICE)]" >&2; exit 2; }

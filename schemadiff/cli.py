@@ -291,6 +291,29 @@ def generate(
 
 
 # ---------------------------------------------------------------------------
+# new
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Migration name, e.g. backfill_post_slugs.")],
+    service: Annotated[
+        Optional[str], typer.Argument(help="Service from pyproject.toml (optional when only one is configured).")
+    ] = None,
+    directory: DirOpt = None,
+) -> None:
+    """Write an empty numbered pair for a data migration or backfill, and record it in schemadiff.sum."""
+    from . import command
+
+    target = command.resolve_runner_target(service, directory=directory, need_db=False)
+    result = command.new_migration(name, target)
+    session = _s()
+    for path in result.written:
+        session.out.print(f"wrote {escape(_shown_path(path))}")
+    session.out.print("Write the SQL in both files, then run `schemadiff hash` to record them.")
+
+
+# ---------------------------------------------------------------------------
 # derive
 
 

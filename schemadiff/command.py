@@ -36,6 +36,7 @@ class Target:
     directory: Path | None  # the migration directory whose replay is the current state
     db_url: str | None  # a live database to compare with instead of the replay
     online: bool = False  # generate's default for --online (the service's setting)
+    versions: str | None = None  # the service's version scheme ("sequence", "timestamp"); None: as the files are
 
     @property
     def label(self) -> str:
@@ -82,7 +83,9 @@ def resolve_targets(
         live = db
         if live is None and directory is None and svc.db_env:
             live = os.environ.get(svc.db_env) or None
-        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
+        targets.append(
+            Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions)
+        )
     return targets
 
 
@@ -414,7 +417,7 @@ def generate(
     """
     from . import cache
     from .hazards import destructive
-    from .migration_writer import check_name, next_version, write_pairs
+    from .migration_writer import check_name, next_versions, numbering, write_pairs
     from .migrations import verify_sum, write_sum
 
     check_name(name)
@@ -437,12 +440,14 @@ def generate(
         results.put(memo_key, (changes, down_changes, files))
     if not changes:
         return GenerateResult(target, [], [], [], None)
-    first = next_version(inputs.migrations.versions if inputs.migrations else [])
+    scheme = numbering(inputs.migrations, target.versions)
+    versions = next_versions(inputs.migrations.versions if inputs.migrations else [], len(files), scheme)
+    first = versions[0]
     pairs = [
-        (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
-        for offset, (suffix, up, down) in enumerate(files)
+        (version, f"{name}_{suffix}" if suffix else name, up, down)
+        for version, (suffix, up, down) in zip(versions, files)
     ]
-    written = write_pairs(target.directory, pairs)
+    written = write_pairs(target.directory, pairs, digits=scheme.digits)
     try:
         write_sum(target.directory)
     except Exception:
@@ -526,6 +531,45 @@ def _dbname(url: str) -> str:
 
 
 # --------------------------------------------------------------------------
+# new: a blank pair for a hand-written data migration
+
+
+@dataclass
+class NewResult:
+    directory: Path
+    version: int
+    written: list[Path]
+
+
+def new_migration(name: str, target: RunnerTarget) -> NewResult:
+    """Write an empty numbered pair (golang-migrate's ``migrate create``) and record it in ``schemadiff.sum``.
+
+    Numbered like ``generate`` numbers (the directory's convention or the
+    service's ``versions`` setting). Raises ConfigError for a bad name and
+    MigrationDirectoryError when the directory's files changed since its
+    sum was written (never build on an edited directory).
+    """
+    from .migration_writer import blank_pair, check_name, next_versions, numbering, write_pairs
+    from .migrations import load_directory, verify_sum, write_sum
+
+    check_name(name)
+    directory = load_directory(target.directory)
+    if directory.migrations:
+        verify_sum(target.directory)
+    scheme = numbering(directory, target.versions)
+    version = next_versions(directory.versions, 1, scheme)[0]
+    up, down = blank_pair(name)
+    written = write_pairs(target.directory, [(version, name, up, down)], digits=scheme.digits)
+    try:
+        write_sum(target.directory)
+    except Exception:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return NewResult(target.directory, version, written)
+
+
+# --------------------------------------------------------------------------
 # derive
 
 
@@ -555,6 +599,7 @@ class RunnerTarget:
     label: str
     directory: Path
     db_url: str
+    versions: str | None = None  # the service's version scheme, for `new`
 
 
 def resolve_runner_target(
@@ -585,7 +630,7 @@ def resolve_runner_target(
     if url is None and need_db:
         where = f" or set {svc.db_env}" if svc is not None and svc.db_env else ""
         raise ConfigError(f"no database to migrate: pass --db URL{where}")
-    return RunnerTarget(service or str(directory), directory, url or "")
+    return RunnerTarget(service or str(directory), directory, url or "", svc.versions if svc is not None else None)
 
 
 def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = None, baseline: int | None = None,

@@ -10,6 +10,7 @@ Example::
     desired = "schema/cortex.sql"           # its desired state
     migrations = "generated/cortex"         # its golang-migrate directory
     db_env = "CORTEX_DATABASE_URL"          # optional: env var with its live URL
+    versions = "timestamp"                  # optional: "sequence" or "timestamp" (default: as the files are)
 
 Configuration is optional: without a pyproject.toml, or without a
 ``[tool.schemadiff]`` table in it, :func:`load_config` returns an empty
@@ -40,7 +41,8 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "versions")
+_VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -59,6 +61,7 @@ class Service:
     migrations: Path
     db_env: str | None = None
     online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
+    versions: str | None = None  # "sequence" or "timestamp"; None: follow the directory's files
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,16 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     if not isinstance(online, bool):
         raise ConfigError(f"{where} online: expected true or false, got {_describe(online)}")
 
+    versions = raw.get("versions")
+    if versions is not None and versions not in _VERSION_SCHEMES:
+        raise ConfigError(
+            f"{where} versions: expected \"sequence\" or \"timestamp\", got {_describe(versions)}",
+            "sequence numbers files 000001, 000002...; timestamp uses the UTC time (20260131120000), as"
+            " golang-migrate create does without -seq. Leave it out to follow the directory's files.",
+        )
+
     return Service(
+        versions=versions,
         name=name,
         tables=list(tables),
         online=online,

@@ -273,3 +273,70 @@ def test_running_out_of_lock_table_names_the_resource_not_a_bug(cli, small_lock_
     assert "max_locks_per_transaction" in applied.err, applied.err
     with psycopg.connect(app) as conn:  # one transaction: nothing of it stayed
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 't0%'").fetchone() == (0,)
+
+
+# ---------------------------------------------------------------------------
+# new: a blank numbered pair for data migrations; directory numbering conventions
+
+
+def test_new_writes_a_blank_pair_recorded_in_the_sum_that_applies(cli, shadow_url, live_db, repo):
+    made = cli("new", "backfill_post_slugs", "postal")
+    assert made.exit_code == 0, made.out + made.err
+    directory = repo / "generated" / "postal"
+    up = directory / "000002_backfill_post_slugs.up.sql"
+    assert up.exists() and (directory / "000002_backfill_post_slugs.down.sql").exists()
+    assert "000002_backfill_post_slugs.up.sql" in (directory / "schemadiff.sum").read_text()
+    # The team writes the backfill, records it, and it applies; plan still agrees.
+    up.write_text(up.read_text() + "UPDATE posts SET slug = lower(slug);\n")
+    assert cli("hash", "postal").exit_code == 0
+    live = live_db()
+    applied = cli("apply", "postal", "--db", live)
+    assert applied.exit_code == 0, applied.out + applied.err
+    assert cli("plan", "postal", "--shadow", shadow_url).exit_code == 0
+    # An edit not recorded is refused, as for generated files.
+    up.write_text(up.read_text() + "-- edited\n")
+    refused = cli("new", "another", "postal")
+    assert refused.exit_code == 1 and "schemadiff hash" in refused.err, refused.err
+
+
+def test_the_makefile_offers_a_blank_pair(repo):
+    import subprocess
+
+    shutil.copy(ROOT / "Makefile", repo / "Makefile")
+    result = subprocess.run(["make", "-n", "migrate-new", "NAME=backfill", "SERVICE=postal"], cwd=repo,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "new backfill postal" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_timestamped_directory_gets_timestamps_from_generate_and_new(cli, shadow_url, tmp_path):
+    from datetime import datetime, timezone
+
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "20240105093000_init.up.sql").write_text("CREATE TABLE a (id int PRIMARY KEY);\n")
+    (directory / "20240105093000_init.down.sql").write_text("DROP TABLE a;\n")
+    assert cli("hash", "--dir", directory).exit_code == 0
+    desired = tmp_path / "schema.sql"
+    desired.write_text("CREATE TABLE a (id int PRIMARY KEY, note text);\n")
+    before = int(datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+    made = cli("generate", "add_note", "--desired", desired, "--dir", directory, "--shadow", shadow_url)
+    assert made.exit_code == 0, made.out + made.err
+    blank = cli("new", "backfill_note", "--dir", directory)
+    assert blank.exit_code == 0, blank.out + blank.err
+    versions = sorted(int(p.name.split("_", 1)[0]) for p in directory.glob("*.up.sql"))
+    assert versions[0] == 20240105093000
+    assert all(v >= before and len(str(v)) == 14 for v in versions[1:]), versions
+    assert versions[1] < versions[2]
+
+
+def test_sequence_width_follows_the_directory_and_the_scheme_can_be_configured(cli, repo):
+    directory = repo / "generated" / "cortex"
+    assert cli("new", "seq_one", "cortex").exit_code == 0
+    assert (directory / "000002_seq_one.up.sql").exists()
+    _edit(repo / "pyproject.toml", 'db_env = "CORTEX_DATABASE_URL"', 'db_env = "CORTEX_DATABASE_URL"\nversions = "timestamp"')
+    assert cli("new", "stamped", "cortex").exit_code == 0
+    stamped = [p.name for p in directory.glob("*_stamped.up.sql")]
+    assert len(stamped) == 1 and len(stamped[0].split("_", 1)[0]) == 14, stamped
+    _edit(repo / "pyproject.toml", 'versions = "timestamp"', 'versions = "daily"')
+    wrong = cli("new", "x", "cortex")
+    assert wrong.exit_code == 1 and "sequence" in wrong.err and "timestamp" in wrong.err

@@ -115,6 +115,21 @@ ShadowOpt = Annotated[
 ]
 
 
+ExcludeOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--exclude",
+        help="Leave objects matching this glob alone (name or schema.name; repeatable), with the service's"
+        " exclude list.",
+        show_default=False,
+    ),
+]
+SchemaOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--schema", help="Manage only this schema (repeatable; default: all).", show_default=False),
+]
+
+
 class PlanFormat(str, Enum):
     text = "text"
     sql = "sql"
@@ -133,6 +148,8 @@ def plan(
     db: DbOpt = None,
     shadow: ShadowOpt = None,
     output_format: Annotated[PlanFormat, typer.Option("--format", help="text, sql or json.")] = PlanFormat.text,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Show what would change to reach the desired state. Exit 0 in sync, 2 changes pending, 1 error."""
     from . import command
@@ -140,7 +157,9 @@ def plan(
     session = _s()
     if directory is not None and db is not None:
         raise CommandError("--dir and --db are alternatives: compare with a migration directory or a live database")
-    targets = command.resolve_targets(service, desired=desired, directory=directory, db=db)
+    targets = command.resolve_targets(
+        service, desired=desired, directory=directory, db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    )
     results = []
     with session.working():
         for target in targets:
@@ -258,12 +277,16 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
 
     session = _s()
-    targets = command.resolve_targets(service, desired=desired, directory=directory)
+    targets = command.resolve_targets(
+        service, desired=desired, directory=directory, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    )
     if len(targets) != 1:
         raise CommandError(
             "generate writes one service's migration: name the service",

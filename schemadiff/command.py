@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, DestructiveChangeRefused
+from .scope import Scope, scope_of
 
 Status = Callable[[str], None]
 
@@ -37,6 +38,7 @@ class Target:
     db_url: str | None  # a live database to compare with instead of the replay
     online: bool = False  # generate's default for --online (the service's setting)
     versions: str | None = None  # the service's version scheme ("sequence", "timestamp"); None: as the files are
+    scope: Scope = field(default_factory=lambda: Scope())  # objects left alone (--exclude, --schema, exclude = [...])
 
     @property
     def label(self) -> str:
@@ -50,6 +52,8 @@ def resolve_targets(
     directory: Path | None = None,
     db: str | None = None,
     start: Path | None = None,
+    exclude: tuple[str, ...] = (),
+    schemas: tuple[str, ...] = (),
 ) -> list[Target]:
     """Turn a service name and/or explicit paths into targets.
 
@@ -65,7 +69,7 @@ def resolve_targets(
 
     config = load_config(start or Path.cwd())
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db)]
+        return [Target(None, desired, directory, db, scope=scope_of(exclude, schemas))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -84,7 +88,8 @@ def resolve_targets(
         if live is None and directory is None and svc.db_env:
             live = os.environ.get(svc.db_env) or None
         targets.append(
-            Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions)
+            Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
+                   scope_of([*svc.exclude, *exclude], schemas))
         )
     return targets
 
@@ -202,7 +207,7 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
             if inputs.desired_is_cached():
                 # Possibly asked before: the fingerprint decides before anything is read.
                 current_key = live_key()
-                memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+                memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
                 memo = results.get(memo_key) if memo_key else None
                 if memo is not None:
                     return PlanResult(target, source, *memo)
@@ -213,10 +218,10 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
                 live = pool.submit(lambda: read_live(live_key()))
             inputs.desired_model()
             current_key, current, current_index = live.result()
-        memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+        memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
     else:
         source = inputs.current_description
-        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key)
+        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, target.scope.key())
         memo = results.get(memo_key)
         if memo is not None:
             return PlanResult(target, source, *memo)
@@ -234,9 +239,11 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
 
     target = inputs.target
     hints = inputs.rename_hints()
-    desired = inputs.desired_model()
+    desired = target.scope.apply(inputs.desired_model())
     if current is None:
         current = inputs.current_model()
+    if target.scope:
+        current, current_index = target.scope.apply(current), None  # the index was of the whole model
     inputs.status("Comparing")
     changes = diff_schemas(current, desired, current_index=current_index)
     if changes and hints:
@@ -251,7 +258,14 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
             else:
                 current_url = stack.enter_context(inputs.current_database())
             changes = apply_rename_hints(changes, hints, current_url, desired_url)
+        changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
+
+
+def _in_scope(scope: Scope, changes: list) -> list:
+    from .scope import keeps_change
+
+    return [change for change in changes if keeps_change(scope, change)] if scope else changes
 
 
 class _Inputs:
@@ -431,7 +445,8 @@ def generate(
     # pair verified last time: it is what the run would compute and verify.
     results = cache.result_cache()
     label = target.desired.name
-    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
+    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
+                         target.scope.key())
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])):
         changes, down_changes, files = memo
@@ -466,8 +481,9 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     from .verify import verify_migrations
 
     hints = inputs.rename_hints()
-    desired = inputs.desired_model()
-    current = inputs.current_model()
+    scope = inputs.target.scope
+    desired = scope.apply(inputs.desired_model())
+    current = scope.apply(inputs.current_model())
     inputs.status("Comparing")
     changes = diff_schemas(current, desired)
     if not changes:
@@ -478,8 +494,10 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = apply_rename_hints(changes, hints, current_url, desired_url)
-            down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url))
+            down_changes = _in_scope(
+                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+            )
         refused = destructive(changes)
         if refused and not allow_destructive:
             from .hints import probable_renames
@@ -520,6 +538,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
             status=inputs.status,
+            ignore=scope if scope else None,
         )
     return changes, down_changes, files
 

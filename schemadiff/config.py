@@ -11,6 +11,7 @@ Example::
     migrations = "generated/cortex"         # its golang-migrate directory
     db_env = "CORTEX_DATABASE_URL"          # optional: env var with its live URL
     versions = "timestamp"                  # optional: "sequence" or "timestamp" (default: as the files are)
+    exclude = ["django_*"]                  # optional: objects another tool owns; plan never touches them
 
 Configuration is optional: without a pyproject.toml, or without a
 ``[tool.schemadiff]`` table in it, :func:`load_config` returns an empty
@@ -41,7 +42,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "versions")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "versions", "exclude")
 _VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
@@ -62,6 +63,7 @@ class Service:
     db_env: str | None = None
     online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
     versions: str | None = None  # "sequence" or "timestamp"; None: follow the directory's files
+    exclude: tuple[str, ...] = ()  # glob patterns of objects another tool owns (see schemadiff.scope)
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,15 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
             " golang-migrate create does without -seq. Leave it out to follow the directory's files.",
         )
 
+    exclude = raw.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(p, str) and p for p in exclude):
+        raise ConfigError(
+            f"{where} exclude: expected a list of name patterns, got {_describe(exclude)}",
+            'For example exclude = ["django_*", "public.auth_*"] (globs on name or schema.name).',
+        )
+
     return Service(
+        exclude=tuple(exclude),
         versions=versions,
         name=name,
         tables=list(tables),

@@ -27,24 +27,54 @@ def verify_migrations(
     ups: Sequence[str],
     downs: Sequence[str],
     status: Status = _no_status,
+    ignore=None,
 ) -> None:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
     ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
-    golang-migrate steps back one version at a time.
+    golang-migrate steps back one version at a time. ``ignore`` (a
+    ``scope.Scope``: ``excludes(schema, name)``, ``excludes_schema(name)``)
+    tells which schemas, relations, functions and types (with the parts of
+    a relation) are outside the plan's scope (``--exclude``): the judge
+    leaves them out of all its snapshots alike.
     """
     status("Verifying the migration on a copy of the current state")
-    before = catalog.snapshot(shadow.url_for(current_db))
-    desired = catalog.snapshot(desired_url)
+
+    def snapshot(url: str):
+        snap = catalog.snapshot(url)
+        return _without(snap, ignore) if ignore else snap
+
+    before = snapshot(shadow.url_for(current_db))
+    desired = snapshot(desired_url)
     with shadow.temporary_database(template=current_db) as copy_url:
         for number, text in enumerate(ups, 1):
             _run(copy_url, text, "up", number, len(ups))
-        reached = catalog.snapshot(copy_url)
+        reached = snapshot(copy_url)
         _check(catalog.differences(desired, reached), "the up migration does not reach the desired state")
         for number, text in reversed(list(enumerate(downs, 1))):
             _run(copy_url, text, "down", number, len(downs))
-        returned = catalog.snapshot(copy_url)
+        returned = snapshot(copy_url)
         _check(catalog.differences(before, returned), "the down migration does not return to the current state")
+
+
+# Categories whose keys start with "schema.relation" (or "schema.name").
+_SCOPED = ("relations", "columns", "constraints", "indexes", "sequences", "triggers", "policies", "functions", "types")
+
+
+def _without(snap, ignore):
+    kept = {}
+    for category, objects in snap.items():
+        if category in _SCOPED:
+            objects = {key: value for key, value in objects.items() if not ignore.excludes(*_schema_and_name(key))}
+        elif category == "schemas":
+            objects = {key: value for key, value in objects.items() if not ignore.excludes_schema(key)}
+        kept[category] = objects
+    return kept
+
+
+def _schema_and_name(key: str) -> tuple[str, str]:
+    schema, _, rest = key.partition(".")
+    return schema, rest.split(".", 1)[0].split("(", 1)[0]
 
 
 def _run(url: str, text: str, direction: str, number: int, count: int) -> None:

@@ -340,3 +340,52 @@ def test_sequence_width_follows_the_directory_and_the_scheme_can_be_configured(c
     _edit(repo / "pyproject.toml", 'versions = "timestamp"', 'versions = "daily"')
     wrong = cli("new", "x", "cortex")
     assert wrong.exit_code == 1 and "sequence" in wrong.err and "timestamp" in wrong.err
+
+
+# ---------------------------------------------------------------------------
+# Objects another tool owns
+
+
+DJANGO = """
+CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL);
+CREATE INDEX django_session_data_idx ON django_session (session_data);
+CREATE SCHEMA legacy;
+CREATE TABLE legacy.jobs (id int PRIMARY KEY);
+"""
+
+
+def test_plan_leaves_excluded_objects_and_other_schemas_alone(cli, shadow_url, live_db, repo):
+    live = live_db()
+    assert cli("apply", "postal", "--db", live).exit_code == 0
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute(DJANGO)
+    plain = cli("plan", "postal", "--db", live, "--shadow", shadow_url)
+    assert plain.exit_code == 2 and "DROP TABLE public.django_session" in plain.out, plain.out + plain.err
+    narrowed = cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--exclude", "django_*", "--schema", "public")
+    assert narrowed.exit_code == 0, narrowed.out + narrowed.err
+    # The service's exclude list does the same for every command, drift check included.
+    _edit(repo / "pyproject.toml", 'db_env = "POSTAL_DATABASE_URL"', 'db_env = "POSTAL_DATABASE_URL"\nexclude = ["django_*", "legacy.*"]')
+    configured = cli("plan", "postal", "--db", live, "--shadow", shadow_url)
+    assert configured.exit_code == 0, configured.out + configured.err
+    # A real change is still planned, and only it.
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute("ALTER TABLE tags DROP COLUMN created_at")
+    drift = cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--format", "sql")
+    assert drift.exit_code == 2 and "created_at" in drift.out and "django" not in drift.out and "legacy" not in drift.out
+
+
+def test_generate_leaves_excluded_objects_of_the_directory_alone(cli, shadow_url, tmp_path):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "000001_init.up.sql").write_text("CREATE TABLE app (id int PRIMARY KEY);\n" + DJANGO)
+    (directory / "000001_init.down.sql").write_text("DROP TABLE app, django_session, legacy.jobs; DROP SCHEMA legacy;\n")
+    assert cli("hash", "--dir", directory).exit_code == 0
+    desired = tmp_path / "schema.sql"
+    desired.write_text("CREATE TABLE app (id int PRIMARY KEY, note text);\n")
+    refused = cli("generate", "add_note", "--desired", desired, "--dir", directory, "--shadow", shadow_url)
+    assert refused.exit_code == 1 and "django_session" in refused.err  # would drop it
+    made = cli("generate", "add_note", "--desired", desired, "--dir", directory, "--shadow", shadow_url,
+               "--exclude", "django_*", "--exclude", "legacy.*")
+    assert made.exit_code == 0, made.out + made.err
+    up = next(directory.glob("000002_*.up.sql")).read_text()
+    assert "note" in up and "django" not in up and "legacy" not in up

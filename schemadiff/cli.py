@@ -314,6 +314,45 @@ def generate(
 
 
 # ---------------------------------------------------------------------------
+# dump
+
+
+@app.command()
+def dump(
+    service: Annotated[
+        Optional[str], typer.Argument(help="Service whose database to read (its environment variable), and exclude list.")
+    ] = None,
+    db: DbOpt = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False)
+    ] = None,
+    shadow: ShadowOpt = None,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
+) -> None:
+    """Write an existing database's schema as a desired-state file (adopting a database an ORM built)."""
+    from . import command
+
+    session = _s()
+    targets = command.resolve_targets(
+        service, desired=Path("-"), db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    ) if service else None
+    url = db if db is not None else (targets[0].db_url if targets else None)
+    if not url:
+        raise CommandError(
+            "dump needs a database: pass --db URL" + (" or set the service's environment variable" if service else ""),
+        )
+    scope = targets[0].scope if targets else command.scope_of(exclude or (), schema or ())
+    with session.working():
+        result = command.dump(url, scope=scope, shadow_url=shadow, status=session.status)
+    if output is None:
+        session.out.file.write(result.text)
+        return
+    command.write_text_file(output, result.text)
+    session.err.print(f"wrote {escape(_shown_path(output))} ({result.statements} statement(s) from {escape(result.source)})")
+
+
+# ---------------------------------------------------------------------------
 # new
 
 

@@ -550,6 +550,80 @@ def _dbname(url: str) -> str:
 
 
 # --------------------------------------------------------------------------
+# dump: an existing database's schema as a desired-state file
+
+
+@dataclass
+class DumpResult:
+    source: str  # the database, password redacted
+    text: str  # the desired-state SQL
+    statements: int
+
+
+def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = None,
+         status: Status = _no_status) -> DumpResult:
+    """The schema of the database at ``db_url`` as a desired-state file (read-only; nothing is written there).
+
+    The engine's own create script: the diff from an empty database (a fresh
+    one on the shadow server, so ``public`` and ``plpgsql`` are not created
+    twice) to the live one, in dependency order. Deterministic (no times, no
+    OIDs), loadable into an empty database, and ``plan --db`` against the
+    same database answers In sync on it. Objects of extensions are created
+    by their ``CREATE EXTENSION``; the version tables are left out, as
+    everywhere. Raises DatabaseError when the database cannot be read.
+    """
+    from .dburl import read_only, redact
+    from .diff import diff_schemas
+    from .inspect import inspect_database
+    from .shadow import ShadowServer
+
+    scope = scope or Scope()
+    status("Reading the live database")
+    live = scope.apply(inspect_database(read_only(db_url)))
+    shadow = ShadowServer.open(shadow_url, status)
+    with shadow.temporary_database() as empty_url:
+        empty = scope.apply(inspect_database(empty_url))
+    changes = diff_schemas(empty, live)
+    header = [
+        f"-- Desired state dumped by schemadiff from {_dump_label(db_url)}.",
+        "-- Edit it as the schema you want; `schemadiff plan --db URL` against that database is in sync with it.",
+    ]
+    if scope:
+        header.append(f"-- Left out: {scope.describe()}.")
+    body = "\n\n".join(change.sql.rstrip() for change in changes)
+    return DumpResult(redact(db_url), "\n".join(header) + "\n\n" + (body + "\n" if body else ""), len(changes))
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    import tempfile
+
+    from .errors import InputFileError
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        raise InputFileError(f"cannot write {path}: {exc.strerror or exc}", "Check the path and its permissions.") from None
+
+
+def _dump_label(url: str) -> str:
+    # The database's name only: the host and user differ between machines,
+    # and a file that differs by where it was dumped is not deterministic.
+    from .dburl import database_name
+
+    return f"database {database_name(url)}"
+
+
+# --------------------------------------------------------------------------
 # new: a blank pair for a hand-written data migration
 
 

@@ -43,10 +43,19 @@ class Scope:
 
     def excludes(self, schema: str, name: str) -> bool:
         """True when the object ``schema.name`` is outside the scope."""
-        if self.schemas and schema not in self.schemas:
+        if self.excludes_schema(schema):
             return True
         qualified = f"{schema}.{name}"
         return any(fnmatchcase(qualified if "." in p else name, p) for p in self.exclude)
+
+    def describe(self) -> str:
+        """For humans: "objects matching django_*; schemas other than public"."""
+        parts = []
+        if self.exclude:
+            parts.append("objects matching " + ", ".join(self.exclude))
+        if self.schemas:
+            parts.append("schemas other than " + ", ".join(self.schemas))
+        return "; ".join(parts)
 
     def excludes_schema(self, schema: str) -> bool:
         """True for a schema outside ``schemas``, or named by a pattern (``legacy`` or ``legacy.*``)."""

@@ -56,6 +56,7 @@ class _Session:
     err: Console
     debug: bool = False
     _live: object = None  # the spinner while ``working`` runs on a terminal
+    json_command: str | None = None  # set when --format json was asked for: errors are written as JSON too
 
     def status(self, message: str) -> None:
         if self._live is not None:
@@ -160,13 +161,18 @@ def plan(
     targets = command.resolve_targets(
         service, desired=desired, directory=directory, db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
     )
+    if output_format is PlanFormat.sql and len(targets) > 1:
+        # Two databases' scripts in one stream would be one script to a reader (or to psql).
+        raise CommandError(
+            "plan --format sql prints one database's script: name the service",
+            f"Configured services: {', '.join(t.label for t in targets)}. Run it once per service.",
+        )
     results = []
     with session.working():
         for target in targets:
             results.append(command.plan(target, shadow_url=shadow, status=session.status))
     if output_format is PlanFormat.json:
-        document = [_plan_json(result) for result in results]
-        session.out.file.write(json.dumps(document if len(document) > 1 else document[0], indent=2) + "\n")
+        _write_json("plan", [_plan_json(result) for result in results])
     elif output_format is PlanFormat.sql:
         for result in results:
             for change in result.changes:
@@ -185,19 +191,35 @@ def _shown_path(path) -> str:
         return str(path)
 
 
+# --format json: one envelope for every command and every outcome, so a
+# pipeline parses one shape. Bump JSON_VERSION on an incompatible change.
+JSON_VERSION = 1
+
+
+def _envelope(command: str, results: list, error: dict | None = None) -> dict:
+    return {"schemadiff": JSON_VERSION, "command": command, "results": results, "error": error}
+
+
+def _write_json(command: str, results: list, error: dict | None = None) -> None:
+    _s().out.file.write(json.dumps(_envelope(command, results, error), indent=2) + "\n")
+
+
 def _plan_json(result) -> dict:
     from .hazards import lock_duration
 
     return {
         "service": result.target.service,
         "desired": _shown_path(result.target.desired),
-        "compared_with": result.source,
+        "compared_with": result.compared_with,
         "in_sync": result.in_sync,
         "summary": [
             {"table": row.table, "added": row.added, "removed": row.removed, "changed": row.changed}
             for row in result.summary()
         ],
-        "probable_renames": result.probable_renames,
+        "probable_renames": [
+            {"kind": r.kind, "old": r.old, "new": r.new, "hint": r.hint, "write_in": r.write_in, "message": str(r)}
+            for r in result.probable_renames
+        ],
         "changes": [
             {
                 "sql": c.sql,
@@ -502,14 +524,41 @@ def _v(version) -> str:
     return "none" if version is None else str(version)
 
 
+class StatusFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 @app.command()
-def status(service: RunnerServiceArg = None, db: RunnerDbOpt = None, directory: DirOpt = None) -> None:
+def status(
+    service: RunnerServiceArg = None,
+    db: RunnerDbOpt = None,
+    directory: DirOpt = None,
+    output_format: Annotated[StatusFormat, typer.Option("--format", help="text or json.")] = StatusFormat.text,
+) -> None:
     """Current version, dirty flag, and each migration's state."""
     from . import command
 
     session = _s()
     target = command.resolve_runner_target(service, directory=directory, db=db)
     report = command.status(target)
+    if output_format is StatusFormat.json:
+        _write_json("status", [{
+            "service": target.label,
+            "database": report.database,
+            "directory": str(target.directory),
+            "version": report.version,
+            "dirty": report.dirty,
+            "dirty_reason": report.dirty_reason,
+            "latest": report.latest,
+            "sum_verified": report.sum_verified,
+            "migrations": [
+                {"version": row.version, "name": row.name, "state": row.state,
+                 "applied_at": row.applied_at.isoformat(timespec="seconds") if row.applied_at else None}
+                for row in report.migrations
+            ],
+        }])
+        return
     state = "[red]dirty[/red]" if report.dirty else "clean"
     session.out.print(f"{escape(report.database)}: version {_v(report.version)} ({state}), latest file {_v(report.latest)}")
     if report.dirty and report.dirty_reason:
@@ -568,6 +617,7 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
     err = err if err is not None else sys.stderr
     previous = _session
     _session = _Session(out=_console(out), err=_console(err))
+    _session.json_command = _json_command(args)
     try:
         command = typer.main.get_command(app)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -577,6 +627,7 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         return int(code or 0)
     except CommandError as exc:
         _report(exc)
+        _json_error(type(exc).__name__, exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
     except typer.Abort:
         return _interrupted()
@@ -586,6 +637,7 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _session.err.print(f"[red]error:[/red] {escape(message)}")
         _session.err.print("Run 'schemadiff --help' (or 'schemadiff COMMAND --help') for usage.")
+        _json_error("UsageError", message, "Run 'schemadiff COMMAND --help' for usage.", EXIT_ERROR)
         return EXIT_ERROR
     except Exception as exc:  # a bug: say so plainly, traceback only on --debug
         if _session.debug:
@@ -594,9 +646,71 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
             f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n"
             "This is a bug in schemadiff; re-run with --debug for the traceback and please report it."
         )
+        _json_error(type(exc).__name__, f"unexpected {type(exc).__name__}: {exc}",
+                    "This is a bug in schemadiff; re-run with --debug for the traceback.", EXIT_ERROR)
         return EXIT_ERROR
     finally:
         _session = previous
+
+
+class _ClosedPipeSafe(io.TextIOBase):
+    """A text stream that stops writing, silently, once its reader has gone.
+
+    ``schemadiff plan | head -1``: head exits after one line and the next
+    write fails with EPIPE. A reader that has read enough is not an error
+    (as for any Unix filter): the rest of the output is dropped and the
+    command ends as it would have, with its own exit code (2: changes).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone = True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self):  # rich asks, to choose its box characters
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+def _json_command(args: list[str]) -> str | None:
+    """The command's name when ``--format json`` was asked for (so errors come as JSON too), else None."""
+    for index, arg in enumerate(args):
+        if arg == "--format=json" or (arg == "--format" and args[index + 1 : index + 2] == ["json"]):
+            return next((a for a in args if not a.startswith("-") and a in _COMMANDS), "schemadiff")
+    return None
+
+
+_COMMANDS = ("plan", "generate", "derive", "dump", "new", "apply", "status", "force", "hash")
+
+
+def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> None:
+    """The error as the JSON envelope on stdout (the text stays on stderr for people)."""
+    session = _s()
+    if session.json_command is None:
+        return
+    with contextlib.suppress(Exception):
+        _write_json(session.json_command, [], {"type": kind, "message": message, "hint": hint, "exit_code": exit_code})
 
 
 def _console(stream: TextIO) -> Console:
@@ -634,7 +748,7 @@ def main() -> None:
     # rarely (mypy does the same); the modules loaded so far never.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    _exit(run(sys.argv[1:]))
+    _exit(run(sys.argv[1:], out=_ClosedPipeSafe(sys.stdout)))
 
 
 def _exit(code: int) -> None:

@@ -111,7 +111,17 @@ class PlanResult:
     target: Target
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
-    probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    probable_renames: list = field(default_factory=list)  # list[hints.ProbableRename]: drops + adds that look like renames
+    replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
+
+    @property
+    def compared_with(self) -> dict:
+        """What the desired state was compared with, for machines: a live database or a migration directory."""
+        if self.target.db_url:
+            from .dburl import redact
+
+            return {"kind": "database", "database": redact(self.target.db_url)}
+        return {"kind": "migrations", "directory": str(self.target.directory), "migrations": self.replayed}
 
     @property
     def in_sync(self) -> bool:
@@ -224,12 +234,12 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
         memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, target.scope.key())
         memo = results.get(memo_key)
         if memo is not None:
-            return PlanResult(target, source, *memo)
+            return PlanResult(target, source, *memo, replayed=inputs.replayed_count)
         current = current_index = None
     changes, suggestions = _compare(inputs, current, current_index)
     if memo_key:
         results.put(memo_key, (changes, suggestions))
-    return PlanResult(target, source, changes, suggestions)
+    return PlanResult(target, source, changes, suggestions, replayed=0 if target.db_url else inputs.replayed_count)
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:

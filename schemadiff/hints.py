@@ -405,6 +405,7 @@ def apply_rename_hints(
             table=_qualified(hint.schema, None, hint.parent if hint.kind in ("column", "constraint") else hint.new)
             if hint.kind in ("table", "column", "constraint")
             else None,
+            hazards=_rename_hazards(hint.kind),
         )
         for hint in forward
     ]
@@ -418,6 +419,13 @@ def apply_rename_hints(
         _run(copy_url, [rename_sql(hint) for hint in backward])
         rest = diff_databases(current_url, copy_url)
     return rest + renames
+
+
+def _rename_hazards(kind: str) -> tuple[str, ...]:
+    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
+    from .hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+
+    return (BREAKS_CLIENTS, ACCESS_EXCLUSIVE) if kind in ("table", "column") else (ACCESS_EXCLUSIVE,)
 
 
 def _is_temporary(url: str) -> bool:
@@ -516,7 +524,7 @@ def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) ->
 
 def probable_renames(
     changes: Sequence[Change], current: Schema, desired: Schema, *, write_in: str = "the desired file"
-) -> list[str]:
+) -> list[ProbableRename]:
     """Drops and adds in one plan that look like renames, with the hint to write.
 
     ``write_in`` names the file the hint belongs in: the archive when the
@@ -550,12 +558,37 @@ def probable_renames(
                 continue
             old = candidates[0]
             where = f"{group}.{ident(new_name)}" if group else ident(new_name)
-            suggestions.append(
-                f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
-                f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
-                f" in {write_in}, otherwise its data is dropped"
-            )
+            suggestions.append(ProbableRename(
+                kind, where, f"{group}.{ident(old)}" if group else ident(old), f"-- {MARKER} {ident(old)}",
+                write_in, ident(new_name), ident(old),
+            ))
     return suggestions
+
+
+@dataclass(frozen=True)
+class ProbableRename:
+    """A drop plus an add that look like a rename: ``old`` and ``new`` are qualified names, ``hint`` the comment to write.
+
+    ``str()`` gives the sentence shown to people; ``--format json`` gives
+    the fields.
+    """
+
+    kind: str
+    new: str
+    old: str
+    hint: str
+    write_in: str
+    new_name: str  # unqualified, as written in SQL
+    old_name: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.new} looks like {self.old_name} renamed; if it is, write `{self.hint}` at the end of"
+            f" the line defining {self.new_name} in {self.write_in}, otherwise its data is dropped"
+        )
+
+    def __contains__(self, text: str) -> bool:  # `"renamed-from x" in suggestion`, as for the sentence
+        return text in str(self)
 
 
 # Each function maps (group, name) -> signature: objects of one group (their

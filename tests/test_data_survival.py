@@ -207,7 +207,7 @@ def test_orm_era_columns_are_reported_as_data_deleting(cli, shadow_url, make_db,
     desired = ROOT / "schema" / f"{service}.sql"
     plan = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert plan.exit_code == 2, plan.err
-    changes = json.loads(plan.out)["changes"]
+    changes = json.loads(plan.out)["results"][0]["changes"]
     dropped = {c["name"].rsplit(".", 1)[1] for c in changes if c["kind"] == "column" and c["action"] == "drop"}
     for table, expected in ORM_EXPECTATIONS[service].items():
         for column in expected["removed"]:

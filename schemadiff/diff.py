@@ -520,8 +520,11 @@ class _Differ(TypeChanges, TableChanges):
             if index.table in self.dropped_relations or key in self.renamed:
                 continue
             if name not in self.b.indexes or key in self.replaced:
+                # Without CONCURRENTLY, DROP INDEX locks the table ACCESS EXCLUSIVE (PostgreSQL docs,
+                # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
                 self.add(f"DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
-                         R_DROP["index"], removes={key}, had=self.a_refs(key), frees={f"rel:{name}"})
+                         R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
+                         had=self.a_refs(key), frees={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
             old = self.a.indexes.get(name)

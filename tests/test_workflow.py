@@ -128,7 +128,7 @@ def test_rename_hints_in_the_archive_survive_derive_and_keep_the_data(cli, shado
 
     plan = cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--format", "json")
     assert plan.exit_code == 2, plan.out + plan.err
-    sql = "\n".join(change["sql"] for change in json.loads(plan.out)["changes"]) if plan.out.startswith("{") else plan.out
+    sql = "\n".join(change["sql"] for change in json.loads(plan.out)["results"][0]["changes"])
     assert "RENAME COLUMN content TO body" in sql and "RENAME TO posts_by_author_idx" in sql, sql
     assert "DROP COLUMN" not in sql
 
@@ -422,3 +422,140 @@ def test_dump_writes_a_deterministic_loadable_desired_state_that_plans_in_sync(c
                "--exclude", "django_*", "--exclude", "legacy")
     assert plan.exit_code == 0, plan.out + plan.err
     assert cli("plan", "--desired", tmp_path / "desired.sql", "--db", empty, "--shadow", shadow_url).exit_code == 0
+
+
+# ---------------------------------------------------------------------------
+# Output people and machines read
+
+
+def _run_shell(command: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_a_closed_pipe_is_not_an_error_and_keeps_the_exit_code(shadow_url, tmp_path):
+    desired = tmp_path / "schema.sql"
+    desired.write_text(_tables(300))  # output far beyond a pipe's buffer
+    result = _run_shell(
+        f"schemadiff plan --desired {desired} --dir {tmp_path / 'none'} --shadow '{shadow_url}' --format sql"
+        " | head -1; echo \"exit=${PIPESTATUS[0]}\"",
+        tmp_path,
+    )
+    assert result.stdout.splitlines()[-1] == "exit=2", result.stdout[-500:] + result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert result.stderr == ""
+
+
+def test_json_is_one_versioned_envelope_with_structured_fields(cli, shadow_url, live_db, repo):
+    both = cli("plan", "--shadow", shadow_url, "--format", "json")
+    one = cli("plan", "postal", "--shadow", shadow_url, "--format", "json")
+    assert both.exit_code == 0 and one.exit_code == 0, both.err + one.err
+    for document, count in ((json.loads(both.out), 2), (json.loads(one.out), 1)):
+        assert set(document) == {"schemadiff", "command", "results", "error"}
+        assert document["schemadiff"] == 1 and document["command"] == "plan" and document["error"] is None
+        assert len(document["results"]) == count
+        compared = document["results"][-1]["compared_with"]
+        assert compared == {"kind": "migrations", "directory": str(repo / "generated" / "postal"), "migrations": 1}
+    # A probable rename, structured.
+    _edit(repo / "schema" / "archive.sql", "    content text NOT NULL DEFAULT '',", "    body text NOT NULL DEFAULT '',")
+    assert cli("derive").exit_code == 0
+    live = live_db()
+    assert cli("apply", "postal", "--db", live).exit_code == 0
+    renamed = json.loads(cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--format", "json").out)
+    result = renamed["results"][0]
+    assert result["compared_with"]["kind"] == "database" and "dbname=" in result["compared_with"]["database"]
+    [rename] = result["probable_renames"]
+    assert (rename["kind"], rename["old"], rename["new"]) == ("column", "public.posts.content", "public.posts.body")
+    assert rename["hint"] == "-- schemadiff:renamed-from content" and "archive.sql" in rename["write_in"]
+
+
+def test_errors_are_json_when_json_was_asked_for(cli, shadow_url, repo):
+    unknown = cli("plan", "nosuch", "--format", "json")
+    assert unknown.exit_code == 1
+    document = json.loads(unknown.out)
+    assert document["command"] == "plan" and document["results"] == []
+    assert document["error"]["type"] == "ConfigError" and "nosuch" in document["error"]["message"]
+    assert document["error"]["exit_code"] == 1
+    assert "nosuch" in unknown.err  # people still read the text
+    usage = cli("status", "--format", "json", "--bogus")
+    assert usage.exit_code == 1 and json.loads(usage.out)["error"]["type"] == "UsageError"
+    assert cli("plan", "nosuch").out == ""  # text mode: nothing on stdout
+
+
+def test_status_as_json(cli, live_db, repo):
+    live = live_db()
+    assert cli("apply", "cortex", "--db", live).exit_code == 0
+    result = cli("status", "cortex", "--db", live, "--format", "json")
+    assert result.exit_code == 0, result.err
+    document = json.loads(result.out)
+    assert document["command"] == "status" and document["error"] is None
+    [report] = document["results"]
+    assert (report["version"], report["dirty"], report["latest"]) == (1, False, 1)
+    assert report["migrations"][0]["state"] == "applied" and report["migrations"][0]["applied_at"]
+
+
+def test_plan_as_sql_for_several_services_is_refused(cli, shadow_url, repo):
+    several = cli("plan", "--shadow", shadow_url, "--format", "sql")
+    assert several.exit_code == 1 and "name the service" in several.err and several.out == ""
+    assert cli("plan", "postal", "--shadow", shadow_url, "--format", "sql").exit_code == 0
+
+
+# ---------------------------------------------------------------------------
+# Hazards a reviewer needs
+
+
+HAZARD_BASE = """
+CREATE TABLE accounts (
+  id int PRIMARY KEY,
+  email text NOT NULL,
+  name text COLLATE "C",
+  score int
+);
+CREATE INDEX accounts_email_idx ON accounts (email);
+CREATE INDEX accounts_name_idx ON accounts (name);
+"""
+
+
+def _plan_changes(cli, shadow_url, current: str, desired_sql: str, tmp_path: Path) -> dict:
+    desired = tmp_path / "desired.sql"
+    desired.write_text(desired_sql)
+    result = cli("plan", "--desired", desired, "--db", current, "--shadow", shadow_url, "--format", "json")
+    assert result.exit_code == 2, result.out + result.err
+    return {c["sql"]: c for c in json.loads(result.out)["results"][0]["changes"]}
+
+
+def test_renames_index_drops_and_collation_changes_carry_their_hazards(cli, shadow_url, live_db, tmp_path):
+    live = live_db(HAZARD_BASE)
+    changes = _plan_changes(cli, shadow_url, live, HAZARD_BASE
+                            .replace("  email text NOT NULL,", "  mail text NOT NULL, -- schemadiff:renamed-from email")
+                            .replace("(email)", "(mail)")
+                            .replace('name text COLLATE "C"', 'name text COLLATE "POSIX"')
+                            .replace("CREATE INDEX accounts_email_idx ON accounts (mail);\n", ""), tmp_path)
+    rename = next(c for sql, c in changes.items() if "RENAME COLUMN email TO mail" in sql)
+    assert "breaks-running-app" in rename["hazards"]
+    drop = next(c for sql, c in changes.items() if sql.startswith("DROP INDEX"))
+    assert "blocks-writes" in drop["hazards"] and drop["lock"] == "instant"
+    collation = next(c for sql, c in changes.items() if "COLLATE" in sql)
+    assert "rebuilds-indexes" in collation["hazards"] and collation["lock"] == "proportional to table size"
+
+
+def test_online_rewrites_are_not_cancelled_by_the_statement_timeout(cli, shadow_url, tmp_path):
+    directory = tmp_path / "m"
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE t (id int PRIMARY KEY, n int, label text);\n")
+    assert cli("generate", "init", "--desired", desired, "--dir", directory, "--shadow", shadow_url).exit_code == 0
+    desired.write_text("CREATE TABLE t (id int PRIMARY KEY, n bigint, label text);\n")  # int -> bigint rewrites
+    made = cli("generate", "widen", "--desired", desired, "--dir", directory, "--shadow", shadow_url, "--online")
+    assert made.exit_code == 0, made.out + made.err
+    for path in directory.glob("00000[2-9]_*.sql"):
+        text = path.read_text()
+        if "TYPE bigint" in text:
+            assert "statement_timeout = '1min'" not in text and "lock_timeout = '5s'" in text, text
+            break
+    else:
+        raise AssertionError("no file widens the column")

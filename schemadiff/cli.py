@@ -43,8 +43,10 @@ app = typer.Typer(
     help="Declarative PostgreSQL schema management: desired-state SQL in, reviewed golang-migrate migrations out.\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -84,18 +86,41 @@ def _s() -> _Session:
     return _session
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("schemadiff")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            from . import __version__ as number
+        _s().out.file.write(f"schemadiff {number}\n")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for errors (also accepted after the command).")
+    ] = False,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = None,
 ) -> None:
-    _s().debug = debug
+    _s().debug = _s().debug or debug
 
 
 # ---------------------------------------------------------------------------
 # Shared options
 
 ServiceArg = Annotated[
-    Optional[str], typer.Argument(help="Service from [tool.schemadiff] in pyproject.toml (default: all).")
+    # "\\[" : typer renders help with rich, which would take [tool.schemadiff] for a style tag and drop it.
+    Optional[str], typer.Argument(help="Service from \\[tool.schemadiff] in pyproject.toml (default: all).")
+]
+GenerateServiceArg = Annotated[
+    Optional[str],
+    typer.Argument(help="Service from \\[tool.schemadiff] in pyproject.toml (required when several are configured)."),
 ]
 DesiredOpt = Annotated[
     Optional[Path], typer.Option("--desired", help="Desired-state SQL file (default: the service's).", dir_okay=False)
@@ -127,7 +152,7 @@ ExcludeOpt = Annotated[
 ]
 SchemaOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--schema", help="Manage only this schema (repeatable; default: all).", show_default=False),
+    typer.Option("--schema", help="Manage only this schema (repeatable; default: every schema).", show_default=False),
 ]
 
 
@@ -283,7 +308,7 @@ def _render_plan(result) -> None:
 @app.command()
 def generate(
     name: Annotated[str, typer.Argument(help="Migration name, e.g. add_user_avatar.")],
-    service: ServiceArg = None,
+    service: GenerateServiceArg = None,
     desired: DesiredOpt = None,
     directory: DirOpt = None,
     shadow: ShadowOpt = None,
@@ -618,6 +643,7 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
     previous = _session
     _session = _Session(out=_console(out), err=_console(err))
     _session.json_command = _json_command(args)
+    args, _session.debug = _take_debug(list(args))
     try:
         command = typer.main.get_command(app)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -625,6 +651,8 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
             return _interrupted()
         return int(code or 0)
+    except SystemExit as exc:  # --show-completion / --install-completion end with sys.exit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except CommandError as exc:
         _report(exc)
         _json_error(type(exc).__name__, exc.message, exc.hint, exc.exit_code)
@@ -691,6 +719,16 @@ class _ClosedPipeSafe(io.TextIOBase):
     @property
     def encoding(self):  # rich asks, to choose its box characters
         return getattr(self._stream, "encoding", "utf-8")
+
+
+def _take_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` wherever it is written (``schemadiff plan --debug`` too), as people type it after the command.
+
+    Arguments after ``--`` are left alone.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    found = "--debug" in args[:end]
+    return [a for i, a in enumerate(args) if not (i < end and a == "--debug")], found
 
 
 def _json_command(args: list[str]) -> str | None:

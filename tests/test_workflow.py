@@ -559,3 +559,21 @@ def test_online_rewrites_are_not_cancelled_by_the_statement_timeout(cli, shadow_
             break
     else:
         raise AssertionError("no file widens the column")
+
+
+# ---------------------------------------------------------------------------
+# Help and the flags every modern CLI has
+
+
+def test_help_version_debug_after_the_command_and_completion(cli, repo):
+    assert "[tool.schemadiff]" in cli("plan", "--help").out
+    generate_help = cli("generate", "-h").out
+    assert "[tool.schemadiff]" in generate_help and "default: all" not in generate_help
+    assert "Usage: schemadiff" in cli("-h").out
+    version = cli("--version")
+    assert version.exit_code == 0 and version.out.startswith("schemadiff ") and version.out.split()[1][0].isdigit()
+    late = cli("plan", "nosuch", "--debug")
+    assert late.exit_code == 1 and "Traceback" in late.err and "no such option" not in late.err
+    assert "Traceback" not in cli("plan", "nosuch").err
+    completion = cli("--show-completion", "bash")
+    assert completion.exit_code == 0 and "complete" in completion.out

@@ -577,3 +577,16 @@ def test_help_version_debug_after_the_command_and_completion(cli, repo):
     assert "Traceback" not in cli("plan", "nosuch").err
     completion = cli("--show-completion", "bash")
     assert completion.exit_code == 0 and "complete" in completion.out
+
+
+def test_a_syntax_error_shows_its_line_with_a_caret(cli, tmp_path):
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE a (id int);\n\nCREATE TABLE b (\n  id int,\n  name text,,\n  x int\n);\n")
+    result = cli("plan", "--desired", desired, "--dir", tmp_path / "none")
+    assert result.exit_code == 1
+    lines = result.err.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "name text,,")
+    assert f"{desired}:5:13:" in result.err
+    caret = lines[at + 1]
+    assert caret.strip() == "^" and caret.index("^") == lines[at].index(",,") + 1
+    assert "statement starting at line 3" in result.err and "Traceback" not in result.err

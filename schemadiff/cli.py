@@ -602,7 +602,9 @@ def status(
     session.out.print(table)
 
 
-@app.command()
+# ignore_unknown_options: `force -1` (golang-migrate's "no version") is a
+# number, not an unknown option; real options are still parsed.
+@app.command(context_settings={"ignore_unknown_options": True})
 def force(
     version: Annotated[int, typer.Argument(help="Version to record (-1: none).")],
     service: RunnerServiceArg = None,

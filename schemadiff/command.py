@@ -85,13 +85,31 @@ def resolve_targets(
     for name in names:
         svc = config.service(name)
         live = db
-        if live is None and directory is None and svc.db_env:
-            live = os.environ.get(svc.db_env) or None
+        if live is None and directory is None:
+            live = _database_from_environment(svc, config)
         targets.append(
             Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
                    scope_of([*svc.exclude, *exclude], schemas))
         )
     return targets
+
+
+# The conventional variable (Heroku, Rails, Django's dj-database-url, Atlas):
+# the database of a repository that has only one.
+FALLBACK_DB_ENV = "DATABASE_URL"
+
+
+def _database_from_environment(svc, config) -> str | None:
+    """The service's database URL from its ``db_env`` variable, else DATABASE_URL when it is the only service.
+
+    With several services DATABASE_URL would name one of them at random,
+    so it is only read for a single-service repository.
+    """
+    if svc.db_env and os.environ.get(svc.db_env):
+        return os.environ[svc.db_env]
+    if len(config.services) == 1:
+        return os.environ.get(FALLBACK_DB_ENV) or None
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -728,10 +746,15 @@ def resolve_runner_target(
         )
     directory = directory or svc.migrations
     url = db
-    if url is None and svc is not None and svc.db_env:
-        url = os.environ.get(svc.db_env) or None
+    if url is None and svc is not None:
+        url = _database_from_environment(svc, config)
+    elif url is None and not config.services:
+        url = os.environ.get(FALLBACK_DB_ENV) or None  # a repository without configuration: one database
     if url is None and need_db:
-        where = f" or set {svc.db_env}" if svc is not None and svc.db_env else ""
+        names = [n for n in (svc.db_env if svc is not None else None,) if n]
+        if svc is None or len(config.services) == 1:
+            names.append(FALLBACK_DB_ENV)
+        where = f" or set {' or '.join(names)}" if names else ""
         raise ConfigError(f"no database to migrate: pass --db URL{where}")
     return RunnerTarget(service or str(directory), directory, url or "", svc.versions if svc is not None else None)
 

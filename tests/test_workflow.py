@@ -590,3 +590,39 @@ def test_a_syntax_error_shows_its_line_with_a_caret(cli, tmp_path):
     caret = lines[at + 1]
     assert caret.strip() == "^" and caret.index("^") == lines[at].index(",,") + 1
     assert "statement starting at line 3" in result.err and "Traceback" not in result.err
+
+
+# ---------------------------------------------------------------------------
+# The runner's commands as golang-migrate users type them
+
+
+def test_force_minus_one_works_as_documented(cli, live_db, repo):
+    live = live_db()
+    assert cli("apply", "cortex", "--db", live).exit_code == 0
+    forced = cli("force", "-1", "cortex", "--db", live)
+    assert forced.exit_code == 0, forced.out + forced.err
+    assert "forced version none" in forced.out
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+
+
+def test_database_url_is_the_fallback_of_a_single_service_repository(cli, live_db, repo, monkeypatch):
+    _edit(repo / "pyproject.toml", '[tool.schemadiff.services.postal]', '[tool.schemadiff.unused_postal]')
+    text = (repo / "pyproject.toml").read_text()
+    (repo / "pyproject.toml").write_text(text.split("[tool.schemadiff.unused_postal]")[0])
+    live = live_db()
+    monkeypatch.setenv("DATABASE_URL", live)
+    applied = cli("apply")
+    assert applied.exit_code == 0, applied.out + applied.err
+    assert "version none -> 1" in applied.out or "-> 1" in applied.out
+    status = cli("status", "--format", "json")
+    assert json.loads(status.out)["results"][0]["version"] == 1
+    # The service's own variable wins over the fallback.
+    monkeypatch.setenv("CORTEX_DATABASE_URL", live_db())
+    assert json.loads(cli("status", "--format", "json").out)["results"][0]["version"] is None
+
+
+def test_several_services_and_no_service_named_says_which_to_choose(cli, repo, live_db):
+    for args in (("apply", "--db", live_db()), ("status",), ("force", "1")):
+        result = cli(*args)
+        assert result.exit_code == 1 and "cortex, postal" in result.err, (args, result.err)

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 import signal
 import sys
 import traceback
@@ -208,6 +209,19 @@ def plan(
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
+def _hazard_markup(labels, prefix: str = "") -> str:
+    """Hazard labels styled by severity: data loss and broken clients white on red, the rest yellow."""
+    from .hazards import SEVERE
+
+    if not labels:
+        return ""
+    parts = []
+    for label in labels:
+        severe = label.split(" ", 1)[0] in SEVERE
+        parts.append(f"[bold white on red]{escape(label)}[/]" if severe else f"[yellow]{escape(label)}[/yellow]")
+    return escape(prefix) + ", ".join(parts)
+
+
 def _shown_path(path) -> str:
     """A path as the user would type it: relative to the working directory when below it."""
     try:
@@ -270,10 +284,14 @@ def _render_plan(result) -> None:
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
-    table = Table("Table", "Added", "Removed", "Changed", "Hazards")
-    hazards_by_group: dict[str, set[str]] = {}
     from .hazards import describe
 
+    # Names wrap (overflow="fold") instead of being cut to "posts_created_…":
+    # at 80 columns a truncated name is a wrong name.
+    table = Table(show_lines=False, pad_edge=False)
+    for header in ("Table", "Added", "Removed", "Changed", "Hazards"):
+        table.add_column(header, overflow="fold")
+    hazards_by_group: dict[str, set[str]] = {}
     for change in result.changes:
         group = change.table or f"{change.kind} {change.name}"
         hazards_by_group.setdefault(group, set()).update(describe(change))
@@ -283,18 +301,23 @@ def _render_plan(result) -> None:
             escape(", ".join(row.added)),
             escape(", ".join(row.removed)),
             escape(", ".join(row.changed)),
-            "[red]" + escape(", ".join(sorted(hazards_by_group.get(row.table, ())))) + "[/red]",
+            _hazard_markup(sorted(hazards_by_group.get(row.table, ()))),
         )
     out.print(table)
-    lines = []
-    for change in result.changes:
-        marker = f"-- ! {', '.join(describe(change))}\n" if change.hazards else ""
-        lines.append(marker + change.sql.rstrip())
     if out.is_terminal:
         from rich.syntax import Syntax
 
-        out.print(Syntax("\n".join(lines), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+        # Hazard markers are printed as text, not as SQL comments, which the
+        # highlighter would dim: the dangerous lines must be the loudest.
+        for change in result.changes:
+            if change.hazards:
+                out.print(_hazard_markup(describe(change), prefix="-- ! "))
+            out.print(Syntax(change.sql.rstrip(), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
     else:  # a log or a pipe shows no colours: lexing the SQL would only cost time
+        lines = []
+        for change in result.changes:
+            marker = f"-- ! {', '.join(describe(change))}\n" if change.hazards else ""
+            lines.append(marker + change.sql.rstrip())
         out.print("\n".join(lines), markup=False)
     for suggestion in result.probable_renames:
         out.print(f"[yellow]probable rename:[/yellow] {escape(suggestion)}")
@@ -756,7 +779,10 @@ def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> No
 def _console(stream: TextIO) -> Console:
     # Non-terminals (pipes, CI logs, tests) get plain text at a readable width.
     is_terminal = hasattr(stream, "isatty") and stream.isatty() and not isinstance(stream, io.StringIO)
-    return Console(file=stream, width=None if is_terminal else 160, highlight=False, soft_wrap=not is_terminal)
+    width = None if is_terminal else 160
+    if not is_terminal and os.environ.get("COLUMNS", "").isdigit():  # the width a log or pager asks for
+        width = int(os.environ["COLUMNS"])
+    return Console(file=stream, width=width, highlight=False, soft_wrap=not is_terminal)
 
 
 def _report(exc: CommandError) -> None:

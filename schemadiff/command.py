@@ -173,6 +173,14 @@ def summarize(changes: list) -> list[TableSummary]:
         bucket = {"create": row.added, "drop": row.removed}.get(change.action, row.changed)
         if label not in bucket:
             bucket.append(label)
+    for row in rows.values():
+        # An object dropped and created again (a changed index or constraint)
+        # is one change, not an addition and a removal.
+        for label in [label for label in row.added if label in row.removed]:
+            row.added.remove(label)
+            row.removed.remove(label)
+            if label not in row.changed:
+                row.changed.append(label)
     return list(rows.values())
 
 

@@ -8,6 +8,7 @@ the README describes.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -626,3 +627,51 @@ def test_several_services_and_no_service_named_says_which_to_choose(cli, repo, l
     for args in (("apply", "--db", live_db()), ("status",), ("force", "1")):
         result = cli(*args)
         assert result.exit_code == 1 and "cortex, postal" in result.err, (args, result.err)
+
+
+# ---------------------------------------------------------------------------
+# The summary at 80 columns
+
+
+class _Terminal(io.TextIOBase):
+    """A stream that says it is a terminal, collecting what is written (with its colours)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_summary_is_readable_at_80_columns_and_dangers_are_loudest(cli, shadow_url, live_db, repo, monkeypatch):
+    from schemadiff.cli import run
+
+    live = live_db()
+    assert cli("apply", "postal", "--db", live).exit_code == 0
+    archive = repo / "schema" / "archive.sql"
+    _edit(archive, "(tenant_id, status, published_at DESC)", "(tenant_id, status, published_at)")  # a changed index
+    _edit(archive, "    like_count bigint NOT NULL DEFAULT 0,\n", "")  # a dropped column: deletes data
+    _edit(archive, ",\n    CONSTRAINT posts_like_count_check CHECK (like_count >= 0)", "")
+    assert cli("derive").exit_code == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    plain = cli("plan", "postal", "--db", live, "--shadow", shadow_url)
+    assert plain.exit_code == 2, plain.err
+    assert "…" not in plain.out
+    assert max(len(line) for line in plain.out.splitlines() if line.startswith(("┃", "│", "┏", "└"))) <= 80
+    document = json.loads(cli("plan", "postal", "--db", live, "--shadow", shadow_url, "--format", "json").out)
+    [posts] = [row for row in document["results"][0]["summary"] if row["table"] == "public.posts"]
+    index = "index posts_tenant_id_status_published_at_idx"
+    assert index in posts["changed"] and index not in posts["added"] and index not in posts["removed"]
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out, err = _Terminal(), io.StringIO()
+    assert run(["plan", "postal", "--db", live, "--shadow", shadow_url], out=out, err=err) == 2
+    marker = next(line for line in out.text.splitlines() if "deletes-data" in line and "-- !" in line)
+    # Bold white on red (SGR 1, 97 or 37, 41), not the dim grey of an SQL comment.
+    assert "\x1b[1;97;41m" in marker or "\x1b[1;37;41m" in marker, repr(marker)

@@ -9,7 +9,13 @@ that object is identical in both catalog snapshots.
 Drop-and-recreate forced by a dependency is not flagged when the
 dependency is visible: creating an object whose table is (re)created in the
 same migration is fine, and a table or view counts as changed when any of
-its columns, constraints, indexes, triggers or policies changed.
+its columns, constraints, indexes, triggers, policies, rules or extended
+statistics changed.
+
+A statement the judge cannot read (a kind it does not know, a category the
+catalog snapshot does not hold, an up file that does not parse) counts
+*against* minimality: a judge that passes what it cannot see would flatter
+the engine it judges.
 """
 
 from __future__ import annotations
@@ -89,9 +95,38 @@ _TRIGGER_COMMANDS = {
 }
 
 
-def touches(statement: Statement) -> list[Touch]:
-    """The objects one statement touches (empty when it cannot tell)."""
+_RULE_COMMANDS = {
+    name for name in (
+        "AT_EnableRule", "AT_EnableAlwaysRule", "AT_EnableReplicaRule", "AT_DisableRule",
+    ) if hasattr(AlterTableType, name)
+}
+
+
+# Statements that change no schema object: session settings a file sets for
+# itself (SET LOCAL lock_timeout ...), and sequence positions (setval), which
+# are data that a migration may have to move (identity over existing rows).
+_NEUTRAL_FUNCTIONS = {"setval", "set_config"}
+
+
+def _function_name(call: ast.FuncCall) -> str | None:
+    names = _names(call.funcname)
+    return names[-1] if names else None
+
+
+def _is_neutral(node) -> bool:
+    if isinstance(node, ast.VariableSetStmt):
+        return True
+    if isinstance(node, ast.SelectStmt) and node.targetList:
+        calls = [target.val for target in node.targetList if isinstance(target, ast.ResTarget)]
+        return all(isinstance(call, ast.FuncCall) and _function_name(call) in _NEUTRAL_FUNCTIONS for call in calls)
+    return False
+
+
+def touches(statement: Statement) -> list[Touch] | None:
+    """The objects one statement touches; [] when it touches none, None when the judge cannot tell."""
     node = statement.node
+    if _is_neutral(node):
+        return []
     if isinstance(node, ast.CreateStmt):
         return [Touch("relation+", _range_var(node.relation), creates=True)]
     if isinstance(node, ast.ViewStmt):
@@ -125,13 +160,49 @@ def touches(statement: Statement) -> list[Touch]:
         return [Touch("extensions", quote_ident(node.extname), creates=True)]
     if isinstance(node, ast.CreateSchemaStmt) and node.schemaname:
         return [Touch("schemas", quote_ident(node.schemaname), creates=True)]
+    if isinstance(node, ast.RuleStmt):
+        return [Touch("rules", _range_var(node.relation) + "." + quote_ident(node.rulename), creates=not node.replace)]
+    if isinstance(node, ast.CreateStatsStmt) and node.defnames:
+        return [Touch("statistics", _qualified(_names(node.defnames)), creates=True)]
+    if isinstance(node, ast.AlterStatsStmt):
+        return [Touch("statistics", _qualified(_names(node.defnames)))]
     if isinstance(node, ast.DropStmt):
         return _drop_touches(node)
     if isinstance(node, ast.AlterTableStmt):
         return _alter_table_touches(node)
     if isinstance(node, ast.CommentStmt):
-        return _comment_touches(node)
-    return []
+        return _comment_touches(node) or None
+    if isinstance(node, ast.RenameStmt):
+        return _rename_touches(node)
+    if isinstance(node, ast.AlterFunctionStmt):
+        return [Touch("function-name", _qualified(_names(node.func.objname)))]
+    return None
+
+
+# A rename touches the object under its old name: necessary when that name
+# exists before and not after (the judge then sees old != new state).
+_RENAME_CATEGORIES = {
+    ObjectType.OBJECT_INDEX: "indexes", ObjectType.OBJECT_SEQUENCE: "sequences",
+}
+
+
+def _rename_touches(node: ast.RenameStmt) -> list[Touch] | None:
+    kind = node.renameType
+    if kind == ObjectType.OBJECT_COLUMN and node.relation is not None:
+        return [Touch("columns", _range_var(node.relation) + "." + quote_ident(node.subname))]
+    if kind == ObjectType.OBJECT_TABCONSTRAINT and node.relation is not None:
+        return [Touch("constraints", _range_var(node.relation) + "." + quote_ident(node.subname))]
+    if kind in _RELATION_OBJECTS and node.relation is not None:
+        return [Touch("relation+", _range_var(node.relation))]
+    if kind in _RENAME_CATEGORIES and node.relation is not None:
+        return [Touch(_RENAME_CATEGORIES[kind], _range_var(node.relation))]
+    if kind in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN) and node.object is not None:
+        names = _names(node.object.names) if isinstance(node.object, ast.TypeName) else _names(node.object)
+        return [Touch("types", _qualified(names))]
+    if kind in (ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY) and node.relation is not None:
+        category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
+        return [Touch(category, _range_var(node.relation) + "." + quote_ident(node.subname))]
+    return None
 
 
 def _drop_touches(node: ast.DropStmt) -> list[Touch]:
@@ -154,10 +225,17 @@ def _drop_touches(node: ast.DropStmt) -> list[Touch]:
             names = _names(obj)
             category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
             result.append(Touch(category, _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_RULE:
+            names = _names(obj)
+            result.append(Touch("rules", _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_STATISTIC_EXT:
+            result.append(Touch("statistics", _qualified(_names(obj))))
         elif kind == ObjectType.OBJECT_EXTENSION and isinstance(obj, ast.String):
             result.append(Touch("extensions", quote_ident(obj.sval)))
         elif kind == ObjectType.OBJECT_SCHEMA and isinstance(obj, ast.String):
             result.append(Touch("schemas", quote_ident(obj.sval)))
+        else:
+            return None  # a kind of object the judge does not read
     return result
 
 
@@ -184,6 +262,14 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
             result.append(Touch("constraints", relation + "." + quote_ident(cmd.name)))
         elif subtype in _TRIGGER_COMMANDS and cmd.name:
             result.append(Touch("triggers", relation + "." + quote_ident(cmd.name)))
+        elif subtype in _RULE_COMMANDS and cmd.name:
+            result.append(Touch("rules", relation + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_ClusterOn" and cmd.name:
+            # Marks an index: the index's "clustered" flag is what changes.
+            result.append(Touch("indexes", _schema_of(relation) + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_DropCluster":
+            # Unmarks whichever index was marked: judged on the relation with its indexes.
+            result.append(Touch("relation+", relation))
         elif subtype in ("AT_AttachPartition", "AT_DetachPartition") and isinstance(cmd.def_, ast.PartitionCmd):
             result.append(Touch("relations", _range_var(cmd.def_.name)))
         else:
@@ -195,6 +281,7 @@ _COMMENT_TYPES = {
     ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materialized view",
     ObjectType.OBJECT_INDEX: "index", ObjectType.OBJECT_SEQUENCE: "sequence", ObjectType.OBJECT_TYPE: "type",
     ObjectType.OBJECT_DOMAIN: "type", ObjectType.OBJECT_SCHEMA: "schema", ObjectType.OBJECT_EXTENSION: "extension",
+    ObjectType.OBJECT_STATISTIC_EXT: "statistics object",
 }
 
 
@@ -209,7 +296,8 @@ def _comment_touches(node: ast.CommentStmt) -> list[Touch]:
         return [Touch("comment", "type " + _qualified(_names(obj.names)))]
     if kind in _COMMENT_TYPES and isinstance(obj, tuple):
         return [Touch("comment", f"{_COMMENT_TYPES[kind]} {_qualified(_names(obj))}")]
-    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY):
+    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY,
+                ObjectType.OBJECT_RULE):
         names = _names(obj)
         return [Touch("comment", f"{quote_ident(names[-1])} on {_qualified(names[:-1])}")]
     return []
@@ -221,10 +309,13 @@ def _relation_parts(snap: Snapshot, key: str) -> dict[str, object]:
     """A relation with everything hanging off it, for "did this table change at all"."""
     prefix = key + "."
     parts: dict[str, object] = {"relation": snap.get("relations", {}).get(key)}
-    for category in ("columns", "constraints", "triggers", "policies"):
+    for category in ("columns", "constraints", "triggers", "policies", "rules"):
         for name, definition in snap.get(category, {}).items():
             if name.startswith(prefix):
                 parts[f"{category}:{name}"] = definition
+    for name, definition in snap.get("statistics", {}).items():
+        if isinstance(definition, dict) and definition.get("table") == key:
+            parts[f"statistics:{name}"] = definition
     needle = f" ON {key} "
     for name, definition in snap.get("indexes", {}).items():
         text = definition.get("definition", "") if isinstance(definition, dict) else ""
@@ -256,6 +347,14 @@ def _state(snap: Snapshot, touch: Touch) -> object:
                  if isinstance(v, dict) and v.get("owned_by") == touch.key}
         column = snap.get("columns", {}).get(touch.key)
         return {"column": column, **owned} if column is not None else {}
+    if touch.category == "statistics":  # with its columns: a retyped column is a visible reason
+        definition = snap.get("statistics", {}).get(touch.key)
+        if not isinstance(definition, dict):
+            return definition
+        table = str(definition.get("table"))
+        columns = {name: snap.get("columns", {}).get(f"{table}.{quote_ident(name)}")
+                   for name in definition.get("columns") or ()}
+        return {**definition, "column definitions": columns}
     return snap.get(touch.category, {}).get(touch.key)
 
 
@@ -267,8 +366,13 @@ def _exists(state: object) -> bool:
 
 def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     """The relation an object belongs to, when it has one."""
-    if touch.category in ("columns", "constraints", "triggers", "policies", "identity"):
+    if touch.category in ("columns", "constraints", "triggers", "policies", "identity", "rules"):
         return touch.key.rsplit(".", 1)[0]
+    if touch.category == "statistics":
+        definition = desired.get("statistics", {}).get(touch.key)
+        return definition.get("table") if isinstance(definition, dict) else None
+    if touch.category == "comment" and touch.key.startswith("index "):
+        return _owner_relation(Touch("indexes", touch.key.partition(" ")[2]), desired)
     if touch.category == "indexes":
         definition = desired.get("indexes", {}).get(touch.key)
         text = definition.get("definition", "") if isinstance(definition, dict) else ""
@@ -283,21 +387,35 @@ def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     return None
 
 
-def unnecessary_statements(statements: list[Statement], before: Snapshot, desired: Snapshot) -> list[str]:
-    """Statements that touch an object identical in ``before`` and ``desired``.
+_PSEUDO_CATEGORIES = {"relation+": "relations", "function-name": "functions", "comment": "comments",
+                      "identity": "columns"}
 
-    Each entry names the object and quotes the statement's first line.
+
+def unnecessary_statements(statements: list[Statement], before: Snapshot, desired: Snapshot) -> list[str]:
+    """Statements that touch an object identical in ``before`` and ``desired``, or that cannot be judged.
+
+    Each entry names the object (or says why the statement cannot be
+    judged) and quotes the statement's first line.
     """
     all_touches = [(statement, touches(statement)) for statement in statements]
-    created_relations = {t.key for _, ts in all_touches for t in ts if t.category == "relation+" and t.creates}
+    created_relations = {
+        t.key for _, ts in all_touches for t in ts or () if t.category == "relation+" and t.creates
+    }
     flagged = []
     for statement, found in all_touches:
+        first_line = " ".join(statement.text.split())[:120]
+        if found is None:
+            flagged.append(f"cannot tell what this statement touches: {first_line}")
+            continue
         for touch in found:
+            category = _PSEUDO_CATEGORIES.get(touch.category, touch.category)
+            if category not in before and category not in desired:
+                flagged.append(f"{touch.category} is not in the catalog snapshot, so cannot be judged: {first_line}")
+                break
             if _owner_relation(touch, desired) in created_relations:
                 continue  # re-creating what goes with a recreated table or view
             old, new = _state(before, touch), _state(desired, touch)
             if _exists(old) and _exists(new) and old == new:
-                first_line = " ".join(statement.text.split())[:120]
                 flagged.append(f"{touch.category.rstrip('+')} {touch.key} is unchanged but touched by: {first_line}")
                 break
     return flagged

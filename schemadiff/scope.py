@@ -57,6 +57,22 @@ class Scope:
             parts.append("schemas other than " + ", ".join(self.schemas))
         return "; ".join(parts)
 
+    def pg_dump_options(self) -> list[str]:
+        """The same scope as pg_dump options, for the dump judge (pg_dump's patterns: ``*`` and ``?`` as here).
+
+        A bare pattern is a table in any schema (``*.p``) and a schema of
+        that name; ``schema.*`` excludes the schema.
+        """
+        options = [f"--schema={schema}" for schema in self.schemas]
+        for pattern in self.exclude:
+            if pattern.endswith(".*") and "." not in pattern[:-2]:
+                options.append(f"--exclude-schema={pattern[:-2]}")
+            elif "." in pattern:
+                options.append(f"--exclude-table={pattern}")
+            else:
+                options += [f"--exclude-table=*.{pattern}", f"--exclude-schema={pattern}"]
+        return options
+
     def excludes_schema(self, schema: str) -> bool:
         """True for a schema outside ``schemas``, or named by a pattern (``legacy`` or ``legacy.*``)."""
         if self.schemas and schema not in self.schemas:

@@ -29,10 +29,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from . import dburl
+from .cache import CACHE_DIR_ENV, cache_dir, enabled
 from .errors import DatabaseError, ShadowServerError
 
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
-CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"
 TEMP_PREFIX = "schemadiff_tmp_"
 TEMPLATE_PREFIX = "schemadiff_tpl_"
 _TEMPLATES_KEPT = 16
@@ -77,15 +77,6 @@ Status = Callable[[str], None]
 
 def _no_status(_: str) -> None:
     pass
-
-
-def cache_dir() -> Path:
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return platformdirs.user_cache_path("schemadiff")
 
 
 def _embedded_module():
@@ -166,7 +157,7 @@ class ShadowServer:
         return shadow
 
     @staticmethod
-    def _start_with_package(pgdata: Path, status: Status) -> str:
+    def _start_with_package(pgdata: Path, status: Status, restart: bool = False) -> str:
         module = _embedded_module()
         status(f"Starting the embedded shadow server in {pgdata}")
         try:
@@ -174,6 +165,10 @@ class ShadowServer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 server = module.get_server(pgdata, cleanup_mode=None)
+                if restart:
+                    # The package keeps one object per data directory in a process
+                    # and only starts the server when it creates that object.
+                    server.ensure_postgres_running()
             return server.get_uri()
         except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
             raise ShadowServerError(
@@ -239,7 +234,7 @@ class ShadowServer:
                 f"the embedded shadow server in {pgdata} could not be restarted: {type(exc).__name__}: {exc}",
                 f"Run the command again; if it persists, remove {pgdata} to let it be recreated.",
             ) from None
-        url = ShadowServer._start_with_package(pgdata, status)
+        url = ShadowServer._start_with_package(pgdata, status, restart=True)
         return url, dburl.connect(url, what="shadow server", autocommit=True)
 
     @staticmethod
@@ -335,8 +330,6 @@ class ShadowServer:
         Only on the embedded server, which is schemadiff's own: on a server
         given with --shadow, schemadiff leaves nothing behind.
         """
-        from .cache import enabled
-
         if not self.embedded or not enabled():
             return None
         return TEMPLATE_PREFIX + key[:40]

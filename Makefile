@@ -4,7 +4,8 @@
 #
 #   make migrate-up                      SERVICE=postal
 #   make migrate-down                    (reverts one migration)
-#   make migrate-create NAME=add_slug
+#   make migrate-create NAME=add_slug    (generate: the verified migration to the desired state)
+#   make migrate-new NAME=backfill_slugs (an empty pair for a data migration, as `migrate create -seq`)
 #   make migrate-goto VERSION=3
 #   make migrate-force VERSION=3         (after repairing a dirty database by hand)
 #   make migrate-version
@@ -19,7 +20,7 @@ SCHEMADIFF ?= schemadiff
 # q: one shell word, whatever the value holds ('  ->  '\'' inside single quotes).
 q = '$(subst ','\'',$(1))'
 
-.PHONY: migrate-up migrate-down migrate-create migrate-force migrate-version migrate-goto
+.PHONY: migrate-up migrate-down migrate-create migrate-new migrate-force migrate-version migrate-goto
 
 migrate-up:
 	$(SCHEMADIFF) apply $(call q,$(SERVICE))
@@ -30,6 +31,10 @@ migrate-down:
 migrate-create:
 	@test -n $(call q,$(NAME)) || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
 	$(SCHEMADIFF) generate $(call q,$(NAME)) $(call q,$(SERVICE))
+
+migrate-new:
+	@test -n $(call q,$(NAME)) || { echo "usage: make migrate-new NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) new $(call q,$(NAME)) $(call q,$(SERVICE))
 
 migrate-force:
 	@test -n $(call q,$(VERSION)) || { echo "usage: make migrate-force VERSION=<n> [SERVICE=...]" >&2; exit 2; }

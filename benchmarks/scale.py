@@ -250,6 +250,8 @@ def count_migra_statements(sql: str) -> int:
 
 def check_plan(document: dict, changes: list[scale_schema.Change]) -> list[str]:
     """Problems with the plan: it must hold exactly one statement per change."""
+    if "results" in document:  # the versioned envelope: {"schemadiff": 1, "results": [plan]}
+        document = document["results"][0]
     statements = document.get("changes", [])
     problems = []
     if len(statements) != len(changes):

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 import signal
 import sys
 import traceback
@@ -43,8 +44,10 @@ app = typer.Typer(
     help="Declarative PostgreSQL schema management: desired-state SQL in, reviewed golang-migrate migrations out.\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -56,6 +59,7 @@ class _Session:
     err: Console
     debug: bool = False
     _live: object = None  # the spinner while ``working`` runs on a terminal
+    json_command: str | None = None  # set when --format json was asked for: errors are written as JSON too
 
     def status(self, message: str) -> None:
         if self._live is not None:
@@ -83,18 +87,41 @@ def _s() -> _Session:
     return _session
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("schemadiff")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            from . import __version__ as number
+        _s().out.file.write(f"schemadiff {number}\n")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for errors (also accepted after the command).")
+    ] = False,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = None,
 ) -> None:
-    _s().debug = debug
+    _s().debug = _s().debug or debug
 
 
 # ---------------------------------------------------------------------------
 # Shared options
 
 ServiceArg = Annotated[
-    Optional[str], typer.Argument(help="Service from [tool.schemadiff] in pyproject.toml (default: all).")
+    # "\\[" : typer renders help with rich, which would take [tool.schemadiff] for a style tag and drop it.
+    Optional[str], typer.Argument(help="Service from \\[tool.schemadiff] in pyproject.toml (default: all).")
+]
+GenerateServiceArg = Annotated[
+    Optional[str],
+    typer.Argument(help="Service from \\[tool.schemadiff] in pyproject.toml (required when several are configured)."),
 ]
 def _path_option(value: Optional[str]) -> Optional[Path]:
     # Path("") is the current directory: an unset variable in a pipeline
@@ -128,6 +155,21 @@ ShadowOpt = Annotated[
 ]
 
 
+ExcludeOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--exclude",
+        help="Leave objects matching this glob alone (name or schema.name; repeatable), with the service's"
+        " exclude list.",
+        show_default=False,
+    ),
+]
+SchemaOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--schema", help="Manage only this schema (repeatable; default: every schema).", show_default=False),
+]
+
+
 class PlanFormat(str, Enum):
     text = "text"
     sql = "sql"
@@ -146,6 +188,8 @@ def plan(
     db: DbOpt = None,
     shadow: ShadowOpt = None,
     output_format: Annotated[PlanFormat, typer.Option("--format", help="text, sql or json.")] = PlanFormat.text,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Show what would change to reach the desired state. Exit 0 in sync, 2 changes pending, 1 error."""
     from . import command
@@ -153,14 +197,21 @@ def plan(
     session = _s()
     if directory is not None and db is not None:
         raise CommandError("--dir and --db are alternatives: compare with a migration directory or a live database")
-    targets = command.resolve_targets(service, desired=desired, directory=directory, db=db)
+    targets = command.resolve_targets(
+        service, desired=desired, directory=directory, db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    )
+    if output_format is PlanFormat.sql and len(targets) > 1:
+        # Two databases' scripts in one stream would be one script to a reader (or to psql).
+        raise CommandError(
+            "plan --format sql prints one database's script: name the service",
+            f"Configured services: {', '.join(t.label for t in targets)}. Run it once per service.",
+        )
     results = []
     with session.working():
         for target in targets:
             results.append(command.plan(target, shadow_url=shadow, status=session.status))
     if output_format is PlanFormat.json:
-        document = [_plan_json(result) for result in results]
-        session.out.file.write(json.dumps(document if len(document) > 1 else document[0], indent=2) + "\n")
+        _write_json("plan", [_plan_json(result) for result in results])
     elif output_format is PlanFormat.sql:
         for result in results:
             for change in result.changes:
@@ -185,6 +236,19 @@ def plan(
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
+def _hazard_markup(labels, prefix: str = "") -> str:
+    """Hazard labels styled by severity: data loss and broken clients white on red, the rest yellow."""
+    from .hazards import SEVERE
+
+    if not labels:
+        return ""
+    parts = []
+    for label in labels:
+        severe = label.split(" ", 1)[0] in SEVERE
+        parts.append(f"[bold white on red]{escape(label)}[/]" if severe else f"[yellow]{escape(label)}[/yellow]")
+    return escape(prefix) + ", ".join(parts)
+
+
 def _unexpressed_text(result) -> str:
     lines = "\n".join(f"  - {line}" for line in result.unexpressed)
     return (
@@ -202,13 +266,26 @@ def _shown_path(path) -> str:
         return str(path)
 
 
+# --format json: one envelope for every command and every outcome, so a
+# pipeline parses one shape. Bump JSON_VERSION on an incompatible change.
+JSON_VERSION = 1
+
+
+def _envelope(command: str, results: list, error: dict | None = None) -> dict:
+    return {"schemadiff": JSON_VERSION, "command": command, "results": results, "error": error}
+
+
+def _write_json(command: str, results: list, error: dict | None = None) -> None:
+    _s().out.file.write(json.dumps(_envelope(command, results, error), indent=2) + "\n")
+
+
 def _plan_json(result) -> dict:
     from .hazards import lock_duration
 
     return {
         "service": result.target.service,
         "desired": _shown_path(result.target.desired),
-        "compared_with": result.source,
+        "compared_with": result.compared_with,
         "in_sync": result.in_sync,
         "unexpressed": result.unexpressed,
         "notes": result.notes,
@@ -216,7 +293,10 @@ def _plan_json(result) -> dict:
             {"table": row.table, "added": row.added, "removed": row.removed, "changed": row.changed}
             for row in result.summary()
         ],
-        "probable_renames": result.probable_renames,
+        "probable_renames": [
+            {"kind": r.kind, "old": r.old, "new": r.new, "hint": r.hint, "write_in": r.write_in, "message": str(r)}
+            for r in result.probable_renames
+        ],
         "errors": result.row_problems,
         "changes": [
             {
@@ -246,10 +326,14 @@ def _render_plan(result) -> None:
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
-    table = Table("Table", "Added", "Removed", "Changed", "Hazards")
-    hazards_by_group: dict[str, set[str]] = {}
     from .hazards import describe
 
+    # Names wrap (overflow="fold") instead of being cut to "posts_created_…":
+    # at 80 columns a truncated name is a wrong name.
+    table = Table(show_lines=False, pad_edge=False)
+    for header in ("Table", "Added", "Removed", "Changed", "Hazards"):
+        table.add_column(header, overflow="fold")
+    hazards_by_group: dict[str, set[str]] = {}
     for change in result.changes:
         group = change.table or f"{change.kind} {change.name}"
         hazards_by_group.setdefault(group, set()).update(describe(change))
@@ -259,18 +343,23 @@ def _render_plan(result) -> None:
             escape(", ".join(row.added)),
             escape(", ".join(row.removed)),
             escape(", ".join(row.changed)),
-            "[red]" + escape(", ".join(sorted(hazards_by_group.get(row.table, ())))) + "[/red]",
+            _hazard_markup(sorted(hazards_by_group.get(row.table, ()))),
         )
     out.print(table)
-    lines = []
-    for change in result.changes:
-        marker = f"-- ! {', '.join(describe(change))}\n" if change.hazards else ""
-        lines.append(marker + change.sql.rstrip())
     if out.is_terminal:
         from rich.syntax import Syntax
 
-        out.print(Syntax("\n".join(lines), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+        # Hazard markers are printed as text, not as SQL comments, which the
+        # highlighter would dim: the dangerous lines must be the loudest.
+        for change in result.changes:
+            if change.hazards:
+                out.print(_hazard_markup(describe(change), prefix="-- ! "))
+            out.print(Syntax(change.sql.rstrip(), "sql", theme="ansi_dark", background_color="default", word_wrap=True))
     else:  # a log or a pipe shows no colours: lexing the SQL would only cost time
+        lines = []
+        for change in result.changes:
+            marker = f"-- ! {', '.join(describe(change))}\n" if change.hazards else ""
+            lines.append(marker + change.sql.rstrip())
         out.print("\n".join(lines), markup=False)
     for suggestion in result.probable_renames:
         out.print(f"[yellow]probable rename:[/yellow] {escape(suggestion)}")
@@ -284,7 +373,7 @@ def _render_plan(result) -> None:
 @app.command()
 def generate(
     name: Annotated[str, typer.Argument(help="Migration name, e.g. add_user_avatar.")],
-    service: ServiceArg = None,
+    service: GenerateServiceArg = None,
     desired: DesiredOpt = None,
     directory: DirOpt = None,
     shadow: ShadowOpt = None,
@@ -311,12 +400,16 @@ def generate(
     create_dir: Annotated[
         bool, typer.Option("--create-dir", help="Create the migration directory if it does not exist yet.")
     ] = False,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
 
     session = _s()
-    targets = command.resolve_targets(service, desired=desired, directory=directory)
+    targets = command.resolve_targets(
+        service, desired=desired, directory=directory, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    )
     if len(targets) != 1:
         raise CommandError(
             "generate writes one service's migration: name the service",
@@ -345,6 +438,68 @@ def generate(
     session.out.print(
         f"[green]Verified:[/green] up reaches the desired state and down returns, {len(result.changes)} statement(s) up."
     )
+
+
+# ---------------------------------------------------------------------------
+# dump
+
+
+@app.command()
+def dump(
+    service: Annotated[
+        Optional[str], typer.Argument(help="Service whose database to read (its environment variable), and exclude list.")
+    ] = None,
+    db: DbOpt = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False)
+    ] = None,
+    shadow: ShadowOpt = None,
+    exclude: ExcludeOpt = None,
+    schema: SchemaOpt = None,
+) -> None:
+    """Write an existing database's schema as a desired-state file (adopting a database an ORM built)."""
+    from . import command
+
+    session = _s()
+    targets = command.resolve_targets(
+        service, desired=Path("-"), db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+    ) if service else None
+    url = db if db is not None else (targets[0].db_url if targets else None)
+    if not url:
+        raise CommandError(
+            "dump needs a database: pass --db URL" + (" or set the service's environment variable" if service else ""),
+        )
+    scope = targets[0].scope if targets else command.scope_of(exclude or (), schema or ())
+    with session.working():
+        result = command.dump(url, scope=scope, shadow_url=shadow, status=session.status)
+    if output is None:
+        session.out.file.write(result.text)
+        return
+    command.write_text_file(output, result.text)
+    session.err.print(f"wrote {escape(_shown_path(output))} ({result.statements} statement(s) from {escape(result.source)})")
+
+
+# ---------------------------------------------------------------------------
+# new
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Migration name, e.g. backfill_post_slugs.")],
+    service: Annotated[
+        Optional[str], typer.Argument(help="Service from pyproject.toml (optional when only one is configured).")
+    ] = None,
+    directory: DirOpt = None,
+) -> None:
+    """Write an empty numbered pair for a data migration or backfill, and record it in schemadiff.sum."""
+    from . import command
+
+    target = command.resolve_runner_target(service, directory=directory, need_db=False)
+    result = command.new_migration(name, target)
+    session = _s()
+    for path in result.written:
+        session.out.print(f"wrote {escape(_shown_path(path))}")
+    session.out.print("Write the SQL in both files, then run `schemadiff hash` to record them.")
 
 
 # ---------------------------------------------------------------------------
@@ -545,14 +700,41 @@ def _v(version) -> str:
     return "none" if version is None else str(version)
 
 
+class StatusFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 @app.command()
-def status(service: RunnerServiceArg = None, db: RunnerDbOpt = None, directory: DirOpt = None) -> None:
+def status(
+    service: RunnerServiceArg = None,
+    db: RunnerDbOpt = None,
+    directory: DirOpt = None,
+    output_format: Annotated[StatusFormat, typer.Option("--format", help="text or json.")] = StatusFormat.text,
+) -> None:
     """Current version, dirty flag, and each migration's state."""
     from . import command
 
     session = _s()
     target = command.resolve_runner_target(service, directory=directory, db=db)
     report = command.status(target)
+    if output_format is StatusFormat.json:
+        _write_json("status", [{
+            "service": target.label,
+            "database": report.database,
+            "directory": str(target.directory),
+            "version": report.version,
+            "dirty": report.dirty,
+            "dirty_reason": report.dirty_reason,
+            "latest": report.latest,
+            "sum_verified": report.sum_verified,
+            "migrations": [
+                {"version": row.version, "name": row.name, "state": row.state,
+                 "applied_at": row.applied_at.isoformat(timespec="seconds") if row.applied_at else None}
+                for row in report.migrations
+            ],
+        }])
+        return
     state = "[red]dirty[/red]" if report.dirty else "clean"
     session.out.print(f"{escape(report.database)}: version {_v(report.version)} ({state}), latest file {_v(report.latest)}")
     if report.dirty and report.dirty_reason:
@@ -581,7 +763,9 @@ def status(service: RunnerServiceArg = None, db: RunnerDbOpt = None, directory: 
     session.out.print(table)
 
 
-@app.command()
+# ignore_unknown_options: `force -1` (golang-migrate's "no version") is a
+# number, not an unknown option; real options are still parsed.
+@app.command(context_settings={"ignore_unknown_options": True})
 def force(
     version: Annotated[int, typer.Argument(help="Version to record (-1: none).")],
     service: RunnerServiceArg = None,
@@ -678,6 +862,8 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
     previous = _session
     secrets = _secrets(args)
     _session = _Session(out=_console(out, secrets), err=_console(err, secrets))
+    _session.json_command = _json_command(args)
+    args, _session.debug = _take_debug(list(args))
     try:
         command = typer.main.get_command(app)
         raw_out = _Scrubbed(out, secrets) if secrets else out
@@ -687,8 +873,11 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
             return _interrupted()
         return int(code or 0)
+    except SystemExit as exc:  # --show-completion / --install-completion end with sys.exit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except CommandError as exc:
         _report(exc)
+        _json_error(type(exc).__name__, exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
     except typer.Abort:
         return _interrupted()
@@ -698,6 +887,7 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         _session.err.print(f"[red]error:[/red] {escape(message)}")
         _session.err.print("Run 'schemadiff --help' (or 'schemadiff COMMAND --help') for usage.")
+        _json_error("UsageError", message, "Run 'schemadiff COMMAND --help' for usage.", EXIT_ERROR)
         return EXIT_ERROR
     except Exception as exc:  # a bug: say so plainly, traceback only on --debug
         if _session.debug:
@@ -706,16 +896,91 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
             f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n"
             "This is a bug in schemadiff; re-run with --debug for the traceback and please report it."
         )
+        _json_error(type(exc).__name__, f"unexpected {type(exc).__name__}: {exc}",
+                    "This is a bug in schemadiff; re-run with --debug for the traceback.", EXIT_ERROR)
         return EXIT_ERROR
     finally:
         _session = previous
 
 
+class _ClosedPipeSafe(io.TextIOBase):
+    """A text stream that stops writing, silently, once its reader has gone.
+
+    ``schemadiff plan | head -1``: head exits after one line and the next
+    write fails with EPIPE. A reader that has read enough is not an error
+    (as for any Unix filter): the rest of the output is dropped and the
+    command ends as it would have, with its own exit code (2: changes).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone = True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self):  # rich asks, to choose its box characters
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+def _take_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` wherever it is written (``schemadiff plan --debug`` too), as people type it after the command.
+
+    Arguments after ``--`` are left alone.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    found = "--debug" in args[:end]
+    return [a for i, a in enumerate(args) if not (i < end and a == "--debug")], found
+
+
+def _json_command(args: list[str]) -> str | None:
+    """The command's name when ``--format json`` was asked for (so errors come as JSON too), else None."""
+    for index, arg in enumerate(args):
+        if arg == "--format=json" or (arg == "--format" and args[index + 1 : index + 2] == ["json"]):
+            return next((a for a in args if not a.startswith("-") and a in _COMMANDS), "schemadiff")
+    return None
+
+
+_COMMANDS = ("plan", "generate", "derive", "dump", "new", "apply", "status", "force", "hash")
+
+
+def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> None:
+    """The error as the JSON envelope on stdout (the text stays on stderr for people)."""
+    session = _s()
+    if session.json_command is None:
+        return
+    with contextlib.suppress(Exception):
+        _write_json(session.json_command, [], {"type": kind, "message": message, "hint": hint, "exit_code": exit_code})
+
+
 def _console(stream: TextIO, secrets: tuple[str, ...] = ()) -> Console:
     # Non-terminals (pipes, CI logs, tests) get plain text at a readable width.
     is_terminal = hasattr(stream, "isatty") and stream.isatty() and not isinstance(stream, io.StringIO)
+    width = None if is_terminal else 160
+    if not is_terminal and os.environ.get("COLUMNS", "").isdigit():  # the width a log or pager asks for
+        width = int(os.environ["COLUMNS"])
     file = _Scrubbed(stream, secrets) if secrets else stream
-    return Console(file=file, width=None if is_terminal else 160, highlight=False, soft_wrap=not is_terminal)
+    return Console(file=file, width=width, highlight=False, soft_wrap=not is_terminal)
 
 
 # Passwords shorter than this are not searched for in output text (every
@@ -801,7 +1066,7 @@ def main() -> None:
     # rarely (mypy does the same); the modules loaded so far never.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    _exit(run(sys.argv[1:]))
+    _exit(run(sys.argv[1:], out=_ClosedPipeSafe(sys.stdout)))
 
 
 def _exit(code: int) -> None:

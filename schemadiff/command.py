@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
+from .scope import Scope, scope_of
 
 Status = Callable[[str], None]
 
@@ -36,6 +37,8 @@ class Target:
     directory: Path | None  # the migration directory whose replay is the current state
     db_url: str | None  # a live database to compare with instead of the replay
     online: bool = False  # generate's default for --online (the service's setting)
+    versions: str | None = None  # the service's version scheme ("sequence", "timestamp"); None: as the files are
+    scope: Scope = field(default_factory=lambda: Scope())  # objects left alone (--exclude, --schema, exclude = [...])
 
     @property
     def label(self) -> str:
@@ -49,11 +52,18 @@ def resolve_targets(
     directory: Path | None = None,
     db: str | None = None,
     start: Path | None = None,
+    exclude: tuple[str, ...] = (),
+    schemas: tuple[str, ...] = (),
 ) -> list[Target]:
     """Turn a service name and/or explicit paths into targets.
 
-    Explicit flags win over the configuration; without a service and without
-    ``--desired`` every configured service is a target.
+    Explicit flags win over the configuration and the environment: ``--dir``
+    names the state to compare with, so the service's database variable is
+    not consulted then (a plan and a generate with the same flags compare
+    with the same thing). Without a service and without ``--desired`` every
+    configured service is a target.
+
+    Raises ConfigError for an unknown service or when nothing is configured.
     """
     from .config import load_config
 
@@ -63,7 +73,7 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db)]
+        return [Target(None, desired, directory, db, scope=scope_of(exclude, schemas))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -78,11 +88,34 @@ def resolve_targets(
     targets = []
     for name in names:
         svc = config.service(name)
-        live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
+        live = db
+        if live is None and directory is None:
+            live = _database_from_environment(svc, config)
         if live is not None:
-            check_url(live, what=f"{svc.db_env} database" if live != db else "database")
-        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
+            check_url(live, what="database" if live == db else f"{svc.db_env or FALLBACK_DB_ENV} database")
+        targets.append(
+            Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
+                   scope_of([*svc.exclude, *exclude], schemas))
+        )
     return targets
+
+
+# The conventional variable (Heroku, Rails, Django's dj-database-url, Atlas):
+# the database of a repository that has only one.
+FALLBACK_DB_ENV = "DATABASE_URL"
+
+
+def _database_from_environment(svc, config) -> str | None:
+    """The service's database URL from its ``db_env`` variable, else DATABASE_URL when it is the only service.
+
+    With several services DATABASE_URL would name one of them at random,
+    so it is only read for a single-service repository.
+    """
+    if svc.db_env and os.environ.get(svc.db_env):
+        return os.environ[svc.db_env]
+    if len(config.services) == 1:
+        return os.environ.get(FALLBACK_DB_ENV) or None
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -102,7 +135,7 @@ class PlanResult:
     target: Target
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
-    probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    probable_renames: list = field(default_factory=list)  # list[hints.ProbableRename]: drops + adds that look like renames
     # When the engine finds nothing: what pg_dump --schema-only still finds
     # different ("missing: <statement>" / "unexpected: <statement>", see
     # dumpjudge.differences), which schemadiff cannot express as a migration yet.
@@ -110,6 +143,16 @@ class PlanResult:
     notes: list[str] = field(default_factory=list)  # e.g. that no pg_dump could read a server
     # plan --db: planned statements the live database's rows make fail (schemadiff.rowcheck)
     row_problems: list[str] = field(default_factory=list)
+    replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
+
+    @property
+    def compared_with(self) -> dict:
+        """What the desired state was compared with, for machines: a live database or a migration directory."""
+        if self.target.db_url:
+            from .dburl import redact
+
+            return {"kind": "database", "database": redact(self.target.db_url)}
+        return {"kind": "migrations", "directory": str(self.target.directory), "migrations": self.replayed}
 
     @property
     def in_sync(self) -> bool:
@@ -143,6 +186,14 @@ def summarize(changes: list) -> list[TableSummary]:
         bucket = {"create": row.added, "drop": row.removed}.get(change.action, row.changed)
         if label not in bucket:
             bucket.append(label)
+    for row in rows.values():
+        # An object dropped and created again (a changed index or constraint)
+        # is one change, not an addition and a removal.
+        for label in [label for label in row.added if label in row.removed]:
+            row.added.remove(label)
+            row.removed.remove(label)
+            if label not in row.changed:
+                row.changed.append(label)
     return list(rows.values())
 
 
@@ -217,7 +268,7 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
             if inputs.desired_is_cached():
                 # Possibly asked before: the fingerprint decides before anything is read.
                 current_key = live_key()
-                memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+                memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
                 memo = results.get(memo_key) if memo_key else None
                 if memo is not None:
                     return PlanResult(target, source, *memo)
@@ -228,20 +279,21 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
                 live = pool.submit(lambda: read_live(live_key()))
             inputs.desired_model()
             current_key, current, current_index = live.result()
-        memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+        memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
     else:
         source = inputs.current_description
-        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key)
+        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, target.scope.key())
         memo = results.get(memo_key)
         if memo is not None:
-            return PlanResult(target, source, *memo)
+            return PlanResult(target, source, *memo, replayed=inputs.replayed_count)
         current = current_index = None
     changes, suggestions = _compare(inputs, current, current_index)
     unexpressed, notes = ([], []) if changes else dump_differences(inputs)
     if memo_key:
         # With the plan, so a warm in-sync plan runs no pg_dump.
         results.put(memo_key, (changes, suggestions, unexpressed, notes))
-    return PlanResult(target, source, changes, suggestions, unexpressed, notes)
+    return PlanResult(target, source, changes, suggestions, unexpressed, notes,
+                      replayed=0 if target.db_url else inputs.replayed_count)
 
 
 def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
@@ -267,7 +319,9 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
             program = dumpjudge.find_pg_dump(major)
         except dumpjudge.DumpUnavailable as exc:
             return [], [str(exc)]
-        desired, current = dumpjudge.dump(desired_url, program), dumpjudge.dump(current_url, program)
+        options = inputs.target.scope.pg_dump_options()  # --exclude/--schema: pg_dump leaves them out too
+        desired = dumpjudge.dump(desired_url, program, options=options)
+        current = dumpjudge.dump(current_url, program, options=options)
     return dumpjudge.differences(desired, current), []
 
 
@@ -278,9 +332,11 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
 
     target = inputs.target
     hints = inputs.rename_hints()
-    desired = inputs.desired_model()
+    desired = target.scope.apply(inputs.desired_model())
     if current is None:
         current = inputs.current_model()
+    if target.scope:
+        current, current_index = target.scope.apply(current), None  # the index was of the whole model
     inputs.status("Comparing")
     changes = diff_schemas(current, desired, current_index=current_index)
     if changes and hints:
@@ -295,7 +351,14 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
             else:
                 current_url = stack.enter_context(inputs.current_database())
             changes = apply_rename_hints(changes, hints, current_url, desired_url)
-    return changes, probable_renames(changes, current, desired)
+        changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
+    return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
+
+
+def _in_scope(scope: Scope, changes: list) -> list:
+    from .scope import keeps_change
+
+    return [change for change in changes if keeps_change(scope, change)] if scope else changes
 
 
 class _Inputs:
@@ -310,6 +373,7 @@ class _Inputs:
         self, target: Target, shadow_url: str | None, status: Status, *, directory_must_exist: bool = True
     ) -> None:
         from . import cache
+        from .derive_header import check_current
         from .shadow import identity
         from .sqlfile import read_text
 
@@ -317,6 +381,8 @@ class _Inputs:
         self.shadow_url = shadow_url
         self.status = status
         self.desired_text = read_text(target.desired, "desired-state file")
+        # A derived file older than its archive would answer "In sync" after an edit.
+        check_current(target.desired, self.desired_text)
         self.migrations = None
         if target.directory is not None:
             from .migrations import load_directory
@@ -331,6 +397,13 @@ class _Inputs:
         self._shadow = None
         self._statements = None
         self._loaded: dict[str, object] = {}  # models already read in this run, by key
+
+    @property
+    def hints_belong_in(self) -> str:
+        """The file a suggested rename hint is to be written in (a derived file's archive)."""
+        from .derive_header import hints_belong_in
+
+        return hints_belong_in(self.target.desired, self.desired_text)
 
     @property
     def replayed_count(self) -> int:
@@ -459,7 +532,7 @@ def generate(
     """
     from . import cache
     from .hazards import destructive, fails_on_existing_rows
-    from .migration_writer import check_name, next_version, write_pairs
+    from .migration_writer import check_name, next_versions, numbering, write_pairs
     from .migrations import verify_sum
 
     check_name(name)
@@ -475,7 +548,7 @@ def generate(
     label = target.desired.name
     # A pair proven while accepting failures on rows is not proven for a run that does not accept them.
     memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
-                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "")
+                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "", target.scope.key())
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])) and \
             (allow_fails_on_existing_rows or not fails_on_existing_rows(memo[0])):
@@ -486,13 +559,15 @@ def generate(
         results.put(memo_key, (changes, down_changes, files, notes))
     if not changes:
         return GenerateResult(target, [], [], [], None, notes)
-    first = next_version(inputs.migrations.versions if inputs.migrations else [])
+    scheme = numbering(inputs.migrations, target.versions)
+    versions = next_versions(inputs.migrations.versions if inputs.migrations else [], len(files), scheme)
+    first = versions[0]
     pairs = [
-        (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
-        for offset, (suffix, up, down) in enumerate(files)
+        (version, f"{name}_{suffix}" if suffix else name, up, down)
+        for version, (suffix, up, down) in zip(versions, files)
     ]
     # The pair and its sum line are written together or not at all.
-    written = write_pairs(target.directory, pairs, create=create_directory)
+    written = write_pairs(target.directory, pairs, create=create_directory, digits=scheme.digits)
     return GenerateResult(target, changes, down_changes, written, first, notes)
 
 
@@ -505,8 +580,9 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     from .verify import verify_migrations
 
     hints = inputs.rename_hints()
-    desired = inputs.desired_model()
-    current = inputs.current_model()
+    scope = inputs.target.scope
+    desired = scope.apply(inputs.desired_model())
+    current = scope.apply(inputs.current_model())
     inputs.status("Comparing")
     changes = diff_schemas(current, desired)
     if not changes:
@@ -520,14 +596,18 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = apply_rename_hints(changes, hints, current_url, desired_url)
-            down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url))
+            down_changes = _in_scope(
+                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+            )
         refused = destructive(changes)
         if refused and not allow_destructive:
             from .hints import probable_renames
 
             listed = "\n".join(f"  - {c.action} {c.kind} {c.name}" for c in refused)
-            suggestions = "".join(f"\n  - {s}" for s in probable_renames(changes, current, desired))
+            suggestions = "".join(
+                f"\n  - {s}" for s in probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
+            )
             raise DestructiveChangeRefused(
                 f"the migration would delete data; nothing was written:\n{listed}",
                 "Re-run with --allow-destructive if that is intended."
@@ -581,6 +661,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             seed_tables={c.table for c in changes if c.table in current.tables}
             - {c.table for c in failing},
             accept_fails_on_rows=allow_fails_on_existing_rows,
+            ignore=scope if scope else None,
         )
     return changes, down_changes, files, notes
 
@@ -589,6 +670,114 @@ def _dbname(url: str) -> str:
     from .dburl import database_name
 
     return database_name(url)
+
+
+# --------------------------------------------------------------------------
+# dump: an existing database's schema as a desired-state file
+
+
+@dataclass
+class DumpResult:
+    source: str  # the database, password redacted
+    text: str  # the desired-state SQL
+    statements: int
+
+
+def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = None,
+         status: Status = _no_status) -> DumpResult:
+    """The schema of the database at ``db_url`` as a desired-state file (read-only; nothing is written there).
+
+    The engine's own create script: the diff from an empty database (a fresh
+    one on the shadow server, so ``public`` and ``plpgsql`` are not created
+    twice) to the live one, in dependency order. Deterministic (no times, no
+    OIDs), loadable into an empty database, and ``plan --db`` against the
+    same database answers In sync on it. Objects of extensions are created
+    by their ``CREATE EXTENSION``; the version tables are left out, as
+    everywhere. Raises DatabaseError when the database cannot be read.
+    """
+    from .dburl import read_only, redact
+    from .diff import diff_schemas
+    from .inspect import inspect_database
+    from .shadow import ShadowServer
+
+    scope = scope or Scope()
+    status("Reading the live database")
+    live = scope.apply(inspect_database(read_only(db_url)))
+    shadow = ShadowServer.open(shadow_url, status)
+    with shadow.temporary_database() as empty_url:
+        empty = scope.apply(inspect_database(empty_url))
+    changes = diff_schemas(empty, live)
+    header = [
+        f"-- Desired state dumped by schemadiff from {_dump_label(db_url)}.",
+        "-- Edit it as the schema you want; `schemadiff plan --db URL` against that database is in sync with it.",
+    ]
+    if scope:
+        header.append(f"-- Left out: {scope.describe()}.")
+    body = "\n\n".join(change.sql.rstrip() for change in changes)
+    return DumpResult(redact(db_url), "\n".join(header) + "\n\n" + (body + "\n" if body else ""), len(changes))
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    import tempfile
+
+    from .errors import InputFileError
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        raise InputFileError(f"cannot write {path}: {exc.strerror or exc}", "Check the path and its permissions.") from None
+
+
+def _dump_label(url: str) -> str:
+    # The database's name only: the host and user differ between machines,
+    # and a file that differs by where it was dumped is not deterministic.
+    from .dburl import database_name
+
+    return f"database {database_name(url)}"
+
+
+# --------------------------------------------------------------------------
+# new: a blank pair for a hand-written data migration
+
+
+@dataclass
+class NewResult:
+    directory: Path
+    version: int
+    written: list[Path]
+
+
+def new_migration(name: str, target: RunnerTarget) -> NewResult:
+    """Write an empty numbered pair (golang-migrate's ``migrate create``) and record it in ``schemadiff.sum``.
+
+    Numbered like ``generate`` numbers (the directory's convention or the
+    service's ``versions`` setting). Raises ConfigError for a bad name and
+    MigrationDirectoryError when the directory's files changed since its
+    sum was written (never build on an edited directory).
+    """
+    from .migration_writer import blank_pair, check_name, next_versions, numbering, write_pairs
+    from .migrations import load_directory, verify_sum
+
+    check_name(name)
+    directory = load_directory(target.directory)
+    if directory.migrations:
+        verify_sum(target.directory)
+    scheme = numbering(directory, target.versions)
+    version = next_versions(directory.versions, 1, scheme)[0]
+    up, down = blank_pair(name)
+    # The pair and its sum line are written together or not at all.
+    written = write_pairs(target.directory, [(version, name, up, down)], digits=scheme.digits)
+    return NewResult(target.directory, version, written)
 
 
 # --------------------------------------------------------------------------
@@ -623,6 +812,7 @@ class RunnerTarget:
     db_url: str
     require_sum: bool = False  # the service's require_sum setting
     backup: Path | None = None  # the service's backup setting
+    versions: str | None = None  # the service's version scheme, for `new`
 
 
 def resolve_runner_target(
@@ -648,10 +838,15 @@ def resolve_runner_target(
         )
     directory = directory or svc.migrations
     url = db
-    if url is None and svc is not None and svc.db_env:
-        url = os.environ.get(svc.db_env) or None
+    if url is None and svc is not None:
+        url = _database_from_environment(svc, config)
+    elif url is None and not config.services:
+        url = os.environ.get(FALLBACK_DB_ENV) or None  # a repository without configuration: one database
     if url is None and need_db:
-        where = f" or set {svc.db_env}" if svc is not None and svc.db_env else ""
+        names = [n for n in (svc.db_env if svc is not None else None,) if n]
+        if svc is None or len(config.services) == 1:
+            names.append(FALLBACK_DB_ENV)
+        where = f" or set {' or '.join(names)}" if names else ""
         raise ConfigError(f"no database to migrate: pass --db URL{where}")
     if url is not None:
         from .dburl import check_url
@@ -660,6 +855,7 @@ def resolve_runner_target(
     return RunnerTarget(
         service or str(directory), directory, url or "",
         require_sum=bool(svc and svc.require_sum), backup=svc.backup if svc is not None else None,
+        versions=svc.versions if svc is not None else None,
     )
 
 

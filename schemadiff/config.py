@@ -10,6 +10,8 @@ Example::
     desired = "schema/cortex.sql"           # its desired state
     migrations = "generated/cortex"         # its golang-migrate directory
     db_env = "CORTEX_DATABASE_URL"          # optional: env var with its live URL
+    versions = "timestamp"                  # optional: "sequence" or "timestamp" (default: as the files are)
+    exclude = ["django_*"]                  # optional: objects another tool owns; plan never touches them
 
 Configuration is optional: without a pyproject.toml, or without a
 ``[tool.schemadiff]`` table in it, :func:`load_config` returns an empty
@@ -40,7 +42,8 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "require_sum", "backup")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "require_sum", "backup", "versions", "exclude")
+_VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -61,6 +64,8 @@ class Service:
     online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
     require_sum: bool = False  # apply refuses a directory without schemadiff.sum
     backup: Path | None = None  # apply pg_dumps the database here before a step that deletes data
+    versions: str | None = None  # "sequence" or "timestamp"; None: follow the directory's files
+    exclude: tuple[str, ...] = ()  # glob patterns of objects another tool owns (see schemadiff.scope)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,24 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     backup = raw.get("backup")
     backup_dir = root / _require_path(backup, f"{where} backup") if backup is not None else None
 
+    versions = raw.get("versions")
+    if versions is not None and versions not in _VERSION_SCHEMES:
+        raise ConfigError(
+            f"{where} versions: expected \"sequence\" or \"timestamp\", got {_describe(versions)}",
+            "sequence numbers files 000001, 000002...; timestamp uses the UTC time (20260131120000), as"
+            " golang-migrate create does without -seq. Leave it out to follow the directory's files.",
+        )
+
+    exclude = raw.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(p, str) and p for p in exclude):
+        raise ConfigError(
+            f"{where} exclude: expected a list of name patterns, got {_describe(exclude)}",
+            'For example exclude = ["django_*", "public.auth_*"] (globs on name or schema.name).',
+        )
+
     return Service(
+        exclude=tuple(exclude),
+        versions=versions,
         name=name,
         tables=list(tables),
         online=online,

@@ -381,7 +381,9 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
             key = ("extension", name)
             old = self.a.extensions.get(name)
             if old is None:
-                self.add(f"CREATE EXTENSION {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
+                # IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the
+                # extension beforehand and the migrating role may not create it.
+                self.add(f"CREATE EXTENSION IF NOT EXISTS {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
                          "extension", name, None, R_CREATE["extension"], provides={key},
                          needs={("schema", ext.schema)})
             elif old.schema != ext.schema:
@@ -528,8 +530,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
             if name not in self.b.indexes or key in self.replaced or not index.valid:
                 note = "-- invalid (a failed CREATE INDEX CONCURRENTLY?): rebuilt\n" \
                     if not index.valid and name in self.b.indexes else ""
+                # Without CONCURRENTLY, DROP INDEX locks the table ACCESS EXCLUSIVE (PostgreSQL docs,
+                # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
                 self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
-                         R_DROP["index"], removes={key}, had=self.a_refs(key), frees={f"rel:{name}"})
+                         R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
+                         had=self.a_refs(key), frees={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
             old = self.a.indexes.get(name)

@@ -41,6 +41,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,8 +147,11 @@ def find_pg_dump(server: int) -> PgDump:
     )
 
 
-def dump(url: str, program: PgDump, *, owners: bool = False) -> Dump:
+def dump(url: str, program: PgDump, *, owners: bool = False, options: Sequence[str] = ()) -> Dump:
     """The normalised schema-only dump of the database at ``url``.
+
+    ``options`` are more pg_dump options (``--exclude-table``, ``--schema``:
+    a plan's ``--exclude`` scope, see ``scope.Scope.pg_dump_options``).
 
     The password travels in ``PGPASSWORD`` (libpq reads it), never on the
     command line, where other users of the machine could read it. Raises
@@ -166,6 +170,7 @@ def dump(url: str, program: PgDump, *, owners: bool = False) -> Dump:
     ]
     if not owners:
         args.append("--no-owner")
+    args.extend(options)
     try:
         done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=_DUMP_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:

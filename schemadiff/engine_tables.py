@@ -314,6 +314,9 @@ class TableChanges:
                 hazards = (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
             else:
                 hazards = type_change_hazards(old.type, new.type)
+            if old.collation != new.collation:
+                # Even without a rewrite, indexes on the column are rebuilt for the new collation.
+                hazards = tuple(dict.fromkeys((*hazards, hz.REBUILDS_INDEXES, hz.ACCESS_EXCLUSIVE)))
             alter(sql, hazards)
         if new.default is not None and (old.default != new.default or default_reset):
             alter(f"SET DEFAULT {new.default}")

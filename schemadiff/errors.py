@@ -55,12 +55,24 @@ class SourcePosition:
 class SQLSyntaxError(CommandError):
     """A SQL file does not parse; carries file, line, column and statement."""
 
-    def __init__(self, position: SourcePosition, reason: str, statement: str) -> None:
+    def __init__(self, position: SourcePosition, reason: str, statement: str, line: str | None = None,
+                 statement_line: int | None = None) -> None:
+        """``line``: the text of the line ``position`` names (then shown with a caret under its column);
+        ``statement_line``: where the statement starts, named when that is another line."""
         self.position = position
         self.reason = reason
         self.statement = statement
+        if line is None:
+            shown = _first_lines(statement)
+        else:
+            # The caret sits under the column the parser names; tabs stay tabs so it lines up.
+            pad = "".join("\t" if char == "\t" else " " for char in line[: max(position.column - 1, 0)])
+            shown = f"{line.rstrip()}\n    {pad}^"
+            if statement_line is not None and statement_line != position.line:
+                first = statement.strip().splitlines()[0] if statement.strip() else ""
+                shown += f"\n    (in the statement starting at line {statement_line}: {first})"
         super().__init__(
-            f"{position}: {reason}\n    {_first_lines(statement)}",
+            f"{position}: {reason}\n    {shown}",
             "Fix the SQL and run the command again; nothing was written.",
         )
 
@@ -92,6 +104,18 @@ class MigrationFailed(CommandError):
     sqlstate: str | None = None
     statement: str | None = None
     diag: object | None = None
+
+
+class ServerResourceError(MigrationFailed):
+    """The server ran out of a resource (SQLSTATE class 53 or 54) while running a migration.
+
+    ``resource`` names it (e.g. "its lock table (max_locks_per_transaction)"):
+    a limit of the server, not a wrong statement.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, resource: str = "a resource") -> None:
+        super().__init__(message, hint)
+        self.resource = resource
 
 
 class LockTimeout(CommandError):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from . import dburl
-from .errors import MigrationFailed
+from .errors import MigrationFailed, ServerResourceError
 from .migrations import no_transaction_reason
 from .sqlfile import Statement, parse_statements
 
@@ -48,12 +48,13 @@ def run_statements(
                     conn.execute(statement.text)
             except psycopg.Error as exc:
                 failure = server_failure(exc, f"{statement.position}: {what}")
+                message = f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}"
+                resource = resource_named(exc)
+                if resource is not None:  # a resource named with its setting beats the generic server message
+                    raise ServerResourceError(message, hint, resource=resource) from None
                 if failure is not None:
                     raise failure from None
-                failed = MigrationFailed(
-                    f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}",
-                    hint,
-                )
+                failed = MigrationFailed(message, hint)
                 # For callers that judge the failure (verification on a copy holding rows).
                 failed.sqlstate, failed.statement, failed.diag = exc.sqlstate, statement.text, exc.diag
                 raise failed from None
@@ -65,9 +66,43 @@ def run_migration_text(url: str, text: str, label: str) -> None:
 
 
 def error_reason(exc: psycopg.Error) -> str:
-    """The server's message, with its detail when it gives one."""
+    """The server's message, with its detail and hint when it gives them.
+
+    The hint matters for resource errors: "out of shared memory" alone does
+    not say which memory; PostgreSQL's hint names max_locks_per_transaction.
+    """
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag else None
     reason = primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     detail = getattr(diag, "message_detail", None) if diag else None
-    return f"{reason} ({detail})" if detail else reason
+    server_hint = getattr(diag, "message_hint", None) if diag else None
+    reason = f"{reason} ({detail})" if detail else reason
+    return f"{reason}; server hint: {server_hint}" if server_hint else reason
+
+
+# SQLSTATE classes 53 (insufficient resources) and 54 (program limit
+# exceeded), PostgreSQL's errcodes appendix: the server's limits, not the SQL.
+_RESOURCES = {
+    "53000": "a resource",
+    "53100": "disk space",
+    "53200": "memory",
+    "53300": "connection slots (max_connections)",
+    "53400": "a configured limit",
+    "54000": "a program limit",
+    "54001": "stack depth (max_stack_depth): a statement too complex",
+    "54011": "columns (a table holds at most 1,600)",
+    "54023": "function arguments (at most 100)",
+}
+
+
+def resource_named(exc: psycopg.Error) -> str | None:
+    """What the server ran out of, for SQLSTATE classes 53 and 54; None for any other error."""
+    code = getattr(exc, "sqlstate", None) or ""
+    if not code.startswith(("53", "54")):
+        return None
+    server_hint = getattr(getattr(exc, "diag", None), "message_hint", None) or ""
+    if code == "53200" and "max_locks_per_transaction" in server_hint:
+        # "out of shared memory" from the lock table: one transaction locks
+        # more objects than max_locks_per_transaction x connections holds.
+        return "lock table space (max_locks_per_transaction)"
+    return _RESOURCES.get(code, _RESOURCES[code[:2] + "000"])

@@ -25,6 +25,8 @@ BLOCKS_WRITES = "blocks-writes"
 VALIDATES = "scans-to-validate"
 NON_TRANSACTIONAL = "non-transactional"
 FAILS_ON_EXISTING_ROWS = "fails-on-existing-rows"
+BREAKS_CLIENTS = "breaks-running-app"
+REBUILDS_INDEXES = "rebuilds-indexes"
 
 DESCRIPTIONS: dict[str, str] = {
     DELETES_DATA: "removes stored data (a table, a column, a type or enum value in use, a sequence's position,"
@@ -32,12 +34,19 @@ DESCRIPTIONS: dict[str, str] = {
     REWRITES_TABLE: "rewrites every row of the table (and rebuilds its indexes); takes time and disk"
     " proportional to the table's size",
     ACCESS_EXCLUSIVE: "holds an ACCESS EXCLUSIVE lock for the whole operation: reads and writes of the table wait",
-    BLOCKS_WRITES: "builds an index without CONCURRENTLY: writes to the table wait until the build ends",
+    BLOCKS_WRITES: "builds or drops an index without CONCURRENTLY: writes to the table wait until it ends",
     VALIDATES: "scans the whole table to check existing rows while holding a lock",
     NON_TRANSACTIONAL: "cannot run inside a transaction block: if a later statement fails, this one stays applied",
     FAILS_ON_EXISTING_ROWS: "fails if the table holds any row (a NOT NULL column added without a default gets"
     " NULL in every existing row); fine only for a table known to be empty",
+    # squawk's renaming-column / renaming-table rules call these errors.
+    BREAKS_CLIENTS: "renames a table or column the running application still uses by its old name: its queries"
+    " fail from this moment until the new code is deployed (expand first: add, backfill, switch, then drop)",
+    REBUILDS_INDEXES: "rebuilds every index on the column (a collation change) while holding the table's lock",
 }
+
+# The hazards shown first and loudest: what a reviewer must not miss.
+SEVERE = (DELETES_DATA, BREAKS_CLIENTS)
 
 
 def destructive(changes: Iterable[Change]) -> list[Change]:
@@ -59,7 +68,7 @@ def lock_duration(change: Change) -> str | None:
     """
     if ACCESS_EXCLUSIVE not in change.hazards:
         return None
-    if REWRITES_TABLE in change.hazards or VALIDATES in change.hazards:
+    if REWRITES_TABLE in change.hazards or VALIDATES in change.hazards or REBUILDS_INDEXES in change.hazards:
         return "proportional to table size"
     return "instant"
 

@@ -136,6 +136,42 @@ def read_rename_hints(source: str | Path, *, path: str | None = None) -> list[Re
     return _link_renamed_parents(hints)
 
 
+def hint_comment(hint: RenameHint) -> str:
+    """The comment that states ``hint`` again: ``-- schemadiff:renamed-from OLD`` (enum labels quoted as strings)."""
+    old = literal(hint.old) if hint.kind == "enum value" else ident(hint.old)
+    return f"-- {MARKER} {old}"
+
+
+def attach_rename_hints(text: str, hints: Sequence[RenameHint], *, path: str = "<sql>") -> str:
+    """``text`` with each hint whose object it defines written at the end of that object's line.
+
+    ``derive`` uses this to carry the archive's hints into a service's file,
+    which is printed afresh (pglast's printer keeps no comments). A hint is
+    matched by what it names (kind, schema, parent and new name), never by
+    line number; hints about objects ``text`` does not define are skipped
+    (they belong to another service). Raises RenameHintError when a hinted
+    object shares its line with another definition, where the hint would be
+    ambiguous.
+    """
+    if not hints:
+        return text
+    wanted = {(h.kind, h.schema, h.parent, h.new): h for h in hints}
+    definitions = _definitions_by_line(parse_statements(text, path), text)
+    lines = text.split("\n")
+    for line, found in sorted(definitions.items()):
+        matched = [wanted[key] for d in found if (key := (d.kind, d.schema, d.parent, d.name)) in wanted]
+        if not matched:
+            continue
+        if len(found) > 1:
+            raise RenameHintError(
+                f"{matched[0].position}: the {matched[0].kind} {matched[0].new_name} is printed on a line"
+                f" of {path} that defines several objects, so its rename hint cannot be carried there",
+                "Report this as a bug in schemadiff; meanwhile write the hint in the service's file by hand.",
+            )
+        lines[line - 1] = f"{lines[line - 1]}  {hint_comment(matched[0])}"
+    return "\n".join(lines)
+
+
 def _hint_argument(comment: str) -> list[str] | None:
     """The old name's parts in a hint comment; None for any other comment."""
     body = comment[2:].strip()
@@ -369,6 +405,7 @@ def apply_rename_hints(
             table=_qualified(hint.schema, None, hint.parent if hint.kind in ("column", "constraint") else hint.new)
             if hint.kind in ("table", "column", "constraint")
             else None,
+            hazards=_rename_hazards(hint.kind),
         )
         for hint in forward
     ]
@@ -382,6 +419,13 @@ def apply_rename_hints(
         _run(copy_url, [rename_sql(hint) for hint in backward])
         rest = diff_databases(current_url, copy_url)
     return rest + renames
+
+
+def _rename_hazards(kind: str) -> tuple[str, ...]:
+    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
+    from .hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+
+    return (BREAKS_CLIENTS, ACCESS_EXCLUSIVE) if kind in ("table", "column") else (ACCESS_EXCLUSIVE,)
 
 
 def _is_temporary(url: str) -> bool:
@@ -478,8 +522,13 @@ def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) ->
 # Suggesting hints
 
 
-def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema) -> list[str]:
+def probable_renames(
+    changes: Sequence[Change], current: Schema, desired: Schema, *, write_in: str = "the desired file"
+) -> list[ProbableRename]:
     """Drops and adds in one plan that look like renames, with the hint to write.
+
+    ``write_in`` names the file the hint belongs in: the archive when the
+    desired file is derived from one (a derived file says "do not edit").
 
     Columns dropped from and added to the same table with the same type,
     indexes and constraints of one table whose definitions differ only by
@@ -509,12 +558,37 @@ def probable_renames(changes: Sequence[Change], current: Schema, desired: Schema
                 continue
             old = candidates[0]
             where = f"{group}.{ident(new_name)}" if group else ident(new_name)
-            suggestions.append(
-                f"{kind} {where} looks like {ident(old)} renamed; if it is, write"
-                f" `-- {MARKER} {ident(old)}` at the end of the line defining {ident(new_name)}"
-                " in the desired file, otherwise its data is dropped"
-            )
+            suggestions.append(ProbableRename(
+                kind, where, f"{group}.{ident(old)}" if group else ident(old), f"-- {MARKER} {ident(old)}",
+                write_in, ident(new_name), ident(old),
+            ))
     return suggestions
+
+
+@dataclass(frozen=True)
+class ProbableRename:
+    """A drop plus an add that look like a rename: ``old`` and ``new`` are qualified names, ``hint`` the comment to write.
+
+    ``str()`` gives the sentence shown to people; ``--format json`` gives
+    the fields.
+    """
+
+    kind: str
+    new: str
+    old: str
+    hint: str
+    write_in: str
+    new_name: str  # unqualified, as written in SQL
+    old_name: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.new} looks like {self.old_name} renamed; if it is, write `{self.hint}` at the end of"
+            f" the line defining {self.new_name} in {self.write_in}, otherwise its data is dropped"
+        )
+
+    def __contains__(self, text: str) -> bool:  # `"renamed-from x" in suggestion`, as for the sentence
+        return text in str(self)
 
 
 # Each function maps (group, name) -> signature: objects of one group (their

@@ -12,11 +12,14 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .change import Change
 from .errors import ConfigError, MigrationDirectoryError
 from .hazards import DESCRIPTIONS, describe
+from .migrations import MigrationDirectory
 
 NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
 _SKIP_BODY_CHECKS_LOCAL = "SET LOCAL check_function_bodies = off;"
@@ -45,6 +48,22 @@ def check_name(name: str) -> str:
             "Use a short description, e.g. add_user_avatar.",
         )
     return name
+
+
+def blank_pair(name: str) -> tuple[str, str]:
+    """The up and down text of an empty pair for a hand-written data migration or backfill."""
+    lines = [
+        f"-- {name}: written by hand (schemadiff new); schemadiff does not generate or verify it.",
+        "-- It runs in one transaction; put `-- schemadiff:no-transaction` on the first line to run it",
+        "-- statement by statement (batched backfills). Edit it, then run `schemadiff hash`.",
+    ]
+    up = "\n".join(lines) + "\n"
+    down = "\n".join([
+        lines[0],
+        "-- Undo what the up file does. When there is nothing to undo, add the line `-- schemadiff:empty`:",
+        "-- apply refuses a file with no statement unless it says that is deliberate.",
+    ]) + "\n"
+    return up, down
 
 
 def content_hash(text: str) -> str:
@@ -117,11 +136,68 @@ def _hazard_lines(changes: Sequence[Change]) -> list[str]:
     return lines
 
 
+# Version schemes of golang-migrate's `migrate create`: `-seq` numbers
+# (`-digits`, default 6) or, its default, a UTC timestamp in Go's layout
+# 20060102150405. Two branches that each add a migration collide with
+# sequence numbers and do not with timestamps, so a directory that already
+# uses timestamps keeps them.
+SEQUENCE = "sequence"
+TIMESTAMP = "timestamp"
+SCHEMES = (SEQUENCE, TIMESTAMP)
+_TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+_FIRST_TIMESTAMP = 10**13  # any 14-digit version: 1000-01-01 onwards in that layout
+_SEQUENCE_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How new files of a directory are numbered: ``scheme`` (SEQUENCE or TIMESTAMP) and zero-padded ``digits``."""
+
+    scheme: str
+    digits: int
+
+
+def numbering(directory: MigrationDirectory | None, configured: str | None = None) -> Numbering:
+    """The directory's convention, unless ``configured`` (a service's ``versions`` setting) names one.
+
+    Read from the existing files: a latest version of 14 digits or more is
+    a timestamp; otherwise sequence numbers as wide as the widest existing
+    prefix (at least 6, golang-migrate's default). An empty directory uses
+    sequence numbers.
+    """
+    migrations = directory.migrations if directory is not None else ()
+    widths = [len(f.name.split("_", 1)[0]) for m in migrations for f in (m.up, m.down) if f is not None]
+    latest = max((m.version for m in migrations), default=0)
+    scheme = configured or (TIMESTAMP if latest >= _FIRST_TIMESTAMP else SEQUENCE)
+    if scheme == TIMESTAMP:
+        return Numbering(TIMESTAMP, 14)  # YYYYMMDDHHMMSS
+    return Numbering(SEQUENCE, max([_SEQUENCE_DIGITS, *widths]))
+
+
+def next_versions(existing_versions: Sequence[int], count: int, scheme: Numbering | str = SEQUENCE,
+                  now: datetime | None = None) -> list[int]:
+    """``count`` consecutive new versions above every existing one.
+
+    A timestamp is the current UTC time (``now``), moved past the latest
+    version when that is later (a clock behind, or several files a second).
+    """
+    latest = max(existing_versions) if existing_versions else 0
+    kind = scheme.scheme if isinstance(scheme, Numbering) else scheme
+    first = latest + 1
+    if kind == TIMESTAMP:
+        stamp = int((now or datetime.now(timezone.utc)).strftime(_TIMESTAMP_FORMAT))
+        first = max(first, stamp)
+    return [first + offset for offset in range(count)]
+
+
 def next_version(existing_versions: Sequence[int]) -> int:
-    return (max(existing_versions) if existing_versions else 0) + 1
+    """The next sequence number (kept for callers that only number sequentially)."""
+    return next_versions(existing_versions, 1)[0]
 
 
-def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]], *, create: bool = False) -> list[Path]:
+def write_pairs(
+    directory: Path, pairs: Sequence[tuple[int, str, str, str]], *, create: bool = False, digits: int = _SEQUENCE_DIGITS
+) -> list[Path]:
     """Write every ``(version, name, up_text, down_text)`` pair and the new ``schemadiff.sum``: all or nothing.
 
     The files are written to temporary names first, then renamed into place
@@ -130,6 +206,7 @@ def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]], *, 
     files and puts the previous sum back. Files get the usual mode for the
     user's umask (0644 under the common 022), not a temporary file's 0600.
 
+    Versions are zero-padded to ``digits`` (the directory's convention).
     ``create`` makes a missing directory; without it a missing directory is
     a :class:`MigrationDirectoryError` (a typo must not start a new history).
     Raises :class:`schemadiff.errors.Interrupted` (exit 130) when a signal
@@ -150,7 +227,7 @@ def write_pairs(directory: Path, pairs: Sequence[tuple[int, str, str, str]], *, 
             raise MigrationDirectoryError(f"cannot create migration directory {directory}: {exc}") from None
     files: list[tuple[Path, str]] = []
     for version, name, up_text, down_text in pairs:
-        stem = f"{version:06d}_{name}"
+        stem = f"{version:0{digits}d}_{name}"
         files.append((directory / f"{stem}.up.sql", up_text))
         files.append((directory / f"{stem}.down.sql", down_text))
     targets = [target for target, _ in files]

@@ -178,7 +178,15 @@ class _Planner:
             batch = self.pending[phase]
             if not batch:
                 continue
-            timeout = self.settings.validate_statement_timeout if phase == _VALIDATE else self.settings.statement_timeout
+            # A rewrite or rebuild lasts as long as the table is large: under a
+            # 1min statement_timeout it would be cancelled on every big table.
+            # It gets the validation files' limit; lock_timeout still applies.
+            long_running = any(_runs_long(change) for change in batch)
+            timeout = (
+                self.settings.validate_statement_timeout
+                if phase == _VALIDATE or long_running
+                else self.settings.statement_timeout
+            )
             preamble = (
                 f"SET LOCAL lock_timeout = {literal(self.settings.lock_timeout)};",
                 f"SET LOCAL statement_timeout = {literal(timeout)};",
@@ -787,10 +795,15 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
     if not online:
         return MigrationStep([], True, up.suffix)
     transactional = all(change.transactional for change in changes)
+    timeout = (
+        settings.validate_statement_timeout
+        if any(_runs_long(change) for change in changes)
+        else settings.statement_timeout
+    )
     preamble = (
         (
             f"SET LOCAL lock_timeout = {literal(settings.lock_timeout)};",
-            f"SET LOCAL statement_timeout = {literal(settings.statement_timeout)};",
+            f"SET LOCAL statement_timeout = {literal(timeout)};",
         )
         if transactional
         else ()
@@ -816,3 +829,9 @@ def _copy_of(url: str):
     from .shadow import clone_of
 
     return clone_of(url)
+
+
+def _runs_long(change) -> bool:
+    """True for a statement whose duration grows with the table (a rewrite, an index rebuild)."""
+    found = getattr(change, "hazards", ())
+    return hazards.REWRITES_TABLE in found or hazards.REBUILDS_INDEXES in found

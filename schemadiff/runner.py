@@ -908,8 +908,10 @@ def _execute(
     try:
         conn.execute(statement.text)
     except psycopg.Error as exc:
+        from .execute import error_reason
+
         where = _error_position(statement, exc)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = error_reason(exc)  # with the server's hint: "out of shared memory" names max_locks_per_transaction
         message = f"{where}: migration {step.name} failed: {reason}\n    {_first_lines(statement.text)}"
         if transactional:
             hint = (

@@ -34,7 +34,9 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,6 +88,16 @@ _THROWAWAY_SETTINGS = {
     "full_page_writes": "off",
     "autovacuum": "off",
 }
+
+# One transaction of a large first migration (or its down file) locks every
+# relation it creates or drops: a table, its indexes, sequence and TOAST
+# table, about eight locks a table. PostgreSQL's lock table holds
+# max_locks_per_transaction x (max_connections + max_prepared_transactions)
+# entries (runtime-config-locks), 64 x 100 by default: full at about 800
+# tables ("out of shared memory"). 512 holds a 6,000-table file for about
+# 20 MB of shared memory. It is read at server start only, so the embedded
+# server is restarted to apply it, and only while no other run uses it.
+_LOCK_SETTINGS = {"max_locks_per_transaction": "512"}
 
 Status = Callable[[str], None]
 
@@ -336,6 +348,14 @@ class ShadowServer:
         if conn is None:
             url = cls._start_with_package(pgdata, status)
             conn = dburl.connect(url, what="shadow server", autocommit=True)
+        try:
+            too_small = cls._lock_table_too_small(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if too_small:
+            conn.close()
+            url, conn = cls._restart(pgdata, status)
         shadow = cls(url, embedded=True, loader=LOADER_ROLE)
         with conn:  # one session for the checks every start makes
             _ensure_loader(conn, LOADER_ROLE, None)
@@ -348,7 +368,7 @@ class ShadowServer:
         return shadow
 
     @staticmethod
-    def _start_with_package(pgdata: Path, status: Status) -> str:
+    def _start_with_package(pgdata: Path, status: Status, restart: bool = False) -> str:
         module = _embedded_module()
         status(f"Starting the embedded shadow server in {pgdata}")
         try:
@@ -356,6 +376,10 @@ class ShadowServer:
             with warnings.catch_warnings(), _server_environment():
                 warnings.simplefilter("ignore")
                 server = module.get_server(pgdata, cleanup_mode=None)
+                if restart:
+                    # The package keeps one object per data directory in a process
+                    # and only starts the server when it creates that object.
+                    server.ensure_postgres_running()
             _private_socket_dir(pgdata)
             _write_started_marker(pgdata)
             return server.get_uri()
@@ -380,6 +404,51 @@ class ShadowServer:
                 changed = True
         if changed:
             conn.execute("SELECT pg_reload_conf()")
+
+    @staticmethod
+    def _lock_table_too_small(conn: psycopg.Connection) -> bool:
+        """Set the lock settings for the next start; True when a restart now would apply them.
+
+        False while another session uses the server: restarting would cut
+        off a run in progress, so the setting waits for a start (or a later
+        run that finds the server idle).
+        """
+        rows = conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(_LOCK_SETTINGS)]
+        ).fetchall()
+        low = [name for name, setting in rows if int(setting) < int(_LOCK_SETTINGS[name])]
+        if not low:
+            return False
+        for name in low:
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(_LOCK_SETTINGS[name])))
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+        return others == 0
+
+    @staticmethod
+    def _restart(pgdata: Path, status: Status) -> tuple[str, psycopg.Connection]:
+        """Stop the embedded server (fast shutdown, SIGINT) and start it again; return its URL and a session.
+
+        Stopped by signal rather than pg_ctl, which refuses to run as root;
+        the embedded package starts it as it starts it anyway.
+        """
+        status("Restarting the embedded shadow server to enlarge its lock table")
+        try:
+            pid = int((pgdata / "postmaster.pid").read_text(encoding="utf-8").split()[0])
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while _pid_alive(pid):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"postmaster {pid} still running after 60 s")
+                time.sleep(0.05)
+        except (OSError, ValueError, IndexError, TimeoutError) as exc:
+            raise ShadowServerError(
+                f"the embedded shadow server in {pgdata} could not be restarted: {type(exc).__name__}: {exc}",
+                f"Run the command again; if it persists, remove {pgdata} to let it be recreated.",
+            ) from None
+        url = ShadowServer._start_with_package(pgdata, status, restart=True)
+        return url, dburl.connect(url, what="shadow server", autocommit=True)
 
     @staticmethod
     def _memory_tablespace(conn: psycopg.Connection, location: Path, owner: int) -> str | None:

@@ -97,7 +97,12 @@ def _syntax_error(text: str, path: str, exc: Exception, base: int = 0) -> SQLSyn
     location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
     offset = base + location
     start, end = _statement_bounds(text, offset)
-    return SQLSyntaxError(position_of(text, offset, path), reason, text[start:end])
+    position = position_of(text, offset, path)
+    line = text.splitlines()[position.line - 1] if text.splitlines()[position.line - 1 : position.line] else ""
+    # The statement's first line, past the blank lines and comments before it.
+    body = text[start:end]
+    first = start + (len(body) - len(body.lstrip()))
+    return SQLSyntaxError(position, reason, body, line=line, statement_line=position_of(text, first, path).line)
 
 
 def _statement_bounds(text: str, offset: int) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import catalog, dumpjudge
-from .errors import MigrationFailed, VerificationFailed
+from .errors import MigrationFailed, ServerResourceError, ShadowServerError, VerificationFailed
 from .execute import run_migration_text
 from .shadow import ShadowServer, Status, _no_status
 
@@ -42,6 +42,7 @@ def verify_migrations(
     status: Status = _no_status,
     seed_tables: Collection[str] = (),
     accept_fails_on_rows: bool = False,
+    ignore=None,
 ) -> list[str]:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
@@ -50,28 +51,39 @@ def verify_migrations(
     (``schema.name`` keys of existing tables the migration touches) get a
     few generated rows first (see :func:`_prove_with_rows`); with
     ``accept_fails_on_rows`` a statement that fails on them is not refused.
-    Returns notes for the user (empty, or that only the catalog judge ran
-    because no ``pg_dump`` can read the shadow server).
+    ``ignore`` (a ``scope.Scope``: ``excludes(schema, name)``,
+    ``excludes_schema(name)``, ``pg_dump_options()``) tells which objects
+    are outside the plan's scope (``--exclude``): both judges leave them out
+    of all their snapshots alike. Returns notes for the user (empty, or that
+    only the catalog judge ran because no ``pg_dump`` can read the shadow
+    server).
     """
     status("Verifying the migration on a copy of the current state")
     program, notes = dump_program(shadow)
-    before = catalog.snapshot(shadow.url_for(current_db))
-    desired = catalog.snapshot(desired_url)
-    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, program, ups, downs,
+    options = ignore.pg_dump_options() if ignore else []
+
+    def snapshot(url: str):
+        snap = catalog.snapshot(url)
+        return _without(snap, ignore) if ignore else snap
+
+    before = snapshot(shadow.url_for(current_db))
+    desired = snapshot(desired_url)
+    judges = _Judges(program, snapshot, options)
+    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, judges, ups, downs,
                                         seed_tables, accept_fails_on_rows, status):
         return notes
     # The copy is made before anything dumps the current state: a database
     # cannot be cloned while another session is connected to it.
     with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
         # The two reference dumps run beside the migrations.
-        before_dump = _dump_later(pool, program, shadow.url_for(current_db))
-        desired_dump = _dump_later(pool, program, desired_url)
+        before_dump = judges.dump_later(pool, shadow.url_for(current_db))
+        desired_dump = judges.dump_later(pool, desired_url)
         for number, text in enumerate(ups, 1):
             _run(copy_url, text, "up", number, len(ups))
-        _judge(desired, desired_dump, copy_url, program, _UP)
+        judges.judge(desired, desired_dump, copy_url, _UP)
         for number, text in reversed(list(enumerate(downs, 1))):
             _run(copy_url, text, "down", number, len(downs))
-        _judge(before, before_dump, copy_url, program, _DOWN)
+        judges.judge(before, before_dump, copy_url, _DOWN)
     return notes
 
 
@@ -83,15 +95,41 @@ def dump_program(shadow: ShadowServer) -> tuple[dumpjudge.PgDump | None, list[st
         return None, [str(exc)]
 
 
-def _dump_later(pool: ThreadPoolExecutor, program: dumpjudge.PgDump | None, url: str) -> Future | None:
-    return pool.submit(dumpjudge.dump, url, program) if program else None
+class _Judges:
+    """Both judges, as one proof uses them: the ``pg_dump`` to run (None: catalog only), how to snapshot, dump options."""
+
+    def __init__(self, program: dumpjudge.PgDump | None, snapshot: Callable, options: Sequence[str]) -> None:
+        self.program, self.snapshot, self.options = program, snapshot, list(options)
+
+    def dump_later(self, pool: ThreadPoolExecutor, url: str) -> Future | None:
+        return pool.submit(dumpjudge.dump, url, self.program, options=self.options) if self.program else None
+
+    def judge(self, expected_catalog, expected_dump: Future | None, url: str, what: str) -> None:
+        """Both judges on the copy at ``url``: the catalog first (its lines name things in the engine's terms)."""
+        _check(catalog.differences(expected_catalog, self.snapshot(url)), what)
+        if expected_dump is not None:
+            found = dumpjudge.dump(url, self.program, options=self.options)
+            _check(dumpjudge.differences(expected_dump.result(), found), what + _DUMP_ONLY)
 
 
-def _judge(expected_catalog, expected_dump: Future | None, url: str, program, what: str) -> None:
-    """Both judges on the copy at ``url``: the catalog first (its lines name things in the engine's terms)."""
-    _check(catalog.differences(expected_catalog, catalog.snapshot(url)), what)
-    if expected_dump is not None:
-        _check(dumpjudge.differences(expected_dump.result(), dumpjudge.dump(url, program)), what + _DUMP_ONLY)
+# Categories whose keys start with "schema.relation" (or "schema.name").
+_SCOPED = ("relations", "columns", "constraints", "indexes", "sequences", "triggers", "policies", "functions", "types")
+
+
+def _without(snap, ignore):
+    kept = {}
+    for category, objects in snap.items():
+        if category in _SCOPED:
+            objects = {key: value for key, value in objects.items() if not ignore.excludes(*_schema_and_name(key))}
+        elif category == "schemas":
+            objects = {key: value for key, value in objects.items() if not ignore.excludes_schema(key)}
+        kept[category] = objects
+    return kept
+
+
+def _schema_and_name(key: str) -> tuple[str, str]:
+    schema, _, rest = key.partition(".")
+    return schema, rest.split(".", 1)[0].split("(", 1)[0]
 
 
 # -- the proof with rows -------------------------------------------------------------------------------------
@@ -102,7 +140,7 @@ class _ValuesDependent(Exception):
 
 
 def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
-                     desired: catalog.Snapshot, program: dumpjudge.PgDump | None, ups: Sequence[str],
+                     desired: catalog.Snapshot, judges: _Judges, ups: Sequence[str],
                      downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
     """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.seed`): True when it is done.
 
@@ -121,8 +159,8 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
 
     # As in the empty proof: clone first, then dump the references beside the migrations.
     with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
-        before_dump = _dump_later(pool, program, shadow.url_for(current_db))
-        desired_dump = _dump_later(pool, program, desired_url)
+        before_dump = judges.dump_later(pool, shadow.url_for(current_db))
+        desired_dump = judges.dump_later(pool, desired_url)
         with dburl.connect(copy_url, what="shadow copy", autocommit=True) as conn:
             seeded = seed.seed(conn, tables)
         for note in seeded.notes:
@@ -140,14 +178,14 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
             for number, text in enumerate(ups, 1):
                 _run_on_rows(copy_url, text, "up", number, len(ups), certain)
             _probe(copy_url, probed, "up")
-            _judge(desired, desired_dump, copy_url, program, _UP)
+            judges.judge(desired, desired_dump, copy_url, _UP)
             for number, text in reversed(list(enumerate(downs, 1))):
                 _run_on_rows(copy_url, text, "down", number, len(downs), None)
             _probe(copy_url, probed, "down")
         except _ValuesDependent as exc:
             status(f"Proving on an empty copy: with generated rows, {exc}")
             return False
-        _judge(before, before_dump, copy_url, program, _DOWN)
+        judges.judge(before, before_dump, copy_url, _DOWN)
     return True
 
 
@@ -245,6 +283,15 @@ def _run(url: str, text: str, direction: str, number: int, count: int) -> None:
     which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
     try:
         run_migration_text(url, text, which)
+    except ServerResourceError as exc:
+        # A limit of the shadow server, not a wrong migration: say which one.
+        raise ShadowServerError(
+            f"the shadow server ran out of {exc.resource} while verifying the {which}: {exc.message}",
+            "The migration itself may be fine: the server's limit is too low for a file this large. On a --shadow"
+            " server, raise that setting (max_locks_per_transaction = 512 holds about 6,000 tables in one"
+            " transaction; it needs a restart); the embedded server raises its own when no other run uses it."
+            " Production needs the same room to apply the file in one transaction.",
+        ) from None
     except Exception as exc:
         message = getattr(exc, "message", str(exc))
         raise VerificationFailed(

@@ -152,5 +152,5 @@ def test_the_process_exit_keeps_output_exit_code_and_exit_handlers(tmp_path, sha
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert [change["sql"] for change in json.loads(done.stdout)["changes"]][0].startswith("CREATE TABLE")
+    assert [change["sql"] for change in json.loads(done.stdout)["results"][0]["changes"]][0].startswith("CREATE TABLE")
     assert marker.read_text() == "ran"

@@ -209,10 +209,10 @@ def test_orm_era_columns_are_reported_as_data_deleting(cli, shadow_url, make_db,
     # The desired schema adds NOT NULL columns without a default (tenant_id) to tables that hold rows:
     # an error against this live database (issue 16), with the plan still printed.
     assert plan.exit_code == 1, plan.err
-    document = json.loads(plan.out)
-    assert document["errors"] and all("holds rows" in line for line in document["errors"])
+    result = json.loads(plan.out)["results"][0]
+    assert result["errors"] and all("holds rows" in line for line in result["errors"])
     assert "the plan fails on the live database's rows" in plan.err
-    changes = document["changes"]
+    changes = result["changes"]
     dropped = {c["name"].rsplit(".", 1)[1] for c in changes if c["kind"] == "column" and c["action"] == "drop"}
     for table, expected in ORM_EXPECTATIONS[service].items():
         for column in expected["removed"]:

@@ -203,7 +203,7 @@ def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_pat
     assert len(dumped) == 2  # the desired state and the replayed directory
 
     document = json.loads(cli("plan", "--desired", desired, "--dir", migrations, "--format", "json",
-                              "--shadow", shadow_url).out)
+                              "--shadow", shadow_url).out)["results"][0]
     assert document["in_sync"] is False and document["changes"] == []
     assert any("CREATE RULE t_keep" in line for line in document["unexpressed"])
     # The second and third plans came from the result cache: no pg_dump ran again.

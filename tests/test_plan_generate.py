@@ -65,7 +65,7 @@ def test_generate_writes_a_verified_pair_then_plan_is_in_sync(cli, shadow_url, t
     write(desired, CHANGED)
     pending = cli("plan", "--desired", desired, "--dir", migrations, "--shadow", shadow_url, "--format", "json")
     assert pending.exit_code == 2, pending.err
-    document = json.loads(pending.out)
+    document = json.loads(pending.out)["results"][0]
     assert document["in_sync"] is False
     rows = {row["table"]: row for row in document["summary"]}
     assert rows["public.notes"]["added"] == ["column title"]
@@ -218,8 +218,8 @@ def test_plan_names_a_probable_rename(cli, shadow_url, make_db, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE.replace("    body text NOT NULL,", "    content text NOT NULL,"))
     result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert result.exit_code == 2
-    suggestions = json.loads(result.out)["probable_renames"]
-    assert any("schemadiff:renamed-from body" in s for s in suggestions), suggestions
+    suggestions = json.loads(result.out)["results"][0]["probable_renames"]
+    assert any("schemadiff:renamed-from body" in s["hint"] for s in suggestions), suggestions
 
 
 def test_online_generate_builds_indexes_concurrently_in_their_own_files(cli, shadow_url, make_db, tmp_path):
@@ -253,7 +253,7 @@ def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db,
     )
     result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert result.exit_code == 2, result.err
-    changes = {c["name"]: c for c in json.loads(result.out)["changes"] if c["kind"] == "column"}
+    changes = {c["name"]: c for c in json.loads(result.out)["results"][0]["changes"] if c["kind"] == "column"}
     widened, retyped = changes["public.t.a"], changes["public.t.b"]
     assert "rewrites-table" not in widened["hazards"]  # varchar(10) -> varchar(20) is catalog-only
     assert "deletes-data" not in widened["hazards"]

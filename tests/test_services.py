@@ -51,7 +51,7 @@ def test_plan_from_the_orm_era_database_names_every_column(cli, shadow_url, make
     live = make_db((FIXTURES / f"{service}.sql").read_text())
     result = cli("plan", service, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert result.exit_code == 2, result.err
-    rows = {row["table"]: row for row in json.loads(result.out)["summary"]}
+    rows = {row["table"]: row for row in json.loads(result.out)["results"][0]["summary"]}
     for table, expected in ORM_EXPECTATIONS[service].items():
         row = rows[f"public.{table}"]
         removed = {label.split(" ", 1)[1] for label in row["removed"] if label.startswith("column ")}
@@ -94,7 +94,7 @@ def test_orm_era_database_is_adopted_by_baseline_then_planned(cli, shadow_url, m
 
     plan = cli("plan", service, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert plan.exit_code == 2, plan.err
-    rows = {row["table"]: row for row in json.loads(plan.out)["summary"]}
+    rows = {row["table"]: row for row in json.loads(plan.out)["results"][0]["summary"]}
     for table, expected in ORM_EXPECTATIONS[service].items():
         removed = {label.split(" ", 1)[1] for label in rows[f"public.{table}"]["removed"] if label.startswith("column ")}
         assert removed == set(expected["removed"]), table

@@ -43,6 +43,7 @@ from .engine_order import (
     Step,
     order,
 )
+from .engine_privileges import PrivilegeChanges
 from .engine_tables import TableChanges
 from .engine_types import TypeChanges, _is_subsequence
 from .inspect import (
@@ -73,25 +74,28 @@ class Change:
     transactional: bool = True
 
 
-def diff_databases(current_url: str, desired_url: str) -> list[Change]:
+def diff_databases(current_url: str, desired_url: str, *, owners: bool = False) -> list[Change]:
     """Ordered statements that turn the database at current_url into the one at desired_url.
 
     Reads both (read-only). Down migration = diff_databases(desired_url, current_url).
     """
-    return diff_schemas(inspect_database(current_url), inspect_database(desired_url))
+    return diff_schemas(inspect_database(current_url), inspect_database(desired_url), owners=owners)
 
 
-def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None) -> list[Change]:
+def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None,
+                 owners: bool = False) -> list[Change]:
     """Ordered statements that turn the ``current`` model into ``desired``.
 
     ``current_index``, ``index_schema(current)`` computed beforehand (while
-    waiting on something else), saves building it here.
+    waiting on something else), saves building it here. ``owners``: compare
+    and set owners too (``OWNER TO``); off, owners and the owner's own
+    privileges are ignored (see :mod:`schemadiff.engine_privileges`).
     """
     if current == desired:
         # In sync: a field-by-field comparison is a fraction of the cost of
         # the dependency graphs the engine would build to find nothing.
         return []
-    return _Differ(current, desired, current_index).run()
+    return _Differ(current, desired, current_index, owners=owners).run()
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,10 @@ def _owner(obj: object) -> str | None:
     return getattr(obj, "table", None) if isinstance(obj, (Constraint, Index, Trigger, Policy)) else None
 
 
-class _Differ(TypeChanges, TableChanges):
-    def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None) -> None:
+class _Differ(TypeChanges, TableChanges, PrivilegeChanges):
+    def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None, *,
+                 owners: bool = False) -> None:
+        self.owners_managed = owners
         self.a = current
         self.b = desired
         self.current_index = current_index
@@ -199,6 +205,7 @@ class _Differ(TypeChanges, TableChanges):
         self.diff_triggers()
         self.diff_policies()
         self.diff_event_triggers()
+        self.diff_privileges()
         self.quiet_new_tables()
         return [step.change for step in order(self.steps)]
 

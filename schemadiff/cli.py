@@ -99,6 +99,15 @@ ServiceArg = Annotated[
 DesiredOpt = Annotated[
     Optional[Path], typer.Option("--desired", help="Desired-state SQL file (default: the service's).", dir_okay=False)
 ]
+OwnersOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--owners/--no-owners",
+        help="Compare and set object owners (OWNER TO). Default: the service's `owners` setting, else off"
+        " (owners usually differ between environments).",
+        show_default=False,
+    ),
+]
 DirOpt = Annotated[Optional[Path], typer.Option("--dir", help="Migration directory (default: the service's).")]
 DbOpt = Annotated[
     Optional[str],
@@ -133,6 +142,7 @@ def plan(
     db: DbOpt = None,
     shadow: ShadowOpt = None,
     output_format: Annotated[PlanFormat, typer.Option("--format", help="text, sql or json.")] = PlanFormat.text,
+    owners: OwnersOpt = None,
 ) -> None:
     """Show what would change to reach the desired state. Exit 0 in sync, 2 changes pending, 1 error."""
     from . import command
@@ -140,7 +150,7 @@ def plan(
     session = _s()
     if directory is not None and db is not None:
         raise CommandError("--dir and --db are alternatives: compare with a migration directory or a live database")
-    targets = command.resolve_targets(service, desired=desired, directory=directory, db=db)
+    targets = command.resolve_targets(service, desired=desired, directory=directory, db=db, owners=owners)
     results = []
     with session.working():
         for target in targets:
@@ -179,6 +189,7 @@ def _plan_json(result) -> dict:
             for row in result.summary()
         ],
         "probable_renames": result.probable_renames,
+        "notes": result.notes,
         "changes": [
             {
                 "sql": c.sql,
@@ -201,6 +212,8 @@ def _render_plan(result) -> None:
     if result.target.service:
         title = f"[bold]{escape(result.target.service)}[/bold]: {title}"
     out.print(title)
+    for note in result.notes:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}")
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
@@ -258,12 +271,13 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    owners: OwnersOpt = None,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
 
     session = _s()
-    targets = command.resolve_targets(service, desired=desired, directory=directory)
+    targets = command.resolve_targets(service, desired=desired, directory=directory, owners=owners)
     if len(targets) != 1:
         raise CommandError(
             "generate writes one service's migration: name the service",
@@ -278,6 +292,8 @@ def generate(
             online=targets[0].online if online is None else online,
             status=session.status,
         )
+    for note in result.notes:
+        session.out.print(f"[yellow]note:[/yellow] {escape(note)}")
     if not result.written:
         session.out.print(
             f"{escape(result.target.label)}: in sync with {escape(_shown_path(result.target.desired))}; nothing written."

@@ -36,6 +36,7 @@ class Target:
     directory: Path | None  # the migration directory whose replay is the current state
     db_url: str | None  # a live database to compare with instead of the replay
     online: bool = False  # generate's default for --online (the service's setting)
+    owners: bool = False  # compare and set owners (the service's `owners` setting, or --owners)
 
     @property
     def label(self) -> str:
@@ -48,18 +49,20 @@ def resolve_targets(
     desired: Path | None = None,
     directory: Path | None = None,
     db: str | None = None,
+    owners: bool | None = None,
     start: Path | None = None,
 ) -> list[Target]:
     """Turn a service name and/or explicit paths into targets.
 
     Explicit flags win over the configuration; without a service and without
-    ``--desired`` every configured service is a target.
+    ``--desired`` every configured service is a target. ``owners`` None:
+    the service's ``owners`` setting (off without a service).
     """
     from .config import load_config
 
     config = load_config(start or Path.cwd())
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db)]
+        return [Target(None, desired, directory, db, owners=bool(owners))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -75,7 +78,8 @@ def resolve_targets(
     for name in names:
         svc = config.service(name)
         live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
-        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
+        targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online,
+                              svc.owners if owners is None else owners))
     return targets
 
 
@@ -97,6 +101,7 @@ class PlanResult:
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
     probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    notes: list[str] = field(default_factory=list)  # things done on the shadow server worth knowing
 
     @property
     def in_sync(self) -> bool:
@@ -192,7 +197,7 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
             if inputs.desired_is_cached():
                 # Possibly asked before: the fingerprint decides before anything is read.
                 current_key = live_key()
-                memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+                memo_key = cache.key("plan", current_key, inputs.desired_key, _owners_word(target)) if current_key else None
                 memo = results.get(memo_key) if memo_key else None
                 if memo is not None:
                     return PlanResult(target, source, *memo)
@@ -203,10 +208,10 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
                 live = pool.submit(lambda: read_live(live_key()))
             inputs.desired_model()
             current_key, current, current_index = live.result()
-        memo_key = cache.key("plan", current_key, inputs.desired_key) if current_key else None
+        memo_key = cache.key("plan", current_key, inputs.desired_key, _owners_word(target)) if current_key else None
     else:
         source = inputs.current_description
-        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key)
+        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, _owners_word(target))
         memo = results.get(memo_key)
         if memo is not None:
             return PlanResult(target, source, *memo)
@@ -214,7 +219,19 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     changes, suggestions = _compare(inputs, current, current_index)
     if memo_key:
         results.put(memo_key, (changes, suggestions))
-    return PlanResult(target, source, changes, suggestions)
+    return PlanResult(target, source, changes, suggestions, _role_notes(inputs))
+
+
+def _owners_word(target: Target) -> str:
+    """Part of a result's cache key: with owners managed, the same inputs give other statements."""
+    return "owners" if target.owners else "no-owners"
+
+
+def _role_notes(inputs: _Inputs) -> list[str]:
+    if not inputs.created_roles:
+        return []
+    return [f"created role(s) {', '.join(inputs.created_roles)} on the shadow server only (NOLOGIN), because the"
+            " SQL names them; schemadiff never creates roles on a live database: create them there yourself"]
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
@@ -228,7 +245,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
     if current is None:
         current = inputs.current_model()
     inputs.status("Comparing")
-    changes = diff_schemas(current, desired, current_index=current_index)
+    changes = diff_schemas(current, desired, current_index=current_index, owners=target.owners)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
         from .dburl import read_only
@@ -274,6 +291,7 @@ class _Inputs:
         self._shadow = None
         self._statements = None
         self._loaded: dict[str, object] = {}  # models already read in this run, by key
+        self.created_roles: list[str] = []  # roles this run created on the shadow server
 
     @property
     def replayed_count(self) -> int:
@@ -310,15 +328,28 @@ class _Inputs:
         from .replay import load_statements
 
         statements = self._desired_statements()
+        self.create_shadow_roles(statements)
         self.status(f"Loading {self.target.desired}")
         load_statements(url, statements, "desired-state file")
 
     def replay(self, url: str) -> None:
+        from .migrations import read_script
         from .replay import replay_directory
 
         if self.replayed_count:
+            self.create_shadow_roles(
+                [s for m in self.migrations.migrations if m.up is not None for s in read_script(m.up).statements])
             self.status(f"Replaying {self.replayed_count} migrations from {self.target.directory}")
             replay_directory(url, self.migrations)
+
+    def create_shadow_roles(self, statements) -> None:
+        """Create on the shadow server (only there) the roles the SQL names that it lacks."""
+        from .roles import mentioned_roles
+
+        created = self.shadow.create_missing_roles(mentioned_roles(statements))
+        if created:
+            self.status(f"Created NOLOGIN role(s) on the shadow server: {', '.join(created)}")
+            self.created_roles.extend(r for r in created if r not in self.created_roles)
 
     def desired_is_cached(self) -> bool:
         return self.desired_key in self._loaded or self.models.has(self.desired_key)
@@ -378,6 +409,7 @@ class GenerateResult:
     down_changes: list
     written: list[Path]
     version: int | None
+    notes: list[str] = field(default_factory=list)  # things done on the shadow server worth knowing
 
 
 def generate(
@@ -411,7 +443,8 @@ def generate(
     # pair verified last time: it is what the run would compute and verify.
     results = cache.result_cache()
     label = target.desired.name
-    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
+    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
+                         _owners_word(target))
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])):
         changes, down_changes, files = memo
@@ -419,7 +452,7 @@ def generate(
         changes, down_changes, files = _verified_files(inputs, label, allow_destructive, online)
         results.put(memo_key, (changes, down_changes, files))
     if not changes:
-        return GenerateResult(target, [], [], [], None)
+        return GenerateResult(target, [], [], [], None, _role_notes(inputs))
     first = next_version(inputs.migrations.versions if inputs.migrations else [])
     pairs = [
         (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
@@ -433,7 +466,7 @@ def generate(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return GenerateResult(target, changes, down_changes, written, first)
+    return GenerateResult(target, changes, down_changes, written, first, _role_notes(inputs))
 
 
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool):
@@ -447,10 +480,11 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     desired = inputs.desired_model()
     current = inputs.current_model()
     inputs.status("Comparing")
-    changes = diff_schemas(current, desired)
+    owners = inputs.target.owners
+    changes = diff_schemas(current, desired, owners=owners)
     if not changes:
         return [], [], []
-    down_changes = diff_schemas(desired, current)
+    down_changes = diff_schemas(desired, current, owners=owners)
     sha = content_hash(inputs.desired_text)
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
         from .hints import apply_rename_hints, invert_hints
@@ -495,6 +529,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             desired_url=desired_url,
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
+            owners=owners,
             status=inputs.status,
         )
     return changes, down_changes, files

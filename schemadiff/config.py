@@ -40,7 +40,7 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online")
+_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "owners")
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -59,6 +59,7 @@ class Service:
     migrations: Path
     db_env: str | None = None
     online: bool = False  # generate rewrites risky statements into zero-downtime forms by default
+    owners: bool = False  # compare and set object owners (off: owners differ between environments)
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,15 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     online = raw.get("online", False)
     if not isinstance(online, bool):
         raise ConfigError(f"{where} online: expected true or false, got {_describe(online)}")
+    owners = raw.get("owners", False)
+    if not isinstance(owners, bool):
+        raise ConfigError(f"{where} owners: expected true or false, got {_describe(owners)}")
 
     return Service(
         name=name,
         tables=list(tables),
         online=online,
+        owners=owners,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

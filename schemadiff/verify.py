@@ -26,24 +26,26 @@ def verify_migrations(
     desired_url: str,
     ups: Sequence[str],
     downs: Sequence[str],
+    owners: bool = False,
     status: Status = _no_status,
 ) -> None:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
     ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
-    golang-migrate steps back one version at a time.
+    golang-migrate steps back one version at a time. ``owners``: owners are
+    judged too (see ``catalog.snapshot``).
     """
     status("Verifying the migration on a copy of the current state")
-    before = catalog.snapshot(shadow.url_for(current_db))
-    desired = catalog.snapshot(desired_url)
+    before = catalog.snapshot(shadow.url_for(current_db), owners=owners)
+    desired = catalog.snapshot(desired_url, owners=owners)
     with shadow.temporary_database(template=current_db) as copy_url:
         for number, text in enumerate(ups, 1):
             _run(copy_url, text, "up", number, len(ups))
-        reached = catalog.snapshot(copy_url)
+        reached = catalog.snapshot(copy_url, owners=owners)
         _check(catalog.differences(desired, reached), "the up migration does not reach the desired state")
         for number, text in reversed(list(enumerate(downs, 1))):
             _run(copy_url, text, "down", number, len(downs))
-        returned = catalog.snapshot(copy_url)
+        returned = catalog.snapshot(copy_url, owners=owners)
         _check(catalog.differences(before, returned), "the down migration does not return to the current state")
 
 

@@ -433,8 +433,12 @@ class _Differ(TypeChanges, TableChanges, PrivilegeChanges):
             recreated = old is not None and self.owner_dropped(old.owned_by)
             if old is None or recreated:
                 if recreated:
+                    # Before the table goes: dropping it would drop the sequence it owns.
+                    # (Not "modifies" the sequence: the drop of the table, whose
+                    # default used the sequence, would then be ordered first.)
+                    table, column = old.owned_by
                     self.add(f"ALTER SEQUENCE {ref} OWNED BY NONE;", "alter", "sequence", qname, None,
-                             R_ALTER_SEQUENCE, modifies={key})
+                             R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")})
                 else:
                     self.add(ddl.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
                              provides={key}, needs=self.b_refs(key), claims={f"rel:{qname}"})

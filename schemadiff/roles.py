@@ -61,9 +61,10 @@ def _collect(tree: Any, found: set[str], created: set[str]) -> None:
             continue
         if not isinstance(node, dict):
             continue
-        spec = node.get("RoleSpec")
-        if isinstance(spec, dict) and spec.get("roletype") == _NAMED and spec.get("rolename"):
-            found.add(spec["rolename"])
+        # A RoleSpec is wrapped ({"RoleSpec": {...}}) in lists and bare where
+        # the field's type says it (AlterTableCmd.newowner, authrole).
+        if node.get("roletype") == _NAMED and node.get("rolename"):
+            found.add(node["rolename"])
         grant_role = node.get("GrantRoleStmt")
         if isinstance(grant_role, dict):
             for granted in grant_role.get("granted_roles", ()):

@@ -100,6 +100,11 @@ RECREATED = {
         "CREATE DOMAIN d1 AS bigint;",
         "DOMAIN d1", "TYPE d1", "USAGE",
     ),
+    "range type": (
+        "CREATE TYPE r1 AS RANGE (SUBTYPE = int4);",
+        "CREATE TYPE r1 AS RANGE (SUBTYPE = int8);",
+        "TYPE r1", "TYPE r1", "USAGE",
+    ),
 }
 
 
@@ -323,3 +328,20 @@ def test_plan_owners_flag_and_config(cli, shadow_url, tmp_path, monkeypatch):
         "[tool.schemadiff.services.svc]\ntables = []\ndesired = \"d.sql\"\nmigrations = \"m\"\nowners = \"yes\"\n")
     bad = cli("plan", "svc", "--shadow", shadow_url)
     assert bad.exit_code == 1 and "owners: expected true or false" in bad.err
+
+
+def test_apply_never_creates_roles_on_the_target(cli, db, tmp_path):
+    import secrets
+
+    role = f"privs_absent_{secrets.token_hex(3)}"
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "000001_grant.up.sql").write_text(f"CREATE TABLE t (a int);\nGRANT SELECT ON t TO {role};\n")
+    (migrations / "000001_grant.down.sql").write_text("DROP TABLE t;\n")
+    assert cli("hash", "--dir", migrations).exit_code == 0
+    result = cli("apply", "--dir", migrations, "--db", db)
+    assert result.exit_code == 1
+    assert f'role "{role}" does not exist' in result.err
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+        assert conn.execute("SELECT to_regclass('public.t')").fetchone() == (None,)  # nothing half-applied

@@ -961,7 +961,8 @@ class _Reader:
             UNION ALL
             SELECT {PG_TYPE}, t.oid, 0, pg_catalog.pg_get_userbyid(t.typowner)::text, {type_acl}
             FROM pg_catalog.pg_type t WHERE t.typnamespace IN ({_USER_NS})
-              AND t.typtype IN ('e', 'd', 'c', 'r', 'b')
+              AND t.typtype IN ('e', 'd', 'c', 'r', 'b') AND NOT (t.typtype = 'b' AND t.typcategory = 'A')
+              AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
             UNION ALL
             SELECT {PG_NAMESPACE}, n.oid, 0, pg_catalog.pg_get_userbyid(n.nspowner)::text, {schema_acl}
             FROM pg_catalog.pg_namespace n WHERE n.oid IN ({_USER_NS})

@@ -257,7 +257,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
                 current_url = read_only(target.db_url)
             else:
                 current_url = stack.enter_context(inputs.current_database())
-            changes = apply_rename_hints(changes, hints, current_url, desired_url)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners)
     return changes, probable_renames(changes, current, desired)
 
 
@@ -490,8 +490,9 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = apply_rename_hints(changes, hints, current_url, desired_url)
-            down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=owners)
+            down_changes = apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url,
+                                              owners=owners)
         refused = destructive(changes)
         if refused and not allow_destructive:
             from .hints import probable_renames
@@ -509,7 +510,8 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
 
             settings = with_partitions(OnlineSettings(), current_url)
             down_hints = invert_hints(hints) if hints else ()
-            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints):
+            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints,
+                                            owners=owners):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,

@@ -172,6 +172,9 @@ def test_a_serial_sequence_keeps_its_grants_when_its_table_is_re_created(make_db
         pytest.param(f"CREATE TABLE t (a int, b int); GRANT SELECT ON t TO {READER};",
                      f"CREATE TABLE t (a int, b int); GRANT SELECT (a), UPDATE (b) ON t TO {READER};",
                      id="table privilege narrowed to columns"),
+        pytest.param(f"CREATE TABLE t (a int, b int); GRANT SELECT ON t TO {READER}; GRANT SELECT (a) ON t TO {READER};",
+                     f"CREATE TABLE t (a int, b int); GRANT SELECT (a) ON t TO {READER};",
+                     id="table-level revoke takes the column privilege, which comes back"),
         pytest.param("CREATE VIEW v AS SELECT 1 AS a; CREATE MATERIALIZED VIEW m AS SELECT 1 AS a;",
                      f"CREATE VIEW v AS SELECT 1 AS a; CREATE MATERIALIZED VIEW m AS SELECT 1 AS a;"
                      f" GRANT SELECT ON v, m TO {READER};", id="view and materialized view"),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .ddl import function_ref, ident, qualified, qualified_name
 from .inspect import (
@@ -46,6 +47,7 @@ from .inspect import (
     Function,
     Key,
     Range,
+    Schema,
     Sequence,
     View,
 )
@@ -113,6 +115,26 @@ def acl_statements(target: str, baseline: Acl, desired: Acl, columns: str = "") 
         if with_option:
             grants.append(f"GRANT {listed(with_option)} ON {target} TO {who} WITH GRANT OPTION;")
     return revokes, grants
+
+
+def same_without_owners(current: Schema, desired: Schema) -> bool:
+    """Whether two models are equal once owners, and the owner's own ACL
+    entries, are left out: in sync when owners are not managed."""
+    if replace(current, acls={}, owners={}) != replace(desired, acls={}, owners={}):
+        return False
+    return _acls_without_owners(current) == _acls_without_owners(desired)
+
+
+def _acls_without_owners(schema: Schema) -> dict[Key, Acl]:
+    acls: dict[Key, Acl] = {}
+    for key, acl in schema.acls.items():
+        if key[0] == "column":
+            relation = key[1].rpartition(".")[0]
+            owner = schema.owners.get(("table", relation)) or schema.owners.get(("view", relation))
+        else:
+            owner = schema.owners.get(key)
+        acls[key] = frozenset(e for e in acl if e[0] != owner)
+    return acls
 
 
 class PrivilegeChanges:

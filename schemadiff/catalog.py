@@ -313,6 +313,10 @@ _ACL_OBJECTS = f"""
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_user_schema('n')} AND {_not_version_table('c')}
       AND {_not_member('c.oid', 'pg_class')}
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS seq_owner JOIN pg_class AS vt ON vt.oid = seq_owner.refobjid
+                      WHERE seq_owner.classid = 'pg_class'::regclass AND seq_owner.objid = c.oid
+                        AND seq_owner.refclassid = 'pg_class'::regclass AND seq_owner.deptype IN ('a', 'i')
+                        AND NOT ({_not_version_table('vt')}))
     UNION ALL
     SELECT 'pg_class'::regclass, c.oid, a.attnum, c.relowner, a.attacl
     FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace

@@ -369,3 +369,14 @@ def test_a_renamed_table_keeps_its_grants_and_the_rest_is_diffed_with_owners(cli
     ups = "\n".join(p.read_text() for p in sorted(migrations.glob("*rename*.up.sql")))
     assert "RENAME TO new_t" in ups and f"REVOKE INSERT ON TABLE public.new_t FROM {WRITER};" in ups
     assert f"OWNER TO {OWNER}" in ups and "GRANT SELECT" not in ups
+
+
+def test_the_judge_leaves_out_the_version_tables_and_their_sequences(cli, make_db, tmp_path):
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "000001_t.up.sql").write_text("CREATE TABLE t (a int);\n")
+    (migrations / "000001_t.down.sql").write_text("DROP TABLE t;\n")
+    assert cli("hash", "--dir", migrations).exit_code == 0
+    applied, plain = make_db(), make_db("CREATE TABLE t (a int);")
+    assert cli("apply", "--dir", migrations, "--db", applied).exit_code == 0
+    assert catalog.differences(catalog.snapshot(plain, owners=True), catalog.snapshot(applied, owners=True)) == []

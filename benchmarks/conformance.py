@@ -224,8 +224,10 @@ def _round_trip(case: Case, shadow: ShadowServer, tmp: Path, created: list[str],
     result.wrote_migration = True
     result.up_sql = "\n".join(p.read_text(encoding="utf-8") for p in ups)
     result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
-    with contextlib.suppress(CommandError):
+    try:
         result.unnecessary = unnecessary_statements(parse_statements(result.up_sql, ups[0].name), before, desired)
+    except CommandError as exc:  # an up file the judge cannot read counts against minimality, not for it
+        result.unnecessary = [f"the up migration does not parse for the minimality judge: {_first_line(exc.message)}"]
 
     latest = _version_of(ups[-1])
     up = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--baseline", "1"], work)

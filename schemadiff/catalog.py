@@ -335,6 +335,9 @@ _ACL_OBJECTS = f"""
     UNION ALL
     SELECT 'pg_namespace'::regclass, n.oid, 0, n.nspowner, COALESCE(n.nspacl, acldefault('n'::"char", n.nspowner))
     FROM pg_namespace AS n WHERE {_user_schema('n')} AND {_not_member('n.oid', 'pg_namespace')}
+    UNION ALL
+    SELECT 'pg_language'::regclass, l.oid, 0, l.lanowner, COALESCE(l.lanacl, acldefault('l'::"char", l.lanowner))
+    FROM pg_language AS l
 """
 
 _GRANTEE = "CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(e.grantee)::text END"
@@ -369,7 +372,7 @@ _PRIVILEGE_QUERIES: dict[str, str] = {
         SELECT ident.type || ' ' || ident.identity, to_jsonb(pg_get_userbyid(o.owner)::text)
         FROM ({_ACL_OBJECTS}) AS o
         CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, o.sub) AS ident
-        WHERE o.sub = 0
+        WHERE o.sub = 0 AND o.cls <> 'pg_language'::regclass  -- the bootstrap superuser's, per server
     """,
 }
 

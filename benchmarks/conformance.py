@@ -56,6 +56,7 @@ from benchmarks.corpus import Case, CorpusError, SkippedCase, load_cases  # noqa
 from benchmarks.minimality import unnecessary_statements  # noqa: E402
 from schemadiff import catalog, dburl, dumpjudge  # noqa: E402
 from schemadiff.errors import CommandError  # noqa: E402
+from schemadiff.roles import mentioned_roles  # noqa: E402
 from schemadiff.shadow import ShadowServer  # noqa: E402
 from schemadiff.sqlfile import parse_statements  # noqa: E402
 
@@ -209,6 +210,8 @@ def _round_trip(
     a_url, b_url = shadow.admin_url_for(a_name), shadow.admin_url_for(b_name)  # the judge's own databases stand for production
     for url, sql, what in ((a_url, case.current, "current"), (b_url, case.desired, "desired")):
         try:
+            # Roles the SQL grants to must exist, as generate makes them on its shadow server.
+            shadow.create_missing_roles(mentioned_roles(parse_statements(sql or "", what)))
             load_sql(url, sql)
         except (psycopg.Error, CommandError) as exc:
             result.outcome, result.reason = INVALID, f"{what} does not load"

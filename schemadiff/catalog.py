@@ -360,15 +360,105 @@ _QUERIES: dict[str, str] = {
 
 CATEGORIES = tuple(_QUERIES)
 
+# ---------------------------------------------------------------- privileges and owners
+#
+# Every object that has an ACL, keyed by pg_identify_object ("table
+# public.t", "table column public.t.a", "function public.f()"), with its
+# effective ACL (a NULL ACL is acldefault for its kind and owner: the
+# PostgreSQL docs, "Privileges", Table 5.2) as sorted "grantee:PRIVILEGE"
+# strings, "*" marking WITH GRANT OPTION. Objects whose ACL is empty are
+# left out. Unless owners are judged, the owner's own entries are left out
+# too: owners differ between environments. ``{owner}`` is replaced by the
+# filter on the owner.
 
-def snapshot(url: str) -> Snapshot:
-    """The schema of the database at ``url``, normalised for comparison."""
+_ACL_OBJECTS = f"""
+    SELECT 'pg_class'::regclass AS cls, c.oid, 0 AS sub, c.relowner AS owner,
+           COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_user_schema('n')} AND {_not_version_table('c')}
+      AND {_not_member('c.oid', 'pg_class')}
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS seq_owner JOIN pg_class AS vt ON vt.oid = seq_owner.refobjid
+                      WHERE seq_owner.classid = 'pg_class'::regclass AND seq_owner.objid = c.oid
+                        AND seq_owner.refclassid = 'pg_class'::regclass AND seq_owner.deptype IN ('a', 'i')
+                        AND NOT ({_not_version_table('vt')}))
+    UNION ALL
+    SELECT 'pg_class'::regclass, c.oid, a.attnum, c.relowner, a.attacl
+    FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND {_user_schema('n')}
+      AND {_not_version_table('c')} AND {_not_member('c.oid', 'pg_class')}
+    UNION ALL
+    SELECT 'pg_proc'::regclass, p.oid, 0, p.proowner, COALESCE(p.proacl, acldefault('f'::"char", p.proowner))
+    FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE {_user_schema('n')} AND {_not_member('p.oid', 'pg_proc')}
+    UNION ALL
+    SELECT 'pg_type'::regclass, t.oid, 0, t.typowner, COALESCE(t.typacl, acldefault('T'::"char", t.typowner))
+    FROM pg_type AS t JOIN pg_namespace AS n ON n.oid = t.typnamespace LEFT JOIN pg_class AS tr ON tr.oid = t.typrelid
+    WHERE t.typtype IN ('e', 'd', 'c', 'r', 'b') AND (t.typrelid = 0 OR tr.relkind = 'c')
+      AND NOT EXISTS (SELECT 1 FROM pg_type AS elem WHERE elem.typarray = t.oid)
+      AND {_user_schema('n')} AND {_not_member('t.oid', 'pg_type')}
+    UNION ALL
+    SELECT 'pg_namespace'::regclass, n.oid, 0, n.nspowner, COALESCE(n.nspacl, acldefault('n'::"char", n.nspowner))
+    FROM pg_namespace AS n WHERE {_user_schema('n')} AND {_not_member('n.oid', 'pg_namespace')}
+    UNION ALL
+    SELECT 'pg_language'::regclass, l.oid, 0, l.lanowner, COALESCE(l.lanacl, acldefault('l'::"char", l.lanowner))
+    FROM pg_language AS l
+"""
+
+_GRANTEE = "CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(e.grantee)::text END"
+_ENTRY = f"{_GRANTEE} || ':' || e.privilege_type || CASE WHEN e.is_grantable THEN '*' ELSE '' END"
+
+_PRIVILEGE_QUERIES: dict[str, str] = {
+    "privileges": f"""
+        SELECT ident.type || ' ' || ident.identity, jsonb_agg({_ENTRY} ORDER BY {_ENTRY})
+        FROM ({_ACL_OBJECTS}) AS o
+        CROSS JOIN LATERAL aclexplode(o.acl) AS e
+        CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, o.sub) AS ident
+        WHERE {{owner}}
+        GROUP BY 1
+    """,
+    # ALTER DEFAULT PRIVILEGES: one row per (role, schema, object type).
+    # The role that reads (who applies migrations; the shadow's loader)
+    # is "current role", so that two environments with differently named
+    # deploy roles compare equal; a global row's entries for the role
+    # itself are its own objects' owner entries, left out.
+    "default_privileges": f"""
+        SELECT CASE WHEN d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN 'current role'
+                    ELSE 'role ' || quote_ident(pg_get_userbyid(d.defaclrole)::text) END
+               || COALESCE(' in schema ' || quote_ident(n.nspname), '') || ' on '
+               || CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
+                                       WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' END,
+               COALESCE((SELECT jsonb_agg({_ENTRY} ORDER BY {_ENTRY}) FROM aclexplode(d.defaclacl) AS e
+                         WHERE e.grantee <> d.defaclrole), '[]'::jsonb)
+        FROM pg_default_acl AS d LEFT JOIN pg_namespace AS n ON n.oid = d.defaclnamespace
+        WHERE d.defaclnamespace = 0 OR {_user_schema('n')}
+    """,
+    "owners": f"""
+        SELECT ident.type || ' ' || ident.identity, to_jsonb(pg_get_userbyid(o.owner)::text)
+        FROM ({_ACL_OBJECTS}) AS o
+        CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, o.sub) AS ident
+        WHERE o.sub = 0 AND o.cls <> 'pg_language'::regclass  -- the bootstrap superuser's, per server
+    """,
+}
+
+
+def snapshot(url: str, *, owners: bool = False) -> Snapshot:
+    """The schema of the database at ``url``, normalised for comparison.
+
+    Privileges and default privileges are always in it; owners only with
+    ``owners`` (and then the owner's own privileges are judged too).
+    """
     result: Snapshot = {}
+    queries = dict(_QUERIES)
+    queries["privileges"] = _PRIVILEGE_QUERIES["privileges"].format(
+        owner="true" if owners else "e.grantee <> o.owner")
+    queries["default_privileges"] = _PRIVILEGE_QUERIES["default_privileges"]
+    if owners:
+        queries["owners"] = _PRIVILEGE_QUERIES["owners"]
     with dburl.connect(url, what="database", autocommit=True) as conn:
         # Names in pg_get_*def output are qualified relative to the search
         # path; pin it so that two databases render the same way.
         conn.execute("SET search_path = pg_catalog")
-        for category, query in _QUERIES.items():
+        for category, query in queries.items():
             rows = conn.execute(query).fetchall()
             result[category] = {key: definition for key, definition in rows}
     return result
@@ -389,6 +479,9 @@ _NOUNS = {
     "policies": "policy",
     "rules": "rule",
     "statistics": "statistics object",
+    "privileges": "privileges on",
+    "default_privileges": "default privileges of",
+    "owners": "owner of",
 }
 
 

@@ -15,7 +15,7 @@ class Change:
     """One complete SQL statement and what it does.
 
     ``sql`` ends with ';' (comment lines may precede it); ``action`` is
-    "create" | "drop" | "alter" | "rename" | "comment"; ``kind`` the object
+    "create" | "drop" | "alter" | "rename" | "comment" | "grant" | "revoke"; ``kind`` the object
     kind ("table", "column", "index", ...); ``name`` the qualified name
     ("public.users", "public.users.email"); ``table`` the table it belongs to,
     for grouping; ``hazards`` the names from ``schemadiff.hazards``;

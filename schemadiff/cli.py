@@ -140,6 +140,15 @@ DesiredOpt = Annotated[
 DirOpt = Annotated[
     Optional[str], typer.Option("--dir", help="Migration directory (default: the service's).", callback=_path_option)
 ]
+OwnersOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--owners/--no-owners",
+        help="Compare and set object owners (OWNER TO). Default: the service's `owners` setting, else off"
+        " (owners usually differ between environments).",
+        show_default=False,
+    ),
+]
 DbOpt = Annotated[
     Optional[str],
     typer.Option("--db", help="Live database URL (default: the service's environment variable).", show_default=False),
@@ -190,6 +199,7 @@ def plan(
     output_format: Annotated[PlanFormat, typer.Option("--format", help="text, sql or json.")] = PlanFormat.text,
     exclude: ExcludeOpt = None,
     schema: SchemaOpt = None,
+    owners: OwnersOpt = None,
 ) -> None:
     """Show what would change to reach the desired state. Exit 0 in sync, 2 changes pending, 1 error."""
     from . import command
@@ -198,7 +208,8 @@ def plan(
     if directory is not None and db is not None:
         raise CommandError("--dir and --db are alternatives: compare with a migration directory or a live database")
     targets = command.resolve_targets(
-        service, desired=desired, directory=directory, db=db, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+        service, desired=desired, directory=directory, db=db, exclude=tuple(exclude or ()),
+        schemas=tuple(schema or ()), owners=owners,
     )
     if output_format is PlanFormat.sql and len(targets) > 1:
         # Two databases' scripts in one stream would be one script to a reader (or to psql).
@@ -298,6 +309,7 @@ def _plan_json(result) -> dict:
             for r in result.probable_renames
         ],
         "errors": result.row_problems,
+        "notes": result.notes,
         "changes": [
             {
                 "sql": c.sql,
@@ -402,13 +414,15 @@ def generate(
     ] = False,
     exclude: ExcludeOpt = None,
     schema: SchemaOpt = None,
+    owners: OwnersOpt = None,
 ) -> None:
     """Write the next verified migration pair NNNNNN_NAME.up.sql / .down.sql."""
     from . import command
 
     session = _s()
     targets = command.resolve_targets(
-        service, desired=desired, directory=directory, exclude=tuple(exclude or ()), schemas=tuple(schema or ())
+        service, desired=desired, directory=directory, exclude=tuple(exclude or ()), schemas=tuple(schema or ()),
+        owners=owners,
     )
     if len(targets) != 1:
         raise CommandError(

@@ -39,6 +39,7 @@ class Target:
     online: bool = False  # generate's default for --online (the service's setting)
     versions: str | None = None  # the service's version scheme ("sequence", "timestamp"); None: as the files are
     scope: Scope = field(default_factory=lambda: Scope())  # objects left alone (--exclude, --schema, exclude = [...])
+    owners: bool = False  # compare and set owners (the service's `owners` setting, or --owners)
 
     @property
     def label(self) -> str:
@@ -51,6 +52,7 @@ def resolve_targets(
     desired: Path | None = None,
     directory: Path | None = None,
     db: str | None = None,
+    owners: bool | None = None,
     start: Path | None = None,
     exclude: tuple[str, ...] = (),
     schemas: tuple[str, ...] = (),
@@ -61,7 +63,8 @@ def resolve_targets(
     names the state to compare with, so the service's database variable is
     not consulted then (a plan and a generate with the same flags compare
     with the same thing). Without a service and without ``--desired`` every
-    configured service is a target.
+    configured service is a target. ``owners`` None: the service's
+    ``owners`` setting (off without a service).
 
     Raises ConfigError for an unknown service or when nothing is configured.
     """
@@ -73,7 +76,7 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db, scope=scope_of(exclude, schemas))]
+        return [Target(None, desired, directory, db, scope=scope_of(exclude, schemas), owners=bool(owners))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -95,7 +98,7 @@ def resolve_targets(
             check_url(live, what="database" if live == db else f"{svc.db_env or FALLBACK_DB_ENV} database")
         targets.append(
             Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
-                   scope_of([*svc.exclude, *exclude], schemas))
+                   scope_of([*svc.exclude, *exclude], schemas), svc.owners if owners is None else owners)
         )
     return targets
 
@@ -140,7 +143,8 @@ class PlanResult:
     # different ("missing: <statement>" / "unexpected: <statement>", see
     # dumpjudge.differences), which schemadiff cannot express as a migration yet.
     unexpressed: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # e.g. that no pg_dump could read a server
+    # e.g. that no pg_dump could read a server; roles created on the shadow server
+    notes: list[str] = field(default_factory=list)
     # plan --db: planned statements the live database's rows make fail (schemadiff.rowcheck)
     row_problems: list[str] = field(default_factory=list)
     replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
@@ -268,7 +272,8 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
             if inputs.desired_is_cached():
                 # Possibly asked before: the fingerprint decides before anything is read.
                 current_key = live_key()
-                memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
+                memo_key = (cache.key("plan", current_key, inputs.desired_key, target.scope.key(), _owners_word(target))
+                            if current_key else None)
                 memo = results.get(memo_key) if memo_key else None
                 if memo is not None:
                     return PlanResult(target, source, *memo)
@@ -279,10 +284,11 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
                 live = pool.submit(lambda: read_live(live_key()))
             inputs.desired_model()
             current_key, current, current_index = live.result()
-        memo_key = cache.key("plan", current_key, inputs.desired_key, target.scope.key()) if current_key else None
+        memo_key = (cache.key("plan", current_key, inputs.desired_key, target.scope.key(), _owners_word(target))
+                    if current_key else None)
     else:
         source = inputs.current_description
-        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, target.scope.key())
+        memo_key = cache.key("plan", inputs.current_key, inputs.desired_key, target.scope.key(), _owners_word(target))
         memo = results.get(memo_key)
         if memo is not None:
             return PlanResult(target, source, *memo, replayed=inputs.replayed_count)
@@ -292,8 +298,21 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
     if memo_key:
         # With the plan, so a warm in-sync plan runs no pg_dump.
         results.put(memo_key, (changes, suggestions, unexpressed, notes))
-    return PlanResult(target, source, changes, suggestions, unexpressed, notes,
+    # Roles made on the shadow server are this run's news: not cached.
+    return PlanResult(target, source, changes, suggestions, unexpressed, notes + _role_notes(inputs),
                       replayed=0 if target.db_url else inputs.replayed_count)
+
+
+def _owners_word(target: Target) -> str:
+    """Part of a result's cache key: with owners managed, the same inputs give other statements."""
+    return "owners" if target.owners else "no-owners"
+
+
+def _role_notes(inputs: _Inputs) -> list[str]:
+    if not inputs.created_roles:
+        return []
+    return [f"created role(s) {', '.join(inputs.created_roles)} on the shadow server only (NOLOGIN), because the"
+            " SQL names them; schemadiff never creates roles on a live database: create them there yourself"]
 
 
 def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
@@ -338,7 +357,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
     if target.scope:
         current, current_index = target.scope.apply(current), None  # the index was of the whole model
     inputs.status("Comparing")
-    changes = diff_schemas(current, desired, current_index=current_index)
+    changes = diff_schemas(current, desired, current_index=current_index, owners=target.owners)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
         from .dburl import read_only
@@ -350,7 +369,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
                 current_url = read_only(target.db_url)
             else:
                 current_url = stack.enter_context(inputs.current_database())
-            changes = apply_rename_hints(changes, hints, current_url, desired_url)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners)
         changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
@@ -397,6 +416,7 @@ class _Inputs:
         self._shadow = None
         self._statements = None
         self._loaded: dict[str, object] = {}  # models already read in this run, by key
+        self.created_roles: list[str] = []  # roles this run created on the shadow server
 
     @property
     def hints_belong_in(self) -> str:
@@ -440,15 +460,28 @@ class _Inputs:
         from .replay import load_statements
 
         statements = self._desired_statements()
+        self.create_shadow_roles(statements)
         self.status(f"Loading {self.target.desired}")
         load_statements(url, statements, "desired-state file")
 
     def replay(self, url: str) -> None:
+        from .migrations import read_script
         from .replay import replay_directory
 
         if self.replayed_count:
+            self.create_shadow_roles(
+                [s for m in self.migrations.migrations if m.up is not None for s in read_script(m.up).statements])
             self.status(f"Replaying {self.replayed_count} migrations from {self.target.directory}")
             replay_directory(url, self.migrations)
+
+    def create_shadow_roles(self, statements) -> None:
+        """Create on the shadow server (only there) the roles the SQL names that it lacks."""
+        from .roles import mentioned_roles
+
+        created = self.shadow.create_missing_roles(mentioned_roles(statements))
+        if created:
+            self.status(f"Created NOLOGIN role(s) on the shadow server: {', '.join(created)}")
+            self.created_roles.extend(r for r in created if r not in self.created_roles)
 
     def desired_is_cached(self) -> bool:
         return self.desired_key in self._loaded or self.models.has(self.desired_key)
@@ -508,7 +541,7 @@ class GenerateResult:
     down_changes: list
     written: list[Path]
     version: int | None
-    notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, ...
+    notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, roles made ...
 
 
 def generate(
@@ -548,7 +581,8 @@ def generate(
     label = target.desired.name
     # A pair proven while accepting failures on rows is not proven for a run that does not accept them.
     memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
-                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "", target.scope.key())
+                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "", target.scope.key(),
+                         _owners_word(target))
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])) and \
             (allow_fails_on_existing_rows or not fails_on_existing_rows(memo[0])):
@@ -558,7 +592,7 @@ def generate(
                                                               allow_fails_on_existing_rows)
         results.put(memo_key, (changes, down_changes, files, notes))
     if not changes:
-        return GenerateResult(target, [], [], [], None, notes)
+        return GenerateResult(target, [], [], [], None, notes + _role_notes(inputs))
     scheme = numbering(inputs.migrations, target.versions)
     versions = next_versions(inputs.migrations.versions if inputs.migrations else [], len(files), scheme)
     first = versions[0]
@@ -568,7 +602,7 @@ def generate(
     ]
     # The pair and its sum line are written together or not at all.
     written = write_pairs(target.directory, pairs, create=create_directory, digits=scheme.digits)
-    return GenerateResult(target, changes, down_changes, written, first, notes)
+    return GenerateResult(target, changes, down_changes, written, first, notes + _role_notes(inputs))
 
 
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
@@ -584,21 +618,22 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     desired = scope.apply(inputs.desired_model())
     current = scope.apply(inputs.current_model())
     inputs.status("Comparing")
-    changes = diff_schemas(current, desired)
+    owners = inputs.target.owners
+    changes = diff_schemas(current, desired, owners=owners)
     if not changes:
         unexpressed, notes = dump_differences(inputs)
         if unexpressed:
             raise CannotExpress(unexpressed)
         return [], [], [], notes
-    down_changes = diff_schemas(desired, current)
+    down_changes = diff_schemas(desired, current, owners=owners)
     sha = content_hash(inputs.desired_text)
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url))
+            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners))
             down_changes = _in_scope(
-                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url)
+                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners)
             )
         refused = destructive(changes)
         if refused and not allow_destructive:
@@ -634,7 +669,8 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
 
             settings = with_partitions(OnlineSettings(), current_url)
             down_hints = invert_hints(hints) if hints else ()
-            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints):
+            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints,
+                                            owners=owners):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
@@ -655,6 +691,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             desired_url=desired_url,
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
+            owners=owners,
             status=inputs.status,
             # Tables that exist now and that the migration touches hold rows in
             # the proof, but for those whose failing on rows the user accepted.

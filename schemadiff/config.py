@@ -42,7 +42,9 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 PYPROJECT = "pyproject.toml"
 
-_SERVICE_KEYS = ("tables", "desired", "migrations", "db_env", "online", "require_sum", "backup", "versions", "exclude")
+_SERVICE_KEYS = (
+    "tables", "desired", "migrations", "db_env", "online", "require_sum", "backup", "versions", "exclude", "owners",
+)
 _VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
 # A service name appears in paths and messages; keep it to one plain word.
@@ -66,6 +68,7 @@ class Service:
     backup: Path | None = None  # apply pg_dumps the database here before a step that deletes data
     versions: str | None = None  # "sequence" or "timestamp"; None: follow the directory's files
     exclude: tuple[str, ...] = ()  # glob patterns of objects another tool owns (see schemadiff.scope)
+    owners: bool = False  # compare and set object owners (off: owners differ between environments)
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     online = raw.get("online", False)
     if not isinstance(online, bool):
         raise ConfigError(f"{where} online: expected true or false, got {_describe(online)}")
+    owners = raw.get("owners", False)
+    if not isinstance(owners, bool):
+        raise ConfigError(f"{where} owners: expected true or false, got {_describe(owners)}")
 
     require_sum = raw.get("require_sum", False)
     if not isinstance(require_sum, bool):
@@ -229,6 +235,7 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
         online=online,
         require_sum=require_sum,
         backup=backup_dir,
+        owners=owners,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

@@ -45,6 +45,7 @@ from .engine_order import (
     order,
 )
 from .engine_objects import ObjectChanges
+from .engine_privileges import PrivilegeChanges, same_without_owners
 from .engine_tables import TableChanges
 from .engine_types import TypeChanges, _is_subsequence
 from .inspect import (
@@ -66,25 +67,29 @@ from .inspect import (
 )
 
 
-def diff_databases(current_url: str, desired_url: str) -> list[Change]:
+def diff_databases(current_url: str, desired_url: str, *, owners: bool = False) -> list[Change]:
     """Ordered statements that turn the database at current_url into the one at desired_url.
 
     Reads both (read-only). Down migration = diff_databases(desired_url, current_url).
     """
-    return diff_schemas(inspect_database(current_url), inspect_database(desired_url))
+    return diff_schemas(inspect_database(current_url), inspect_database(desired_url), owners=owners)
 
 
-def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None) -> list[Change]:
+def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None,
+                 owners: bool = False) -> list[Change]:
     """Ordered statements that turn the ``current`` model into ``desired``.
 
     ``current_index``, ``index_schema(current)`` computed beforehand (while
-    waiting on something else), saves building it here.
+    waiting on something else), saves building it here. ``owners``: compare
+    and set owners too (``OWNER TO``); off, owners and the owner's own
+    privileges are ignored (see :mod:`schemadiff.engine_privileges`).
     """
-    if current == desired:
+    if current == desired or (not owners and same_without_owners(current, desired)):
         # In sync: a field-by-field comparison is a fraction of the cost of
         # the dependency graphs the engine would build to find nothing.
+        # (Owners differ between a live database and the shadow server.)
         return []
-    return _Differ(current, desired, current_index).run()
+    return _Differ(current, desired, current_index, owners=owners).run()
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,10 @@ def _owner(obj: object) -> str | None:
     return getattr(obj, "table", None) if isinstance(obj, owned) else None
 
 
-class _Differ(TypeChanges, TableChanges, ObjectChanges):
-    def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None) -> None:
+class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
+    def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None, *,
+                 owners: bool = False) -> None:
+        self.owners_managed = owners
         self.a = current
         self.b = desired
         self.current_index = current_index
@@ -198,6 +205,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
         self.diff_rules()
         self.diff_statistics()
         self.diff_clustering()
+        self.diff_privileges()
         self.quiet_new_tables()
         return [step.change for step in order(self.steps)]
 
@@ -432,8 +440,12 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
             recreated = old is not None and self.owner_dropped(old.owned_by)
             if old is None or recreated:
                 if recreated:
+                    # Before the table goes: dropping it would drop the sequence it owns.
+                    # (Not "modifies" the sequence: the drop of the table, whose
+                    # default used the sequence, would then be ordered first.)
+                    table, column = old.owned_by
                     self.add(f"ALTER SEQUENCE {ref} OWNED BY NONE;", "alter", "sequence", qname, None,
-                             R_ALTER_SEQUENCE, modifies={key})
+                             R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")})
                 else:
                     self.add(ddl.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
                              provides={key}, needs=self.b_refs(key), claims={f"rel:{qname}"})

@@ -374,9 +374,11 @@ _ORDER = {"table": 0, "column": 1, "constraint": 2, "index": 3, "enum value": 4}
 
 
 def apply_rename_hints(
-    changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str
+    changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str, *, owners: bool = False
 ) -> list[Change]:
     """The plan with hinted drop + create pairs replaced by renames.
+
+    ``owners``: the fresh diff compares owners too (the target's setting).
 
     Renames come first, then a fresh diff of the renamed state against the
     desired one (what else changed about the renamed objects, and everything
@@ -412,12 +414,12 @@ def apply_rename_hints(
     if _is_temporary(current_url):
         with _copy_of(current_url) as copy_url:
             _run(copy_url, [change.sql for change in renames])
-            rest = diff_databases(copy_url, desired_url)
+            rest = diff_databases(copy_url, desired_url, owners=owners)
         return renames + rest
     backward = [hint.inverted() for hint in sorted(applicable, key=lambda h: -_ORDER[h.kind])]
     with _copy_of(desired_url) as copy_url:
         _run(copy_url, [rename_sql(hint) for hint in backward])
-        rest = diff_databases(current_url, copy_url)
+        rest = diff_databases(current_url, copy_url, owners=owners)
     return rest + renames
 
 

@@ -280,6 +280,27 @@ class EventTrigger:
     comment: str | None = None
 
 
+# -- privileges and owners -------------------------------------------------------
+#
+# An ACL is read as PostgreSQL's aclexplode() shows it: one (grantee,
+# privilege, grantable) entry per privilege, the grantee a role name or
+# PUBLIC_GRANTEE, the privilege its keyword (SELECT, EXECUTE, USAGE...).
+# A NULL ACL means "the default" (PostgreSQL docs, "Privileges", Table
+# 5.2); it is read as acldefault() of the object's kind and owner, so a
+# NULL ACL and an explicit one equal to the default are the same ACL.
+# Grantors are not kept: they are the owner unless a grant option was
+# passed on, and pg_dump only names them then.
+
+PUBLIC_GRANTEE = "PUBLIC"  # aclexplode's grantee 0; no role can be named PUBLIC
+OWNER_GRANTEE = ""  # the object's owner, in acl_defaults (no role has an empty name)
+AclEntry = tuple[str, str, bool]  # (grantee, privilege, grantable)
+Acl = frozenset[AclEntry]
+# pg_default_acl: (role, schema, object type). role None is the role that
+# reads the catalog (whoever applies the migrations; the shadow's loader),
+# schema None the global entry; object type is defaclobjtype: r S f T n.
+DefaultAclKey = tuple["str | None", "str | None", str]
+
+
 @dataclass
 class Schema:
     """Every user object of one database, plus how they depend on each other."""
@@ -305,6 +326,13 @@ class Schema:
     unmanaged: dict[str, str] = field(default_factory=dict)
     # (dependent, referenced, deptype) between keys of this model
     depends: set[tuple[Key, Key, str]] = field(default_factory=set)
+    # Privileges and owners (see "privileges and owners" below).
+    acls: dict[Key, Acl] = field(default_factory=dict)
+    owners: dict[Key, str] = field(default_factory=dict)
+    default_acls: dict[DefaultAclKey, Acl] = field(default_factory=dict)
+    # acldefault() of this server per object type letter (r s f T n), the
+    # owner written as OWNER_GRANTEE: what a new object's ACL starts as.
+    acl_defaults: dict[str, Acl] = field(default_factory=dict)
 
 
 def inspect_database(url: str, *, connections: int = 1) -> Schema:
@@ -515,6 +543,7 @@ class _Reader:
         self.read_unmanaged()
         self.read_comments()
         self.read_depends()
+        self.read_privileges()
         return self.schema
 
     # -- schemas, extensions, types -------------------------------------------------
@@ -1031,6 +1060,102 @@ class _Reader:
             referenced = self.key_of(refclassid, refobjid, refobjsubid)
             if dependent and referenced and dependent != referenced:
                 self.schema.depends.add((dependent, referenced, deptype))
+
+    # -- privileges and owners --------------------------------------------------------
+
+    def read_privileges(self) -> None:
+        """ACLs and owners of every object that has them, and default privileges.
+
+        Relations (tables, views, materialized views, sequences), their
+        columns, functions and procedures, types and domains, schemas: the
+        objects GRANT names (PostgreSQL docs, GRANT). Objects outside the
+        model (extension members, version tables, identity sequences) are
+        left out by mapping each row through the keys already read.
+        """
+        entries = """(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
+                          CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
+                          a.privilege_type, a.is_grantable))
+                      FROM pg_catalog.aclexplode({acl}) a)"""
+        # acldefault() takes the object type as "char" (a text literal does not resolve).
+        relation_acl = entries.format(acl="""COALESCE(c.relacl, pg_catalog.acldefault(
+            CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))""")
+        function_acl = entries.format(acl="""COALESCE(p.proacl, pg_catalog.acldefault('f'::"char", p.proowner))""")
+        type_acl = entries.format(acl="""COALESCE(t.typacl, pg_catalog.acldefault('T'::"char", t.typowner))""")
+        schema_acl = entries.format(acl="""COALESCE(n.nspacl, pg_catalog.acldefault('n'::"char", n.nspowner))""")
+        rows = self.rows(
+            f"""
+            SELECT {PG_CLASS}, c.oid, 0, pg_catalog.pg_get_userbyid(c.relowner)::text, {relation_acl}
+            FROM pg_catalog.pg_class c
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relnamespace IN ({_USER_NS})
+            UNION ALL
+            SELECT {PG_CLASS}, a.attrelid, a.attnum, NULL, {entries.format(acl="a.attacl")}
+            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+            WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+              AND c.relnamespace IN ({_USER_NS})
+            UNION ALL
+            SELECT {PG_PROC}, p.oid, 0, pg_catalog.pg_get_userbyid(p.proowner)::text, {function_acl}
+            FROM pg_catalog.pg_proc p WHERE p.pronamespace IN ({_USER_NS})
+            UNION ALL
+            SELECT {PG_TYPE}, t.oid, 0, pg_catalog.pg_get_userbyid(t.typowner)::text, {type_acl}
+            FROM pg_catalog.pg_type t WHERE t.typnamespace IN ({_USER_NS})
+              AND t.typtype IN ('e', 'd', 'c', 'r', 'b') AND NOT (t.typtype = 'b' AND t.typcategory = 'A')
+              AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
+            UNION ALL
+            SELECT {PG_NAMESPACE}, n.oid, 0, pg_catalog.pg_get_userbyid(n.nspowner)::text, {schema_acl}
+            FROM pg_catalog.pg_namespace n WHERE n.oid IN ({_USER_NS})
+            """
+        )
+        for classid, objid, subid, owner, acl in rows:
+            target = self.objects.get((classid, objid, subid))
+            key = self.keys.get((classid, objid, subid))
+            if target is None or key is None:
+                continue
+            if subid:
+                if isinstance(target, tuple) and target[0] == "view column":
+                    key = ("column", f"{key[1]}.{target[2]}")
+                elif not isinstance(target, Column):
+                    continue
+            elif not isinstance(target, (Table, View, Sequence, Function, Namespace, Enum, Domain, Composite, Range)):
+                continue
+            if owner is not None:
+                self.schema.owners[key] = owner
+            self.schema.acls[key] = frozenset((g, p, bool(o)) for g, p, o in acl or ())
+        # Procedural languages (plpgsql, sql...) are not in the model, but
+        # their USAGE is granted and revoked (REVOKE USAGE ON LANGUAGE
+        # plpgsql FROM PUBLIC); their owner is the bootstrap superuser,
+        # which differs between servers, so it is not kept.
+        # The owner's entries are left out here, since the owner is not kept.
+        language_acl = entries.format(
+            acl="""COALESCE(l.lanacl, pg_catalog.acldefault('l'::"char", l.lanowner))""").replace(
+            "ELSE pg_catalog.pg_get_userbyid(a.grantee)::text",
+            "WHEN a.grantee = l.lanowner THEN '' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text")
+        for name, acl in self.rows(f"SELECT l.lanname::text, {language_acl} FROM pg_catalog.pg_language l"):
+            self.schema.acls[("language", name)] = frozenset(
+                (g, p, bool(o)) for g, p, o in acl or () if g != OWNER_GRANTEE)
+        for letter, acl in self.rows(
+            f"""
+            SELECT k::text, {entries.format(acl="pg_catalog.acldefault(k, u.oid)").replace(
+                "ELSE pg_catalog.pg_get_userbyid(a.grantee)::text", "WHEN a.grantee = u.oid THEN '' ELSE "
+                "pg_catalog.pg_get_userbyid(a.grantee)::text")}
+            FROM unnest(ARRAY['r', 's', 'f', 'T', 'n']::"char"[]) AS k,
+                 (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) AS u
+            """
+        ):
+            self.schema.acl_defaults[letter] = frozenset((g, p, bool(o)) for g, p, o in acl or ())
+        # A global entry holds the whole default ACL, the role's own
+        # privileges included; those are the owner's and are left out.
+        for role, current, schema, objtype, acl in self.rows(
+            f"""
+            SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text,
+                   d.defaclrole = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER),
+                   n.nspname, d.defaclobjtype::text,
+                   {entries.format(acl="d.defaclacl")}
+            FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
+            WHERE d.defaclnamespace = 0 OR d.defaclnamespace IN ({_USER_NS})
+            """
+        ):
+            self.schema.default_acls[(None if current else role, schema, objtype)] = frozenset(
+                (g, p, bool(o)) for g, p, o in acl or () if g != role)
 
     # -- helpers -------------------------------------------------------------------
 

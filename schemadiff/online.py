@@ -754,6 +754,7 @@ def pair_with_downs(
     current_url: str,
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
+    owners: bool = False,
 ) -> list[tuple[MigrationStep, MigrationStep]]:
     """Each up file with the down file that undoes exactly it.
 
@@ -770,6 +771,7 @@ def pair_with_downs(
     ``down_hints`` are the desired file's rename hints inverted
     (:func:`schemadiff.hints.invert_hints`): without them the down file of
     a step that renames would drop and re-create the renamed object.
+    ``owners``: the downs set owners too (the target's setting).
     """
     from .diff import diff_databases
 
@@ -778,11 +780,11 @@ def pair_with_downs(
     with _copy_of(current_url) as before, _copy_of(current_url) as after:
         for step in steps:
             _apply(after, step)
-            down_changes = diff_databases(after, before)
+            down_changes = diff_databases(after, before, owners=owners)
             if down_hints:
                 from .hints import apply_rename_hints
 
-                down_changes = apply_rename_hints(down_changes, down_hints, after, before)
+                down_changes = apply_rename_hints(down_changes, down_hints, after, before, owners=owners)
             pairs.append((step, _down_step(down_changes, step, settings)))
             _apply(before, step)
     return pairs

@@ -595,6 +595,39 @@ class ShadowServer:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.loader)))
                 self._loader_created = False
 
+    def create_missing_roles(self, names: list[str]) -> list[str]:
+        """Create, as NOLOGIN roles, those of ``names`` the shadow server lacks; return the ones created.
+
+        An admin step, separate from loading: SQL that grants to a role, or
+        gives an object to an owner, does not load where the role does not
+        exist, and roles belong to the server, not to a database. Only ever
+        called for the shadow server (never for a live target). A role
+        another run creates at the same moment counts as present. Raises
+        :class:`ShadowServerError` when the shadow server's user may not
+        create roles.
+        """
+        if not names:
+            return []
+        created: list[str] = []
+        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            present = {row[0] for row in conn.execute(
+                "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", (list(names),))}
+            for name in names:
+                if name in present:
+                    continue
+                try:
+                    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+                except psycopg.errors.DuplicateObject:
+                    continue
+                except psycopg.Error as exc:
+                    raise ShadowServerError(
+                        f"the SQL names role {name}, which the shadow server lacks, and it cannot be created"
+                        f" there: {str(exc).strip().splitlines()[0]}",
+                        "Create the role on the shadow server, or give its user the CREATEROLE privilege.",
+                    ) from None
+                created.append(name)
+        return created
+
     def drop_database(self, name: str) -> None:
         if not name.startswith(TEMP_PREFIX):  # never drop anything we did not create
             raise ValueError(f"refusing to drop non-temporary database {name}")

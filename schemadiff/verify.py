@@ -39,6 +39,7 @@ def verify_migrations(
     desired_url: str,
     ups: Sequence[str],
     downs: Sequence[str],
+    owners: bool = False,
     status: Status = _no_status,
     seed_tables: Collection[str] = (),
     accept_fails_on_rows: bool = False,
@@ -51,6 +52,7 @@ def verify_migrations(
     (``schema.name`` keys of existing tables the migration touches) get a
     few generated rows first (see :func:`_prove_with_rows`); with
     ``accept_fails_on_rows`` a statement that fails on them is not refused.
+    ``owners``: owners are judged too (see ``catalog.snapshot``).
     ``ignore`` (a ``scope.Scope``: ``excludes(schema, name)``,
     ``excludes_schema(name)``, ``pg_dump_options()``) tells which objects
     are outside the plan's scope (``--exclude``): both judges leave them out
@@ -63,7 +65,7 @@ def verify_migrations(
     options = ignore.pg_dump_options() if ignore else []
 
     def snapshot(url: str):
-        snap = catalog.snapshot(url)
+        snap = catalog.snapshot(url, owners=owners)
         return _without(snap, ignore) if ignore else snap
 
     before = snapshot(shadow.url_for(current_db))

@@ -1,0 +1,373 @@
+"""Privileges, default privileges and owners: the engine's GRANT, REVOKE,
+ALTER DEFAULT PRIVILEGES and OWNER TO statements.
+
+A mixin of the differ in :mod:`schemadiff.diff`, run after every object's
+own statements are emitted, so it knows which objects the migration
+creates or re-creates.
+
+The rules (README, "Privileges and owners"):
+
+- ACLs compare as sets of (grantee, privilege, grantable) entries, as
+  ``aclexplode`` shows them; a NULL ACL is the object's ``acldefault``
+  (PostgreSQL docs, "Privileges", Table 5.2), so PUBLIC's default EXECUTE
+  on functions and USAGE on types and domains are entries like any other
+  and a ``REVOKE ... FROM PUBLIC`` is a difference. Grantors are not
+  compared.
+- An object the migration creates, or drops and re-creates (a view over a
+  retyped column, a function whose result type changes, a type rebuilt),
+  starts from what PostgreSQL gives a new object: ``acldefault`` plus the
+  default privileges (``pg_default_acl``) of the role that runs the
+  migration. Its grants are then emitted against that, so they come back
+  in the same migration, up and down.
+- Owners are compared only when managed (``owners = true``, ``--owners``).
+  When they are not, the owner's own entries are left out of every ACL on
+  both sides: owners differ between environments, and what an owner may
+  do to its own object is not what a desired file describes.
+- Default privileges set without ``FOR ROLE`` belong to whoever ran the
+  statement; they are read as the reading role's (the shadow's loader, or
+  the user of the live URL) and written without ``FOR ROLE``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+
+from .ddl import function_ref, ident, qualified, qualified_name
+from .inspect import (
+    OWNER_GRANTEE,
+    PUBLIC_GRANTEE,
+    Acl,
+    AclEntry,
+    Composite,
+    DefaultAclKey,
+    Domain,
+    Enum,
+    Function,
+    Key,
+    Range,
+    Schema,
+    Sequence,
+    View,
+)
+
+# Tie-break ranks (see engine_order): default privileges before any object
+# is created (they decide what a new object's ACL starts as), owners, then
+# revokes before grants, after the objects' own statements.
+R_DEFAULT_PRIVILEGES = 39
+R_OWNER, R_REVOKE, R_GRANT = 57, 58, 59
+
+# pg_default_acl.defaclobjtype -> (acldefault letter, the word ALTER DEFAULT PRIVILEGES uses)
+_DEFAULT_ACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", "FUNCTIONS"),
+                      "T": ("T", "TYPES"), "n": ("n", "SCHEMAS")}
+# Kinds of the engine's create steps that default privileges apply to -> defaclobjtype.
+_CREATED_KINDS = {"table": "r", "view": "r", "materialized view": "r", "sequence": "S", "function": "f",
+                  "type": "T", "schema": "n"}
+# The order privileges are listed in a statement (GRANT's own order).
+_PRIVILEGE_ORDER = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN",
+                    "USAGE", "CREATE", "EXECUTE")
+
+
+def _sorted_privileges(privileges: Iterable[str]) -> list[str]:
+    rank = {p: i for i, p in enumerate(_PRIVILEGE_ORDER)}
+    return sorted(set(privileges), key=lambda p: (rank.get(p, len(rank)), p))
+
+
+def _grantee(name: str) -> str:
+    return "PUBLIC" if name == PUBLIC_GRANTEE else ident(name)
+
+
+def acl_statements(target: str, baseline: Acl, desired: Acl, columns: str = "") -> tuple[list[str], list[str]]:
+    """(revokes, grants) turning ACL ``baseline`` into ``desired`` on ``target``.
+
+    ``target`` is GRANT's object clause (``TABLE public.t``), ``columns``
+    a column list for column privileges (``(a)``). Per grantee: privileges
+    to drop are revoked, a grant option alone is revoked with ``REVOKE
+    GRANT OPTION FOR``, new privileges are granted (``WITH GRANT OPTION``
+    when desired has it). Statements are sorted by grantee.
+    """
+    had: dict[str, dict[str, bool]] = defaultdict(dict)
+    want: dict[str, dict[str, bool]] = defaultdict(dict)
+    for grantee, privilege, grantable in baseline:
+        had[grantee][privilege] = had[grantee].get(privilege, False) or grantable
+    for grantee, privilege, grantable in desired:
+        want[grantee][privilege] = want[grantee].get(privilege, False) or grantable
+    revokes: list[str] = []
+    grants: list[str] = []
+    for grantee in sorted(set(had) | set(want)):
+        old, new = had.get(grantee, {}), want.get(grantee, {})
+        who = _grantee(grantee)
+
+        def listed(privileges: Iterable[str]) -> str:
+            return ", ".join(f"{p}{columns}" for p in _sorted_privileges(privileges))
+
+        gone = [p for p in old if p not in new]
+        option_gone = [p for p in old if p in new and old[p] and not new[p]]
+        plain = [p for p in new if p not in old and not new[p]]
+        with_option = [p for p in new if new[p] and not old.get(p, False)]
+        if gone:
+            revokes.append(f"REVOKE {listed(gone)} ON {target} FROM {who};")
+        if option_gone:
+            revokes.append(f"REVOKE GRANT OPTION FOR {listed(option_gone)} ON {target} FROM {who};")
+        if plain:
+            grants.append(f"GRANT {listed(plain)} ON {target} TO {who};")
+        if with_option:
+            grants.append(f"GRANT {listed(with_option)} ON {target} TO {who} WITH GRANT OPTION;")
+    return revokes, grants
+
+
+def same_without_owners(current: Schema, desired: Schema) -> bool:
+    """Whether two models are equal once owners, and the owner's own ACL
+    entries, are left out: in sync when owners are not managed."""
+    if replace(current, acls={}, owners={}) != replace(desired, acls={}, owners={}):
+        return False
+    return _acls_without_owners(current) == _acls_without_owners(desired)
+
+
+def _acls_without_owners(schema: Schema) -> dict[Key, Acl]:
+    acls: dict[Key, Acl] = {}
+    for key, acl in schema.acls.items():
+        if key[0] == "column":
+            relation = key[1].rpartition(".")[0]
+            owner = schema.owners.get(("table", relation)) or schema.owners.get(("view", relation))
+        else:
+            owner = schema.owners.get(key)
+        acls[key] = frozenset(e for e in acl if e[0] != owner)
+    return acls
+
+
+class PrivilegeChanges:
+    """Mixin of ``diff._Differ``: privileges, default privileges and owners."""
+
+    owners_managed: bool
+
+    def diff_privileges(self) -> None:
+        self.diff_default_privileges()
+        self.diff_owners()
+        self.diff_acls()
+
+    # -- what an object is -------------------------------------------------------------
+
+    def _acl_object(self, key: Key) -> object | None:
+        """The desired model's object an ACL key names (a view column: its view); None when gone.
+
+        A procedural language is not in the model: its name stands for it
+        while it is in the desired state.
+        """
+        if key[0] == "language":
+            return key[1] if key in self.b.acls else None
+        if key[0] != "column":
+            return self.b_objects.get(key)
+        if key in self.b_objects:
+            return self.b_objects[key]
+        relation, _, column = key[1].rpartition(".")
+        view = self.b.views.get(relation)
+        return view if view is not None and column in view.columns else None
+
+    def _created(self, key: Key) -> bool:
+        """Whether the migration creates the object (new, or dropped and re-created)."""
+        kind, name = key
+        if kind == "language":
+            return False  # never created by a migration
+        if kind in ("table", "view"):
+            return name in self.created_relations
+        if kind == "column":
+            relation, _, column = name.rpartition(".")
+            if relation in self.created_relations or key in self.replaced:
+                return True
+            view = self.a.views.get(relation)
+            if view is not None:
+                return column not in view.columns
+            return key not in self.a_objects
+        return key not in self.a_objects or key in self.replaced
+
+    def _object_clause(self, key: Key, obj: object) -> tuple[str, str]:
+        """(GRANT's object clause, the ALTER ... OWNER TO prefix) of an object."""
+        kind, name = key
+        if kind == "schema":
+            return f"SCHEMA {ident(name)}", f"ALTER SCHEMA {ident(name)}"
+        if kind == "language":
+            return f"LANGUAGE {ident(name)}", f"ALTER LANGUAGE {ident(name)}"
+        if isinstance(obj, Function):
+            word = "PROCEDURE" if obj.kind == "p" else "FUNCTION"
+            alter = {"p": "PROCEDURE", "a": "AGGREGATE"}.get(obj.kind, "FUNCTION")
+            return f"{word} {function_ref(obj)}", f"ALTER {alter} {function_ref(obj)}"
+        if isinstance(obj, (Enum, Domain, Composite, Range)):
+            ref = qualified(obj.schema, obj.name)
+            return f"TYPE {ref}", f"ALTER {'DOMAIN' if isinstance(obj, Domain) else 'TYPE'} {ref}"
+        if isinstance(obj, Sequence):
+            ref = qualified(obj.schema, obj.name)
+            return f"SEQUENCE {ref}", f"ALTER SEQUENCE {ref}"
+        ref = qualified_name(name)
+        if isinstance(obj, View):
+            return f"TABLE {ref}", f"ALTER {'MATERIALIZED VIEW' if obj.materialized else 'VIEW'} {ref}"
+        return f"TABLE {ref}", f"ALTER TABLE {ref}"
+
+    def _default_letter(self, key: Key, obj: object) -> str:
+        if key[0] == "schema":
+            return "n"
+        if isinstance(obj, Function):
+            return "f"
+        if isinstance(obj, (Enum, Domain, Composite, Range)):
+            return "T"
+        return "s" if isinstance(obj, Sequence) else "r"
+
+    def _new_object_acl(self, key: Key, obj: object, owner: str | None) -> Acl:
+        """The ACL PostgreSQL gives the object when the migration creates it.
+
+        ``acldefault`` of its type, then the default privileges of the role
+        running the migration (a global entry replaces the built-in default
+        for others, a schema's entry adds to it). The owner's entries are
+        for ``owner`` (who owns it after the migration's OWNER TO).
+        """
+        letter = self._default_letter(key, obj)
+        builtin = self.b.acl_defaults.get(letter, frozenset())
+        defacl_type = {"r": "r", "s": "S", "f": "f", "T": "T", "n": "n"}[letter]
+        others = {e for e in builtin if e[0] != OWNER_GRANTEE}
+        global_entry = self.b.default_acls.get((None, None, defacl_type))
+        if global_entry is not None:
+            others = set(global_entry)
+        schema = key[1].split(".", 1)[0] if key[0] != "schema" else None
+        if schema is not None:
+            others |= self.b.default_acls.get((None, schema, defacl_type), frozenset())
+        owned = {(owner, p, g) for grantee, p, g in builtin if grantee == OWNER_GRANTEE} if owner else set()
+        return frozenset(others | owned)
+
+    # -- owners ------------------------------------------------------------------------
+
+    def _owner_of(self, model, key: Key) -> str | None:
+        if key[0] == "column":
+            return model.owners.get(("table", key[1].rpartition(".")[0])) or model.owners.get(
+                ("view", key[1].rpartition(".")[0]))
+        return model.owners.get(key)
+
+    def diff_owners(self) -> None:
+        if not self.owners_managed:
+            return
+        for key, owner in sorted(self.b.owners.items()):
+            obj = self._acl_object(key)
+            if obj is None:
+                continue
+            if isinstance(obj, Sequence) and obj.owned_by is not None:
+                continue  # follows its table's owner (ALTER TABLE OWNER TO moves it; it cannot move alone)
+            if not self._created(key) and self.a.owners.get(key) == owner:
+                continue
+            _, alter = self._object_clause(key, obj)
+            self.add(f"{alter} OWNER TO {ident(owner)};", "alter", "owner", key[1], self._table_of(key), R_OWNER,
+                     needs={key}, modifies={key})
+
+    def _table_of(self, key: Key) -> str | None:
+        if key[0] == "column":
+            return key[1].rpartition(".")[0]
+        return key[1] if key[0] == "table" else None
+
+    # -- ACLs --------------------------------------------------------------------------
+
+    def diff_acls(self) -> None:
+        keys = {k for k in self.b.acls if k[0] != "column"} | {k for k in self.a.acls if k[0] != "column"}
+        columns = {k for k in self.b.acls if k[0] == "column"} | {k for k in self.a.acls if k[0] == "column"}
+        revoked_on_relation: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for key in sorted(keys):
+            obj = self._acl_object(key)
+            if obj is None:
+                continue  # dropped: its privileges go with it
+            baseline, desired = self._acl_pair(key, obj)
+            target, _ = self._object_clause(key, obj)
+            revokes, grants = acl_statements(target, baseline, desired)
+            if revokes and key[0] in ("table", "view"):
+                # A table-level REVOKE takes the column privileges with it
+                # (PostgreSQL docs, REVOKE): those are granted back below.
+                wanted = {(g, p) for g, p, _ in desired}
+                revoked_on_relation[key[1]] = {(g, p) for g, p, _ in baseline if (g, p) not in wanted}
+            needs = set() if key[0] == "language" else {key}
+            self._acl_steps(key, revokes, grants, needs=needs, marks={("acl", key[1])} if revokes else set())
+        for key in sorted(columns):
+            obj = self._acl_object(key)
+            if obj is None:
+                continue
+            relation, _, column = key[1].rpartition(".")
+            baseline, desired = self._acl_pair(key, obj)
+            gone = revoked_on_relation.get(relation, set())
+            baseline = frozenset(e for e in baseline if (e[0], e[1]) not in gone)
+            relation_key = ("view", relation) if relation in self.b.views else ("table", relation)
+            target, _ = self._object_clause(relation_key, self.b_objects.get(relation_key))
+            revokes, grants = acl_statements(target, baseline, desired, columns=f" ({ident(column)})")
+            self._acl_steps(key, revokes, grants, needs={relation_key} | ({key} if key in self.b_objects else set()),
+                            after={("acl", relation)})
+
+    def _acl_pair(self, key: Key, obj: object) -> tuple[Acl, Acl]:
+        """(the ACL before the privilege statements run, the desired ACL), owner entries handled."""
+        new_owner = self._owner_of(self.b, key)
+        desired = self.b.acls.get(key, frozenset())
+        if self._created(key):
+            if key[0] == "column":
+                baseline: Acl = frozenset()
+            else:
+                baseline = self._new_object_acl(key, obj, new_owner)
+            old_owner = new_owner
+        else:
+            baseline = self.a.acls.get(key, frozenset())
+            old_owner = self._owner_of(self.a, key)
+            if self.owners_managed and old_owner and new_owner and old_owner != new_owner:
+                # ALTER ... OWNER TO hands the old owner's entries to the new
+                # owner (PostgreSQL's aclnewowner), column privileges included.
+                baseline = frozenset((new_owner if g == old_owner else g, p, o) for g, p, o in baseline)
+                old_owner = new_owner
+        if not self.owners_managed or key[0] == "language":
+            baseline = frozenset(e for e in baseline if e[0] != old_owner)
+            desired = frozenset(e for e in desired if e[0] != new_owner)
+        return baseline, desired
+
+    def _acl_steps(self, key: Key, revokes: list[str], grants: list[str], *, needs: set[Key],
+                   marks: set[Key] = frozenset(), after: set[Key] = frozenset()) -> None:
+        table = self._table_of(key)
+        for sql in revokes:
+            self.add(sql, "revoke", "privileges", key[1], table, R_REVOKE, needs=needs, modifies=set(marks))
+        for sql in grants:
+            self.add(sql, "grant", "privileges", key[1], table, R_GRANT, needs=needs | set(after))
+
+    # -- default privileges ------------------------------------------------------------
+
+    def _builtin_default(self, key: DefaultAclKey) -> Acl:
+        """What a missing pg_default_acl row means: nothing for a schema's
+        entry; the built-in default for others for a global one."""
+        role, schema, objtype = key
+        if schema is not None:
+            return frozenset()
+        letter = _DEFAULT_ACL_TYPES[objtype][0]
+        return frozenset(e for e in self.b.acl_defaults.get(letter, frozenset()) if e[0] != OWNER_GRANTEE)
+
+    def diff_default_privileges(self) -> None:
+        keys = set(self.a.default_acls) | set(self.b.default_acls)
+        for key in sorted(keys, key=lambda k: (k[0] or "", k[1] or "", k[2])):
+            role, schema, objtype = key
+            if schema is not None and schema not in self.b.schemas:
+                continue  # dropped with its schema
+            baseline = self.a.default_acls.get(key)
+            desired = self.b.default_acls.get(key)
+            baseline = self._builtin_default(key) if baseline is None else baseline
+            desired = self._builtin_default(key) if desired is None else desired
+            if baseline == desired:
+                continue
+            prefix = "ALTER DEFAULT PRIVILEGES" + (f" FOR ROLE {ident(role)}" if role else "") + (
+                f" IN SCHEMA {ident(schema)}" if schema else "")
+            revokes, grants = acl_statements(_DEFAULT_ACL_TYPES[objtype][1], baseline, desired)
+            name = f"{role or 'current role'} {schema or '*'} {_DEFAULT_ACL_TYPES[objtype][1].lower()}"
+            needs = {("schema", schema)} if schema else set()
+            marks = {("default privileges", schema or "")} if role is None else set()
+            for sql in revokes:
+                self.add(f"{prefix} {sql}", "revoke", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
+                         needs=needs, modifies=marks)
+            for sql in grants:
+                self.add(f"{prefix} {sql}", "grant", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
+                         needs=needs, modifies=marks)
+        # Objects the migration creates start from the default privileges
+        # of the desired state: create them after those are in place.
+        for step in self.steps:
+            change = step.change
+            if change.action != "create" or change.kind not in _CREATED_KINDS:
+                continue
+            step.needs.add(("default privileges", ""))
+            if change.kind != "schema":
+                step.needs.add(("default privileges", change.name.split(".", 1)[0]))

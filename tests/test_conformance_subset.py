@@ -114,6 +114,21 @@ def test_an_unloadable_case_is_invalid_not_a_failure(shadow):
     assert not result.valid
 
 
+def test_a_difference_only_pg_dump_sees_is_counted_as_dump_only(shadow):
+    from benchmarks.corpus import Case
+    from schemadiff import dumpjudge
+
+    program = dumpjudge.find_pg_dump(conformance.server_major(shadow))
+    table = "CREATE TABLE t (id int PRIMARY KEY, a text);"
+    result = conformance.run_case(Case("x.yml", "Grant", table, table + " GRANT SELECT ON t TO PUBLIC;"), shadow, program)
+    # generate verifies with both judges: it refuses, and says pg_dump alone found it.
+    assert result.outcome == conformance.REFUSED and result.dump_only, result
+    assert any("GRANT SELECT ON TABLE public.t TO PUBLIC" in line for line in result.details)
+    text = "\n".join(conformance.summary_lines(conformance.Report([result], [])))
+    assert "dump only:      1/1 (100.0%)" in text
+    assert conformance.cluster_of(result).endswith("pg_dump missing GRANT SELECT")
+
+
 # ------------------------------------------------------------ minimality
 
 def test_quote_ident_matches_postgresql(make_db):

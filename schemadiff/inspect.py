@@ -991,8 +991,10 @@ class _Reader:
                         FROM pg_catalog.pg_collation co WHERE co.oid = o.oid) ELSE '' END
             FROM ({objects}) o
             CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) i
+            -- not members of extensions, nor parts of another object (the casts
+            -- between a range type and its multirange: deptype 'i')
             WHERE o.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
-                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype = 'e')
+                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype IN ('e', 'i'))
             ORDER BY 1
             """
         ):

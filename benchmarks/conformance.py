@@ -206,7 +206,7 @@ def _round_trip(
 ) -> None:
     a_name, b_name = shadow.create_database(), shadow.create_database()
     created += [a_name, b_name]
-    a_url, b_url = shadow.url_for(a_name), shadow.url_for(b_name)
+    a_url, b_url = shadow.admin_url_for(a_name), shadow.admin_url_for(b_name)  # the judge's own databases stand for production
     for url, sql, what in ((a_url, case.current, "current"), (b_url, case.desired, "desired")):
         try:
             load_sql(url, sql)
@@ -229,7 +229,7 @@ def _round_trip(
 
     generate = _run_cli(
         ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
-         "--shadow", shadow.admin_url, "--allow-destructive"],
+         "--shadow", shadow.admin_url, "--allow-destructive", "--allow-fails-on-existing-rows"],
         work,
     )
     if generate.code != 0:

@@ -337,7 +337,7 @@ _QUERIES: dict[str, str] = {
         CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, 0) AS ident
         WHERE o.oid >= {_FIRST_USER_OID}
           AND NOT EXISTS (SELECT 1 FROM pg_depend AS ext_dep WHERE ext_dep.classid = o.cls
-                          AND ext_dep.objid = o.oid AND ext_dep.deptype = 'e')
+                          AND ext_dep.objid = o.oid AND ext_dep.deptype IN ('e', 'i'))
     """,
     # Comments on any kind of object, named the way PostgreSQL names them
     # ("table column public.users.email", "index public.users_email_idx").

@@ -147,6 +147,8 @@ class Table:
     parents: list[str]  # qualified names (partition parent or INHERITS list)
     rls: bool
     force_rls: bool
+    # reloptions ("fillfactor=70"), in the order they were given: pg_dump
+    # prints them in that order, so a re-created table must keep it
     options: tuple[str, ...]
     replica_identity: str = "d"  # d default | f full | n nothing | i index
     replica_index: str | None = None  # the index's name when "i"
@@ -164,7 +166,7 @@ class View:
     name: str
     materialized: bool
     definition: str
-    options: tuple[str, ...]
+    options: tuple[str, ...]  # reloptions, in the order given (as for tables)
     populated: bool = True  # a materialized view created WITH NO DATA is not
     columns: list[str] = field(default_factory=list)
     column_types: list[str] = field(default_factory=list)  # format_type, with collation
@@ -675,13 +677,13 @@ class _Reader:
                 if name in VERSION_TABLES:
                     continue
                 table = Table(schema, name, relkind == "p", persistence, partkey, bound, [], rls, force,
-                              tuple(sorted(options)), replident, replindex if replident == "i" else None)
+                              tuple(options), replident, replindex if replident == "i" else None)
                 self.schema.tables[qname] = table
                 key: Key = ("table", qname)
                 parents_of.append((table, list(parents)))
                 self.register(PG_CLASS, oid, 0, key, table)
             else:
-                view = View(schema, name, relkind == "m", viewdef, tuple(sorted(options)), populated)
+                view = View(schema, name, relkind == "m", viewdef, tuple(options), populated)
                 self.schema.views[qname] = view
                 key = ("view", qname)
                 self.register(PG_CLASS, oid, 0, key, view)
@@ -1024,8 +1026,10 @@ class _Reader:
                         FROM pg_catalog.pg_collation co WHERE co.oid = o.oid) ELSE '' END
             FROM ({objects}) o
             CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) i
+            -- not members of extensions, nor parts of another object (the casts
+            -- between a range type and its multirange: deptype 'i')
             WHERE o.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
-                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype = 'e')
+                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype IN ('e', 'i'))
             ORDER BY 1
             """
         ):

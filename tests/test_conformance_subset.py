@@ -149,7 +149,7 @@ def test_a_statement_the_judge_cannot_read_counts_against_minimality(make_db):
     schema = "CREATE TABLE users (id int PRIMARY KEY, email text); CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'"
     before = catalog.snapshot(make_db(schema))
     unknown = parse_statements(
-        "CREATE RULE r AS ON DELETE TO users DO INSTEAD NOTHING;"
+        "CREATE COLLATION c (locale = 'C');"
         "ALTER FUNCTION f() SET search_path = public;"
         "ALTER TABLE users RENAME COLUMN email TO mail;"
         "SET LOCAL lock_timeout = '5s';"
@@ -157,7 +157,7 @@ def test_a_statement_the_judge_cannot_read_counts_against_minimality(make_db):
     )
     flagged = unnecessary_statements(unknown, before, before)
     assert flagged == [
-        "cannot tell what this statement touches: CREATE RULE r AS ON DELETE TO users DO INSTEAD NOTHING",
+        "cannot tell what this statement touches: CREATE COLLATION c (locale = 'C')",
         "function-name public.f is unchanged but touched by: ALTER FUNCTION f() SET search_path = public",
         "columns public.users.email is unchanged but touched by: ALTER TABLE users RENAME COLUMN email TO mail",
     ]

@@ -1,7 +1,8 @@
 """The pg_dump judge: PostgreSQL's own schema-only dump as a second, independent verdict.
 
 The catalog judge (``schemadiff.catalog``) sees what the engine models; these
-tests use differences it does not model (privileges, rules) to show that
+tests use differences it does not model (privileges, statistics targets of
+index columns) to show that
 verification, ``generate`` and ``plan`` now refuse them, naming the
 statement, instead of writing "Verified" or answering "In sync".
 """
@@ -18,9 +19,13 @@ from schemadiff import catalog, dumpjudge
 from schemadiff.errors import VerificationFailed
 from schemadiff.verify import verify_migrations
 
-TABLE = "CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a text, b int CHECK (b > 0));\n"
+TABLE = ("CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a text, b int CHECK (b > 0));\n"
+         "CREATE INDEX t_expr ON t ((a || 'x'));\n")
 GRANT = "GRANT SELECT ON TABLE public.t TO PUBLIC"
-RULE = "CREATE RULE t_keep AS ON DELETE TO t DO INSTEAD NOTHING;\n"
+# A statistics target on TABLE's expression index: the engine and the catalog
+# judge read the index (pg_get_indexdef) but not the target.
+TARGET = "ALTER INDEX t_expr ALTER COLUMN 1 SET STATISTICS 100;\n"
+TARGET_DUMPED = "ALTER INDEX public.t_expr ALTER COLUMN 1 SET STATISTICS 100"
 
 
 @pytest.fixture(autouse=True)
@@ -87,10 +92,9 @@ def test_a_different_default_inside_create_table_is_a_difference(make_db, pg_dum
     ("extra", "named"),
     [
         (f"{GRANT};", GRANT),
-        (RULE, "CREATE RULE t_keep AS ON DELETE TO public.t DO INSTEAD NOTHING"),
+        (TARGET, TARGET_DUMPED),
         ("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC;", "ALTER DEFAULT PRIVILEGES FOR ROLE "),
         ("GRANT UPDATE (a) ON t TO PUBLIC;", "GRANT UPDATE(a) ON TABLE public.t TO PUBLIC"),
-        ("CREATE STATISTICS t_ab ON a, b FROM t;", "CREATE STATISTICS public.t_ab ON a, b FROM public.t"),
     ],
 )
 def test_what_the_catalog_judge_misses_the_dump_judge_names(make_db, pg_dump, extra, named):
@@ -160,12 +164,12 @@ def test_verification_refuses_an_up_that_loses_a_grant(shadow):
     assert f"missing: {GRANT}" in message
 
 
-def test_verification_refuses_a_down_that_leaves_a_rule(shadow):
+def test_verification_refuses_a_down_that_leaves_a_statistics_target(shadow):
     with pytest.raises(VerificationFailed) as caught:
-        _verify(shadow, TABLE, TABLE + RULE, up=RULE, down="SELECT 1;")
+        _verify(shadow, TABLE, TABLE + TARGET, up=TARGET, down="SELECT 1;")
     message = caught.value.message
     assert "down migration does not return" in message
-    assert "unexpected: CREATE RULE t_keep AS ON DELETE TO public.t DO INSTEAD NOTHING" in message
+    assert f"unexpected: {TARGET_DUMPED}" in message
 
 
 def test_verification_passes_a_correct_pair_with_privileges(shadow):
@@ -190,7 +194,7 @@ def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_pat
     base = write(tmp_path / "base.sql", TABLE)
     migrations = tmp_path / "migrations"
     assert cli("generate", "init", "--desired", base, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
-    desired = write(tmp_path / "desired.sql", TABLE + RULE)
+    desired = write(tmp_path / "desired.sql", TABLE + TARGET)
 
     dumped = []
     real_dump = dumpjudge.dump
@@ -199,13 +203,13 @@ def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_pat
     text = cli("plan", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert text.exit_code == 1, text.out
     assert "In sync" not in text.out
-    assert "cannot express" in text.out and "missing: CREATE RULE t_keep" in text.out
+    assert "cannot express" in text.out and f"missing: {TARGET_DUMPED}" in text.out
     assert len(dumped) == 2  # the desired state and the replayed directory
 
     document = json.loads(cli("plan", "--desired", desired, "--dir", migrations, "--format", "json",
                               "--shadow", shadow_url).out)["results"][0]
     assert document["in_sync"] is False and document["changes"] == []
-    assert any("CREATE RULE t_keep" in line for line in document["unexpressed"])
+    assert any(TARGET_DUMPED in line for line in document["unexpressed"])
     # The second and third plans came from the result cache: no pg_dump ran again.
     assert len(dumped) == 2
 

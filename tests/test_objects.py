@@ -95,6 +95,10 @@ OBJECT_KINDS = [
      "CREATE TABLE t (a int, b text, c text COMPRESSION pglz); ALTER TABLE t ALTER COLUMN a SET (n_distinct = -0.5);"
      " ALTER TABLE t ALTER COLUMN c SET (n_distinct = 100); CREATE TABLE u (x text COMPRESSION pglz);"
      " ALTER TABLE u ALTER COLUMN x SET (n_distinct_inherited = 7);"),
+    ("storage-parameters-keep-their-order", "CREATE TABLE t (a int);",
+     "CREATE TABLE t (a int) WITH (fillfactor = 70, autovacuum_enabled = false);"
+     " CREATE TABLE u (a int) WITH (fillfactor = 70, autovacuum_enabled = false);"
+     " CREATE MATERIALIZED VIEW m WITH (fillfactor = 60, autovacuum_enabled = false) AS SELECT a FROM t;"),
     ("cluster-on", "CREATE TABLE t (a int PRIMARY KEY, b int); CREATE INDEX t_b ON t (b);"
      " ALTER TABLE t CLUSTER ON t_pkey;",
      "CREATE TABLE t (a int PRIMARY KEY, b int); CREATE INDEX t_b ON t (b); ALTER TABLE t CLUSTER ON t_b;"

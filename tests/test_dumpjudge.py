@@ -186,7 +186,14 @@ def test_generate_refuses_instead_of_writing_a_pair_that_loses_a_grant(cli, shad
     assert not list(migrations.glob("*.sql"))
 
 
-def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_path, monkeypatch):
+@pytest.fixture
+def result_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches on, in a directory of this test's own (the test session turns them off)."""
+    monkeypatch.setenv("SCHEMADIFF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
+
+
+def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_path, monkeypatch, result_cache):
     base = write(tmp_path / "base.sql", TABLE)
     migrations = tmp_path / "migrations"
     assert cli("generate", "init", "--desired", base, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
@@ -215,7 +222,8 @@ def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_pat
     assert sorted(p.name for p in migrations.glob("*.sql")) == ["000001_init.down.sql", "000001_init.up.sql"]
 
 
-def test_plan_in_sync_stays_in_sync_and_warm_plans_run_no_pg_dump(cli, shadow_url, tmp_path, monkeypatch):
+def test_plan_in_sync_stays_in_sync_and_warm_plans_run_no_pg_dump(cli, shadow_url, tmp_path, monkeypatch,
+                                                                   result_cache):
     desired = write(tmp_path / "desired.sql", TABLE + f"{GRANT};\n")
     db_plan = tmp_path / "migrations"
     write(db_plan / "000001_init.up.sql", TABLE + f"{GRANT};\n")

@@ -93,6 +93,10 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class UnsupportedChange(CommandError):
+    """The change involves a kind of object schemadiff does not create, alter or drop."""
+
+
 class OrderingCycle(CommandError):
     """The engine's statements depend on each other in a cycle: no order of them can run."""
 

@@ -194,6 +194,29 @@ def test_statements_are_mapped_to_the_objects_they_touch():
     ]
 
 
+def test_rules_statistics_and_index_marks_are_mapped_to_what_they_change():
+    assert _touched(
+        "CREATE RULE r AS ON DELETE TO app.v DO INSTEAD NOTHING; CREATE OR REPLACE RULE r AS ON DELETE TO v DO INSTEAD NOTHING;"
+        "DROP RULE r ON app.v; ALTER TABLE t DISABLE RULE r2; COMMENT ON RULE r ON app.v IS 'x';"
+        "CREATE STATISTICS app.s ON a, b FROM app.t; ALTER STATISTICS s SET STATISTICS 10; DROP STATISTICS app.s;"
+        "COMMENT ON STATISTICS app.s IS 'x'; ALTER TABLE t CLUSTER ON t_a; ALTER TABLE app.t SET WITHOUT CLUSTER;"
+        "ALTER INDEX t_pkey SET (fillfactor = 90)"
+    ) == [
+        ("rules", "app.v.r"),
+        ("rules", "public.v.r"),
+        ("rules", "app.v.r"),
+        ("rules", "public.t.r2"),
+        ("comment", "r on app.v"),
+        ("statistics", "app.s"),
+        ("statistics", "public.s"),
+        ("statistics", "app.s"),
+        ("comment", "statistics object app.s"),
+        ("indexes", "public.t_a"),
+        ("relation+", "app.t"),
+        ("indexes", "public.t_pkey"),
+    ]
+
+
 def test_touching_an_unchanged_object_is_flagged(make_db):
     before = catalog.snapshot(make_db(
         "CREATE TABLE users (id int PRIMARY KEY, email text, name text);"

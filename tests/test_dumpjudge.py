@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemadiff import catalog, dumpjudge
+from schemadiff import dumpjudge
 from schemadiff.errors import VerificationFailed
 from schemadiff.verify import verify_migrations
 
@@ -97,11 +97,10 @@ def test_a_different_default_inside_create_table_is_a_difference(make_db, pg_dum
         ("GRANT UPDATE (a) ON t TO PUBLIC;", "GRANT UPDATE(a) ON TABLE public.t TO PUBLIC"),
     ],
 )
-def test_what_the_catalog_judge_misses_the_dump_judge_names(make_db, pg_dump, extra, named):
+def test_the_dump_judge_names_the_statement_that_differs(make_db, pg_dump, extra, named):
+    # Privileges are a blind spot of the catalog judge (until the engine
+    # models them); rules and extended statistics were one before.
     plain, richer = make_db(TABLE), make_db(TABLE + extra)
-    # The catalog judge is blind to it (that is why the second judge exists) ...
-    assert catalog.differences(catalog.snapshot(richer), catalog.snapshot(plain)) == []
-    # ... the dump judge names the statement.
     lines = dumpjudge.differences(dumpjudge.dump(richer, pg_dump), dumpjudge.dump(plain, pg_dump))
     assert len(lines) == 1 and lines[0].startswith(f"missing: {named}"), lines
 
@@ -190,7 +189,14 @@ def test_generate_refuses_instead_of_writing_a_pair_that_loses_a_grant(cli, shad
     assert not list(migrations.glob("*.sql"))
 
 
-def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_path, monkeypatch):
+@pytest.fixture
+def result_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches on, in a directory of this test's own (the test session turns them off)."""
+    monkeypatch.setenv("SCHEMADIFF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
+
+
+def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_path, monkeypatch, result_cache):
     base = write(tmp_path / "base.sql", TABLE)
     migrations = tmp_path / "migrations"
     assert cli("generate", "init", "--desired", base, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
@@ -214,12 +220,13 @@ def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_pat
     assert len(dumped) == 2
 
     # Nothing to write either: generate says why instead of "in sync".
-    again = cli("generate", "rule", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    again = cli("generate", "grant", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert again.exit_code == 1 and "cannot express" in again.err
     assert sorted(p.name for p in migrations.glob("*.sql")) == ["000001_init.down.sql", "000001_init.up.sql"]
 
 
-def test_plan_in_sync_stays_in_sync_and_warm_plans_run_no_pg_dump(cli, shadow_url, tmp_path, monkeypatch):
+def test_plan_in_sync_stays_in_sync_and_warm_plans_run_no_pg_dump(cli, shadow_url, tmp_path, monkeypatch,
+                                                                   result_cache):
     desired = write(tmp_path / "desired.sql", TABLE + f"{GRANT};\n")
     db_plan = tmp_path / "migrations"
     write(db_plan / "000001_init.up.sql", TABLE + f"{GRANT};\n")

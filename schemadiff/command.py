@@ -440,7 +440,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)])."""
     from .diff import diff_schemas
     from .hazards import destructive
-    from .migration_writer import content_hash, render
+    from .migration_writer import content_hash, render, split_new_enum_values
     from .verify import verify_migrations
 
     hints = inputs.rename_hints()
@@ -471,17 +471,33 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             )
         files = []  # (name suffix, up text, down text)
         if online:
-            from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
+            from .online import OnlineSettings, make_online, pair_with_downs, split_steps, with_partitions
 
             settings = with_partitions(OnlineSettings(), current_url)
             down_hints = invert_hints(hints) if hints else ()
-            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints):
+            steps = split_steps(make_online(changes, settings))
+            for up, down in pair_with_downs(steps, current_url, settings, down_hints):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
                            preamble=up.preamble, transactional=up.transactional),
                     render(down.changes, direction="down", desired_label=label, desired_sha256=sha,
                            preamble=down.preamble, transactional=down.transactional),
+                ))
+        elif len(split_new_enum_values(changes)) > 1:
+            # A new enum value and what uses it: one file each (see split_new_enum_values).
+            from .online import MigrationStep, pair_with_downs
+
+            steps = [
+                MigrationStep(group, all(c.transactional for c in group), "" if index == 0 else "continue")
+                for index, group in enumerate(split_new_enum_values(changes))
+            ]
+            down_hints = invert_hints(hints) if hints else ()
+            for up, down in pair_with_downs(steps, current_url, down_hints=down_hints, online=False):
+                files.append((
+                    up.suffix,
+                    render(up.changes, direction="up", desired_label=label, desired_sha256=sha),
+                    render(down.changes, direction="down", desired_label=label, desired_sha256=sha),
                 ))
         else:
             files.append((

@@ -230,7 +230,7 @@ def apply(
         for step in steps:
             emit(MigrationStarted(step))
             duration_ms = _run_step(session, current, step)
-            current = VersionState(step.target, False, True)
+            current = VersionState.after_write(step.target, False)
             applied.append(AppliedStep(step, duration_ms))
             emit(MigrationFinished(step, duration_ms))
         return ApplyResult(
@@ -509,6 +509,13 @@ class _Session:
         self.tables = Tables(conn, schema)
         self.keys = migrationlock.lock_keys(database, schema, VERSION_TABLE)
 
+    def configure(self) -> None:
+        """Session settings of our own, set at connect and again after each reset."""
+        # Let the server notice a vanished client during a long statement and
+        # roll back at once, instead of finishing the statement first.
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("SET client_connection_check_interval = '1s'")
+
     def lock(self, timeout: float, emit: EventHandler) -> None:
         started = time.monotonic()
         migrationlock.acquire(self.conn, self.keys, timeout, lambda holder: emit(LockWaiting(holder)))
@@ -520,12 +527,10 @@ def _session(url: str) -> Iterator[_Session]:
     # Autocommit: transactions are opened explicitly where they belong, and
     # the session-level advisory lock lives as long as the connection.
     with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
-        # Let the server notice a vanished client during a long statement and
-        # roll back at once, instead of finishing the statement first.
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("SET client_connection_check_interval = '1s'")
         try:
-            yield _Session(conn)
+            session = _Session(conn)
+            session.configure()
+            yield session
         except psycopg.Error as exc:  # the connection or our own bookkeeping failed, not a migration file
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseError(
@@ -542,10 +547,44 @@ def _record_baseline(
     with session.conn.transaction():
         session.tables.set_version(state, version, False)
         session.tables.record(version, migration.label, "baseline", None)
-    return VersionState(version, False, True)
+    return VersionState.after_write(version, False)
+
+
+# What a fresh connection would not have, undone between files: settings
+# (SET search_path, SET ROLE ... made by a file), session authorization,
+# temporary tables, prepared statements, cursors, LISTEN, cached plans and
+# sequence state. It is DISCARD ALL without pg_advisory_unlock_all(): the
+# migration lock must stay held (PostgreSQL docs, "DISCARD"). psycopg drops
+# its own prepared-statement cache when it sees DEALLOCATE ALL.
+_RESET_SESSION = (
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "DEALLOCATE ALL",
+    "UNLISTEN *",
+    "DISCARD PLANS",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+)
+
+
+def _reset_session(session: _Session) -> None:
+    """Give the next file the session state the connection started with.
+
+    Every file must mean the same whether it runs first in a run or after
+    others: a resumed run, the shadow replay and generate's verification
+    (one connection per file) must build what an uninterrupted run builds.
+    golang-migrate keeps one connection for a whole run, so there a file's
+    ``SET search_path`` leaks into the next files; ``generate`` never writes
+    such a statement (see README, "apply: the runner").
+    """
+    for statement in _RESET_SESSION:
+        session.conn.execute(statement)
+    session.configure()
 
 
 def _run_step(session: _Session, state: VersionState, step: Step) -> int:
+    _reset_session(session)
     if step.transactional:
         return _run_in_transaction(session, state, step)
     return _run_dirty_protocol(session, state, step)
@@ -568,7 +607,7 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
     with conn.transaction():
         tables.set_version(state, step.target, True)
         history_id = tables.record(step.version, step.name, step.direction, step.script.checksum, state="running")
-    dirty = VersionState(step.target, True, True)
+    dirty = VersionState.after_write(step.target, True)
     started = time.monotonic()
     try:
         for statement in step.script.statements:

@@ -30,11 +30,26 @@ NIL_VERSION = -1
 
 @dataclass(frozen=True)
 class VersionState:
-    """What ``schema_migrations`` says; ``version`` None means nothing applied."""
+    """What ``schema_migrations`` says; ``version`` None means nothing applied.
+
+    ``row`` is the version column exactly as stored (None: no row). It differs
+    from ``version`` for the rows golang-migrate writes that name no
+    migration: ``-1`` (its NilVersion, written with dirty = true by a failed
+    step down past the first migration) and ``0`` (written by ``migrate force
+    0``, which golang-migrate's CLI users type to mean "none"). Writes match
+    the stored row, so such a row is replaced, never left beside a new one.
+    """
 
     version: int | None
     dirty: bool
     table_exists: bool
+    row: int | None = None
+
+    @classmethod
+    def after_write(cls, version: int | None, dirty: bool) -> VersionState:
+        """The state :meth:`Tables.set_version` leaves for (version, dirty)."""
+        row = NIL_VERSION if version is None and dirty else version
+        return cls(version, dirty, True, row)
 
 
 @dataclass(frozen=True)
@@ -81,8 +96,8 @@ class Tables:
         if not rows:
             return VersionState(None, False, True)
         version, dirty = int(rows[0][0]), bool(rows[0][1])
-        # golang-migrate writes -1 only with dirty, and 0 is no file's version.
-        return VersionState(version if version > 0 else None, dirty, True)
+        # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
+        return VersionState(version if version > 0 else None, dirty, True, version)
 
     def history_rows(self) -> list[HistoryRow]:
         if not self.exists(HISTORY_TABLE):
@@ -126,9 +141,14 @@ class Tables:
         )
 
     def set_version(self, old: VersionState, version: int | None, dirty: bool) -> None:
-        """Move the single row from ``old`` to (version, dirty), checking the old row is still there."""
+        """Move the single row from ``old`` to (version, dirty), checking the old row is still there.
+
+        ``old.row`` is matched as stored, so a ``0`` or ``-1`` row left by
+        golang-migrate is updated in place (golang-migrate's own SetVersion
+        truncates and inserts: either way one row remains).
+        """
         new = NIL_VERSION if version is None and dirty else version
-        old_row = NIL_VERSION if old.version is None and old.dirty else old.version
+        old_row = old.row
         if old_row is None and new is None:
             return
         if old_row is None:

@@ -378,6 +378,15 @@ def _run_migrations(target, **options) -> None:
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
             )
+        elif isinstance(event, runner.LockWaiterCanceled):
+            who = f"pid {event.waiter.pid}" + (
+                f" ({event.waiter.application_name})" if event.waiter.application_name else ""
+            )
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(who)} began waiting for the migration lock while"
+                f" {escape(event.step.name)} built an index concurrently; its wait was canceled (it would have"
+                " deadlocked with the build). It ran nothing: run it again."
+            )
         elif isinstance(event, runner.Baselined):
             session.out.print(f"baselined at version {event.version} (nothing run)")
         elif isinstance(event, runner.MigrationStarted):

@@ -53,13 +53,16 @@ def resolve_targets(
     """Turn a service name and/or explicit paths into targets.
 
     Explicit flags win over the configuration; without a service and without
-    ``--desired`` every configured service is a target.
+    ``--desired`` every configured service is a target. A live database URL
+    may carry golang-migrate's options (:mod:`schemadiff.migrateurl`); they
+    are removed for connecting.
     """
     from .config import load_config
+    from .migrateurl import libpq_url
 
     config = load_config(start or Path.cwd())
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db)]
+        return [Target(None, desired, directory, libpq_url(db) if db else db)]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -75,6 +78,8 @@ def resolve_targets(
     for name in names:
         svc = config.service(name)
         live = db or (os.environ.get(svc.db_env) if svc.db_env else None) or None
+        if live:  # the service's golang-migrate URL: x- options are the runner's, not libpq's
+            live = libpq_url(live)
         targets.append(Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online))
     return targets
 

@@ -30,12 +30,12 @@ from typing import Literal, Union
 
 import psycopg
 
-from . import dburl, migrationlock
+from . import dburl, migrateurl, migrationlock
 from .errors import ConfigError, DatabaseError, MigrationDirectoryError, MigrationFailed, MigrationStateError, SourcePosition
 from .migrationlock import LockHolder
 from .migrations import Direction, MigrationDirectory, MigrationScript, load_directory, read_script, verify_sum
 from .sqlfile import Statement, position_of
-from .versiontable import VERSION_TABLE, HistoryRow, Tables, VersionState
+from .versiontable import HistoryRow, Tables, VersionState
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
@@ -135,9 +135,19 @@ class NothingToApply:
     version: int | None
 
 
+@dataclass(frozen=True)
+class LockWaiterCanceled:
+    """A session (golang-migrate, typically) began waiting for the migration
+    lock while ``step`` built an index concurrently, and its wait was canceled
+    so that the build could finish (see ``schemadiff.migrationlock``)."""
+
+    waiter: migrationlock.CanceledWaiter
+    step: Step
+
+
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply,
+    NothingToApply, LockWaiterCanceled,
 ]
 EventHandler = Callable[[Event], None]
 
@@ -212,6 +222,7 @@ def apply(
     migrations, sum_verified = _checked_directory(directory, emit)
     _check_arguments(migrations, to, down, baseline)
     with _session(url) as session:
+        session.emit = emit
         if not dry_run:
             session.lock(lock_timeout, emit)
         # Everything is decided under the lock, from what the database says now.
@@ -497,17 +508,20 @@ def _dirty_error(state: VersionState, history: list[HistoryRow]) -> MigrationSta
 
 
 class _Session:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, target: migrateurl.MigrateURL) -> None:
         self.conn = conn
+        self.target = target
+        self.emit: EventHandler = _ignore
         database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()  # type: ignore[misc]
+        schema = target.schema or schema  # x-migrations-table-quoted names the schema itself
         if schema is None:
             raise MigrationStateError(
                 "the database has no current schema (search_path names no existing schema)",
-                "Set search_path in the URL (options=-csearch_path=...) or create the schema.",
+                "Set search_path in the URL (search_path=... or options=-csearch_path=...) or create the schema.",
             )
         self.database: str = database
-        self.tables = Tables(conn, schema)
-        self.keys = migrationlock.lock_keys(database, schema, VERSION_TABLE)
+        self.tables = Tables(conn, schema, target.table)
+        self.keys = migrationlock.lock_keys(database, schema, target.table, url_path=target.url_path)
 
     def configure(self) -> None:
         """Session settings of our own, set at connect and again after each reset."""
@@ -515,6 +529,9 @@ class _Session:
         # roll back at once, instead of finishing the statement first.
         with contextlib.suppress(psycopg.Error):
             self.conn.execute("SET client_connection_check_interval = '1s'")
+        if self.target.statement_timeout_ms:
+            # golang-migrate's x-statement-timeout: abort a statement running longer.
+            self.conn.execute(f"SET statement_timeout = {int(self.target.statement_timeout_ms)}")
 
     def lock(self, timeout: float, emit: EventHandler) -> None:
         started = time.monotonic()
@@ -526,9 +543,10 @@ class _Session:
 def _session(url: str) -> Iterator[_Session]:
     # Autocommit: transactions are opened explicitly where they belong, and
     # the session-level advisory lock lives as long as the connection.
-    with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
+    target = migrateurl.parse(url)
+    with dburl.connect(target.conninfo, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
         try:
-            session = _Session(conn)
+            session = _Session(conn, target)
             session.configure()
             yield session
         except psycopg.Error as exc:  # the connection or our own bookkeeping failed, not a migration file
@@ -610,8 +628,12 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
     dirty = VersionState.after_write(step.target, True)
     started = time.monotonic()
     try:
-        for statement in step.script.statements:
-            _execute(conn, step, statement, transactional=False, state=dirty)
+        with _guard_if_waits_for_snapshots(session, step) as guard:
+            for statement in step.script.statements:
+                _execute(conn, step, statement, transactional=False, state=dirty)
+        if guard is not None:
+            for waiter in guard.canceled:
+                session.emit(LockWaiterCanceled(waiter, step))
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             raise MigrationFailed(
                 f"{step.name} left a transaction open (BEGIN without COMMIT)",
@@ -630,6 +652,29 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
         tables.set_version(dirty, step.target, False)
         tables.finish(history_id, duration_ms=duration_ms, error=None)
     return duration_ms
+
+
+@contextlib.contextmanager
+def _guard_if_waits_for_snapshots(session: _Session, step: Step) -> Iterator[migrationlock.WaiterGuard | None]:
+    """A :class:`migrationlock.WaiterGuard` around a file that builds an index
+    concurrently (the statements that wait for older snapshots), else nothing."""
+    if not any(_waits_for_snapshots(statement) for statement in step.script.statements):
+        yield None
+        return
+    with migrationlock.WaiterGuard(session.target.conninfo, session.keys, session.conn.info.backend_pid) as guard:
+        yield guard
+
+
+def _waits_for_snapshots(statement: Statement) -> bool:
+    # CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY wait for older
+    # snapshots (PostgreSQL docs, CREATE INDEX / REINDEX); DROP INDEX
+    # CONCURRENTLY and DETACH ... CONCURRENTLY wait only for table lockers.
+    kind = statement.kind
+    if kind == "IndexStmt":
+        return bool(statement.node.concurrent)
+    if kind == "ReindexStmt":
+        return any(param.defname == "concurrently" for param in statement.node.params or ())
+    return False
 
 
 def _execute(

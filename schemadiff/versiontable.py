@@ -65,14 +65,29 @@ class HistoryRow:
     error: str | None
 
 
-class Tables:
-    """The two tables, qualified with the schema migrations run in."""
+def history_table_for(version_table: str) -> str:
+    """Our history table beside ``version_table``: ``schemadiff_history`` for
+    golang-migrate's default name, else one per version table (services that
+    share a database each keep their own ``x-migrations-table``)."""
+    if version_table == VERSION_TABLE:
+        return HISTORY_TABLE
+    return f"{HISTORY_TABLE}_{version_table}"[:63]  # PostgreSQL's NAMEDATALEN - 1
 
-    def __init__(self, conn: psycopg.Connection, schema: str) -> None:
+
+class Tables:
+    """The two tables, qualified with the schema they live in.
+
+    ``table`` is the version table's name (golang-migrate's
+    ``x-migrations-table``; default ``schema_migrations``).
+    """
+
+    def __init__(self, conn: psycopg.Connection, schema: str, table: str = VERSION_TABLE) -> None:
         self.conn = conn
         self.schema = schema
-        self.versions = sql.Identifier(schema, VERSION_TABLE)
-        self.history = sql.Identifier(schema, HISTORY_TABLE)
+        self.table = table
+        self.history_table = history_table_for(table)
+        self.versions = sql.Identifier(schema, table)
+        self.history = sql.Identifier(schema, self.history_table)
 
     # --- reading ---------------------------------------------------------
 
@@ -84,12 +99,12 @@ class Tables:
         return bool(row and row[0])
 
     def read_state(self) -> VersionState:
-        if not self.exists(VERSION_TABLE):
+        if not self.exists(self.table):
             return VersionState(None, False, False)
         rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {}").format(self.versions)).fetchall()
         if len(rows) > 1:
             raise MigrationStateError(
-                f"{self.schema}.{VERSION_TABLE} has {len(rows)} rows; golang-migrate keeps exactly one",
+                f"{self.schema}.{self.table} has {len(rows)} rows; golang-migrate keeps exactly one",
                 "Inspect the table, keep the row of the version the database is really at"
                 " (or use `schemadiff force VERSION`).",
             )
@@ -100,7 +115,7 @@ class Tables:
         return VersionState(version if version > 0 else None, dirty, True, version)
 
     def history_rows(self) -> list[HistoryRow]:
-        if not self.exists(HISTORY_TABLE):
+        if not self.exists(self.history_table):
             return []
         rows = self.conn.execute(
             sql.SQL(
@@ -165,7 +180,7 @@ class Tables:
         touched = self.conn.execute(statement, params).rowcount
         if touched != 1:
             raise MigrationStateError(
-                f"{self.schema}.{VERSION_TABLE} changed while schemadiff held the migration lock"
+                f"{self.schema}.{self.table} changed while schemadiff held the migration lock"
                 f" (expected the row {old_row}, dirty={old.dirty}; the write touched {touched} rows)",
                 "Something wrote the version table without the lock: inspect it, then run"
                 " `schemadiff status` and `schemadiff force VERSION` if needed.",
@@ -179,7 +194,7 @@ class Tables:
                 sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, false)").format(self.versions), [version]
             ).rowcount
             if touched != 1:  # pragma: no cover - an INSERT of one row
-                raise MigrationStateError(f"could not write version {version} to {self.schema}.{VERSION_TABLE}")
+                raise MigrationStateError(f"could not write version {version} to {self.schema}.{self.table}")
 
     def record(
         self,
@@ -207,4 +222,4 @@ class Tables:
             ["failed" if error else "done", duration_ms, error, history_id],
         ).rowcount
         if touched != 1:
-            raise MigrationStateError(f"history row {history_id} of {self.schema}.{HISTORY_TABLE} disappeared")
+            raise MigrationStateError(f"history row {history_id} of {self.schema}.{self.history_table} disappeared")

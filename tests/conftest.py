@@ -119,6 +119,8 @@ def go_url(url: str, **query: str) -> str:
 
     from psycopg import conninfo
 
+    if url.startswith(("postgres://", "postgresql://")):  # already one (with options libpq would refuse)
+        return url + ("&" if "?" in url else "?") + urlencode(query) if query else url
     params = conninfo.conninfo_to_dict(url)
     user = quote(str(params.pop("user", "postgres")), safe="")
     password = params.pop("password", None)

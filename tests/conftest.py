@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,90 +79,24 @@ def cli() -> Callable[..., CliResult]:
 
 # --- golang-migrate itself, for the interoperability tests -----------------
 
-GOSERVICE_DIR = ROOT / "examples" / "goservice"
-MIGRATE_MODULE = "github.com/golang-migrate/migrate/v4/cmd/migrate@v4.20.1"  # pinned, as in .ci/run
+if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(ROOT))
 
-
-@dataclass(frozen=True)
-class GoMigrate:
-    """The real golang-migrate: the ``migrate`` CLI and the example Go service.
-
-    ``migrate(url, dir, *args)`` runs ``migrate -path DIR -database URL ARGS``;
-    ``service(url, dir, *flags)`` runs examples/goservice. Both return
-    (exit code, stdout + stderr). URLs are converted to the ``postgres://``
-    form lib/pq reads (see :func:`go_url`).
-    """
-
-    migrate_bin: Path
-    service_bin: Path
-
-    def migrate(self, url: str, directory: Path | str, *args: str, timeout: float = 120) -> tuple[int, str]:
-        return _run([str(self.migrate_bin), "-path", str(directory), "-database", go_url(url), *args], timeout)
-
-    def service(self, url: str, directory: Path | str, *flags: str, timeout: float = 120) -> tuple[int, str]:
-        return _run([str(self.service_bin), "-dir", str(directory), "-db", go_url(url), *flags], timeout)
-
-
-def _run(argv: list[str], timeout: float) -> tuple[int, str]:
-    import subprocess
-
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    return done.returncode, done.stdout + done.stderr
-
-
-def go_url(url: str, **query: str) -> str:
-    """A libpq URL or key=value string as the ``postgres://`` URL lib/pq (golang-migrate) reads.
-
-    The embedded server listens on a Unix socket: lib/pq takes its directory
-    as ``host=`` in the query, and SSL must be off (lib/pq defaults to require).
-    """
-    from urllib.parse import quote, urlencode
-
-    from psycopg import conninfo
-
-    if url.startswith(("postgres://", "postgresql://")):  # already one (with options libpq would refuse)
-        return url + ("&" if "?" in url else "?") + urlencode(query) if query else url
-    params = conninfo.conninfo_to_dict(url)
-    user = quote(str(params.pop("user", "postgres")), safe="")
-    password = params.pop("password", None)
-    dbname = quote(str(params.pop("dbname", "postgres")), safe="")
-    host = str(params.pop("host", "localhost"))
-    port = params.pop("port", None)
-    auth = user + (":" + quote(str(password), safe="") if password else "")
-    if host.startswith("/"):
-        netloc, params["host"] = f"{auth}@", host
-        if port:
-            params["port"] = port
-    else:
-        netloc = f"{auth}@{host}" + (f":{port}" if port else "")
-    params.setdefault("sslmode", "disable")
-    params.update(query)
-    return f"postgres://{netloc}/{dbname}?" + urlencode({k: str(v) for k, v in params.items()})
-
-
-def _build_golang_migrate(out: Path) -> GoMigrate:
-    import shutil
-    import subprocess
-
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip(
-            "SKIPPED LOUDLY: `go` is not installed, so golang-migrate cannot be built and the interoperability"
-            " tests did not run. Install Go (or set SCHEMADIFF_MIGRATE_BIN and SCHEMADIFF_GOSERVICE_BIN)."
-        )
-    env = dict(os.environ, GOBIN=str(out), GOFLAGS="-modcacherw")
-    subprocess.run([go, "install", "-tags", "postgres", MIGRATE_MODULE], check=True, env=env, capture_output=True)
-    subprocess.run(
-        [go, "build", "-o", str(out / "goservice"), "."], check=True, env=env, cwd=GOSERVICE_DIR, capture_output=True
-    )
-    return GoMigrate(out / "migrate", out / "goservice")
+from benchmarks.golang_migrate import GoMigrate, build, go_url  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
 def golang_migrate(tmp_path_factory: pytest.TempPathFactory) -> GoMigrate:
     """The real golang-migrate binaries: from SCHEMADIFF_MIGRATE_BIN / SCHEMADIFF_GOSERVICE_BIN
     (what .ci/run builds), else built once per session with ``go`` into a temporary directory."""
-    migrate_bin, service_bin = os.environ.get("SCHEMADIFF_MIGRATE_BIN"), os.environ.get("SCHEMADIFF_GOSERVICE_BIN")
-    if migrate_bin and service_bin:
-        return GoMigrate(Path(migrate_bin), Path(service_bin))
-    return _build_golang_migrate(tmp_path_factory.mktemp("golang-migrate"))
+    found = GoMigrate.from_environment()
+    if found is not None:
+        return found
+    try:
+        return build(tmp_path_factory.mktemp("golang-migrate"))
+    except FileNotFoundError as exc:
+        pytest.skip(
+            f"SKIPPED LOUDLY: {exc}, so golang-migrate cannot be built and the interoperability tests did not"
+            " run. Install Go (or set SCHEMADIFF_MIGRATE_BIN and SCHEMADIFF_GOSERVICE_BIN); .ci/run fails"
+            " without it."
+        )

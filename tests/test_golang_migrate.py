@@ -500,3 +500,23 @@ def test_url_parsing_rejects_other_schemes() -> None:
     assert "binary_parameters" not in parsed.conninfo and "sslmode=disable" in parsed.conninfo
     assert "search_path%3Da%5C%20b" in parsed.conninfo  # -c search_path=a\ b, libpq's escaping
     assert sys.version_info >= (3, 10)
+
+
+# --- our conformance corpus, applied and rolled back by golang-migrate ------------------
+
+
+def test_our_conformance_corpus_round_trips_through_golang_migrate(shadow_url: str, golang_migrate: GoMigrate) -> None:
+    from benchmarks import conformance
+
+    applier = conformance.GolangMigrateApplier(golang_migrate)
+    report = conformance.run_conformance([ROOT / "tests" / "conformance_cases"], shadow_url=shadow_url, jobs=2,
+                                         applier=applier)
+    assert len(report.results) >= 40
+    problems = [
+        f"{r.outcome} {r.id} ({r.reason}): " + " | ".join(r.details[:4])
+        for r in report.results
+        if not (r.outcome == conformance.REFUSED or (r.outcome == conformance.OK and r.up_ok and r.round_trip_ok))
+    ]
+    assert not problems, "\n".join(problems)
+    # golang-migrate really applied them: the written cases end back at the baseline it forced.
+    assert sum(r.wrote_migration for r in report.results) >= 30

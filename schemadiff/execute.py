@@ -48,6 +48,16 @@ def run_migration_text(url: str, text: str, label: str) -> None:
     run it the same way: in one transaction, or as its single statement.
     """
     statements = parse_statements(text, label)
+    for statement in statements:
+        if statement.kind == "VariableSetStmt" and not statement.node.is_local:
+            # golang-migrate runs a whole directory on one connection: a session
+            # SET would change what the next files do, and only in a run that
+            # was not interrupted (schemadiff resets the session between files).
+            raise MigrationFailed(
+                f"{statement.position}: {label} changes the session ({statement.text.strip()[:80]}),"
+                " which would leak into later files under golang-migrate",
+                "Generated files set only SET LOCAL settings.",
+            )
     reason = no_transaction_reason(text, statements)
     if reason is not None and len(statements) > 1:
         raise MigrationFailed(

@@ -382,6 +382,32 @@ def test_a_set_in_one_file_does_not_change_where_later_files_build(make_db, tmp_
     same_schema(whole, resumed)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SET search_path = other;\nCREATE TABLE t (id int);", "changes the session"),
+        ("RESET ALL;\nCREATE TABLE t (id int);", "changes the session"),
+        # what golang-migrate refuses, verification refuses: it runs a file as golang-migrate sends it
+        ("ALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO person VALUES ('meh');", "holds 2 statements"),
+        # a use no literal shows: only running the file as golang-migrate does finds it
+        ("ALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO person SELECT enum_last(NULL::mood);",
+         "unsafe use of new value"),
+        ("-- schemadiff:no-transaction\nCREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY ON t (id);",
+         "holds 2 statements"),
+    ],
+)
+def test_generates_verification_refuses_files_that_differ_under_golang_migrate(make_db, text: str,
+                                                                                message: str) -> None:
+    from schemadiff.errors import MigrationFailed
+    from schemadiff.execute import run_migration_text
+
+    url = make_db("CREATE TYPE mood AS ENUM ('happy'); CREATE TABLE person (m mood);")
+    with pytest.raises(MigrationFailed, match=message):
+        run_migration_text(url, text, "generated up migration")
+    run_migration_text(url, "SET LOCAL lock_timeout = '5s';\nCREATE TABLE fine (id int);", "generated up migration")
+    assert "fine" in tables(url)
+
+
 # --- locking: CREATE INDEX CONCURRENTLY and a waiting golang-migrate -----------------------
 
 

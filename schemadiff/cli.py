@@ -378,6 +378,12 @@ def _run_migrations(target, **options) -> None:
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
             )
+        elif isinstance(event, runner.LockYielded):
+            who = ", ".join(w.describe() for w in event.waiters) or "another session"
+            session.err.print(
+                f"{escape(who)} waited for the migration lock before an index build; letting it go first"
+                " (a concurrent build would deadlock with its wait)…"
+            )
         elif isinstance(event, runner.LockWaiterCanceled):
             who = f"pid {event.waiter.pid}" + (
                 f" ({event.waiter.application_name})" if event.waiter.application_name else ""

@@ -87,6 +87,23 @@ def find_holder(conn: psycopg.Connection, keys: tuple[int, ...]) -> LockHolder |
     return LockHolder(*row) if row else None
 
 
+def find_waiters(conn: psycopg.Connection, keys: tuple[int, ...]) -> list[LockHolder]:
+    """Other sessions blocked waiting for one of ``keys`` (golang-migrate's pg_advisory_lock)."""
+    rows = conn.execute(
+        """
+        SELECT l.pid, a.application_name, a.client_addr::text, a.query_start, a.query
+          FROM pg_locks l
+          LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND (l.classid::bigint << 32) + l.objid::bigint = ANY(%s)
+           AND l.pid <> pg_backend_pid()
+        """,
+        [list(keys)],
+    ).fetchall()
+    return [LockHolder(*row) for row in rows]
+
+
 def acquire(
     conn: psycopg.Connection,
     keys: tuple[int, ...],

@@ -67,6 +67,11 @@ class Step:
     def transactional(self) -> bool:
         return self.script.transactional
 
+    @property
+    def waits_for_snapshots(self) -> bool:
+        """Whether the file builds an index concurrently (see ``schemadiff.migrationlock``)."""
+        return not self.transactional and any(_waits_for_snapshots(s) for s in self.script.statements)
+
 
 @dataclass(frozen=True)
 class AppliedStep:
@@ -136,6 +141,14 @@ class NothingToApply:
 
 
 @dataclass(frozen=True)
+class LockYielded:
+    """Sessions waited for the lock before a file that builds an index
+    concurrently: schemadiff let them go first and took the lock back."""
+
+    waiters: tuple[LockHolder, ...]
+
+
+@dataclass(frozen=True)
 class LockWaiterCanceled:
     """A session (golang-migrate, typically) began waiting for the migration
     lock while ``step`` built an index concurrently, and its wait was canceled
@@ -147,7 +160,7 @@ class LockWaiterCanceled:
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply, LockWaiterCanceled,
+    NothingToApply, LockWaiterCanceled, LockYielded,
 ]
 EventHandler = Callable[[Event], None]
 
@@ -238,7 +251,13 @@ def apply(
         if not steps:
             emit(NothingToApply(current.version))
         applied = []
-        for step in steps:
+        remaining = list(steps)
+        while remaining:
+            step = remaining.pop(0)
+            if step.waits_for_snapshots and session.lock_waiters():
+                # Let whoever waits go first rather than cancel it (see _yield_lock).
+                current, remaining = _yield_lock(session, migrations, target, lock_timeout, emit)
+                continue
             emit(MigrationStarted(step))
             duration_ms = _run_step(session, current, step)
             current = VersionState.after_write(step.target, False)
@@ -533,6 +552,10 @@ class _Session:
             # golang-migrate's x-statement-timeout: abort a statement running longer.
             self.conn.execute(f"SET statement_timeout = {int(self.target.statement_timeout_ms)}")
 
+    def lock_waiters(self) -> list[LockHolder]:
+        """Other sessions waiting (blocked) for the migration lock."""
+        return migrationlock.find_waiters(self.conn, self.keys)
+
     def lock(self, timeout: float, emit: EventHandler) -> None:
         started = time.monotonic()
         migrationlock.acquire(self.conn, self.keys, timeout, lambda holder: emit(LockWaiting(holder)))
@@ -601,6 +624,35 @@ def _reset_session(session: _Session) -> None:
     session.configure()
 
 
+def _yield_lock(
+    session: _Session, migrations: MigrationDirectory, target: int | None, lock_timeout: float,
+    emit: EventHandler,
+) -> tuple[VersionState, list[Step]]:
+    """Release the lock to the sessions waiting for it, take it back, and plan again.
+
+    Called before a file that builds an index concurrently while another
+    session (golang-migrate, whose wait holds a snapshot the build would wait
+    for) waits for the lock. The database is clean at this point, so the
+    waiter proceeds as it would have anyway: it may apply some or all of
+    the remaining files itself. schemadiff then polls for the lock (holding
+    no snapshot), reads the version again and continues from there.
+    """
+    waiters = session.lock_waiters()
+    migrationlock.release(session.conn, session.keys)
+    emit(LockYielded(tuple(waiters)))
+    # Give the waiter the lock before polling for it again: it is queued, we are not.
+    deadline = time.monotonic() + 10
+    while session.lock_waiters() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.lock(lock_timeout, emit)
+    state = session.tables.read_state()
+    history = session.tables.history_rows()
+    if state.dirty:
+        raise _dirty_error(state, history)
+    _check_known(migrations, state.version)
+    return state, plan(migrations, state.version, target)
+
+
 def _run_step(session: _Session, state: VersionState, step: Step) -> int:
     _reset_session(session)
     if step.transactional:
@@ -658,7 +710,7 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
 def _guard_if_waits_for_snapshots(session: _Session, step: Step) -> Iterator[migrationlock.WaiterGuard | None]:
     """A :class:`migrationlock.WaiterGuard` around a file that builds an index
     concurrently (the statements that wait for older snapshots), else nothing."""
-    if not any(_waits_for_snapshots(statement) for statement in step.script.statements):
+    if not step.waits_for_snapshots:
         yield None
         return
     with migrationlock.WaiterGuard(session.target.conninfo, session.keys, session.conn.info.backend_pid) as guard:

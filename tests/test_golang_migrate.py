@@ -483,6 +483,41 @@ def test_golang_migrate_arriving_during_our_concurrent_index_build_does_not_brea
     assert rows(db) == [(3, False)]
 
 
+def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_first(
+    db: str, golang_migrate: GoMigrate, tmp_path: Path
+) -> None:
+    directory = _concurrent_index_dir(tmp_path / "m")
+    add(directory, 1, "t", "CREATE TABLE big (id int, v int);\nINSERT INTO big SELECT g, g FROM generate_series(1, 20000) g;"
+        "\nSELECT pg_sleep(3);", "DROP TABLE big;")
+    events: list[object] = []
+    result: dict[str, object] = {}
+
+    def ours() -> None:
+        try:
+            result["ours"] = runner.apply(db, directory, on_event=events.append)
+        except Exception as exc:  # noqa: BLE001
+            result["ours"] = exc
+
+    thread = threading.Thread(target=ours)
+    thread.start()
+    _wait_until(lambda: _waiting_for(db, "%pg_sleep%") or _active(db, "%pg_sleep(3)%"), 30, "file 1 to run")
+    code, output = golang_migrate.service(db, directory)  # waits for the lock during file 1
+    thread.join(60)
+    assert code == 0, output  # it went first at the build, and applied 2..3 itself
+    assert not isinstance(result["ours"], Exception), result["ours"]
+    assert any(isinstance(e, runner.LockYielded) for e in events)
+    assert not any(isinstance(e, runner.LockWaiterCanceled) for e in events)
+    assert _invalid_indexes(db) == []
+    assert rows(db) == [(3, False)]
+
+
+def _active(url: str, what: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return bool(conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s", [what]
+        ).fetchone()[0])
+
+
 def test_schemadiff_arriving_during_golang_migrates_concurrent_index_build_waits_for_it(
     db: str, golang_migrate: GoMigrate, tmp_path: Path
 ) -> None:

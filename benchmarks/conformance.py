@@ -271,8 +271,10 @@ def _round_trip(
     result.wrote_migration = True
     result.up_sql = "\n".join(p.read_text(encoding="utf-8") for p in ups)
     result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
-    with contextlib.suppress(CommandError):
+    try:
         result.unnecessary = unnecessary_statements(parse_statements(result.up_sql, ups[0].name), before, desired)
+    except CommandError as exc:  # an up file the judge cannot read counts against minimality, not for it
+        result.unnecessary = [f"the up migration does not parse for the minimality judge: {_first_line(exc.message)}"]
 
     latest = _version_of(ups[-1])
     up = applier.up(directory, a_url, latest, work)

@@ -32,6 +32,17 @@ from pathlib import Path
 from . import __version__
 
 NO_CACHE_ENV = "SCHEMADIFF_NO_CACHE"  # set to 1: recompute everything, keep nothing
+CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"  # where caches and the embedded server live
+
+
+def cache_dir() -> Path:
+    """The directory for caches and the embedded server's data: ``$SCHEMADIFF_CACHE_DIR``, else the user cache directory."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_cache_path("schemadiff")
 
 
 def enabled() -> bool:
@@ -112,13 +123,9 @@ class PickleCache:
 
 def model_cache() -> PickleCache:
     """Inspected models (``inspect.Schema``), by input key."""
-    from .shadow import cache_dir
-
     return PickleCache(cache_dir() / "models", kept=64)
 
 
 def result_cache() -> PickleCache:
     """Finished results (plans, verified migrations), by the keys of their inputs."""
-    from .shadow import cache_dir
-
     return PickleCache(cache_dir() / "results", kept=256)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from . import ddl
 from . import hazards as hz
+from .change import Change
 from .ddl import ident, literal, qualified, qualified_name
 from .engine_order import (
     R_ALTER_SEQUENCE,
@@ -60,17 +61,6 @@ from .inspect import (
     View,
     inspect_database,
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    sql: str  # one complete statement, ending with ';'
-    action: str  # "create" | "drop" | "alter" | "rename" | "comment"
-    kind: str  # "table", "column", "index", ...
-    name: str  # qualified name: "public.users", "public.users.email"
-    table: str | None  # the table it belongs to, for grouping
-    hazards: tuple[str, ...] = ()
-    transactional: bool = True
 
 
 def diff_databases(current_url: str, desired_url: str) -> list[Change]:

@@ -19,12 +19,9 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
+from .change import Change
+from .errors import OrderingCycle
 from .inspect import Key
-
-if TYPE_CHECKING:
-    from .diff import Change
 
 # Phase order, used only to break ties between statements the dependency
 # graph leaves unordered.
@@ -56,6 +53,10 @@ def order(steps: list[Step]) -> list[Step]:
     The name comes before emission order because emission follows catalog
     order, which differs between two databases built from the same SQL:
     the same inputs must give the same bytes on every machine.
+
+    Raises :class:`OrderingCycle`, naming the statements of one cycle, when
+    the steps depend on each other in a circle: releasing one of them
+    anyway would print an order that cannot run.
     """
     providers: dict[Key, list[int]] = defaultdict(list)
     removers: dict[Key, list[int]] = defaultdict(list)
@@ -105,10 +106,7 @@ def order(steps: list[Step]) -> list[Step]:
     ordered: list[Step] = []
     while len(ordered) < len(steps):
         if not ready:
-            # A cycle: release the earliest remaining statement and go on.
-            i = min((steps[i].rank, steps[i].change.name, i) for i in range(len(steps)) if not done[i])[2]
-            indegree[i] = 0
-            heapq.heappush(ready, (steps[i].rank, steps[i].change.name, i))
+            raise _cycle_error(steps, edges, done)
         _, _, i = heapq.heappop(ready)
         if done[i]:
             continue
@@ -119,3 +117,30 @@ def order(steps: list[Step]) -> list[Step]:
             if indegree[then] == 0 and not done[then]:
                 heapq.heappush(ready, (steps[then].rank, steps[then].change.name, then))
     return ordered
+
+
+def _cycle_error(steps: list[Step], edges: dict[int, set[int]], done: list[bool]) -> OrderingCycle:
+    """The error for a dependency cycle among the steps not yet ordered, naming one cycle's statements."""
+    remaining = {i for i in range(len(steps)) if not done[i]}
+    # Every remaining step has a remaining predecessor, so walking backwards
+    # from any of them must revisit a step: the walk from there is a cycle.
+    predecessors: dict[int, int] = {}
+    for first, thens in edges.items():
+        if first in remaining:
+            for then in thens:
+                if then in remaining:
+                    predecessors.setdefault(then, first)
+    seen: list[int] = []
+    current = min(remaining)
+    while current not in seen:
+        seen.append(current)
+        current = predecessors[current]
+    cycle = list(reversed(seen[seen.index(current):]))
+    listed = "\n".join(
+        f"  - {steps[i].change.action} {steps[i].change.kind} {steps[i].change.name}" for i in cycle
+    )
+    return OrderingCycle(
+        f"the changes depend on each other in a cycle, so no order of them can run:\n{listed}",
+        "Split the change into smaller steps (one migration each), or write this migration by hand"
+        " (then run `schemadiff hash`); please report the case.",
+    )

@@ -240,23 +240,32 @@ class TableChanges:
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {("table", qname)},
                  "had": self.a_refs(key) - {("table", qname)}}
 
-        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", **extra: Iterable) -> None:
-            merged = {k: set(v) for k, v in graph.items()}
+        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", *, ends: bool = True,
+                  adds: bool = True, **extra: Iterable) -> None:
+            # Each statement carries only the dependencies it can change: one
+            # that drops or replaces part of the column (default, type,
+            # expression) may end what the column needed before ("had"), one
+            # that sets a part may need what the desired column refers to
+            # ("needs"). A statement given dependencies it does not touch
+            # forms cycles: serial -> identity drops the old sequence before
+            # the identity claims its name, and back, DROP IDENTITY frees the
+            # name before the new sequence is created.
+            merged = {k: set(v) for k, v in graph.items() if (k != "had" or ends) and (k != "needs" or adds)}
             for k, v in extra.items():
                 merged[k] = merged.get(k, set()) | set(v)
             self.add(f"{prefix} {sql};", action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
                      **merged)
 
         if old.generated is not None and new.generated is None:
-            alter("DROP EXPRESSION")
+            alter("DROP EXPRESSION", adds=False)
         if old.identity and not new.identity:
-            alter("DROP IDENTITY", frees={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
+            alter("DROP IDENTITY", adds=False, frees={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
         retyped = (old.type, old.collation) != (new.type, new.collation)
         base_changes = retyped and _base(old.type) != _base(new.type)
         default_reset = base_changes and old.default is not None
         # A default that may not cast to the new type goes first, and comes back after.
         if old.default is not None and (new.default is None or default_reset):
-            alter("DROP DEFAULT")
+            alter("DROP DEFAULT", adds=False)
         if retyped:
             sql = f"TYPE {new.type}"
             if new.collation or old.collation:
@@ -274,19 +283,19 @@ class TableChanges:
             alter(f"SET DEFAULT {new.default}")
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
-                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE])
+                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], ends=False, adds=False)
             elif not new.identity:
-                alter("DROP NOT NULL")
+                alter("DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:
-            alter(f"ADD {ddl.identity_clause(new)}", claims={f"rel:{new.identity_sequence}"}
-                  if new.identity_sequence else ())
+            alter(f"ADD {ddl.identity_clause(new)}", ends=False, adds=False,
+                  claims={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
         elif new.identity and old.identity:
             if new.identity != old.identity:
-                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}")
+                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}", ends=False, adds=False)
             if old.identity_options and new.identity_options:
                 clauses = _identity_changes(old, new)
                 if clauses:
-                    alter(" ".join(f"SET {c}" for c in clauses))
+                    alter(" ".join(f"SET {c}" for c in clauses), ends=False, adds=False)
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
         # ALTER COLUMN ... SET EXPRESSION.

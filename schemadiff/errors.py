@@ -93,6 +93,10 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class OrderingCycle(CommandError):
+    """The engine's statements depend on each other in a cycle: no order of them can run."""
+
+
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
 

@@ -9,10 +9,8 @@ delete data unless told otherwise. No database access here: plain constants.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # diff imports this module; avoid the cycle at runtime
-    from .diff import Change
+from .change import Change
 
 DELETES_DATA = "deletes-data"
 REWRITES_TABLE = "rewrites-table"

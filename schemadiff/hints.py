@@ -40,7 +40,7 @@ from .errors import CommandError, SourcePosition
 from .sqlfile import Statement, parse_statements, position_of, read_text
 
 if TYPE_CHECKING:
-    from .diff import Change
+    from .change import Change
     from .inspect import Schema
 
 MARKER = "schemadiff:renamed-from"

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .diff import Change
+from .change import Change
 from .errors import ConfigError, MigrationDirectoryError
 from .hazards import DESCRIPTIONS, describe
 

@@ -50,7 +50,7 @@ from . import hazards
 from .ddl import ident, literal
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
-    from .diff import Change
+    from .change import Change
     from .hints import RenameHint
 
 _NAMEDATALEN = 63  # PostgreSQL truncates identifiers to 63 bytes

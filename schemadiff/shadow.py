@@ -27,10 +27,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from . import dburl
+from .cache import CACHE_DIR_ENV, cache_dir, enabled
 from .errors import DatabaseError, ShadowServerError
 
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
-CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"
 TEMP_PREFIX = "schemadiff_tmp_"
 TEMPLATE_PREFIX = "schemadiff_tpl_"
 _TEMPLATES_KEPT = 16
@@ -65,15 +65,6 @@ Status = Callable[[str], None]
 
 def _no_status(_: str) -> None:
     pass
-
-
-def cache_dir() -> Path:
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return platformdirs.user_cache_path("schemadiff")
 
 
 def _embedded_module():
@@ -270,8 +261,6 @@ class ShadowServer:
         Only on the embedded server, which is schemadiff's own: on a server
         given with --shadow, schemadiff leaves nothing behind.
         """
-        from .cache import enabled
-
         if not self.embedded or not enabled():
             return None
         return TEMPLATE_PREFIX + key[:40]

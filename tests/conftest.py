@@ -2,13 +2,26 @@
 
 The server is the embedded shadow server unless SCHEMADIFF_TEST_SHADOW_URL
 names another one; every test gets fresh databases and drops them after.
+
+Tests never share state with the user's schemadiff or with each other: the
+run gets a cache directory of its own (so its own embedded server, stopped
+and removed at the end of the run), and each test runs with the caches off
+(``SCHEMADIFF_NO_CACHE=1``: no kept models, results or template databases),
+so every ``plan`` and ``generate`` in a test really compares and verifies.
+Tests of the caches themselves turn them back on (``test_caching.py`` gives
+each test an empty cache directory of its own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +29,57 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemadiff.shadow import ShadowServer
-
 ROOT = Path(__file__).resolve().parent.parent
+
+# Set before schemadiff is imported anywhere, and inherited by the CLI
+# processes tests start (and by pytest-xdist workers, which share the run's
+# server). A developer's own cache and embedded server are never touched.
+_SESSION_ENV = "SCHEMADIFF_TEST_SESSION_DIR"
+if not os.environ.get(_SESSION_ENV):
+    os.environ[_SESSION_ENV] = tempfile.mkdtemp(prefix="schemadiff-tests-")
+    _OWNS_SESSION_DIR = True
+else:
+    _OWNS_SESSION_DIR = False
+os.environ["SCHEMADIFF_CACHE_DIR"] = str(Path(os.environ[_SESSION_ENV]) / "cache")
+os.environ.pop("SCHEMADIFF_SHADOW_URL", None)  # a developer's shadow server is not the tests' one
+
+from schemadiff.shadow import ShadowServer  # noqa: E402  (after the environment above)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWNS_SESSION_DIR and not hasattr(config, "workerinput"):
+        remove_embedded_server(Path(os.environ["SCHEMADIFF_CACHE_DIR"]))
+        shutil.rmtree(os.environ[_SESSION_ENV], ignore_errors=True)
+
+
+def remove_embedded_server(cache: Path) -> None:
+    """Stop the embedded server kept under the cache directory ``cache`` (if any) and delete its files.
+
+    Fast shutdown (SIGINT to the postmaster, PostgreSQL's documented signal
+    for it), waiting up to 30 seconds; then its data directory and its
+    in-memory tablespace directory are removed.
+    """
+    from schemadiff.shadow import _memory_location
+
+    pgdata = cache / "shadow-pg16"
+    location = _memory_location(pgdata)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # raises once the postmaster is gone
+            time.sleep(0.1)
+    shutil.rmtree(pgdata, ignore_errors=True)
+    if location is not None:
+        shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One test's result must never be another test's cache hit. (Runs before
+    # the autouse fixtures of test modules, which may turn the caches on.)
+    monkeypatch.setenv("SCHEMADIFF_NO_CACHE", "1")
 
 
 @pytest.fixture(scope="session")

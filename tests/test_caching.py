@@ -6,10 +6,12 @@ cache, against the real server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import remove_embedded_server
 
 from schemadiff import inspect as inspect_module
 from schemadiff import verify as verify_module
@@ -31,14 +33,17 @@ CREATE TABLE notes (
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A cache of this test's own: entries of other tests cannot make a hit.
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A cache of this test's own (and so an embedded server of its own,
+    # removed after): entries of other tests cannot make a hit.
     monkeypatch.setenv("SCHEMADIFF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
     monkeypatch.delenv("SCHEMADIFF_SHADOW_URL", raising=False)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+    yield
+    remove_embedded_server(tmp_path / "cache")
 
 
 def fingerprint(url: str) -> str:

@@ -443,3 +443,22 @@ def test_reading_over_several_connections_reads_the_same_model(make_db: MakeDb) 
     assert serial.tables["public.stamped"].columns["at"].volatile_default
     for connections in (2, 3):
         assert inspect_database(url, connections=connections) == serial
+
+
+def test_a_dependency_cycle_is_an_error_naming_its_statements():
+    """Releasing one statement of a cycle would print an order that cannot run: refuse instead."""
+    from schemadiff.engine_order import Step, order
+    from schemadiff.errors import OrderingCycle
+
+    def step(name: str, needs: str, provides: str) -> Step:
+        change = Change(f"-- {name}", "create", "view", name, None)
+        return Step(change, rank=53, needs={("view", needs)}, provides={("view", provides)})
+
+    free = step("public.free", "public.none", "public.free")
+    a, b = step("public.a", "public.b", "public.a"), step("public.b", "public.a", "public.b")
+    with pytest.raises(OrderingCycle) as raised:
+        order([free, a, b])
+    assert "create view public.a" in raised.value.message and "create view public.b" in raised.value.message
+    assert "public.free" not in raised.value.message
+    b_alone = step("public.b", "public.none", "public.b")
+    assert [s.change.name for s in order([a, b_alone])] == ["public.b", "public.a"], "no cycle: needs first"

@@ -206,18 +206,18 @@ class GolangMigrateApplier:
 SCHEMADIFF_APPLIER = _SchemadiffApplier()
 
 
-def run_case(case: Case, shadow: ShadowServer, applier=SCHEMADIFF_APPLIER) -> CaseResult:
+def run_case(case: Case, shadow: ShadowServer, applier=SCHEMADIFF_APPLIER, online: bool = False) -> CaseResult:
     """The round-trip protocol for one case; databases are dropped afterwards.
 
     ``applier`` runs steps 3 and 4: ``schemadiff apply`` (default) or a
-    :class:`GolangMigrateApplier`.
+    :class:`GolangMigrateApplier`. ``online``: generate with ``--online``.
     """
     started = time.monotonic()
     result = CaseResult(case.file, case.name, OK)
     created: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
-            _round_trip(case, shadow, Path(tmp), created, result, applier)
+            _round_trip(case, shadow, Path(tmp), created, result, applier, online)
     finally:
         for name in created:
             with contextlib.suppress(Exception):
@@ -227,7 +227,7 @@ def run_case(case: Case, shadow: ShadowServer, applier=SCHEMADIFF_APPLIER) -> Ca
 
 
 def _round_trip(
-    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult, applier
+    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult, applier, online: bool
 ) -> None:
     a_name, b_name = shadow.create_database(), shadow.create_database()
     created += [a_name, b_name]
@@ -252,7 +252,7 @@ def _round_trip(
 
     generate = _run_cli(
         ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
-         "--shadow", shadow.admin_url, "--allow-destructive"],
+         "--shadow", shadow.admin_url, "--allow-destructive", *(["--online"] if online else [])],
         work,
     )
     if generate.code != 0:
@@ -332,13 +332,14 @@ def run_conformance(
     jobs: int = 2,
     progress: Callable[[CaseResult, int, int], None] | None = None,
     applier=SCHEMADIFF_APPLIER,
+    online: bool = False,
 ) -> Report:
     """Run every applicable case under ``paths`` through the protocol (``applier``: see :func:`run_case`)."""
     shadow = ShadowServer.open(shadow_url)
     cases, skipped = load_cases(paths, server_major(shadow), name_filter)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_case, case, shadow, applier) for case in _round_robin(cases)]
+        futures = [pool.submit(run_case, case, shadow, applier, online) for case in _round_robin(cases)]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
@@ -493,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--applier", choices=["schemadiff", "golang-migrate"], default="schemadiff",
                         help="who applies and rolls back the generated files (default schemadiff); golang-migrate"
                              " uses $SCHEMADIFF_MIGRATE_BIN or builds the pinned migrate CLI with go")
+    parser.add_argument("--online", action="store_true", help="generate with --online")
     options = parser.parse_args(argv)
     applier = SCHEMADIFF_APPLIER
     if options.applier == "golang-migrate":
@@ -521,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         elif options.paths:
             report = run_conformance(
                 options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
-                progress=progress, applier=applier,
+                progress=progress, applier=applier, online=options.online,
             )
         else:
             parser.error("give case files or directories (or --from-json FILE)")

@@ -66,8 +66,7 @@ def pg_dump_bin() -> str:
             module = __import__(package)
         except ImportError:
             continue
-        candidate = Path(module.__file__).parent / "pginstall" / "bin" / "pg_dump"
-        if candidate.exists():
+        for candidate in sorted(Path(module.__file__).parent.rglob("bin/pg_dump")):
             return str(candidate)
     found = shutil.which("pg_dump")
     assert found, "pg_dump not found"

@@ -27,8 +27,12 @@ runner applies what ``generate`` writes.
 
 A written migration that does not reach the state (or fails to apply), and
 "nothing to do" while A and B differ, are *WRONG*: a silent wrong result,
-the worst outcome. Equality is judged by ``schemadiff.catalog``, which does
-not share code with the diff engine. Separately, a migration is
+the worst outcome. Equality is judged twice, as generate verifies: by
+``schemadiff.catalog``, which does not share code with the diff engine, and
+by ``schemadiff.dumpjudge``, PostgreSQL's own ``pg_dump --schema-only``
+(which shares code with neither); a case where only the dump judge found a
+difference (in generate's refusal or in the harness's own check) is counted
+as *dump only*. Separately, a migration is
 *non-minimal* when it touches an object that is identical before and after.
 """
 
@@ -57,7 +61,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from benchmarks.corpus import Case, CorpusError, SkippedCase, load_cases  # noqa: E402
 from benchmarks.golang_migrate import GoMigrate, build  # noqa: E402
 from benchmarks.minimality import unnecessary_statements  # noqa: E402
-from schemadiff import catalog, dburl  # noqa: E402
+from schemadiff import catalog, dburl, dumpjudge  # noqa: E402
 from schemadiff.errors import CommandError  # noqa: E402
 from schemadiff.shadow import ShadowServer  # noqa: E402
 from schemadiff.sqlfile import parse_statements  # noqa: E402
@@ -79,6 +83,7 @@ class CaseResult:
     round_trip_ok: bool = False
     wrote_migration: bool = False
     unnecessary: list[str] = field(default_factory=list)  # non-minimal statements
+    dump_only: bool = False  # a difference only pg_dump's judge found (in generate or here)
     details: list[str] = field(default_factory=list)  # what still differs, or the CLI's message
     up_sql: str = ""
     down_sql: str = ""
@@ -169,6 +174,23 @@ def _version_of(path: Path) -> int:
     return int(path.name.split("_", 1)[0])
 
 
+# Where generate says its refusal came from the dump judge alone (schemadiff/verify.py,
+# errors.CannotExpress).
+_DUMP_ONLY_MARKERS = ("found by pg_dump --schema-only", "pg_dump --schema-only of the desired and the current state differ")
+
+
+def _judge(expected: tuple, url: str, program: dumpjudge.PgDump | None) -> tuple[list[str], list[str]]:
+    """(catalog differences, pg_dump differences) of the database at ``url`` from ``expected``."""
+    expected_catalog, expected_dump = expected
+    catalog_lines = catalog.differences(expected_catalog, catalog.snapshot(url))
+    dump_lines = dumpjudge.differences(expected_dump, dumpjudge.dump(url, program)) if program else []
+    return catalog_lines, dump_lines
+
+
+def _both(catalog_lines: list[str], dump_lines: list[str]) -> list[str]:
+    return catalog_lines + [f"pg_dump: {line}" for line in dump_lines]
+
+
 class _SchemadiffApplier:
     """Steps 3 and 4 with ``schemadiff apply``."""
 
@@ -206,18 +228,22 @@ class GolangMigrateApplier:
 SCHEMADIFF_APPLIER = _SchemadiffApplier()
 
 
-def run_case(case: Case, shadow: ShadowServer, applier=SCHEMADIFF_APPLIER, online: bool = False) -> CaseResult:
+def run_case(
+    case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None, applier=SCHEMADIFF_APPLIER,
+    online: bool = False,
+) -> CaseResult:
     """The round-trip protocol for one case; databases are dropped afterwards.
 
-    ``applier`` runs steps 3 and 4: ``schemadiff apply`` (default) or a
-    :class:`GolangMigrateApplier`. ``online``: generate with ``--online``.
+    ``program``: the pg_dump that judges beside the catalog (None: catalog
+    only). ``applier`` runs steps 3 and 4: ``schemadiff apply`` (default) or
+    a :class:`GolangMigrateApplier`. ``online``: generate with ``--online``.
     """
     started = time.monotonic()
     result = CaseResult(case.file, case.name, OK)
     created: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
-            _round_trip(case, shadow, Path(tmp), created, result, applier, online)
+            _round_trip(case, shadow, Path(tmp), created, result, program, applier, online)
     finally:
         for name in created:
             with contextlib.suppress(Exception):
@@ -227,7 +253,8 @@ def run_case(case: Case, shadow: ShadowServer, applier=SCHEMADIFF_APPLIER, onlin
 
 
 def _round_trip(
-    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult, applier, online: bool
+    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult,
+    program: dumpjudge.PgDump | None, applier, online: bool,
 ) -> None:
     a_name, b_name = shadow.create_database(), shadow.create_database()
     created += [a_name, b_name]
@@ -241,6 +268,8 @@ def _round_trip(
             return
     before = catalog.snapshot(a_url)
     desired = catalog.snapshot(b_url)
+    before_state = (before, dumpjudge.dump(a_url, program) if program else None)
+    desired_state = (desired, dumpjudge.dump(b_url, program) if program else None)
 
     directory, work = tmp / "migrations", tmp / "work"
     directory.mkdir()
@@ -259,12 +288,15 @@ def _round_trip(
         result.outcome = ERROR if generate.crashed else REFUSED
         result.reason = "generate crashed" if generate.crashed else "generate refused"
         result.details = generate.message.splitlines()[:DETAIL_LINES]
+        result.dump_only = any(marker in generate.message for marker in _DUMP_ONLY_MARKERS)
         return
     ups, downs = _migration_files(directory)
     if not ups:
-        lines = catalog.differences(desired, before)
-        if lines:
-            result.outcome, result.reason, result.details = WRONG, "nothing generated but states differ", lines
+        catalog_lines, dump_lines = _judge(desired_state, a_url, program)
+        if catalog_lines or dump_lines:
+            result.dump_only = not catalog_lines
+            result.outcome, result.reason = WRONG, "nothing generated but states differ"
+            result.details = _both(catalog_lines, dump_lines)
         else:
             result.up_ok = result.round_trip_ok = True
         return
@@ -283,7 +315,8 @@ def _round_trip(
         result.reason = "up apply crashed" if up.crashed else "up apply failed"
         result.details = up.message.splitlines()[:DETAIL_LINES]
         return
-    up_lines = catalog.differences(desired, catalog.snapshot(a_url))
+    up_catalog, up_dump = _judge(desired_state, a_url, program)
+    up_lines = _both(up_catalog, up_dump)
     result.up_ok = not up_lines
 
     down = applier.down(directory, a_url, work)
@@ -292,8 +325,10 @@ def _round_trip(
         result.reason = "down apply crashed" if down.crashed else "down apply failed"
         result.details = [*(["up differs:"] + up_lines if up_lines else []), *down.message.splitlines()[:DETAIL_LINES]]
         return
-    down_lines = catalog.differences(before, catalog.snapshot(a_url))
+    down_catalog, down_dump = _judge(before_state, a_url, program)
+    down_lines = _both(down_catalog, down_dump)
     result.round_trip_ok = not down_lines
+    result.dump_only = (bool(up_dump) and not up_catalog) or (bool(down_dump) and not down_catalog)
     if up_lines:
         result.outcome, result.reason, result.details = WRONG, "up differs", up_lines
     elif down_lines:
@@ -336,10 +371,16 @@ def run_conformance(
 ) -> Report:
     """Run every applicable case under ``paths`` through the protocol (``applier``: see :func:`run_case`)."""
     shadow = ShadowServer.open(shadow_url)
-    cases, skipped = load_cases(paths, server_major(shadow), name_filter)
+    major = server_major(shadow)
+    try:
+        program = dumpjudge.find_pg_dump(major)
+    except dumpjudge.DumpUnavailable as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        program = None
+    cases, skipped = load_cases(paths, major, name_filter)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_case, case, shadow, applier, online) for case in _round_robin(cases)]
+        futures = [pool.submit(run_case, case, shadow, program, applier, online) for case in _round_robin(cases)]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
@@ -372,6 +413,7 @@ def _counts(results: list[CaseResult]) -> dict[str, int]:
         "error": sum(r.outcome == ERROR for r in valid),
         "wrong": sum(r.outcome == WRONG for r in valid),
         "non_minimal": sum(bool(r.unnecessary) for r in valid),
+        "dump_only": sum(r.dump_only for r in valid),
     }
 
 
@@ -379,12 +421,13 @@ def summary_lines(report: Report) -> list[str]:
     by_file: dict[str, list[CaseResult]] = defaultdict(list)
     for r in report.results:
         by_file[r.file].append(r)
-    header = f"{'file':<34} {'cases':>5} {'valid':>5} {'up ok':>6} {'trip ok':>7} {'refused':>7} {'error':>5} {'WRONG':>5} {'nonmin':>6}"
+    header = (f"{'file':<34} {'cases':>5} {'valid':>5} {'up ok':>6} {'trip ok':>7} {'refused':>7} {'error':>5}"
+              f" {'WRONG':>5} {'nonmin':>6} {'dump only':>9}")
     lines = [header, "-" * len(header)]
 
     def row(label: str, c: dict[str, int]) -> str:
         return (f"{label:<34} {c['cases']:>5} {c['valid']:>5} {c['up_ok']:>6} {c['round_trip_ok']:>7}"
-                f" {c['refused']:>7} {c['error']:>5} {c['wrong']:>5} {c['non_minimal']:>6}")
+                f" {c['refused']:>7} {c['error']:>5} {c['wrong']:>5} {c['non_minimal']:>6} {c['dump_only']:>9}")
 
     for name in sorted(by_file):
         lines.append(row(name, _counts(by_file[name])))
@@ -399,13 +442,18 @@ def summary_lines(report: Report) -> list[str]:
         f"error (crash):  {_pct(total['error'], valid)}",
         f"WRONG (silent): {_pct(total['wrong'], valid)}",
         f"non-minimal:    {_pct(total['non_minimal'], sum(r.wrote_migration for r in report.results))} of written migrations",
+        f"dump only:      {_pct(total['dump_only'], valid)} (a difference only pg_dump --schema-only found,"
+        " in generate's refusal or in the round trip)",
     ]
     return lines
 
 
 def _difference_kind(line: str) -> str:
     """The kind of a catalog difference line: "missing index", "column type", ..."""
-    line = line.strip().removeprefix("- ")
+    line = line.strip().removeprefix("- ").removeprefix("pg_dump: ")
+    if line.startswith(("missing: ", "unexpected: ")):  # a pg_dump judge line: the statement's first words
+        word, statement = line.split(": ", 1)
+        return f"pg_dump {word} {' '.join(statement.split()[:2])}"
     if line.startswith(("missing ", "unexpected ")):
         word, rest = line.split(" ", 1)
         for noun in ("comment on", "materialized view", "partitioned table", "foreign table", "event trigger"):

@@ -9,7 +9,8 @@ that object is identical in both catalog snapshots.
 Drop-and-recreate forced by a dependency is not flagged when the
 dependency is visible: creating an object whose table is (re)created in the
 same migration is fine, and a table or view counts as changed when any of
-its columns, constraints, indexes, triggers or policies changed.
+its columns, constraints, indexes, triggers, policies, rules or extended
+statistics changed.
 
 A statement the judge cannot read (a kind it does not know, a category the
 catalog snapshot does not hold, an up file that does not parse) counts
@@ -94,6 +95,13 @@ _TRIGGER_COMMANDS = {
 }
 
 
+_RULE_COMMANDS = {
+    name for name in (
+        "AT_EnableRule", "AT_EnableAlwaysRule", "AT_EnableReplicaRule", "AT_DisableRule",
+    ) if hasattr(AlterTableType, name)
+}
+
+
 # Statements that change no schema object: session settings a file sets for
 # itself (SET LOCAL lock_timeout ...), and sequence positions (setval), which
 # are data that a migration may have to move (identity over existing rows).
@@ -152,6 +160,12 @@ def touches(statement: Statement) -> list[Touch] | None:
         return [Touch("extensions", quote_ident(node.extname), creates=True)]
     if isinstance(node, ast.CreateSchemaStmt) and node.schemaname:
         return [Touch("schemas", quote_ident(node.schemaname), creates=True)]
+    if isinstance(node, ast.RuleStmt):
+        return [Touch("rules", _range_var(node.relation) + "." + quote_ident(node.rulename), creates=not node.replace)]
+    if isinstance(node, ast.CreateStatsStmt) and node.defnames:
+        return [Touch("statistics", _qualified(_names(node.defnames)), creates=True)]
+    if isinstance(node, ast.AlterStatsStmt):
+        return [Touch("statistics", _qualified(_names(node.defnames)))]
     if isinstance(node, ast.DropStmt):
         return _drop_touches(node)
     if isinstance(node, ast.AlterTableStmt):
@@ -211,6 +225,11 @@ def _drop_touches(node: ast.DropStmt) -> list[Touch]:
             names = _names(obj)
             category = "triggers" if kind == ObjectType.OBJECT_TRIGGER else "policies"
             result.append(Touch(category, _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_RULE:
+            names = _names(obj)
+            result.append(Touch("rules", _qualified(names[:-1]) + "." + quote_ident(names[-1])))
+        elif kind == ObjectType.OBJECT_STATISTIC_EXT:
+            result.append(Touch("statistics", _qualified(_names(obj))))
         elif kind == ObjectType.OBJECT_EXTENSION and isinstance(obj, ast.String):
             result.append(Touch("extensions", quote_ident(obj.sval)))
         elif kind == ObjectType.OBJECT_SCHEMA and isinstance(obj, ast.String):
@@ -243,6 +262,14 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
             result.append(Touch("constraints", relation + "." + quote_ident(cmd.name)))
         elif subtype in _TRIGGER_COMMANDS and cmd.name:
             result.append(Touch("triggers", relation + "." + quote_ident(cmd.name)))
+        elif subtype in _RULE_COMMANDS and cmd.name:
+            result.append(Touch("rules", relation + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_ClusterOn" and cmd.name:
+            # Marks an index: the index's "clustered" flag is what changes.
+            result.append(Touch("indexes", _schema_of(relation) + "." + quote_ident(cmd.name)))
+        elif subtype == "AT_DropCluster":
+            # Unmarks whichever index was marked: judged on the relation with its indexes.
+            result.append(Touch("relation+", relation))
         elif subtype in ("AT_AttachPartition", "AT_DetachPartition") and isinstance(cmd.def_, ast.PartitionCmd):
             result.append(Touch("relations", _range_var(cmd.def_.name)))
         else:
@@ -254,6 +281,7 @@ _COMMENT_TYPES = {
     ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_VIEW: "view", ObjectType.OBJECT_MATVIEW: "materialized view",
     ObjectType.OBJECT_INDEX: "index", ObjectType.OBJECT_SEQUENCE: "sequence", ObjectType.OBJECT_TYPE: "type",
     ObjectType.OBJECT_DOMAIN: "type", ObjectType.OBJECT_SCHEMA: "schema", ObjectType.OBJECT_EXTENSION: "extension",
+    ObjectType.OBJECT_STATISTIC_EXT: "statistics object",
 }
 
 
@@ -268,7 +296,8 @@ def _comment_touches(node: ast.CommentStmt) -> list[Touch]:
         return [Touch("comment", "type " + _qualified(_names(obj.names)))]
     if kind in _COMMENT_TYPES and isinstance(obj, tuple):
         return [Touch("comment", f"{_COMMENT_TYPES[kind]} {_qualified(_names(obj))}")]
-    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY):
+    if kind in (ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY,
+                ObjectType.OBJECT_RULE):
         names = _names(obj)
         return [Touch("comment", f"{quote_ident(names[-1])} on {_qualified(names[:-1])}")]
     return []
@@ -280,10 +309,13 @@ def _relation_parts(snap: Snapshot, key: str) -> dict[str, object]:
     """A relation with everything hanging off it, for "did this table change at all"."""
     prefix = key + "."
     parts: dict[str, object] = {"relation": snap.get("relations", {}).get(key)}
-    for category in ("columns", "constraints", "triggers", "policies"):
+    for category in ("columns", "constraints", "triggers", "policies", "rules"):
         for name, definition in snap.get(category, {}).items():
             if name.startswith(prefix):
                 parts[f"{category}:{name}"] = definition
+    for name, definition in snap.get("statistics", {}).items():
+        if isinstance(definition, dict) and definition.get("table") == key:
+            parts[f"statistics:{name}"] = definition
     needle = f" ON {key} "
     for name, definition in snap.get("indexes", {}).items():
         text = definition.get("definition", "") if isinstance(definition, dict) else ""
@@ -315,6 +347,14 @@ def _state(snap: Snapshot, touch: Touch) -> object:
                  if isinstance(v, dict) and v.get("owned_by") == touch.key}
         column = snap.get("columns", {}).get(touch.key)
         return {"column": column, **owned} if column is not None else {}
+    if touch.category == "statistics":  # with its columns: a retyped column is a visible reason
+        definition = snap.get("statistics", {}).get(touch.key)
+        if not isinstance(definition, dict):
+            return definition
+        table = str(definition.get("table"))
+        columns = {name: snap.get("columns", {}).get(f"{table}.{quote_ident(name)}")
+                   for name in definition.get("columns") or ()}
+        return {**definition, "column definitions": columns}
     return snap.get(touch.category, {}).get(touch.key)
 
 
@@ -326,8 +366,13 @@ def _exists(state: object) -> bool:
 
 def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     """The relation an object belongs to, when it has one."""
-    if touch.category in ("columns", "constraints", "triggers", "policies", "identity"):
+    if touch.category in ("columns", "constraints", "triggers", "policies", "identity", "rules"):
         return touch.key.rsplit(".", 1)[0]
+    if touch.category == "statistics":
+        definition = desired.get("statistics", {}).get(touch.key)
+        return definition.get("table") if isinstance(definition, dict) else None
+    if touch.category == "comment" and touch.key.startswith("index "):
+        return _owner_relation(Touch("indexes", touch.key.partition(" ")[2]), desired)
     if touch.category == "indexes":
         definition = desired.get("indexes", {}).get(touch.key)
         text = definition.get("definition", "") if isinstance(definition, dict) else ""

@@ -275,6 +275,70 @@ _QUERIES: dict[str, str] = {
         JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE {_user_schema('n')} AND {_not_version_table('c')} AND {_not_member('c.oid', 'pg_class')}
     """,
+    # Rewrite rules (CREATE RULE), except the _RETURN rule that is a view's
+    # own definition (compared under "relations").
+    "rules": f"""
+        SELECT {_qualified('n', 'c')} || '.' || quote_ident(r.rulename), jsonb_strip_nulls(jsonb_build_object(
+            'definition', pg_get_ruledef(r.oid, true),
+            'enabled', CASE r.ev_enabled WHEN 'O' THEN NULL WHEN 'D' THEN 'disabled'
+                                         WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END
+        ))
+        FROM pg_rewrite AS r
+        JOIN pg_class AS c ON c.oid = r.ev_class
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE r.rulename <> '_RETURN' AND {_user_schema('n')} AND {_not_version_table('c')}
+          AND {_not_member('c.oid', 'pg_class')}
+    """,
+    # Extended statistics (CREATE STATISTICS): kinds, columns and
+    # expressions, the table, and the per-object statistics target.
+    "statistics": f"""
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname), jsonb_strip_nulls(jsonb_build_object(
+            'table', {_qualified('tn', 'c')},
+            'kinds', (SELECT jsonb_agg(k ORDER BY k) FROM unnest(s.stxkind) AS k),
+            'columns', (SELECT jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_attribute AS a
+                        WHERE a.attrelid = s.stxrelid AND a.attnum = ANY (s.stxkeys)),
+            'expressions', pg_get_expr(s.stxexprs, s.stxrelid),
+            'target', CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END
+        ))
+        FROM pg_statistic_ext AS s
+        JOIN pg_namespace AS n ON n.oid = s.stxnamespace
+        JOIN pg_class AS c ON c.oid = s.stxrelid
+        JOIN pg_namespace AS tn ON tn.oid = c.relnamespace
+        WHERE {_user_schema('n')} AND {_not_version_table('c')} AND {_not_member('s.oid', 'pg_statistic_ext')}
+    """,
+    # Kinds of objects the diff engine does not create, listed so that a
+    # desired schema holding one is refused by verification ("missing
+    # collation ...") instead of passing with the object silently left out.
+    # Only their existence and, for collations, their definition are compared.
+    "other_objects": f"""
+        SELECT ident.type || ' ' || ident.identity, jsonb_strip_nulls(jsonb_build_object(
+            'kind', ident.type,
+            'definition', CASE WHEN o.cls = 'pg_collation'::regclass THEN
+                -- all columns but oids and the library version (names differ across releases)
+                (SELECT to_jsonb(co) - 'oid' - 'collnamespace' - 'collowner' - 'collversion'
+                 FROM pg_collation AS co WHERE co.oid = o.oid) END
+        ))
+        FROM (SELECT 'pg_collation'::regclass AS cls, oid FROM pg_collation
+              UNION ALL SELECT 'pg_cast'::regclass, oid FROM pg_cast
+              UNION ALL SELECT 'pg_operator'::regclass, oid FROM pg_operator
+              UNION ALL SELECT 'pg_opclass'::regclass, oid FROM pg_opclass
+              UNION ALL SELECT 'pg_opfamily'::regclass, oid FROM pg_opfamily
+              UNION ALL SELECT 'pg_am'::regclass, oid FROM pg_am
+              UNION ALL SELECT 'pg_conversion'::regclass, oid FROM pg_conversion
+              UNION ALL SELECT 'pg_language'::regclass, oid FROM pg_language
+              UNION ALL SELECT 'pg_transform'::regclass, oid FROM pg_transform
+              UNION ALL SELECT 'pg_ts_config'::regclass, oid FROM pg_ts_config
+              UNION ALL SELECT 'pg_ts_dict'::regclass, oid FROM pg_ts_dict
+              UNION ALL SELECT 'pg_ts_parser'::regclass, oid FROM pg_ts_parser
+              UNION ALL SELECT 'pg_ts_template'::regclass, oid FROM pg_ts_template
+              UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass, oid FROM pg_foreign_data_wrapper
+              UNION ALL SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server
+              UNION ALL SELECT 'pg_publication'::regclass, oid FROM pg_publication) AS o
+        CROSS JOIN LATERAL pg_identify_object(o.cls, o.oid, 0) AS ident
+        WHERE o.oid >= {_FIRST_USER_OID}
+          AND NOT EXISTS (SELECT 1 FROM pg_depend AS ext_dep WHERE ext_dep.classid = o.cls
+                          AND ext_dep.objid = o.oid AND ext_dep.deptype = 'e')
+    """,
     # Comments on any kind of object, named the way PostgreSQL names them
     # ("table column public.users.email", "index public.users_email_idx").
     "comments": f"""
@@ -323,6 +387,8 @@ _NOUNS = {
     "triggers": "trigger",
     "event_triggers": "event trigger",
     "policies": "policy",
+    "rules": "rule",
+    "statistics": "statistics object",
 }
 
 
@@ -333,6 +399,8 @@ def _noun(category: str, definition: object) -> str:
         return str(definition.get("kind", "function"))
     if category == "comments":
         return "comment on"
+    if category == "other_objects":
+        return "object the diff engine does not manage:"
     return _NOUNS.get(category, category.rstrip("s"))
 
 
@@ -346,6 +414,8 @@ def _summary(category: str, definition: object) -> str:
     """What an object is, in one short line, for "missing"/"unexpected" lines."""
     if not isinstance(definition, dict):
         return _flat(definition)
+    if category == "other_objects":
+        return _flat(definition["definition"]) if "definition" in definition else "(not created by migrations)"
     if "definition" in definition:
         return _flat(definition["definition"])
     if category == "columns":

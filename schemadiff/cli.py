@@ -152,10 +152,27 @@ def plan(
         for result in results:
             for change in result.changes:
                 session.out.file.write(change.sql.rstrip() + "\n")
+            if result.unexpressed:  # no SQL to print: the reason goes where errors go
+                session.err.print(_unexpressed_text(result), markup=False)
     else:
         for result in results:
             _render_plan(result)
+    for result in results:
+        for note in result.notes:
+            session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
+    if any(r.unexpressed for r in results):
+        # Differences no migration can be generated for: an error, not pending changes.
+        raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
+
+
+def _unexpressed_text(result) -> str:
+    lines = "\n".join(f"  - {line}" for line in result.unexpressed)
+    return (
+        f"{result.target.label}: not in sync. schemadiff finds nothing to change, but pg_dump --schema-only of the"
+        f" desired and the current state differ, and schemadiff cannot express these differences yet:\n{lines}\n"
+        "Write the migration by hand (then run `schemadiff hash`); please report the case."
+    )
 
 
 def _shown_path(path) -> str:
@@ -174,6 +191,8 @@ def _plan_json(result) -> dict:
         "desired": _shown_path(result.target.desired),
         "compared_with": result.source,
         "in_sync": result.in_sync,
+        "unexpressed": result.unexpressed,
+        "notes": result.notes,
         "summary": [
             {"table": row.table, "added": row.added, "removed": row.removed, "changed": row.changed}
             for row in result.summary()
@@ -201,6 +220,9 @@ def _render_plan(result) -> None:
     if result.target.service:
         title = f"[bold]{escape(result.target.service)}[/bold]: {title}"
     out.print(title)
+    if result.unexpressed:
+        out.print("[red]" + escape(_unexpressed_text(result)) + "[/red]\n")
+        return
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
@@ -278,6 +300,8 @@ def generate(
             online=targets[0].online if online is None else online,
             status=session.status,
         )
+    for note in result.notes:
+        session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
     if not result.written:
         session.out.print(
             f"{escape(result.target.label)}: in sync with {escape(_shown_path(result.target.desired))}; nothing written."

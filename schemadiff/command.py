@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, DestructiveChangeRefused
+from .errors import CannotExpress, ConfigError, DestructiveChangeRefused
 
 Status = Callable[[str], None]
 
@@ -102,10 +102,15 @@ class PlanResult:
     source: str  # what the desired state was compared with, for humans
     changes: list  # list[diff.Change]
     probable_renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    # When the engine finds nothing: what pg_dump --schema-only still finds
+    # different ("missing: <statement>" / "unexpected: <statement>", see
+    # dumpjudge.differences), which schemadiff cannot express as a migration yet.
+    unexpressed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. that no pg_dump could read a server
 
     @property
     def in_sync(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.unexpressed
 
     def summary(self) -> list[TableSummary]:
         return summarize(self.changes)
@@ -217,9 +222,38 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
             return PlanResult(target, source, *memo)
         current = current_index = None
     changes, suggestions = _compare(inputs, current, current_index)
+    unexpressed, notes = ([], []) if changes else dump_differences(inputs)
     if memo_key:
-        results.put(memo_key, (changes, suggestions))
-    return PlanResult(target, source, changes, suggestions)
+        # With the plan, so a warm in-sync plan runs no pg_dump.
+        results.put(memo_key, (changes, suggestions, unexpressed, notes))
+    return PlanResult(target, source, changes, suggestions, unexpressed, notes)
+
+
+def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
+    """What ``pg_dump --schema-only`` finds different between the desired and the current state.
+
+    Asked when the engine finds nothing to change, so that "in sync" means
+    PostgreSQL itself agrees (see ``schemadiff.dumpjudge``). Returns
+    (difference lines, notes); the notes say when no pg_dump can read a
+    server, and then the lines are empty. A live database is only read.
+    """
+    from . import dumpjudge
+    from .dburl import read_only
+
+    inputs.status("Comparing both sides' pg_dump --schema-only")
+    with contextlib.ExitStack() as stack:
+        desired_url = stack.enter_context(inputs.desired_database())
+        if inputs.target.db_url:
+            current_url = read_only(inputs.target.db_url)
+        else:
+            current_url = stack.enter_context(inputs.current_database())
+        try:
+            major = max(dumpjudge.server_major(desired_url), dumpjudge.server_major(current_url))
+            program = dumpjudge.find_pg_dump(major)
+        except dumpjudge.DumpUnavailable as exc:
+            return [], [str(exc)]
+        desired, current = dumpjudge.dump(desired_url, program), dumpjudge.dump(current_url, program)
+    return dumpjudge.differences(desired, current), []
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
@@ -383,6 +417,7 @@ class GenerateResult:
     down_changes: list
     written: list[Path]
     version: int | None
+    notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, ...
 
 
 def generate(
@@ -419,12 +454,12 @@ def generate(
     memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
     memo = results.get(memo_key)
     if memo is not None and (allow_destructive or not destructive(memo[0])):
-        changes, down_changes, files = memo
+        changes, down_changes, files, notes = memo
     else:
-        changes, down_changes, files = _verified_files(inputs, label, allow_destructive, online)
-        results.put(memo_key, (changes, down_changes, files))
+        changes, down_changes, files, notes = _verified_files(inputs, label, allow_destructive, online)
+        results.put(memo_key, (changes, down_changes, files, notes))
     if not changes:
-        return GenerateResult(target, [], [], [], None)
+        return GenerateResult(target, [], [], [], None, notes)
     first = next_version(inputs.migrations.versions if inputs.migrations else [])
     pairs = [
         (first + offset, f"{name}_{suffix}" if suffix else name, up, down)
@@ -438,11 +473,11 @@ def generate(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return GenerateResult(target, changes, down_changes, written, first)
+    return GenerateResult(target, changes, down_changes, written, first, notes)
 
 
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool):
-    """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)])."""
+    """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)], notes)."""
     from .diff import diff_schemas
     from .hazards import destructive
     from .migration_writer import content_hash, render, split_new_enum_values
@@ -454,7 +489,10 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     inputs.status("Comparing")
     changes = diff_schemas(current, desired)
     if not changes:
-        return [], [], []
+        unexpressed, notes = dump_differences(inputs)
+        if unexpressed:
+            raise CannotExpress(unexpressed)
+        return [], [], [], notes
     down_changes = diff_schemas(desired, current)
     sha = content_hash(inputs.desired_text)
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
@@ -510,7 +548,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 render(changes, direction="up", desired_label=label, desired_sha256=sha),
                 render(down_changes, direction="down", desired_label=label, desired_sha256=sha),
             ))
-        verify_migrations(
+        notes = verify_migrations(
             inputs.shadow,
             current_db=_dbname(current_url),
             desired_url=desired_url,
@@ -518,7 +556,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             downs=[down for _, _, down in files],
             status=inputs.status,
         )
-    return changes, down_changes, files
+    return changes, down_changes, files, notes
 
 
 def _dbname(url: str) -> str:

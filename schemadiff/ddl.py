@@ -192,10 +192,28 @@ def _partition_column_override(column: Column) -> str:
 # -- constraints, indexes, views -----------------------------------------------------
 
 
+def constraint_definition(constraint: Constraint) -> str:
+    """The constraint clause for ADD CONSTRAINT, with the index's storage parameters.
+
+    pg_get_constraintdef omits ``WITH (...)`` for PRIMARY KEY / UNIQUE; the
+    grammar puts it after the column and INCLUDE lists and before the
+    DEFERRABLE / INITIALLY attributes (CREATE TABLE, "index_parameters").
+    """
+    definition = constraint.definition
+    if constraint.type not in ("p", "u") or not constraint.index_options:
+        return definition
+    with_clause = f" WITH ({', '.join(constraint.index_options)})"
+    for attribute in (" NOT DEFERRABLE", " DEFERRABLE", " INITIALLY "):
+        at = definition.find(attribute)
+        if at >= 0 and definition.rfind(")", 0, at) == at - 1:
+            return definition[:at] + with_clause + definition[at:]
+    return definition + with_clause
+
+
 def add_constraint(constraint: Constraint) -> str:
     return (
         f"ALTER TABLE {qualified_name(constraint.table)} ADD CONSTRAINT {ident(constraint.name)} "
-        f"{constraint.definition};"
+        f"{constraint_definition(constraint)};"
     )
 
 

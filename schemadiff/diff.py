@@ -44,6 +44,7 @@ from .engine_order import (
     Step,
     order,
 )
+from .engine_objects import ObjectChanges
 from .engine_tables import TableChanges
 from .engine_types import TypeChanges, _is_subsequence
 from .inspect import (
@@ -56,7 +57,9 @@ from .inspect import (
     Key,
     Policy,
     Range,
+    Rule,
     Schema,
+    Statistics,
     Trigger,
     View,
     inspect_database,
@@ -128,18 +131,20 @@ def _objects(schema: Schema) -> dict[Key, object]:
             objects[("column", f"{name}.{column.name}")] = column
     for kind, collection in (("view", schema.views), ("function", schema.functions),
                              ("constraint", schema.constraints), ("index", schema.indexes),
-                             ("trigger", schema.triggers), ("policy", schema.policies)):
+                             ("trigger", schema.triggers), ("policy", schema.policies),
+                             ("rule", schema.rules), ("statistics", schema.statistics)):
         for name, obj in collection.items():
             objects[(kind, name)] = obj
     return objects
 
 
 def _owner(obj: object) -> str | None:
-    """The relation a constraint/index/trigger/policy belongs to."""
-    return getattr(obj, "table", None) if isinstance(obj, (Constraint, Index, Trigger, Policy)) else None
+    """The relation a constraint/index/trigger/policy/rule/statistics object belongs to."""
+    owned = (Constraint, Index, Trigger, Policy, Rule, Statistics)
+    return getattr(obj, "table", None) if isinstance(obj, owned) else None
 
 
-class _Differ(TypeChanges, TableChanges):
+class _Differ(TypeChanges, TableChanges, ObjectChanges):
     def __init__(self, current: Schema, desired: Schema, current_index: SchemaIndex | None = None) -> None:
         self.a = current
         self.b = desired
@@ -170,6 +175,7 @@ class _Differ(TypeChanges, TableChanges):
     # -- the run ---------------------------------------------------------------------
 
     def run(self) -> list[Change]:
+        self.refuse_unmanaged()
         given = self.a
         self.rename_replaced_types()  # may replace self.a by a modified copy, which the given index does not fit
         a = self.current_index if self.current_index is not None and self.a is given else index_schema(self.a)
@@ -189,6 +195,9 @@ class _Differ(TypeChanges, TableChanges):
         self.diff_triggers()
         self.diff_policies()
         self.diff_event_triggers()
+        self.diff_rules()
+        self.diff_statistics()
+        self.diff_clustering()
         self.quiet_new_tables()
         return [step.change for step in order(self.steps)]
 
@@ -219,7 +228,7 @@ class _Differ(TypeChanges, TableChanges):
                     function, new_function):
                 replaced.add(("function", sig))
         for kind, old_map, new_map in (("constraint", a.constraints, b.constraints), ("index", a.indexes, b.indexes),
-                                       ("trigger", a.triggers, b.triggers)):
+                                       ("trigger", a.triggers, b.triggers), ("statistics", a.statistics, b.statistics)):
             for name, obj in old_map.items():
                 other = new_map.get(name)
                 if other is not None and obj.definition != other.definition:
@@ -254,8 +263,9 @@ class _Differ(TypeChanges, TableChanges):
                 if other and (other.type, other.collation) != (column.type, column.collation):
                     retyped.add(("column", f"{qname}.{column.name}"))
 
+        self.retyped_columns = retyped
         self.find_renames(replaced)
-        rebuildable = {"view", "constraint", "index", "trigger", "policy"}
+        rebuildable = {"view", "constraint", "index", "trigger", "policy", "rule", "statistics"}
         # Dropped objects count too: a foreign key kept as it is must still be
         # re-created when the unique index it relies on goes away.
         dropped = [key for key in self.a_objects if key not in self.b_objects and key not in self.renamed]
@@ -280,7 +290,10 @@ class _Differ(TypeChanges, TableChanges):
                     continue
                 if dependent[0] not in rebuildable or dependent not in self.b_objects:
                     continue
-                if limited and dependent[0] not in ("view", "trigger", "policy"):
+                # ALTER COLUMN TYPE rebuilds indexes, constraints and extended
+                # statistics itself; it refuses while a view, rule, trigger or
+                # policy uses the column.
+                if limited and dependent[0] not in ("view", "trigger", "policy", "rule"):
                     continue
                 owner = _owner(self.a_objects.get(dependent))
                 if owner is not None and owner == key[1] and key[0] in ("table", "view"):
@@ -337,7 +350,8 @@ class _Differ(TypeChanges, TableChanges):
         if table:
             keys.extend(("column", f"{relation}.{c}") for c in table.columns)
         for kind, collection in (("constraint", self.a.constraints), ("index", self.a.indexes),
-                                 ("trigger", self.a.triggers), ("policy", self.a.policies)):
+                                 ("trigger", self.a.triggers), ("policy", self.a.policies),
+                                 ("rule", self.a.rules), ("statistics", self.a.statistics)):
             keys.extend((kind, name) for name, obj in collection.items() if obj.table == relation)
         return keys
 
@@ -481,9 +495,12 @@ class _Differ(TypeChanges, TableChanges):
             if key in self.renamed_to and constraint.table not in self.created_relations:
                 old = self.a.constraints[self.renamed_to[key][1]]
                 self.rename(old, constraint)
+                self.constraint_index_options(old, constraint)
                 created = False
             elif created:
                 self.add_constraint(constraint)
+            else:
+                self.constraint_index_options(old, constraint)
             target = f"CONSTRAINT {ident(constraint.name)} ON {qualified_name(constraint.table)}"
             self.comment_step(target, key, "constraint", name, constraint.table, None if created else old.comment,
                               constraint.comment, created)
@@ -556,6 +573,7 @@ class _Differ(TypeChanges, TableChanges):
                 self.add(f"REFRESH MATERIALIZED VIEW {ref}{data};", "alter", kind, qname, None, R_CREATE["view"],
                          modifies={key}, needs=self.b_refs(key) - {key},
                          hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
+            self.view_column_defaults(view, old)
             self.comment_step(f"{kind.upper()} {ref}", key, kind, qname, None, old.comment if old else None,
                               view.comment, created)
             for column in view.columns:

@@ -26,12 +26,13 @@ from .inspect import Key
 # Phase order, used only to break ties between statements the dependency
 # graph leaves unordered.
 R_RENAME = 0
-R_DROP = {"policy": 10, "trigger": 11, "view": 12, "index": 13, "fk": 14, "constraint": 15, "column": 16,
+R_DROP = {"policy": 10, "trigger": 11, "rule": 11, "statistics": 11, "view": 12, "index": 13, "fk": 14, "constraint": 15, "column": 16,
           "table": 17, "function": 18, "sequence": 19, "type": 20, "extension": 21, "schema": 22}
 R_ALTER_TYPE, R_ALTER_SEQUENCE, R_REPLACE_FUNCTION, R_ALTER_TABLE, R_ALTER_COLUMN = 30, 31, 32, 33, 34
 R_CREATE = {"schema": 40, "extension": 41, "type": 42, "sequence": 43, "table": 45, "column": 46,
             "function": 47, "owned by": 48, "pk": 49, "constraint": 50, "fk": 51, "index": 52, "view": 53,
-            "trigger": 54, "policy": 55, "table option": 56, "comment": 60}
+            "view default": 53, "statistics": 53, "trigger": 54, "rule": 54, "policy": 55, "table option": 56,
+            "comment": 60}
 
 
 @dataclass

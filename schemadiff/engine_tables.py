@@ -117,14 +117,14 @@ class TableChanges:
                  new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys)
 
     def column_settings(self, table: Table, columns: Iterable[Column], old: Table | None = None) -> None:
-        """Storage and statistics targets, which no column definition carries."""
+        """Storage, compression, statistics targets and attribute options, which no column definition carries."""
         storages = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
         for column in columns:
             before = old.columns.get(column.name) if old else None
             key = ("column", f"{table.qualified}.{column.name}")
-            if before is not None and (before.storage, before.statistics) == (column.storage, column.statistics):
+            if before is not None and _column_settings(before) == _column_settings(column):
                 continue
-            if before is None and column.storage is None and column.statistics is None:
+            if before is None and _column_settings(column) == (None, None, None, ()):
                 continue
             prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(column.name)}"
             if (before.storage if before else None) != column.storage:
@@ -135,6 +135,7 @@ class TableChanges:
                 target = -1 if column.statistics is None else column.statistics
                 self.add(f"{prefix} SET STATISTICS {target};", "alter", "column", key[1], table.qualified,
                          R_CREATE["table option"], needs={key})
+            self.column_compression_and_options(table, column, before)
 
     def identity_claims(self, columns: Iterable[Column]) -> set[str]:
         return {f"rel:{c.identity_sequence}" for c in columns if c.identity and c.identity_sequence}
@@ -306,6 +307,10 @@ def _base(type_name: str) -> str:
     if "(" in base:
         base = base[: base.index("(")] + base[base.index(")") + 1:]
     return base
+
+
+def _column_settings(column: Column) -> tuple:
+    return (column.storage, column.statistics, column.compression, column.options)
 
 
 def _column_shape(column: Column) -> tuple:

@@ -93,12 +93,38 @@ class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
 
 
+class UnsupportedChange(CommandError):
+    """The change involves a kind of object schemadiff does not create, alter or drop."""
+
+
 class OrderingCycle(CommandError):
     """The engine's statements depend on each other in a cycle: no order of them can run."""
 
 
 class VerificationFailed(CommandError):
     """A generated migration did not reach the state it was generated for."""
+
+
+class CannotExpress(CommandError):
+    """The schemas differ (PostgreSQL's pg_dump says so) in a way the engine cannot express yet.
+
+    ``differences`` are ``schemadiff.dumpjudge.differences`` lines: "missing:
+    <statement>" (the desired state has it, the current state lacks it),
+    "unexpected: <statement>" (the other way round).
+    """
+
+    _SHOWN = 20
+
+    def __init__(self, differences: list[str]) -> None:
+        self.differences = differences
+        shown = "\n".join(f"  - {line}" for line in differences[: self._SHOWN])
+        if len(differences) > self._SHOWN:
+            shown += f"\n  ... and {len(differences) - self._SHOWN} more"
+        super().__init__(
+            "schemadiff finds nothing to change, but pg_dump --schema-only of the desired and the current state"
+            f" differ; schemadiff cannot express these differences yet, so nothing was written:\n{shown}",
+            "Write the migration by hand (then run `schemadiff hash`); please report the case.",
+        )
 
 
 def _first_lines(text: str, limit: int = 6) -> str:

@@ -20,10 +20,23 @@ from .sqlfile import Statement, parse_statements, position_of
 
 
 def run_statements(
-    url: str, statements: Sequence[Statement], *, transactional: bool, what: str, hint: str | None = None
+    url: str,
+    statements: Sequence[Statement],
+    *,
+    transactional: bool,
+    what: str,
+    hint: str | None = None,
+    check_function_bodies: bool = True,
 ) -> None:
-    """Run ``statements``; a failure names the statement and its position."""
+    """Run ``statements``; a failure names the statement and its position.
+
+    ``check_function_bodies=False`` creates SQL functions without checking
+    their bodies (PostgreSQL's setting of that name), as pg_dump's restore
+    does, so functions may refer to ones created later.
+    """
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
+        if not check_function_bodies:
+            conn.execute("SET check_function_bodies = off")
         for statement in statements:
             try:
                 conn.execute(statement.text)

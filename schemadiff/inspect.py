@@ -31,6 +31,7 @@ VERSION_TABLES = frozenset({"schema_migrations", "schemadiff_history"})
 PG_TYPE, PG_PROC, PG_CLASS, PG_ATTRDEF = 1247, 1255, 1259, 2604
 PG_CONSTRAINT, PG_NAMESPACE, PG_REWRITE, PG_TRIGGER = 2606, 2615, 2618, 2620
 PG_EXTENSION, PG_POLICY, PG_EVENT_TRIGGER = 3079, 3256, 3466
+PG_STATISTIC_EXT = 3381
 
 # An object's identity in the dependency graph: (kind, qualified name).
 Key = tuple[str, str]
@@ -129,6 +130,8 @@ class Column:
     volatile_default: bool = False
     storage: str | None = None  # p e x m, only when not the type's default
     statistics: int | None = None  # per-column statistics target, when set
+    compression: str | None = None  # attcompression: p (pglz) | l (lz4); None: the server's default
+    options: tuple[str, ...] = ()  # attoptions: n_distinct=..., n_distinct_inherited=...
     comment: str | None = None
     position: int = 0
 
@@ -166,6 +169,9 @@ class View:
     columns: list[str] = field(default_factory=list)
     column_types: list[str] = field(default_factory=list)  # format_type, with collation
     column_comments: dict[str, str] = field(default_factory=dict)
+    # column -> DEFAULT expression (ALTER VIEW ... ALTER COLUMN ... SET DEFAULT):
+    # used by INSERTs through an updatable view or an INSTEAD rule.
+    column_defaults: dict[str, str] = field(default_factory=dict)
     comment: str | None = None
 
 
@@ -177,6 +183,12 @@ class Constraint:
     type: str  # contype: p u f c x
     definition: str
     references: str | None = None  # qualified table a foreign key points to
+    # Storage parameters of the index backing a PRIMARY KEY / UNIQUE
+    # constraint ("fillfactor=90"), in the order they were given (which is
+    # the order pg_dump prints): pg_get_constraintdef leaves them out for
+    # those two kinds (it prints them for EXCLUDE).
+    index_options: tuple[str, ...] = ()
+    clustered: bool = False  # ALTER TABLE ... CLUSTER ON its index
     comment: str | None = None
 
 
@@ -186,6 +198,7 @@ class Index:
     name: str
     table: str
     definition: str
+    clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
     comment: str | None = None
 
 
@@ -230,6 +243,30 @@ class Policy:
 
 
 @dataclass
+class Rule:
+    """A rewrite rule (CREATE RULE) on a table or view, other than a view's own _RETURN rule."""
+
+    schema: str
+    table: str  # qualified relation the rule is on
+    name: str
+    definition: str  # pg_get_ruledef: a complete CREATE RULE ... ;
+    enabled: str  # ev_enabled: O (origin, the default) D R A, as for triggers
+    comment: str | None = None
+
+
+@dataclass
+class Statistics:
+    """An extended statistics object (CREATE STATISTICS)."""
+
+    schema: str
+    name: str
+    table: str  # qualified table or materialized view it is on
+    definition: str  # pg_get_statisticsobjdef: CREATE STATISTICS ... FROM ...
+    target: int | None = None  # ALTER STATISTICS ... SET STATISTICS, when set
+    comment: str | None = None
+
+
+@dataclass
 class EventTrigger:
     name: str
     event: str
@@ -255,6 +292,13 @@ class Schema:
     triggers: dict[str, Trigger] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
     event_triggers: dict[str, EventTrigger] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)  # "schema.relation.rule" -> rule
+    statistics: dict[str, Statistics] = field(default_factory=dict)  # "schema.name" -> statistics
+    # Objects of kinds the engine does not create, alter or drop (collations,
+    # casts, operators, text search objects...): pg_identify_object's
+    # "type identity" -> what defines it, so that the differ can refuse a
+    # change to them instead of leaving it out (see ``read_unmanaged``).
+    unmanaged: dict[str, str] = field(default_factory=dict)
     # (dependent, referenced, deptype) between keys of this model
     depends: set[tuple[Key, Key, str]] = field(default_factory=set)
 
@@ -462,6 +506,9 @@ class _Reader:
         self.read_triggers()
         self.read_policies()
         self.read_event_triggers()
+        self.read_rules()
+        self.read_statistics()
+        self.read_unmanaged()
         self.read_comments()
         self.read_depends()
         return self.schema
@@ -574,7 +621,8 @@ class _Reader:
                    CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,
                    c.reltype,
                    (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype),
-                   ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid),
+                   ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid
+                         AND r.rulename = '_RETURN'),
                    c.relispopulated, c.relreplident,
                    (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
                     WHERE i.indrelid = c.oid AND i.indisreplident)
@@ -620,7 +668,8 @@ class _Reader:
                    {_collation_sql('a.attcollation', 't.typcollation')},
                    a.attinhcount > 0, d.oid, c.relkind,
                    CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END,
-                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END
+                   CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END,
+                   NULLIF(a.attcompression::text, ''), COALESCE(a.attoptions, '{{}}')
             FROM pg_catalog.pg_attribute a
             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -632,7 +681,7 @@ class _Reader:
         )
         volatile = self.volatile_functions()  # asked always, so a side-by-side read sends it ahead
         for (relid, attnum, name, type_, notnull, default, identity, generated, collation, inherited, defoid, relkind,
-             storage, statistics) in rows:
+             storage, statistics, compression, attoptions) in rows:
             target = self.objects.get((PG_CLASS, relid, 0))
             key = self.keys.get((PG_CLASS, relid, 0))
             if key is None:
@@ -642,7 +691,8 @@ class _Reader:
                     name, type_, notnull, None if generated == "s" else default, identity, None, None,
                     default if generated == "s" else None, collation, inherited,
                     volatile_default=bool(default and generated != "s" and _calls_any(default, volatile)),
-                    storage=storage, statistics=statistics, position=attnum,
+                    storage=storage, statistics=statistics, compression=compression,
+                    options=tuple(sorted(attoptions)), position=attnum,
                 )
                 target.columns[name] = column
                 column_key: Key = ("column", f"{target.qualified}.{name}")
@@ -656,6 +706,10 @@ class _Reader:
                 composite.attributes.append(Attribute(name, type_, collation))
                 self.register(PG_CLASS, relid, attnum, key, None)
             elif isinstance(target, View):
+                if default is not None:
+                    target.column_defaults[name] = default
+                if defoid:
+                    self.register(PG_ATTRDEF, defoid, 0, key, None)
                 target.columns.append(name)
                 target.column_types.append(f"{type_} {collation or ''}")
                 self.register(PG_CLASS, relid, attnum, key, ("view column", target, name))
@@ -708,13 +762,19 @@ class _Reader:
             f"""
             SELECT con.oid, con.conname, con.contype, con.conrelid, con.contypid,
                    pg_catalog.pg_get_constraintdef(con.oid), con.conislocal AND con.conparentid = 0,
-                   con.conindid, n.nspname, con.confrelid
+                   con.conindid, n.nspname, con.confrelid,
+                   CASE WHEN con.contype IN ('p', 'u') THEN
+                       ARRAY(SELECT o.o FROM pg_catalog.pg_class ic, unnest(ic.reloptions) WITH ORDINALITY AS o(o, n)
+                             WHERE ic.oid = con.conindid ORDER BY o.n) END,
+                   COALESCE((SELECT i.indisclustered FROM pg_catalog.pg_index i
+                             WHERE i.indexrelid = con.conindid AND con.contype IN ('p', 'u', 'x')), false)
             FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
             WHERE con.connamespace IN ({_USER_NS}) AND con.contype <> 't'
             ORDER BY con.conrelid, con.conname
             """
         )
-        for oid, name, contype, relid, typid, definition, local, indid, schema, frelid in rows:
+        for oid, name, contype, relid, typid, definition, local, indid, schema, frelid, index_options, \
+                clustered in rows:
             if typid:
                 domain = self.objects.get((PG_TYPE, typid, 0))
                 if isinstance(domain, Domain):
@@ -732,7 +792,8 @@ class _Reader:
                 self.register(PG_CONSTRAINT, oid, 0, ("table", table.qualified), None)
                 continue
             constraint = Constraint(schema, table.qualified, name, contype, definition,
-                                    self.rel_names.get(frelid) if frelid else None)
+                                    self.rel_names.get(frelid) if frelid else None,
+                                    tuple(index_options or ()), clustered)
             self.schema.constraints[key[1]] = constraint
             self.register(PG_CONSTRAINT, oid, 0, key, constraint)
             if contype in ("p", "u", "x") and indid:
@@ -743,7 +804,8 @@ class _Reader:
         rows = self.rows(
             f"""
             SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid),
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid),
+                   i.indisclustered
             FROM pg_catalog.pg_index i
             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
@@ -753,7 +815,7 @@ class _Reader:
             ORDER BY n.nspname, ic.relname
             """
         )
-        for oid, schema, name, relid, definition, attached in rows:
+        for oid, schema, name, relid, definition, attached, clustered in rows:
             owner_key = self.keys.get((PG_CLASS, relid, 0))
             if owner_key is None or owner_key[0] not in ("table", "view"):
                 continue
@@ -762,7 +824,7 @@ class _Reader:
                 self.register(PG_CLASS, oid, 0, owner_key, None)
                 continue
             qname = f"{schema}.{name}"
-            index = self.schema.indexes[qname] = Index(schema, name, owner_key[1], definition)
+            index = self.schema.indexes[qname] = Index(schema, name, owner_key[1], definition, clustered)
             key: Key = ("index", qname)
             self.register(PG_CLASS, oid, 0, key, index)
             self.depends_on(key, owner_key)
@@ -864,6 +926,77 @@ class _Reader:
             key: Key = ("policy", qname)
             self.register(PG_POLICY, oid, 0, key, policy)
             self.depends_on(key, owner_key)
+
+    # -- rules, extended statistics --------------------------------------------------
+
+    def read_rules(self) -> None:
+        """Rules other than a view's _RETURN rule (which is the view itself)."""
+        rows = self.rows(
+            f"""
+            SELECT r.oid, r.rulename, r.ev_class, pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled
+            FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+            WHERE r.rulename <> '_RETURN' AND c.relnamespace IN ({_USER_NS})
+              AND {_not_extension_member(PG_REWRITE, 'r.oid')}
+            ORDER BY r.ev_class, r.rulename
+            """
+        )
+        for oid, name, relid, definition, enabled in rows:
+            owner_key = self.keys.get((PG_CLASS, relid, 0))
+            owner = self.objects.get((PG_CLASS, relid, 0))
+            if owner_key is None or not isinstance(owner, (Table, View)):
+                continue
+            qname = f"{owner_key[1]}.{name}"
+            rule = self.schema.rules[qname] = Rule(owner.schema, owner_key[1], name, definition.strip(), enabled)
+            key: Key = ("rule", qname)
+            self.register(PG_REWRITE, oid, 0, key, rule)
+            self.depends_on(key, owner_key)
+
+    def read_statistics(self) -> None:
+        rows = self.rows(
+            f"""
+            SELECT s.oid, n.nspname, s.stxname, s.stxrelid, pg_catalog.pg_get_statisticsobjdef(s.oid),
+                   CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END
+            FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
+            WHERE s.stxnamespace IN ({_USER_NS}) AND {_not_extension_member(PG_STATISTIC_EXT, 's.oid')}
+            ORDER BY n.nspname, s.stxname
+            """
+        )
+        for oid, schema, name, relid, definition, target in rows:
+            owner_key = self.keys.get((PG_CLASS, relid, 0))
+            if owner_key is None or owner_key[0] not in ("table", "view"):  # tables, materialized views
+                continue
+            qname = f"{schema}.{name}"
+            stats = self.schema.statistics[qname] = Statistics(schema, name, owner_key[1], definition, target)
+            key: Key = ("statistics", qname)
+            self.register(PG_STATISTIC_EXT, oid, 0, key, stats)
+            self.depends_on(key, owner_key)
+
+    def read_unmanaged(self) -> None:
+        """Objects users create by hand whose kinds the engine does not model.
+
+        Publications and subscriptions are left out: they are set up by
+        whoever runs replication, not written in schema files.
+        """
+        catalogs = ("pg_collation", "pg_cast", "pg_operator", "pg_opclass", "pg_opfamily", "pg_am",
+                    "pg_conversion", "pg_language", "pg_transform", "pg_ts_config", "pg_ts_dict", "pg_ts_parser",
+                    "pg_ts_template", "pg_foreign_data_wrapper", "pg_foreign_server")
+        objects = " UNION ALL ".join(
+            f"SELECT '{name}'::pg_catalog.regclass AS classid, x.oid FROM pg_catalog.{name} x" for name in catalogs)
+        for identity, definition in self.rows(
+            f"""
+            SELECT i.type || ' ' || i.identity,
+                   CASE WHEN o.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass THEN
+                       -- every column but oids and the library version, whatever the server's release
+                       (SELECT (pg_catalog.to_jsonb(co) - 'oid' - 'collnamespace' - 'collowner' - 'collversion')::text
+                        FROM pg_catalog.pg_collation co WHERE co.oid = o.oid) ELSE '' END
+            FROM ({objects}) o
+            CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) i
+            WHERE o.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                  WHERE e.classid = o.classid AND e.objid = o.oid AND e.deptype = 'e')
+            ORDER BY 1
+            """
+        ):
+            self.schema.unmanaged[identity] = definition
 
     # -- comments and dependencies --------------------------------------------------
 

@@ -20,6 +20,9 @@ from .errors import ConfigError, MigrationDirectoryError
 from .hazards import DESCRIPTIONS, describe
 
 NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
+_SKIP_BODY_CHECKS_LOCAL = "SET LOCAL check_function_bodies = off;"
+# A file run statement by statement has no transaction for SET LOCAL to last in.
+_SKIP_BODY_CHECKS_SESSION = "SET check_function_bodies = off;"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _ADD_VALUE = re.compile(r"\bADD VALUE (?:IF NOT EXISTS )?('(?:[^']|'')*')")
 
@@ -67,6 +70,15 @@ def render(
         lines.append("-- Hazards:")
         lines.extend(hazard_lines)
     lines.append("")
+    if any(change.kind == "function" and change.action in ("create", "alter") for change in changes):
+        # Functions are created in name order, and a SQL body is checked at
+        # creation against the functions that exist then: one calling a
+        # function created further down would fail. pg_dump's output sets
+        # the same; bodies are still checked when called. golang-migrate
+        # sends a file as one implicit transaction, so SET LOCAL lasts
+        # exactly as long as the file.
+        lines.append(_SKIP_BODY_CHECKS_LOCAL if transactional else _SKIP_BODY_CHECKS_SESSION)
+        lines.append("")
     for statement in preamble:
         lines.append(statement.rstrip())
         lines.append("")

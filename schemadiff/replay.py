@@ -19,6 +19,12 @@ from .execute import error_reason, run_statements
 from .migrations import MigrationDirectory, read_script
 from .sqlfile import Statement
 
+# SQL function bodies may call functions defined further down the file (or
+# each other): like pg_dump's own output, the shadow checks them when they
+# are called, not when they are created. (PostgreSQL docs, runtime config:
+# check_function_bodies "false ... when loading function definitions".)
+SKIP_FUNCTION_BODY_CHECKS = "SET check_function_bodies = off"
+
 _BATCH = 250  # statements per round trip: one implicit transaction must not exhaust the lock table
 
 
@@ -35,6 +41,7 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
     if not statements:
         return
     with dburl.connect(url, what="shadow database", autocommit=True) as conn:
+        conn.execute(SKIP_FUNCTION_BODY_CHECKS)
         for start in range(0, len(statements), _BATCH):
             batch = statements[start : start + _BATCH]
             try:
@@ -59,7 +66,8 @@ def replay_directory(url: str, directory: MigrationDirectory) -> None:
 
     Each file runs the way the runner would run it (one transaction, or
     statement by statement when it cannot be in one), so the shadow holds
-    the state production reaches, not an approximation of it.
+    the state production reaches, not an approximation of it; only SQL
+    function bodies are not checked at creation, as in a pg_dump restore.
     """
     for migration in directory.migrations:
         if migration.up is None:
@@ -72,6 +80,7 @@ def replay_directory(url: str, directory: MigrationDirectory) -> None:
             url,
             script.statements,
             transactional=script.transactional,
+            check_function_bodies=False,
             what=f"migration {migration.up.name} (replayed into the shadow database)",
             hint="The migration directory does not replay on a fresh database; fix the file"
             " (then `schemadiff hash`).",

@@ -46,6 +46,13 @@ os.environ.pop("SCHEMADIFF_SHADOW_URL", None)  # a developer's shadow server is 
 from schemadiff.shadow import ShadowServer  # noqa: E402  (after the environment above)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Start the run's embedded server once, before pytest-xdist starts its
+    # workers, so they find it running instead of racing to create it.
+    if _OWNS_SESSION_DIR and not os.environ.get("SCHEMADIFF_TEST_SHADOW_URL"):
+        ShadowServer.open(None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _OWNS_SESSION_DIR and not hasattr(config, "workerinput"):
         remove_embedded_server(Path(os.environ["SCHEMADIFF_CACHE_DIR"]))

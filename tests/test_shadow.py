@@ -16,6 +16,10 @@ from psycopg import sql
 
 from schemadiff import shadow as shadow_module
 
+# These tests count, keep and prune templates on the run's shared server:
+# with pytest-xdist they run on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("shadow-server")
+
 
 def test_the_embedded_server_runs_with_throwaway_settings():
     server = shadow_module.ShadowServer.open(None)

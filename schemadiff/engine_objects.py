@@ -1,0 +1,216 @@
+"""Diff engine, part: rules, extended statistics, view column defaults,
+column compression and attribute options, and the attributes of indexes
+(storage parameters of constraint-backed ones, CLUSTER ON).
+
+A mixin of :class:`schemadiff.diff._Differ`, like ``engine_tables``: it uses
+the differ's state (``self.a``/``self.b`` models, ``self.add``, the sets of
+replaced objects and of dropped/created relations). Each of these objects
+hangs off a relation: one dropped with its relation is not dropped again,
+and one on a re-created relation (or itself rebuilt because something it
+depends on is) is created again in the same migration.
+
+Statements follow the PostgreSQL reference pages: CREATE RULE / CREATE OR
+REPLACE RULE / ALTER TABLE ... {ENABLE|DISABLE} RULE, CREATE / ALTER
+STATISTICS, ALTER VIEW ... ALTER COLUMN ... {SET|DROP} DEFAULT, ALTER TABLE
+... ALTER COLUMN ... {SET COMPRESSION|SET (...)|RESET (...)}, ALTER INDEX
+... {SET|RESET} (storage parameter), ALTER TABLE ... {CLUSTER ON|SET
+WITHOUT CLUSTER}.
+"""
+
+from __future__ import annotations
+
+from .ddl import ident, qualified, qualified_name
+from .engine_order import R_ALTER_TABLE, R_CREATE, R_DROP
+from .errors import UnsupportedChange
+from .inspect import Column, Constraint, Key, Table, View
+
+# ev_enabled / tgenabled letters -> the ALTER TABLE clause that sets them.
+_RULE_STATE = {"O": "ENABLE RULE", "D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}
+
+
+def option_changes(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(parameters to SET as ``name=value``, parameter names to RESET) to turn ``old`` into ``new``."""
+    before = dict(o.split("=", 1) for o in old)
+    after = dict(o.split("=", 1) for o in new)
+    reset = [name for name in before if name not in after]
+    changed = [f"{name}={value}" for name, value in after.items() if before.get(name) != value]
+    return changed, reset
+
+
+class ObjectChanges:
+    """Statements for rules, extended statistics, view column defaults, column compression and
+    options, index attributes, and the refusal of kinds not modelled (a mixin of the differ)."""
+
+    # -- kinds not modelled ------------------------------------------------------------
+
+    def refuse_unmanaged(self) -> None:
+        """Raise UnsupportedChange when objects of a kind the engine does not model differ.
+
+        Without this, a new collation or cast in the desired schema would
+        give an empty plan ("in sync") and never be created.
+        """
+        lines = []
+        for identity in sorted(self.a.unmanaged.keys() | self.b.unmanaged.keys()):
+            old, new = self.a.unmanaged.get(identity), self.b.unmanaged.get(identity)
+            if old == new:
+                continue
+            state = "to be created" if old is None else "to be dropped" if new is None else "changed"
+            lines.append(f"  - {identity}: {state}")
+        if lines:
+            raise UnsupportedChange(
+                "schemadiff does not create, alter or drop these objects; nothing was planned:\n" + "\n".join(lines),
+                "Write this part of the migration by hand (then run `schemadiff hash`), or leave the objects"
+                " as they are on both sides; README \"What the engine models\" lists the kinds.")
+
+    # -- rules -------------------------------------------------------------------------
+
+    def diff_rules(self) -> None:
+        for name, rule in self.a.rules.items():
+            key = ("rule", name)
+            if rule.table in self.dropped_relations:
+                continue  # DROP TABLE / DROP VIEW takes its rules along
+            if name not in self.b.rules or key in self.replaced:
+                self.add(f"DROP RULE {ident(rule.name)} ON {qualified_name(rule.table)};", "drop", "rule", name,
+                         rule.table, R_DROP["rule"], removes={key}, had=self.a_refs(key))
+        for name, rule in self.b.rules.items():
+            key = ("rule", name)
+            old = self.a.rules.get(name)
+            created = old is None or key in self.replaced or rule.table in self.created_relations
+            if created:
+                self.add(rule.definition, "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
+                         needs=self.b_refs(key))
+            elif old.definition != rule.definition:
+                # Same name, same relation: replaced in place, atomically.
+                sql = rule.definition.replace("CREATE RULE", "CREATE OR REPLACE RULE", 1)
+                self.add(sql, "alter", "rule", name, rule.table, R_CREATE["rule"], modifies={key},
+                         needs=self.b_refs(key), had=self.a_refs(key))
+            if (created and rule.enabled != "O") or (not created and old.enabled != rule.enabled):
+                # ALTER TABLE takes views too for this form (pg_dump writes it so).
+                self.add(f"ALTER TABLE {qualified_name(rule.table)} {_RULE_STATE[rule.enabled]} {ident(rule.name)};",
+                         "alter", "rule", name, rule.table, R_CREATE["rule"], needs={key})
+            self.comment_step(f"RULE {ident(rule.name)} ON {qualified_name(rule.table)}", key, "rule", name,
+                              rule.table, None if created else old.comment, rule.comment, created)
+
+    # -- extended statistics -----------------------------------------------------------
+
+    def diff_statistics(self) -> None:
+        for name, stats in self.a.statistics.items():
+            key = ("statistics", name)
+            if stats.table in self.dropped_relations:
+                continue  # dropped with its table
+            if name not in self.b.statistics or key in self.replaced:
+                self.add(f"DROP STATISTICS {qualified(stats.schema, stats.name)};", "drop", "statistics", name,
+                         stats.table, R_DROP["statistics"], removes={key}, had=self.a_refs(key))
+        for name, stats in self.b.statistics.items():
+            key = ("statistics", name)
+            old = self.a.statistics.get(name)
+            created = old is None or key in self.replaced or stats.table in self.created_relations
+            ref = qualified(stats.schema, stats.name)
+            if created:
+                self.add(stats.definition + ";", "create", "statistics", name, stats.table, R_CREATE["statistics"],
+                         provides={key}, needs=self.b_refs(key))
+            # ALTER COLUMN TYPE rebuilds the statistics objects on the column
+            # but forgets their statistics target (PostgreSQL 16): set it again.
+            over_retyped = self.b_refs(key) & self.retyped_columns
+            if (created and stats.target is not None) or (not created and old.target != stats.target) or (
+                    not created and stats.target is not None and over_retyped):
+                target = -1 if stats.target is None else stats.target
+                self.add(f"ALTER STATISTICS {ref} SET STATISTICS {target};", "alter", "statistics", name,
+                         stats.table, R_CREATE["statistics"], needs={key} | over_retyped)
+            self.comment_step(f"STATISTICS {ref}", key, "statistics", name, stats.table,
+                              None if created else old.comment, stats.comment, created)
+
+    # -- view column defaults ----------------------------------------------------------
+
+    def view_column_defaults(self, view: View, old: View | None) -> None:
+        """SET / DROP DEFAULT on a view's columns; ``old`` None when the view is (re-)created.
+
+        CREATE OR REPLACE VIEW keeps the defaults of the columns it keeps.
+        """
+        key: Key = ("view", f"{view.schema}.{view.name}")
+        ref = qualified(view.schema, view.name)
+        before = old.column_defaults if old is not None else {}
+        for column in view.columns:
+            default = view.column_defaults.get(column)
+            if before.get(column) == default:
+                continue
+            clause = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
+            self.add(f"ALTER VIEW {ref} ALTER COLUMN {ident(column)} {clause};", "alter", "column",
+                     f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key})
+
+    # -- column compression and attribute options -------------------------------------
+
+    def column_compression_and_options(self, table: Table, column: Column, before: Column | None) -> None:
+        """ALTER COLUMN SET COMPRESSION and SET / RESET (n_distinct...); ``before`` None for a new column.
+
+        SET COMPRESSION applies to values stored from now on; existing
+        values keep theirs (PostgreSQL, ALTER TABLE).
+        """
+        key: Key = ("column", f"{table.qualified}.{column.name}")
+        prefix = f"ALTER TABLE {qualified(table.schema, table.name)} ALTER COLUMN {ident(column.name)}"
+        if (before.compression if before else None) != column.compression:
+            method = {"p": "pglz", "l": "lz4"}.get(column.compression or "", "DEFAULT")
+            self.add(f"{prefix} SET COMPRESSION {method};", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
+        changed, reset = option_changes(before.options if before else (), column.options)
+        if changed:
+            self.add(f"{prefix} SET ({', '.join(changed)});", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
+        if reset:
+            self.add(f"{prefix} RESET ({', '.join(reset)});", "alter", "column", key[1], table.qualified,
+                     R_CREATE["table option"], needs={key})
+
+    # -- attributes of indexes and constraint-backed indexes ---------------------------
+
+    def constraint_index_options(self, old: Constraint, new: Constraint) -> None:
+        """ALTER INDEX ... SET / RESET for a kept PRIMARY KEY / UNIQUE constraint's index.
+
+        No rebuild: like ALTER INDEX on any index, the new parameters apply
+        to pages written from now on (PostgreSQL, ALTER INDEX).
+        """
+        changed, reset = option_changes(old.index_options, new.index_options)
+        key: Key = ("constraint", f"{new.table}.{new.name}")
+        index = qualified(new.schema, new.name)
+        if changed:
+            self.add(f"ALTER INDEX {index} SET ({', '.join(changed)});", "alter", "constraint", key[1], new.table,
+                     R_ALTER_TABLE, modifies={key})
+        if reset:
+            self.add(f"ALTER INDEX {index} RESET ({', '.join(reset)});", "alter", "constraint", key[1], new.table,
+                     R_ALTER_TABLE, modifies={key})
+
+    def diff_clustering(self) -> None:
+        """ALTER TABLE ... CLUSTER ON / SET WITHOUT CLUSTER: which index a bare CLUSTER uses.
+
+        A table has at most one; marking another unmarks the previous one.
+        """
+        def clustered(schema) -> dict[str, tuple[str, Key]]:
+            marks: dict[str, tuple[str, Key]] = {}
+            for name, index in schema.indexes.items():
+                if index.clustered:
+                    marks[index.table] = (index.name, ("index", name))
+            for name, constraint in schema.constraints.items():
+                if constraint.clustered:
+                    marks[constraint.table] = (constraint.name, ("constraint", name))
+            return marks
+
+        before, after = clustered(self.a), clustered(self.b)
+        for table in sorted(set(before) | set(after)):
+            if table in self.b.tables:
+                what, relation = "TABLE", ("table", table)
+            elif table in self.b.views:
+                what, relation = "MATERIALIZED VIEW", ("view", table)
+            else:
+                continue
+            mark = after.get(table)
+            rebuilt = table in self.created_relations or (mark is not None and (
+                mark[1] in self.replaced or mark[1] not in self.a_objects or mark[1] in self.renamed_to))
+            if before.get(table, (None,))[0] == (mark[0] if mark else None) and not rebuilt:
+                continue
+            if mark is None:
+                if table in self.created_relations:
+                    continue
+                self.add(f"ALTER {what} {qualified_name(table)} SET WITHOUT CLUSTER;", "alter", relation[0], table,
+                         table, R_CREATE["table option"], needs={relation})
+            else:
+                self.add(f"ALTER {what} {qualified_name(table)} CLUSTER ON {ident(mark[0])};", "alter", relation[0],
+                         table, table, R_CREATE["table option"], needs={relation, mark[1]})

@@ -466,7 +466,11 @@ def test_golang_migrate_arriving_during_our_concurrent_index_build_does_not_brea
             [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        time.sleep(1.5)  # longer than deadlock_timeout: the server would have checked golang-migrate by now
+        # Until golang-migrate waits for the lock (or its wait was already canceled), then past
+        # deadlock_timeout: the server has checked golang-migrate's wait and found no cycle yet.
+        _wait_until(lambda: theirs.poll() is not None or _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60,
+                    "golang-migrate to wait for the lock")
+        time.sleep(1.5)
     finally:
         blocker.close()
     thread.join(60)
@@ -486,8 +490,12 @@ def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_fi
     db: str, golang_migrate: GoMigrate, tmp_path: Path
 ) -> None:
     directory = _concurrent_index_dir(tmp_path / "m")
+    # File 1 waits for an advisory lock the test holds, so that golang-migrate
+    # is surely waiting for the migration lock when schemadiff reaches file 2.
     add(directory, 1, "t", "CREATE TABLE big (id int, v int);\nINSERT INTO big SELECT g, g FROM generate_series(1, 20000) g;"
-        "\nSELECT pg_sleep(3);", "DROP TABLE big;")
+        "\nSELECT pg_advisory_xact_lock(4242);", "DROP TABLE big;")
+    gate = psycopg.connect(db, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
     events: list[object] = []
     result: dict[str, object] = {}
 
@@ -499,10 +507,18 @@ def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_fi
 
     thread = threading.Thread(target=ours)
     thread.start()
-    _wait_until(lambda: _waiting_for(db, "%pg_sleep%") or _active(db, "%pg_sleep(3)%"), 30, "file 1 to run")
-    code, output = golang_migrate.service(db, directory)  # waits for the lock during file 1
-    thread.join(60)
-    assert code == 0, output  # it went first at the build, and applied 2..3 itself
+    try:
+        _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, "file 1 to wait at the gate")
+        theirs = subprocess.Popen(
+            [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        _wait_until(lambda: _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60, "golang-migrate to wait for the lock")
+    finally:
+        gate.close()
+    output, _ = theirs.communicate(timeout=120)
+    thread.join(120)
+    assert theirs.returncode == 0, output  # it went first at the build, and applied 2..3 itself
     assert not isinstance(result["ours"], Exception), result["ours"]
     assert any(isinstance(e, runner.LockYielded) for e in events)
     assert not any(isinstance(e, runner.LockWaiterCanceled) for e in events)

@@ -276,7 +276,7 @@ class LiveDatabase:
         self.shadow = ShadowServer.open(bench.admin_url)
         self.original = bench.write(f"plan{size}/original.sql", scale_schema.original_schema(size))
         self.name = self.shadow.create_database()
-        self.url = self.shadow.url_for(self.name)
+        self.url = self.shadow.admin_url_for(self.name)
         started = time.perf_counter()
         bench.psql_file(self.url, self.original)
         log(f"{size:,} tables: live database loaded in {time.perf_counter() - started:.1f}s")
@@ -467,7 +467,7 @@ class Apply:
         for kind in ("apply", "psql"):
             name = self.shadow.create_database()
             try:
-                url = self.shadow.url_for(name)
+                url = self.shadow.admin_url_for(name)
                 if kind == "apply":
                     run = bench.schemadiff("apply", "--dir", str(self.directory), "--db", url, with_shadow=False)
                     result.apply.append(run.seconds)

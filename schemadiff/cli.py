@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied),"
@@ -160,6 +160,12 @@ def plan(
     for result in results:
         for note in result.notes:
             session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
+    problems = [problem for result in results for problem in result.row_problems]
+    if problems:
+        raise ExistingRowsBlock(
+            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
+            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
+        )
     if any(r.unexpressed for r in results):
         # Differences no migration can be generated for: an error, not pending changes.
         raise typer.Exit(EXIT_ERROR)
@@ -198,6 +204,7 @@ def _plan_json(result) -> dict:
             for row in result.summary()
         ],
         "probable_renames": result.probable_renames,
+        "errors": result.row_problems,
         "changes": [
             {
                 "sql": c.sql,
@@ -271,6 +278,14 @@ def generate(
     allow_destructive: Annotated[
         bool, typer.Option("--allow-destructive", help="Allow changes that delete data (drops, narrowing types).")
     ] = False,
+    allow_fails_on_existing_rows: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fails-on-existing-rows",
+            help="Accept statements that fail on a table holding rows (a NOT NULL column added without a"
+            " default), for tables known to be empty.",
+        ),
+    ] = False,
     online: Annotated[
         Optional[bool],
         typer.Option(
@@ -297,6 +312,7 @@ def generate(
             targets[0],
             shadow_url=shadow,
             allow_destructive=allow_destructive,
+            allow_fails_on_existing_rows=allow_fails_on_existing_rows,
             online=targets[0].online if online is None else online,
             status=session.status,
         )
@@ -512,6 +528,62 @@ def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
 
 
 # ---------------------------------------------------------------------------
+# server
+
+server_app = typer.Typer(
+    help="The embedded shadow server: status, stop, clean (give back its disk and /dev/shm).",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+def _size(count: int) -> str:
+    return f"{count / (1 << 20):.1f} MiB"
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Show whether the embedded server runs, from which installation, and the space it holds."""
+    from . import command
+
+    state = command.server_status()
+    out = _s().out
+    if state.pid is None:
+        out.print(f"embedded shadow server: not running (data directory {escape(str(state.pgdata))})")
+    else:
+        out.print(f"embedded shadow server: running, pid {state.pid}, data directory {escape(str(state.pgdata))}")
+        out.print(f"installation: {escape(str(state.binary.parent.parent)) if state.binary else 'unknown'}")
+        if state.problem:
+            out.print(f"[yellow]stale[/yellow]: {escape(state.problem)}; the next run restarts it")
+    out.print(f"disk: {_size(state.disk_bytes)}")
+    if state.memory_directory is not None:
+        out.print(f"memory: {_size(state.memory_bytes)} in {escape(str(state.memory_directory))}")
+    else:
+        out.print("memory: none")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the embedded server; the next run starts it again (its data stays)."""
+    from . import command
+
+    stopped = command.server_stop()
+    _s().out.print("stopped the embedded shadow server" if stopped else "the embedded shadow server was not running")
+
+
+@server_app.command("clean")
+def server_clean() -> None:
+    """Stop the embedded server and delete its data and in-memory databases (all throwaway)."""
+    from . import command
+
+    removed = command.server_clean()
+    if not removed:
+        _s().out.print("nothing to clean")
+    for path in removed:
+        _s().out.print(f"removed {escape(str(path))}")
+
+
+# ---------------------------------------------------------------------------
 # Entry points
 
 
@@ -521,10 +593,13 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     previous = _session
-    _session = _Session(out=_console(out), err=_console(err))
+    secrets = _secrets(args)
+    _session = _Session(out=_console(out, secrets), err=_console(err, secrets))
     try:
         command = typer.main.get_command(app)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        raw_out = _Scrubbed(out, secrets) if secrets else out
+        raw_err = _Scrubbed(err, secrets) if secrets else err
+        with contextlib.redirect_stdout(raw_out), contextlib.redirect_stderr(raw_err):
             code = command.main(args=args, prog_name="schemadiff", standalone_mode=False)
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
             return _interrupted()
@@ -553,10 +628,62 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
         _session = previous
 
 
-def _console(stream: TextIO) -> Console:
+def _console(stream: TextIO, secrets: tuple[str, ...] = ()) -> Console:
     # Non-terminals (pipes, CI logs, tests) get plain text at a readable width.
     is_terminal = hasattr(stream, "isatty") and stream.isatty() and not isinstance(stream, io.StringIO)
-    return Console(file=stream, width=None if is_terminal else 160, highlight=False, soft_wrap=not is_terminal)
+    file = _Scrubbed(stream, secrets) if secrets else stream
+    return Console(file=file, width=None if is_terminal else 160, highlight=False, soft_wrap=not is_terminal)
+
+
+# Passwords shorter than this are not searched for in output text (every
+# "a" would go); they are still never printed where a URL is printed.
+_SCRUB_MIN = 4
+_URL_OPTIONS = ("--db", "--shadow")
+
+
+def _secrets(args: list[str]) -> tuple[str, ...]:
+    """Passwords of every URL this run was given (arguments, environment), longest first.
+
+    The last line of defence: whatever path prints text holding one (an
+    error quoting a malformed URL, a traceback under --debug), the console
+    writes *** instead. The first line is ``dburl.redact`` wherever a URL
+    is shown.
+    """
+    import os
+
+    from .dburl import passwords
+
+    urls = [value for value in os.environ.values() if "://" in value or "password" in value.lower()]
+    for index, arg in enumerate(args):
+        if arg in _URL_OPTIONS and index + 1 < len(args):
+            urls.append(args[index + 1])
+        elif arg.startswith(tuple(option + "=" for option in _URL_OPTIONS)):
+            urls.append(arg.split("=", 1)[1])
+    found = {secret for url in urls for secret in passwords(url) if len(secret) >= _SCRUB_MIN}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+class _Scrubbed(io.TextIOBase):
+    """A text stream that writes ``***`` for each of ``secrets``."""
+
+    def __init__(self, stream: TextIO, secrets: tuple[str, ...]) -> None:
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return hasattr(self._stream, "isatty") and self._stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # rich asks, to choose its characters
+        return getattr(self._stream, "encoding", None) or "utf-8"
 
 
 def _report(exc: CommandError) -> None:

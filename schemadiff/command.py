@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CannotExpress, ConfigError, DestructiveChangeRefused
+from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
 
 Status = Callable[[str], None]
 
@@ -107,6 +107,8 @@ class PlanResult:
     # dumpjudge.differences), which schemadiff cannot express as a migration yet.
     unexpressed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. that no pg_dump could read a server
+    # plan --db: planned statements the live database's rows make fail (schemadiff.rowcheck)
+    row_problems: list[str] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -161,8 +163,20 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     """Compare the desired state with the replayed directory or a live database.
 
     The same comparison asked again (same desired file, same directory or
-    an unchanged live database) is answered from the result cache.
+    an unchanged live database) is answered from the result cache. Against
+    a live database, ``row_problems`` lists the statements its rows would
+    make fail (rows are data: checked on every run, never cached).
     """
+    result = _plan(target, shadow_url=shadow_url, status=status)
+    if target.db_url and result.changes:
+        from .rowcheck import live_row_problems
+
+        status("Checking the live database's rows")
+        result.row_problems = live_row_problems(target.db_url, result.changes)
+    return result
+
+
+def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResult:
     from . import cache
 
     inputs = _Inputs(target, shadow_url, status)
@@ -426,6 +440,7 @@ def generate(
     *,
     shadow_url: str | None = None,
     allow_destructive: bool = False,
+    allow_fails_on_existing_rows: bool = False,
     online: bool = False,
     status: Status = _no_status,
 ) -> GenerateResult:
@@ -436,7 +451,7 @@ def generate(
     file gets the next version and a down file that undoes it alone.
     """
     from . import cache
-    from .hazards import destructive
+    from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import check_name, next_version, write_pairs
     from .migrations import verify_sum, write_sum
 
@@ -451,12 +466,16 @@ def generate(
     # pair verified last time: it is what the run would compute and verify.
     results = cache.result_cache()
     label = target.desired.name
-    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain")
+    # A pair proven while accepting failures on rows is not proven for a run that does not accept them.
+    memo_key = cache.key("generate", inputs.current_key, inputs.desired_key, label, "online" if online else "plain",
+                         "accepts-fails-on-existing-rows" if allow_fails_on_existing_rows else "")
     memo = results.get(memo_key)
-    if memo is not None and (allow_destructive or not destructive(memo[0])):
+    if memo is not None and (allow_destructive or not destructive(memo[0])) and \
+            (allow_fails_on_existing_rows or not fails_on_existing_rows(memo[0])):
         changes, down_changes, files, notes = memo
     else:
-        changes, down_changes, files, notes = _verified_files(inputs, label, allow_destructive, online)
+        changes, down_changes, files, notes = _verified_files(inputs, label, allow_destructive, online,
+                                                              allow_fails_on_existing_rows)
         results.put(memo_key, (changes, down_changes, files, notes))
     if not changes:
         return GenerateResult(target, [], [], [], None, notes)
@@ -476,10 +495,11 @@ def generate(
     return GenerateResult(target, changes, down_changes, written, first, notes)
 
 
-def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool):
+def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
+                    allow_fails_on_existing_rows: bool = False):
     """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)], notes)."""
     from .diff import diff_schemas
-    from .hazards import destructive
+    from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import content_hash, render, split_new_enum_values
     from .verify import verify_migrations
 
@@ -511,6 +531,16 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                 f"the migration would delete data; nothing was written:\n{listed}",
                 "Re-run with --allow-destructive if that is intended."
                 + (f" Probable renames:{suggestions}" if suggestions else ""),
+            )
+        failing = fails_on_existing_rows(changes)
+        if failing and not allow_fails_on_existing_rows:
+            listed = "\n".join(f"  - {c.sql}" for c in failing)
+            raise FailsOnExistingRowsRefused(
+                "the migration adds a NOT NULL column without a default, which fails on a table that holds"
+                f" any row; nothing was written:\n{listed}",
+                "Give the column a DEFAULT in the desired file (or add it nullable, backfill it, then make it"
+                " NOT NULL in a later migration), or re-run with --allow-fails-on-existing-rows if the table"
+                " is known to be empty wherever the migration runs.",
             )
         files = []  # (name suffix, up text, down text)
         if online:
@@ -555,6 +585,11 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
             ups=[up for _, up, _ in files],
             downs=[down for _, _, down in files],
             status=inputs.status,
+            # Tables that exist now and that the migration touches hold rows in
+            # the proof, but for those whose failing on rows the user accepted.
+            seed_tables={c.table for c in changes if c.table in current.tables}
+            - {c.table for c in failing},
+            accept_fails_on_rows=allow_fails_on_existing_rows,
         )
     return changes, down_changes, files, notes
 
@@ -656,3 +691,28 @@ def rehash(directory: Path) -> Path:
     from .migrations import write_sum
 
     return write_sum(directory)
+
+
+# --------------------------------------------------------------------------
+# server: the embedded shadow server's lifecycle
+
+
+def server_status():
+    """The embedded server's state (``shadow.EmbeddedStatus``); starts nothing."""
+    from .shadow import embedded_status
+
+    return embedded_status()
+
+
+def server_stop() -> bool:
+    """Stop the embedded server (fast shutdown); whether one was running."""
+    from .shadow import stop_embedded
+
+    return stop_embedded()
+
+
+def server_clean() -> list[Path]:
+    """Stop the embedded server and delete its data and in-memory tablespace; the paths removed."""
+    from .shadow import clean_embedded
+
+    return clean_embedded()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -10,41 +11,104 @@ from psycopg import conninfo as pg_conninfo
 
 from .errors import DatabaseError
 
-_URL_PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+.-]*://[^:/?#@]*:)(?P<password>[^@/?#]*)@", re.I)
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
+# A URL's user information runs from "scheme://" to the LAST "@" of the
+# string: libpq stops at the first "@" or "/", but a password holding an
+# unencoded "@", "/", "#" or "?" is still a password, and redacting too much
+# only hides a host name. Any scheme, any case: libpq rejects
+# "POSTGRESQL://" as key=value text, and its message quotes the string.
+_URL_USERINFO = re.compile(r"^(?P<head>\s*[a-z][a-z0-9+.-]*://[^:@]*:)(?P<password>.*)@", re.I | re.S)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:ssl)?password=)(?P<password>[^&]*)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>\b(?:ssl)?password\s*=\s*)(?P<password>'(?:[^'\\]|\\.)*'?|\S+)", re.I)
+
+
+def passwords(url: str) -> set[str]:
+    """Every string that may be a password in ``url``, as written and percent-decoded.
+
+    Read by the same generous rules as :func:`redact`, plus libpq's own
+    reading when the string parses, so that text quoting any part of the
+    URL (a libpq error message, an exception) can be scrubbed of it.
+    """
+    found: set[str] = set()
+    for pattern in _patterns(url):
+        for match in pattern.finditer(url):
+            value = match["password"]
+            if value.startswith("'"):
+                value = value.strip("'")
+            found.add(value)
+    with contextlib.suppress(Exception):
+        parsed = pg_conninfo.conninfo_to_dict(url).get("password")
+        if parsed:
+            found.add(str(parsed))
+    from urllib.parse import unquote
+
+    found |= {unquote(value) for value in found}
+    # A shorter reading inside a longer one (libpq reads "p" of "u:p@ss@h")
+    # is covered by the longer: scrubbing it alone would garble the text.
+    return {value for value in found if value and not any(value != other and value in other for other in found)}
+
+
+def _patterns(url: str) -> tuple[re.Pattern, ...]:
+    if _URL_USERINFO.match(url) or "://" in url:
+        return (_URL_USERINFO, _QUERY_PASSWORD)
+    return (_KV_PASSWORD,)
+
+
+def scrub(text: str, *urls: str | None) -> str:
+    """``text`` with every password of ``urls`` (see :func:`passwords`) replaced by ``***``."""
+    for secret in sorted({p for url in urls if url for p in passwords(url)}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``, for messages and logs."""
-    redacted = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@" if m["password"] else m[0], url)
-    return _KV_PASSWORD.sub(r"\1***", redacted)
+    """The URL (or key=value conninfo) with any password replaced by ``***``, for messages and logs."""
+    redacted = url
+    for pattern in _patterns(url):
+        redacted = pattern.sub(lambda m: f"{m['head']}***@" if pattern is _URL_USERINFO else f"{m['head']}***", redacted)
+    return scrub(redacted, url)
+
+
+def _parse(url: str) -> dict[str, Any]:
+    """libpq's reading of ``url``; a malformed one is a DatabaseError that does not quote it."""
+    try:
+        return pg_conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"invalid database URL {redact(url)}: {scrub(_first_line(exc), url)}",
+            "Write it as postgresql://user:password@host:port/dbname, with any of : / ? # @ % in the user"
+            " name or password percent-encoded (%3A %2F %3F %23 %40 %25).",
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def with_database(url: str, dbname: str) -> str:
     """The same server and credentials, another database (libpq key=value form)."""
-    params = pg_conninfo.conninfo_to_dict(url)
+    params = _parse(url)
     params["dbname"] = dbname
     return pg_conninfo.make_conninfo(**params)
 
 
 def database_name(url: str) -> str:
     """The database a URL names (libpq's default is the user name)."""
-    params = pg_conninfo.conninfo_to_dict(url)
+    params = _parse(url)
     return str(params.get("dbname") or params.get("user") or "postgres")
 
 
 def connect(url: str, *, what: str = "database", autocommit: bool = False, **kwargs: Any) -> psycopg.Connection:
     """Connect, turning libpq's failure into one clear :class:`DatabaseError`."""
+    _parse(url)  # a malformed URL says so, without quoting it
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # libpq's messages may quote the connection string: scrubbed.
         raise DatabaseError(
-            f"cannot connect to the {what} at {redact(url)}: {reason}",
+            f"cannot connect to the {what} at {redact(url)}: {scrub(_first_line(exc), url)}",
             "Check that the server is running and the URL (host, port, user, password, database) is right.",
         ) from None
-    except psycopg.ProgrammingError as exc:  # pragma: no cover - malformed URL
-        raise DatabaseError(f"invalid {what} URL {redact(url)}: {exc}") from None
 
 
 def read_only(url: str) -> str:
@@ -53,7 +117,7 @@ def read_only(url: str) -> str:
     ``plan --db`` must not be able to change anything, whatever a bug
     elsewhere might try: the server itself refuses writes.
     """
-    params = pg_conninfo.conninfo_to_dict(url)
+    params = _parse(url)
     options = str(params.get("options") or "")
     params["options"] = (options + " -c default_transaction_read_only=on").strip()
     return pg_conninfo.make_conninfo(**params)

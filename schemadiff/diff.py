@@ -524,13 +524,16 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges):
             key = ("index", name)
             if index.table in self.dropped_relations or key in self.renamed:
                 continue
-            if name not in self.b.indexes or key in self.replaced:
-                self.add(f"DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
+            # An invalid index (a failed CREATE INDEX CONCURRENTLY) is rebuilt: dropped and created again.
+            if name not in self.b.indexes or key in self.replaced or not index.valid:
+                note = "-- invalid (a failed CREATE INDEX CONCURRENTLY?): rebuilt\n" \
+                    if not index.valid and name in self.b.indexes else ""
+                self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
                          R_DROP["index"], removes={key}, had=self.a_refs(key), frees={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
             old = self.a.indexes.get(name)
-            created = old is None or key in self.replaced or index.table in self.created_relations
+            created = old is None or key in self.replaced or index.table in self.created_relations or not old.valid
             if key in self.renamed_to and index.table not in self.created_relations:
                 old = self.a.indexes[self.renamed_to[key][1]]
                 self.rename(old, index)

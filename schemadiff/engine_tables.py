@@ -7,6 +7,7 @@ replaced objects and dropped/created relations).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -14,7 +15,7 @@ from . import ddl
 from . import hazards as hz
 from .ddl import ident, qualified_name
 from .engine_order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
-from .inspect import Column, Key, SequenceOptions, Table
+from .inspect import Column, Domain, Key, Sequence, SequenceOptions, Table
 from .typechange import needs_using, type_change_hazards
 
 _DEFAULT_COLLATION = 'pg_catalog."default"'
@@ -226,11 +227,45 @@ class TableChanges:
         qname = table.qualified
         key = ("column", f"{qname}.{column.name}")
         rewrites = column.identity or column.generated is not None or column.volatile_default
+        hazards = [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else []
+        if self.fills_with_null(column):
+            hazards.append(hz.FAILS_ON_EXISTING_ROWS)
         self.add(f"ALTER TABLE {ddl.table_ref(table)} ADD COLUMN {ddl.column_definition(column)};", "create",
                  "column", key[1], qname, R_CREATE["column"],
-                 hazards=[hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else [],
+                 hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
                  claims=self.identity_claims([column]))
+
+    def fills_with_null(self, column: Column) -> bool:
+        """Whether ADD COLUMN gives existing rows NULL in a column that must not hold it.
+
+        PostgreSQL (ALTER TABLE, ADD COLUMN) fills existing rows with the
+        column's default, else its domain's default, else NULL; an identity or
+        generated column computes its value. NULL then fails the column's NOT
+        NULL, or a NOT NULL domain's (also through domains over domains).
+        """
+        if column.identity or column.generated is not None:
+            return False
+        if column.default is not None and not _NULL_DEFAULT.match(column.default):
+            return False
+        notnull = column.notnull
+        name, seen = column.type, set()
+        while name not in seen:
+            seen.add(name)
+            domain = self.domain_named(name)
+            if domain is None:
+                break
+            if domain.default is not None:
+                return False
+            notnull = notnull or domain.notnull
+            name = domain.base
+        return notnull
+
+    def domain_named(self, type_name: str) -> Domain | None:
+        for obj in self.b.types.values():
+            if isinstance(obj, Domain) and type_name in (ddl.qualified(obj.schema, obj.name), obj.name):
+                return obj
+        return None
 
     def alter_column(self, table: Table, old: Column, new: Column) -> None:
         if _column_shape(old) == _column_shape(new):
@@ -282,6 +317,9 @@ class TableChanges:
             alter(sql, hazards)
         if new.default is not None and (old.default != new.default or default_reset):
             alter(f"SET DEFAULT {new.default}")
+            sequence = _nextval_sequence(new.default)
+            if sequence is not None and sequence != _nextval_sequence(old.default or ""):
+                self.continue_sequence(table, new, sequence)
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
                 alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], ends=False, adds=False)
@@ -290,6 +328,7 @@ class TableChanges:
         if new.identity and not old.identity:
             alter(f"ADD {ddl.identity_clause(new)}", ends=False, adds=False,
                   claims={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
+            self.continue_sequence(table, new, None)
         elif new.identity and old.identity:
             if new.identity != old.identity:
                 alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}", ends=False, adds=False)
@@ -300,6 +339,71 @@ class TableChanges:
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
         # ALTER COLUMN ... SET EXPRESSION.
+
+
+    def continue_sequence(self, table: Table, column: Column, regclass: str | None) -> None:
+        """Move the sequence that now feeds an existing column past the values the column holds.
+
+        ``regclass`` is the sequence as the column's ``nextval('...'::regclass)``
+        default names it, or None for the column's identity sequence. A
+        sequence that begins to feed a column holding rows starts at its
+        START (PostgreSQL: ``ADD GENERATED ... AS IDENTITY`` and ``CREATE
+        SEQUENCE`` both do), so without this the first insert after the
+        migration collides with an existing key. The statement is plain SQL
+        (golang-migrate sends a file as one multi-statement query): ``setval``
+        to the column's largest value (smallest for a descending sequence),
+        only when that value has reached the sequence's next one, so an
+        empty table, values below START and a sequence already further on
+        are left alone. PostgreSQL docs, "Sequence Manipulation Functions".
+        """
+        if _base(column.type) not in ("smallint", "integer", "bigint"):
+            return  # setval takes bigint; other types are not counters we can continue
+        qname = table.qualified
+        key = ("column", f"{qname}.{column.name}")
+        needs: set[Key] = {key, ("table", qname)}
+        if regclass is None:
+            sequence = f"pg_get_serial_sequence({ddl.literal(ddl.table_ref(table))}, {ddl.literal(column.name)})"
+            options = column.identity_options
+            fresh = True  # ADD ... AS IDENTITY always makes a new sequence
+        else:
+            sequence = f"{ddl.literal(regclass)}::regclass"
+            found = self.sequence_named(regclass)
+            options = found.options if found is not None else None
+            fresh = found is not None and (found.schema + "." + found.name not in self.a.sequences
+                                           or self.owner_dropped(self.a.sequences[found.schema + "." + found.name]
+                                                                 .owned_by))
+            if found is not None:
+                needs.add(("sequence", f"{found.schema}.{found.name}"))
+        descending = options is not None and options.increment < 0
+        aggregate, reached = ("min", "<=") if descending else ("max", ">=")
+        value = f"{aggregate}({ident(column.name)})"
+        if fresh and options is not None:
+            position = str(options.start)
+        else:
+            # A sequence that already existed: where it stands is data, read it
+            # (pg_sequence_last_value is NULL until the first nextval).
+            position = (f"coalesce(pg_sequence_last_value({sequence}), "
+                        f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}))")
+        self.add(f"SELECT setval({sequence}, {value}) FROM {ddl.table_ref(table)} HAVING {value} {reached} {position};",
+                 "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs)
+
+    def sequence_named(self, regclass: str) -> Sequence | None:
+        """The desired model's sequence that a ``'...'::regclass`` text names (search_path: public)."""
+        for seq in self.b.sequences.values():
+            if regclass == ddl.qualified(seq.schema, seq.name) or \
+                    (seq.schema == "public" and regclass == ident(seq.name)):
+                return seq
+        return None
+
+
+_NULL_DEFAULT = re.compile(r"^\(?NULL(::[^()]+)?\)?$", re.IGNORECASE)
+_NEXTVAL = re.compile(r"^nextval\('((?:[^']|'')+)'::regclass\)$")
+
+
+def _nextval_sequence(default: str) -> str | None:
+    """The sequence a ``nextval('name'::regclass)`` default (as pg_get_expr prints it) names, unquoted literal."""
+    match = _NEXTVAL.match(default.strip())
+    return match.group(1).replace("''", "'") if match else None
 
 
 def _base(type_name: str) -> str:

@@ -82,7 +82,16 @@ class MigrationStateError(CommandError):
 
 
 class MigrationFailed(CommandError):
-    """A migration statement failed while being applied."""
+    """A migration statement failed while being applied.
+
+    ``sqlstate`` (PostgreSQL's error code), ``statement`` (its text) and
+    ``diag`` (psycopg's ``Diagnostic``: constraint, table, column names) are
+    set when a statement failed, None otherwise.
+    """
+
+    sqlstate: str | None = None
+    statement: str | None = None
+    diag: object | None = None
 
 
 class LockTimeout(CommandError):
@@ -91,6 +100,14 @@ class LockTimeout(CommandError):
 
 class DestructiveChangeRefused(CommandError):
     """A plan deletes data and --allow-destructive was not given."""
+
+
+class FailsOnExistingRowsRefused(CommandError):
+    """A plan adds a NOT NULL column without a default (fails on any row) and the user did not accept it."""
+
+
+class ExistingRowsBlock(CommandError):
+    """``plan --db``: the live database holds rows a planned statement fails on."""
 
 
 class UnsupportedChange(CommandError):

@@ -34,17 +34,29 @@ def run_statements(
     their bodies (PostgreSQL's setting of that name), as pg_dump's restore
     does, so functions may refer to ones created later.
     """
+    from .shadow import may_be_privileged, run_privileged, server_failure
+
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
         if not check_function_bodies:
             conn.execute("SET check_function_bodies = off")
         for statement in statements:
             try:
-                conn.execute(statement.text)
+                # On a shadow database, an allow-listed CREATE EXTENSION runs
+                # as its administrator (the loader may not); anywhere else,
+                # and for every other statement, run_privileged does nothing.
+                if not (may_be_privileged(statement.text) and run_privileged(url, statement.text)):
+                    conn.execute(statement.text)
             except psycopg.Error as exc:
-                raise MigrationFailed(
+                failure = server_failure(exc, f"{statement.position}: {what}")
+                if failure is not None:
+                    raise failure from None
+                failed = MigrationFailed(
                     f"{statement.position}: {what} fails: {error_reason(exc)}\n    {statement.text.strip()[:300]}",
                     hint,
-                ) from None
+                )
+                # For callers that judge the failure (verification on a copy holding rows).
+                failed.sqlstate, failed.statement, failed.diag = exc.sqlstate, statement.text, exc.diag
+                raise failed from None
 
 
 def run_migration_text(url: str, text: str, label: str) -> None:

@@ -18,6 +18,7 @@ ACCESS_EXCLUSIVE = "access-exclusive-lock"
 BLOCKS_WRITES = "blocks-writes"
 VALIDATES = "scans-to-validate"
 NON_TRANSACTIONAL = "non-transactional"
+FAILS_ON_EXISTING_ROWS = "fails-on-existing-rows"
 
 DESCRIPTIONS: dict[str, str] = {
     DELETES_DATA: "removes stored data (a table, a column, a type or enum value in use, a sequence's position,"
@@ -28,12 +29,19 @@ DESCRIPTIONS: dict[str, str] = {
     BLOCKS_WRITES: "builds an index without CONCURRENTLY: writes to the table wait until the build ends",
     VALIDATES: "scans the whole table to check existing rows while holding a lock",
     NON_TRANSACTIONAL: "cannot run inside a transaction block: if a later statement fails, this one stays applied",
+    FAILS_ON_EXISTING_ROWS: "fails if the table holds any row (a NOT NULL column added without a default gets"
+    " NULL in every existing row); fine only for a table known to be empty",
 }
 
 
 def destructive(changes: Iterable[Change]) -> list[Change]:
     """The changes that delete data."""
     return [change for change in changes if DELETES_DATA in change.hazards]
+
+
+def fails_on_existing_rows(changes: Iterable[Change]) -> list[Change]:
+    """The changes that fail on a table holding rows, whatever the rows hold."""
+    return [change for change in changes if FAILS_ON_EXISTING_ROWS in change.hazards]
 
 
 def lock_duration(change: Change) -> str | None:

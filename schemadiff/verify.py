@@ -18,11 +18,11 @@ Either finding a difference refuses the pair.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import catalog, dumpjudge
-from .errors import VerificationFailed
+from .errors import MigrationFailed, VerificationFailed
 from .execute import run_migration_text
 from .shadow import ShadowServer, Status, _no_status
 
@@ -40,18 +40,26 @@ def verify_migrations(
     ups: Sequence[str],
     downs: Sequence[str],
     status: Status = _no_status,
+    seed_tables: Collection[str] = (),
+    accept_fails_on_rows: bool = False,
 ) -> list[str]:
     """Raise :class:`VerificationFailed` unless the ups reach desired and the downs come back.
 
     ``ups`` run in order, ``downs`` (one per up, same order) in reverse, as
-    golang-migrate steps back one version at a time. Returns notes for the
-    user (empty, or that only the catalog judge ran because no ``pg_dump``
-    can read the shadow server).
+    golang-migrate steps back one version at a time. ``seed_tables``
+    (``schema.name`` keys of existing tables the migration touches) get a
+    few generated rows first (see :func:`_prove_with_rows`); with
+    ``accept_fails_on_rows`` a statement that fails on them is not refused.
+    Returns notes for the user (empty, or that only the catalog judge ran
+    because no ``pg_dump`` can read the shadow server).
     """
     status("Verifying the migration on a copy of the current state")
     program, notes = dump_program(shadow)
     before = catalog.snapshot(shadow.url_for(current_db))
     desired = catalog.snapshot(desired_url)
+    if seed_tables and _prove_with_rows(shadow, current_db, desired_url, before, desired, program, ups, downs,
+                                        seed_tables, accept_fails_on_rows, status):
+        return notes
     # The copy is made before anything dumps the current state: a database
     # cannot be cloned while another session is connected to it.
     with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
@@ -84,6 +92,153 @@ def _judge(expected_catalog, expected_dump: Future | None, url: str, program, wh
     _check(catalog.differences(expected_catalog, catalog.snapshot(url)), what)
     if expected_dump is not None:
         _check(dumpjudge.differences(expected_dump.result(), dumpjudge.dump(url, program)), what + _DUMP_ONLY)
+
+
+# -- the proof with rows -------------------------------------------------------------------------------------
+
+
+class _ValuesDependent(Exception):
+    """A statement failed on the generated rows' values, which production's rows need not share."""
+
+
+def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
+                     desired: catalog.Snapshot, program: dumpjudge.PgDump | None, ups: Sequence[str],
+                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
+    """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.seed`): True when it is done.
+
+    Seed, up, probe (one more insert per seeded table with a sequence-backed
+    column: its key must not collide), judge, down, probe, judge. An up
+    statement failing on a constraint over columns the migration adds fails
+    on any populated table: refused unless ``accept``
+    (:func:`_fails_on_any_rows`). Any other failure depends on the generated
+    values (a CHECK, a cast, a foreign key they do not meet): False, and the
+    caller proves on an empty copy as before. Both judges run as in the empty
+    proof; they compare schema only (pg_dump ``--schema-only`` leaves out
+    sequence positions, ``SEQUENCE SET`` being data), so seeding shows in
+    neither.
+    """
+    from . import dburl, seed
+
+    # As in the empty proof: clone first, then dump the references beside the migrations.
+    with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
+        before_dump = _dump_later(pool, program, shadow.url_for(current_db))
+        desired_dump = _dump_later(pool, program, desired_url)
+        with dburl.connect(copy_url, what="shadow copy", autocommit=True) as conn:
+            seeded = seed.seed(conn, tables)
+        for note in seeded.notes:
+            status(f"Rows for the proof: {note}")
+        if not seeded.seeded:
+            return False
+        status(f"Proving with rows in {len(seeded.seeded)} table(s)")
+        # A table whose next insert collides already (rows a migration inserted
+        # with explicit keys) says nothing about this migration: not probed.
+        with dburl.connect(copy_url, what="shadow copy", autocommit=True) as conn:
+            colliding = {failure.table for failure in seed.probe(conn, seeded.seeded)}
+        probed = [table for table in seeded.seeded if table not in colliding]
+        certain = None if accept else _fails_on_any_rows(shadow.url_for(current_db), desired_url)
+        try:
+            for number, text in enumerate(ups, 1):
+                _run_on_rows(copy_url, text, "up", number, len(ups), certain)
+            _probe(copy_url, probed, "up")
+            _judge(desired, desired_dump, copy_url, program, _UP)
+            for number, text in reversed(list(enumerate(downs, 1))):
+                _run_on_rows(copy_url, text, "down", number, len(downs), None)
+            _probe(copy_url, probed, "down")
+        except _ValuesDependent as exc:
+            status(f"Proving on an empty copy: with generated rows, {exc}")
+            return False
+        _judge(before, before_dump, copy_url, program, _DOWN)
+    return True
+
+
+def _run_on_rows(url: str, text: str, direction: str, number: int, count: int,
+                 certain: Callable[[MigrationFailed], bool] | None) -> None:
+    which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
+    try:
+        run_migration_text(url, text, which)
+    except MigrationFailed as exc:
+        if certain is not None and certain(exc):
+            raise VerificationFailed(
+                f"the {which} fails on a copy whose tables hold rows, as it would on any populated table;"
+                f" nothing was written: {exc.message}",
+                "Give the new column a default its constraints accept (or add it nullable, backfill, then"
+                " constrain it in a later migration), or re-run with --allow-fails-on-existing-rows if the"
+                " table is known to be empty wherever the migration runs.",
+            ) from None
+        raise _ValuesDependent(f"the {which} fails ({exc.message.splitlines()[0]})") from None
+
+
+def _fails_on_any_rows(current_url: str, desired_url: str) -> Callable[[MigrationFailed], bool]:
+    """Whether a failure on the seeded copy is one any populated table would meet.
+
+    True when the constraint (or NOT NULL) that failed involves only columns
+    the migration adds: existing rows get those columns' defaults (else
+    NULL), whatever the rows hold, so the generated values decide nothing.
+    Anything else (a constraint over existing columns, a cast, an
+    expression index) depends on the values.
+    """
+    from . import dburl
+
+    def certain(exc: MigrationFailed) -> bool:
+        diag = exc.diag
+        schema, table = getattr(diag, "schema_name", None), getattr(diag, "table_name", None)
+        if not exc.sqlstate or not exc.sqlstate.startswith("23") or not schema or not table:
+            return False  # integrity violations only (PostgreSQL error class 23)
+        relation = f"{_quote(schema)}.{_quote(table)}"
+        column = getattr(diag, "column_name", None)
+        constraint = getattr(diag, "constraint_name", None)
+        if column:
+            involved = {column}
+        elif constraint:
+            with dburl.connect(desired_url, what="shadow copy", autocommit=True) as conn:
+                rows = conn.execute(_CONSTRAINT_COLUMNS, [relation, constraint, relation, constraint]).fetchall()
+            if not rows or any(name is None for (name,) in rows):
+                return False  # unknown, or an expression: cannot tell
+            involved = {name for (name,) in rows}
+        else:
+            return False
+        with dburl.connect(current_url, what="shadow copy", autocommit=True) as conn:
+            existing = {name for (name,) in conn.execute(
+                "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass(%s)"
+                " AND attnum > 0 AND NOT attisdropped", [relation]).fetchall()}
+        return bool(existing) and not (involved & existing)
+
+    return certain
+
+
+# The columns of a table's constraint or index by name (NULL for an expression).
+_CONSTRAINT_COLUMNS = """
+    SELECT a.attname FROM pg_catalog.pg_constraint con
+    CROSS JOIN LATERAL unnest(con.conkey) AS k(n)
+    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
+    WHERE con.conrelid = to_regclass(%s) AND con.conname = %s
+    UNION ALL
+    SELECT a.attname FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+    CROSS JOIN LATERAL unnest(i.indkey) AS k(n)
+    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+    WHERE i.indrelid = to_regclass(%s) AND ic.relname = %s
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid)
+"""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _probe(url: str, tables: Sequence[str], direction: str) -> None:
+    from . import dburl, seed
+
+    with dburl.connect(url, what="shadow copy", autocommit=True) as conn:
+        failures = seed.probe(conn, tables)
+    if failures:
+        lines = "\n".join(f"  - {f.table}: {f.reason}" for f in failures)
+        raise VerificationFailed(
+            f"after the {direction} migration, the next insert into a table holding rows collides with them;"
+            f" nothing was written. A sequence (identity or nextval default) does not continue after the values"
+            f" the column holds:\n{lines}",
+            _REPORT_HINT,
+        )
 
 
 def _run(url: str, text: str, direction: str, number: int, count: int) -> None:

@@ -108,7 +108,10 @@ def make_db(shadow: ShadowServer) -> Iterator[Callable[..., str]]:
     def factory(sql: str | None = None) -> str:
         name = shadow.create_database()
         created.append(name)
-        url = shadow.url_for(name)
+        # The administrator's URL: these stand for live databases (apply,
+        # plan --db), not for the shadow's loader, which may not create
+        # extensions itself.
+        url = shadow.admin_url_for(name)
         if sql:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(sql)

@@ -142,7 +142,7 @@ def test_live_current_database_is_never_written(make_db, shadow):
     with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    live = shadow.url_for(name)
+    live = shadow.admin_url_for(name)  # a live database: the administrator's, not the shadow loader's
     try:
         with psycopg.connect(live, autocommit=True) as conn:
             conn.execute("CREATE TABLE users (id int PRIMARY KEY, mail varchar(20)); INSERT INTO users VALUES (1, 'x');")

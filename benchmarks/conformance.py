@@ -19,6 +19,12 @@ PATHs are YAML case files or directories of them (sqldef's form: keys
 4. ``schemadiff apply --dir DIR --db A --to 1``: **round trip ok** when A's
    catalog equals its state from step 1.
 
+With ``--applier golang-migrate`` steps 3 and 4 are run by golang-migrate
+itself (the pinned ``migrate`` CLI, see ``benchmarks/golang_migrate.py``):
+``migrate force 1``, ``migrate up``, then ``migrate goto 1``. A file
+golang-migrate cannot apply is then WRONG: the contract is that either
+runner applies what ``generate`` writes.
+
 A written migration that does not reach the state (or fails to apply), and
 "nothing to do" while A and B differ, are *WRONG*: a silent wrong result,
 the worst outcome. Equality is judged twice, as generate verifies: by
@@ -53,6 +59,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.corpus import Case, CorpusError, SkippedCase, load_cases  # noqa: E402
+from benchmarks.golang_migrate import GoMigrate, build  # noqa: E402
 from benchmarks.minimality import unnecessary_statements  # noqa: E402
 from schemadiff import catalog, dburl, dumpjudge  # noqa: E402
 from schemadiff.errors import CommandError  # noqa: E402
@@ -185,14 +192,60 @@ def _both(catalog_lines: list[str], dump_lines: list[str]) -> list[str]:
     return catalog_lines + [f"pg_dump: {line}" for line in dump_lines]
 
 
-def run_case(case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None) -> CaseResult:
-    """The round-trip protocol for one case; databases are dropped afterwards."""
+class _SchemadiffApplier:
+    """Steps 3 and 4 with ``schemadiff apply``."""
+
+    name = "schemadiff"
+
+    def up(self, directory: Path, url: str, latest: int, work: Path) -> _Run:
+        up = _run_cli(["apply", "--dir", str(directory), "--db", url, "--baseline", "1"], work)
+        if up.code == 0 and _version_in(url) != latest:
+            # apply --baseline may only record the baseline: continue to the latest.
+            up = _run_cli(["apply", "--dir", str(directory), "--db", url], work)
+        return up
+
+    def down(self, directory: Path, url: str, work: Path) -> _Run:
+        # The protocol goes down through drops on purpose: consent given, as a user would.
+        return _run_cli(["apply", "--dir", str(directory), "--db", url, "--to", "1", "--allow-destructive"], work)
+
+
+@dataclass
+class GolangMigrateApplier:
+    """Steps 3 and 4 with golang-migrate's own ``migrate`` CLI."""
+
+    migrate: GoMigrate
+    name: str = "golang-migrate"
+
+    def up(self, directory: Path, url: str, latest: int, work: Path) -> _Run:
+        code, output = self.migrate.migrate(url, directory, "force", "1")
+        if code == 0:
+            code, output = self.migrate.migrate(url, directory, "up")
+        return _Run(code, "", output)
+
+    def down(self, directory: Path, url: str, work: Path) -> _Run:
+        code, output = self.migrate.migrate(url, directory, "goto", "1")
+        return _Run(code, "", output)
+
+
+SCHEMADIFF_APPLIER = _SchemadiffApplier()
+
+
+def run_case(
+    case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None, applier=SCHEMADIFF_APPLIER,
+    online: bool = False,
+) -> CaseResult:
+    """The round-trip protocol for one case; databases are dropped afterwards.
+
+    ``program``: the pg_dump that judges beside the catalog (None: catalog
+    only). ``applier`` runs steps 3 and 4: ``schemadiff apply`` (default) or
+    a :class:`GolangMigrateApplier`. ``online``: generate with ``--online``.
+    """
     started = time.monotonic()
     result = CaseResult(case.file, case.name, OK)
     created: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
-            _round_trip(case, shadow, Path(tmp), created, result, program)
+            _round_trip(case, shadow, Path(tmp), created, result, program, applier, online)
     finally:
         for name in created:
             with contextlib.suppress(Exception):
@@ -203,7 +256,7 @@ def run_case(case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None 
 
 def _round_trip(
     case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult,
-    program: dumpjudge.PgDump | None,
+    program: dumpjudge.PgDump | None, applier, online: bool,
 ) -> None:
     a_name, b_name = shadow.create_database(), shadow.create_database()
     created += [a_name, b_name]
@@ -232,7 +285,8 @@ def _round_trip(
 
     generate = _run_cli(
         ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
-         "--shadow", shadow.admin_url, "--allow-destructive", "--allow-fails-on-existing-rows"],
+         "--shadow", shadow.admin_url, "--allow-destructive", "--allow-fails-on-existing-rows",
+         *(["--online"] if online else [])],
         work,
     )
     if generate.code != 0:
@@ -260,10 +314,7 @@ def _round_trip(
         result.unnecessary = [f"the up migration does not parse for the minimality judge: {_first_line(exc.message)}"]
 
     latest = _version_of(ups[-1])
-    up = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--baseline", "1"], work)
-    if up.code == 0 and _version_in(a_url) != latest:
-        # apply --baseline may only record the baseline: continue to the latest.
-        up = _run_cli(["apply", "--dir", str(directory), "--db", a_url], work)
+    up = applier.up(directory, a_url, latest, work)
     if up.code != 0:
         result.outcome = ERROR if up.crashed else WRONG
         result.reason = "up apply crashed" if up.crashed else "up apply failed"
@@ -273,7 +324,7 @@ def _round_trip(
     up_lines = _both(up_catalog, up_dump)
     result.up_ok = not up_lines
 
-    down = _run_cli(["apply", "--dir", str(directory), "--db", a_url, "--to", "1", "--allow-destructive"], work)
+    down = applier.down(directory, a_url, work)
     if down.code != 0:
         result.outcome = ERROR if down.crashed else WRONG
         result.reason = "down apply crashed" if down.crashed else "down apply failed"
@@ -320,8 +371,10 @@ def run_conformance(
     name_filter: str | list[str] | None = None,
     jobs: int = 2,
     progress: Callable[[CaseResult, int, int], None] | None = None,
+    applier=SCHEMADIFF_APPLIER,
+    online: bool = False,
 ) -> Report:
-    """Run every applicable case under ``paths`` through the protocol."""
+    """Run every applicable case under ``paths`` through the protocol (``applier``: see :func:`run_case`)."""
     shadow = ShadowServer.open(shadow_url)
     major = server_major(shadow)
     try:
@@ -332,7 +385,7 @@ def run_conformance(
     cases, skipped = load_cases(paths, major, name_filter)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_case, case, shadow, program) for case in _round_robin(cases)]
+        futures = [pool.submit(run_case, case, shadow, program, applier, online) for case in _round_robin(cases)]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
                 result = future.result()
@@ -491,7 +544,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every case's result here")
     parser.add_argument("--failures", type=int, default=30, help="how many failures to detail (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    parser.add_argument("--applier", choices=["schemadiff", "golang-migrate"], default="schemadiff",
+                        help="who applies and rolls back the generated files (default schemadiff); golang-migrate"
+                             " uses $SCHEMADIFF_MIGRATE_BIN or builds the pinned migrate CLI with go")
+    parser.add_argument("--online", action="store_true", help="generate with --online")
     options = parser.parse_args(argv)
+    applier = SCHEMADIFF_APPLIER
+    if options.applier == "golang-migrate":
+        found = GoMigrate.from_environment()
+        if found is None:
+            found = build(Path(tempfile.mkdtemp(prefix="schemadiff_golang_migrate_")))
+        applier = GolangMigrateApplier(found)
 
     partial = options.json.with_name(options.json.name + ".partial.jsonl") if options.json else None
     if partial:
@@ -513,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         elif options.paths:
             report = run_conformance(
                 options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
-                progress=progress,
+                progress=progress, applier=applier, online=options.online,
             )
         else:
             parser.error("give case files or directories (or --from-json FILE)")

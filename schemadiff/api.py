@@ -37,6 +37,13 @@ def _log(event: Event) -> None:
     elif isinstance(event, runner.LockWaiting):
         who = event.holder.describe() if event.holder else "another session"
         logger.info("waiting for the migration lock held by %s", who)
+    elif isinstance(event, runner.LockYielded):
+        logger.info("let %d waiting session(s) take the migration lock before an index build",
+                    len(event.waiters))
+    elif isinstance(event, runner.LockWaiterCanceled):
+        logger.warning("canceled pid %d's wait for the migration lock while %s built an index concurrently"
+                       " (it would have deadlocked with the build); it ran nothing", event.waiter.pid,
+                       event.step.name)
     elif isinstance(event, runner.ChangedSinceApplied):
         logger.warning("%s changed after it was applied (version %d)", event.name, event.version)
     elif isinstance(event, runner.MigrationStarted):

@@ -668,6 +668,21 @@ def _run_migrations(target, **options) -> None:
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
             )
+        elif isinstance(event, runner.LockYielded):
+            who = ", ".join(w.describe() for w in event.waiters) or "another session"
+            session.err.print(
+                f"{escape(who)} waited for the migration lock before an index build; letting it go first"
+                " (a concurrent build would deadlock with its wait)…"
+            )
+        elif isinstance(event, runner.LockWaiterCanceled):
+            who = f"pid {event.waiter.pid}" + (
+                f" ({event.waiter.application_name})" if event.waiter.application_name else ""
+            )
+            session.err.print(
+                f"[yellow]warning:[/yellow] {escape(who)} began waiting for the migration lock while"
+                f" {escape(event.step.name)} built an index concurrently; its wait was canceled (it would have"
+                " deadlocked with the build). It ran nothing: run it again."
+            )
         elif isinstance(event, runner.Baselined):
             session.out.print(f"baselined at version {event.version} (nothing run)")
         elif isinstance(event, runner.MigrationStarted):

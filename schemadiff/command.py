@@ -64,11 +64,14 @@ def resolve_targets(
     not consulted then (a plan and a generate with the same flags compare
     with the same thing). Without a service and without ``--desired`` every
     configured service is a target. ``owners`` None: the service's
-    ``owners`` setting (off without a service).
+    ``owners`` setting (off without a service). A live database URL may
+    carry golang-migrate's options (:mod:`schemadiff.migrateurl`); they are
+    removed for connecting.
 
     Raises ConfigError for an unknown service or when nothing is configured.
     """
     from .config import load_config
+    from .migrateurl import libpq_url
 
     from .dburl import check_url
 
@@ -76,7 +79,8 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
-        return [Target(None, desired, directory, db, scope=scope_of(exclude, schemas), owners=bool(owners))]
+        return [Target(None, desired, directory, libpq_url(db) if db else db, scope=scope_of(exclude, schemas),
+                       owners=bool(owners))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -96,6 +100,7 @@ def resolve_targets(
             live = _database_from_environment(svc, config)
         if live is not None:
             check_url(live, what="database" if live == db else f"{svc.db_env or FALLBACK_DB_ENV} database")
+            live = libpq_url(live)  # the service's golang-migrate URL: x- options are the runner's, not libpq's
         targets.append(
             Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
                    scope_of([*svc.exclude, *exclude], schemas), svc.owners if owners is None else owners)
@@ -610,7 +615,7 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
     """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)], notes)."""
     from .diff import diff_schemas
     from .hazards import destructive, fails_on_existing_rows
-    from .migration_writer import content_hash, render
+    from .migration_writer import content_hash, render, split_new_enum_values
     from .verify import verify_migrations
 
     hints = inputs.rename_hints()
@@ -665,12 +670,12 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
         proven = schema_fingerprint(current_url)
         files = []  # (name suffix, up text, down text)
         if online:
-            from .online import OnlineSettings, make_online, pair_with_downs, with_partitions
+            from .online import OnlineSettings, make_online, pair_with_downs, split_steps, with_partitions
 
             settings = with_partitions(OnlineSettings(), current_url)
             down_hints = invert_hints(hints) if hints else ()
-            for up, down in pair_with_downs(make_online(changes, settings), current_url, settings, down_hints,
-                                            owners=owners):
+            steps = split_steps(make_online(changes, settings))
+            for up, down in pair_with_downs(steps, current_url, settings, down_hints, owners=owners):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
@@ -678,6 +683,22 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
                            proven_from=proven if not files else None),
                     render(down.changes, direction="down", desired_label=label, desired_sha256=sha,
                            preamble=down.preamble, transactional=down.transactional),
+                ))
+        elif len(split_new_enum_values(changes)) > 1:
+            # A new enum value and what uses it: one file each (see split_new_enum_values).
+            from .online import MigrationStep, pair_with_downs
+
+            steps = [
+                MigrationStep(group, all(c.transactional for c in group), "" if index == 0 else "continue")
+                for index, group in enumerate(split_new_enum_values(changes))
+            ]
+            down_hints = invert_hints(hints) if hints else ()
+            for up, down in pair_with_downs(steps, current_url, down_hints=down_hints, owners=owners, online=False):
+                files.append((
+                    up.suffix,
+                    render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
+                           proven_from=proven if not files else None),
+                    render(down.changes, direction="down", desired_label=label, desired_sha256=sha),
                 ))
         else:
             files.append((

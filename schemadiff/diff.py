@@ -680,15 +680,9 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 step.change = Change(change.sql, change.action, change.kind, change.name, change.table, kept,
                                      change.transactional)
         # A value added to an enum cannot be used in the transaction that adds
-        # it: if anything else in this migration mentions it, run it alone.
-        for step in self.steps:
-            change = step.change
-            if change.kind != "enum value":
-                continue
-            label = literal(change.name.rsplit(".", 1)[1])
-            if any(label in other.change.sql for other in self.steps if other is not step):
-                step.change = Change(change.sql, change.action, change.kind, change.name, change.table,
-                                     change.hazards + (hz.NON_TRANSACTIONAL,), False)
+        # it; generate puts what uses it in a later file
+        # (migration_writer.split_new_enum_values), so every file stays
+        # transactional, as golang-migrate runs it.
 
 
 def _object_name(obj: Constraint | Index) -> str:

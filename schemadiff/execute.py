@@ -16,7 +16,7 @@ import psycopg
 from . import dburl
 from .errors import MigrationFailed, ServerResourceError
 from .migrations import no_transaction_reason
-from .sqlfile import Statement, parse_statements
+from .sqlfile import Statement, parse_statements, position_of
 
 
 def run_statements(
@@ -61,8 +61,45 @@ def run_statements(
 
 
 def run_migration_text(url: str, text: str, label: str) -> None:
+    """Run a migration file's text both runners' way, or raise :class:`MigrationFailed`.
+
+    golang-migrate's postgres driver sends the whole file as ONE query
+    (``Exec`` of the file's bytes, simple query protocol), which PostgreSQL
+    runs as one implicit transaction: a statement that refuses a transaction
+    block (CREATE INDEX CONCURRENTLY) works only alone in its file, and an
+    enum value added by the file cannot be used by it. schemadiff's runner
+    runs a transactional file in one transaction (the same thing) and any
+    other file statement by statement. So the file is run here as
+    golang-migrate sends it, after checking that schemadiff's runner would
+    run it the same way: in one transaction, or as its single statement.
+    """
     statements = parse_statements(text, label)
-    run_statements(url, statements, transactional=no_transaction_reason(text, statements) is None, what=label)
+    for statement in statements:
+        if statement.kind == "VariableSetStmt" and not statement.node.is_local:
+            # golang-migrate runs a whole directory on one connection: a session
+            # SET would change what the next files do, and only in a run that
+            # was not interrupted (schemadiff resets the session between files).
+            raise MigrationFailed(
+                f"{statement.position}: {label} changes the session ({statement.text.strip()[:80]}),"
+                " which would leak into later files under golang-migrate",
+                "Generated files set only SET LOCAL settings.",
+            )
+    reason = no_transaction_reason(text, statements)
+    if reason is not None and len(statements) > 1:
+        raise MigrationFailed(
+            f"{label} cannot run in one transaction ({reason}) but holds {len(statements)} statements:"
+            " golang-migrate sends a file as one query, so it would run them in one implicit transaction",
+            "Such a statement must be alone in its file.",
+        )
+    if not statements:
+        return
+    with dburl.connect(url, what="database", autocommit=True) as conn:
+        try:
+            conn.execute(text)  # no parameters: psycopg sends it as one simple query, like lib/pq
+        except psycopg.Error as exc:
+            offset = getattr(getattr(exc, "diag", None), "statement_position", None)
+            where = position_of(text, int(offset) - 1, label) if offset and str(offset).isdigit() else label
+            raise MigrationFailed(f"{where}: {label} fails: {error_reason(exc)}") from None
 
 
 def error_reason(exc: psycopg.Error) -> str:

@@ -30,6 +30,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 # version (6+ digits), online mode's suffixes and ".down.sql" take the rest.
 MAX_NAME_LENGTH = 120
 
+_ADD_VALUE = re.compile(r"\bADD VALUE (?:IF NOT EXISTS )?('(?:[^']|'')*')")
+
 
 def check_name(name: str) -> str:
     """Migration names become file names: keep them short lower-case words.
@@ -122,6 +124,34 @@ def render(
         lines.append(change.sql.rstrip())
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def split_new_enum_values(changes: Sequence[Change]) -> list[list[Change]]:
+    """Cut ``changes`` (in order) into consecutive groups, one file each, so
+    that no group uses an enum value a statement of the same group adds.
+
+    PostgreSQL lets ``ALTER TYPE ... ADD VALUE`` run in a transaction block
+    (since 12) but refuses to use the new value before that transaction
+    commits ("unsafe use of new value"; docs, ALTER TYPE notes).
+    golang-migrate sends a whole file as one query, which PostgreSQL runs as
+    one implicit transaction, so a file must never add a value and use it:
+    the statement that first mentions an added label (as a string literal,
+    the only way SQL names an enum label) starts the next group. A mention
+    that is not a use costs one extra file, never a wrong one; a use this
+    misses fails generate's verification, which runs files as golang-migrate
+    does.
+    """
+    groups: list[list[Change]] = [[]]
+    added: set[str] = set()  # labels, as SQL literals, added by the current group
+    for change in changes:
+        if added and any(label in change.sql for label in added):
+            groups.append([])
+            added = set()
+        groups[-1].append(change)
+        match = _ADD_VALUE.search(change.sql) if change.kind == "enum value" else None
+        if match:
+            added.add(match[1])
+    return [group for group in groups if group]
 
 
 def _hazard_lines(changes: Sequence[Change]) -> list[str]:

@@ -755,8 +755,14 @@ def pair_with_downs(
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
     owners: bool = False,
+    *,
+    online: bool = True,
 ) -> list[tuple[MigrationStep, MigrationStep]]:
     """Each up file with the down file that undoes exactly it.
+
+    With ``online=False`` (a plain plan cut into several files, see
+    :func:`split_steps`) each down is the engine's diff as it stands, one
+    transactional file.
 
     golang-migrate steps back one version at a time, so the down file of
     version N must undo version N alone. On two copies of the current
@@ -785,9 +791,31 @@ def pair_with_downs(
                 from .hints import apply_rename_hints
 
                 down_changes = apply_rename_hints(down_changes, down_hints, after, before, owners=owners)
-            pairs.append((step, _down_step(down_changes, step, settings)))
+            if online:
+                down = _down_step(down_changes, step, settings)
+            else:
+                down = MigrationStep(down_changes, all(c.transactional for c in down_changes), step.suffix)
+            pairs.append((step, down))
             _apply(before, step)
     return pairs
+
+
+def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
+    """``steps`` with each transactional file cut where it would use an enum
+    value it adds (:func:`schemadiff.migration_writer.split_new_enum_values`).
+
+    The first piece keeps the step's suffix, the others are "continue"; every
+    piece keeps the step's preamble (its SET LOCAL timeouts).
+    """
+    from .migration_writer import split_new_enum_values
+
+    result: list[MigrationStep] = []
+    for step in steps:
+        groups = split_new_enum_values(step.changes) if step.transactional else [step.changes]
+        for index, group in enumerate(groups):
+            suffix = step.suffix if index == 0 else "continue"
+            result.append(MigrationStep(list(group), step.transactional, suffix, step.preamble))
+    return result
 
 
 def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSettings) -> MigrationStep:

@@ -30,7 +30,7 @@ from typing import Literal, Union
 
 import psycopg
 
-from . import dburl, migrationlock
+from . import dburl, migrateurl, migrationlock
 from .errors import (
     CommandError,
     ConfigError,
@@ -55,7 +55,7 @@ from .migrations import (
     verify_sum,
 )
 from .sqlfile import Statement, position_of
-from .versiontable import VERSION_TABLE, HistoryRow, Tables, VersionState
+from .versiontable import HistoryRow, Tables, VersionState
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
@@ -94,6 +94,11 @@ class Step:
         from .hazards import deleting_statements
 
         return deleting_statements(self.script.statements)
+
+    @property
+    def waits_for_snapshots(self) -> bool:
+        """Whether the file builds an index concurrently (see ``schemadiff.migrationlock``)."""
+        return not self.transactional and any(_waits_for_snapshots(s) for s in self.script.statements)
 
 
 @dataclass(frozen=True)
@@ -185,9 +190,27 @@ class BackupWritten:
     path: Path
 
 
+@dataclass(frozen=True)
+class LockYielded:
+    """Sessions waited for the lock before a file that builds an index
+    concurrently: schemadiff let them go first and took the lock back."""
+
+    waiters: tuple[LockHolder, ...]
+
+
+@dataclass(frozen=True)
+class LockWaiterCanceled:
+    """A session (golang-migrate, typically) began waiting for the migration
+    lock while ``step`` built an index concurrently, and its wait was canceled
+    so that the build could finish (see ``schemadiff.migrationlock``)."""
+
+    waiter: migrationlock.CanceledWaiter
+    step: Step
+
+
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied,
+    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
 ]
 Confirm = Callable[[list["Step"]], bool]
 EventHandler = Callable[[Event], None]
@@ -303,6 +326,7 @@ def apply(
     progress: list[AppliedStep] = []
     try:
         with _session(url) as session:
+            session.emit = emit
             if not dry_run:
                 session.lock(lock_timeout, emit)
             # Everything is decided under the lock, from what the database says now.
@@ -326,12 +350,18 @@ def apply(
                 emit(Baselined(baseline))
             if not steps:
                 emit(NothingToApply(current.version))
-            for step in steps:
+            remaining = list(steps)
+            while remaining:
+                step = remaining.pop(0)
+                if step.waits_for_snapshots and session.lock_waiters():
+                    # Let whoever waits go first rather than cancel it (see _yield_lock).
+                    current, remaining = _yield_lock(session, migrations, target, lock_timeout, emit)
+                    continue
                 if not allow_drift:
                     _check_drift(url, migrations, step, shadow_url)
                 emit(MigrationStarted(step))
                 duration_ms = _run_step(session, current, step)
-                current = VersionState(step.target, False, True)
+                current = VersionState.after_write(step.target, False)
                 progress.append(AppliedStep(step, duration_ms))
                 emit(MigrationFinished(step, duration_ms))
             return ApplyResult(
@@ -800,17 +830,34 @@ def _dirty_error(state: VersionState, history: list[HistoryRow]) -> MigrationSta
 
 
 class _Session:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, target: migrateurl.MigrateURL) -> None:
         self.conn = conn
+        self.target = target
+        self.emit: EventHandler = _ignore
         database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()  # type: ignore[misc]
+        schema = target.schema or schema  # x-migrations-table-quoted names the schema itself
         if schema is None:
             raise MigrationStateError(
                 "the database has no current schema (search_path names no existing schema)",
-                "Set search_path in the URL (options=-csearch_path=...) or create the schema.",
+                "Set search_path in the URL (search_path=... or options=-csearch_path=...) or create the schema.",
             )
         self.database: str = database
-        self.tables = Tables(conn, schema)
-        self.keys = migrationlock.lock_keys(database, schema, VERSION_TABLE)
+        self.tables = Tables(conn, schema, target.table)
+        self.keys = migrationlock.lock_keys(database, schema, target.table, url_path=target.url_path)
+
+    def configure(self) -> None:
+        """Session settings of our own, set at connect and again after each reset."""
+        # Let the server notice a vanished client during a long statement and
+        # roll back at once, instead of finishing the statement first.
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("SET client_connection_check_interval = '1s'")
+        if self.target.statement_timeout_ms:
+            # golang-migrate's x-statement-timeout: abort a statement running longer.
+            self.conn.execute(f"SET statement_timeout = {int(self.target.statement_timeout_ms)}")
+
+    def lock_waiters(self) -> list[LockHolder]:
+        """Other sessions waiting (blocked) for the migration lock."""
+        return migrationlock.find_waiters(self.conn, self.keys)
 
     def lock(self, timeout: float, emit: EventHandler) -> None:
         started = time.monotonic()
@@ -822,13 +869,12 @@ class _Session:
 def _session(url: str) -> Iterator[_Session]:
     # Autocommit: transactions are opened explicitly where they belong, and
     # the session-level advisory lock lives as long as the connection.
-    with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
-        # Let the server notice a vanished client during a long statement and
-        # roll back at once, instead of finishing the statement first.
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("SET client_connection_check_interval = '1s'")
+    target = migrateurl.parse(url)
+    with dburl.connect(target.conninfo, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
         try:
-            yield _Session(conn)
+            session = _Session(conn, target)
+            session.configure()
+            yield session
         except psycopg.Error as exc:  # the connection or our own bookkeeping failed, not a migration file
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseError(
@@ -845,10 +891,73 @@ def _record_baseline(
     with session.conn.transaction():
         session.tables.set_version(state, version, False)
         session.tables.record(version, migration.label, "baseline", None)
-    return VersionState(version, False, True)
+    return VersionState.after_write(version, False)
+
+
+# What a fresh connection would not have, undone between files: settings
+# (SET search_path, SET ROLE ... made by a file), session authorization,
+# temporary tables, prepared statements, cursors, LISTEN, cached plans and
+# sequence state. It is DISCARD ALL without pg_advisory_unlock_all(): the
+# migration lock must stay held (PostgreSQL docs, "DISCARD"). psycopg drops
+# its own prepared-statement cache when it sees DEALLOCATE ALL.
+_RESET_SESSION = (
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "DEALLOCATE ALL",
+    "UNLISTEN *",
+    "DISCARD PLANS",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+)
+
+
+def _reset_session(session: _Session) -> None:
+    """Give the next file the session state the connection started with.
+
+    Every file must mean the same whether it runs first in a run or after
+    others: a resumed run, the shadow replay and generate's verification
+    (one connection per file) must build what an uninterrupted run builds.
+    golang-migrate keeps one connection for a whole run, so there a file's
+    ``SET search_path`` leaks into the next files; ``generate`` never writes
+    such a statement (see README, "apply: the runner").
+    """
+    for statement in _RESET_SESSION:
+        session.conn.execute(statement)
+    session.configure()
+
+
+def _yield_lock(
+    session: _Session, migrations: MigrationDirectory, target: int | None, lock_timeout: float,
+    emit: EventHandler,
+) -> tuple[VersionState, list[Step]]:
+    """Release the lock to the sessions waiting for it, take it back, and plan again.
+
+    Called before a file that builds an index concurrently while another
+    session (golang-migrate, whose wait holds a snapshot the build would wait
+    for) waits for the lock. The database is clean at this point, so the
+    waiter proceeds as it would have anyway: it may apply some or all of
+    the remaining files itself. schemadiff then polls for the lock (holding
+    no snapshot), reads the version again and continues from there.
+    """
+    waiters = session.lock_waiters()
+    migrationlock.release(session.conn, session.keys)
+    emit(LockYielded(tuple(waiters)))
+    # Give the waiter the lock before polling for it again: it is queued, we are not.
+    deadline = time.monotonic() + 10
+    while session.lock_waiters() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.lock(lock_timeout, emit)
+    state = session.tables.read_state()
+    history = session.tables.history_rows()
+    if state.dirty:
+        raise _dirty_error(state, history)
+    _check_known(migrations, state.version)
+    return state, plan(migrations, state.version, target)
 
 
 def _run_step(session: _Session, state: VersionState, step: Step) -> int:
+    _reset_session(session)
     if step.transactional:
         return _run_in_transaction(session, state, step)
     return _run_dirty_protocol(session, state, step)
@@ -877,11 +986,15 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
             step.version, step.name, step.direction, step.script.checksum, state="running",
             down_checksum=step.down_checksum,
         )
-    dirty = VersionState(step.target, True, True)
+    dirty = VersionState.after_write(step.target, True)
     started = time.monotonic()
     try:
-        for statement in step.script.statements:
-            _execute(conn, step, statement, transactional=False, state=dirty)
+        with _guard_if_waits_for_snapshots(session, step) as guard:
+            for statement in step.script.statements:
+                _execute(conn, step, statement, transactional=False, state=dirty)
+        if guard is not None:
+            for waiter in guard.canceled:
+                session.emit(LockWaiterCanceled(waiter, step))
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             raise MigrationFailed(
                 f"{step.name} left a transaction open (BEGIN without COMMIT)",
@@ -900,6 +1013,29 @@ def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> i
         tables.set_version(dirty, step.target, False)
         tables.finish(history_id, duration_ms=duration_ms, error=None)
     return duration_ms
+
+
+@contextlib.contextmanager
+def _guard_if_waits_for_snapshots(session: _Session, step: Step) -> Iterator[migrationlock.WaiterGuard | None]:
+    """A :class:`migrationlock.WaiterGuard` around a file that builds an index
+    concurrently (the statements that wait for older snapshots), else nothing."""
+    if not step.waits_for_snapshots:
+        yield None
+        return
+    with migrationlock.WaiterGuard(session.target.conninfo, session.keys, session.conn.info.backend_pid) as guard:
+        yield guard
+
+
+def _waits_for_snapshots(statement: Statement) -> bool:
+    # CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY wait for older
+    # snapshots (PostgreSQL docs, CREATE INDEX / REINDEX); DROP INDEX
+    # CONCURRENTLY and DETACH ... CONCURRENTLY wait only for table lockers.
+    kind = statement.kind
+    if kind == "IndexStmt":
+        return bool(statement.node.concurrent)
+    if kind == "ReindexStmt":
+        return any(param.defname == "concurrently" for param in statement.node.params or ())
+    return False
 
 
 def _execute(

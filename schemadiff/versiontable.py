@@ -33,11 +33,26 @@ NIL_VERSION = -1
 
 @dataclass(frozen=True)
 class VersionState:
-    """What ``schema_migrations`` says; ``version`` None means nothing applied."""
+    """What ``schema_migrations`` says; ``version`` None means nothing applied.
+
+    ``row`` is the version column exactly as stored (None: no row). It differs
+    from ``version`` for the rows golang-migrate writes that name no
+    migration: ``-1`` (its NilVersion, written with dirty = true by a failed
+    step down past the first migration) and ``0`` (written by ``migrate force
+    0``, which golang-migrate's CLI users type to mean "none"). Writes match
+    the stored row, so such a row is replaced, never left beside a new one.
+    """
 
     version: int | None
     dirty: bool
     table_exists: bool
+    row: int | None = None
+
+    @classmethod
+    def after_write(cls, version: int | None, dirty: bool) -> VersionState:
+        """The state :meth:`Tables.set_version` leaves for (version, dirty)."""
+        row = NIL_VERSION if version is None and dirty else version
+        return cls(version, dirty, True, row)
 
 
 @dataclass(frozen=True)
@@ -57,14 +72,29 @@ class HistoryRow:
     down_checksum: str | None = None
 
 
-class Tables:
-    """The two tables, qualified with the schema migrations run in."""
+def history_table_for(version_table: str) -> str:
+    """Our history table beside ``version_table``: ``schemadiff_history`` for
+    golang-migrate's default name, else one per version table (services that
+    share a database each keep their own ``x-migrations-table``)."""
+    if version_table == VERSION_TABLE:
+        return HISTORY_TABLE
+    return f"{HISTORY_TABLE}_{version_table}"[:63]  # PostgreSQL's NAMEDATALEN - 1
 
-    def __init__(self, conn: psycopg.Connection, schema: str) -> None:
+
+class Tables:
+    """The two tables, qualified with the schema they live in.
+
+    ``table`` is the version table's name (golang-migrate's
+    ``x-migrations-table``; default ``schema_migrations``).
+    """
+
+    def __init__(self, conn: psycopg.Connection, schema: str, table: str = VERSION_TABLE) -> None:
         self.conn = conn
         self.schema = schema
-        self.versions = sql.Identifier(schema, VERSION_TABLE)
-        self.history = sql.Identifier(schema, HISTORY_TABLE)
+        self.table = table
+        self.history_table = history_table_for(table)
+        self.versions = sql.Identifier(schema, table)
+        self.history = sql.Identifier(schema, self.history_table)
 
     # --- reading ---------------------------------------------------------
 
@@ -83,13 +113,13 @@ class Tables:
         Rails or Ecto ``schema_migrations`` is not), holds more than one row,
         or a NULL ``dirty``: schemadiff never guesses another tool's state.
         """
-        if not self.exists(VERSION_TABLE):
+        if not self.exists(self.table):
             return VersionState(None, False, False)
         self._check_shape()
         rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {}").format(self.versions)).fetchall()
         if len(rows) > 1:
             raise MigrationStateError(
-                f"{self.schema}.{VERSION_TABLE} has {len(rows)} rows; golang-migrate keeps exactly one",
+                f"{self.schema}.{self.table} has {len(rows)} rows; golang-migrate keeps exactly one",
                 "Inspect the table, keep the row of the version the database is really at"
                 " (or use `schemadiff force VERSION`).",
             )
@@ -97,35 +127,35 @@ class Tables:
             return VersionState(None, False, True)
         if rows[0][1] is None:
             raise MigrationStateError(
-                f"{self.schema}.{VERSION_TABLE} holds version {rows[0][0]} with dirty = NULL;"
+                f"{self.schema}.{self.table} holds version {rows[0][0]} with dirty = NULL;"
                 " golang-migrate always writes true or false",
                 "Set dirty to false if the database is at that version (or use `schemadiff force VERSION`);"
                 " nothing was run.",
             )
         version, dirty = int(rows[0][0]), bool(rows[0][1])
-        # golang-migrate writes -1 only with dirty, and 0 is no file's version.
-        return VersionState(version if version > 0 else None, dirty, True)
+        # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
+        return VersionState(version if version > 0 else None, dirty, True, version)
 
     def _check_shape(self) -> None:
         columns = dict(
             self.conn.execute(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a"
                 " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                [sql.Identifier(self.schema, VERSION_TABLE).as_string(self.conn)],
+                [self.versions.as_string(self.conn)],
             ).fetchall()
         )
         if columns.get("version") in _INTEGER_TYPES and columns.get("dirty") == "boolean":
             return
         shown = ", ".join(f"{name} {kind}" for name, kind in columns.items()) or "no columns"
         raise MigrationStateError(
-            f"{self.schema}.{VERSION_TABLE} is not golang-migrate's version table (it has {shown}; expected"
+            f"{self.schema}.{self.table} is not golang-migrate's version table (it has {shown}; expected"
             " version bigint, dirty boolean): another tool (Rails, Ecto, ...) keeps its versions there",
             "Nothing was run. Migrate this service in its own schema (search_path in the URL,"
             " e.g. ?options=-csearch_path%3Dmyservice) or rename the other tool's table.",
         )
 
     def history_rows(self) -> list[HistoryRow]:
-        if not self.exists(HISTORY_TABLE):
+        if not self.exists(self.history_table):
             return []
         rows = self.conn.execute(
             sql.SQL(
@@ -168,9 +198,14 @@ class Tables:
         self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS down_checksum text").format(self.history))
 
     def set_version(self, old: VersionState, version: int | None, dirty: bool) -> None:
-        """Move the single row from ``old`` to (version, dirty), checking the old row is still there."""
+        """Move the single row from ``old`` to (version, dirty), checking the old row is still there.
+
+        ``old.row`` is matched as stored, so a ``0`` or ``-1`` row left by
+        golang-migrate is updated in place (golang-migrate's own SetVersion
+        truncates and inserts: either way one row remains).
+        """
         new = NIL_VERSION if version is None and dirty else version
-        old_row = NIL_VERSION if old.version is None and old.dirty else old.version
+        old_row = old.row
         if old_row is None and new is None:
             return
         if old_row is None:
@@ -187,7 +222,7 @@ class Tables:
         touched = self.conn.execute(statement, params).rowcount
         if touched != 1:
             raise MigrationStateError(
-                f"{self.schema}.{VERSION_TABLE} changed while schemadiff held the migration lock"
+                f"{self.schema}.{self.table} changed while schemadiff held the migration lock"
                 f" (expected the row {old_row}, dirty={old.dirty}; the write touched {touched} rows)",
                 "Something wrote the version table without the lock: inspect it, then run"
                 " `schemadiff status` and `schemadiff force VERSION` if needed.",
@@ -201,7 +236,7 @@ class Tables:
                 sql.SQL("INSERT INTO {} (version, dirty) VALUES (%s, false)").format(self.versions), [version]
             ).rowcount
             if touched != 1:  # pragma: no cover - an INSERT of one row
-                raise MigrationStateError(f"could not write version {version} to {self.schema}.{VERSION_TABLE}")
+                raise MigrationStateError(f"could not write version {version} to {self.schema}.{self.table}")
 
     def record(
         self,
@@ -230,4 +265,4 @@ class Tables:
             ["failed" if error else "done", duration_ms, error, history_id],
         ).rowcount
         if touched != 1:
-            raise MigrationStateError(f"history row {history_id} of {self.schema}.{HISTORY_TABLE} disappeared")
+            raise MigrationStateError(f"history row {history_id} of {self.schema}.{self.history_table} disappeared")

@@ -19,6 +19,7 @@ import io
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -145,3 +146,28 @@ def cli() -> Callable[..., CliResult]:
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return invoke
+
+
+# --- golang-migrate itself, for the interoperability tests -----------------
+
+if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.golang_migrate import GoMigrate, build, go_url  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def golang_migrate(tmp_path_factory: pytest.TempPathFactory) -> GoMigrate:
+    """The real golang-migrate binaries: from SCHEMADIFF_MIGRATE_BIN / SCHEMADIFF_GOSERVICE_BIN
+    (what .ci/run builds), else built once per session with ``go`` into a temporary directory."""
+    found = GoMigrate.from_environment()
+    if found is not None:
+        return found
+    try:
+        return build(tmp_path_factory.mktemp("golang-migrate"))
+    except FileNotFoundError as exc:
+        pytest.skip(
+            f"SKIPPED LOUDLY: {exc}, so golang-migrate cannot be built and the interoperability tests did not"
+            " run. Install Go (or set SCHEMADIFF_MIGRATE_BIN and SCHEMADIFF_GOSERVICE_BIN); .ci/run fails"
+            " without it."
+        )

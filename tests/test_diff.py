@@ -22,14 +22,19 @@ MakeDb = Callable[..., str]
 
 
 def apply(url: str, changes: list[Change]) -> None:
+    """Run the plan as generate writes it: one file (transaction) per group of
+    :func:`split_new_enum_values`, statement by statement when a group cannot be one."""
+    from schemadiff.migration_writer import split_new_enum_values
+
     with psycopg.connect(url, autocommit=True) as conn:
-        if all(change.transactional for change in changes):
-            with conn.transaction():
-                for change in changes:
+        for group in split_new_enum_values(changes):
+            if all(change.transactional for change in group):
+                with conn.transaction():
+                    for change in group:
+                        conn.execute(change.sql)
+            else:
+                for change in group:
                     conn.execute(change.sql)
-        else:
-            for change in changes:
-                conn.execute(change.sql)
 
 
 def converge(make_db: MakeDb, current: str, desired: str) -> list[Change]:
@@ -306,14 +311,20 @@ def test_constant_default_adds_column_without_rewrite(make_db: MakeDb) -> None:
     assert change.hazards == ()
 
 
-def test_enum_value_used_in_same_migration_runs_outside_a_transaction(make_db: MakeDb) -> None:
+def test_enum_value_used_in_same_migration_goes_to_a_file_before_its_use(make_db: MakeDb) -> None:
+    # golang-migrate runs a file as one implicit transaction: a value added and
+    # used in one file fails there, so the use goes to the next file; every
+    # file stays transactional.
+    from schemadiff.migration_writer import split_new_enum_values
+
     current = "CREATE TYPE mood AS ENUM ('sad'); CREATE TABLE t (m mood);"
     desired = "CREATE TYPE mood AS ENUM ('sad', 'glad'); CREATE TABLE t (m mood DEFAULT 'glad');"
     changes = converge(make_db, current, desired)
-    added = next(c for c in changes if c.kind == "enum value")
-    assert added.transactional is False and hz.NON_TRANSACTIONAL in added.hazards
+    assert all(c.transactional for c in changes)
+    assert [[c.kind for c in group] for group in split_new_enum_values(changes)] == [["enum value"], ["column"]]
     only_added = converge(make_db, current, desired.replace(" DEFAULT 'glad'", ""))
     assert [c.transactional for c in only_added] == [True]
+    assert len(split_new_enum_values(only_added)) == 1
 
 
 def test_diff_leaves_its_input_models_alone(make_db: MakeDb) -> None:

@@ -93,6 +93,20 @@ def run_migration_text(url: str, text: str, label: str) -> None:
         )
     if not statements:
         return
+    from .shadow import may_be_privileged, run_privileged
+
+    for statement in statements:
+        # On a shadow database the loader may not create pgvector itself: an
+        # allow-listed CREATE EXTENSION IF NOT EXISTS runs first through the
+        # administrator's path (see shadow.run_privileged), and the file's own
+        # statement then finds it there, as on a server where a DBA made it.
+        # Anywhere else run_privileged does nothing.
+        node = statement.node
+        if may_be_privileged(statement.text) and getattr(node, "if_not_exists", False):
+            try:
+                run_privileged(url, statement.text)
+            except psycopg.Error as exc:
+                raise MigrationFailed(f"{statement.position}: {label} fails: {error_reason(exc)}") from None
     with dburl.connect(url, what="database", autocommit=True) as conn:
         try:
             conn.execute(text)  # no parameters: psycopg sends it as one simple query, like lib/pq

@@ -45,7 +45,10 @@ def live_db(shadow):
         with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         created.append(name)
-        url = shadow.url_for(name)
+        # The administrator's URL, as make_db's: a live database, not the
+        # shadow's unprivileged loader (which may not create extensions or
+        # tables in public).
+        url = shadow.admin_url_for(name)
         if sql:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(sql)

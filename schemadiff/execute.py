@@ -95,25 +95,59 @@ def run_migration_text(url: str, text: str, label: str) -> None:
         return
     from .shadow import may_be_privileged, run_privileged
 
-    for statement in statements:
-        # On a shadow database the loader may not create pgvector itself: an
-        # allow-listed CREATE EXTENSION IF NOT EXISTS runs first through the
-        # administrator's path (see shadow.run_privileged), and the file's own
-        # statement then finds it there, as on a server where a DBA made it.
-        # Anywhere else run_privileged does nothing.
-        node = statement.node
-        if may_be_privileged(statement.text) and getattr(node, "if_not_exists", False):
-            try:
-                run_privileged(url, statement.text)
-            except psycopg.Error as exc:
-                raise MigrationFailed(f"{statement.position}: {label} fails: {error_reason(exc)}") from None
     with dburl.connect(url, what="database", autocommit=True) as conn:
+        if not any(may_be_privileged(statement.text) for statement in statements):
+            _send(conn, text, label, label)  # no parameters: psycopg sends it as one simple query, like lib/pq
+            return
+        # On a shadow database, an allow-listed CREATE EXTENSION runs as its
+        # administrator (the loader may not): the statements before it are
+        # sent as one query, it runs as the administrator, then the rest.
+        # Anywhere else run_privileged runs nothing and the file is one query.
+        batch: list[Statement] = []
+        for statement in statements:
+            if may_be_privileged(statement.text):
+                try:
+                    if batch:
+                        _send_batch(conn, batch, label)
+                        batch = []
+                    if run_privileged(url, statement.text):
+                        continue
+                except psycopg.Error as exc:
+                    _raise(exc, f"{statement.position}", label, statement.text)
+            batch.append(statement)
+        if batch:
+            _send_batch(conn, batch, label)
+
+
+def _send_batch(conn: psycopg.Connection, batch: Sequence[Statement], label: str) -> None:
+    if len(batch) == 1:
         try:
-            conn.execute(text)  # no parameters: psycopg sends it as one simple query, like lib/pq
+            conn.execute(batch[0].text)
         except psycopg.Error as exc:
-            offset = getattr(getattr(exc, "diag", None), "statement_position", None)
-            where = position_of(text, int(offset) - 1, label) if offset and str(offset).isdigit() else label
-            raise MigrationFailed(f"{where}: {label} fails: {error_reason(exc)}") from None
+            _raise(exc, f"{batch[0].position}", label, batch[0].text)
+        return
+    _send(conn, ";\n".join(statement.text for statement in batch), f"{batch[0].position}", label)
+
+
+def _send(conn: psycopg.Connection, text: str, where: str, label: str) -> None:
+    try:
+        conn.execute(text)
+    except psycopg.Error as exc:
+        offset = getattr(getattr(exc, "diag", None), "statement_position", None)
+        if where == label and offset and str(offset).isdigit():
+            where = position_of(text, int(offset) - 1, label)
+        _raise(exc, where, label, text)
+
+
+def _raise(exc: psycopg.Error, where: str, label: str, text: str | None = None) -> None:
+    message = f"{where}: {label} fails: {error_reason(exc)}"
+    resource = resource_named(exc)
+    if resource is not None:  # a limit of the server, named with its setting: not the SQL's fault
+        raise ServerResourceError(message, resource=resource) from None
+    failed = MigrationFailed(message)
+    # For callers that judge the failure (verification on a copy holding rows).
+    failed.sqlstate, failed.statement, failed.diag = exc.sqlstate, text, exc.diag
+    raise failed from None
 
 
 def error_reason(exc: psycopg.Error) -> str:

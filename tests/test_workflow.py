@@ -45,7 +45,10 @@ def live_db(shadow):
         with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         created.append(name)
-        url = shadow.url_for(name)
+        # The administrator's URL, as make_db's: a live database, not the
+        # shadow's unprivileged loader (which may not create extensions or
+        # tables in public).
+        url = shadow.admin_url_for(name)
         if sql:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(sql)
@@ -185,7 +188,7 @@ def test_the_repositorys_migrations_apply_where_a_dba_created_the_extension(cli,
 def test_a_generated_first_migration_applies_where_a_dba_created_the_extension(cli, shadow_url, managed_db, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text("CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE docs (id int PRIMARY KEY, v vector(3));\n")
-    made = cli("generate", "init", "--desired", desired, "--dir", tmp_path / "migrations", "--shadow", shadow_url)
+    made = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", tmp_path / "migrations", "--shadow", shadow_url)
     assert made.exit_code == 0, made.out + made.err
     up = next((tmp_path / "migrations").glob("*.up.sql")).read_text()
     assert "CREATE EXTENSION IF NOT EXISTS vector" in up
@@ -218,7 +221,7 @@ def test_the_embedded_server_holds_a_large_first_migration_in_one_transaction(sh
 def test_a_first_migration_of_1000_tables_is_generated_and_verified(cli, shadow_url, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text(_tables(1000))
-    made = cli("generate", "init", "--desired", desired, "--dir", tmp_path / "m", "--shadow", shadow_url)
+    made = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", tmp_path / "m", "--shadow", shadow_url)
     assert made.exit_code == 0, made.out + made.err[-2000:]
     assert "Verified" in made.out
 
@@ -254,7 +257,7 @@ def small_lock_server():
 def test_running_out_of_lock_table_names_the_resource_not_a_bug(cli, small_lock_server, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text(_tables(150))
-    made = cli("generate", "init", "--desired", desired, "--dir", tmp_path / "m", "--shadow", small_lock_server)
+    made = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", tmp_path / "m", "--shadow", small_lock_server)
     assert made.exit_code == 1, made.out + made.err
     assert "ran out of lock table space (max_locks_per_transaction)" in made.err, made.err
     assert "report" not in made.err and "Traceback" not in made.err
@@ -306,7 +309,7 @@ def test_the_makefile_offers_a_blank_pair(repo):
     shutil.copy(ROOT / "Makefile", repo / "Makefile")
     result = subprocess.run(["make", "-n", "migrate-new", "NAME=backfill", "SERVICE=postal"], cwd=repo,
                             capture_output=True, text=True)
-    assert result.returncode == 0 and "new backfill postal" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "new 'backfill' 'postal'" in result.stdout  # quoted by the Makefile's q, result.stdout + result.stderr
 
 
 def test_a_timestamped_directory_gets_timestamps_from_generate_and_new(cli, shadow_url, tmp_path):
@@ -442,6 +445,7 @@ def _run_shell(command: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
 def test_a_closed_pipe_is_not_an_error_and_keeps_the_exit_code(shadow_url, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text(_tables(300))  # output far beyond a pipe's buffer
+    (tmp_path / "none").mkdir()  # an empty directory: a missing one is an error
     result = _run_shell(
         f"schemadiff plan --desired {desired} --dir {tmp_path / 'none'} --shadow '{shadow_url}' --format sql"
         " | head -1; echo \"exit=${PIPESTATUS[0]}\"",
@@ -549,7 +553,7 @@ def test_online_rewrites_are_not_cancelled_by_the_statement_timeout(cli, shadow_
     directory = tmp_path / "m"
     desired = tmp_path / "desired.sql"
     desired.write_text("CREATE TABLE t (id int PRIMARY KEY, n int, label text);\n")
-    assert cli("generate", "init", "--desired", desired, "--dir", directory, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", directory, "--shadow", shadow_url).exit_code == 0
     desired.write_text("CREATE TABLE t (id int PRIMARY KEY, n bigint, label text);\n")  # int -> bigint rewrites
     made = cli("generate", "widen", "--desired", desired, "--dir", directory, "--shadow", shadow_url, "--online")
     assert made.exit_code == 0, made.out + made.err
@@ -583,6 +587,7 @@ def test_help_version_debug_after_the_command_and_completion(cli, repo):
 def test_a_syntax_error_shows_its_line_with_a_caret(cli, tmp_path):
     desired = tmp_path / "desired.sql"
     desired.write_text("CREATE TABLE a (id int);\n\nCREATE TABLE b (\n  id int,\n  name text,,\n  x int\n);\n")
+    (tmp_path / "none").mkdir()  # an empty directory: a missing one is an error of its own
     result = cli("plan", "--desired", desired, "--dir", tmp_path / "none")
     assert result.exit_code == 1
     lines = result.err.splitlines()

@@ -282,11 +282,20 @@ def test_a_type_change_deletes_data_exactly_when_a_value_can_be_lost(make_db, ol
 # -- the proof holds rows: verification seeds the tables a migration touches -------------------------------
 
 def _verify(shadow, make_db, current: str, desired: str, ups: list[str], downs: list[str], tables, **options):
-    from schemadiff.dburl import database_name
     from schemadiff.verify import verify_migrations
 
-    verify_migrations(shadow, current_db=database_name(make_db(current)), desired_url=make_db(desired),
-                      ups=ups, downs=downs, seed_tables=tables, **options)
+    # As generate builds them: the current and desired states are loaded by the shadow's loader role (so it
+    # owns their tables and may seed them), not by the administrator as make_db's live databases are.
+    names = [shadow.create_database(), shadow.create_database()]
+    try:
+        for name, text in zip(names, (current, desired)):
+            with psycopg.connect(shadow.url_for(name), autocommit=True) as conn:
+                conn.execute(text)
+        verify_migrations(shadow, current_db=names[0], desired_url=shadow.url_for(names[1]),
+                          ups=ups, downs=downs, seed_tables=tables, **options)
+    finally:
+        for name in names:
+            shadow.drop_database(name)
 
 
 def test_the_proof_catches_a_sequence_that_does_not_continue_without_the_rule(shadow, make_db):

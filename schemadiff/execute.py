@@ -97,9 +97,26 @@ def run_migration_text(url: str, text: str, label: str) -> None:
         try:
             conn.execute(text)  # no parameters: psycopg sends it as one simple query, like lib/pq
         except psycopg.Error as exc:
+            from .shadow import server_failure
+
             offset = getattr(getattr(exc, "diag", None), "statement_position", None)
             where = position_of(text, int(offset) - 1, label) if offset and str(offset).isdigit() else label
-            raise MigrationFailed(f"{where}: {label} fails: {error_reason(exc)}") from None
+            prefix = f"{where}: {label}" if where != label else label  # the label alone when no position
+            message = f"{prefix} fails: {error_reason(exc)}"
+            # As run_statements does: a server's limit and a statement the
+            # shadow's loader may not run are said as such, not as a wrong migration.
+            resource = resource_named(exc)
+            if resource is not None:
+                raise ServerResourceError(message, resource=resource) from None
+            failure = server_failure(exc, f"{where}: {label}")
+            if failure is not None:
+                raise failure from None
+            failed = MigrationFailed(message)
+            # For callers that judge the failure (verification on a copy holding rows reads the
+            # SQLSTATE and the constraint, table and column names).
+            failed.sqlstate, failed.diag = exc.sqlstate, exc.diag
+            failed.statement = statements[0].text if len(statements) == 1 else None
+            raise failed from None
 
 
 def error_reason(exc: psycopg.Error) -> str:

@@ -60,6 +60,7 @@ class _Session:
     debug: bool = False
     _live: object = None  # the spinner while ``working`` runs on a terminal
     json_command: str | None = None  # set when --format json was asked for: errors are written as JSON too
+    json_written: bool = False  # the one envelope of this run is out: a later error must not print a second
 
     def status(self, message: str) -> None:
         if self._live is not None:
@@ -221,8 +222,20 @@ def plan(
     with session.working():
         for target in targets:
             results.append(command.plan(target, shadow_url=shadow, status=session.status))
+    problems = [problem for result in results for problem in result.row_problems]
+    rows_block = None
+    if problems:
+        rows_block = ExistingRowsBlock(
+            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
+            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
+        )
     if output_format is PlanFormat.json:
-        _write_json("plan", [_plan_json(result) for result in results])
+        # One envelope: the plans, and the rows error beside them (not a second document after them).
+        error = None if rows_block is None else {
+            "type": type(rows_block).__name__, "message": rows_block.message, "hint": rows_block.hint,
+            "exit_code": rows_block.exit_code,
+        }
+        _write_json("plan", [_plan_json(result) for result in results], error)
     elif output_format is PlanFormat.sql:
         for result in results:
             for change in result.changes:
@@ -235,12 +248,8 @@ def plan(
     for result in results:
         for note in result.notes:
             session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
-    problems = [problem for result in results for problem in result.row_problems]
-    if problems:
-        raise ExistingRowsBlock(
-            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
-            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
-        )
+    if rows_block is not None:
+        raise rows_block
     if any(r.unexpressed for r in results):
         # Differences no migration can be generated for: an error, not pending changes.
         raise typer.Exit(EXIT_ERROR)
@@ -287,7 +296,9 @@ def _envelope(command: str, results: list, error: dict | None = None) -> dict:
 
 
 def _write_json(command: str, results: list, error: dict | None = None) -> None:
-    _s().out.file.write(json.dumps(_envelope(command, results, error), indent=2) + "\n")
+    session = _s()
+    session.out.file.write(json.dumps(_envelope(command, results, error), indent=2) + "\n")
+    session.json_written = True
 
 
 def _plan_json(result) -> dict:
@@ -996,7 +1007,7 @@ _COMMANDS = ("plan", "generate", "derive", "dump", "new", "apply", "status", "fo
 def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> None:
     """The error as the JSON envelope on stdout (the text stays on stderr for people)."""
     session = _s()
-    if session.json_command is None:
+    if session.json_command is None or session.json_written:
         return
     with contextlib.suppress(Exception):
         _write_json(session.json_command, [], {"type": kind, "message": message, "hint": hint, "exit_code": exit_code})

@@ -140,10 +140,23 @@ def _send(conn: psycopg.Connection, text: str, where: str, label: str) -> None:
 
 
 def _raise(exc: psycopg.Error, where: str, label: str, text: str | None = None) -> None:
-    message = f"{where}: {label} fails: {error_reason(exc)}"
+    """Raise what a failed statement means, as run_statements does.
+
+    A server's limit (ServerResourceError) and a statement the shadow's loader
+    may not run (shadow.server_failure) are said as such, not as a wrong
+    migration; anything else is a MigrationFailed carrying the SQLSTATE and
+    the diagnostics (verification on a copy holding rows reads them).
+    """
+    from .shadow import server_failure
+
+    prefix = f"{where}: {label}" if where != label else label  # the label alone when no position
+    message = f"{prefix} fails: {error_reason(exc)}"
     resource = resource_named(exc)
     if resource is not None:  # a limit of the server, named with its setting: not the SQL's fault
         raise ServerResourceError(message, resource=resource) from None
+    failure = server_failure(exc, prefix)
+    if failure is not None:
+        raise failure from None
     failed = MigrationFailed(message)
     # For callers that judge the failure (verification on a copy holding rows).
     failed.sqlstate, failed.statement, failed.diag = exc.sqlstate, text, exc.diag

@@ -150,11 +150,12 @@ def test_not_null_column_without_a_value_for_existing_rows_is_a_hazard(cli, shad
                "CREATE DOMAIN filled_text AS text DEFAULT 'x' NOT NULL;\n")
     current = _write(tmp_path / "current.sql", domains + BASE)
     migrations = tmp_path / "m"
-    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url,
+               "--create-dir").exit_code == 0
     desired = _write(tmp_path / "desired.sql", domains + BASE.replace("note text", f"note text, {column}"))
     planned = cli("plan", "--desired", desired, "--dir", migrations, "--shadow", shadow_url, "--format", "json")
     assert planned.exit_code == 2, planned.err
-    hazards = [h for change in json.loads(planned.out)["changes"] for h in change["hazards"]]
+    hazards = [h for change in json.loads(planned.out)["results"][0]["changes"] for h in change["hazards"]]
     assert ("fails-on-existing-rows" in hazards) == fails
     refused = cli("generate", "add", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     if not fails:
@@ -187,7 +188,7 @@ def test_plan_against_a_live_table_with_rows_reports_the_failing_statements(cli,
         assert "public.t3.note holds NULL" in result.err
         assert "public.t2" not in result.err and "Traceback" not in result.err
         if output == "json":
-            errors = json.loads(result.out)["errors"]
+            errors = json.loads(result.out)["results"][0]["errors"]
             assert len(errors) == 2
     # The rows are data: once they are fixed, the same plan (cached) no longer reports them.
     with psycopg.connect(live, autocommit=True) as conn:
@@ -208,7 +209,7 @@ def test_an_invalid_index_is_a_difference_to_rebuild(cli, shadow_url, make_db, t
                      "CREATE UNIQUE INDEX t2_v_key ON t2 (v);\nCREATE INDEX t2_id_v_idx ON t2 (id, v);\n")
     result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert result.exit_code == 2, result.out + result.err
-    changes = json.loads(result.out)["changes"]
+    changes = json.loads(result.out)["results"][0]["changes"]
     assert [(c["action"], c["name"]) for c in changes] == [("drop", "public.t2_v_key"), ("create", "public.t2_v_key")]
     with psycopg.connect(live, autocommit=True) as conn:
         conn.execute("DELETE FROM t2 WHERE id = 2")
@@ -281,11 +282,20 @@ def test_a_type_change_deletes_data_exactly_when_a_value_can_be_lost(make_db, ol
 # -- the proof holds rows: verification seeds the tables a migration touches -------------------------------
 
 def _verify(shadow, make_db, current: str, desired: str, ups: list[str], downs: list[str], tables, **options):
-    from schemadiff.dburl import database_name
     from schemadiff.verify import verify_migrations
 
-    verify_migrations(shadow, current_db=database_name(make_db(current)), desired_url=make_db(desired),
-                      ups=ups, downs=downs, seed_tables=tables, **options)
+    # As generate builds them: the current and desired states are loaded by the shadow's loader role (so it
+    # owns their tables and may seed them), not by the administrator as make_db's live databases are.
+    names = [shadow.create_database(), shadow.create_database()]
+    try:
+        for name, text in zip(names, (current, desired)):
+            with psycopg.connect(shadow.url_for(name), autocommit=True) as conn:
+                conn.execute(text)
+        verify_migrations(shadow, current_db=names[0], desired_url=shadow.url_for(names[1]),
+                          ups=ups, downs=downs, seed_tables=tables, **options)
+    finally:
+        for name in names:
+            shadow.drop_database(name)
 
 
 def test_the_proof_catches_a_sequence_that_does_not_continue_without_the_rule(shadow, make_db):
@@ -331,7 +341,8 @@ def test_generate_refuses_an_added_column_that_fails_on_any_populated_table(cli,
     monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
     current = _write(tmp_path / "current.sql", "CREATE TABLE t1 (id integer PRIMARY KEY, note text);\n")
     migrations = tmp_path / "m"
-    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url,
+               "--create-dir").exit_code == 0
     desired = _write(tmp_path / "desired.sql", f"CREATE TABLE t1 (id integer PRIMARY KEY, note text, {column});\n")
     refused = cli("generate", "add", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert refused.exit_code == 1, refused.out
@@ -360,7 +371,8 @@ def test_a_change_whose_success_depends_on_the_values_is_still_proven(cli, shado
     base = "CREATE TABLE t1 (id integer PRIMARY KEY, note text, parent integer);\n"
     current = _write(tmp_path / "current.sql", base)
     migrations = tmp_path / "m"
-    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--desired", current, "--dir", migrations, "--shadow", shadow_url,
+               "--create-dir").exit_code == 0
     desired = _write(tmp_path / "desired.sql", base.replace(*change))
     result = cli("generate", "change", "--desired", desired, "--dir", migrations, "--shadow", shadow_url,
                  "--allow-destructive")

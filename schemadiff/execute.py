@@ -93,6 +93,54 @@ def run_migration_text(url: str, text: str, label: str) -> None:
         )
     if not statements:
         return
+    from .shadow import is_loader_database, may_be_privileged, run_privileged
+
+    if not (is_loader_database(url) and any(may_be_privileged(s.text) for s in statements)):
+        _run_as_one_query(url, text, label)
+        return
+    # On a shadow database, a CREATE EXTENSION the loader may not run (an
+    # untrusted extension, e.g. pgvector) runs as the shadow's administrator,
+    # as everywhere else user SQL is loaded (run_statements, replay). The
+    # statements around it still run as one query each, golang-migrate's way;
+    # only the extension is committed apart from them, on a disposable copy.
+    pending: list[Statement] = []
+    for statement in statements:
+        if may_be_privileged(statement.text):
+            _run_statements_as_one_query(url, pending, label)
+            pending = []
+            try:
+                if run_privileged(url, statement.text):
+                    continue
+            except psycopg.Error as exc:
+                raise MigrationFailed(f"{statement.position}: {label} fails: {error_reason(exc)}") from None
+        pending.append(statement)
+    _run_statements_as_one_query(url, pending, label)
+
+
+def _run_statements_as_one_query(url: str, statements: Sequence[Statement], label: str) -> None:
+    """Run ``statements`` as one simple query; a failure names the statement's place in its file."""
+    if not statements:
+        return
+    text = ""
+    starts: list[int] = []
+    for statement in statements:
+        starts.append(len(text))
+        text += statement.text + ";\n"
+    try:
+        with dburl.connect(url, what="database", autocommit=True) as conn:
+            conn.execute(text)
+    except psycopg.Error as exc:
+        offset = getattr(getattr(exc, "diag", None), "statement_position", None)
+        where: object = label
+        if offset and str(offset).isdigit():
+            index = max(i for i, start in enumerate(starts) if start <= int(offset) - 1) if int(offset) > 0 else 0
+            where = statements[index].position
+        elif len(statements) == 1:
+            where = statements[0].position
+        raise MigrationFailed(f"{where}: {label} fails: {error_reason(exc)}") from None
+
+
+def _run_as_one_query(url: str, text: str, label: str) -> None:
     with dburl.connect(url, what="database", autocommit=True) as conn:
         try:
             conn.execute(text)  # no parameters: psycopg sends it as one simple query, like lib/pq

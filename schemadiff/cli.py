@@ -60,6 +60,7 @@ class _Session:
     debug: bool = False
     _live: object = None  # the spinner while ``working`` runs on a terminal
     json_command: str | None = None  # set when --format json was asked for: errors are written as JSON too
+    json_written: bool = False  # the command wrote its envelope already (with its error): write no second one
 
     def status(self, message: str) -> None:
         if self._live is not None:
@@ -221,8 +222,21 @@ def plan(
     with session.working():
         for target in targets:
             results.append(command.plan(target, shadow_url=shadow, status=session.status))
+    problems = [problem for result in results for problem in result.row_problems]
+    blocked = None
+    if problems:
+        blocked = ExistingRowsBlock(
+            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
+            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
+        )
     if output_format is PlanFormat.json:
-        _write_json("plan", [_plan_json(result) for result in results])
+        # One envelope: the results, and the error when the rows block the plan.
+        error = None
+        if blocked is not None:
+            error = {"type": type(blocked).__name__, "message": blocked.message, "hint": blocked.hint,
+                     "exit_code": blocked.exit_code}
+        _write_json("plan", [_plan_json(result) for result in results], error)
+        session.json_written = True
     elif output_format is PlanFormat.sql:
         for result in results:
             for change in result.changes:
@@ -235,12 +249,8 @@ def plan(
     for result in results:
         for note in result.notes:
             session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
-    problems = [problem for result in results for problem in result.row_problems]
-    if problems:
-        raise ExistingRowsBlock(
-            "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
-            "Change the desired file as each line says; a migration generated from it as it is would fail there.",
-        )
+    if blocked is not None:
+        raise blocked
     if any(r.unexpressed for r in results):
         # Differences no migration can be generated for: an error, not pending changes.
         raise typer.Exit(EXIT_ERROR)
@@ -996,7 +1006,7 @@ _COMMANDS = ("plan", "generate", "derive", "dump", "new", "apply", "status", "fo
 def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> None:
     """The error as the JSON envelope on stdout (the text stays on stderr for people)."""
     session = _s()
-    if session.json_command is None:
+    if session.json_command is None or session.json_written:
         return
     with contextlib.suppress(Exception):
         _write_json(session.json_command, [], {"type": kind, "message": message, "hint": hint, "exit_code": exit_code})

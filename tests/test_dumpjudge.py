@@ -181,7 +181,7 @@ def test_verification_passes_a_correct_pair_with_privileges(shadow):
 def test_generate_refuses_instead_of_writing_a_pair_that_loses_a_grant(cli, shadow_url, tmp_path):
     desired = write(tmp_path / "desired.sql", TABLE + f"{GRANT};\n")
     migrations = tmp_path / "migrations"
-    result = cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    result = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert result.exit_code == 1, result.out
     assert "Verified" not in result.out
     assert GRANT in result.err and "pg_dump" in result.err
@@ -199,7 +199,7 @@ def result_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plan_is_not_in_sync_when_only_the_dumps_differ(cli, shadow_url, tmp_path, monkeypatch, result_cache):
     base = write(tmp_path / "base.sql", TABLE)
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", base, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", base, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     desired = write(tmp_path / "desired.sql", TABLE + TARGET)
 
     dumped = []
@@ -259,7 +259,7 @@ def test_without_a_usable_pg_dump_generate_says_only_the_catalog_judge_ran(cli, 
     monkeypatch.setattr(dumpjudge, "server_major", lambda url: 99)
     desired = write(tmp_path / "desired.sql", TABLE)
     migrations = tmp_path / "migrations"
-    result = cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    result = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert result.exit_code == 0, result.err
     assert "Verified" in result.out
     assert "only the catalog judge ran" in result.err
@@ -278,7 +278,7 @@ CREATE FUNCTION z_part(x int) RETURNS int LANGUAGE sql AS $$ SELECT CASE WHEN x 
 def test_sql_functions_calling_each_other_load_generate_apply_and_return(cli, shadow_url, tmp_path, db):
     desired = write(tmp_path / "desired.sql", FUNCTIONS)
     migrations = tmp_path / "migrations"
-    result = cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    result = cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
     assert result.exit_code == 0, result.err
     up = (migrations / "000001_init.up.sql").read_text()
     assert "SET LOCAL check_function_bodies = off;" in up

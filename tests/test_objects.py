@@ -249,7 +249,7 @@ def test_generate_refuses_objects_the_engine_does_not_create(cli, shadow_url, tm
     desired = tmp_path / "desired.sql"
     desired.write_text("CREATE TABLE t (a int);\n")
     migrations = tmp_path / "migrations"
-    assert cli("generate", "init", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations, "--shadow", shadow_url).exit_code == 0
     desired.write_text("CREATE TABLE t (a int);\n" + added + "\n")
 
     refused = cli("generate", "more", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)

@@ -210,18 +210,6 @@ def may_be_privileged(text: str) -> bool:
     return _CREATE_EXTENSION.match(text) is not None
 
 
-def is_loader_database(url: str) -> bool:
-    """Whether ``url`` is a loader's URL of a temporary database of a server this process opened."""
-    params = conninfo_to_dict(url)
-    server = _SERVERS.get(_server_key(url))
-    return (
-        server is not None
-        and server.loader is not None
-        and params.get("user") == server.loader
-        and str(params.get("dbname") or "").startswith(TEMP_PREFIX)
-    )
-
-
 def run_privileged(url: str, text: str) -> bool:
     """Run ``text`` as the administrator if it is a CREATE EXTENSION the loader may not run itself.
 

@@ -578,6 +578,20 @@ def test_url_parsing_rejects_other_schemes() -> None:
     assert sys.version_info >= (3, 10)
 
 
+def test_url_rewriting_keeps_what_libpq_reads() -> None:
+    # A socket URL has an empty authority ("postgresql:///db"): it stays one, and
+    # "+" in a password is libpq's "+", not a form-encoded space.
+    from psycopg.conninfo import conninfo_to_dict
+
+    from schemadiff import migrateurl
+
+    socket = "postgresql:///db?host=%2Ftmp%2Fs&user=u&password=a%2Bb+c"
+    assert migrateurl.libpq_url(socket) == socket  # nothing to remove: unchanged
+    read = conninfo_to_dict(migrateurl.libpq_url(socket + "&x-migrations-table=v&search_path=app"))
+    assert (read["host"], read["dbname"], read["user"], read["password"]) == ("/tmp/s", "db", "u", "a+b+c")
+    assert read["options"] == "-c search_path=app"
+
+
 # --- our conformance corpus, applied and rolled back by golang-migrate ------------------
 
 

@@ -134,6 +134,15 @@ def _path_option(value: Optional[str]) -> Optional[Path]:
     return Path(value)
 
 
+def _url_option(value: Optional[str]) -> Optional[str]:
+    # libpq reads "" as "all from the environment" (PGHOST, PGDATABASE... or
+    # the local socket): an unset variable in a pipeline (`--db "$DATABASE_URL"`)
+    # must not silently mean whatever database that is.
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty; give a database URL")
+    return value
+
+
 DesiredOpt = Annotated[
     Optional[str],
     typer.Option("--desired", help="Desired-state SQL file (default: the service's).", callback=_path_option),
@@ -152,7 +161,8 @@ OwnersOpt = Annotated[
 ]
 DbOpt = Annotated[
     Optional[str],
-    typer.Option("--db", help="Live database URL (default: the service's environment variable).", show_default=False),
+    typer.Option("--db", help="Live database URL (default: the service's environment variable).", show_default=False,
+                 callback=_url_option),
 ]
 ShadowOpt = Annotated[
     Optional[str],
@@ -560,7 +570,8 @@ RunnerServiceArg = Annotated[
 ]
 RunnerDbOpt = Annotated[
     Optional[str],
-    typer.Option("--db", help="Database URL (default: the service's environment variable).", show_default=False),
+    typer.Option("--db", help="Database URL (default: the service's environment variable).", show_default=False,
+                 callback=_url_option),
 ]
 
 

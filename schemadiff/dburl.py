@@ -68,15 +68,20 @@ def redact(url: str) -> str:
     return scrub(redacted, url)
 
 
-def _parse(url: str) -> dict[str, Any]:
-    """libpq's reading of ``url``; a malformed one is a DatabaseError that does not quote it."""
+def _parse(url: str, *, what: str = "database", given: str | None = None) -> dict[str, Any]:
+    """libpq's reading of ``url``; a malformed one is a DatabaseError that does not quote it.
+
+    ``given``: the URL as the user wrote it, when ``url`` was derived from it
+    (golang-migrate's options removed): the message names and scrubs that one.
+    """
     try:
         return pg_conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
+        shown = given or url
         raise DatabaseError(
-            f"invalid database URL {redact(url)}: {scrub(_first_line(exc), url)}",
+            f"invalid {what} URL {redact(shown)}: {scrub(_first_line(exc), url, shown)}",
             "Write it as postgresql://user:password@host:port/dbname, with any of : / ? # @ % in the user"
-            " name or password percent-encoded (%3A %2F %3F %23 %40 %25).",
+            " name or password percent-encoded (%3A %2F %3F %23 %40 %25), or in libpq's key=value form.",
         ) from None
 
 
@@ -128,22 +133,14 @@ def check_url(url: str, *, what: str = "database") -> str:
 
     Called where a URL enters (``--db``, an environment variable), so a typo
     is reported as such before anything runs, not as a failure deep inside.
+    golang-migrate's ``x-`` options are removed first (they are the
+    runner's, not libpq's; an unsupported one is a ConfigError naming it).
     """
+    from .migrateurl import libpq_url
+
     try:
-        pg_conninfo.conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseError(
-            f"invalid {what} URL {redact(url)}: {_redact_reason(reason, url)}",
-            "Use postgresql://user:password@host:port/dbname (percent-encode special characters)"
-            " or libpq's key=value form.",
-        ) from None
+        libpq = libpq_url(url)
+    except ValueError:  # urlsplit's own refusal (a bracketed host); libpq's message says more
+        libpq = url
+    _parse(libpq, what=what, given=url)
     return url
-
-
-def _redact_reason(reason: str, url: str) -> str:
-    # libpq quotes the offending text, which may be the password itself.
-    params = _URL_PASSWORD.match(url)
-    if params and params["password"]:
-        reason = reason.replace(params["password"], "***")
-    return redact(reason)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -90,20 +90,7 @@ def parse(url: str) -> MigrateURL:
             " x-statement-timeout, x-multi-statement and x-multi-statement-max-size; remove the others"
             " from the URL given to schemadiff.",
         )
-    keywords = _libpq_keywords()
-    kept: list[tuple[str, str]] = []
-    runtime: list[str] = []
-    for key, value in query:
-        if key.startswith("x-") or key in _LIBPQ_GO_ONLY:
-            continue
-        if key in keywords:
-            kept.append((key, value))
-        else:  # a run-time parameter, as lib/pq sends it
-            runtime.append(f"-c {key}={_escape_option(value)}")
-    if runtime:
-        options = " ".join([*(v for k, v in kept if k == "options"), *runtime])
-        kept = [(k, v) for k, v in kept if k != "options"] + [("options", options)]
-    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept, quote_via=quote), parts.fragment))
+    conninfo = _conninfo(url)
     schema, table = _table(given)
     return MigrateURL(
         conninfo,
@@ -113,6 +100,45 @@ def parse(url: str) -> MigrateURL:
         multi_statement=_boolean(given, "x-multi-statement"),
         url_path=unquote(parts.path) or None,  # Go's url.URL.Path is unescaped
     )
+
+
+def _conninfo(url: str) -> str:
+    """``url`` without golang-migrate's options, its run-time parameters moved into ``options``.
+
+    Rewritten as written, not through urlsplit/urlencode: urlunsplit drops
+    the "//" of an empty authority ("postgresql:///db?host=/socket" became
+    "postgresql:/db?...", which libpq refuses), and parse_qsl reads "+" as a
+    space where libpq does not, which changed passwords. A URL with nothing
+    to remove or move is returned unchanged.
+    """
+    head, mark, raw_query = url.partition("?")
+    if not mark:
+        return url
+    keywords = _libpq_keywords()
+    kept: list[str] = []
+    runtime: list[str] = []
+    options: list[str] = []
+    changed = False
+    for pair in raw_query.split("&"):
+        raw_key, _, raw_value = pair.partition("=")
+        key = unquote(raw_key)
+        if key.startswith("x-") or key in _LIBPQ_GO_ONLY:
+            changed = True
+        elif key == "options":
+            options.append(unquote(raw_value))
+            kept.append(pair)
+        elif key in keywords or not pair:
+            kept.append(pair)
+        else:  # a run-time parameter, as lib/pq sends it
+            runtime.append(f"-c {key}={_escape_option(unquote(raw_value))}")
+            changed = True
+    if not changed:
+        return url
+    if runtime:
+        kept = [pair for pair in kept if unquote(pair.partition("=")[0]) != "options"]
+        kept.append("options=" + quote(" ".join([*options, *runtime]), safe=""))
+    kept = [pair for pair in kept if pair]
+    return head + ("?" + "&".join(kept) if kept else "")
 
 
 def libpq_url(url: str) -> str:

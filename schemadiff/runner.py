@@ -703,24 +703,33 @@ def never_applied(migrations: MigrationDirectory, history: list[HistoryRow], cur
     Only what schemadiff recorded can be judged: versions below the first
     one it ran (applied by golang-migrate before, or covered by a baseline
     or a force, which declare everything up to them applied) count as
-    applied. An empty history judges nothing.
+    applied. Likewise versions above where schemadiff last left the
+    database: golang-migrate (``up``, ``force N``) moves the version
+    without writing schemadiff's history, so those are taken as applied
+    too. An empty history judges nothing.
     """
     floor: int | None = None
     applied: set[int] = set()
+    last = 0  # the version schemadiff's last recorded step left the database at
     for row in history:
         if row.state != "done":
             continue
         if row.direction in ("baseline", "force"):
             floor = max(floor or 0, row.version)
+            applied = {v for v in applied if v <= row.version}
+            last = row.version
         elif row.direction == "up":
             if floor is None:
                 floor = row.version - 1  # before the first run schemadiff saw: unknown, taken as applied
             applied.add(row.version)
+            last = row.version
         elif row.direction == "down":
             applied.discard(row.version)
+            last = max([v for v in applied if v < row.version] + [floor or 0])
     if floor is None:
         return []
-    return [v for v in migrations.versions if floor < v <= (current or 0) and v not in applied]
+    ceiling = min(current or 0, last)
+    return [v for v in migrations.versions if floor < v <= ceiling and v not in applied]
 
 
 def _check_same_directory(migrations: MigrationDirectory, history: list[HistoryRow], current: int | None) -> None:

@@ -101,7 +101,7 @@ def test_service_directories_apply_and_roll_back_alike(make_db, golang_migrate: 
     same_schema(ours, service)
     assert rows(ours) == rows(theirs) == rows(service)
 
-    runner.apply(ours, directory, to=0)
+    runner.apply(ours, directory, to=0, allow_destructive=True)  # the downs drop tables (guards)
     ok(golang_migrate.migrate(theirs, directory, "down", "-all"))
     ok(golang_migrate.service(service, directory, "-goto", "0"))
     empty = make_db()
@@ -145,7 +145,7 @@ def test_new_enum_value_used_at_once_is_generated_into_files_golang_migrate_appl
     assert catalog.differences(catalog.snapshot(target), catalog.snapshot(theirs)) == []
 
     ok(golang_migrate.migrate(theirs, directory, "goto", "1"))
-    runner.apply(ours, directory, to=1)
+    runner.apply(ours, directory, to=1, allow_destructive=True)  # the downs drop the old enum type (guards)
     same_schema(ours, theirs)
     assert catalog.differences(catalog.snapshot(make_db(ENUM_BEFORE)), catalog.snapshot(theirs)) == []
 
@@ -576,6 +576,20 @@ def test_url_parsing_rejects_other_schemes() -> None:
     assert "binary_parameters" not in parsed.conninfo and "sslmode=disable" in parsed.conninfo
     assert "search_path%3Da%5C%20b" in parsed.conninfo  # -c search_path=a\ b, libpq's escaping
     assert sys.version_info >= (3, 10)
+
+
+def test_url_rewriting_keeps_what_libpq_reads() -> None:
+    # A socket URL has an empty authority ("postgresql:///db"): it stays one, and
+    # "+" in a password is libpq's "+", not a form-encoded space.
+    from psycopg.conninfo import conninfo_to_dict
+
+    from schemadiff import migrateurl
+
+    socket = "postgresql:///db?host=%2Ftmp%2Fs&user=u&password=a%2Bb+c"
+    assert migrateurl.libpq_url(socket) == socket  # nothing to remove: unchanged
+    read = conninfo_to_dict(migrateurl.libpq_url(socket + "&x-migrations-table=v&search_path=app"))
+    assert (read["host"], read["dbname"], read["user"], read["password"]) == ("/tmp/s", "db", "u", "a+b+c")
+    assert read["options"] == "-c search_path=app"
 
 
 # --- our conformance corpus, applied and rolled back by golang-migrate ------------------

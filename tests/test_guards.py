@@ -290,6 +290,27 @@ def test_malformed_url_is_one_clear_error_without_the_password(cli, tmp_path):
         assert "s3cr" not in result.err + result.out
 
 
+def test_url_check_reports_a_malformed_url_without_its_password_and_accepts_golang_migrate_options():
+    from schemadiff.dburl import check_url
+    from schemadiff.errors import DatabaseError
+
+    for url in ("postgresql://me:s3cr%zzet@host/db", "password=s3cr3t host=x port"):  # a bad port: at connect
+        with pytest.raises(DatabaseError) as raised:
+            check_url(url)
+        assert "invalid database URL" in str(raised.value) and "s3cr" not in str(raised.value)
+    url = "postgresql://me:s3cr3t@host/db?x-migrations-table=versions&search_path=app"
+    assert check_url(url) == url
+
+
+def test_empty_db_option_is_refused_not_read_as_libpqs_environment_default(cli, tmp_path):
+    # libpq reads "" as PGHOST/PGDATABASE or the local socket: an unset variable must not mean that.
+    directory = make_dir(tmp_path, THREE)
+    for command in (["apply", "--dir", directory], ["status", "--dir", directory], ["plan", "--desired", "x.sql"]):
+        result = cli(*command, "--db", "")
+        assert result.exit_code == 1, result.err
+        assert "--db" in result.err and "empty" in result.err
+
+
 def test_version_above_bigint_is_refused_before_anything_is_created(cli, db, tmp_path):
     directory = make_dir(tmp_path, {"99999999999999999999_big.up.sql": "CREATE TABLE big (id int);"})
     result = cli("apply", "--dir", directory, "--db", db)

@@ -148,9 +148,16 @@ def _define_loader(conn: psycopg.Connection, role: str, password: str | None) ->
             conn.execute(sql.SQL("GRANT {} TO current_user").format(sql.Identifier(role)))
     # Memberships the role was given (say, by user SQL run as an admin by
     # mistake) are taken away: its privileges are its own and nothing else.
+    # Kept: memberships without ADMIN in plain roles (no attribute, no
+    # membership of their own), which ShadowServer._let_loader_set_role
+    # grants so that OWNER TO loads; acting as such a role gives nothing.
     for (granted,) in conn.execute(
         "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid"
-        " WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = %s)",
+        " WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = %s)"
+        " AND NOT (NOT m.admin_option"
+        " AND NOT (r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls)"
+        " AND r.rolname NOT LIKE 'pg\\_%%'"
+        " AND NOT EXISTS (SELECT 1 FROM pg_auth_members o WHERE o.member = r.oid))",
         [role],
     ).fetchall():
         conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(granted), sql.Identifier(role)))
@@ -626,7 +633,32 @@ class ShadowServer:
                         "Create the role on the shadow server, or give its user the CREATEROLE privilege.",
                     ) from None
                 created.append(name)
+            self._let_loader_set_role(conn, names)
         return created
+
+    def _let_loader_set_role(self, conn: psycopg.Connection, names: list[str]) -> None:
+        """Make the loader a member of the plain roles of ``names``, so ``OWNER TO`` them loads.
+
+        PostgreSQL 16 lets a role give an object to another only if it may
+        SET ROLE to it, and only an owner (or a member of the owning role)
+        may alter the object afterwards (a rename in a later file). Only
+        roles with no attribute beyond LOGIN and no membership of their own
+        qualify (what create_missing_roles makes): what they hold comes from
+        the loaded SQL itself, so the loader gains nothing it did not have.
+        """
+        if self.loader is None:
+            return
+        plain = [row[0] for row in conn.execute(
+            "SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY(%s)"
+            " AND NOT (r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls)"
+            " AND r.rolname <> %s AND NOT r.rolname LIKE 'pg\\_%%'"
+            " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid)",
+            (list(names), self.loader),
+        )]
+        for name in plain:
+            with contextlib.suppress(psycopg.Error):  # without it, OWNER TO says what is missing
+                conn.execute(sql.SQL("GRANT {} TO {} WITH INHERIT TRUE, SET TRUE").format(
+                    sql.Identifier(name), sql.Identifier(self.loader)))
 
     def drop_database(self, name: str) -> None:
         if not name.startswith(TEMP_PREFIX):  # never drop anything we did not create

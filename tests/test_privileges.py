@@ -322,7 +322,10 @@ def test_generate_creates_missing_roles_on_the_shadow_only_and_says_so(cli, shad
 def test_plan_owners_flag_and_config(cli, shadow_url, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(
         "[tool.schemadiff.services.svc]\ntables = []\ndesired = \"d.sql\"\nmigrations = \"m\"\nowners = true\n")
-    (tmp_path / "d.sql").write_text(f"CREATE TABLE t (a int);\nALTER TABLE t OWNER TO {OWNER};\n")
+    # The new owner needs CREATE on the schema (PostgreSQL docs, ALTER TABLE: only a superuser is exempt),
+    # and the shadow loads as a non-superuser, as a deploy role usually is.
+    (tmp_path / "d.sql").write_text(
+        f"CREATE TABLE t (a int);\nGRANT CREATE ON SCHEMA public TO {OWNER};\nALTER TABLE t OWNER TO {OWNER};\n")
     (tmp_path / "m").mkdir()
     monkeypatch.chdir(tmp_path)
     managed = cli("plan", "svc", "--shadow", shadow_url, "--format", "sql")
@@ -358,11 +361,14 @@ def test_a_renamed_table_keeps_its_grants_and_the_rest_is_diffed_with_owners(cli
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     current = tmp_path / "current.sql"
+    # The new owner needs CREATE on the schema unless a superuser runs the migration (PostgreSQL docs,
+    # ALTER TABLE); the shadow, like a deploy role, is no superuser.
+    schema_grant = f"GRANT CREATE ON SCHEMA public TO {OWNER};\n"
     current.write_text(f"CREATE TABLE old_t (a int);\nGRANT SELECT ON old_t TO {READER};\n"
-                       f"GRANT INSERT ON old_t TO {WRITER};\n")
+                       f"GRANT INSERT ON old_t TO {WRITER};\n{schema_grant}")
     desired = tmp_path / "desired.sql"
     desired.write_text(f"CREATE TABLE new_t ( -- schemadiff:renamed-from old_t\n  a int\n);\n"
-                       f"GRANT SELECT ON new_t TO {READER};\nALTER TABLE new_t OWNER TO {OWNER};\n")
+                       f"GRANT SELECT ON new_t TO {READER};\n{schema_grant}ALTER TABLE new_t OWNER TO {OWNER};\n")
     first = cli("generate", "start", "--desired", current, "--dir", migrations, "--shadow", shadow_url)
     assert first.exit_code == 0, first.out + first.err
     args = ["generate", "rename", "--desired", desired, "--dir", migrations, "--shadow", shadow_url, "--owners"]

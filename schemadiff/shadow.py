@@ -36,6 +36,7 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -322,6 +323,10 @@ class ShadowServer:
         self.loader = loader
         self.loader_password = loader_password
         self._loader_created = False  # a per-run role (--shadow) exists and must be dropped
+        # Threads of one run (conformance --jobs) create and drop databases at
+        # once: the per-run role must not be dropped with the last database
+        # while another thread is creating the next one.
+        self._databases_lock = threading.RLock()
         if loader is not None:
             _SERVERS[_server_key(admin_url, loader)] = self
 
@@ -546,7 +551,7 @@ class ShadowServer:
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
             if self.tablespace:  # a clone goes where its template is
                 statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(self.tablespace))
-        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+        with self._databases_lock, dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             self._create_loader(conn)
             try:
                 conn.execute(statement)
@@ -663,7 +668,7 @@ class ShadowServer:
     def drop_database(self, name: str) -> None:
         if not name.startswith(TEMP_PREFIX):  # never drop anything we did not create
             raise ValueError(f"refusing to drop non-temporary database {name}")
-        with dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
+        with self._databases_lock, dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             if existed:  # a kept one was renamed away: its drop is not ours to count

@@ -16,9 +16,27 @@ from psycopg import sql
 
 from schemadiff import shadow as shadow_module
 
-# These tests count, keep and prune templates on the run's shared server:
-# with pytest-xdist they run on one worker, one after the other.
+# These tests count, keep and prune templates: on an embedded server of
+# their own (another test's template would be "the newest" or one too many),
+# one after the other on one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group("shadow-server")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_server(tmp_path_factory: pytest.TempPathFactory):
+    from conftest import remove_embedded_server
+
+    cache = tmp_path_factory.mktemp("shadow-tests") / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCHEMADIFF_CACHE_DIR", str(cache))
+        yield
+    remove_embedded_server(cache)
+
+
+@pytest.fixture
+def shadow_url() -> str:
+    """This module's own embedded server (see _own_server), for the template tests."""
+    return shadow_module.ShadowServer.open(None).admin_url
 
 
 def test_the_embedded_server_runs_with_throwaway_settings():

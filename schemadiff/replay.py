@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import psycopg
 
 from . import dburl
-from .errors import DatabaseError, MigrationDirectoryError
+from .errors import CommandError, DatabaseError, MigrationDirectoryError
 from .execute import error_reason, run_statements
 from .migrations import MigrationDirectory, read_script
 from .shadow import may_be_privileged, run_privileged, server_failure
@@ -55,15 +55,7 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
                 try:
                     conn.execute(statement.text)
                 except psycopg.Error as exc:
-                    failure = server_failure(exc, f"{statement.position}: {what}")
-                    if failure is not None:
-                        raise failure from None
-                    raise DatabaseError(
-                        f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
-                        + "\n    ".join(statement.text.strip().splitlines()[:6]),
-                        "Fix the SQL (it parses, but the server rejects it) and run the command again;"
-                        " nothing was written.",
-                    ) from None
+                    raise _load_failure(exc, statement, what) from None
 
 
 def _batches(statements: Sequence[Statement]) -> Iterator[Sequence[Statement]]:
@@ -85,14 +77,19 @@ def _privileged(url: str, statement: Statement, what: str) -> bool:
     try:
         return run_privileged(url, statement.text)
     except psycopg.Error as exc:
-        failure = server_failure(exc, f"{statement.position}: {what}")
-        if failure is not None:
-            raise failure from None
-        raise DatabaseError(
-            f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
-            + statement.text.strip()[:300],
-            "Fix the SQL (it parses, but the server rejects it) and run the command again; nothing was written.",
-        ) from None
+        raise _load_failure(exc, statement, what) from None
+
+
+def _load_failure(exc: psycopg.Error, statement: Statement, what: str) -> CommandError:
+    """What a statement the server refused means: the server's trouble, or the SQL's (with its first lines)."""
+    failure = server_failure(exc, f"{statement.position}: {what}")
+    if failure is not None:
+        return failure
+    return DatabaseError(
+        f"{statement.position}: {what} does not load on PostgreSQL: {error_reason(exc)}\n    "
+        + "\n    ".join(statement.text.strip().splitlines()[:6]),
+        "Fix the SQL (it parses, but the server rejects it) and run the command again; nothing was written.",
+    )
 
 
 def replay_directory(url: str, directory: MigrationDirectory) -> None:

@@ -111,30 +111,61 @@ class Tables:
         Raises :class:`MigrationStateError` when the table is not shaped as
         golang-migrate's (an integer ``version`` and a boolean ``dirty``; a
         Rails or Ecto ``schema_migrations`` is not), holds more than one row,
-        or a NULL ``dirty``: schemadiff never guesses another tool's state.
+        or a NULL ``version`` or ``dirty``: schemadiff never guesses another
+        tool's state. Every refusal of a golang-migrate-shaped table names a
+        ``schemadiff force`` that repairs it (force reads with
+        :meth:`read_state_to_replace`, which accepts them).
+        """
+        if not self.exists(self.table):
+            return VersionState(None, False, False)
+        self._check_shape()
+        rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {} ORDER BY version").format(self.versions)).fetchall()
+        known = sorted({row[0] for row in rows if row[0] is not None and row[0] > 0})
+        force = (
+            f"If the database is at version {known[-1]}, run `schemadiff force {known[-1]}`"
+            if len(known) == 1
+            else "Run `schemadiff force VERSION` with the version the database is really at"
+        )
+        if len(rows) > 1:
+            shown = ", ".join(f"({version}, dirty={dirty})" for version, dirty in rows[:5])
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} has {len(rows)} rows ({shown}); golang-migrate keeps exactly one",
+                f"{force} (it replaces the rows with that version, clean); nothing was run.",
+            )
+        if not rows:
+            return VersionState(None, False, True)
+        if rows[0][0] is None or rows[0][1] is None:
+            column = "version" if rows[0][0] is None else "dirty"
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} holds version {rows[0][0]} with {column} = NULL;"
+                " golang-migrate always writes a version and dirty true or false",
+                f"{force} (it writes that version, clean); nothing was run.",
+            )
+        version, dirty = int(rows[0][0]), bool(rows[0][1])
+        # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
+        return VersionState(version if version > 0 else None, dirty, True, version)
+
+    def read_state_to_replace(self) -> VersionState:
+        """What ``force`` replaces: like :meth:`read_state`, but a table in a state force repairs is read, not refused.
+
+        Several rows, a NULL ``version`` or a NULL ``dirty`` (states
+        golang-migrate never writes, and which :meth:`read_state` refuses with
+        a hint to force) read as dirty at their highest version; force then
+        deletes every row (:meth:`replace_version`). A table of another shape
+        (Rails, Ecto) is still refused: it is not golang-migrate's to replace.
         """
         if not self.exists(self.table):
             return VersionState(None, False, False)
         self._check_shape()
         rows = self.conn.execute(sql.SQL("SELECT version, dirty FROM {}").format(self.versions)).fetchall()
-        if len(rows) > 1:
-            raise MigrationStateError(
-                f"{self.schema}.{self.table} has {len(rows)} rows; golang-migrate keeps exactly one",
-                "Inspect the table, keep the row of the version the database is really at"
-                " (or use `schemadiff force VERSION`).",
-            )
         if not rows:
             return VersionState(None, False, True)
-        if rows[0][1] is None:
-            raise MigrationStateError(
-                f"{self.schema}.{self.table} holds version {rows[0][0]} with dirty = NULL;"
-                " golang-migrate always writes true or false",
-                "Set dirty to false if the database is at that version (or use `schemadiff force VERSION`);"
-                " nothing was run.",
-            )
-        version, dirty = int(rows[0][0]), bool(rows[0][1])
-        # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
-        return VersionState(version if version > 0 else None, dirty, True, version)
+        if len(rows) == 1 and rows[0][0] is not None and rows[0][1] is not None:
+            version, dirty = int(rows[0][0]), bool(rows[0][1])
+            return VersionState(version if version > 0 else None, dirty, True, version)
+        versions = [int(row[0]) for row in rows if row[0] is not None]
+        highest = max(versions) if versions else None
+        return VersionState(highest if highest is not None and highest > 0 else None, True, True, highest)
 
     def _check_shape(self) -> None:
         columns = dict(

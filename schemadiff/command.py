@@ -40,6 +40,7 @@ class Target:
     versions: str | None = None  # the service's version scheme ("sequence", "timestamp"); None: as the files are
     scope: Scope = field(default_factory=lambda: Scope())  # objects left alone (--exclude, --schema, exclude = [...])
     owners: bool = False  # compare and set owners (the service's `owners` setting, or --owners)
+    shadow_timeout: float | None = None  # the service's shadow_timeout (seconds); None: the default
 
     @property
     def label(self) -> str:
@@ -103,7 +104,8 @@ def resolve_targets(
             live = libpq_url(live)  # the service's golang-migrate URL: x- options are the runner's, not libpq's
         targets.append(
             Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
-                   scope_of([*svc.exclude, *exclude], schemas), svc.owners if owners is None else owners)
+                   scope_of([*svc.exclude, *exclude], schemas), svc.owners if owners is None else owners,
+                   svc.shadow_timeout)
         )
     return targets
 
@@ -450,7 +452,7 @@ class _Inputs:
         if self._shadow is None:
             from .shadow import ShadowServer
 
-            self._shadow = ShadowServer.open(self.shadow_url, self.status)
+            self._shadow = ShadowServer.open(self.shadow_url, self.status, timeout=self.target.shadow_timeout)
         return self._shadow
 
     def _desired_statements(self):

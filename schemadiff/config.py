@@ -44,6 +44,7 @@ PYPROJECT = "pyproject.toml"
 
 _SERVICE_KEYS = (
     "tables", "desired", "migrations", "db_env", "online", "require_sum", "backup", "versions", "exclude", "owners",
+    "shadow_timeout",
 )
 _VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
@@ -69,6 +70,9 @@ class Service:
     versions: str | None = None  # "sequence" or "timestamp"; None: follow the directory's files
     exclude: tuple[str, ...] = ()  # glob patterns of objects another tool owns (see schemadiff.scope)
     owners: bool = False  # compare and set object owners (off: owners differ between environments)
+    # Seconds a statement of this service's SQL may run on the shadow server (0: no limit); None: the
+    # default (schemadiff.shadow.load_timeout; SCHEMADIFF_SHADOW_TIMEOUT overrides it).
+    shadow_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,17 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     if not isinstance(owners, bool):
         raise ConfigError(f"{where} owners: expected true or false, got {_describe(owners)}")
 
+    shadow_timeout = raw.get("shadow_timeout")
+    if shadow_timeout is not None and (
+        isinstance(shadow_timeout, bool) or not isinstance(shadow_timeout, (int, float))
+        or not 0 <= shadow_timeout < float("inf")
+    ):
+        raise ConfigError(
+            f"{where} shadow_timeout: expected a number of seconds (0: no limit), got {_describe(shadow_timeout)}",
+            "For example shadow_timeout = 600: how long one statement of the desired file or a migration may run"
+            " on the shadow server.",
+        )
+
     require_sum = raw.get("require_sum", False)
     if not isinstance(require_sum, bool):
         raise ConfigError(f"{where} require_sum: expected true or false, got {_describe(require_sum)}")
@@ -236,6 +251,7 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
         require_sum=require_sum,
         backup=backup_dir,
         owners=owners,
+        shadow_timeout=shadow_timeout,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

@@ -85,6 +85,11 @@ class ShadowServerError(CommandError):
     """The shadow server could not be started or used."""
 
 
+class ShadowTimeout(CommandError):
+    """A statement of untrusted SQL (desired file, replayed or verified migration) ran longer than the shadow
+    server's time limit (``SCHEMADIFF_SHADOW_TIMEOUT`` / ``shadow_timeout``, seconds) and was stopped; exit 1."""
+
+
 class MigrationDirectoryError(CommandError):
     """A migration directory is malformed or fails its integrity check."""
 

@@ -17,7 +17,7 @@ from . import dburl
 from .errors import CommandError, DatabaseError, MigrationDirectoryError
 from .execute import error_reason, run_statements
 from .migrations import MigrationDirectory, read_script
-from .shadow import may_be_privileged, run_privileged, server_failure
+from .shadow import may_be_privileged, run_privileged, server_failure, timeout_failure
 from .sqlfile import Statement
 
 # SQL function bodies may call functions defined further down the file (or
@@ -49,13 +49,25 @@ def load_statements(url: str, statements: Sequence[Statement], what: str) -> Non
             try:
                 conn.execute(";\n".join(statement.text for statement in batch))
                 continue
-            except psycopg.Error:
-                pass  # replayed one by one below, for the message or for CONCURRENTLY
+            except psycopg.Error as exc:
+                # Stopped by the time limit: running the batch again one by one would take as long again.
+                stopped = timeout_failure(exc, _span(batch, what))
+                if stopped is not None:
+                    raise stopped from None
+                # else replayed one by one below, for the message or for CONCURRENTLY
             for statement in batch:
                 try:
                     conn.execute(statement.text)
                 except psycopg.Error as exc:
                     raise _load_failure(exc, statement, what) from None
+
+
+def _span(batch: Sequence[Statement], what: str) -> str:
+    """Where a batch sits: ``file:line: what`` for one statement, ``file lines A-B: what`` for several."""
+    first, last = batch[0].position, batch[-1].position
+    if len(batch) == 1:
+        return f"{first}: {what}"
+    return f"{first.path} lines {first.line}-{last.line}: {what}"
 
 
 def _batches(statements: Sequence[Statement]) -> Iterator[Sequence[Statement]]:

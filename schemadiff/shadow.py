@@ -49,7 +49,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import dburl
 from .cache import CACHE_DIR_ENV, cache_dir, enabled
-from .errors import CommandError, DatabaseError, ShadowServerError
+from .errors import CommandError, ConfigError, DatabaseError, ShadowServerError, ShadowTimeout
 
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
 TEMP_PREFIX = "schemadiff_tmp_"
@@ -77,6 +77,77 @@ _MEMORY_MIN_FREE = 1 << 30  # bytes the tmpfs must have free before a database i
 _MEMORY_BUDGET = 1 << 30  # bytes of kept templates in memory; older ones are pruned
 _MEMORY_MARKER = "schemadiff-tablespace"
 _MEMORY_LOCK = 0x5C4E_3D1F  # advisory lock: one process at a time sets the tablespace up
+
+# Untrusted SQL may never end (pg_sleep, an endless recursive CTE or DO
+# loop). Every connection of the loader carries PostgreSQL's
+# statement_timeout (in the startup packet, which ranks above role and
+# database settings), and a watchdog stops, with pg_terminate_backend, a
+# statement that outlives it anyway (a file may SET statement_timeout = 0
+# or trap query_canceled in PL/pgSQL). Generous: a 3,000-table file loads
+# in seconds. Never applied to `apply`'s target, which has its own settings.
+TIMEOUT_ENV = "SCHEMADIFF_SHADOW_TIMEOUT"  # seconds; 0 turns the limit off
+DEFAULT_TIMEOUT = 300.0  # seconds
+_WATCHDOG_GRACE = 5.0  # seconds past the limit before the watchdog terminates a statement
+
+
+def load_timeout(configured: float | None = None) -> float | None:
+    """Seconds a statement of untrusted SQL may run on the shadow server; None: no limit.
+
+    ``$SCHEMADIFF_SHADOW_TIMEOUT`` wins over ``configured`` (a service's
+    ``shadow_timeout``), which wins over :data:`DEFAULT_TIMEOUT`; 0 means no
+    limit. Raises :class:`ConfigError` for a value that is not a number of
+    seconds >= 0.
+    """
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            raise ConfigError(
+                f"{TIMEOUT_ENV}={raw!r} is not a number of seconds",
+                f"Set {TIMEOUT_ENV} to the seconds a statement may run on the shadow server (0: no limit).",
+            )
+    elif configured is not None:
+        seconds = float(configured)
+    else:
+        seconds = DEFAULT_TIMEOUT
+    return seconds or None
+
+
+# The limit (seconds) once the watchdog has terminated a statement of this
+# process: the connection error that follows is that, not a server failure.
+_TERMINATED_AT_LIMIT: list[float] = []
+
+
+def timeout_failure(exc: BaseException, what: str) -> CommandError | None:
+    """The :class:`ShadowTimeout` to raise when ``exc`` is a statement of ``what`` stopped by the time limit; else None.
+
+    PostgreSQL's statement_timeout cancels with SQLSTATE 57014 ("canceling
+    statement due to statement timeout"); the watchdog's termination reads
+    as 57P01 or a closed connection.
+    """
+    state = getattr(exc, "sqlstate", None) or ""
+    if state == "57014" and "statement timeout" in _reason(exc):
+        limit = _limit_in_force()
+    elif _TERMINATED_AT_LIMIT and (state == "57P01" or state[:2] == "08" or isinstance(exc, psycopg.OperationalError)):
+        limit = _TERMINATED_AT_LIMIT[-1]
+    else:
+        return None
+    shown = f"{limit:g} s" if limit else "its time limit"
+    return ShadowTimeout(
+        f"{what} ran longer than the shadow server's time limit ({shown}) and was stopped",
+        "An endless loop or a long pg_sleep in the SQL? The shadow only needs the schema, so remove it. If the"
+        f" SQL really needs longer, raise the limit: {TIMEOUT_ENV}=SECONDS, or shadow_timeout = SECONDS in the"
+        " service's configuration (0: no limit). Nothing was written; temporary databases were dropped.",
+    )
+
+
+def _limit_in_force() -> float | None:
+    """The time limit of this process's shadow servers (one per run in practice)."""
+    return max((server.timeout for server in list(_SERVERS.values()) if server.timeout), default=None)
+
 
 # The shadow server holds throwaway data only: durability buys nothing and
 # costs most of the time spent loading schemas. Autovacuum only ever finds
@@ -185,6 +256,9 @@ def server_failure(exc: BaseException, what: str) -> CommandError | None:
     insufficient_privilege, 42501) is a DatabaseError that says why the
     shadow refuses it. Everything else is the SQL's to fix (None).
     """
+    timed_out = timeout_failure(exc, what)
+    if timed_out is not None:  # class 57, but the SQL's doing, not the server's
+        return timed_out
     state = getattr(exc, "sqlstate", None) or ""
     reason = _reason(exc)
     if state == "0A000" and "is not available" in reason:  # CREATE EXTENSION of one the server lacks
@@ -327,12 +401,28 @@ class ShadowServer:
         # once: the per-run role must not be dropped with the last database
         # while another thread is creating the next one.
         self._databases_lock = threading.RLock()
+        # Seconds a statement of user SQL may run (load_timeout); None: no limit.
+        self.timeout: float | None = None
+        self._watchdog: threading.Thread | None = None
         if loader is not None:
             _SERVERS[_server_key(admin_url, loader)] = self
 
     @classmethod
-    def open(cls, url: str | None = None, status: Status = _no_status) -> ShadowServer:
-        """Use ``url`` (or ``$SCHEMADIFF_SHADOW_URL``), else the embedded server."""
+    def open(cls, url: str | None = None, status: Status = _no_status, timeout: float | None = None) -> ShadowServer:
+        """Use ``url`` (or ``$SCHEMADIFF_SHADOW_URL``), else the embedded server.
+
+        ``timeout``: the service's ``shadow_timeout`` in seconds (see
+        :func:`load_timeout`, which the environment overrides). Raises
+        ShadowServerError when the server cannot be used, ConfigError for a
+        bad time limit.
+        """
+        limit = load_timeout(timeout)
+        server = cls._open(url, status)
+        server.timeout = limit
+        return server
+
+    @classmethod
+    def _open(cls, url: str | None, status: Status) -> ShadowServer:
         url = url or os.environ.get(SHADOW_URL_ENV) or None
         if url:
             try:
@@ -528,6 +618,10 @@ class ShadowServer:
         params.pop("password", None)
         if self.loader_password:
             params["password"] = self.loader_password
+        if self.timeout:
+            # In the startup packet: above ALTER ROLE/DATABASE settings; a SET in the SQL is the watchdog's.
+            limit = f"-c statement_timeout={int(self.timeout * 1000)}"
+            params["options"] = f"{params['options']} {limit}" if params.get("options") else limit
         return make_conninfo(**params)
 
     def admin_url_for(self, dbname: str) -> str:
@@ -562,6 +656,7 @@ class ShadowServer:
                     "The shadow server's user needs the CREATEDB privilege.",
                 ) from None
             self._databases_created(conn, 1)
+            self._watch()
             if self.loader is not None:
                 try:
                     conn.execute(
@@ -583,6 +678,47 @@ class ShadowServer:
         return name
 
     _database_count = 0  # temporary databases of this object alive; the per-run role goes with the last
+
+    def _watch(self) -> None:
+        """Start the time limit's watchdog, unless it runs (call with ``_databases_lock`` held)."""
+        if not self.timeout or self.loader is None or self._watchdog is not None:
+            return
+        self._watchdog = threading.Thread(target=self._watchdog_loop, name="schemadiff-shadow-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _watchdog_loop(self) -> None:
+        """Terminate this run's user SQL statements that outlived the limit; end with the last database.
+
+        statement_timeout stops them first; this is for SQL that turned it
+        off (``SET statement_timeout = 0``) or caught the cancel in PL/pgSQL.
+        It connects as the loader, which may signal its own sessions
+        (PostgreSQL's rule for pg_terminate_backend), and touches only
+        sessions in this process's temporary databases: on the embedded
+        server the loader role is shared with other runs.
+        """
+        assert self.timeout
+        limit = self.timeout + _WATCHDOG_GRACE
+        interval = min(5.0, max(0.2, self.timeout / 4))
+        ours = f"{TEMP_PREFIX}{os.getpid()}_".replace("_", "\\_") + "%"
+        where = self.url_for(conninfo_to_dict(self.admin_url).get("dbname") or "postgres")
+        while True:
+            time.sleep(interval)
+            with self._databases_lock:
+                if self._database_count <= 0:
+                    self._watchdog = None
+                    return
+            with contextlib.suppress(Exception):  # a server gone or busy: statement_timeout still holds
+                with psycopg.connect(where, autocommit=True, connect_timeout=10) as conn:
+                    late = conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE usename = current_user AND datname LIKE %s"
+                        " AND pid <> pg_backend_pid() AND state = 'active'"
+                        " AND now() - query_start > make_interval(secs => %s)",
+                        [ours, limit],
+                    ).fetchall()
+                    if late:
+                        _TERMINATED_AT_LIMIT.append(self.timeout)  # before the loader's connection breaks
+                        for (pid,) in late:
+                            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
 
     def _create_loader(self, conn: psycopg.Connection) -> None:
         """Create this run's own loader role (on a --shadow server) if it does not exist yet."""

@@ -61,6 +61,7 @@ class _Session:
     _live: object = None  # the spinner while ``working`` runs on a terminal
     json_command: str | None = None  # set when --format json was asked for: errors are written as JSON too
     json_written: bool = False  # the one envelope of this run is out: a later error must not print a second
+    code: int | None = None  # the exit code, once the outcome is decided (a later signal does not change it)
 
     def status(self, message: str) -> None:
         if self._live is not None:
@@ -906,15 +907,44 @@ def server_clean() -> None:
 
 
 def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the CLI with ``args``, writing to ``out``/``err``; return the exit code."""
+    """Run the CLI with ``args``, writing to ``out``/``err``; return the exit code.
+
+    Ctrl-C or SIGTERM (turned into KeyboardInterrupt by ``main``) returns
+    130 with one line whenever it arrives: before the command started
+    (imports, reading the arguments), during it, or while a failure is
+    reported (then the failure's own code: the command had already ended).
+    """
     global _session
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     previous = _session
+    try:
+        return _run(args, out, err)
+    except KeyboardInterrupt:
+        session = _session if _session is not previous else None
+        if session is not None and session.code is not None:
+            return session.code  # the outcome was decided (and being reported) when the signal came
+        with contextlib.suppress(BaseException):  # a second signal while this line is written changes nothing
+            err.write(f"interrupted: {INTERRUPTED_BEFORE_WRITING}\n")
+            err.flush()
+        return EXIT_INTERRUPTED
+    finally:
+        _session = previous
+
+
+# What an interrupt means when the command reports nothing of its own: files
+# are written all or nothing and apply reports its interruption itself
+# (errors.Interrupted) with what it applied.
+INTERRUPTED_BEFORE_WRITING = "nothing was written; temporary databases were dropped."
+
+
+def _run(args: list[str], out: TextIO, err: TextIO) -> int:
+    global _session
     secrets = _secrets(args)
     _session = _Session(out=_console(out, secrets), err=_console(err, secrets))
     _session.json_command = _json_command(args)
     args, _session.debug = _take_debug(list(args))
+    session = _session
     try:
         command = typer.main.get_command(app)
         raw_out = _Scrubbed(out, secrets) if secrets else out
@@ -923,10 +953,12 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
             code = command.main(args=args, prog_name="schemadiff", standalone_mode=False)
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
             return _interrupted()
-        return int(code or 0)
+        session.code = int(code or 0)
+        return session.code
     except SystemExit as exc:  # --show-completion / --install-completion end with sys.exit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except CommandError as exc:
+        session.code = exc.exit_code
         _report(exc)
         _json_error(type(exc).__name__, exc.message, exc.hint, exc.exit_code)
         return exc.exit_code
@@ -935,23 +967,23 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
     except KeyboardInterrupt:
         return _interrupted()
     except typer.exceptions.TyperException as exc:  # usage errors from the parser
+        session.code = EXIT_ERROR
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        _session.err.print(f"[red]error:[/red] {escape(message)}")
-        _session.err.print("Run 'schemadiff --help' (or 'schemadiff COMMAND --help') for usage.")
+        session.err.print(f"[red]error:[/red] {escape(message)}")
+        session.err.print("Run 'schemadiff --help' (or 'schemadiff COMMAND --help') for usage.")
         _json_error("UsageError", message, "Run 'schemadiff COMMAND --help' for usage.", EXIT_ERROR)
         return EXIT_ERROR
     except Exception as exc:  # a bug: say so plainly, traceback only on --debug
-        if _session.debug:
-            _session.err.print(escape(traceback.format_exc()))
-        _session.err.print(
+        session.code = EXIT_ERROR
+        if session.debug:
+            session.err.print(escape(traceback.format_exc()))
+        session.err.print(
             f"[red]error:[/red] unexpected {type(exc).__name__}: {escape(str(exc))}\n"
             "This is a bug in schemadiff; re-run with --debug for the traceback and please report it."
         )
         _json_error(type(exc).__name__, f"unexpected {type(exc).__name__}: {exc}",
                     "This is a bug in schemadiff; re-run with --debug for the traceback.", EXIT_ERROR)
         return EXIT_ERROR
-    finally:
-        _session = previous
 
 
 class _ClosedPipeSafe(io.TextIOBase):
@@ -1095,21 +1127,20 @@ def _report(exc: CommandError) -> None:
 
 
 def _interrupted() -> int:
-    # Reached only where nothing had been written or applied yet: files are
-    # written all or nothing and apply reports its own interruption
-    # (errors.Interrupted) with what it applied.
-    _s().err.print("[yellow]interrupted[/yellow]: nothing was written; temporary databases were dropped.")
+    # Reached only where nothing had been written or applied yet (see INTERRUPTED_BEFORE_WRITING).
+    session = _s()
+    session.code = EXIT_INTERRUPTED
+    session.err.print(f"[yellow]interrupted[/yellow]: {INTERRUPTED_BEFORE_WRITING}")
+    _json_error("Interrupted", f"interrupted: {INTERRUPTED_BEFORE_WRITING}", None, EXIT_INTERRUPTED)
     return EXIT_INTERRUPTED
 
 
-def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - exercised via subprocess
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so temporary
-    # databases are dropped and no file is left half-written.
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    """The console script's work, after ``schemadiff.__main__`` has made SIGTERM unwind like Ctrl-C.
+
+    (A CI job cancelled: temporary databases are dropped and no file is left
+    half-written.) Never returns: the process ends with ``run``'s code.
+    """
     # A schema model is a few hundred thousand objects without cycles. At
     # the default thresholds the cyclic collector rescans them again and
     # again while they are built: a third of diffing and over half of
@@ -1131,6 +1162,9 @@ def _exit(code: int) -> None:
     import atexit
     import os
 
+    # The outcome is decided: a signal now would only turn cleanup into a traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed pipe (`| head`) has nothing left to flush to

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 
 def _temporary_databases(admin_url: str, pid: int) -> list[str]:
@@ -49,3 +50,60 @@ def test_sigterm_while_loading_drops_the_temporary_databases(shadow_url, tmp_pat
     assert "interrupted" in err
     assert "Traceback" not in err
     assert _temporary_databases(shadow_url, process.pid) == []
+
+
+# --- An interrupt at any moment from process start: 130, one line, no traceback ---------
+
+_DELAYS = (0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.2)  # seconds after the process was started
+
+
+def _interpreter_start_up() -> float:
+    """The longest of three bare starts of this interpreter (site-packages included), in seconds.
+
+    Before the first line of schemadiff/__main__.py runs, no code of
+    schemadiff's exists to act on a signal: its default action ends the
+    process (README, "Exit codes"). The check below allows that only within
+    three times this, and only without any frame of schemadiff's.
+    """
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import sys"], check=True)
+        times.append(time.monotonic() - started)
+    return max(times)
+
+
+def _interrupt_at(delay: float, signum: int, desired: Path, shadow_url: str, cwd: Path, blocked: bool):
+    def block() -> None:  # the parent's mask is inherited through exec: the signal waits for schemadiff's first line
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "schemadiff", "plan", "--desired", str(desired), "--shadow", shadow_url],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"}, preexec_fn=block if blocked else None,
+    )
+    time.sleep(delay)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    return process, out, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupt_at_any_moment_exits_130_without_a_traceback(shadow_url, tmp_path: Path, signum):
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n")
+    window = 3 * _interpreter_start_up()
+    for blocked in (False, True):
+        for delay in _DELAYS:
+            process, out, err = _interrupt_at(delay, signum, desired, shadow_url, tmp_path, blocked)
+            seen = (blocked, delay, process.returncode, err[-2000:])
+            assert "/schemadiff/" not in err and "This is a bug" not in err, seen  # never a frame of ours
+            if process.returncode != 130:
+                # Only the interpreter's own start-up, before schemadiff's first line, may end otherwise
+                # (killed by the signal; Python's site import interrupted), and never with the signal held.
+                assert not blocked and delay < window, seen
+                assert process.returncode in (-signum, 1) and "interrupted:" not in err, seen
+            else:
+                assert "interrupted" in err and "Traceback" not in err, seen
+                assert err.count("interrupted") == 1, seen
+            assert _temporary_databases(shadow_url, process.pid) == [], seen

@@ -18,6 +18,7 @@ import gc
 import io
 import json
 import os
+import re
 import signal
 import sys
 import traceback
@@ -30,6 +31,7 @@ from typing import Annotated, Optional, TextIO
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.segment import Segment
 from rich.table import Table
 
 from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock, Interrupted
@@ -250,7 +252,7 @@ def plan(
     elif output_format is PlanFormat.sql:
         for result in results:
             for change in result.changes:
-                session.out.file.write(change.sql.rstrip() + "\n")
+                _write_exact(change.sql.rstrip() + "\n")
             if result.unexpressed:  # no SQL to print: the reason goes where errors go
                 session.err.print(_unexpressed_text(result), markup=False)
     else:
@@ -509,7 +511,7 @@ def dump(
     with session.working():
         result = command.dump(url, scope=scope, shadow_url=shadow, status=session.status)
     if output is None:
-        session.out.file.write(result.text)
+        _write_exact(result.text)
         return
     command.write_text_file(output, result.text)
     session.err.print(f"wrote {escape(_shown_path(output))} ({result.statements} statement(s) from {escape(result.source)})")
@@ -1056,6 +1058,57 @@ def _json_error(kind: str, message: str, hint: str | None, exit_code: int) -> No
         _write_json(session.json_command, [], {"type": kind, "message": message, "hint": hint, "exit_code": exit_code})
 
 
+# Characters that text from untrusted SQL (comments, names, COMMENT ON text,
+# the server's messages quoting it, file names) must not send to a terminal
+# as they are: C0 controls but tab and newline (ESC starts CSI colour and
+# cursor sequences, OSC 8 links and OSC 52 clipboard writes; BEL, CR and
+# backspace overwrite what a reviewer reads), DEL, the C1 controls (U+009B is
+# CSI on its own), and Unicode's invisible format characters: the bidi
+# embeddings, overrides and isolates ("Trojan Source", CVE-2021-42574),
+# zero-width characters and the BOM, which make a name look like another.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def visible(text: str) -> str:
+    """``text`` with each unsafe character (see ``_UNSAFE``) written as a visible escape: ``\\x1b``, ``\\u202e``.
+
+    Everything else, other Unicode letters included, is left as it is.
+    """
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+class _SafeConsole(Console):
+    """A rich Console whose output never carries a control character from the text it prints.
+
+    Strings are made ``visible`` before markup is parsed (rich itself would
+    drop BEL or CR silently and keep ESC); whatever reaches the output as
+    text otherwise (highlighted SQL, tables) is made visible segment by
+    segment. rich's own styles and cursor controls are not text, so colours
+    and the spinner still work.
+    """
+
+    def render_str(self, text: str, **kwargs):  # type: ignore[override]
+        return super().render_str(visible(text), **kwargs)
+
+    def _render_buffer(self, buffer):  # rich's last step before writing; absent in some version: render_str still holds
+        return super()._render_buffer(
+            segment if segment.control else Segment(visible(segment.text), segment.style, segment.control)
+            for segment in buffer
+        )
+
+
+def _write_exact(text: str) -> None:
+    """Machine output (SQL for a file or psql) as it is, but made visible when a person reads it on a terminal.
+
+    Escaping a pipe's or a file's bytes would change the SQL (a comment's
+    text); a terminal would act on them.
+    """
+    session = _s()
+    session.out.file.write(visible(text) if session.out.is_terminal else text)
+
+
 def _console(stream: TextIO, secrets: tuple[str, ...] = ()) -> Console:
     # Non-terminals (pipes, CI logs, tests) get plain text at a readable width.
     is_terminal = hasattr(stream, "isatty") and stream.isatty() and not isinstance(stream, io.StringIO)
@@ -1063,7 +1116,7 @@ def _console(stream: TextIO, secrets: tuple[str, ...] = ()) -> Console:
     if not is_terminal and os.environ.get("COLUMNS", "").isdigit():  # the width a log or pager asks for
         width = int(os.environ["COLUMNS"])
     file = _Scrubbed(stream, secrets) if secrets else stream
-    return Console(file=file, width=width, highlight=False, soft_wrap=not is_terminal)
+    return _SafeConsole(file=file, width=width, highlight=False, soft_wrap=not is_terminal)
 
 
 # Passwords shorter than this are not searched for in output text (every

@@ -127,3 +127,24 @@ def test_config_value_is_checked(cli, tmp_path, monkeypatch):
     result = cli("plan", "svc")
     assert result.exit_code == 1
     assert "shadow_timeout" in result.err and "seconds" in result.err
+
+
+def test_a_trigger_that_never_ends_on_generated_rows_stops_generate(cli, shadow_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHEMADIFF_SHADOW_TIMEOUT", LIMIT)
+    current = (
+        "CREATE TABLE t (id int);\n"
+        "CREATE FUNCTION spin() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN LOOP END LOOP; END $$;\n"
+        "CREATE TRIGGER t_spin BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION spin();\n"
+    )
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "000001_t.up.sql").write_text(current)
+    (directory / "000001_t.down.sql").write_text("DROP TABLE t;\nDROP FUNCTION spin();\n")
+    desired = tmp_path / "desired.sql"
+    desired.write_text(current.replace("(id int)", "(id int, name text)"))
+    before = sorted(p.name for p in directory.iterdir())
+    started = time.monotonic()
+    result = cli("generate", "add_name", "--desired", desired, "--dir", directory)
+    _assert_stopped(result, started, shadow_url)
+    assert "generated rows" in result.err
+    assert sorted(p.name for p in directory.iterdir()) == before

@@ -6,6 +6,8 @@ process, so it runs before anything else of schemadiff's is imported
 (typer, rich and psycopg take a few hundred milliseconds on a busy machine):
 
 - SIGTERM is turned into KeyboardInterrupt first, as Python does for SIGINT;
+- a KeyboardInterrupt Python had to swallow (raised inside a weakref
+  callback or ``__del__``, "Exception ignored") is delivered again;
 - a signal the parent left blocked (pending since before the interpreter
   started) is unblocked and so acted on at once, as an interrupt;
 - any KeyboardInterrupt that reaches this function, from the imports or
@@ -26,8 +28,30 @@ EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, which may not be imported yet
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+_received: list[int] = []  # the signals turned into KeyboardInterrupt, latest last
+
+
 def _raise_interrupt(signum, frame):
+    _received.append(signum)
     raise KeyboardInterrupt
+
+
+def _unraisable(unraisable) -> None:
+    """``sys.unraisablehook``: a KeyboardInterrupt that Python had to swallow is delivered again.
+
+    A signal handler runs between any two bytecodes, also inside a weakref
+    callback or a ``__del__`` (importlib's module-lock callbacks run during
+    every import), where Python cannot raise: it prints "Exception ignored"
+    and goes on as if no signal had come. Sending the signal again lets the
+    handler raise at the next bytecode of ordinary code.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) or unraisable.exc_type is KeyboardInterrupt:
+        signal.raise_signal(_received[-1] if _received else signal.SIGINT)
+        return
+    _default_unraisable(unraisable)
+
+
+_default_unraisable = sys.unraisablehook
 
 
 def _end_interrupted() -> None:
@@ -45,7 +69,10 @@ def _end_interrupted() -> None:
 def main() -> None:
     """Run the CLI (``schemadiff.cli.main``) with interrupts turned into exit 130; never returns."""
     try:
+        sys.unraisablehook = _unraisable
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when the parent ignores SIGINT
+            signal.signal(signal.SIGINT, _raise_interrupt)
         if hasattr(signal, "pthread_sigmask"):  # not on Windows
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         from .cli import main as cli_main

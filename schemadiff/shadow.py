@@ -144,9 +144,14 @@ def timeout_failure(exc: BaseException, what: str) -> CommandError | None:
     )
 
 
+# The limit of the shadow server this process opened last: a run opens one
+# (its threads share it), and a process that runs several (tests, the API)
+# reports the current run's.
+_LIMIT_IN_FORCE: list[float | None] = [None]
+
+
 def _limit_in_force() -> float | None:
-    """The time limit of this process's shadow servers (one per run in practice)."""
-    return max((server.timeout for server in list(_SERVERS.values()) if server.timeout), default=None)
+    return _LIMIT_IN_FORCE[0]
 
 
 # The shadow server holds throwaway data only: durability buys nothing and
@@ -418,7 +423,8 @@ class ShadowServer:
         """
         limit = load_timeout(timeout)
         server = cls._open(url, status)
-        server.timeout = limit
+        server.timeout = _LIMIT_IN_FORCE[0] = limit
+        _TERMINATED_AT_LIMIT.clear()  # a new run: an earlier run's watchdog says nothing about this one
         return server
 
     @classmethod

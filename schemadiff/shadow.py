@@ -626,7 +626,7 @@ class ShadowServer:
             params["password"] = self.loader_password
         if self.timeout:
             # In the startup packet: above ALTER ROLE/DATABASE settings; a SET in the SQL is the watchdog's.
-            limit = f"-c statement_timeout={int(self.timeout * 1000)}"
+            limit = f"-c statement_timeout={max(1, round(self.timeout * 1000))}"
             params["options"] = f"{params['options']} {limit}" if params.get("options") else limit
         return make_conninfo(**params)
 

@@ -20,9 +20,11 @@ README, "Exit codes", says so.
 
 from __future__ import annotations
 
+import _thread  # built in: nothing to import while a signal is being handled
 import os
 import signal
 import sys
+import time
 
 EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, which may not be imported yet
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -42,16 +44,24 @@ def _unraisable(unraisable) -> None:
     A signal handler runs between any two bytecodes, also inside a weakref
     callback or a ``__del__`` (importlib's module-lock callbacks run during
     every import), where Python cannot raise: it prints "Exception ignored"
-    and goes on as if no signal had come. Sending the signal again lets the
-    handler raise at the next bytecode of ordinary code.
+    and goes on as if no signal had come. The signal is sent again, a few
+    milliseconds later from a thread (sent at once, its handler would run
+    inside this hook, where raising is lost the same way), so the handler
+    raises in ordinary code; should it land in such a callback again, this
+    repeats.
     """
     if isinstance(unraisable.exc_value, KeyboardInterrupt) or unraisable.exc_type is KeyboardInterrupt:
-        signal.raise_signal(_received[-1] if _received else signal.SIGINT)
+        _thread.start_new_thread(_send_again, (_received[-1] if _received else signal.SIGINT,))
         return
     _default_unraisable(unraisable)
 
 
 _default_unraisable = sys.unraisablehook
+
+
+def _send_again(signum: int) -> None:
+    time.sleep(0.005)
+    os.kill(os.getpid(), signum)
 
 
 def _end_interrupted() -> None:

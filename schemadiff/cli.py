@@ -67,7 +67,8 @@ class _Session:
 
     def status(self, message: str) -> None:
         if self._live is not None:
-            self._live.update(f"[dim]{escape(message)}…[/dim]")
+            # rich's spinner makes its own Text (not render_str): visible here, or BEL and CR would vanish.
+            self._live.update(f"[dim]{escape(visible(message))}…[/dim]")
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:

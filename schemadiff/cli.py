@@ -645,7 +645,7 @@ def _confirm_destructive(steps) -> bool:
     for step in steps:
         for line in step.deletes_data:
             session.err.print(f"  {escape(line)}")
-    session.err.print("Continue? [y/N] ", end="")
+    session.err.print(escape("Continue? [y/N] "), end="")  # unescaped, rich reads "[y/N]" as a style and drops it
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
@@ -715,6 +715,18 @@ def _run_migrations(target, **options) -> None:
             if task is not None:
                 progress.advance(task)
 
+    confirm = options.get("confirm")
+    if confirm is not None:
+
+        def confirm_paused(steps) -> bool:
+            # The progress display redraws its line ten times a second: running, it would erase the question.
+            progress.stop()
+            try:
+                return confirm(steps)
+            finally:
+                progress.start()
+
+        options["confirm"] = confirm_paused
     try:
         with progress:
             result = command.apply(target, on_event=on_event, **options)

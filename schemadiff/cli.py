@@ -829,8 +829,10 @@ def force(
     session = _s()
     target = command.resolve_runner_target(service, directory=directory, db=db)
     result = command.force(target, version)
+    stored = result.previous.row
+    was = stored if stored is not None and stored < -1 else result.previous.version  # a row no migration names
     session.out.print(
-        f"forced version {_v(result.version)} (was {_v(result.previous.version)}"
+        f"forced version {_v(result.version)} (was {_v(was)}"
         f"{', dirty' if result.previous.dirty else ''}); nothing was run."
     )
 

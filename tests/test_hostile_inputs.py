@@ -1,0 +1,292 @@
+"""Issue 15, part 2: the runner, the migration files, backups and the Makefile under hostile or odd input.
+
+Each test talks to the real embedded PostgreSQL and the real CLI (in-process,
+or a real process where signals or make are involved).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+def make_dir(root: Path, files: dict[str, str], name: str = "migrations") -> Path:
+    directory = root / name
+    directory.mkdir()
+    for file, text in files.items():
+        (directory / file).write_text(text)
+    return directory
+
+
+def rows(url: str, query: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def execute(url: str, sql: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def version_row(url: str) -> list[tuple]:
+    return rows(url, "SELECT version, dirty FROM schema_migrations")
+
+
+def tables(url: str) -> set[str]:
+    return {r[0] for r in rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def is_bug_report(text: str) -> bool:
+    return "This is a bug" in text or "Traceback" in text
+
+
+THREE = {
+    "000001_a.up.sql": "CREATE TABLE a (id int);",
+    "000001_a.down.sql": "DROP TABLE a;",
+    "000002_b.up.sql": "CREATE TABLE b (id int);",
+    "000002_b.down.sql": "DROP TABLE b;",
+    "000003_c.up.sql": "CREATE TABLE c (id int);",
+    "000003_c.down.sql": "DROP TABLE c;",
+}
+
+
+# --- another service's directory: apply, status and force alike -----------------------
+
+
+def _two_services(tmp_path: Path) -> tuple[Path, Path]:
+    cortex = make_dir(tmp_path, {
+        "000001_tenants.up.sql": "CREATE TABLE tenants (id int);",
+        "000001_tenants.down.sql": "DROP TABLE tenants;",
+        "000002_users.up.sql": "CREATE TABLE users (id int);",
+        "000002_users.down.sql": "DROP TABLE users;",
+    }, "cortex")
+    postal = make_dir(tmp_path, {
+        "000001_mailboxes.up.sql": "CREATE TABLE mailboxes (id int);",
+        "000002_messages.up.sql": "CREATE TABLE messages (id int);",
+    }, "postal")
+    return cortex, postal
+
+
+@pytest.mark.parametrize("command", [["apply"], ["status"], ["status", "--format", "json"], ["force", "2"],
+                                     ["force", "-1"], ["force", "1"]])
+def test_another_services_directory_is_refused_by_every_runner_command(cli, db, tmp_path, command):
+    cortex, postal = _two_services(tmp_path)
+    assert cli("apply", "--dir", cortex, "--db", db, "--to", "1").exit_code == 0
+    history = rows(db, "SELECT * FROM schemadiff_history")
+    result = cli(*command, "--dir", postal, "--db", db)
+    assert result.exit_code == 1, result.out
+    assert not is_bug_report(result.err), result.err
+    assert "000001_tenants.up.sql" in result.err and "000001_mailboxes.up.sql" in result.err
+    assert "another service" in result.err
+    # Nothing recorded, nothing run.
+    assert version_row(db) == [(1, False)]
+    assert rows(db, "SELECT * FROM schemadiff_history") == history
+    assert tables(db) == {"tenants", "schema_migrations", "schemadiff_history"}
+
+
+def test_the_same_directory_is_still_accepted_after_a_revert_and_rename(cli, db, tmp_path):
+    cortex, _ = _two_services(tmp_path)
+    assert cli("apply", "--dir", cortex, "--db", db).exit_code == 0
+    assert cli("apply", "--dir", cortex, "--db", db, "--down", "1", "--allow-destructive").exit_code == 0
+    # Reverted, then renamed before being applied again: the same directory.
+    (cortex / "000002_users.up.sql").rename(cortex / "000002_accounts.up.sql")
+    (cortex / "000002_users.down.sql").rename(cortex / "000002_accounts.down.sql")
+    assert cli("status", "--dir", cortex, "--db", db).exit_code == 0
+    forced = cli("force", "2", "--dir", cortex, "--db", db)
+    assert forced.exit_code == 0, forced.err
+    assert cli("force", "1", "--dir", cortex, "--db", db).exit_code == 0
+    assert cli("apply", "--dir", cortex, "--db", db).exit_code == 0
+
+
+# --- a version below -1 in schema_migrations -----------------------------------------
+
+
+@pytest.mark.parametrize("stored", [(-5, False), (-2, True), (-9223372036854775808, False)])
+@pytest.mark.parametrize("command", [["apply"], ["status"], ["apply", "--dry-run"], ["apply", "--baseline", "1"]])
+def test_a_negative_version_is_reported_not_read_as_no_version(cli, make_db, tmp_path, stored, command):
+    db = make_db(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);"
+        f" INSERT INTO schema_migrations VALUES ({stored[0]}, {stored[1]});"
+    )
+    directory = make_dir(tmp_path, THREE)
+    result = cli(*command, "--dir", directory, "--db", db)
+    assert result.exit_code == 1, result.out
+    assert not is_bug_report(result.err), result.err
+    assert f"version {stored[0]}" in result.err and "schemadiff force" in result.err
+    assert version_row(db) == [stored]
+    assert tables(db) == {"schema_migrations"}
+
+
+def test_force_is_the_way_out_of_a_negative_version(cli, make_db, tmp_path):
+    db = make_db(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);"
+        " INSERT INTO schema_migrations VALUES (-5, false); CREATE TABLE a (id int);"
+    )
+    directory = make_dir(tmp_path, THREE)
+    forced = cli("force", "1", "--dir", directory, "--db", db)
+    assert forced.exit_code == 0, forced.err
+    assert "was -5" in forced.out
+    assert version_row(db) == [(1, False)]
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    assert version_row(db) == [(3, False)] and {"a", "b", "c"} <= tables(db)
+
+
+def test_golang_migrate_cannot_read_a_negative_version_either(golang_migrate, make_db, tmp_path):
+    # What the refusal above matches: golang-migrate v4.20.1 panics on such a row (suint of a negative).
+    db = make_db(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null);"
+        " INSERT INTO schema_migrations VALUES (-5, false);"
+    )
+    directory = make_dir(tmp_path, THREE)
+    code, output = golang_migrate.migrate(db, directory, "up")
+    assert code != 0 and "suint" in output
+    assert "a" not in tables(db)
+
+
+# --- backups --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_db(shadow):
+    """Factory: a database with the given (hostile) name; dropped afterwards."""
+    created: list[str] = []
+
+    def factory(name: str) -> str:
+        with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+        created.append(name)
+        return shadow.admin_url_for(name)
+
+    yield factory
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+
+
+def _pg_tool(name: str, url: str) -> str:
+    from schemadiff.backup import find_pg_dump
+
+    return str(Path(find_pg_dump(url)).with_name(name))
+
+
+@pytest.mark.parametrize("dbname", [
+    "../../escaped", "/tmp/escaped-abs", "..", ".hidden", "-rf --file=x", "a/b\\c:d*e?",
+    "x" * 63, "é" * 31,  # 62 bytes of UTF-8
+])
+def test_backup_file_stays_in_its_directory_whatever_the_database_name(cli, named_db, tmp_path, dbname):
+    db = named_db(dbname)
+    directory = make_dir(tmp_path, THREE)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    execute(db, "INSERT INTO c VALUES (42)")
+    backups = tmp_path / "deep" / "backups"
+    previous = os.umask(0o022)
+    try:
+        result = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive", "--backup", backups)
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.err
+    dumps = list(backups.iterdir())
+    assert len(dumps) == 1, dumps
+    dump = dumps[0]
+    assert dump.parent == backups and dump.name.endswith(".dump") and not dump.name.startswith((".", "-"))
+    assert "/" not in dump.name and len(dump.name.encode()) < 120
+    assert dump.name in result.out
+    # Nothing anywhere else in the test's tree: no escape through the name.
+    everything = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert {p for p in everything if p.suffix == ".dump"} == {dump}
+    assert not Path("/tmp/escaped-abs").exists()
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backups.stat().st_mode) == 0o700
+    restored = named_db(dbname + "_r" if len(dbname) < 60 else "restored")
+    subprocess.run([_pg_tool("pg_restore", restored), "--dbname", restored, str(dump)], check=True)
+    assert rows(restored, "SELECT id FROM c") == [(42,)]
+
+
+def test_backup_names_of_different_databases_never_collide():
+    from schemadiff.backup import file_name
+
+    names = ["a/b", "a_b", "a\\b", "a" * 63, "a" * 62 + "b", "..", "__", "a\0b", "x" * 4000]
+    made = [file_name(n, 3, "20260101T000000Z") for n in names]
+    assert len(set(made)) == len(made)
+    for made_name in made:
+        assert "/" not in made_name and "\0" not in made_name and len(made_name) < 100
+        assert Path(made_name).name == made_name and made_name not in (".", "..")
+    assert file_name("orders", 3, "S") == "orders-v3-S.dump"  # a plain name is kept as it is
+
+
+def test_backup_does_not_overwrite_an_existing_dump(cli, db, tmp_path, monkeypatch):
+    from schemadiff import backup
+
+    directory = make_dir(tmp_path, THREE)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    monkeypatch.setattr(backup.time, "strftime", lambda *_: "20260101T000000Z")
+    backups = tmp_path / "b"
+    assert cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive", "--backup", backups).exit_code == 0
+    first = sorted(backups.iterdir())
+    content = first[0].read_bytes()
+    assert cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive", "--backup", backups).exit_code == 0
+    after = sorted(backups.iterdir())
+    assert len(after) == 2 and first[0].read_bytes() == content
+
+
+def _fake_pg_dump(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "fake_pg_dump"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return script
+
+
+def test_a_failed_dump_leaves_no_file_and_runs_nothing(cli, db, tmp_path, monkeypatch):
+    directory = make_dir(tmp_path, THREE)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    # Half a dump, then a failure (a full disk, a lost connection).
+    fake = _fake_pg_dump(tmp_path, "printf 'PGDMP half a dump'\necho 'pg_dump: error: connection lost' >&2\nexit 1\n")
+    monkeypatch.setenv("SCHEMADIFF_PG_DUMP", str(fake))
+    backups = tmp_path / "b"
+    result = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive", "--backup", backups)
+    assert result.exit_code == 1 and "connection lost" in result.err
+    assert list(backups.iterdir()) == []
+    assert "c" in tables(db) and version_row(db) == [(3, False)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_dump_leaves_no_file_and_runs_nothing(db, tmp_path, signum):
+    directory = make_dir(tmp_path, THREE)
+    assert subprocess.run([sys.executable, "-m", "schemadiff", "apply", "--dir", directory, "--db", db]).returncode == 0
+    started = tmp_path / "started"
+    fake = _fake_pg_dump(tmp_path, f"printf 'PGDMP partial'\ntouch {started}\nsleep 30\n")
+    backups = tmp_path / "b"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "schemadiff", "apply", "--dir", str(directory), "--db", db, "--down", "1",
+         "--allow-destructive", "--backup", str(backups)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SCHEMADIFF_PG_DUMP": str(fake), "SCHEMADIFF_NO_CACHE": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert list(backups.iterdir()) == []
+    assert "c" in tables(db) and version_row(db) == [(3, False)]

@@ -290,3 +290,94 @@ def test_an_interrupted_dump_leaves_no_file_and_runs_nothing(db, tmp_path, signu
     assert process.returncode == 130, err
     assert list(backups.iterdir()) == []
     assert "c" in tables(db) and version_row(db) == [(3, False)]
+
+
+# --- migration file names: golang-migrate and schemadiff agree on what is a migration ------------
+
+NEAR_MISSES = [
+    "000002_x.up",  # no extension
+    " 000002_x.up.sql",  # a leading space
+    "000002_x.UP.SQL",
+    "000002_x.Up.sql",
+    "+000002_x.up.sql",  # a sign
+    "\u0662_x.up.sql",  # ARABIC-INDIC DIGIT TWO
+    "\uff12_x.up.sql",  # FULLWIDTH DIGIT TWO
+    "000002_x.up.sql\n",  # a line break after the name
+    "000002_x.sql.up",
+    "000002 x.up.sql",
+    "2_x.sql",
+    "V2__x.sql",
+]
+# Names golang-migrate runs (its pattern matches, the extension is anything) that schemadiff refuses.
+RUN_BY_GOLANG_MIGRATE = [
+    "000002_x.up.sql ",  # a trailing space: extension "sql "
+    "000002_x.up.sql.orig",
+    "000002_x.up.sql.bak",
+    "000002_x.up.sql.swp",
+    "000002_x.up.sql~",
+    "000002_x.up.SQL",
+    "000002_x.up.txt",
+    "000002_x.up.",
+]
+
+
+@pytest.mark.parametrize("name", NEAR_MISSES, ids=repr)
+def test_near_miss_names_are_warned_about_with_the_reason(cli, db, tmp_path, name):
+    directory = make_dir(tmp_path, {"000001_a.up.sql": "CREATE TABLE a (id int);", name: "CREATE TABLE x (id int);"})
+    applied = cli("apply", "--dir", directory, "--db", db)
+    assert applied.exit_code == 0, applied.err
+    assert "warning" in applied.err
+    shown = repr(name) if (name != name.strip() or not name.isprintable()) else name
+    assert shown in applied.err, applied.err
+    assert "neither tool will run it" in applied.err and "(" in applied.err.split(shown, 1)[1]
+    assert "x" not in tables(db) and version_row(db) == [(1, False)]
+    status = cli("status", "--dir", directory, "--db", db)
+    assert status.exit_code == 0 and shown in status.out
+
+
+@pytest.mark.parametrize("name", [".000002_x.up.sql.swp", "#000002_x.up.sql#", "README.md", "notes_2.txt"])
+def test_hidden_and_unrelated_files_are_not_warned_about(cli, db, tmp_path, name):
+    directory = make_dir(tmp_path, {"000001_a.up.sql": "CREATE TABLE a (id int);", name: "CREATE TABLE x (id int);"})
+    applied = cli("apply", "--dir", directory, "--db", db)
+    assert applied.exit_code == 0 and "warning" not in applied.err.replace("no schemadiff.sum", ""), applied.err
+    assert "x" not in tables(db)
+
+
+@pytest.mark.parametrize("name", RUN_BY_GOLANG_MIGRATE, ids=repr)
+def test_names_golang_migrate_would_run_are_refused(cli, db, tmp_path, name):
+    directory = make_dir(tmp_path, {"000001_a.up.sql": "CREATE TABLE a (id int);", name: "CREATE TABLE x (id int);"})
+    for command in (["apply"], ["status"]):
+        result = cli(*command, "--dir", directory, "--db", db)
+        assert result.exit_code == 1, result.out
+        assert not is_bug_report(result.err) and "golang-migrate would run it" in result.err
+    assert tables(db) == set()
+
+
+def test_a_migration_name_that_is_not_a_regular_file_is_refused(cli, db, tmp_path):
+    directory = make_dir(tmp_path, {"000001_a.up.sql": "CREATE TABLE a (id int);"})
+    (directory / "000002_x.up.sql").symlink_to(tmp_path / "nowhere.sql")
+    result = cli("apply", "--dir", directory, "--db", db)
+    assert result.exit_code == 1 and "not a regular file" in result.err
+    assert tables(db) == set()
+    # A real directory with such a name is skipped by both tools.
+    (directory / "000002_x.up.sql").unlink()
+    (directory / "000002_x.up.sql").mkdir()
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    assert version_row(db) == [(1, False)]
+
+
+@pytest.mark.parametrize("name", NEAR_MISSES + RUN_BY_GOLANG_MIGRATE + ["000002_x.up.sql"], ids=repr)
+def test_schemadiff_and_golang_migrate_agree_on_which_files_are_migrations(golang_migrate, cli, make_db, tmp_path,
+                                                                          name):
+    files = {"000001_a.up.sql": "CREATE TABLE a (id int);", name: "CREATE TABLE x (id int);"}
+    directory = make_dir(tmp_path, files)
+    theirs, ours = make_db(), make_db()
+    code, output = golang_migrate.migrate(theirs, directory, "up")
+    assert code == 0, output
+    they_run_it = "x" in tables(theirs)
+    result = cli("apply", "--dir", directory, "--db", ours)
+    we_run_it = "x" in tables(ours)
+    if they_run_it:  # we run it too, or refuse the directory before anything runs
+        assert we_run_it or (result.exit_code == 1 and tables(ours) == set()), result.err
+    else:  # we never run what golang-migrate skips, and say so
+        assert not we_run_it and result.exit_code == 0 and "warning" in result.err, result.err

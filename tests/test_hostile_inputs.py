@@ -381,3 +381,100 @@ def test_schemadiff_and_golang_migrate_agree_on_which_files_are_migrations(golan
         assert we_run_it or (result.exit_code == 1 and tables(ours) == set()), result.err
     else:  # we never run what golang-migrate skips, and say so
         assert not we_run_it and result.exit_code == 0 and "warning" in result.err, result.err
+
+
+# --- the down guard reads the whole parse tree -------------------------------------------
+
+_BASE = (
+    "CREATE TABLE t (id int PRIMARY KEY, v text);\n"
+    "INSERT INTO t VALUES (1, 'one'), (2, 'two');\n"
+    "CREATE PROCEDURE purge() LANGUAGE sql AS 'DELETE FROM t';\n"
+    "CREATE FUNCTION purge_rows() RETURNS bigint LANGUAGE sql AS 'WITH d AS (DELETE FROM t RETURNING 1)"
+    " SELECT count(*) FROM d';\n"
+)
+
+DELETING_DOWNS = {
+    "cte": ("WITH d AS (DELETE FROM t RETURNING id) SELECT count(*) FROM d;", "DELETE"),
+    "cte-in-insert": ("CREATE TABLE gone (id int);\n"
+                      "WITH d AS (DELETE FROM t RETURNING id) INSERT INTO gone SELECT id FROM d;", "DELETE"),
+    "merge-delete": ("MERGE INTO t USING (SELECT 1 AS id) AS s ON t.id = s.id WHEN MATCHED THEN DELETE;", "MERGE"),
+    "merge-update": ("MERGE INTO t USING (SELECT 1 AS id) AS s ON t.id = s.id"
+                     " WHEN MATCHED THEN UPDATE SET v = NULL;", "MERGE"),
+    "do-execute": ("DO $$ BEGIN EXECUTE 'TRUNCATE t'; END $$;", "DO block"),
+    "call": ("CALL purge();", "CALL purge"),
+    "function": ("SELECT purge_rows();", "purge_rows()"),
+    "function-in-insert": ("CREATE TABLE counts (n bigint);\nINSERT INTO counts SELECT purge_rows();", "purge_rows()"),
+    "update-blanks": ("UPDATE t SET v = NULL;", "UPDATE"),
+    "upsert": ("INSERT INTO t VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET v = NULL;", "ON CONFLICT DO UPDATE"),
+    "multi-alter-drop-column": ("ALTER TABLE t ADD COLUMN w int, DROP COLUMN v;", "drops a column"),
+    "multi-alter-type": ("ALTER TABLE t ADD COLUMN w int, ALTER COLUMN v TYPE varchar(1) USING left(v, 1);",
+                         "changes a column's type"),
+    "explain-analyze": ("EXPLAIN ANALYZE DELETE FROM t;", "DELETE"),
+    "prepare-execute": ("PREPARE p AS DELETE FROM t;\nEXECUTE p;", "EXECUTE p"),
+    "large-object": ("SELECT lo_unlink(oid) FROM pg_largeobject_metadata;", "lo_unlink()"),
+}
+
+
+def _guarded_dir(tmp_path: Path, down: str) -> Path:
+    return make_dir(tmp_path, {
+        "000001_base.up.sql": _BASE,
+        "000002_step.up.sql": "CREATE INDEX step ON t (id);",
+        "000002_step.down.sql": "DROP INDEX step;\n" + down + "\n",
+    })
+
+
+@pytest.mark.parametrize("case", sorted(DELETING_DOWNS))
+def test_down_guard_sees_data_deleting_statements_anywhere_in_the_tree(cli, db, tmp_path, case):
+    down, why = DELETING_DOWNS[case]
+    directory = _guarded_dir(tmp_path, down)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    before = rows(db, "SELECT id, v FROM t ORDER BY id")
+
+    dry = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--dry-run")
+    assert dry.exit_code == 0 and "deletes-data" in dry.out and why in dry.out, dry.out
+
+    refused = cli("apply", "--dir", directory, "--db", db, "--down", "1")
+    assert refused.exit_code == 1, refused.out
+    assert "000002_step.down.sql" in refused.err and why in refused.err and "--allow-destructive" in refused.err
+    assert not is_bug_report(refused.err)
+    assert version_row(db) == [(2, False)]
+    assert rows(db, "SELECT id, v FROM t ORDER BY id") == before
+
+    allowed = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
+    assert allowed.exit_code == 0, allowed.err
+    assert version_row(db) == [(1, False)]
+
+
+HARMLESS_DOWNS = {
+    "insert": "INSERT INTO t VALUES (3, 'three');",
+    "setval-as-generated": "CREATE SEQUENCE s;\nSELECT setval('s', max(id)) FROM t HAVING max(id) >= 1;",
+    "view-calling-a-function": "CREATE VIEW counted AS SELECT purge_rows() AS n;",
+    "function-with-a-delete-body": "CREATE FUNCTION later() RETURNS void LANGUAGE sql BEGIN ATOMIC DELETE FROM t; END;",
+    "expression-index": "CREATE INDEX t_lower ON t (lower(v));",
+    "select-builtins": "SELECT count(*), max(id), now(), lower('X') FROM t;",
+    "drop-view": "CREATE VIEW w AS SELECT 1 AS one;\nDROP VIEW w;",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HARMLESS_DOWNS))
+def test_down_guard_lets_statements_that_keep_data_through(cli, db, tmp_path, case):
+    directory = _guarded_dir(tmp_path, HARMLESS_DOWNS[case])
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    before = rows(db, "SELECT id, v FROM t WHERE id < 3 ORDER BY id")
+    result = cli("apply", "--dir", directory, "--db", db, "--down", "1")
+    assert result.exit_code == 0, result.err
+    assert version_row(db) == [(1, False)]
+    assert rows(db, "SELECT id, v FROM t WHERE id < 3 ORDER BY id") == before
+
+
+def test_an_up_data_migration_that_overwrites_values_is_backed_up_first(cli, db, tmp_path):
+    directory = make_dir(tmp_path, {
+        "000001_base.up.sql": _BASE,
+        "000002_blank.up.sql": "WITH gone AS (UPDATE t SET v = NULL RETURNING id) SELECT count(*) FROM gone;",
+    })
+    backups = tmp_path / "dumps"
+    assert cli("apply", "--dir", directory, "--db", db, "--to", "1", "--backup", backups).exit_code == 0
+    assert not backups.exists()
+    result = cli("apply", "--dir", directory, "--db", db, "--backup", backups)
+    assert result.exit_code == 0, result.err
+    assert len(list(backups.glob("*.dump"))) == 1 and "backup written" in result.out

@@ -478,3 +478,104 @@ def test_an_up_data_migration_that_overwrites_values_is_backed_up_first(cli, db,
     result = cli("apply", "--dir", directory, "--db", db, "--backup", backups)
     assert result.exit_code == 0, result.err
     assert len(list(backups.glob("*.dump"))) == 1 and "backup written" in result.out
+
+
+# --- the Makefile, run by real make ---------------------------------------------------------
+
+MAKE = shutil.which("make")
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "migrations").mkdir(parents=True)
+    for file, text in {
+        "000001_a.up.sql": "CREATE TABLE a (id int);",
+        "000002_v2.up.sql": "CREATE VIEW v2 AS SELECT 2 AS two;",
+        "000002_v2.down.sql": "DROP VIEW v2;",
+        "000003_v3.up.sql": "CREATE VIEW v3 AS SELECT 3 AS three;",
+        "000003_v3.down.sql": "DROP VIEW v3;",
+    }.items():
+        (repo / "migrations" / file).write_text(text)
+    (repo / "pyproject.toml").write_text(
+        "[tool.schemadiff.services.svc]\n"
+        'desired = "svc.sql"\nmigrations = "migrations"\ndb_env = "SVC_DATABASE_URL"\n'
+        "[tool.schemadiff.services.other]\n"
+        'desired = "other.sql"\nmigrations = "other"\ndb_env = "OTHER_DATABASE_URL"\n'
+    )
+    return repo
+
+
+def _make(repo: Path, db: str, *args: str) -> subprocess.CompletedProcess:
+    assert MAKE, "GNU make is needed for the Makefile tests"
+    return subprocess.run(
+        [MAKE, "--no-print-directory", "-f", str(ROOT / "Makefile"), f"SCHEMADIFF={sys.executable} -m schemadiff",
+         *args],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SVC_DATABASE_URL": db, "SCHEMADIFF_NO_CACHE": "1"},
+    )
+
+
+def test_makefile_verbs_run_the_cli(db, tmp_path):
+    repo = _repo(tmp_path)
+    assert _make(repo, db, "migrate-up", "SERVICE=svc").returncode == 0
+    assert version_row(db) == [(3, False)]
+    status = _make(repo, db, "migrate-version", "SERVICE=svc")
+    assert status.returncode == 0 and "version 3" in status.stdout, status.stderr
+    assert _make(repo, db, "migrate-goto", "VERSION=1", "SERVICE=svc").returncode == 0
+    assert version_row(db) == [(1, False)]
+    assert _make(repo, db, "migrate-goto", "VERSION=3", "SERVICE=svc").returncode == 0
+    assert version_row(db) == [(3, False)]
+    assert _make(repo, db, "migrate-down", "SERVICE=svc").returncode == 0
+    assert version_row(db) == [(2, False)]
+    assert _make(repo, db, "migrate-force", "VERSION=1", "SERVICE=svc").returncode == 0
+    assert version_row(db) == [(1, False)]
+    assert _make(repo, db, "migrate-force", "VERSION=-1", "SERVICE=svc").returncode == 0
+    assert version_row(db) == []
+    new = _make(repo, db, "migrate-new", "NAME=backfill", "SERVICE=svc")
+    assert new.returncode == 0, new.stderr
+    assert (repo / "migrations" / "000004_backfill.up.sql").exists()
+
+
+MAKE_PAYLOADS = [
+    "$(shell touch {marker})",
+    "$(file >{marker},x)",
+    "$$(touch {marker})",
+    "`touch {marker}`",
+    "x'; touch {marker}; echo '",
+    "--db=postgresql://postgres@127.0.0.1:1/evil",
+    "--dir={marker}",
+    "-h",
+]
+
+
+@pytest.mark.parametrize(("target", "field"), [
+    ("migrate-up", "SERVICE"), ("migrate-down", "SERVICE"), ("migrate-version", "SERVICE"),
+    ("migrate-goto", "SERVICE"), ("migrate-goto", "VERSION"), ("migrate-force", "SERVICE"),
+    ("migrate-force", "VERSION"), ("migrate-new", "SERVICE"), ("migrate-new", "NAME"), ("migrate-create", "NAME"),
+])
+def test_makefile_values_are_never_code_nor_options(db, tmp_path, target, field):
+    repo = _repo(tmp_path)
+    assert _make(repo, db, "migrate-up", "SERVICE=svc").returncode == 0
+    for payload in MAKE_PAYLOADS:
+        marker = tmp_path / "pwned"
+        value = payload.format(marker=marker)
+        values = {"SERVICE": "svc", "NAME": "n", "VERSION": "2", field: value}
+        result = _make(repo, db, target, *(f"{k}={v}" for k, v in values.items()))
+        assert not marker.exists(), (payload, result.stdout, result.stderr)
+        # The odd value reached schemadiff as the argument it was given for (never as an
+        # option: no help text, no other database or directory), and was refused.
+        assert result.returncode != 0, (payload, result.stdout)
+        assert "Usage:" not in result.stdout + result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert "connect" not in result.stderr, result.stderr  # never reached for another database
+        assert version_row(db) == [(3, False)], payload
+        assert sorted(p.name for p in (repo / "migrations").iterdir()) == sorted(
+            ["000001_a.up.sql", "000002_v2.up.sql", "000002_v2.down.sql", "000003_v3.up.sql", "000003_v3.down.sql"]
+        ), payload
+
+
+def test_makefile_refuses_a_value_with_a_line_break(db, tmp_path):
+    repo = _repo(tmp_path)
+    marker = tmp_path / "pwned"
+    result = _make(repo, db, "migrate-new", f"NAME=a\ntouch {marker}", "SERVICE=svc")
+    assert result.returncode != 0 and "line break" in result.stderr
+    assert not marker.exists()

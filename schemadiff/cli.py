@@ -593,7 +593,8 @@ def apply(
         bool,
         typer.Option(
             "--allow-destructive",
-            help="Go down through files that delete or may delete data (drops, TRUNCATE, DELETE, UPDATE, DO, CALL) without asking.",
+            help="Go down through files that delete or may delete data (drops, TRUNCATE, DELETE, UPDATE, DO,"
+            " CALL) without asking.",
         ),
     ] = False,
     allow_out_of_order: Annotated[

@@ -467,8 +467,12 @@ def force(
 ) -> ForceResult:
     """Record ``version`` as applied and clean, running nothing (-1 or 0: no version).
 
-    The way out of a dirty database once it has been repaired by hand. With
-    ``directory``, the version must be one of its migrations.
+    The way out of a dirty database once it has been repaired by hand, and
+    of a version row below -1 (which ``apply`` and ``status`` refuse). With
+    ``directory``, the version must be one of its migrations, and a history
+    naming other files for versions up to the old or the new version
+    (another service's directory) is refused as ``apply`` refuses it
+    (:class:`MigrationStateError`).
     """
     emit = on_event or _ignore
     if version < -1:
@@ -497,7 +501,11 @@ def force(
 
 
 def status(url: str, directory: str | Path) -> StatusReport:
-    """Where the database is, migration by migration; reads only."""
+    """Where the database is, migration by migration; reads only.
+
+    Raises :class:`MigrationStateError` for another service's directory (as
+    ``apply`` does), a dirty-NULL, foreign or below -1 version row.
+    """
     migrations = _open_directory(directory)
     sum_verified = verify_sum(migrations.path)
     with _session(url) as session:

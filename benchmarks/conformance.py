@@ -24,6 +24,8 @@ itself (the pinned ``migrate`` CLI, see ``benchmarks/golang_migrate.py``):
 ``migrate force 1``, ``migrate up``, then ``migrate goto 1``. A file
 golang-migrate cannot apply is then WRONG: the contract is that either
 runner applies what ``generate`` writes.
+With ``--applier both`` each case's one generated pair is applied by both
+runners, each on its own database loaded with ``current``.
 
 A written migration that does not reach the state (or fails to apply), and
 "nothing to do" while A and B differ, are *WRONG*: a silent wrong result,
@@ -89,6 +91,7 @@ class CaseResult:
     up_sql: str = ""
     down_sql: str = ""
     seconds: float = 0.0
+    applier: str = "schemadiff"  # who ran steps 3 and 4
 
     @property
     def id(self) -> str:
@@ -231,48 +234,61 @@ SCHEMADIFF_APPLIER = _SchemadiffApplier()
 
 
 def run_case(
-    case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None, applier=SCHEMADIFF_APPLIER,
-    online: bool = False,
-) -> CaseResult:
-    """The round-trip protocol for one case; databases are dropped afterwards.
+    case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None, applier=None,
+    online: bool = False, appliers: tuple = (),
+) -> list[CaseResult]:
+    """The round-trip protocol for one case, one result per applier; databases are dropped afterwards.
 
     ``program``: the pg_dump that judges beside the catalog (None: catalog
-    only). ``applier`` runs steps 3 and 4: ``schemadiff apply`` (default) or
-    a :class:`GolangMigrateApplier`. ``online``: generate with ``--online``.
+    only). ``appliers`` run steps 3 and 4, each on its own database loaded
+    with ``current``, from the one pair ``generate`` wrote: ``schemadiff
+    apply`` (the default, :data:`SCHEMADIFF_APPLIER`) and/or a
+    :class:`GolangMigrateApplier` (``applier``: one of them, the older
+    spelling). ``online``: generate with ``--online``.
     """
+    appliers = appliers or ((applier,) if applier is not None else (SCHEMADIFF_APPLIER,))
     started = time.monotonic()
-    result = CaseResult(case.file, case.name, OK)
+    results = [CaseResult(case.file, case.name, OK, applier=a.name) for a in appliers]
     created: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
-            _round_trip(case, shadow, Path(tmp), created, result, program, applier, online)
+            _round_trip(case, shadow, Path(tmp), created, results, program, appliers, online)
     finally:
         for name in created:
             with contextlib.suppress(Exception):
                 shadow.drop_database(name)
-        result.seconds = round(time.monotonic() - started, 2)
-    return result
+        for result in results:
+            result.seconds = round(time.monotonic() - started, 2)
+    return results
+
+
+def _load(shadow: ShadowServer, url: str, sql: str, what: str) -> None:
+    # Roles the SQL grants to must exist, as generate makes them on its shadow server.
+    shadow.create_missing_roles(mentioned_roles(parse_statements(sql or "", what)))
+    load_sql(url, sql)
 
 
 def _round_trip(
-    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], result: CaseResult,
-    program: dumpjudge.PgDump | None, applier, online: bool,
+    case: Case, shadow: ShadowServer, tmp: Path, created: list[str], results: list[CaseResult],
+    program: dumpjudge.PgDump | None, appliers: tuple, online: bool,
 ) -> None:
-    a_name, b_name = shadow.create_database(), shadow.create_database()
-    created += [a_name, b_name]
-    a_url, b_url = shadow.admin_url_for(a_name), shadow.admin_url_for(b_name)  # the judge's own databases stand for production
-    for url, sql, what in ((a_url, case.current, "current"), (b_url, case.desired, "desired")):
+    # One database holding `current` per applier (the judge's own databases stand for production), and B.
+    names = [shadow.create_database() for _ in range(len(appliers) + 1)]
+    created += names
+    b_url, *a_urls = [shadow.admin_url_for(name) for name in names]
+    for url, sql, what in ((a_urls[0], case.current, "current"), (b_url, case.desired, "desired")):
         try:
-            # Roles the SQL grants to must exist, as generate makes them on its shadow server.
-            shadow.create_missing_roles(mentioned_roles(parse_statements(sql or "", what)))
-            load_sql(url, sql)
+            _load(shadow, url, sql, what)
         except (psycopg.Error, CommandError) as exc:
-            result.outcome, result.reason = INVALID, f"{what} does not load"
-            result.details = [_first_line(str(exc))]
+            for result in results:
+                result.outcome, result.reason = INVALID, f"{what} does not load"
+                result.details = [_first_line(str(exc))]
             return
+    for url in a_urls[1:]:
+        _load(shadow, url, case.current, "current")
+    a_url = a_urls[0]
     before = catalog.snapshot(a_url)
     desired = catalog.snapshot(b_url)
-    before_state = (before, dumpjudge.dump(a_url, program) if program else None)
     desired_state = (desired, dumpjudge.dump(b_url, program) if program else None)
 
     directory, work = tmp / "migrations", tmp / "work"
@@ -290,30 +306,44 @@ def _round_trip(
         work,
     )
     if generate.code != 0:
-        result.outcome = ERROR if generate.crashed else REFUSED
-        result.reason = "generate crashed" if generate.crashed else "generate refused"
-        result.details = generate.message.splitlines()[:DETAIL_LINES]
-        result.dump_only = any(marker in generate.message for marker in _DUMP_ONLY_MARKERS)
+        for result in results:
+            result.outcome = ERROR if generate.crashed else REFUSED
+            result.reason = "generate crashed" if generate.crashed else "generate refused"
+            result.details = generate.message.splitlines()[:DETAIL_LINES]
+            result.dump_only = any(marker in generate.message for marker in _DUMP_ONLY_MARKERS)
         return
     ups, downs = _migration_files(directory)
     if not ups:
         catalog_lines, dump_lines = _judge(desired_state, a_url, program)
-        if catalog_lines or dump_lines:
-            result.dump_only = not catalog_lines
-            result.outcome, result.reason = WRONG, "nothing generated but states differ"
-            result.details = _both(catalog_lines, dump_lines)
-        else:
-            result.up_ok = result.round_trip_ok = True
+        for result in results:
+            if catalog_lines or dump_lines:
+                result.dump_only = not catalog_lines
+                result.outcome, result.reason = WRONG, "nothing generated but states differ"
+                result.details = _both(catalog_lines, dump_lines)
+            else:
+                result.up_ok = result.round_trip_ok = True
         return
-    result.wrote_migration = True
-    result.up_sql = "\n".join(p.read_text(encoding="utf-8") for p in ups)
-    result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
+    up_sql = "\n".join(p.read_text(encoding="utf-8") for p in ups)
     try:
-        result.unnecessary = unnecessary_statements(parse_statements(result.up_sql, ups[0].name), before, desired)
+        unnecessary = unnecessary_statements(parse_statements(up_sql, ups[0].name), before, desired)
     except CommandError as exc:  # an up file the judge cannot read counts against minimality, not for it
-        result.unnecessary = [f"the up migration does not parse for the minimality judge: {_first_line(exc.message)}"]
+        unnecessary = [f"the up migration does not parse for the minimality judge: {_first_line(exc.message)}"]
+    for result, applier, url in zip(results, appliers, a_urls):
+        result.wrote_migration = True
+        result.up_sql = up_sql
+        result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
+        result.unnecessary = list(unnecessary)
+        # Each applier's database is judged against its own state before (same SQL, own database).
+        before_state = (catalog.snapshot(url), dumpjudge.dump(url, program) if program else None)
+        _apply_and_judge(result, applier, directory, url, _version_of(ups[-1]), work, before_state, desired_state,
+                         program)
 
-    latest = _version_of(ups[-1])
+
+def _apply_and_judge(
+    result: CaseResult, applier, directory: Path, a_url: str, latest: int, work: Path, before_state: tuple,
+    desired_state: tuple, program: dumpjudge.PgDump | None,
+) -> None:
+    """Steps 3 and 4 by ``applier`` on ``a_url``, judged by both judges; the outcome goes into ``result``."""
     up = applier.up(directory, a_url, latest, work)
     if up.code != 0:
         result.outcome = ERROR if up.crashed else WRONG
@@ -373,8 +403,9 @@ def run_conformance(
     progress: Callable[[CaseResult, int, int], None] | None = None,
     applier=SCHEMADIFF_APPLIER,
     online: bool = False,
+    appliers: tuple = (),
 ) -> Report:
-    """Run every applicable case under ``paths`` through the protocol (``applier``: see :func:`run_case`)."""
+    """Run every applicable case under ``paths`` through the protocol (``applier``/``appliers``: see :func:`run_case`)."""
     shadow = ShadowServer.open(shadow_url)
     major = server_major(shadow)
     try:
@@ -383,21 +414,23 @@ def run_conformance(
         print(f"warning: {exc}", file=sys.stderr)
         program = None
     cases, skipped = load_cases(paths, major, name_filter)
+    appliers = appliers or (applier,)
     results: list[CaseResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_case, case, shadow, program, applier, online) for case in _round_robin(cases)]
+        futures = [pool.submit(run_case, case, shadow, program, None, online, appliers)
+                   for case in _round_robin(cases)]
         try:
             for done, future in enumerate(as_completed(futures), start=1):
-                result = future.result()
-                results.append(result)
-                if progress:
-                    progress(result, done, len(cases))
+                for result in future.result():
+                    results.append(result)
+                    if progress:
+                        progress(result, done, len(cases))
         except KeyboardInterrupt:
             # Let the running cases finish (they drop their databases); start no more.
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     order = {case.id: index for index, case in enumerate(cases)}
-    results.sort(key=lambda r: order[r.id])
+    results.sort(key=lambda r: (order[r.id], r.applier))
     return Report(results, skipped)
 
 
@@ -423,6 +456,19 @@ def _counts(results: list[CaseResult]) -> dict[str, int]:
 
 
 def summary_lines(report: Report) -> list[str]:
+    """The summary table and totals; one section per applier when several applied the same pairs."""
+    names = sorted({r.applier for r in report.results})
+    if len(names) <= 1:
+        return _summary_of(report)
+    lines = []
+    for name in names:
+        lines += [f"== applied and rolled back by {name} ==", ""]
+        lines += _summary_of(Report([r for r in report.results if r.applier == name], report.skipped))
+        lines.append("")
+    return lines
+
+
+def _summary_of(report: Report) -> list[str]:
     by_file: dict[str, list[CaseResult]] = defaultdict(list)
     for r in report.results:
         by_file[r.file].append(r)
@@ -503,8 +549,9 @@ def failure_lines(report: Report, limit: int) -> list[str]:
         lines += [f"  {count:>4}  {name}" for name, count in clusters.most_common()]
         lines.append("")
     nonmin = [r for r in report.results if r.unnecessary]
+    several = len({r.applier for r in report.results}) > 1
     for r in failing[:limit]:
-        lines.append(f"{r.outcome:<7} {r.id} ({r.reason})")
+        lines.append(f"{r.outcome:<7} {r.id} ({r.reason}{f'; applied by {r.applier}' if several else ''})")
         lines += [f"          {d}" for d in r.details[:DETAIL_LINES]]
         if len(r.details) > DETAIL_LINES:
             lines.append(f"          ... {len(r.details) - DETAIL_LINES} more")
@@ -544,17 +591,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every case's result here")
     parser.add_argument("--failures", type=int, default=30, help="how many failures to detail (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
-    parser.add_argument("--applier", choices=["schemadiff", "golang-migrate"], default="schemadiff",
+    parser.add_argument("--applier", choices=["schemadiff", "golang-migrate", "both"], default="schemadiff",
                         help="who applies and rolls back the generated files (default schemadiff); golang-migrate"
-                             " uses $SCHEMADIFF_MIGRATE_BIN or builds the pinned migrate CLI with go")
+                             " uses $SCHEMADIFF_MIGRATE_BIN or builds the pinned migrate CLI with go; both: each"
+                             " on its own database, from the same generated pair, reported side by side")
     parser.add_argument("--online", action="store_true", help="generate with --online")
     options = parser.parse_args(argv)
-    applier = SCHEMADIFF_APPLIER
-    if options.applier == "golang-migrate":
+    appliers: tuple = (SCHEMADIFF_APPLIER,)
+    if options.applier in ("golang-migrate", "both"):
         found = GoMigrate.from_environment()
         if found is None:
             found = build(Path(tempfile.mkdtemp(prefix="schemadiff_golang_migrate_")))
-        applier = GolangMigrateApplier(found)
+        go = GolangMigrateApplier(found)
+        appliers = (SCHEMADIFF_APPLIER, go) if options.applier == "both" else (go,)
 
     partial = options.json.with_name(options.json.name + ".partial.jsonl") if options.json else None
     if partial:
@@ -566,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
             with partial.open("a", encoding="utf-8") as stream:
                 stream.write(json.dumps(asdict(result)) + "\n")
         if not options.quiet:
-            print(f"[{done}/{total}] {result.outcome:<7} {result.id} {result.seconds:.1f}s", file=sys.stderr, flush=True)
+            by = f" ({result.applier})" if len(appliers) > 1 else ""
+            print(f"[{done}/{total}] {result.outcome:<7} {result.id}{by} {result.seconds:.1f}s", file=sys.stderr,
+                  flush=True)
 
     # A cancelled run (SIGTERM) unwinds like Ctrl-C: running cases drop their databases.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -576,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         elif options.paths:
             report = run_conformance(
                 options.paths, shadow_url=options.shadow, name_filter=options.name_filter, jobs=options.jobs,
-                progress=progress, applier=applier, online=options.online,
+                progress=progress, appliers=appliers, online=options.online,
             )
         else:
             parser.error("give case files or directories (or --from-json FILE)")

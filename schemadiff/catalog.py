@@ -41,7 +41,15 @@ _NOT_EXTENSION_MEMBER = (
 )
 # Objects created by initdb have OIDs below FirstNormalObjectId.
 _FIRST_USER_OID = 16384
-_NOT_VERSION_TABLE = "{c}.relname NOT IN ('schema_migrations', 'schemadiff_history')"
+# The version tables under golang-migrate's default names, and the ones a
+# URL's x-migrations-table names (their OIDs in the session setting below,
+# set by ``snapshot``): the runner's bookkeeping is not schema.
+BOOKKEEPING_SETTING = "schemadiff.bookkeeping_oids"
+_NOT_VERSION_TABLE = (
+    "({c}.relname NOT IN ('schema_migrations', 'schemadiff_history')"
+    " AND {c}.oid::text <> ALL (string_to_array(coalesce(current_setting('" + BOOKKEEPING_SETTING + "', true), ''),"
+    " ',')))"
+)
 
 
 def _user_schema(n: str) -> str:
@@ -354,7 +362,7 @@ _QUERIES: dict[str, str] = {
           AND NOT EXISTS (SELECT 1 FROM pg_depend AS ext_dep WHERE ext_dep.classid = d.classoid
                           AND ext_dep.objid = d.objoid AND ext_dep.deptype = 'e')
           AND NOT EXISTS (SELECT 1 FROM pg_class AS vc WHERE d.classoid = 'pg_class'::regclass
-                          AND vc.oid = d.objoid AND vc.relname IN ('schema_migrations', 'schemadiff_history'))
+                          AND vc.oid = d.objoid AND NOT ({_not_version_table('vc')}))
     """,
 }
 
@@ -441,11 +449,15 @@ _PRIVILEGE_QUERIES: dict[str, str] = {
 }
 
 
-def snapshot(url: str, *, owners: bool = False) -> Snapshot:
+def snapshot(url: str, *, owners: bool = False, bookkeeping: tuple[tuple[str, str], ...] = ()) -> Snapshot:
     """The schema of the database at ``url``, normalised for comparison.
 
     Privileges and default privileges are always in it; owners only with
     ``owners`` (and then the owner's own privileges are judged too).
+    ``bookkeeping``: (schema, table) pairs of version tables under other
+    names than golang-migrate's default (``x-migrations-table``), left out
+    as ``schema_migrations`` and ``schemadiff_history`` always are; a pair
+    naming no table is ignored. Raises ``dburl``'s connection errors.
     """
     result: Snapshot = {}
     queries = dict(_QUERIES)
@@ -458,6 +470,10 @@ def snapshot(url: str, *, owners: bool = False) -> Snapshot:
         # Names in pg_get_*def output are qualified relative to the search
         # path; pin it so that two databases render the same way.
         conn.execute("SET search_path = pg_catalog")
+        oids = [row[0] for schema, table in bookkeeping
+                for row in [conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))::oid::text",
+                                         [schema, table]).fetchone()] if row and row[0]]
+        conn.execute("SELECT set_config(%s, %s, false)", [BOOKKEEPING_SETTING, ",".join(oids)])
         for category, query in queries.items():
             rows = conn.execute(query).fetchall()
             result[category] = {key: definition for key, definition in rows}

@@ -79,7 +79,8 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
-        return [Target(None, desired, directory, libpq_url(db) if db else db, scope=scope_of(exclude, schemas),
+        return [Target(None, desired, directory, libpq_url(db) if db else db,
+                       scope=scope_of([*exclude, *(version_table_patterns(db) if db else ())], schemas),
                        owners=bool(owners))]
     if service is None:
         if not config.services:
@@ -98,14 +99,38 @@ def resolve_targets(
         live = db
         if live is None and directory is None:
             live = _database_from_environment(svc, config)
+        version_tables: list[str] = []
         if live is not None:
             check_url(live, what="database" if live == db else f"{svc.db_env or FALLBACK_DB_ENV} database")
+            version_tables = version_table_patterns(live)
             live = libpq_url(live)  # the service's golang-migrate URL: x- options are the runner's, not libpq's
         targets.append(
             Target(name, desired or svc.desired, directory or svc.migrations, live, svc.online, svc.versions,
-                   scope_of([*svc.exclude, *exclude], schemas), svc.owners if owners is None else owners)
+                   scope_of([*svc.exclude, *exclude, *version_tables], schemas),
+                   svc.owners if owners is None else owners)
         )
     return targets
+
+
+def version_table_patterns(url: str) -> list[str]:
+    """Scope patterns for the runner's tables when the URL renames them (``x-migrations-table``), else [].
+
+    ``schema_migrations`` and ``schemadiff_history`` are never schema to
+    compare; under a custom name the live database would otherwise show
+    them as objects to drop. Names are escaped for the glob (``glob.escape``),
+    which pg_dump's patterns read the same way.
+    """
+    import glob
+
+    from .migrateurl import DEFAULT_TABLE, parse
+
+    target = parse(url)
+    if target.table == DEFAULT_TABLE:
+        return []
+    from .versiontable import history_table_for  # psycopg: only for URLs that need it
+
+    names = (target.table, history_table_for(target.table))
+    return [glob.escape(f"{target.schema}.{n}" if target.schema else n) for n in names]
 
 
 # The conventional variable (Heroku, Rails, Django's dj-database-url, Atlas):

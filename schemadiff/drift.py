@@ -46,9 +46,12 @@ def fingerprint(snapshot: Snapshot) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def schema_fingerprint(url: str) -> str:
-    """The fingerprint of the schema of the database at ``url`` (reads the catalogs only)."""
-    return fingerprint(catalog.snapshot(url))
+def schema_fingerprint(url: str, bookkeeping: tuple[tuple[str, str], ...] = ()) -> str:
+    """The fingerprint of the schema of the database at ``url`` (reads the catalogs only).
+
+    ``bookkeeping``: version tables under custom names, left out (see ``catalog.snapshot``).
+    """
+    return fingerprint(catalog.snapshot(url, bookkeeping=bookkeeping))
 
 
 def header_line(digest: str) -> str:
@@ -92,15 +95,17 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
 
 
 def differences_from_replay(
-    live_url: str, migrations: MigrationDirectory, upto: int | None, shadow_url: str | None
+    live_url: str, migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
+    bookkeeping: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
     """How the live schema differs from the directory replayed up to ``upto``, one line each (empty: none).
 
     Lines read as the judge's: "missing ..." is in the replay but not live,
-    "unexpected ..." is live only. Installed extensions are not compared.
+    "unexpected ..." is live only. Installed extensions are not compared,
+    nor the live side's version tables under custom names (``bookkeeping``).
     """
     expected = _without_extensions(replayed_snapshot(migrations, upto, shadow_url))
-    actual = _without_extensions(catalog.snapshot(live_url))
+    actual = _without_extensions(catalog.snapshot(live_url, bookkeeping=bookkeeping))
     return catalog.differences(expected, actual)
 
 

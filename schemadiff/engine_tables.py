@@ -338,6 +338,7 @@ class TableChanges:
             if old.identity_options and new.identity_options:
                 clauses = _identity_changes(old, new)
                 if clauses:
+                    self.keep_position_in_bounds(table, new, old.identity_options, new.identity_options)
                     alter(" ".join(f"SET {c}" for c in clauses), ends=False, adds=False)
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
@@ -389,6 +390,31 @@ class TableChanges:
                         f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}))")
         self.add(f"SELECT setval({sequence}, {value}) FROM {ddl.table_ref(table)} HAVING {value} {reached} {position};",
                  "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs)
+
+    def keep_position_in_bounds(self, table: Table, column: Column, old: SequenceOptions,
+                                new: SequenceOptions) -> None:
+        """Before narrowing an identity's bounds, move a position outside the new ones to the nearest bound.
+
+        ALTER SEQUENCE refuses bounds that exclude the sequence's current
+        position ("RESTART value (-200) cannot be less than MINVALUE
+        (-100)"; PostgreSQL docs, ALTER SEQUENCE), and where the position
+        stands is data, different on each database. So a plain statement
+        reads it (``pg_sequence_last_value``, or the START of a sequence
+        never used) and only when it lies outside the new bounds sets it to
+        the nearest one, not yet called; a position inside them is left
+        alone, so a used sequence keeps going where it was.
+        """
+        if new.minvalue <= old.minvalue and new.maxvalue >= old.maxvalue:
+            return  # the bounds only widen: every position stays valid
+        qname = table.qualified
+        key = ("column", f"{qname}.{column.name}")
+        sequence = f"pg_get_serial_sequence({ddl.literal(ddl.table_ref(table))}, {ddl.literal(column.name)})"
+        position = (f"coalesce(pg_sequence_last_value({sequence}), "
+                    f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}::regclass))")
+        self.add(f"SELECT setval({sequence}, least(greatest(p.position, {new.minvalue}), {new.maxvalue}), false)"
+                 f" FROM (SELECT {position} AS position) AS p"
+                 f" WHERE p.position < {new.minvalue} OR p.position > {new.maxvalue};",
+                 "alter", "sequence", key[1], qname, R_ALTER_COLUMN, modifies={key}, needs={key, ("table", qname)})
 
     def sequence_named(self, regclass: str) -> Sequence | None:
         """The desired model's sequence that a ``'...'::regclass`` text names (search_path: public)."""

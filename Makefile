@@ -10,39 +10,64 @@
 #   make migrate-force VERSION=3         (after repairing a dirty database by hand)
 #   make migrate-version
 #
-# SERVICE, NAME and VERSION reach the shell single-quoted (q below), so a
-# value such as NAME='x; rm -rf ~' is one odd argument for schemadiff to
-# refuse, never a command.
+# SERVICE, NAME and VERSION are values, never code:
+# - read with $(value ...), so make does not expand a `$(shell ...)` or `$(VAR)`
+#   written inside them (make-level injection);
+# - single-quoted for the shell (q below), so NAME='x; rm -rf ~' is one odd
+#   argument for schemadiff to refuse, never a command;
+# - given after `--` (or glued to their option, `--to=...`), so a value that
+#   starts with `-` (SERVICE=--db=postgres://elsewhere) is an argument, never
+#   an option.
+# What a Makefile cannot stop: make's own syntax on its command line runs
+# before this file is read (`make 'SERVICE:=$(shell ...)'`, `--eval`), and
+# SCHEMADIFF names the program to run. Whoever can type those can run anything.
 
 SERVICE ?= cortex
 SCHEMADIFF ?= schemadiff
 
+# make exports variables set on its command line to the recipes' environment,
+# expanding them on the way (so `$(shell ...)` inside would run): these are
+# arguments, not environment.
+unexport SERVICE NAME VERSION
+
+# A line break would end the recipe's shell command inside the quotes.
+define newline
+
+
+endef
+$(foreach var,SERVICE NAME VERSION,$(if $(findstring $(newline),$(value $(var))),\
+  $(error $(var) must not contain a line break)))
+
 # q: one shell word, whatever the value holds ('  ->  '\'' inside single quotes).
 q = '$(subst ','\'',$(1))'
+# The raw values (nothing in them is expanded), quoted.
+service = $(call q,$(value SERVICE))
+name = $(call q,$(value NAME))
+version = $(call q,$(value VERSION))
 
 .PHONY: migrate-up migrate-down migrate-create migrate-new migrate-force migrate-version migrate-goto
 
 migrate-up:
-	$(SCHEMADIFF) apply $(call q,$(SERVICE))
+	$(SCHEMADIFF) apply -- $(service)
 
 migrate-down:
-	$(SCHEMADIFF) apply $(call q,$(SERVICE)) --down 1
+	$(SCHEMADIFF) apply --down 1 -- $(service)
 
 migrate-create:
-	@test -n $(call q,$(NAME)) || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
-	$(SCHEMADIFF) generate $(call q,$(NAME)) $(call q,$(SERVICE))
+	@test -n $(name) || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) generate -- $(name) $(service)
 
 migrate-new:
-	@test -n $(call q,$(NAME)) || { echo "usage: make migrate-new NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
-	$(SCHEMADIFF) new $(call q,$(NAME)) $(call q,$(SERVICE))
+	@test -n $(name) || { echo "usage: make migrate-new NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) new -- $(name) $(service)
 
 migrate-force:
-	@test -n $(call q,$(VERSION)) || { echo "usage: make migrate-force VERSION=<n> [SERVICE=...]" >&2; exit 2; }
-	$(SCHEMADIFF) force $(call q,$(VERSION)) $(call q,$(SERVICE))
+	@test -n $(version) || { echo "usage: make migrate-force VERSION=<n> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) force -- $(version) $(service)
 
 migrate-version:
-	$(SCHEMADIFF) status $(call q,$(SERVICE))
+	$(SCHEMADIFF) status -- $(service)
 
 migrate-goto:
-	@test -n $(call q,$(VERSION)) || { echo "usage: make migrate-goto VERSION=<n> [SERVICE=...]" >&2; exit 2; }
-	$(SCHEMADIFF) apply $(call q,$(SERVICE)) --to $(call q,$(VERSION))
+	@test -n $(version) || { echo "usage: make migrate-goto VERSION=<n> [SERVICE=...]" >&2; exit 2; }
+	$(SCHEMADIFF) apply --to=$(version) -- $(service)

@@ -134,6 +134,8 @@ def _run_cli(args: list[str], cwd: Path) -> _Run:
     env = dict(os.environ)
     env.pop("SCHEMADIFF_SHADOW_URL", None)  # the harness passes --shadow explicitly
     env.setdefault("NO_COLOR", "1")
+    # Every case is generated and proven afresh: a conformance figure is never answered from a cache.
+    env["SCHEMADIFF_NO_CACHE"] = "1"
     try:
         done = subprocess.run(
             [*cli_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
@@ -268,6 +270,18 @@ def _load(shadow: ShadowServer, url: str, sql: str, what: str) -> None:
     load_sql(url, sql)
 
 
+def _generate_shadow_args(shadow: ShadowServer) -> list[str]:
+    """How generate reaches the harness's server: the embedded one as a user's run does, another by --shadow.
+
+    Named by URL, the embedded server would be treated as a foreign one:
+    its databases on disk instead of in memory (three to ten times slower
+    to create, measured) and a login role made and dropped per run. What
+    generate writes and proves is the same either way (the caches are off,
+    see :func:`_run_cli`).
+    """
+    return [] if shadow.embedded else ["--shadow", shadow.admin_url]
+
+
 def _round_trip(
     case: Case, shadow: ShadowServer, tmp: Path, created: list[str], results: list[CaseResult],
     program: dumpjudge.PgDump | None, appliers: tuple, online: bool,
@@ -301,7 +315,7 @@ def _round_trip(
 
     generate = _run_cli(
         ["generate", "case", "--desired", str(desired_file), "--dir", str(directory),
-         "--shadow", shadow.admin_url, "--allow-destructive", "--allow-fails-on-existing-rows",
+         *_generate_shadow_args(shadow), "--allow-destructive", "--allow-fails-on-existing-rows",
          *(["--online"] if online else [])],
         work,
     )
@@ -333,8 +347,10 @@ def _round_trip(
         result.up_sql = up_sql
         result.down_sql = "\n".join(p.read_text(encoding="utf-8") for p in downs)
         result.unnecessary = list(unnecessary)
-        # Each applier's database is judged against its own state before (same SQL, own database).
-        before_state = (catalog.snapshot(url), dumpjudge.dump(url, program) if program else None)
+        # Each applier's database is judged against its own state before (same SQL, own database);
+        # the first one's catalog was just read, and nothing ran on it since.
+        before_state = (before if url == a_url else catalog.snapshot(url),
+                        dumpjudge.dump(url, program) if program else None)
         _apply_and_judge(result, applier, directory, url, _version_of(ups[-1]), work, before_state, desired_state,
                          program)
 

@@ -11,7 +11,9 @@ Exit codes (also in README and ``--help``):
   130 interrupted (Ctrl-C or SIGTERM); temporary databases are dropped
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typer reads every command's
+# annotations at each start, and evaluating them from strings costs a CLI
+# process about 60 ms (of its start-up) each time.
 
 import contextlib
 import gc
@@ -597,7 +599,8 @@ def apply(
         bool,
         typer.Option(
             "--allow-destructive",
-            help="Go down through files that delete data (drops, TRUNCATE, DELETE) without asking.",
+            help="Go down through files that delete or may delete data (drops, TRUNCATE, DELETE, UPDATE, DO,"
+            " CALL) without asking.",
         ),
     ] = False,
     allow_out_of_order: Annotated[
@@ -649,7 +652,7 @@ def _confirm_destructive(steps) -> bool:
     for step in steps:
         for line in step.deletes_data:
             session.err.print(f"  {escape(line)}")
-    session.err.print("Continue? [y/N] ", end="")
+    session.err.print(escape("Continue? [y/N] "), end="")  # unescaped, rich reads "[y/N]" as a style and drops it
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
@@ -672,8 +675,9 @@ def _run_migrations(target, **options) -> None:
         if isinstance(event, runner.FilesIgnored):
             for path in event.files:
                 session.err.print(
-                    f"[yellow]warning:[/yellow] {escape(str(path))} looks like a migration but does not match"
-                    " golang-migrate's NNNNNN_name.up.sql / .down.sql pattern: neither tool will run it."
+                    f"[yellow]warning:[/yellow] {escape(_file_shown(path))} looks like a migration but does not"
+                    f" match golang-migrate's NNNNNN_name.up.sql / .down.sql pattern ({_ignored_reason(path)}):"
+                    " neither tool will run it."
                 )
         elif isinstance(event, runner.BackupWritten):
             session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
@@ -719,6 +723,18 @@ def _run_migrations(target, **options) -> None:
             if task is not None:
                 progress.advance(task)
 
+    confirm = options.get("confirm")
+    if confirm is not None:
+
+        def confirm_paused(steps) -> bool:
+            # The progress display redraws its line ten times a second: running, it would erase the question.
+            progress.stop()
+            try:
+                return confirm(steps)
+            finally:
+                progress.start()
+
+        options["confirm"] = confirm_paused
     try:
         with progress:
             result = command.apply(target, on_event=on_event, **options)
@@ -749,6 +765,19 @@ def _run_migrations(target, **options) -> None:
         f"[green]{escape(where)}: version {_v(result.start_version)} -> {_v(result.final_version)},"
         f" {len(result.applied)} migration(s) applied.[/green]"
     )
+
+
+def _file_shown(path: Path) -> str:
+    """A file's path with its name quoted when it holds spaces, line breaks or other invisible characters."""
+    name = path.name
+    plain = name.isprintable() and name == name.strip()
+    return str(path) if plain else str(path.parent / repr(name))
+
+
+def _ignored_reason(path: Path) -> str:
+    from .migrations import ignored_reason
+
+    return escape(ignored_reason(path.name))
 
 
 def _v(version) -> str:
@@ -798,7 +827,8 @@ def status(
         session.out.print("[yellow]no schemadiff.sum: file edits cannot be detected[/yellow]")
     for path in report.ignored:
         session.out.print(
-            f"[yellow]ignored (not golang-migrate's file pattern):[/yellow] {escape(str(path))}"
+            f"[yellow]ignored (not golang-migrate's file pattern: {_ignored_reason(path)}):[/yellow]"
+            f" {escape(_file_shown(path))}"
         )
     table = Table("Version", "File", "State", "Applied at")
     colours = {
@@ -833,8 +863,10 @@ def force(
     session = _s()
     target = command.resolve_runner_target(service, directory=directory, db=db)
     result = command.force(target, version)
+    stored = result.previous.row
+    was = stored if stored is not None and stored < -1 else result.previous.version  # a row no migration names
     session.out.print(
-        f"forced version {_v(result.version)} (was {_v(result.previous.version)}"
+        f"forced version {_v(result.version)} (was {_v(was)}"
         f"{', dirty' if result.previous.dirty else ''}); nothing was run."
     )
 

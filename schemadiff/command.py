@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,9 +264,14 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
 
 
 def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResult:
+    inputs = _Inputs(target, shadow_url, status)
+    with inputs.holding():  # an in-sync plan reads both states, then pg_dumps them: each loaded once
+        return _plan_with(inputs, target, status)
+
+
+def _plan_with(inputs: _Inputs, target: Target, status: Status) -> PlanResult:
     from . import cache
 
-    inputs = _Inputs(target, shadow_url, status)
     results = cache.result_cache()
     if target.db_url:
         from concurrent.futures import ThreadPoolExecutor
@@ -447,6 +452,9 @@ class _Inputs:
         self._shadow = None
         self._statements = None
         self._loaded: dict[str, object] = {}  # models already read in this run, by key
+        # While ``holding``: source databases built in this run (by key), kept until the block ends.
+        self._held: dict[str, str] = {}
+        self._holder: contextlib.ExitStack | None = None
         self.created_roles: list[str] = []  # roles this run created on the shadow server
 
     @property
@@ -533,8 +541,8 @@ class _Inputs:
         if model is None:
             if before is not None:
                 before()
-            with self.shadow.source_database(key, build) as name:
-                model = inspect_database(self.shadow.url_for(name), connections=_INSPECT_CONNECTIONS)
+            with self._source_url(key, build) as url:
+                model = inspect_database(url, connections=_INSPECT_CONNECTIONS)
             self.models.put(key, model)
         self._loaded[key] = model
         return model
@@ -556,9 +564,37 @@ class _Inputs:
         return self._source_url(self.current_key, self.replay)
 
     @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within the block, a source database built once serves every later step of the run, then is dropped.
+
+        Without kept templates (caches off, or a server given with --shadow)
+        a source database is dropped when the step that read it ends, and
+        the next step that needs the same state (generate inspects both
+        states, then clones them to prove the pair) would load it again:
+        the same SQL into the same server, the same database. Source
+        databases are only read and cloned, never written.
+        """
+        if self._holder is not None:  # already holding: the outer block drops them
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            self._holder = stack
+            try:
+                yield
+            finally:
+                self._holder = None
+                self._held.clear()
+
+    @contextlib.contextmanager
     def _source_url(self, key: str, build):
-        with self.shadow.source_database(key, build) as name:
-            yield self.shadow.url_for(name)
+        if key in self._held:
+            yield self.shadow.url_for(self._held[key])
+        elif self._holder is not None:
+            self._held[key] = self._holder.enter_context(self.shadow.source_database(key, build))
+            yield self.shadow.url_for(self._held[key])
+        else:
+            with self.shadow.source_database(key, build) as name:
+                yield self.shadow.url_for(name)
 
 
 # --------------------------------------------------------------------------
@@ -639,6 +675,12 @@ def generate(
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
                     allow_fails_on_existing_rows: bool = False):
     """Compare, render and verify: (up changes, down changes, [(name suffix, up text, down text)], notes)."""
+    with inputs.holding():  # both states are read, then cloned: each loaded once
+        return _compare_render_verify(inputs, label, allow_destructive, online, allow_fails_on_existing_rows)
+
+
+def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
+                           allow_fails_on_existing_rows: bool):
     from .diff import diff_schemas
     from .hazards import destructive, fails_on_existing_rows
     from .migration_writer import content_hash, render, split_new_enum_values

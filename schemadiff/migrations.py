@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,12 +30,18 @@ Direction = Literal["up", "down"]
 
 SUM_FILE = "schemadiff.sum"
 
-# golang-migrate's own pattern (source/parse.go); it is about file names, not SQL.
-_FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.(down|up)\.(.*)$")
-# Names a person meant as a migration but golang-migrate skips: wrong
-# separator (`2-add.up.sql`), wrong case (`.UP.sql`), no direction
-# (`2_add.sql`), another tool's scheme (Flyway's `V2__add.sql`).
-_LOOKS_LIKE_MIGRATION = re.compile(r"(?i)^(v?[0-9]+[^0-9].*\.sql|v?[0-9]+.*[._-](up|down)[._-].*)$")
+# golang-migrate's own pattern (source/parse.go), matched as Go's regexp
+# matches it: `$` is the end of the name (Python's `$` also matches before a
+# final newline, so `\Z`), `.` never matches a newline, `[0-9]` is ASCII only.
+_FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.(down|up)\.(.*)\Z")
+# Names a person meant as a migration but golang-migrate skips, read after
+# _normalised: wrong separator (`2-add.up.sql`), wrong case (`.UP.sql`), no
+# direction (`2_add.sql`), no extension (`2_add.up`), another tool's scheme
+# (Flyway's `V2__add.sql`), and, through _normalised, spaces around the name,
+# a sign (`+2_add.up.sql`) or digits other than ASCII ones (`٢_add.up.sql`).
+_LOOKS_LIKE_MIGRATION = re.compile(
+    r"^v?[0-9]+(?:[^0-9].*\.sql|.*[._ -](?:up|down)(?:[._ -].*)?)\Z", re.IGNORECASE | re.DOTALL
+)
 # golang-migrate stores versions as uint64 and its PostgreSQL driver in a
 # bigint column: anything above bigint's maximum cannot be recorded.
 MAX_VERSION = 2**63 - 1
@@ -123,6 +130,45 @@ class MigrationDirectory:
         return sorted(found, key=lambda f: (f.version, f.name))
 
 
+def _normalised(name: str) -> str:
+    """``name`` as a person reads it: Unicode digits as ASCII ones, no surrounding space or sign."""
+    digits = "".join(str(unicodedata.decimal(char)) if unicodedata.decimal(char, None) is not None else char
+                     for char in unicodedata.normalize("NFKC", name))
+    return digits.strip().lstrip("+")
+
+
+def looks_like_migration(name: str) -> bool:
+    """Whether a file golang-migrate's pattern skips was probably meant as a migration (callers warn).
+
+    Hidden files (``.name``) and editors' lock and autosave files
+    (``#name#``, ``.#name``) are not: they are no one's migration.
+    """
+    if name.startswith((".", "#")) or _FILE_NAME.match(name):
+        return False
+    return bool(_LOOKS_LIKE_MIGRATION.match(_normalised(name)))
+
+
+def ignored_reason(name: str) -> str:
+    """Why golang-migrate skips ``name``, in a few words, for the warning about it."""
+    if "\n" in name or "\r" in name:
+        return "a line break in the name"
+    if name != name.strip():
+        return "spaces around the name"
+    if name.startswith("+"):
+        return "a sign before the version"
+    if any(char.isdigit() and not char.isascii() for char in name):
+        return "digits that are not ASCII 0-9"
+    if re.search(r"(?i)\.(up|down)\.", name) and not re.search(r"\.(up|down)\.", name):
+        return "upper-case UP/DOWN (golang-migrate's pattern is lower-case)"
+    if re.search(r"\.(up|down)\Z", name):
+        return "no extension after .up/.down (golang-migrate needs NNN_name.up.EXT)"
+    if re.match(r"(?i)v[0-9]", name):
+        return "another tool's naming (a V before the version)"
+    if not re.match(r"[0-9]+_", name):
+        return "no _ right after the version"
+    return "no .up. or .down. before the extension"
+
+
 def parse_file_name(name: str) -> tuple[int, str, Direction] | None:
     """``(version, description, direction)`` of a migration file name, else None."""
     match = _FILE_NAME.match(name)
@@ -154,13 +200,22 @@ def load_directory(path: str | Path, *, must_exist: bool = False) -> MigrationDi
     by_version: dict[int, dict[str, MigrationFile]] = {}
     ignored: list[Path] = []
     for entry in sorted(root.iterdir()) if root.is_dir() else []:
-        if not entry.is_file():
-            continue
         match = _FILE_NAME.match(entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            continue  # golang-migrate's file source skips directories too (DirEntry.IsDir)
         if match is None:
-            if _LOOKS_LIKE_MIGRATION.match(entry.name):
+            if looks_like_migration(entry.name):
                 ignored.append(entry)
             continue
+        if not entry.is_file():
+            # golang-migrate lists it (a symbolic link to a directory or to nothing, a FIFO)
+            # and fails or hangs reading it; schemadiff would skip it: the two would disagree.
+            raise MigrationDirectoryError(
+                f"{entry}: its name is a migration's, but it is not a regular file (a broken symbolic link,"
+                " a link to a directory, a FIFO...); golang-migrate would try to run it, so schemadiff"
+                " refuses the directory",
+                "Remove it or replace it with the migration file; nothing was run.",
+            )
         if match[4] != "sql":
             raise MigrationDirectoryError(
                 f"{entry}: a migration file must end in .up.sql or .down.sql, not .{match[3]}.{match[4]}"

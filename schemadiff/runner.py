@@ -471,15 +471,19 @@ def force(
 ) -> ForceResult:
     """Record ``version`` as applied and clean, running nothing (-1 or 0: no version).
 
-    The way out of a dirty database once it has been repaired by hand. With
-    ``directory``, the version must be one of its migrations.
+    The way out of a dirty database once it has been repaired by hand, and
+    of a version row below -1 (which ``apply`` and ``status`` refuse). With
+    ``directory``, the version must be one of its migrations, and a history
+    naming other files for versions up to the old or the new version
+    (another service's directory) is refused as ``apply`` refuses it
+    (:class:`MigrationStateError`).
     """
     emit = on_event or _ignore
     if version < -1:
         raise ConfigError(f"cannot force version {version}", "Give a migration's version, or -1 for none.")
     new = version if version > 0 else None
-    if directory is not None and new is not None:
-        migrations = _open_directory(directory)
+    migrations = _open_directory(directory) if directory is not None else None
+    if migrations is not None and new is not None:
         if new not in migrations:
             raise MigrationStateError(
                 f"version {new} is not a migration in {migrations.path}",
@@ -488,8 +492,12 @@ def force(
     with _session(url) as session:
         session.lock(lock_timeout, emit)
         tables = session.tables
-        # Leniently: force is the way out that read_state's refusals name.
+        # Leniently (several rows, NULLs, a version below -1): force is the way out that read_state's refusals name.
         previous = tables.read_state_to_replace()
+        if migrations is not None:
+            # Recording N declares 1..N applied: the history must be this directory's up to there.
+            bound = max(previous.version or 0, new or 0)
+            _check_same_directory(migrations, tables.history_rows(), bound)
         tables.create()
         with session.conn.transaction():
             tables.replace_version(new)
@@ -498,12 +506,17 @@ def force(
 
 
 def status(url: str, directory: str | Path) -> StatusReport:
-    """Where the database is, migration by migration; reads only."""
+    """Where the database is, migration by migration; reads only.
+
+    Raises :class:`MigrationStateError` for another service's directory (as
+    ``apply`` does), a dirty-NULL, foreign or below -1 version row.
+    """
     migrations = _open_directory(directory)
     sum_verified = verify_sum(migrations.path)
     with _session(url) as session:
         state = session.tables.read_state()
         history = session.tables.history_rows()
+    _check_same_directory(migrations, history, state.version)
     dirty_reason = _dirty_reason(state, history) if state.dirty else None
     rows = _migration_states(migrations, state, history)
     return StatusReport(
@@ -738,11 +751,21 @@ def never_applied(migrations: MigrationDirectory, history: list[HistoryRow], cur
 
 
 def _check_same_directory(migrations: MigrationDirectory, history: list[HistoryRow], current: int | None) -> None:
-    """Refuse a directory whose files are not the ones the history recorded running (another service's)."""
+    """Refuse a directory whose files are not the ones the history recorded running (another service's).
+
+    ``apply``, ``status`` and ``force`` share this check and its message.
+    Versions up to ``current`` count, each by its latest up row not undone
+    by a later down row (a file reverted, renamed and not yet applied again
+    is not a difference). Raises :class:`MigrationStateError`.
+    """
     ran: dict[int, str] = {}
     for row in history:
-        if row.state == "done" and row.direction == "up" and row.version <= (current or 0):
+        if row.state != "done" or row.version > (current or 0):
+            continue
+        if row.direction == "up":
             ran[row.version] = row.name
+        elif row.direction == "down":
+            ran.pop(row.version, None)
     differing = []
     for version, name in sorted(ran.items()):
         migration = migrations.get(version)
@@ -752,7 +775,7 @@ def _check_same_directory(migrations: MigrationDirectory, history: list[HistoryR
         raise MigrationStateError(
             f"{migrations.path} is not the directory this database was migrated with: {'; '.join(differing[:3])}"
             + (f" (and {len(differing) - 3} more)" if len(differing) > 3 else "")
-            + "; nothing was run",
+            + "; nothing was run or recorded",
             "Check --dir, the service name and the database URL: this looks like another service's migrations."
             " If the files were renamed on purpose, rename them back.",
         )

@@ -111,16 +111,19 @@ class Tables:
         ).fetchone()
         return bool(row and row[0])
 
-    def read_state(self) -> VersionState:
+    def read_state(self, *, any_version: bool = False) -> VersionState:
         """The single row of ``schema_migrations``.
 
         Raises :class:`MigrationStateError` when the table is not shaped as
         golang-migrate's (an integer ``version`` and a boolean ``dirty``; a
         Rails or Ecto ``schema_migrations`` is not), holds more than one row,
-        or a NULL ``version`` or ``dirty``: schemadiff never guesses another
-        tool's state. Every refusal of a golang-migrate-shaped table names a
-        ``schemadiff force`` that repairs it (force reads with
-        :meth:`read_state_to_replace`, which accepts them).
+        a NULL ``version`` or ``dirty``, or a version below -1 (golang-migrate's
+        ``Force`` refuses those, "version must be >= -1", and its ``up`` and
+        ``version`` panic on one): schemadiff never guesses another tool's
+        state. ``any_version`` reads a version below -1 as it is stored (the
+        returned ``version`` is then None). Every refusal of a
+        golang-migrate-shaped table names a ``schemadiff force`` that repairs
+        it: force reads with :meth:`read_state_to_replace`, which accepts them.
         """
         if not self.exists(self.table):
             return VersionState(None, False, False)
@@ -148,6 +151,17 @@ class Tables:
                 f"{force} (it writes that version, clean); nothing was run.",
             )
         version, dirty = int(rows[0][0]), bool(rows[0][1])
+        if version < NIL_VERSION and not any_version:
+            # golang-migrate never writes one (its Force refuses "version must be >= -1") and
+            # cannot read one either: `migrate up` and `migrate version` panic on it (suint).
+            # Reading it as "nothing applied" would run every migration again.
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} holds version {version}{' (dirty)' if dirty else ''}, which names no"
+                " migration: versions are positive, and golang-migrate writes only -1 (with dirty = true) for"
+                " \"no version\"; nothing was run",
+                "Find the version the schema really matches and record it with `schemadiff force VERSION`"
+                " (`schemadiff force -1` if no migration is applied).",
+            )
         # -1 (NilVersion) and 0 (`migrate force 0`) name no migration: nothing applied.
         return VersionState(version if version > 0 else None, dirty, True, version)
 
@@ -156,9 +170,10 @@ class Tables:
 
         Several rows, a NULL ``version`` or a NULL ``dirty`` (states
         golang-migrate never writes, and which :meth:`read_state` refuses with
-        a hint to force) read as dirty at their highest version; force then
-        deletes every row (:meth:`replace_version`). A table of another shape
-        (Rails, Ecto) is still refused: it is not golang-migrate's to replace.
+        a hint to force) read as dirty at their highest version; a version
+        below -1 is read as stored (``version`` None); force then deletes
+        every row (:meth:`replace_version`). A table of another shape (Rails,
+        Ecto) is still refused: it is not golang-migrate's to replace.
         """
         if not self.exists(self.table):
             return VersionState(None, False, False)

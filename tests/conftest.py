@@ -171,3 +171,30 @@ def golang_migrate(tmp_path_factory: pytest.TempPathFactory) -> GoMigrate:
             " run. Install Go (or set SCHEMADIFF_MIGRATE_BIN and SCHEMADIFF_GOSERVICE_BIN); .ci/run fails"
             " without it."
         )
+
+
+# --- the corpus round trip, counted over the whole run ----------------------
+# test_conformance_subset.py runs one test per case (so pytest-xdist spreads
+# them); what held for the corpus as a whole is checked here, on the
+# controller, from the reports the workers send back.
+
+_CORPUS_TEST = "test_conformance_subset.py::test_our_corpus_case_round_trips_through_both_runners["
+_corpus_written: dict[str, bool] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and _CORPUS_TEST in report.nodeid:
+        _corpus_written[report.nodeid] = bool(dict(report.user_properties).get("wrote_migration"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Only where every case ran (not for a -k selection): at least 30 of them wrote files both runners applied.
+    if hasattr(session.config, "workerinput") or len(_corpus_written) < 40:
+        return
+    written = sum(_corpus_written.values())
+    if written < 30:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: only {written} of {len(_corpus_written)} corpus cases wrote a migration"
+                                " (at least 30 must; the rest were refused)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -641,20 +641,5 @@ def test_url_rewriting_keeps_what_libpq_reads() -> None:
 
 
 # --- our conformance corpus, applied and rolled back by golang-migrate ------------------
-
-
-def test_our_conformance_corpus_round_trips_through_golang_migrate(shadow_url: str, golang_migrate: GoMigrate) -> None:
-    from benchmarks import conformance
-
-    applier = conformance.GolangMigrateApplier(golang_migrate)
-    report = conformance.run_conformance([ROOT / "tests" / "conformance_cases"], shadow_url=shadow_url, jobs=2,
-                                         applier=applier)
-    assert len(report.results) >= 40
-    problems = [
-        f"{r.outcome} {r.id} ({r.reason}): " + " | ".join(r.details[:4])
-        for r in report.results
-        if not (r.outcome == conformance.REFUSED or (r.outcome == conformance.OK and r.up_ok and r.round_trip_ok))
-    ]
-    assert not problems, "\n".join(problems)
-    # golang-migrate really applied them: the written cases end back at the baseline it forced.
-    assert sum(r.wrote_migration for r in report.results) >= 30
+# See test_conformance_subset.py::test_our_corpus_case_round_trips_through_both_runners: one
+# test per case gives the pair generate wrote to both runners (one generate, two databases).

@@ -498,6 +498,25 @@ def test_going_down_through_data_deleting_files_needs_consent(cli, db, tmp_path)
     assert "a" not in tables(db)
 
 
+def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """What the terminal ``fd`` shows until ``marker`` appears, or all it showed within ``timeout`` seconds."""
+    import select
+
+    output, deadline = b"", time.monotonic() + timeout
+    while marker not in output:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
+
+
 def test_down_consent_is_asked_on_a_terminal(db, tmp_path):
     import pty
 
@@ -508,15 +527,12 @@ def test_down_consent_is_asked_on_a_terminal(db, tmp_path):
         if pid == 0:  # the child: schemadiff on a terminal
             os.execv(sys.executable, [sys.executable, "-m", "schemadiff", "apply", "--dir", str(directory),
                                       "--db", db, "--down", "1"])
-        output = b""
-        deadline = time.monotonic() + 30
-        while b"[y/N]" not in output and time.monotonic() < deadline:
-            output += os.read(fd, 1024)
-        assert b"DROP TABLE c" in output, output
+        output = _read_until(fd, b"[y/N]", 30)
+        assert b"DROP TABLE c" in output and b"Continue? [y/N]" in output, output
+        # The question stays on the screen while it waits: nothing (a spinner) redraws its line.
+        assert b"\x1b[2K" not in _read_until(fd, b"\x1b[2K", 0.5)
         os.write(fd, answer)
-        with pytest.raises(OSError):
-            while os.read(fd, 1024):
-                pass
+        _read_until(fd, b"never printed", 30)  # to the end: the child exits and closes the terminal
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == (0 if answer == b"y\n" else 1)
         assert version_row(db) == expected

@@ -262,3 +262,36 @@ def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db,
 
     text = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url)
     assert "-- ! rewrites-table" in text.out
+
+
+def test_each_state_is_loaded_once_per_run_and_nothing_is_left_behind(cli, shadow_url, tmp_path, monkeypatch):
+    # Caches off (as in every test): nothing is kept between runs, but within one run the
+    # state a step loaded serves the later steps (generate's proof, an in-sync plan's pg_dump).
+    from schemadiff import command
+
+    loads: list[str] = []
+    for method in ("load_desired", "replay"):
+        original = getattr(command._Inputs, method)
+        monkeypatch.setattr(command._Inputs, method,
+                            lambda self, url, _original=original, _method=method: (loads.append(_method),
+                                                                                    _original(self, url))[1])
+
+    def temporary_databases() -> set[str]:
+        with psycopg.connect(shadow_url) as conn:
+            return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'schemadiff\\_tmp\\_%'")}
+
+    existing = temporary_databases()
+    desired = write(tmp_path / "desired.sql", BASE)
+    migrations = tmp_path / "migrations"
+    assert cli("generate", "init", "--create-dir", "--desired", desired, "--dir", migrations,
+               "--shadow", shadow_url).exit_code == 0
+    write(desired, CHANGED)
+    loads.clear()
+    result = cli("generate", "add_title", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    assert result.exit_code == 0, result.err
+    assert sorted(loads) == ["load_desired", "replay"]  # read, diffed, then cloned for the proof
+    loads.clear()
+    result = cli("plan", "--desired", desired, "--dir", migrations, "--shadow", shadow_url)
+    assert result.exit_code == 0 and "In sync" in result.out, result.out + result.err
+    assert sorted(loads) == ["load_desired", "replay"]  # read, diffed, then dumped by pg_dump
+    assert temporary_databases() - existing == set()

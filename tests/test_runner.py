@@ -535,12 +535,13 @@ def test_makefile_verbs_are_thin_cli_calls() -> None:
         done = subprocess.run(["make", "-n", "-s", *args], cwd=ROOT, capture_output=True, text=True, check=True)
         return shlex.split(done.stdout.strip().splitlines()[-1])  # the guard line comes first
 
-    assert dry("migrate-up") == ["schemadiff", "apply", "cortex"]
-    assert dry("migrate-down", "SERVICE=postal") == ["schemadiff", "apply", "postal", "--down", "1"]
-    assert dry("migrate-goto", "VERSION=3") == ["schemadiff", "apply", "cortex", "--to", "3"]
-    assert dry("migrate-force", "VERSION=3") == ["schemadiff", "force", "3", "cortex"]
-    assert dry("migrate-version", "SERVICE=postal") == ["schemadiff", "status", "postal"]
-    assert dry("migrate-create", "NAME=add_slug") == ["schemadiff", "generate", "add_slug", "cortex"]
+    # Values come after `--` (or glued to their option): never read as options (tests/test_hostile_inputs.py).
+    assert dry("migrate-up") == ["schemadiff", "apply", "--", "cortex"]
+    assert dry("migrate-down", "SERVICE=postal") == ["schemadiff", "apply", "--down", "1", "--", "postal"]
+    assert dry("migrate-goto", "VERSION=3") == ["schemadiff", "apply", "--to=3", "--", "cortex"]
+    assert dry("migrate-force", "VERSION=3") == ["schemadiff", "force", "--", "3", "cortex"]
+    assert dry("migrate-version", "SERVICE=postal") == ["schemadiff", "status", "--", "postal"]
+    assert dry("migrate-create", "NAME=add_slug") == ["schemadiff", "generate", "--", "add_slug", "cortex"]
     missing = subprocess.run(["make", "-s", "migrate-goto"], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode != 0 and "usage: make migrate-goto VERSION=" in missing.stderr
 
@@ -563,4 +564,5 @@ def test_makefile_passes_values_as_one_word_never_as_commands(tmp_path: Path, ta
     )
     assert done.returncode == 0, done.stderr
     assert not pwned.exists(), f"{value!r} ran a command"
-    assert text.replace("$$", "$") in done.stdout.splitlines()
+    # Verbatim: make expands nothing in a value ($(value ...)), not even its own `$$` escape.
+    assert text in done.stdout.splitlines()

@@ -401,7 +401,7 @@ def _render_plan(result) -> None:
             lines.append(marker + change.sql.rstrip())
         out.print("\n".join(lines), markup=False)
     for suggestion in result.probable_renames:
-        out.print(f"[yellow]probable rename:[/yellow] {escape(suggestion)}")
+        out.print(f"[yellow]probable rename:[/yellow] {escape(str(suggestion))}")
     out.print(f"[yellow]{len(result.changes)} statement(s) pending.[/yellow]\n")
 
 

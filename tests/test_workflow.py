@@ -479,6 +479,15 @@ def test_json_is_one_versioned_envelope_with_structured_fields(cli, shadow_url, 
     assert rename["hint"] == "-- schemadiff:renamed-from content" and "archive.sql" in rename["write_in"]
 
 
+def test_the_text_plan_shows_a_probable_rename_with_its_hint(cli, shadow_url, repo):
+    _edit(repo / "schema" / "archive.sql", "    content text NOT NULL DEFAULT '',", "    body text NOT NULL DEFAULT '',")
+    assert cli("derive").exit_code == 0
+    planned = cli("plan", "postal", "--shadow", shadow_url)
+    assert planned.exit_code == 2, planned.out + planned.err  # changes pending, as diff says
+    assert "probable rename:" in planned.out and "-- schemadiff:renamed-from content" in planned.out
+    assert "bug" not in planned.err
+
+
 def test_errors_are_json_when_json_was_asked_for(cli, shadow_url, repo):
     unknown = cli("plan", "nosuch", "--format", "json")
     assert unknown.exit_code == 1

@@ -939,6 +939,7 @@ class RunnerTarget:
     require_sum: bool = False  # the service's require_sum setting
     backup: Path | None = None  # the service's backup setting
     versions: str | None = None  # the service's version scheme, for `new`
+    scope: Scope = field(default_factory=lambda: Scope())  # the service's exclude list: not drift
 
 
 def resolve_runner_target(
@@ -982,6 +983,7 @@ def resolve_runner_target(
         service or str(directory), directory, url or "",
         require_sum=bool(svc and svc.require_sum), backup=svc.backup if svc is not None else None,
         versions=svc.versions if svc is not None else None,
+        scope=scope_of(svc.exclude) if svc is not None else Scope(),
     )
 
 
@@ -1001,7 +1003,7 @@ def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = Non
         lock_timeout=runner.DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
         allow_destructive=allow_destructive, confirm=confirm, allow_out_of_order=allow_out_of_order,
         require_sum=require_sum or target.require_sum, backup_dir=backup or target.backup,
-        allow_drift=allow_drift, shadow_url=shadow_url, on_event=on_event,
+        allow_drift=allow_drift, shadow_url=shadow_url, on_event=on_event, scope=target.scope,
     )
 
 

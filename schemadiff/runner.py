@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import psycopg
 
@@ -56,6 +56,9 @@ from .migrations import (
 )
 from .sqlfile import Statement, position_of
 from .versiontable import HistoryRow, Tables, VersionState
+
+if TYPE_CHECKING:  # only named in annotations
+    from .scope import Scope
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
@@ -284,6 +287,7 @@ def apply(
     allow_drift: bool = False,
     shadow_url: str | None = None,
     on_event: EventHandler | None = None,
+    scope: Scope | None = None,
 ) -> ApplyResult:
     """Bring the database to version ``to`` (default: the latest; 0: none).
 
@@ -311,6 +315,8 @@ def apply(
       only on that schema, and ``baseline=V`` only adopts a schema equal to
       the directory replayed up to V; the differences are named from a
       replay on the shadow server (``shadow_url``, default the embedded one).
+      Relations ``scope`` excludes (the service's ``exclude`` list) and
+      version tables under custom names are not compared (:func:`_left_out`).
 
     Ctrl-C or SIGTERM while steps run raises :class:`Interrupted` (exit
     130) saying which steps committed and the state the database was left in.
@@ -343,7 +349,7 @@ def apply(
 
                 emit(BackupWritten(dump(live, Path(backup_dir), session.database, state.version)))
             if baseline is not None and not allow_drift:
-                _check_baseline(live, migrations, baseline, shadow_url, session.tables.bookkeeping())
+                _check_baseline(live, migrations, baseline, shadow_url, _left_out(session, scope))
             session.tables.create()
             current = state
             if baseline is not None:
@@ -359,7 +365,7 @@ def apply(
                     current, remaining = _yield_lock(session, migrations, target, lock_timeout, emit)
                     continue
                 if not allow_drift:
-                    _check_drift(live, migrations, step, shadow_url, session.tables.bookkeeping())
+                    _check_drift(live, migrations, step, shadow_url, _left_out(session, scope))
                 emit(MigrationStarted(step))
                 duration_ms = _run_step(session, current, step)
                 current = VersionState.after_write(step.target, False)
@@ -398,6 +404,39 @@ def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
         left = f"the database is at {_shown(state.version)}, clean"
         hint = "The interrupted file ran in a transaction and was rolled back; apply again to continue."
     return Interrupted(f"interrupted after applying {done}; {left}", hint)
+
+
+def _left_out(session: _Session, scope: Scope | None) -> tuple[tuple[str, str], ...]:
+    """(schema, relation) pairs the drift and baseline checks leave out of the live schema.
+
+    The version tables under custom names, and what the service's
+    ``exclude`` list (``scope``) leaves alone: relations it names, and the
+    sequences those tables own (``legacy_orders_id_seq`` goes with
+    ``legacy_orders``). The file was proven on a replay that has none of
+    them, so they are not drift; plan and generate leave them out the same
+    way (``schemadiff.scope``). Types and functions a pattern names are not
+    left out here.
+    """
+    pairs = session.tables.bookkeeping()
+    if not scope:
+        return pairs
+    rows = session.conn.execute(
+        """
+        SELECT n.nspname, c.relname, owner_ns.nspname, owner.relname
+        FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+        LEFT JOIN pg_catalog.pg_depend AS d
+               ON c.relkind = 'S' AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+              AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+        LEFT JOIN pg_catalog.pg_class AS owner ON owner.oid = d.refobjid
+        LEFT JOIN pg_catalog.pg_namespace AS owner_ns ON owner_ns.oid = owner.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        """
+    ).fetchall()
+    return pairs + tuple(
+        (schema, name) for schema, name, owner_schema, owner_name in rows
+        if scope.excludes(schema, name) or (owner_name is not None and scope.excludes(owner_schema, owner_name))
+    )
 
 
 def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, shadow_url: str | None,

@@ -640,6 +640,28 @@ def test_apply_refuses_a_file_proven_on_another_schema_and_names_the_drift(cli, 
     assert version_row(live) == [(2, False)]
 
 
+def test_the_services_exclude_list_is_neither_drift_nor_a_baseline_difference(cli, shadow_url, make_db, tmp_path):
+    # Another tool's tables (an ORM's) live beside the service's; the replayed
+    # directory never has them, and plan and generate leave them alone.
+    desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
+    _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")
+    _generate(cli, shadow_url, desired, directory, "b", "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    (tmp_path / "work" / "pyproject.toml").write_text(
+        f'[tool.schemadiff.services.svc]\ndesired = "{desired}"\nmigrations = "{directory}"\n'
+        'exclude = ["django_*", "legacy_orders"]\n'
+    )
+    others = ("CREATE TABLE django_session (k varchar(40) PRIMARY KEY);"
+              " CREATE TABLE legacy_orders (id bigserial PRIMARY KEY, total numeric);")
+    without = make_db("CREATE TABLE a (id int);" + others)
+    refused = cli("apply", "--dir", directory, "--db", without, "--baseline", "1", "--shadow", shadow_url)
+    assert refused.exit_code == 1 and "django_session" in refused.err  # no exclude list: they are differences
+
+    live = make_db("CREATE TABLE a (id int);" + others)
+    applied = cli("apply", "svc", "--db", live, "--baseline", "1", "--shadow", shadow_url)
+    assert applied.exit_code == 0, applied.err
+    assert version_row(live) == [(2, False)]
+
+
 def test_owners_and_privileges_are_not_drift(cli, shadow_url, make_db, tmp_path):
     desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
     _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")

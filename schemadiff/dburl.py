@@ -44,7 +44,17 @@ def passwords(url: str) -> set[str]:
     found |= {unquote(value) for value in found}
     # A shorter reading inside a longer one (libpq reads "p" of "u:p@ss@h")
     # is covered by the longer: scrubbing it alone would garble the text.
-    return {value for value in found if value and not any(value != other and value in other for other in found)}
+    whole = {value for value in found if value and not any(value != other and value in other for other in found)}
+    # A password holding an unencoded delimiter is cut there by libpq and
+    # golang-migrate ("Hunter2?pw" becomes port=Hunter2 and an option "pw"),
+    # and their messages quote the pieces: every piece of 3 characters or
+    # more is a secret too (shorter ones cannot be scrubbed without
+    # garbling every word that holds them).
+    pieces = {piece for value in whole for piece in _DELIMITERS.split(value) if len(piece) >= 3 and piece != value}
+    return whole | pieces
+
+
+_DELIMITERS = re.compile(r"[@/?#&=:%'\s]+")
 
 
 def _patterns(url: str) -> tuple[re.Pattern, ...]:
@@ -74,6 +84,15 @@ def _parse(url: str, *, what: str = "database", given: str | None = None) -> dic
     ``given``: the URL as the user wrote it, when ``url`` was derived from it
     (golang-migrate's options removed): the message names and scrubs that one.
     """
+    for written in {given or url, url}:
+        cut = _cut_password(written)
+        if cut:
+            raise DatabaseError(
+                f"invalid {what} URL {redact(written)}: its user name or password holds an unencoded {cut!r},"
+                " where libpq and golang-migrate would cut it, so it would reach another host or database",
+                "Percent-encode : / ? # @ % in the user name and password (%3A %2F %3F %23 %40 %25), or use"
+                " libpq's key=value form.",
+            )
     try:
         return pg_conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
@@ -83,6 +102,36 @@ def _parse(url: str, *, what: str = "database", given: str | None = None) -> dic
             "Write it as postgresql://user:password@host:port/dbname, with any of : / ? # @ % in the user"
             " name or password percent-encoded (%3A %2F %3F %23 %40 %25), or in libpq's key=value form.",
         ) from None
+
+
+_AUTHORITY = re.compile(r"^\s*[a-z][a-z0-9+.-]*://(?P<authority>[^/?#]*)(?P<rest>.*)$", re.I | re.S)
+
+
+def _cut_password(url: str) -> str | None:
+    """The delimiter an unencoded user name or password holds in ``url``, or None.
+
+    libpq and Go's ``net/url`` end the user information at the first "@"
+    and the authority at the first "/", "?" or "#" (RFC 3986, 3.2). So
+    ``user:Hunter2?pw@host`` is read as host "user", port "Hunter2" and a
+    query, and ``user:p@ss@host`` as password "p" on host "ss@host": the
+    URL names another server than the one meant, and messages quoting the
+    pieces would show the password. Such a URL is refused. An "@" in a
+    query value (``host:5432/db?user=a@b``, ``u:pw@h/db?options=a@b``) is
+    not this.
+    """
+    match = _AUTHORITY.match(url)
+    if not match:
+        return None
+    authority, rest = match["authority"], match["rest"]
+    if authority.count("@") > 1:
+        return "@"
+    before_query = rest.split("?", 1)[0] if not rest.startswith("?") else ""
+    if "@" in authority:
+        # user:p@ss/w0rd@host: a second "@" before any query ends the real user information.
+        return "@" if "@" in before_query else None
+    if ":" not in authority or "@" not in rest or authority.split(":", 1)[1].isdigit():
+        return None  # no user information, or host:port and an "@" in a query value
+    return rest[0]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import traceback
@@ -540,7 +541,8 @@ def new(
     session = _s()
     for path in result.written:
         session.out.print(f"wrote {escape(_shown_path(path))}")
-    session.out.print("Write the SQL in both files, then run `schemadiff hash` to record them.")
+    hash_command = f"schemadiff hash --dir {shlex.quote(str(target.directory))}"
+    session.out.print(f"Write the SQL in both files, then run `{escape(hash_command)}` to record them.")
 
 
 # ---------------------------------------------------------------------------

@@ -961,7 +961,8 @@ def resolve_runner_target(
     elif directory is None:
         known = ", ".join(config.services) or "none configured"
         raise ConfigError(
-            "name the service (or pass --dir DIR and --db URL)", f"Services: {known}."
+            "name the service (or pass --dir DIR and --db URL)" if need_db else "name the service (or pass --dir DIR)",
+            f"Services: {known}.",
         )
     directory = directory or svc.migrations
     url = db

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shlex
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,11 @@ _LOOKS_LIKE_MIGRATION = re.compile(
 # bigint column: anything above bigint's maximum cannot be recorded.
 MAX_VERSION = 2**63 - 1
 
-_HASH_HINT = "If the change is intended, run `schemadiff hash` to record the directory as it is now."
+def _hash_hint(directory: Path) -> str:
+    # The directory named, so the command works whatever the configuration
+    # (a bare `schemadiff hash` must name the service when there are several).
+    return (f"If the change is intended, run `schemadiff hash --dir {shlex.quote(str(directory))}` to record the"
+            " directory as it is now.")
 
 
 @dataclass(frozen=True)
@@ -304,12 +309,14 @@ def read_sum(path: str | Path) -> SumFile | None:
         raise MigrationDirectoryError(f"cannot read {target}: {exc}") from None
     lines = text.splitlines()
     if not lines or not lines[0].startswith("h1:"):
-        raise MigrationDirectoryError(f"{target} is malformed: the first line must be h1:<sum>", _HASH_HINT)
+        raise MigrationDirectoryError(f"{target} is malformed: the first line must be h1:<sum>",
+                                      _hash_hint(Path(path)))
     entries = []
     for number, line in enumerate(lines[1:], start=2):
         name, _, digest = line.rpartition(" h1:")
         if not name or not digest:
-            raise MigrationDirectoryError(f"{target}:{number} is malformed: expected '<file> h1:<sum>'", _HASH_HINT)
+            raise MigrationDirectoryError(f"{target}:{number} is malformed: expected '<file> h1:<sum>'",
+                                          _hash_hint(Path(path)))
         entries.append((name, digest))
     return SumFile(lines[0][3:], tuple(entries))
 
@@ -327,11 +334,12 @@ def verify_sum(path: str | Path) -> bool:
         return False
     sum_path = directory.path / SUM_FILE
     if _total(list(recorded.entries)) != recorded.total:
-        raise MigrationDirectoryError(f"{sum_path} was edited by hand: its total does not match its lines", _HASH_HINT)
+        raise MigrationDirectoryError(f"{sum_path} was edited by hand: its total does not match its lines",
+                                      _hash_hint(directory.path))
     actual = compute_sum(directory)
     if actual == recorded:
         return True
-    raise MigrationDirectoryError(_describe_change(directory, recorded, actual), _HASH_HINT)
+    raise MigrationDirectoryError(_describe_change(directory, recorded, actual), _hash_hint(directory.path))
 
 
 def _describe_change(directory: MigrationDirectory, recorded: SumFile, actual: SumFile) -> str:

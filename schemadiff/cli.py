@@ -254,11 +254,20 @@ def plan(
         }
         _write_json("plan", [_plan_json(result) for result in results], error)
     elif output_format is PlanFormat.sql:
+        from .hazards import describe
+
         for result in results:
             for change in result.changes:
                 _write_exact(change.sql.rstrip() + "\n")
             if result.unexpressed:  # no SQL to print: the reason goes where errors go
                 session.err.print(_unexpressed_text(result), markup=False)
+            # stdout stays SQL for psql; what a reviewer must not miss goes where people look.
+            for change in result.changes:
+                if change.hazards:
+                    statement = " ".join(change.sql.split())
+                    session.err.print(f"warning: {', '.join(describe(change))}: {statement[:200]}", markup=False)
+            for suggestion in result.probable_renames:
+                session.err.print(f"probable rename: {suggestion}", markup=False)
     else:
         for result in results:
             _render_plan(result)

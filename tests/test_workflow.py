@@ -500,6 +500,18 @@ def test_the_text_plan_shows_a_probable_rename_with_its_hint(cli, shadow_url, re
     assert "bug" not in planned.err
 
 
+def test_sql_output_stays_sql_and_warns_on_stderr_about_what_deletes_data(cli, shadow_url, repo):
+    _edit(repo / "schema" / "archive.sql", "    content text NOT NULL DEFAULT '',", "    body text NOT NULL DEFAULT '',")
+    assert cli("derive").exit_code == 0
+    planned = cli("plan", "postal", "--shadow", shadow_url, "--format", "sql")
+    assert planned.exit_code == 2
+    assert all(line.startswith(("ALTER", "CREATE", "DROP", "COMMENT", "  ", ")", "--")) or not line.strip()
+               for line in planned.out.splitlines()), planned.out
+    assert "DROP COLUMN content" in planned.out
+    assert "deletes-data" in planned.err and "DROP COLUMN content" in planned.err
+    assert "probable rename:" in planned.err and "renamed-from content" in planned.err
+
+
 def test_errors_are_json_when_json_was_asked_for(cli, shadow_url, repo):
     unknown = cli("plan", "nosuch", "--format", "json")
     assert unknown.exit_code == 1

@@ -206,6 +206,7 @@ class TableChanges:
                     self.add_column(new, column)
             elif not column.inherited or not before.inherited:
                 self.alter_column(new, before, column)
+                self.rename_identity_sequence(new, before, column)
             if not column.inherited:
                 fresh = before is None or col_key in self.replaced
                 self.column_settings(new, [column], None if fresh else old)
@@ -390,6 +391,29 @@ class TableChanges:
                         f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}))")
         self.add(f"SELECT setval({sequence}, {value}) FROM {ddl.table_ref(table)} HAVING {value} {reached} {position};",
                  "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs)
+
+    def rename_identity_sequence(self, table: Table, old: Column, new: Column) -> None:
+        """Give a kept identity's sequence the name it has in the desired state.
+
+        PostgreSQL names an identity's sequence after its table and column
+        when it is created (``tags_id_seq``) and never renames it: after
+        ``ALTER TABLE tags RENAME TO labels`` it is still ``tags_id_seq``,
+        while a database built from the desired file has ``labels_id_seq``
+        (and pg_dump shows the name). Its position is kept: a rename, not a
+        new sequence.
+        """
+        if not (old.identity and new.identity and old.identity_sequence and new.identity_sequence):
+            return
+        old_schema, _, old_name = old.identity_sequence.partition(".")
+        new_schema, _, new_name = new.identity_sequence.partition(".")
+        if old_name == new_name or old_schema != new_schema:
+            return
+        qname = table.qualified
+        key = ("column", f"{qname}.{new.name}")
+        self.add(f"ALTER SEQUENCE {ddl.qualified(old_schema, old_name)} RENAME TO {ident(new_name)};", "rename",
+                 "sequence", new.identity_sequence, qname, R_ALTER_COLUMN, modifies={key},
+                 needs={key, ("table", qname)}, frees={f"rel:{old.identity_sequence}"},
+                 claims={f"rel:{new.identity_sequence}"})
 
     def keep_position_in_bounds(self, table: Table, column: Column, old: SequenceOptions,
                                 new: SequenceOptions) -> None:

@@ -4,6 +4,7 @@
 #
 #   make migrate-up                      SERVICE=postal
 #   make migrate-down                    (reverts one migration)
+#   make migrate-down ALLOW_DESTRUCTIVE=yes  (consent, without a terminal, to down files that delete data)
 #   make migrate-create NAME=add_slug    (generate: the verified migration to the desired state)
 #   make migrate-new NAME=backfill_slugs (an empty pair for a data migration, as `migrate create -seq`)
 #   make migrate-goto VERSION=3
@@ -28,7 +29,7 @@ SCHEMADIFF ?= schemadiff
 # make exports variables set on its command line to the recipes' environment,
 # expanding them on the way (so `$(shell ...)` inside would run): these are
 # arguments, not environment.
-unexport SERVICE NAME VERSION
+unexport SERVICE NAME VERSION ALLOW_DESTRUCTIVE
 
 # A line break would end the recipe's shell command inside the quotes.
 define newline
@@ -44,6 +45,9 @@ q = '$(subst ','\'',$(1))'
 service = $(call q,$(value SERVICE))
 name = $(call q,$(value NAME))
 version = $(call q,$(value VERSION))
+# Consent to down files that delete data (apply asks on a terminal; a
+# pipeline has none): only the literal value yes gives it.
+destructive = $(if $(filter yes,$(value ALLOW_DESTRUCTIVE)),--allow-destructive)
 
 .PHONY: migrate-up migrate-down migrate-create migrate-new migrate-force migrate-version migrate-goto
 
@@ -51,7 +55,7 @@ migrate-up:
 	$(SCHEMADIFF) apply -- $(service)
 
 migrate-down:
-	$(SCHEMADIFF) apply --down 1 -- $(service)
+	$(SCHEMADIFF) apply --down 1 $(destructive) -- $(service)
 
 migrate-create:
 	@test -n $(name) || { echo "usage: make migrate-create NAME=<what_it_does> [SERVICE=...]" >&2; exit 2; }
@@ -70,4 +74,4 @@ migrate-version:
 
 migrate-goto:
 	@test -n $(version) || { echo "usage: make migrate-goto VERSION=<n> [SERVICE=...]" >&2; exit 2; }
-	$(SCHEMADIFF) apply --to=$(version) -- $(service)
+	$(SCHEMADIFF) apply --to=$(version) $(destructive) -- $(service)

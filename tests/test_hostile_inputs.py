@@ -552,6 +552,24 @@ def test_makefile_verbs_run_the_cli(db, tmp_path):
     assert (repo / "migrations" / "000004_backfill.up.sql").exists()
 
 
+@pytest.mark.parametrize("target, extra", [("migrate-down", []), ("migrate-goto", ["VERSION=1"])])
+def test_makefile_down_verbs_take_consent_to_delete_data_only_as_yes(db, tmp_path, target, extra):
+    repo = _repo(tmp_path)
+    (repo / "migrations" / "000001_a.down.sql").write_text("DROP TABLE a;")
+    (repo / "migrations" / "000002_t.up.sql").write_text("CREATE TABLE t (id int);")
+    (repo / "migrations" / "000002_t.down.sql").write_text("DROP TABLE t;")
+    for name in ("000002_v2.up.sql", "000002_v2.down.sql", "000003_v3.up.sql", "000003_v3.down.sql"):
+        (repo / "migrations" / name).unlink()
+    assert _make(repo, db, "migrate-up", "SERVICE=svc").returncode == 0
+    for consent in ([], ["ALLOW_DESTRUCTIVE=1"], ["ALLOW_DESTRUCTIVE=$(shell echo yes)"]):
+        refused = _make(repo, db, target, *extra, "SERVICE=svc", *consent)
+        assert refused.returncode != 0 and "--allow-destructive" in refused.stderr, refused.stderr
+        assert version_row(db) == [(2, False)]
+    allowed = _make(repo, db, target, *extra, "SERVICE=svc", "ALLOW_DESTRUCTIVE=yes")
+    assert allowed.returncode == 0, allowed.stderr
+    assert version_row(db) == [(1, False)]
+
+
 MAKE_PAYLOADS = [
     "$(shell touch {marker})",
     "$(file >{marker},x)",

@@ -947,6 +947,7 @@ def _session(url: str) -> Iterator[_Session]:
     # the session-level advisory lock lives as long as the connection.
     target = migrateurl.parse(url)
     with dburl.connect(target.conninfo, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
+        conn.prepare_threshold = None  # DEALLOCATE ALL between files must not pull statements from under psycopg
         try:
             session = _Session(conn, target)
             session.configure()
@@ -974,8 +975,11 @@ def _record_baseline(
 # (SET search_path, SET ROLE ... made by a file), session authorization,
 # temporary tables, prepared statements, cursors, LISTEN, cached plans and
 # sequence state. It is DISCARD ALL without pg_advisory_unlock_all(): the
-# migration lock must stay held (PostgreSQL docs, "DISCARD"). psycopg drops
-# its own prepared-statement cache when it sees DEALLOCATE ALL.
+# migration lock must stay held (PostgreSQL docs, "DISCARD"). The runner's
+# connection never prepares statements itself (prepare_threshold None in
+# _session): psycopg would otherwise prepare the version-table queries after
+# five runs and, not knowing DEALLOCATE ALL removed them, fail the next file
+# with 'prepared statement "_pg3_1" does not exist'.
 _RESET_SESSION = (
     "CLOSE ALL",
     "SET SESSION AUTHORIZATION DEFAULT",

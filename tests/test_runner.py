@@ -94,6 +94,20 @@ def test_apply_all_then_nothing_to_do(db: str, migrations: Path) -> None:
     assert again.applied == () and again.final_version == 5
 
 
+@pytest.mark.parametrize("no_transaction", [False, True], ids=["transactional", "no-transaction"])
+def test_a_long_run_applies_every_pending_file_in_one_go(db: str, tmp_path: Path, no_transaction: bool) -> None:
+    # Many files in one run: the session reset between files must not break
+    # the runner's own statements (psycopg prepares a query run five times).
+    directory = tmp_path / "many"
+    directory.mkdir()
+    marker = "-- schemadiff:no-transaction\n" if no_transaction else ""
+    for version in range(1, 16):
+        (directory / f"{version:06d}_t{version}.up.sql").write_text(f"{marker}CREATE TABLE t{version} (id int);\n")
+        (directory / f"{version:06d}_t{version}.down.sql").write_text(f"{marker}DROP TABLE t{version};\n")
+    assert runner.apply(db, directory).final_version == 15
+    assert runner.apply(db, directory, to=0, allow_destructive=True).final_version is None
+
+
 def test_version_table_has_golang_migrate_shape(db: str, migrations: Path) -> None:
     add(migrations, 1, "a", "CREATE TABLE a (id int);")
     runner.apply(db, migrations)

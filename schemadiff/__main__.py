@@ -27,7 +27,9 @@ import sys
 import time
 
 EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, which may not be imported yet
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP (a closed SSH session or CI terminal) ends a run as SIGTERM does;
+# absent on Windows.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
 
 
 _received: list[int] = []  # the signals turned into KeyboardInterrupt, latest last
@@ -81,6 +83,8 @@ def main() -> None:
     try:
         sys.unraisablehook = _unraisable
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # not under nohup
+            signal.signal(signal.SIGHUP, _raise_interrupt)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when the parent ignores SIGINT
             signal.signal(signal.SIGINT, _raise_interrupt)
         if hasattr(signal, "pthread_sigmask"):  # not on Windows

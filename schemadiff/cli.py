@@ -8,7 +8,7 @@ Exit codes (also in README and ``--help``):
   0  success; plan: in sync; derive --check: files up to date
   1  error: nothing was written or applied (the message says what to do)
   2  plan: changes pending; derive --check: derived files are stale
-  130 interrupted (Ctrl-C or SIGTERM); temporary databases are dropped
+  130 interrupted (Ctrl-C, SIGTERM or SIGHUP); temporary databases are dropped
 """
 
 # No ``from __future__ import annotations`` here: typer reads every command's
@@ -1260,7 +1260,7 @@ def _exit(code: int) -> None:
     import os
 
     # The outcome is decided: a signal now would only turn cleanup into a traceback.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
         signal.signal(signum, signal.SIG_IGN)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

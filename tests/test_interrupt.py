@@ -111,3 +111,14 @@ def test_interrupt_at_any_moment_exits_130_without_a_traceback(shadow_url, tmp_p
                 assert "interrupted" in err and "Traceback" not in err, seen
                 assert err.count("interrupted") == 1, seen
             assert _temporary_databases(shadow_url, process.pid) == [], seen
+
+
+def test_a_hangup_ends_a_run_as_sigterm_does(shadow_url, tmp_path: Path):
+    # SIGHUP is what a closed SSH session or CI terminal sends.
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n")
+    for delay in (1.0, 2.5):
+        process, out, err = _interrupt_at(delay, signal.SIGHUP, desired, shadow_url, tmp_path, False)
+        seen = (delay, process.returncode, err[-2000:])
+        assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err, seen
+        assert _temporary_databases(shadow_url, process.pid) == [], seen

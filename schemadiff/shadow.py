@@ -651,6 +651,17 @@ class ShadowServer:
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
             if self.tablespace:  # a clone goes where its template is
                 statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(self.tablespace))
+        try:
+            return self._create_database(name, statement, template)
+        except BaseException:
+            # Ctrl-C or SIGTERM may land once CREATE DATABASE has completed on
+            # the server, before the name reaches a caller that would drop it:
+            # drop it here, or "temporary databases were dropped" is untrue.
+            with contextlib.suppress(BaseException):
+                self.drop_database(name)
+            raise
+
+    def _create_database(self, name: str, statement: sql.Composed, template: str | None) -> str:
         with self._databases_lock, dburl.connect(self.admin_url, what="shadow server", autocommit=True) as conn:
             self._create_loader(conn)
             try:

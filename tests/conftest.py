@@ -198,3 +198,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"FAILED: only {written} of {len(_corpus_written)} corpus cases wrote a migration"
                                 " (at least 30 must; the rest were refused)", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def as_from_a_shell() -> None:
+    """``preexec_fn`` for a child that is sent SIGINT: the default disposition, as a terminal's shell gives.
+
+    pytest-xdist's workers ignore SIGINT (execnet), and an ignored signal is
+    inherited through exec: schemadiff then rightly keeps ignoring it (as
+    any program started in the background by a shell does), and a test
+    sending Ctrl-C would wait for nothing.
+    """
+    import signal as _signal
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)

@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import as_from_a_shell
+
 from schemadiff import migration_writer
 from schemadiff.migrations import SUM_FILE, verify_sum, write_sum
 
@@ -80,7 +82,7 @@ def _running(url: str, needle: str) -> bool:
 def _spawn(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "schemadiff", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"},
+        text=True, env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"}, preexec_fn=as_from_a_shell,
     )
 
 

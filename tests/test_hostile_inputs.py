@@ -18,6 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import as_from_a_shell
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -285,7 +287,7 @@ def test_an_interrupted_dump_leaves_no_file_and_runs_nothing(db, tmp_path, signu
         [sys.executable, "-m", "schemadiff", "apply", "--dir", str(directory), "--db", db, "--down", "1",
          "--allow-destructive", "--backup", str(backups)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SCHEMADIFF_PG_DUMP": str(fake), "SCHEMADIFF_NO_CACHE": "1"},
+        env={**os.environ, "SCHEMADIFF_PG_DUMP": str(fake), "SCHEMADIFF_NO_CACHE": "1"}, preexec_fn=as_from_a_shell,
     )
     deadline = time.monotonic() + 30
     while not started.exists():

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import as_from_a_shell
+
 
 def _temporary_databases(admin_url: str, pid: int) -> list[str]:
     with psycopg.connect(admin_url) as conn:
@@ -79,12 +81,13 @@ def _interpreter_start_up() -> float:
 
 def _interrupt_at(delay: float, signum: int, desired: Path, shadow_url: str, cwd: Path, blocked: bool):
     def block() -> None:  # the parent's mask is inherited through exec: the signal waits for schemadiff's first line
+        as_from_a_shell()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
     process = subprocess.Popen(
         [sys.executable, "-m", "schemadiff", "plan", "--desired", str(desired), "--shadow", shadow_url],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"}, preexec_fn=block if blocked else None,
+        env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"}, preexec_fn=block if blocked else as_from_a_shell,
     )
     time.sleep(delay)
     process.send_signal(signum)

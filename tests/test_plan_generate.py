@@ -7,6 +7,7 @@ an external harness (or another repository) drives schemadiff.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import psycopg
@@ -277,8 +278,10 @@ def test_each_state_is_loaded_once_per_run_and_nothing_is_left_behind(cli, shado
                                                                                     _original(self, url))[1])
 
     def temporary_databases() -> set[str]:
+        # This process's only (the CLI runs in it): other pytest-xdist workers make theirs meanwhile.
         with psycopg.connect(shadow_url) as conn:
-            return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'schemadiff\\_tmp\\_%'")}
+            return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                   [f"schemadiff\\_tmp\\_{os.getpid()}\\_%"])}
 
     existing = temporary_databases()
     desired = write(tmp_path / "desired.sql", BASE)

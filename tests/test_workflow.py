@@ -321,7 +321,7 @@ def test_the_makefile_offers_a_blank_pair(repo):
     shutil.copy(ROOT / "Makefile", repo / "Makefile")
     result = subprocess.run(["make", "-n", "migrate-new", "NAME=backfill", "SERVICE=postal"], cwd=repo,
                             capture_output=True, text=True)
-    assert result.returncode == 0 and "new 'backfill' 'postal'" in result.stdout  # quoted by the Makefile's q, result.stdout + result.stderr
+    assert result.returncode == 0 and "new -- 'backfill' 'postal'" in result.stdout, result.stdout + result.stderr  # quoted, after --
 
 
 def test_a_timestamped_directory_gets_timestamps_from_generate_and_new(cli, shadow_url, tmp_path):

@@ -201,13 +201,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def as_from_a_shell() -> None:
-    """``preexec_fn`` for a child that is sent SIGINT: the default disposition, as a terminal's shell gives.
+    """``preexec_fn`` for a child that is sent SIGINT or SIGHUP: the default dispositions, as a terminal's shell gives.
 
-    pytest-xdist's workers ignore SIGINT (execnet), and an ignored signal is
-    inherited through exec: schemadiff then rightly keeps ignoring it (as
-    any program started in the background by a shell does), and a test
-    sending Ctrl-C would wait for nothing.
+    pytest-xdist's workers ignore SIGINT (execnet), a run under ``nohup``
+    ignores SIGHUP, and an ignored signal is inherited through exec:
+    schemadiff then rightly keeps ignoring it (as any program started in
+    the background or under nohup does), and a test sending it would wait
+    for nothing.
     """
     import signal as _signal
 
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGHUP, _signal.SIG_DFL)

@@ -41,9 +41,9 @@ _NOT_EXTENSION_MEMBER = (
 )
 # Objects created by initdb have OIDs below FirstNormalObjectId.
 _FIRST_USER_OID = 16384
-# The version tables under golang-migrate's default names, and the ones a
-# URL's x-migrations-table names (their OIDs in the session setting below,
-# set by ``snapshot``): the runner's bookkeeping is not schema.
+# The version tables under golang-migrate's default names, and the relations
+# ``snapshot`` is told to leave out (their OIDs in the session setting
+# below): the runner's bookkeeping, and what a service excludes, are not schema.
 BOOKKEEPING_SETTING = "schemadiff.bookkeeping_oids"
 _NOT_VERSION_TABLE = (
     "({c}.relname NOT IN ('schema_migrations', 'schemadiff_history')"
@@ -454,10 +454,12 @@ def snapshot(url: str, *, owners: bool = False, bookkeeping: tuple[tuple[str, st
 
     Privileges and default privileges are always in it; owners only with
     ``owners`` (and then the owner's own privileges are judged too).
-    ``bookkeeping``: (schema, table) pairs of version tables under other
-    names than golang-migrate's default (``x-migrations-table``), left out
-    as ``schema_migrations`` and ``schemadiff_history`` always are; a pair
-    naming no table is ignored. Raises ``dburl``'s connection errors.
+    ``bookkeeping``: (schema, relation) pairs left out with everything on
+    them, as ``schema_migrations`` and ``schemadiff_history`` always are:
+    version tables under other names (``x-migrations-table``), and for
+    apply's drift check the relations a service's ``exclude`` list names;
+    a pair naming no relation is ignored. Raises ``dburl``'s connection
+    errors.
     """
     result: Snapshot = {}
     queries = dict(_QUERIES)

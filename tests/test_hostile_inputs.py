@@ -23,24 +23,8 @@ from conftest import as_from_a_shell
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-
-
-def make_dir(root: Path, files: dict[str, str], name: str = "migrations") -> Path:
-    directory = root / name
-    directory.mkdir()
-    for file, text in files.items():
-        (directory / file).write_text(text)
-    return directory
-
-
-def rows(url: str, query: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query).fetchall()
+# The same empty working directory (autouse), directories and row reads as the guard tests.
+from test_guards import _empty_cwd, make_dir, rows  # noqa: E402,F401
 
 
 def execute(url: str, sql: str) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # The same empty working directory (autouse), directories and row reads as the guard tests.
-from test_guards import _empty_cwd, make_dir, rows  # noqa: E402,F401
+from test_guards import THREE, _empty_cwd, is_bug_report, make_dir, rows, tables, version_row  # noqa: E402,F401
 
 
 def execute(url: str, sql: str) -> None:
@@ -32,26 +32,6 @@ def execute(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-def version_row(url: str) -> list[tuple]:
-    return rows(url, "SELECT version, dirty FROM schema_migrations")
-
-
-def tables(url: str) -> set[str]:
-    return {r[0] for r in rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-
-
-def is_bug_report(text: str) -> bool:
-    return "This is a bug" in text or "Traceback" in text
-
-
-THREE = {
-    "000001_a.up.sql": "CREATE TABLE a (id int);",
-    "000001_a.down.sql": "DROP TABLE a;",
-    "000002_b.up.sql": "CREATE TABLE b (id int);",
-    "000002_b.down.sql": "DROP TABLE b;",
-    "000003_c.up.sql": "CREATE TABLE c (id int);",
-    "000003_c.down.sql": "DROP TABLE c;",
-}
 
 
 # --- another service's directory: apply, status and force alike -----------------------

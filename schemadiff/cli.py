@@ -695,7 +695,8 @@ def _run_migrations(target, **options) -> None:
         elif isinstance(event, runner.SumUnchecked):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(str(event.directory))} has no schemadiff.sum; edits to its"
-                " files cannot be detected (run `schemadiff hash` to start checking)."
+                f" files cannot be detected (run `{escape('schemadiff hash --dir ' + shlex.quote(str(event.directory)))}`"
+                " to start checking)."
             )
         elif isinstance(event, runner.LockWaiting):
             holder = f" held by {event.holder.describe()}" if event.holder else ""

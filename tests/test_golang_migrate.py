@@ -487,6 +487,22 @@ def _waiting_for(url: str, what: str) -> bool:
         ).fetchone()[0])
 
 
+def _apply_in_background(db: str, directory: Path) -> tuple[threading.Thread, list[object], dict[str, object]]:
+    """``schemadiff apply`` started in a thread: (the thread, the events it emits, {"ours": result or exception})."""
+    events: list[object] = []
+    result: dict[str, object] = {}
+
+    def ours() -> None:
+        try:
+            result["ours"] = runner.apply(db, directory, on_event=events.append)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller's assertion
+            result["ours"] = exc
+
+    thread = threading.Thread(target=ours)
+    thread.start()
+    return thread, events, result
+
+
 def test_golang_migrate_arriving_during_our_concurrent_index_build_does_not_break_it(
     db: str, golang_migrate: GoMigrate, tmp_path: Path
 ) -> None:
@@ -497,17 +513,7 @@ def test_golang_migrate_arriving_during_our_concurrent_index_build_does_not_brea
     # reaches its wait for older snapshots (the deadlock the server would find).
     blocker = psycopg.connect(db)
     blocker.execute("LOCK TABLE big IN ROW EXCLUSIVE MODE")  # as a writer would: the build waits for it
-    events: list[object] = []
-    result: dict[str, object] = {}
-
-    def ours() -> None:
-        try:
-            result["ours"] = runner.apply(db, directory, on_event=events.append)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-            result["ours"] = exc
-
-    thread = threading.Thread(target=ours)
-    thread.start()
+    thread, events, result = _apply_in_background(db, directory)
     try:
         _wait_until(lambda: _waiting_for(db, "CREATE INDEX CONCURRENTLY%"), 30, "the build to wait")
         theirs = subprocess.Popen(
@@ -544,17 +550,7 @@ def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_fi
         "\nSELECT pg_advisory_xact_lock(4242);", "DROP TABLE big;")
     gate = psycopg.connect(db, autocommit=True)
     gate.execute("SELECT pg_advisory_lock(4242)")
-    events: list[object] = []
-    result: dict[str, object] = {}
-
-    def ours() -> None:
-        try:
-            result["ours"] = runner.apply(db, directory, on_event=events.append)
-        except Exception as exc:  # noqa: BLE001
-            result["ours"] = exc
-
-    thread = threading.Thread(target=ours)
-    thread.start()
+    thread, events, result = _apply_in_background(db, directory)
     try:
         _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, "file 1 to wait at the gate")
         theirs = subprocess.Popen(

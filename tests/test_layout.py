@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "schemadiff"
 CLI_LIBRARIES = {"typer", "rich", "click"}
-CLI_MODULES = {"schemadiff.cli", "schemadiff.__main__"}
+CLI_MODULES = {"schemadiff.cli", "schemadiff.entry", "schemadiff.__main__"}
 
 
 def _modules() -> dict[str, Path]:

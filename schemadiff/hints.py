@@ -449,18 +449,19 @@ def _copy_of(url: str):
 
 
 def _run(url: str, statements: Sequence[str]) -> None:
-    import psycopg
+    """Run the renames on a copy through the one executor (one transaction, as in the file they go to)."""
+    from .errors import MigrationFailed
+    from .execute import script_from_statements
+    from .shadow.replay import session
 
-    with dburl.connect(url, what="shadow database") as conn:
-        for statement in statements:
-            try:
-                conn.execute(statement)
-            except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0]
-                raise RenameHintError(
-                    f"the rename hints cannot be applied: {statement} fails: {reason}",
-                    "Check the hints (a rename onto a name still in use needs two steps).",
-                ) from None
+    try:
+        with session(url) as running:
+            running.run(script_from_statements(statements, "the rename hints"), what="the rename hints")
+    except MigrationFailed as exc:
+        raise RenameHintError(
+            f"the rename hints cannot be applied: {exc.message}",
+            "Check the hints (a rename onto a name still in use needs two steps).",
+        ) from None
 
 
 def _applicable(hints: Sequence[RenameHint], current_url: str, desired_url: str) -> list[RenameHint]:

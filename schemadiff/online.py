@@ -842,17 +842,19 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
 
 
 def _apply(url: str, step: MigrationStep) -> None:
-    """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
-    from . import dburl
-    from .shadow.server import may_be_privileged, run_privileged
+    """Run one step as the file it becomes, through the one executor, as ``apply`` will run that file.
 
-    with dburl.connect(url, what="shadow database", autocommit=not step.transactional) as conn:
-        for statement in step.preamble:
-            conn.execute(statement)
-        for change in step.changes:
-            # A new extension the loader may not create runs as the shadow's administrator.
-            if not (may_be_privileged(change.sql) and run_privileged(url, change.sql)):
-                conn.execute(change.sql)
+    The text is what ``generate`` writes for the step (``runner.writer.render``),
+    so its transaction mode is decided by the same rule as the file's.
+    """
+    from .execute import script_from_text
+    from .runner.writer import render
+    from .shadow.replay import session
+
+    text = render(step.changes, direction="up", desired_label="an online step", desired_sha256="",
+                  preamble=step.preamble, transactional=step.transactional)
+    with session(url) as running:
+        running.run(script_from_text(text, "online step"), what="an online step (on a copy, to plan its down)")
 
 
 def _copy_of(url: str):

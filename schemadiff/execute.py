@@ -37,8 +37,10 @@ The rules, and where they come from:
   (:meth:`Session.reset`, ``DISCARD ALL`` without releasing the advisory
   lock), then its own settings (:class:`Settings`: golang-migrate's
   ``x-statement-timeout``, ``check_function_bodies`` for the shadow's
-  replay). The runner, the replay and verification all run consecutive
-  files on one session this way.
+  replay). Run-time parameters of the URL (``lock_timeout=...``,
+  ``search_path=...``, the shadow's time limit) are the connection's
+  start-up values, which the reset returns to. The runner, the replay and
+  verification all run consecutive files on one session this way.
 * **The version table through a hook.** The runner passes a
   :class:`VersionHook`: a transactional file's version row is written in
   the file's transaction; a file that cannot be in one runs under

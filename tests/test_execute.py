@@ -152,3 +152,19 @@ def test_verification_refuses_what_golang_migrate_runs_otherwise(shadow: ShadowS
     with psycopg.connect(theirs) as conn:
         placed = conn.execute("SELECT to_regclass('public.after') IS NOT NULL").fetchone()[0]
     assert code != 0 or not placed, output
+
+
+def test_each_file_starts_from_the_urls_settings_whatever_the_file_before_set(make_db, tmp_path: Path) -> None:
+    from conftest import go_url
+
+    db = make_db()
+    url = go_url(db, **{"x-statement-timeout": "5000", "lock_timeout": "1234"})
+    files = [
+        ("-- schemadiff:no-transaction\nSET statement_timeout = 0;\nSET lock_timeout = 0;", "-- schemadiff:empty\n"),
+        ("CREATE TABLE seen AS SELECT current_setting('statement_timeout') AS statement_timeout,"
+         " current_setting('lock_timeout') AS lock_timeout;", "DROP TABLE seen;"),
+    ]
+    runner.apply(url, _directory(tmp_path / "m", files))
+    with psycopg.connect(db) as conn:
+        # x-statement-timeout is the runner's own setting; lock_timeout a run-time parameter of the URL.
+        assert conn.execute("SELECT statement_timeout, lock_timeout FROM seen").fetchone() == ("5s", "1234ms")

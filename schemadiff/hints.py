@@ -456,7 +456,7 @@ def _run(url: str, statements: Sequence[str]) -> None:
 
     try:
         with session(url) as running:
-            running.run(script_from_statements(statements, "the rename hints"), what="the rename hints")
+            running.run(script_from_statements(statements, "rename hints"), what="a rename")
     except MigrationFailed as exc:
         raise RenameHintError(
             f"the rename hints cannot be applied: {exc.message}",

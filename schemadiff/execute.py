@@ -130,7 +130,8 @@ def script_from_text(text: str, path: str, name: str | None = None) -> Script:
 
 def script_from_statements(statements: Sequence[str], name: str) -> Script:
     """A script of SQL statements generated in memory (one file's worth), decided as a file of them would be."""
-    return script_from_text("".join(f"{text.rstrip().rstrip(';')};\n" for text in statements), name)
+    # Each ";" on a line of its own: a statement ending in a "--" comment must not swallow it.
+    return script_from_text("".join(f"{text.rstrip()}\n;\n" for text in statements), name)
 
 
 def no_transaction_reason(text: str, statements: Sequence[Statement]) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Union
@@ -74,6 +74,9 @@ class Step:
     script: MigrationScript
     target: int | None  # None: no migration applied any more
     down_checksum: str | None = None  # an up step: its version's .down file, recorded in the history
+    # The file's statements that delete or may delete stored data (``file:line: SQL (why)``), read from
+    # its parse trees against the database's user code by ``apply`` before anything runs (_read_hazards).
+    deletes_data: tuple[str, ...] = ()
 
     @property
     def version(self) -> int:
@@ -90,13 +93,6 @@ class Step:
     @property
     def transactional(self) -> bool:
         return self.script.transactional
-
-    @property
-    def deletes_data(self) -> list[str]:
-        """The file's statements that delete stored data (``file:line: SQL``), read from its parse trees."""
-        from .hazards import deleting_statements
-
-        return deleting_statements(self.script.statements)
 
     @property
     def waits_for_snapshots(self) -> bool:
@@ -339,6 +335,7 @@ def apply(
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            steps = _read_hazards(session, steps)
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
@@ -486,6 +483,21 @@ def _listed(lines: list[str], limit: int = 20) -> str:
     if len(lines) > limit:
         shown.append(f"  ... and {len(lines) - limit} more")
     return "\n".join(shown)
+
+
+def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
+    """The steps with what each deletes (``Step.deletes_data``), read in run order against the live catalog.
+
+    The database's user code (``schemadiff.usercode``) is read once, under
+    the lock, before anything runs; what each file defines is added to it as
+    the files are read, so a later file's call of a function an earlier file
+    creates counts.
+    """
+    from .hazards import deleting_statements
+    from .usercode import read_user_code
+
+    code = read_user_code(session.conn)
+    return [replace(step, deletes_data=tuple(deleting_statements(step.script.statements, code))) for step in steps]
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:

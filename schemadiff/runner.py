@@ -21,6 +21,7 @@ module never prints.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -318,6 +319,8 @@ def apply(
     130) saying which steps committed and the state the database was left in.
     """
     emit = on_event or _ignore
+    if not (math.isfinite(lock_timeout) and lock_timeout >= 0):  # NaN never times out; a negative never waits
+        raise ConfigError(f"lock timeout {lock_timeout} is not a number of seconds; give 0 or more (e.g. 60)")
     migrations, sum_verified = _checked_directory(directory, emit, require_sum=require_sum)
     if not migrations.migrations:
         raise MigrationDirectoryError(

@@ -187,3 +187,13 @@ def test_the_library_refuses_a_lock_timeout_that_is_not_a_duration(db, tmp_path)
     with pytest.raises(ConfigError, match="lock timeout"):
         runner.apply(db, directory, lock_timeout=float("nan"))
     assert "schema_migrations" not in tables(db)
+
+
+def test_apply_refuses_a_migration_file_above_the_size_limit_before_running_anything(cli, db, tmp_path):
+    directory = make_dir(tmp_path, {"000001_a.up.sql": "CREATE TABLE a (id int);"})
+    with (directory / "000002_huge.up.sql").open("wb") as handle:
+        handle.truncate(MAX_SQL_FILE_BYTES + 1)
+    result = cli("apply", "--dir", directory, "--db", db)
+    assert result.exit_code == 1 and not is_bug_report(result.err), result.err
+    assert "000002_huge.up.sql" in result.err and str(MAX_SQL_FILE_BYTES) in result.err
+    assert "a" not in tables(db) and "schema_migrations" not in tables(db)

@@ -193,7 +193,8 @@ _DELETING_COLUMN_COMMANDS = {
 # constraints, partition key and index expressions are evaluated again
 # (VALIDATE, ATTACH, and the commands that rewrite the table).
 _REBUILDING_COMMANDS = {"AT_ValidateConstraint", "AT_AttachPartition", "AT_SetAccessMethod", "AT_SetLogged",
-                        "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType", "AT_AddConstraint"}
+                        "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType", "AT_AddConstraint",
+                        "AT_SplitPartition", "AT_MergePartitions"}
 # Statements that fire no event trigger (PostgreSQL's event trigger firing
 # matrix covers DDL only); every other statement fires them.
 _NOT_DDL = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt", "ExplainStmt",
@@ -292,6 +293,10 @@ def _own_reason(node: Any, kind: str, running: bool, code: UserCode) -> str | No
         return f"EXECUTE {node.name}: runs a prepared statement the file does not show"
     if kind == "CopyStmt" and node.is_program:
         return "COPY ... PROGRAM runs a shell command the file does not show (it may delete data)"
+    if kind == "CopyStmt" and not node.is_from and node.filename:
+        return "COPY ... TO a server file overwrites whatever file the server can write there"
+    if kind == "LoadStmt":
+        return f"LOAD {node.filename!r} runs a library's code the file does not show"
     if kind == "FuncCall" and running:
         name = _function_name(node)
         schema, _, bare = name.rpartition(".")
@@ -304,6 +309,8 @@ def _user_code(node: Any, kind: str, mode: str | None, code: UserCode) -> list[s
     """The user code this one node may run (see :func:`deleting_statements`), not counting its children."""
     if kind == "InsertStmt":
         return _relation_code(code, node.relation, "INSERT INTO", WRITE)
+    if kind == "MergeStmt":  # its INSERT action fires the target's code (UPDATE and DELETE count anyway)
+        return _relation_code(code, node.relation, "MERGE INTO", WRITE)
     if kind == "CopyStmt" and node.relation is not None and node.is_from:
         return _relation_code(code, node.relation, "COPY FROM into", WRITE)
     if kind == "AlterTableStmt":
@@ -409,6 +416,12 @@ def _record_definitions(node: Any, kind: str, code: UserCode) -> None:
             code.implicit_casts.append(why)
     elif kind == "CreateEventTrigStmt":
         code.event_triggers.append(f"event trigger {node.trigname} (created by this file) runs on DDL")
+    elif kind == "AlterEventTrigStmt" and node.tgenabled != "D":
+        code.event_triggers.append(f"event trigger {node.trigname} (enabled by this file) runs on DDL")
+    elif kind == "CreateStatsStmt":
+        for why in _evaluated(node.exprs, code, EXPR):
+            for relation in node.relations or ():
+                code.add_relation(_key(relation), (REBUILD,), f"statistics {_joined(node.defnames)}: {why}")
     elif kind == "CreateTrigStmt" and code.calls_function(*_split(node.funcname)):
         code.add_relation(_key(node.relation), (WRITE,), f"trigger {node.trigname} (created by this file) runs"
                           f" {_joined(node.funcname)}()")

@@ -494,13 +494,23 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
     The database's user code (``schemadiff.usercode``) is read once, under
     the lock, before anything runs; what each file defines is added to it as
     the files are read, so a later file's call of a function an earlier file
-    creates counts.
+    creates counts. The runner's own writes count too: recording a step's
+    version writes the version and history tables, and user code on them
+    (a trigger, a rule) runs with every step, whatever its file holds.
     """
     from .hazards import deleting_statements
-    from .usercode import read_user_code
+    from .usercode import WRITE, read_user_code
 
     code = read_user_code(session.conn)
-    return [replace(step, deletes_data=tuple(deleting_statements(step.script.statements, code))) for step in steps]
+    tables = session.tables
+    read: list[Step] = []
+    for step in steps:
+        found = deleting_statements(step.script.statements, code)
+        for table in (tables.table, tables.history_table):
+            found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
+                      for why in code.relation(tables.schema, table, WRITE)]
+        read.append(replace(step, deletes_data=tuple(found)))
+    return read
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:

@@ -74,9 +74,9 @@ _QUERY_CASTS = f"""
     WHERE c.castfunc IN (SELECT oid FROM ({_USER_FUNCTIONS}) AS f)
 """
 
-# Every event trigger, enabled or not: the file itself may enable one.
+# Enabled event triggers (evtenabled 'D' is disabled; a file that enables one counts from then on).
 _QUERY_EVENT_TRIGGERS = """
-    SELECT evtname, evtfoid::regprocedure::text FROM pg_catalog.pg_event_trigger
+    SELECT evtname, evtfoid::regprocedure::text FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D'
 """
 
 # Rules other than a view's _RETURN: their actions are SQL that runs with the
@@ -189,7 +189,7 @@ class UserCode:
     apply without a cast in the SQL (``AS IMPLICIT``/``AS ASSIGNMENT``).
     ``relations`` maps ``(schema, relation)`` to ``{READ|WRITE|REBUILD:
     [why]}``; ``domains`` maps a domain to why its checks run user code.
-    ``event_triggers`` lists every event trigger (they fire on DDL).
+    ``event_triggers`` lists the enabled event triggers (they fire on DDL).
     A statement in a migration file can add to all of these for the
     statements after it (:mod:`schemadiff.hazards` does so as it reads).
     An empty ``UserCode()`` is a database with no user code.

@@ -180,7 +180,7 @@ def test_lock_timeout_zero_and_fractions_still_work(cli, db, tmp_path):
 
 
 def test_the_library_refuses_a_lock_timeout_that_is_not_a_duration(db, tmp_path):
-    from schemadiff import runner
+    from schemadiff.runner import apply as runner
     from schemadiff.errors import ConfigError
 
     directory = make_dir(tmp_path, THREE)

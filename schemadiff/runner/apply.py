@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Literal, Union
 
 import psycopg
 
-from . import dburl, migrateurl, migrationlock
-from .errors import (
+from .. import dburl, migrateurl
+from . import lock as migrationlock
+from ..errors import (
     CommandError,
     ConfigError,
     DatabaseError,
@@ -44,8 +45,8 @@ from .errors import (
     SchemaDrift,
     SourcePosition,
 )
-from .migrationlock import LockHolder
-from .migrations import (
+from .lock import LockHolder
+from ..migrations import (
     EMPTY_MARKER,
     Direction,
     MigrationDirectory,
@@ -55,11 +56,11 @@ from .migrations import (
     read_script,
     verify_sum,
 )
-from .sqlfile import Statement, position_of
+from ..sqlfile import Statement, position_of
 from .versiontable import HistoryRow, Tables, VersionState
 
 if TYPE_CHECKING:  # only named in annotations
-    from .scope import Scope
+    from ..scope import Scope
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
@@ -97,7 +98,7 @@ class Step:
 
     @property
     def waits_for_snapshots(self) -> bool:
-        """Whether the file builds an index concurrently (see ``schemadiff.migrationlock``)."""
+        """Whether the file builds an index concurrently (see ``schemadiff.runner.lock``)."""
         return not self.transactional and any(_waits_for_snapshots(s) for s in self.script.statements)
 
 
@@ -185,7 +186,7 @@ class FilesIgnored:
 
 @dataclass(frozen=True)
 class BackupWritten:
-    """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.backup``)."""
+    """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.runner.backup``)."""
 
     path: Path
 
@@ -202,7 +203,7 @@ class LockYielded:
 class LockWaiterCanceled:
     """A session (golang-migrate, typically) began waiting for the migration
     lock while ``step`` built an index concurrently, and its wait was canceled
-    so that the build could finish (see ``schemadiff.migrationlock``)."""
+    so that the build could finish (see ``schemadiff.runner.lock``)."""
 
     waiter: migrationlock.CanceledWaiter
     step: Step
@@ -308,7 +309,7 @@ def apply(
     * ``backup_dir``: before the first step that deletes data, ``pg_dump
       -Fc`` of the database is written there; no backup, no step;
     * drift (:class:`SchemaDrift`, unless ``allow_drift``): an up file that
-      records the schema it was proven from (``schemadiff.drift``) runs
+      records the schema it was proven from (``schemadiff.runner.drift``) runs
       only on that schema, and ``baseline=V`` only adopts a schema equal to
       the directory replayed up to V; the differences are named from a
       replay on the shadow server (``shadow_url``, default the embedded one).
@@ -498,8 +499,9 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
     version writes the version and history tables, and user code on them
     (a trigger, a rule) runs with every step, whatever its file holds.
     """
-    from .hazards import deleting_statements
-    from .usercode import WRITE, read_user_code
+    from ..engine.hazards import deleting_statements
+    from ..engine.usercode import WRITE
+    from .usercode import read_user_code
 
     code = read_user_code(session.conn)
     tables = session.tables
@@ -1149,7 +1151,7 @@ def _execute(
     try:
         conn.execute(statement.text)
     except psycopg.Error as exc:
-        from .execute import error_reason
+        from ..execute import error_reason
 
         where = _error_position(statement, exc)
         reason = error_reason(exc)  # with the server's hint: "out of shared memory" names max_locks_per_transaction

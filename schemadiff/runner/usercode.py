@@ -7,7 +7,7 @@ INSERT fires triggers and rules and evaluates defaults, check constraints,
 domain checks and index expressions; reading a view runs its query; VALIDATE
 CONSTRAINT, ANALYZE or a table rewrite evaluate constraints and index
 expressions; DDL fires event triggers. The down guard
-(:func:`schemadiff.hazards.deleting_statements`) lets a file run without
+(:func:`schemadiff.engine.hazards.deleting_statements`) lets a file run without
 consent only when none of that can run code that deletes rows, so it needs
 this catalog reading, taken before the file runs.
 
@@ -30,9 +30,10 @@ one already counts).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import psycopg
+
+from ..engine.usercode import READ, REBUILD, WRITE, Name, UserCode
 
 # PostgreSQL's FirstNormalObjectId: every OID below it was assigned by initdb (built in).
 FIRST_NORMAL_OBJECT_ID = 16384
@@ -41,11 +42,6 @@ FIRST_NORMAL_OBJECT_ID = 16384
 # code that calls them counts as user code that deletes.
 DATA_CHANGING_BUILTINS = ("lo_unlink", "lo_truncate", "lo_truncate64", "lo_put", "lowrite", "lo_from_bytea",
                           "lo_import", "lo_create", "lo_creat")
-
-# What runs the code attached to a relation.
-READ = "read"  # reading its rows: a view's query, row-security policies
-WRITE = "write"  # writing rows: triggers, rules, defaults, checks, domain checks, index expressions, policies
-REBUILD = "rebuild"  # checking or rebuilding what exists: VALIDATE, ATTACH, a rewrite, ANALYZE, REINDEX, REFRESH
 
 _USER_FUNCTIONS = f"""
     SELECT p.oid, n.nspname, p.proname
@@ -174,85 +170,6 @@ _QUERY_EDGES = """
     JOIN pg_catalog.pg_namespace AS bn ON bn.oid = b.relnamespace
     WHERE r.rulename = '_RETURN'
 """
-
-Name = tuple[str, str]  # (schema, name) as the catalog spells them
-
-
-@dataclass
-class UserCode:
-    """What user code a database can run, by name; the input of the down guard.
-
-    ``functions`` and ``operators`` are ``(schema, name)`` pairs of user
-    functions (procedures and aggregates included) and of operators whose
-    function is user code; ``cast_targets`` maps a type name to the casts to
-    it that call user code, and ``implicit_casts`` lists those PostgreSQL may
-    apply without a cast in the SQL (``AS IMPLICIT``/``AS ASSIGNMENT``).
-    ``relations`` maps ``(schema, relation)`` to ``{READ|WRITE|REBUILD:
-    [why]}``; ``domains`` maps a domain to why its checks run user code.
-    ``event_triggers`` lists the enabled event triggers (they fire on DDL).
-    A statement in a migration file can add to all of these for the
-    statements after it (:mod:`schemadiff.hazards` does so as it reads).
-    An empty ``UserCode()`` is a database with no user code.
-    """
-
-    functions: set[Name] = field(default_factory=set)
-    operators: set[Name] = field(default_factory=set)
-    cast_targets: dict[str, list[str]] = field(default_factory=dict)
-    implicit_casts: list[str] = field(default_factory=list)
-    event_triggers: list[str] = field(default_factory=list)
-    relations: dict[Name, dict[str, list[str]]] = field(default_factory=dict)
-    domains: dict[Name, list[str]] = field(default_factory=dict)
-
-    def calls_function(self, schema: str | None, name: str) -> bool:
-        """Whether a call of ``name`` (``schema``: as written, None when bare) may resolve to user code.
-
-        A bare name counts when ANY schema holds a user function of that name:
-        search_path and the argument types decide which one runs, and the file
-        may change search_path.
-        """
-        return _named(self.functions, schema, name)
-
-    def calls_operator(self, schema: str | None, name: str) -> bool:
-        """Whether operator ``name`` may resolve to one backed by user code (same rule as functions)."""
-        return _named(self.operators, schema, name)
-
-    def relation(self, schema: str | None, name: str, *roles: str) -> list[str]:
-        """Why ``roles`` (READ, WRITE, REBUILD) of relation ``name`` run user code; [] when they do not.
-
-        A bare name matches the relation in every schema (search_path decides).
-        """
-        found: list[str] = []
-        for (rel_schema, rel_name), by_role in self.relations.items():
-            if rel_name == name and (schema is None or rel_schema in (schema, ANY_SCHEMA)):
-                for role in roles:
-                    found.extend(by_role.get(role, ()))
-        return list(dict.fromkeys(found))
-
-    def all_relations(self, *roles: str) -> list[str]:
-        """Why ``roles`` of any relation run user code (a VACUUM, ANALYZE or REINDEX of a whole database)."""
-        return list(dict.fromkeys(why for by_role in self.relations.values() for role in roles
-                                  for why in by_role.get(role, ())))
-
-    def domain(self, schema: str | None, name: str) -> list[str]:
-        """Why checking values of domain ``name`` runs user code; [] when it does not."""
-        return list(dict.fromkeys(why for (d_schema, d_name), whys in self.domains.items()
-                                  if d_name == name and (schema is None or d_schema in (schema, ANY_SCHEMA)) for why in whys))
-
-    def add_relation(self, name: Name, roles: tuple[str, ...], why: str) -> None:
-        """Record that ``roles`` of relation ``name`` run user code, for the reason ``why``."""
-        by_role = self.relations.setdefault(name, {})
-        for role in roles:
-            if why not in by_role.setdefault(role, []):
-                by_role[role].append(why)
-
-
-# The schema of what a migration file defines without naming one: the first
-# schema of a search_path the guard cannot know, so it matches any schema.
-ANY_SCHEMA = "*"
-
-
-def _named(pairs: set[Name], schema: str | None, name: str) -> bool:
-    return any(n == name and (schema is None or s in (schema, ANY_SCHEMA)) for s, n in pairs)
 
 
 def read_user_code(conn: psycopg.Connection) -> UserCode:

@@ -5,7 +5,7 @@ schema: lose data, rewrite a table, hold a lock that stops traffic. The diff
 engine attaches them; ``plan`` shows them and ``apply`` refuses changes that
 delete data unless told otherwise. ``deleting_statements`` reads the same
 from a file's parsed statements, for files the engine did not plan, given
-what user code the database holds (read by ``schemadiff.usercode``). No
+what user code the database holds (read by ``schemadiff.runner.usercode``). No
 database access here.
 """
 
@@ -19,7 +19,7 @@ from .change import Change
 from .usercode import ANY_SCHEMA, READ, REBUILD, WRITE, UserCode
 
 if TYPE_CHECKING:  # only a type here; sqlfile is imported where statements are read
-    from .sqlfile import Statement
+    from ..sqlfile import Statement
 
 DELETES_DATA = "deletes-data"
 REWRITES_TABLE = "rewrites-table"
@@ -107,7 +107,7 @@ def deleting_statements(statements: Iterable[Statement], code: UserCode | None =
     delete rows).
 
     And a statement that may run user code (``code``, the database's, read
-    before the file runs; see :mod:`schemadiff.usercode`): a function or
+    before the file runs; see :mod:`schemadiff.runner.usercode`): a function or
     operator name that user code also bears in any schema (PostgreSQL picks
     by search_path and argument types), a cast to a type that a user cast
     function converts to, reading a view or a table whose query or policies
@@ -122,7 +122,7 @@ def deleting_statements(statements: Iterable[Statement], code: UserCode | None =
 
     Not read: the bodies of functions, procedures, rules, triggers and views
     a file creates (they run later, when called or fired: the call is what
-    counts), and code only a superuser can install (see schemadiff.usercode).
+    counts), and code only a superuser can install (see schemadiff.runner.usercode).
     """
     code = UserCode() if code is None else code
     found = []

@@ -93,6 +93,9 @@ BYPASSES = {
         "CREATE DOMAIN pos AS int; CREATE TABLE d (v pos); INSERT INTO d VALUES (1);\n"
         "ALTER DOMAIN pos ADD CONSTRAINT c CHECK (purge_check(VALUE)) NOT VALID;",
         "ALTER DOMAIN pos VALIDATE CONSTRAINT c;", "purge_check"),
+    "cast-to-a-checked-domain": (
+        "CREATE DOMAIN pos AS int CHECK (purge_check(VALUE));",
+        "CREATE TABLE copied AS SELECT 1::pos AS p;", "purge_check"),
     "domain-checked-on-insert": (
         "CREATE DOMAIN pos AS int CHECK (purge_check(VALUE)); CREATE TABLE d (v pos);",
         "INSERT INTO d VALUES (1);", "purge_check"),

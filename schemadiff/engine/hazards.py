@@ -196,12 +196,13 @@ _REBUILDING_COMMANDS = {"AT_ValidateConstraint", "AT_AttachPartition", "AT_SetAc
                         "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType", "AT_AddConstraint",
                         "AT_SplitPartition", "AT_MergePartitions"}
 # Statements that fire no event trigger (PostgreSQL's event trigger firing
-# matrix covers DDL only); every other statement fires them.
+# matrix covers DDL only, SELECT INTO and, from PostgreSQL 17, REINDEX);
+# every other statement fires them.
 _NOT_DDL = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt", "ExplainStmt",
             "VariableSetStmt", "VariableShowStmt", "TransactionStmt", "LockStmt", "NotifyStmt", "ListenStmt",
             "UnlistenStmt", "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt", "PrepareStmt", "ExecuteStmt",
             "DeallocateStmt", "CallStmt", "DoStmt", "TruncateStmt", "VacuumStmt", "CheckPointStmt", "DiscardStmt",
-            "ReindexStmt", "ClusterStmt", "ConstraintsSetStmt"}
+            "ClusterStmt", "ConstraintsSetStmt"}
 _COMPARISONS = ("<", ">", "<=", ">=")
 
 
@@ -218,7 +219,8 @@ def deletion_reasons(node: object, code: UserCode | None = None) -> list[str]:
     mode = QUERY if kind in _RUNNING_QUERIES else EXPR if kind in _EVALUATING else None
     reasons: list[str] = []
     _walk(node, reasons, code, mode=mode)
-    if code.event_triggers and kind not in _NOT_DDL:
+    ddl = kind not in _NOT_DDL or (kind == "SelectStmt" and node.intoClause is not None)  # SELECT INTO fires too
+    if code.event_triggers and ddl:
         reasons.extend(code.event_triggers)
     if code.implicit_casts and (mode or kind in _RUNNING_QUERIES):
         reasons.extend(f"may apply {why}" for why in code.implicit_casts)
@@ -343,7 +345,8 @@ def _user_code(node: Any, kind: str, mode: str | None, code: UserCode) -> list[s
         return found
     if kind == "TypeCast" and node.typeName is not None:
         _, name = _split(node.typeName.names)
-        return [f"a cast to {name} applies {why}" for why in code.cast_targets.get(name, ())]
+        return ([f"a cast to {name} applies {why}" for why in code.cast_targets.get(name, ())]
+                + _domain_code(code, node.typeName.names, "a cast to domain checks"))
     return [f"operator {'.'.join(filter(None, op))} may resolve to user code"
             f" ({_matches(code.operators, *op)})" for op in _operators(node, kind)
             if code.calls_operator(*op)]

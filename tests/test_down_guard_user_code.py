@@ -12,6 +12,7 @@ real bypass, not a pretend one); --dry-run lists the hazard.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psycopg
@@ -351,3 +352,27 @@ def test_generated_down_files_need_no_consent_for_plain_ddl_and_setval(cli, shad
     assert result.exit_code == 0, result.err
     assert version_row(live) == [(1, False)]
     assert rows(live, "SELECT id, name FROM items ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_an_unprivileged_role_reads_the_user_code_and_is_guarded_the_same(cli, db, tmp_path):
+    # apply usually runs as the application's role, not a superuser: the catalog it reads is public.
+    role = f"guard_app_{os.getpid()}"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(f"GRANT CREATE ON DATABASE {database} TO {role}")
+    app = psycopg.conninfo.make_conninfo(db, user=role)
+    try:
+        setup, down, why = BYPASSES["trigger-fired-by-insert"]
+        directory = _directory(tmp_path, setup, down)
+        assert cli("apply", "--dir", directory, "--db", app).exit_code == 0
+        refused = cli("apply", "--dir", directory, "--db", app, "--down", "1")
+        assert refused.exit_code == 1 and why in refused.err and not is_bug_report(refused.err), refused.err
+        assert rows(db, "SELECT count(*) FROM t") == [(2,)]
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -138,6 +138,13 @@ BYPASSES = {
     "expression-index-on-insert": (
         "CREATE TABLE other (id int); CREATE INDEX purge_idx ON other (purge_imm(id));",
         "INSERT INTO other VALUES (1);", "purge_imm"),
+    "rewrite-by-a-column-of-a-checked-domain": (
+        "CREATE DOMAIN short AS text CHECK (length(VALUE) < 100);\n"
+        "CREATE TABLE other (id int); INSERT INTO other VALUES (1); CREATE INDEX purge_idx ON other (purge_imm(id));",
+        "ALTER TABLE other ADD COLUMN s short;", "purge_imm"),
+    "rewrite-by-a-volatile-default": (
+        "CREATE TABLE other (id int); INSERT INTO other VALUES (1); CREATE INDEX purge_idx ON other (purge_imm(id));",
+        "ALTER TABLE other ADD COLUMN at timestamptz DEFAULT clock_timestamp();", "purge_imm"),
     "materialized-view-refreshed": (
         "CREATE MATERIALIZED VIEW mv AS SELECT purge_rows() AS n WITH NO DATA;",
         "REFRESH MATERIALIZED VIEW mv;", "purge_rows"),
@@ -233,6 +240,8 @@ CREATE TABLE busy (id int, v text);
 CREATE TRIGGER touch BEFORE INSERT ON busy FOR EACH ROW EXECUTE FUNCTION touch();
 CREATE VIEW purged AS SELECT purge_rows() AS n;
 CREATE TABLE plain (id serial PRIMARY KEY, v text DEFAULT lower('X'));
+CREATE FUNCTION same(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN RETURN $1; END$$;
+CREATE TABLE indexed (id int); INSERT INTO indexed VALUES (1); CREATE INDEX indexed_same ON indexed (same(id));
 """
 
 HARMLESS_WITH_USER_CODE = {
@@ -246,6 +255,10 @@ HARMLESS_WITH_USER_CODE = {
     "validate-a-builtin-check": "ALTER TABLE busy ADD CONSTRAINT short CHECK (length(v) < 10) NOT VALID;\n"
                                 "ALTER TABLE busy VALIDATE CONSTRAINT short;",
     "create-view-calling-a-user-function": "CREATE VIEW later AS SELECT purge_rows() AS n;",
+    # indexed holds an expression index calling user code: these do not rebuild it.
+    "constant-default-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD COLUMN n int DEFAULT -1;",
+    "builtin-check-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD CONSTRAINT positive CHECK (id > 0);",
+    "plain-column-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD COLUMN note text;",
 }
 
 

@@ -191,9 +191,11 @@ _DELETING_COLUMN_COMMANDS = {
 }
 # ALTER TABLE commands that check or rebuild existing rows: the table's
 # constraints, partition key and index expressions are evaluated again
-# (VALIDATE, ATTACH, and the commands that rewrite the table).
+# (VALIDATE, ATTACH, and the commands that rewrite the table). ADD
+# CONSTRAINT evaluates only its own expression (walked as EXPR); ADD
+# COLUMN rewrites only in some cases (_rewrites).
 _REBUILDING_COMMANDS = {"AT_ValidateConstraint", "AT_AttachPartition", "AT_SetAccessMethod", "AT_SetLogged",
-                        "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType", "AT_AddConstraint",
+                        "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType",
                         "AT_SplitPartition", "AT_MergePartitions"}
 # Statements that fire no event trigger (PostgreSQL's event trigger firing
 # matrix covers DDL only, SELECT INTO and, from PostgreSQL 17, REINDEX);
@@ -379,12 +381,44 @@ def _alter_table_code(node: Any, code: UserCode) -> list[str]:
             found.extend(_relation_code(code, node.relation, f"ALTER TABLE {table} re-checks", REBUILD))
         elif subtype == "AT_AddColumn" and command.def_ is not None:
             column = command.def_
-            kinds = {getattr(c.contype, "name", "") for c in column.constraints or ()}
-            if kinds & {"CONSTR_DEFAULT", "CONSTR_GENERATED", "CONSTR_IDENTITY"}:  # existing rows get a value
+            if _rewrites(column, code):
                 found.extend(_relation_code(code, node.relation, f"ALTER TABLE {table} rewrites", REBUILD))
             if column.typeName is not None:
                 found.extend(_domain_code(code, column.typeName.names, "the new column checks domain"))
     return found
+
+
+def _rewrites(column: Any, code: UserCode) -> bool:
+    """Whether ADD COLUMN ``column`` rewrites the table (rebuilding its indexes, so evaluating their expressions).
+
+    PostgreSQL (ATExecAddColumn) rewrites for a volatile default, a stored
+    generated column, an identity, or a type that is a domain with
+    constraints; a constant default is stored once ("fast default"). Any
+    default but a constant is taken as possibly volatile.
+    """
+    for constraint in column.constraints or ():
+        contype = getattr(constraint.contype, "name", "")
+        if contype in ("CONSTR_GENERATED", "CONSTR_IDENTITY"):
+            return True
+        if contype == "CONSTR_DEFAULT" and not _constant(constraint.raw_expr):
+            return True
+    if column.typeName is None:
+        return False
+    schema, name = _split(column.typeName.names)
+    return any(d_name == name and (schema is None or d_schema in (schema, ANY_SCHEMA))
+               for d_schema, d_name in code.checked_domains)
+
+
+def _constant(expr: Any) -> bool:
+    """A literal, possibly cast or negated: evaluated once, whatever the table holds."""
+    kind = type(expr).__name__
+    if kind == "A_Const":
+        return True
+    if kind == "TypeCast":
+        return _constant(expr.arg)
+    if kind == "A_Expr" and expr.lexpr is None:  # unary minus
+        return _constant(expr.rexpr)
+    return False
 
 
 def _relation_code(code: UserCode, relation: Any, verb: str, *roles: str) -> list[str]:
@@ -438,6 +472,12 @@ def _record_definitions(node: Any, kind: str, code: UserCode) -> None:
         whys = _evaluated(node.constraints, code, EXPR) + _domain_code(code, node.typeName.names, "base domain")
         if whys:
             code.domains[_defined(node.domainname)] = whys
+        base_schema, base = _split(node.typeName.names)
+        if node.constraints or any(n == base and (base_schema is None or s in (base_schema, ANY_SCHEMA))
+                                   for s, n in code.checked_domains):
+            code.checked_domains.add(_defined(node.domainname))
+    elif kind == "AlterDomainStmt" and node.subtype in ("C", "O"):  # a constraint or SET NOT NULL added
+        code.checked_domains.add(_defined(node.typeName))
     elif kind == "CreateStmt":
         _record_table(node, code)
     elif kind == "IndexStmt":

@@ -33,7 +33,8 @@ class UserCode:
     it that call user code, and ``implicit_casts`` lists those PostgreSQL may
     apply without a cast in the SQL (``AS IMPLICIT``/``AS ASSIGNMENT``).
     ``relations`` maps ``(schema, relation)`` to ``{READ|WRITE|REBUILD:
-    [why]}``; ``domains`` maps a domain to why its checks run user code.
+    [why]}``; ``domains`` maps a domain to why its checks run user code;
+    ``checked_domains`` holds every domain with a constraint or NOT NULL.
     ``event_triggers`` lists the enabled event triggers (they fire on DDL).
     A statement in a migration file can add to all of these for the
     statements after it (:mod:`schemadiff.hazards` does so as it reads).
@@ -47,6 +48,8 @@ class UserCode:
     event_triggers: list[str] = field(default_factory=list)
     relations: dict[Name, dict[str, list[str]]] = field(default_factory=dict)
     domains: dict[Name, list[str]] = field(default_factory=dict)
+    # Every domain with a constraint (user code or not): adding a column of one rewrites the table.
+    checked_domains: set[Name] = field(default_factory=set)
 
     def calls_function(self, schema: str | None, name: str) -> bool:
         """Whether a call of ``name`` (``schema``: as written, None when bare) may resolve to user code.

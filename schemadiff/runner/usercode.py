@@ -133,6 +133,19 @@ _QUERY_EXPRESSIONS = f"""
     LEFT JOIN pg_catalog.pg_namespace AS dn ON dn.oid = dt.typnamespace
 """
 
+# Domains with a constraint or NOT NULL, themselves or through their base domains.
+_QUERY_CHECKED_DOMAINS = """
+    WITH RECURSIVE checked AS (
+        SELECT t.oid FROM pg_catalog.pg_type AS t
+        WHERE t.typtype = 'd' AND (t.typnotnull OR EXISTS (
+            SELECT FROM pg_catalog.pg_constraint AS c WHERE c.contypid = t.oid))
+        UNION
+        SELECT t.oid FROM pg_catalog.pg_type AS t JOIN checked ON checked.oid = t.typbasetype WHERE t.typtype = 'd'
+    )
+    SELECT n.nspname, t.typname FROM checked
+    JOIN pg_catalog.pg_type AS t ON t.oid = checked.oid JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
+"""
+
 # Domains over domains, and the columns typed with a domain (or an array of one).
 _QUERY_DOMAIN_USES = """
     SELECT bn.nspname, b.typname, n.nspname, t.typname, NULL, NULL
@@ -198,6 +211,7 @@ def read_user_code(conn: psycopg.Connection) -> UserCode:
             domains[(d_schema, d_name)].append(why)
         elif relation is not None:
             code.add_relation((schema, relation), tuple(roles.split()), why)
+    code.checked_domains = {(schema, name) for schema, name in conn.execute(_QUERY_CHECKED_DOMAINS).fetchall()}
     uses = conn.execute(_QUERY_DOMAIN_USES).fetchall()
     changed = True
     while changed:  # domains over domains, to a fixed point

@@ -145,6 +145,15 @@ BYPASSES = {
     "rewrite-by-a-volatile-default": (
         "CREATE TABLE other (id int); INSERT INTO other VALUES (1); CREATE INDEX purge_idx ON other (purge_imm(id));",
         "ALTER TABLE other ADD COLUMN at timestamptz DEFAULT clock_timestamp();", "purge_imm"),
+    "materialized-view-over-a-view-refreshed": (
+        "CREATE VIEW purged AS SELECT purge_rows() AS n;\n"
+        "CREATE MATERIALIZED VIEW mv AS SELECT n FROM purged WITH NO DATA;",
+        "REFRESH MATERIALIZED VIEW mv;", "purge_rows"),
+    "rewrite-of-a-partitioned-table-with-a-user-index-on-a-partition": (
+        "CREATE TABLE parted (id int) PARTITION BY LIST (id);\n"
+        "CREATE TABLE part1 PARTITION OF parted FOR VALUES IN (1); INSERT INTO parted VALUES (1);\n"
+        "CREATE INDEX purge_idx ON part1 (purge_imm(id));",
+        "ALTER TABLE parted ADD COLUMN at timestamptz DEFAULT clock_timestamp();", "purge_imm"),
     "materialized-view-refreshed": (
         "CREATE MATERIALIZED VIEW mv AS SELECT purge_rows() AS n WITH NO DATA;",
         "REFRESH MATERIALIZED VIEW mv;", "purge_rows"),
@@ -242,6 +251,8 @@ CREATE VIEW purged AS SELECT purge_rows() AS n;
 CREATE TABLE plain (id serial PRIMARY KEY, v text DEFAULT lower('X'));
 CREATE FUNCTION same(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN RETURN $1; END$$;
 CREATE TABLE indexed (id int); INSERT INTO indexed VALUES (1); CREATE INDEX indexed_same ON indexed (same(id));
+CREATE VIEW purged_too AS SELECT purge_rows() AS n;
+CREATE MATERIALIZED VIEW frozen AS SELECT n FROM purged_too;
 """
 
 HARMLESS_WITH_USER_CODE = {
@@ -259,6 +270,7 @@ HARMLESS_WITH_USER_CODE = {
     "constant-default-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD COLUMN n int DEFAULT -1;",
     "builtin-check-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD CONSTRAINT positive CHECK (id > 0);",
     "plain-column-on-a-table-with-a-user-index": "ALTER TABLE indexed ADD COLUMN note text;",
+    "reading-a-materialized-view-over-user-code": "CREATE TABLE copied AS SELECT n FROM frozen;",
 }
 
 

@@ -522,9 +522,10 @@ def _inherit(code: UserCode, parent: tuple[str, str], child: tuple[str, str]) ->
             for role, whys in by_role.items():
                 for why in whys:
                     code.add_relation(child, (role,), why)
-        if name == child[1] and child[0] in (schema, ANY_SCHEMA):
-            for why in by_role.get(WRITE, ()):
-                code.add_relation(parent, (WRITE,), why)
+        if name == child[1] and child[0] in (schema, ANY_SCHEMA):  # writes and ALTERs of the parent reach the child
+            for role in (WRITE, REBUILD):
+                for why in by_role.get(role, ()):
+                    code.add_relation(parent, (role,), why)
 
 
 def _copy_relation(code: UserCode, relation: Any, new: tuple[str, str]) -> None:

@@ -14,11 +14,13 @@ this catalog reading, taken before the file runs.
 "User code" here is any function that is not built in, plus the few built-in
 functions that change stored data (:data:`DATA_CHANGING_BUILTINS`). Built in
 means an OID below PostgreSQL's ``FirstNormalObjectId`` (16384, see
-``src/include/access/transam.h``: initdb creates everything below it). A C or
-internal-language function that belongs to an extension (pgvector's ``avg``,
-its operators) is trusted too: creating one needs a superuser and the
-extension's files on the server, not a migration author's SQL. An SQL or
-PL/pgSQL function is user code even inside an extension (``ALTER EXTENSION
+``src/include/access/transam.h``: initdb creates everything below it). An
+IMMUTABLE or STABLE C or internal-language function that belongs to an
+extension (pgvector's ``avg``, its operators) is trusted too: creating one
+needs a superuser and the extension's files on the server, not a migration
+author's SQL, and it promises not to modify the database. A VOLATILE one
+(dblink's ``dblink_exec``, a scheduler's ``schedule``) is user code, and so
+is an SQL or PL/pgSQL function even inside an extension (``ALTER EXTENSION
 ... ADD FUNCTION`` can put any function there).
 
 Not read: operator classes, base types and their I/O functions, access
@@ -49,7 +51,7 @@ _USER_FUNCTIONS = f"""
     JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
     JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
     WHERE (p.oid >= {FIRST_NORMAL_OBJECT_ID} AND NOT (
-            l.lanname IN ('c', 'internal') AND EXISTS (
+            l.lanname IN ('c', 'internal') AND p.provolatile <> 'v' AND EXISTS (
                 SELECT FROM pg_catalog.pg_depend AS e
                 WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')))
        OR (p.oid < {FIRST_NORMAL_OBJECT_ID} AND p.proname = ANY(%(builtins)s))
@@ -174,7 +176,7 @@ _QUERY_EDGES = """
     JOIN pg_catalog.pg_class AS p ON p.oid = i.inhparent JOIN pg_catalog.pg_namespace AS pn ON pn.oid = p.relnamespace
     JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid JOIN pg_catalog.pg_namespace AS cn ON cn.oid = c.relnamespace
     UNION
-    SELECT vn.nspname, v.relname, bn.nspname, b.relname, 'base'
+    SELECT vn.nspname, v.relname, bn.nspname, b.relname, CASE WHEN v.relkind = 'm' THEN 'refresh' ELSE 'base' END
     FROM pg_catalog.pg_rewrite AS r
     JOIN pg_catalog.pg_class AS v ON v.oid = r.ev_class JOIN pg_catalog.pg_namespace AS vn ON vn.oid = v.relnamespace
     JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
@@ -229,16 +231,23 @@ def read_user_code(conn: psycopg.Connection) -> UserCode:
     return code
 
 
+# How code reaches a relation through another: (role of the outer relation, role of the inner one).
+_REACH = {
+    "child": ((WRITE, WRITE), (REBUILD, REBUILD)),  # rows routed to partitions; ALTER, VALIDATE, ANALYZE recurse
+    "base": ((READ, READ), (WRITE, WRITE)),  # a view reads its base relations; an updatable one writes them
+    "refresh": ((REBUILD, READ),),  # REFRESH MATERIALIZED VIEW runs its query, which reads its base relations
+}
+
+
 def _propagate(code: UserCode, edges: list[tuple[str, str, str, str, str]]) -> None:
-    """Writes to a parent reach its partitions and children; a view reads and writes its base relations."""
+    """Give each relation the code it reaches through its partitions, children and base relations (see _REACH)."""
     changed = True
     while changed:
         changed = False
         for schema, name, e_schema, e_name, kind in edges:
             inner = code.relations.get((e_schema, e_name), {})
-            roles = (WRITE,) if kind == "child" else (READ, WRITE)
-            for role in roles:
-                for why in inner.get(role, ()):
-                    if why not in code.relations.get((schema, name), {}).get(role, ()):
-                        code.add_relation((schema, name), (role,), why)
+            for outer_role, inner_role in _REACH[kind]:
+                for why in inner.get(inner_role, ()):
+                    if why not in code.relations.get((schema, name), {}).get(outer_role, ()):
+                        code.add_relation((schema, name), (outer_role,), why)
                         changed = True

@@ -339,7 +339,8 @@ def apply(
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
-            steps = _read_hazards(session, steps)
+            if steps:  # up to date (a service starting up): no catalog to read
+                steps = _read_hazards(session, steps)
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified

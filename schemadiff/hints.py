@@ -396,6 +396,7 @@ def apply_rename_hints(
     if not applicable:
         return changes
     from .engine.diff import Change
+    from .engine.locks import lock_of
     from .inspect import diff_databases
 
     forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
@@ -409,6 +410,9 @@ def apply_rename_hints(
             if hint.kind in ("table", "column", "constraint")
             else None,
             hazards=_rename_hazards(hint.kind),
+            statement=_RENAME_STATEMENTS[hint.kind],
+            lock=lock_of(_RENAME_STATEMENTS[hint.kind]),
+            relation=_renamed_relation(hint) if lock_of(_RENAME_STATEMENTS[hint.kind]) else None,
         )
         for hint in forward
     ]
@@ -422,6 +426,22 @@ def apply_rename_hints(
         _run(copy_url, [rename_sql(hint) for hint in backward])
         rest = diff_databases(current_url, copy_url, owners=owners)
     return rest + renames
+
+
+# The statement kind (schemadiff.engine.locks.STATEMENT_LOCKS) of each hint's rename.
+_RENAME_STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUMN",
+                      "index": "ALTER INDEX RENAME", "constraint": "ALTER TABLE RENAME CONSTRAINT",
+                      "enum value": "ALTER TYPE RENAME VALUE"}
+
+
+def _renamed_relation(hint: RenameHint) -> str | None:
+    """The relation a hint's rename locks, as the model names it (``schema.name``, unquoted) when it runs:
+    a table under its old name."""
+    if hint.kind == "table":
+        return f"{hint.schema}.{hint.old}"
+    if hint.kind in ("column", "constraint"):
+        return f"{hint.schema}.{hint.parent}"
+    return None
 
 
 def _rename_hazards(kind: str) -> tuple[str, ...]:

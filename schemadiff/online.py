@@ -48,6 +48,7 @@ from pglast.stream import RawStream
 
 from .engine import hazards
 from .engine.ddl import ident, literal
+from .engine.locks import Lock, LockMode, lock_of
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .engine.change import Change
@@ -279,7 +280,7 @@ def _rewrite_create_index(
     if position in replaced:
         return _replace_index(change, node, planner)
     sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY")
-    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="create_index")]
+    return [_Op(_concurrent_change(change, sql, "CREATE INDEX CONCURRENTLY"), concurrent=True, suffix="create_index")]
 
 
 def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> list[_Op]:
@@ -288,7 +289,7 @@ def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> li
     schema = node.relation.schemaname
     temporary = _unique_name(final, "_new", planner.names)
     planner.names.add(temporary)
-    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary))
+    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary), "CREATE INDEX CONCURRENTLY")
     drop = ast.DropStmt(
         objects=((*(ast.String(sval=part) for part in ([schema] if schema else [])), ast.String(sval=final)),),
         removeType=enums.ObjectType.OBJECT_INDEX,
@@ -309,10 +310,12 @@ def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> li
     )
     return [
         _Op(build, concurrent=True, suffix="create_index"),
-        _Op(_concurrent_change(change, _render(drop), action="drop"), concurrent=True, suffix="drop_index"),
+        _Op(_concurrent_change(change, _render(drop), "DROP INDEX CONCURRENTLY", action="drop"), concurrent=True,
+            suffix="drop_index"),
         _Op(
-            dataclasses.replace(
-                change, sql=swap_note + _render(rename), action="rename", hazards=(), transactional=True
+            _restated(
+                change, "ALTER INDEX RENAME", sql=swap_note + _render(rename), action="rename", hazards=(),
+                transactional=True,
             )
         ),
     ]
@@ -333,7 +336,7 @@ def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -
         return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + change.sql))]
     # IF EXISTS: a rerun after the drop committed but before the version was recorded.
     sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY" if node.missing_ok else " CONCURRENTLY IF EXISTS")
-    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="drop_index")]
+    return [_Op(_concurrent_change(change, sql, "DROP INDEX CONCURRENTLY"), concurrent=True, suffix="drop_index")]
 
 
 def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
@@ -462,11 +465,13 @@ def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: 
     )
     quiet = _without(change.hazards, hazards.VALIDATES, hazards.ACCESS_EXCLUSIVE)
     return [
-        _Op(dataclasses.replace(change, sql=_render(add), action="create", kind="constraint", hazards=())),
+        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT", sql=_render(add), action="create", kind="constraint",
+                      hazards=())),
         _Op(_validate(change, relation, check), phase=_VALIDATE),
         _Op(dataclasses.replace(change, sql=set_not_null_note + _render(set_not_null), hazards=quiet), phase=_AFTER),
         _Op(
-            dataclasses.replace(change, sql=drop_note + _render(drop), action="drop", kind="constraint", hazards=()),
+            _restated(change, "ALTER TABLE DROP CONSTRAINT", sql=drop_note + _render(drop), action="drop",
+                      kind="constraint", hazards=()),
             phase=_AFTER,
         ),
     ]
@@ -501,10 +506,12 @@ def _unique_by_index(change: Change, relation: ast.RangeVar, constraint: ast.Con
         ),
         objtype=enums.ObjectType.OBJECT_TABLE,
     )
-    build = dataclasses.replace(_concurrent_change(change, _render(index)), kind="index", action="create")
+    build = dataclasses.replace(_concurrent_change(change, _render(index), "CREATE INDEX CONCURRENTLY"), kind="index",
+                                action="create")
     return [
         _Op(build, concurrent=True, suffix="create_index"),
-        _Op(dataclasses.replace(change, sql=_render(attach), hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
+        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT USING INDEX", sql=_render(attach),
+                      hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
     ]
 
 
@@ -520,7 +527,10 @@ def _validate(change: Change, relation: ast.RangeVar, name: str) -> Change:
         cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_ValidateConstraint, name=name),),
         objtype=enums.ObjectType.OBJECT_TABLE,
     )
-    return dataclasses.replace(change, sql=_render(statement), action="alter", kind="constraint", hazards=())
+    # Validating a foreign key reads the referenced table under ROW SHARE (PostgreSQL, ALTER TABLE).
+    referenced = tuple(Lock(lock.relation, LockMode.ROW_SHARE) for lock in change.also_locks)
+    return _restated(change, "ALTER TABLE VALIDATE CONSTRAINT", sql=_render(statement), action="alter",
+                     kind="constraint", hazards=(), also_locks=referenced if _is_foreign_key(change) else ())
 
 
 def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[ast.AlterTableCmd]) -> Change:
@@ -657,7 +667,21 @@ def _with_sql(change: Change, sql: str) -> Change:
     return dataclasses.replace(change, sql=sql)
 
 
-def _concurrent_change(change: Change, sql: str, action: str | None = None) -> Change:
+def _is_foreign_key(change: Change) -> bool:
+    return change.statement == "ALTER TABLE ADD CONSTRAINT FOREIGN KEY"
+
+
+def _restated(change: Change, statement: str, **fields: Any) -> Change:
+    """``change`` rewritten as another kind of statement (a key of ``engine.locks.STATEMENT_LOCKS``):
+    its lock read from the engine's table, on the relation the change already names."""
+    lock = lock_of(statement)
+    fields.setdefault("relation", (change.relation or change.table) if lock is not None else None)
+    # The lock hazards follow the new statement's lock (engine.hazards.restated decides, not this module).
+    fields["hazards"] = hazards.restated(fields.get("hazards", change.hazards), lock)
+    return dataclasses.replace(change, statement=statement, lock=lock, **fields)
+
+
+def _concurrent_change(change: Change, sql: str, statement: str, action: str | None = None) -> Change:
     note = _squawk_ignore(
         ["prefer-robust-stmts", "require-lock-timeout", "require-statement-timeout"],
         "CONCURRENTLY cannot run in a transaction, and golang-migrate sends a file as one implicit transaction:"
@@ -665,8 +689,10 @@ def _concurrent_change(change: Change, sql: str, action: str | None = None) -> C
         " the migration's connection instead if needed; the lock this takes does not block reads or writes)."
         " If it fails, PostgreSQL may leave an INVALID index behind: drop it before running the file again.",
     )
-    return dataclasses.replace(
+    return _restated(
         change,
+        statement,
+        also_locks=(),
         sql=note + sql,
         action=action or change.action,
         hazards=(*_without(change.hazards, hazards.BLOCKS_WRITES, hazards.NON_TRANSACTIONAL), hazards.NON_TRANSACTIONAL),

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .locks import Lock, LockMode
+from .model import Key
+
 
 @dataclass(frozen=True)
 class Change:
@@ -21,6 +24,16 @@ class Change:
     for grouping; ``hazards`` the names from ``schemadiff.engine.hazards``;
     ``transactional`` False when PostgreSQL refuses the statement inside a
     transaction block (CREATE INDEX CONCURRENTLY).
+
+    What it locks, as data (:mod:`schemadiff.engine.locks`): ``statement``
+    the kind of statement (a key of ``locks.STATEMENT_LOCKS``: "ALTER TABLE
+    ADD COLUMN"), ``lock`` the mode it takes on ``relation`` (None when it
+    takes none on an existing relation), ``also_locks`` the locks it takes
+    on other relations (a foreign key's referenced table).
+
+    Its place in the dependency graph (keys like ``("table", "public.t")``,
+    see :mod:`schemadiff.engine.model`): ``needs`` the objects that must
+    exist before it runs, ``frees`` the objects it removes.
     """
 
     sql: str
@@ -30,3 +43,9 @@ class Change:
     table: str | None
     hazards: tuple[str, ...] = ()
     transactional: bool = True
+    statement: str = ""
+    lock: LockMode | None = None
+    relation: str | None = None
+    also_locks: tuple[Lock, ...] = ()
+    needs: frozenset[Key] = frozenset()
+    frees: frozenset[Key] = frozenset()

@@ -49,6 +49,7 @@ from pglast.stream import RawStream
 from .engine import hazards
 from .engine.ddl import ident, literal
 from .engine.locks import Lock, LockMode, lock_of
+from .engine.model import Constraint, Table
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .engine.change import Change
@@ -215,25 +216,24 @@ def make_online(changes: list[Change], settings: OnlineSettings | None = None) -
     settings = settings or OnlineSettings()
     planner = _Planner(settings, changes)
     planner.partitioned = {_canonical(name) for name in settings.partitioned_tables}
+    # What each statement is comes from the engine (Change.statement, Change.subject);
+    # the syntax trees are only the material the rewrites build new statements from.
+    for change in changes:
+        if change.statement == "CREATE TABLE" and isinstance(change.subject, Table) and change.subject.partitioned:
+            planner.partitioned.add(change.name)
+        if change.statement == "DROP TABLE":
+            planner.dropped_tables.add(change.name)
+        planner.names.update(_mentioned_names(change))
+    replaced = _replaced_indexes(changes)
     parsed = [_parse_one(change.sql) for change in changes]
-    for change, node in zip(changes, parsed):
-        if isinstance(node, ast.CreateStmt) and node.relation is not None:
-            if node.partspec is not None:
-                planner.partitioned.add(_relation_key(node.relation))
-        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-            for obj in node.objects or ():
-                planner.dropped_tables.add(_name_key(obj))
-        for name in _mentioned_names(node):
-            planner.names.add(name)
-    replaced = _replaced_indexes(changes, parsed)
 
     for position, (change, node) in enumerate(zip(changes, parsed)):
         if planner.deferred_not_null & _columns_touched(node):
             # A later change on the column (ADD IDENTITY needs NOT NULL, a
             # primary key would scan for it): finish the NOT NULL first.
             planner.flush()
-        if isinstance(node, ast.CreateStmt) and node.relation is not None:
-            planner.new_tables[_relation_key(node.relation)] = planner.next_step
+        if change.statement == "CREATE TABLE":
+            planner.new_tables[change.name] = planner.next_step
         for op in _rewrite(change, node, planner, replaced, position):
             planner.add(op)
     planner.flush()
@@ -247,9 +247,9 @@ def make_online(changes: list[Change], settings: OnlineSettings | None = None) -
 def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
     if node is None:
         return [_Op(change)]
-    if isinstance(node, ast.IndexStmt):
+    if change.statement == "CREATE INDEX":
         return _rewrite_create_index(change, node, planner, replaced, position)
-    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+    if change.statement == "DROP INDEX":
         if position in replaced.values():
             return []  # dropped by the replacement at the create's position
         return _rewrite_drop_index(change, node, planner)
@@ -261,7 +261,7 @@ def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, i
 def _rewrite_create_index(
     change: Change, node: ast.IndexStmt, planner: _Planner, replaced: dict[int, int], position: int
 ) -> list[_Op]:
-    table = _relation_key(node.relation)
+    table = change.table or _relation_key(node.relation)
     if node.concurrent:
         return [_Op(change, concurrent=True, suffix="create_index")]
     if table in planner.new_tables:
@@ -352,7 +352,7 @@ def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Pla
     if table in planner.partitioned:
         return [_Op(change)]
     commands = list(node.cmds or ())
-    if len(commands) != 1 or not _needs_rewrite(commands[0]):
+    if len(commands) != 1 or not _needs_rewrite(change):
         # Statements with several commands are kept whole: their commands'
         # text cannot be cut apart without re-rendering expressions, which
         # may change how PostgreSQL stores them.
@@ -388,18 +388,17 @@ def _new_table_rules(command: ast.AlterTableCmd) -> list[str]:
     return []
 
 
-def _needs_rewrite(command: ast.AlterTableCmd) -> bool:
-    kind = command.subtype
-    if kind == enums.AlterTableType.AT_SetNotNull:
+def _needs_rewrite(change: Change) -> bool:
+    """Whether the statement has a lock-friendly form: SET NOT NULL, and an added foreign key, CHECK,
+    UNIQUE or PRIMARY KEY that would scan or build under its lock (read from the engine's constraint)."""
+    if change.statement == "ALTER TABLE ALTER COLUMN SET NOT NULL":
         return True
-    if kind == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
-        constraint = command.def_
-        if not constraint.conname:
-            return False  # the name is needed to validate or attach it later
-        if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
-            return not constraint.skip_validation and constraint.is_enforced is not False
-        if constraint.contype in (enums.ConstrType.CONSTR_UNIQUE, enums.ConstrType.CONSTR_PRIMARY):
-            return not constraint.indexname
+    constraint = change.subject
+    if change.statement.startswith("ALTER TABLE ADD CONSTRAINT") and isinstance(constraint, Constraint):
+        if constraint.type in "fc":
+            # Already NOT VALID (or NOT ENFORCED, which PostgreSQL never validates): nothing to split.
+            return not constraint.definition.endswith(("NOT VALID", "NOT ENFORCED"))
+        return constraint.type in "pu"
     return False
 
 
@@ -559,41 +558,32 @@ def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[as
 # Helpers
 
 
-def _replaced_indexes(changes: Sequence[Change], parsed: Sequence[Any]) -> dict[int, int]:
+def _replaced_indexes(changes: Sequence[Change]) -> dict[int, int]:
     """create position -> drop position, for indexes dropped and re-created under one name.
 
     Only when nothing else touches the table between the drop and the create:
     if a column the old index uses is dropped or retyped in between, keeping
     the old index alive would make that change fail or rebuild it for nothing.
     """
-    drops: dict[str, int] = {}
-    for position, node in enumerate(parsed):
-        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
-            if len(node.objects or ()) == 1 and not node.concurrent:
-                drops[_name_key(node.objects[0])] = position
+    drops = {change.name: position for position, change in enumerate(changes) if change.statement == "DROP INDEX"}
     pairs: dict[int, int] = {}
-    for position, node in enumerate(parsed):
-        if not isinstance(node, ast.IndexStmt) or node.concurrent or not node.idxname:
+    for position, change in enumerate(changes):
+        if change.statement != "CREATE INDEX":
             continue
-        key = _canonical_parts(node.relation.schemaname, node.idxname)
-        drop = drops.get(key) if key in drops else drops.get(_canonical_parts(None, node.idxname))
+        drop = drops.get(change.name)
         if drop is None or drop > position:
             continue
-        table = _relation_key(node.relation)
-        if any(_breaks_old_index(other, table) for other in parsed[drop + 1 : position]):
+        if any(_breaks_old_index(other, change.table) for other in changes[drop + 1 : position]):
             continue
         pairs[position] = drop
     return pairs
 
 
-def _breaks_old_index(node: Any, table: str) -> bool:
+def _breaks_old_index(change: Change, table: str | None) -> bool:
     """Whether a statement would fail on, or rebuild, an old index kept alive longer."""
-    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-        return any(_name_key(obj) == table for obj in node.objects or ())
-    if isinstance(node, ast.AlterTableStmt) and node.relation is not None and _relation_key(node.relation) == table:
-        blocking = (enums.AlterTableType.AT_DropColumn, enums.AlterTableType.AT_AlterColumnType)
-        return any(command.subtype in blocking for command in node.cmds or ())
-    return False
+    if change.statement == "DROP TABLE":
+        return change.name == table
+    return change.table == table and change.statement in ("ALTER TABLE DROP COLUMN", "ALTER TABLE ALTER COLUMN TYPE")
 
 
 def _columns_touched(node: Any) -> set[tuple[str, str]]:
@@ -759,15 +749,12 @@ def _canonical(qualified: str) -> str:
         return qualified
 
 
-def _mentioned_names(node: Any) -> list[str]:
-    if isinstance(node, ast.IndexStmt) and node.idxname:
-        return [_canonical_parts(node.relation.schemaname, node.idxname)]
-    if isinstance(node, ast.AlterTableStmt):
-        names = []
-        for command in node.cmds or ():
-            if isinstance(command.def_, ast.Constraint) and command.def_.conname:
-                names.append(_canonical_parts(node.relation.schemaname, command.def_.conname))
-        return names
+def _mentioned_names(change: Change) -> list[str]:
+    """The index or constraint name (``schema.name``) a statement creates: temporary names must avoid them."""
+    if change.statement == "CREATE INDEX":
+        return [change.name]
+    if isinstance(change.subject, Constraint) and change.statement.startswith("ALTER TABLE ADD CONSTRAINT"):
+        return [f"{change.subject.schema}.{change.subject.name}"]
     return []
 
 

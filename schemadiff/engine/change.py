@@ -7,10 +7,10 @@ engine need not import them back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .locks import Lock, LockMode
-from .model import Key
+from .model import Column, Constraint, Index, Key, Table
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,14 @@ class Change:
     Its place in the dependency graph (keys like ``("table", "public.t")``,
     see :mod:`schemadiff.engine.model`): ``needs`` the objects that must
     exist before it runs, ``frees`` the objects it removes.
+
+    ``subject``: the model object the statement creates, alters or drops,
+    where a later rewrite needs its definition (online mode): the
+    :class:`~schemadiff.engine.model.Table` of CREATE/DROP TABLE, the
+    :class:`~schemadiff.engine.model.Constraint` of ADD CONSTRAINT, the
+    :class:`~schemadiff.engine.model.Index` of CREATE/DROP INDEX, the
+    :class:`~schemadiff.engine.model.Column` of SET NOT NULL; None
+    otherwise. Not compared: two changes with the same statement are equal.
     """
 
     sql: str
@@ -49,3 +57,4 @@ class Change:
     also_locks: tuple[Lock, ...] = ()
     needs: frozenset[Key] = frozenset()
     frees: frozenset[Key] = frozenset()
+    subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)

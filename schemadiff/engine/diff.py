@@ -155,15 +155,17 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
 
     def add(self, sql: str, action: str, kind: str, name: str, table: str | None, rank: int, *,
             statement: str, relation: str | None = None, also_locks: Iterable[Lock] = (),
-            hazards: Iterable[str] = (), transactional: bool = True, **graph: Iterable) -> Step:
+            subject: object = None, hazards: Iterable[str] = (), transactional: bool = True,
+            **graph: Iterable) -> Step:
         """Plan one statement: ``statement`` names its kind (a key of
         :data:`schemadiff.engine.locks.STATEMENT_LOCKS`), whose lock is taken
-        on ``relation`` (default: ``table``); ``graph`` its edges for
+        on ``relation`` (default: ``table``); ``subject`` the model object
+        (``Change.subject``); ``graph`` its edges for
         :func:`schemadiff.engine.order.order`."""
         lock = lock_of(statement)
         locked = (relation or table) if lock is not None else None
         change = Change(sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
-                        statement, lock, locked, tuple(also_locks))
+                        statement, lock, locked, tuple(also_locks), subject=subject)
         step = Step(change, rank, **{k: set(v) for k, v in graph.items()})
         self.steps.append(step)
         return step
@@ -547,7 +549,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         foreign = constraint.type == "f"
         self.add(ddl.add_constraint(constraint), "create", "constraint", key[1], constraint.table, rank,
                  statement="ALTER TABLE ADD CONSTRAINT FOREIGN KEY" if foreign else "ALTER TABLE ADD CONSTRAINT",
-                 also_locks=_referenced_locks(constraint, SRE),
+                 also_locks=_referenced_locks(constraint, SRE), subject=constraint,
                  hazards=hazards, provides={key}, needs=self.b_refs(key), claims=claims)
 
     def diff_indexes(self) -> None:
@@ -563,7 +565,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
                 self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
                          R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
-                         statement="DROP INDEX",
+                         statement="DROP INDEX", subject=index,
                          had=self.a_refs(key), frees={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
@@ -577,7 +579,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 owner = self.b.tables.get(index.table)
                 self.add(ddl.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
-                         statement="CREATE INDEX",
+                         statement="CREATE INDEX", subject=index,
                          needs=self.b_refs(key), claims={f"rel:{name}"})
             self.comment_step(f"INDEX {qualified(index.schema, index.name)}", key, "index", name, index.table,
                               None if created else old.comment, index.comment, created)

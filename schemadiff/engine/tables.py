@@ -83,7 +83,7 @@ class TableChanges:
         # A partition is detached from its parent, under the parent's ACCESS EXCLUSIVE lock.
         parents = table.parents if table.partition_bound is not None else []
         self.add(f"DROP TABLE {ddl.table_ref(table)};", "drop", "table", qname, qname, R_DROP["table"],
-                 statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]],
+                 statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]], subject=table,
                  hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
                  frees={f"rel:{qname}", f"type:{qname}"})
 
@@ -96,7 +96,7 @@ class TableChanges:
             needs |= self.b_refs(column)
         parents = [Lock(parent, AE) for parent in table.parents] if table.partition_bound is not None else []
         self.add(ddl.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
-                 statement="CREATE TABLE", also_locks=parents,
+                 statement="CREATE TABLE", also_locks=parents, subject=table,
                  provides={key, *columns}, needs=needs - columns - {key},
                  claims={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
         ref = ddl.table_ref(table)
@@ -294,7 +294,8 @@ class TableChanges:
                  "had": self.a_refs(key) - {("table", qname)}}
 
         def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", *, statement: str, ends: bool = True,
-                  adds: bool = True, also_locks: Iterable[Lock] = (), **extra: Iterable) -> None:
+                  adds: bool = True, also_locks: Iterable[Lock] = (), subject: Column | None = None,
+                  **extra: Iterable) -> None:
             # Each statement carries only the dependencies it can change: one
             # that drops or replaces part of the column (default, type,
             # expression) may end what the column needed before ("had"), one
@@ -307,7 +308,8 @@ class TableChanges:
             for k, v in extra.items():
                 merged[k] = merged.get(k, set()) | set(v)
             self.add(f"{prefix} {sql};", action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
-                     statement=f"ALTER TABLE ALTER COLUMN {statement}", also_locks=also_locks, **merged)
+                     statement=f"ALTER TABLE ALTER COLUMN {statement}", also_locks=also_locks, subject=subject,
+                     **merged)
 
         if old.generated is not None and new.generated is None:
             alter("DROP EXPRESSION", statement="DROP EXPRESSION", adds=False)
@@ -346,7 +348,7 @@ class TableChanges:
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
                 alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
-                      adds=False)
+                      adds=False, subject=new)
             elif not new.identity:
                 alter("DROP NOT NULL", statement="DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:

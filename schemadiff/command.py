@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the runner, hints and derive modules load psycopg or pglast
     from .derive import DeriveResult
     from .hints import ProbableRename
     from .runner.apply import ApplyResult, ForceResult, StatusReport
+    from .shadow.server import EmbeddedStatus
 
 # What cli.py renders besides command results, re-exported so that the CLI
 # imports only this layer (tests/test_layout.py): loaded on first use, since
@@ -210,7 +211,7 @@ class PlanResult:
     replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
 
     @property
-    def compared_with(self) -> dict:
+    def compared_with(self) -> dict[str, str | int]:
         """What the desired state was compared with, for machines: a live database or a migration directory."""
         if self.target.db_url:
             from .dburl import redact
@@ -783,10 +784,10 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
                 ))
         elif len(split_new_enum_values(changes)) > 1:
             # A new enum value and what uses it: one file each (see split_new_enum_values).
-            from .online import MigrationStep, pair_with_downs
+            from .online import PlannedFile, pair_with_downs
 
             steps = [
-                MigrationStep(group, all(c.transactional for c in group), "" if index == 0 else "continue")
+                PlannedFile(group, all(c.transactional for c in group), "" if index == 0 else "continue")
                 for index, group in enumerate(split_new_enum_values(changes))
             ]
             down_hints = invert_hints(hints) if hints else ()
@@ -1063,8 +1064,8 @@ def rehash(directory: Path) -> Path:
 # server: the embedded shadow server's lifecycle
 
 
-def server_status():
-    """The embedded server's state (``shadow.EmbeddedStatus``); starts nothing."""
+def server_status() -> EmbeddedStatus:
+    """The embedded server's state; starts nothing."""
     from .shadow.server import embedded_status
 
     return embedded_status()

@@ -96,7 +96,7 @@ class OnlineSettings:
 
 
 @dataclass(frozen=True)
-class MigrationStep:
+class PlannedFile:
     """The content of one migration file.
 
     ``suffix`` is appended to the migration's name for this file ("" for
@@ -166,7 +166,7 @@ class _Op:
 class _Planner:
     settings: OnlineSettings
     changes: Sequence[Change]
-    steps: list[MigrationStep] = field(default_factory=list)
+    steps: list[PlannedFile] = field(default_factory=list)
     pending: dict[int, list[Change]] = field(default_factory=lambda: {_MAIN: [], _VALIDATE: [], _AFTER: []})
     new_tables: dict[str, int] = field(default_factory=dict)  # table -> index of the step creating it
     dropped_tables: set[str] = field(default_factory=set)
@@ -194,14 +194,14 @@ class _Planner:
                 f"SET LOCAL statement_timeout = {literal(timeout)};",
             )
             suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
-            self.steps.append(MigrationStep(list(batch), True, suffix, preamble))
+            self.steps.append(PlannedFile(list(batch), True, suffix, preamble))
             self.pending[phase] = []
         self.deferred_not_null.clear()
 
     def add(self, op: _Op) -> None:
         if op.concurrent:
             self.flush()
-            self.steps.append(MigrationStep([op.change], False, op.suffix))
+            self.steps.append(PlannedFile([op.change], False, op.suffix))
             return
         self.pending[op.phase].append(op.change)
 
@@ -211,7 +211,7 @@ class _Planner:
         return len(self.steps)
 
 
-def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[MigrationStep]:
+def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[PlannedFile]:
     """Split and rewrite ``changes`` into migration files safe for a live database."""
     settings = settings or OnlineSettings()
     planner = _Planner(settings, changes)
@@ -763,14 +763,14 @@ def _mentioned_names(change: Change) -> list[str]:
 
 
 def pair_with_downs(
-    steps: list[MigrationStep],
+    steps: list[PlannedFile],
     current_url: str,
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
     owners: bool = False,
     *,
     online: bool = True,
-) -> list[tuple[MigrationStep, MigrationStep]]:
+) -> list[tuple[PlannedFile, PlannedFile]]:
     """Each up file with the down file that undoes exactly it.
 
     With ``online=False`` (a plain plan cut into several files, see
@@ -795,7 +795,7 @@ def pair_with_downs(
     from .inspect import diff_databases
 
     settings = settings or OnlineSettings()
-    pairs: list[tuple[MigrationStep, MigrationStep]] = []
+    pairs: list[tuple[PlannedFile, PlannedFile]] = []
     with _copy_of(current_url) as before, _copy_of(current_url) as after:
         for step in steps:
             _apply(after, step)
@@ -807,13 +807,13 @@ def pair_with_downs(
             if online:
                 down = _down_step(down_changes, step, settings)
             else:
-                down = MigrationStep(down_changes, all(c.transactional for c in down_changes), step.suffix)
+                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), step.suffix)
             pairs.append((step, down))
             _apply(before, step)
     return pairs
 
 
-def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
+def split_steps(steps: list[PlannedFile]) -> list[PlannedFile]:
     """``steps`` with each transactional file cut where it would use an enum
     value it adds (:func:`schemadiff.runner.writer.split_new_enum_values`).
 
@@ -822,21 +822,21 @@ def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
     """
     from .runner.writer import split_new_enum_values
 
-    result: list[MigrationStep] = []
+    result: list[PlannedFile] = []
     for step in steps:
         groups = split_new_enum_values(step.changes) if step.transactional else [step.changes]
         for index, group in enumerate(groups):
             suffix = step.suffix if index == 0 else "continue"
-            result.append(MigrationStep(list(group), step.transactional, suffix, step.preamble))
+            result.append(PlannedFile(list(group), step.transactional, suffix, step.preamble))
     return result
 
 
-def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSettings) -> MigrationStep:
+def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
     online = make_online(changes, settings)
     if len(online) == 1:
         return dataclasses.replace(online[0], suffix=up.suffix)
     if not online:
-        return MigrationStep([], True, up.suffix)
+        return PlannedFile([], True, up.suffix)
     transactional = all(change.transactional for change in changes)
     timeout = (
         settings.validate_statement_timeout
@@ -851,10 +851,10 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
         if transactional
         else ()
     )
-    return MigrationStep(list(changes), transactional, up.suffix, preamble)
+    return PlannedFile(list(changes), transactional, up.suffix, preamble)
 
 
-def _apply(url: str, step: MigrationStep) -> None:
+def _apply(url: str, step: PlannedFile) -> None:
     """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
     from . import dburl
     from .shadow.server import may_be_privileged, run_privileged

@@ -58,12 +58,12 @@ from schemadiff.shadow import catalog
 from schemadiff.engine import hazards
 from schemadiff.engine.diff import Change
 from schemadiff.inspect import diff_databases
-from schemadiff.online import MigrationStep, OnlineSettings, make_online, pair_with_downs, with_partitions
+from schemadiff.online import PlannedFile, OnlineSettings, make_online, pair_with_downs, with_partitions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_steps(steps: list[MigrationStep], directory: Path) -> list[Path]:
+def write_steps(steps: list[PlannedFile], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, step in enumerate(steps, start=1):
@@ -98,7 +98,7 @@ def online_case(
     return steps, current_url
 
 
-def statements(steps: list[MigrationStep]) -> list[str]:
+def statements(steps: list[PlannedFile]) -> list[str]:
     return [change.sql for step in steps for change in step.changes]
 
 
@@ -107,7 +107,7 @@ def only_sql(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
 
 
-def check_file_shapes(steps: list[MigrationStep], settings: OnlineSettings = OnlineSettings()) -> None:
+def check_file_shapes(steps: list[PlannedFile], settings: OnlineSettings = OnlineSettings()) -> None:
     for step in steps:
         if step.transactional:
             assert step.preamble[0] == f"SET LOCAL lock_timeout = '{settings.lock_timeout}';"

@@ -43,7 +43,7 @@ from .order import (
     R_CREATE,
     R_DROP,
     R_REPLACE_FUNCTION,
-    Step,
+    Node,
     order,
 )
 from .objects import ObjectChanges
@@ -149,14 +149,14 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         self.a = current
         self.b = desired
         self.current_index = current_index
-        self.steps: list[Step] = []
+        self.steps: list[Node] = []
 
     # -- helpers ---------------------------------------------------------------------
 
     def add(self, sql: str, action: str, kind: str, name: str, table: str | None, rank: int, *,
             statement: str, relation: str | None = None, also_locks: Iterable[Lock] = (),
             subject: object = None, hazards: Iterable[str] = (), transactional: bool = True,
-            **graph: Iterable) -> Step:
+            **graph: Iterable) -> Node:
         """Plan one statement: ``statement`` names its kind (a key of
         :data:`schemadiff.engine.locks.STATEMENT_LOCKS`), whose lock is taken
         on ``relation`` (default: ``table``); ``subject`` the model object
@@ -166,7 +166,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         locked = (relation or table) if lock is not None else None
         change = Change(sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
                         statement, lock, locked, tuple(also_locks), subject=subject)
-        step = Step(change, rank, **{k: set(v) for k, v in graph.items()})
+        step = Node(change, rank, **{k: set(v) for k, v in graph.items()})
         self.steps.append(step)
         return step
 
@@ -358,8 +358,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         names = old_key[0] == "index" or old.type in "pux"
         self.add(sql, "rename", old_key[0], new_key[1], new.table, R_ALTER_TABLE, removes={old_key},
                  statement="ALTER INDEX RENAME" if isinstance(old, Index) else "ALTER TABLE RENAME CONSTRAINT",
-                 provides={new_key}, frees={f"rel:{old.schema}.{old.name}"} if names else set(),
-                 claims={f"rel:{new.schema}.{new.name}"} if names else set())
+                 provides={new_key}, names_freed={f"rel:{old.schema}.{old.name}"} if names else set(),
+                 names_taken={f"rel:{new.schema}.{new.name}"} if names else set())
 
     def a_children(self, relation: str) -> list[Key]:
         keys: list[Key] = []
@@ -442,7 +442,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             self.add(f"DROP SEQUENCE {qualified(seq.schema, seq.name)};", "drop", "sequence", qname, None,
                      R_DROP["sequence"], hazards=[hz.DELETES_DATA], removes={key}, had=self.a_refs(key),
                      statement="DROP SEQUENCE", relation=qname,
-                     frees={f"rel:{qname}"})
+                     names_freed={f"rel:{qname}"})
         for qname, seq in self.b.sequences.items():
             key = ("sequence", qname)
             old = self.a.sequences.get(qname)
@@ -460,7 +460,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 else:
                     self.add(ddl.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
                              statement="CREATE SEQUENCE",
-                             provides={key}, needs=self.b_refs(key), claims={f"rel:{qname}"})
+                             provides={key}, needs=self.b_refs(key), names_taken={f"rel:{qname}"})
             else:
                 clauses = ddl.sequence_option_clauses(seq.options, old.options)
                 if clauses:
@@ -517,7 +517,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 frees = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
                 self.add(ddl.drop_constraint(constraint), "drop", "constraint", name, constraint.table, rank,
                          statement="ALTER TABLE DROP CONSTRAINT", also_locks=_referenced_locks(constraint, AE),
-                         removes={key}, had=self.a_refs(key) - {("table", constraint.table)}, frees=frees)
+                         removes={key}, had=self.a_refs(key) - {("table", constraint.table)}, names_freed=frees)
         for name, constraint in self.b.constraints.items():
             key = ("constraint", name)
             old = self.a.constraints.get(name)
@@ -550,7 +550,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         self.add(ddl.add_constraint(constraint), "create", "constraint", key[1], constraint.table, rank,
                  statement="ALTER TABLE ADD CONSTRAINT FOREIGN KEY" if foreign else "ALTER TABLE ADD CONSTRAINT",
                  also_locks=_referenced_locks(constraint, SRE), subject=constraint,
-                 hazards=hazards, provides={key}, needs=self.b_refs(key), claims=claims)
+                 hazards=hazards, provides={key}, needs=self.b_refs(key), names_taken=claims)
 
     def diff_indexes(self) -> None:
         for name, index in self.a.indexes.items():
@@ -566,7 +566,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
                          R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
                          statement="DROP INDEX", subject=index,
-                         had=self.a_refs(key), frees={f"rel:{name}"})
+                         had=self.a_refs(key), names_freed={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
             old = self.a.indexes.get(name)
@@ -580,7 +580,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add(ddl.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
                          statement="CREATE INDEX", subject=index,
-                         needs=self.b_refs(key), claims={f"rel:{name}"})
+                         needs=self.b_refs(key), names_taken={f"rel:{name}"})
             self.comment_step(f"INDEX {qualified(index.schema, index.name)}", key, "index", name, index.table,
                               None if created else old.comment, index.comment, created)
 
@@ -594,7 +594,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add(ddl.drop_view(view), "drop", "materialized view" if view.materialized else "view", qname,
                          None, R_DROP["view"], removes=removes, had=self.a_refs(key) - removes,
                          statement="DROP MATERIALIZED VIEW" if view.materialized else "DROP VIEW", relation=qname,
-                         frees={f"rel:{qname}", f"type:{qname}"})
+                         names_freed={f"rel:{qname}", f"type:{qname}"})
         for qname, view in self.b.views.items():
             key = ("view", qname)
             kind = "materialized view" if view.materialized else "view"
@@ -604,7 +604,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if created:
                 self.add(ddl.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
                          statement="CREATE MATERIALIZED VIEW" if view.materialized else "CREATE VIEW",
-                         needs=self.b_refs(key) - {key}, claims={f"rel:{qname}", f"type:{qname}"})
+                         needs=self.b_refs(key) - {key}, names_taken={f"rel:{qname}", f"type:{qname}"})
             elif old is not None and (old.definition, old.options) != (view.definition, view.options):
                 # Same columns first, maybe more after: replaced in place, so
                 # the views built on it stay as they are.

@@ -85,7 +85,7 @@ class TableChanges:
         self.add(f"DROP TABLE {ddl.table_ref(table)};", "drop", "table", qname, qname, R_DROP["table"],
                  statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]], subject=table,
                  hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
-                 frees={f"rel:{qname}", f"type:{qname}"})
+                 names_freed={f"rel:{qname}", f"type:{qname}"})
 
     def create_table(self, table: Table) -> None:
         qname = table.qualified
@@ -98,7 +98,7 @@ class TableChanges:
         self.add(ddl.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
                  statement="CREATE TABLE", also_locks=parents, subject=table,
                  provides={key, *columns}, needs=needs - columns - {key},
-                 claims={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
+                 names_taken={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
         ref = ddl.table_ref(table)
         if table.rls:
             self.add(f"ALTER TABLE {ref} ENABLE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
@@ -238,7 +238,7 @@ class TableChanges:
         self.add(f"ALTER TABLE {ddl.table_ref(table)} DROP COLUMN {ident(column.name)};", "drop", "column",
                  key[1], qname, R_DROP["column"], hazards=[hz.DELETES_DATA] if column.generated is None else [],
                  statement="ALTER TABLE DROP COLUMN",
-                 removes=removes, had=self.a_refs(key) - {("table", qname)}, frees=frees)
+                 removes=removes, had=self.a_refs(key) - {("table", qname)}, names_freed=frees)
 
     def add_column(self, table: Table, column: Column) -> None:
         qname = table.qualified
@@ -251,7 +251,7 @@ class TableChanges:
                  "column", key[1], qname, R_CREATE["column"], statement="ALTER TABLE ADD COLUMN",
                  hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
-                 claims=self.identity_claims([column]))
+                 names_taken=self.identity_claims([column]))
 
     def fills_with_null(self, column: Column) -> bool:
         """Whether ADD COLUMN gives existing rows NULL in a column that must not hold it.
@@ -317,7 +317,7 @@ class TableChanges:
             # The identity's sequence is dropped with it (ACCESS EXCLUSIVE on the sequence).
             alter("DROP IDENTITY", statement="DROP IDENTITY", adds=False,
                   also_locks=[Lock(old.identity_sequence, AE)] if old.identity_sequence else [],
-                  frees={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
+                  names_freed={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
         retyped = (old.type, old.collation) != (new.type, new.collation)
         base_changes = retyped and _base(old.type) != _base(new.type)
         default_reset = base_changes and old.default is not None
@@ -353,7 +353,7 @@ class TableChanges:
                 alter("DROP NOT NULL", statement="DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:
             alter(f"ADD {ddl.identity_clause(new)}", statement="ADD IDENTITY", ends=False, adds=False,
-                  claims={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
+                  names_taken={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
             self.continue_sequence(table, new, None)
         elif new.identity and old.identity:
             if new.identity != old.identity:
@@ -436,8 +436,8 @@ class TableChanges:
         self.add(f"ALTER SEQUENCE {ddl.qualified(old_schema, old_name)} RENAME TO {ident(new_name)};", "rename",
                  "sequence", new.identity_sequence, qname, R_ALTER_COLUMN, modifies={key},
                  statement="ALTER SEQUENCE RENAME", relation=old.identity_sequence,
-                 needs={key, ("table", qname)}, frees={f"rel:{old.identity_sequence}"},
-                 claims={f"rel:{new.identity_sequence}"})
+                 needs={key, ("table", qname)}, names_freed={f"rel:{old.identity_sequence}"},
+                 names_taken={f"rel:{new.identity_sequence}"})
 
     def keep_position_in_bounds(self, table: Table, column: Column, old: SequenceOptions,
                                 new: SequenceOptions) -> None:

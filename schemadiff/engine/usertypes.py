@@ -52,7 +52,7 @@ class TypeChanges:
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"
             self.add(f"ALTER TYPE {old_ref} RENAME TO {ident(renamed)};", "rename", "type", qname, None, R_RENAME,
-                     statement="ALTER TYPE RENAME", frees={f"type:{qname}"}, claims={f"type:{new_qname}"})
+                     statement="ALTER TYPE RENAME", names_freed={f"type:{qname}"}, names_taken={f"type:{new_qname}"})
             del self.a.types[qname]
             old.name = renamed
             self.a.types[new_qname] = old
@@ -93,14 +93,14 @@ class TypeChanges:
                 self.add(ddl.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
                          statement="DROP TYPE",
                          removes={key}, had=self.a_refs(key) - {key},
-                         frees=set() if qname in self.type_renames else {f"type:{qname}"})
+                         names_freed=set() if qname in self.type_renames else {f"type:{qname}"})
         for qname, new in self.b.types.items():
             key = ("type", qname)
             old = self.a.types.get(qname)
             created = old is None or key in self.replaced
             if created:
                 self.add(ddl.create_type(new), "create", "type", qname, None, R_CREATE["type"], statement="CREATE TYPE",
-                         provides={key}, needs=self.b_refs(key) - {key}, claims={f"type:{qname}"})
+                         provides={key}, needs=self.b_refs(key) - {key}, names_taken={f"type:{qname}"})
             elif isinstance(old, Enum) and isinstance(new, Enum):
                 self.alter_enum(old, new)
             elif isinstance(old, Domain) and isinstance(new, Domain):

@@ -445,10 +445,15 @@ def _renamed_relation(hint: RenameHint) -> str | None:
 
 
 def _rename_hazards(kind: str) -> tuple[str, ...]:
-    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
+    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table);
+    the lock hazard follows the rename's lock (engine.locks): ACCESS EXCLUSIVE on the table for a table,
+    column or constraint, none on any table for an index (only the index is locked) or an enum value."""
     from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+    from .engine.locks import LockMode, lock_of
 
-    return (BREAKS_CLIENTS, ACCESS_EXCLUSIVE) if kind in ("table", "column") else (ACCESS_EXCLUSIVE,)
+    breaks = (BREAKS_CLIENTS,) if kind in ("table", "column") else ()
+    locks = lock_of(_RENAME_STATEMENTS[kind]) is LockMode.ACCESS_EXCLUSIVE
+    return breaks + ((ACCESS_EXCLUSIVE,) if locks else ())
 
 
 def _is_temporary(url: str) -> bool:

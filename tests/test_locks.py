@@ -283,3 +283,42 @@ def test_every_statement_kind_is_described():
     assert LockMode.from_pg_locks("ShareUpdateExclusiveLock") is LockMode.SHARE_UPDATE_EXCLUSIVE
     assert LockMode.ACCESS_EXCLUSIVE.blocks_reads and not LockMode.EXCLUSIVE.blocks_reads
     assert LockMode.SHARE.blocks_writes and not LockMode.SHARE_UPDATE_EXCLUSIVE.blocks_writes
+
+
+def test_rename_hints_declare_the_locks_their_renames_take(make_db):
+    """The renames rename hints put in the plan (schemadiff.hints) carry their statement's lock too."""
+    from schemadiff.errors import SourcePosition
+    from schemadiff.hints import RenameHint, apply_rename_hints
+
+    at = SourcePosition("desired.sql", 1, 1)
+    current = ("CREATE TABLE t (a int, CONSTRAINT t_a_check CHECK (a > 0)); CREATE INDEX t_a_idx ON t (a);"
+               " CREATE TABLE old_name (id int); CREATE TYPE mood AS ENUM ('sad');"
+               " INSERT INTO t VALUES (1);")
+    desired = ("CREATE TABLE t (b int, CONSTRAINT t_b_check CHECK (b > 0)); CREATE INDEX t_b_idx ON t (b);"
+               " CREATE TABLE new_name (id int); CREATE TYPE mood AS ENUM ('blue');")
+    hints = [
+        RenameHint("column", "public.t.b", "public.t.a", at, parent="t", new="b", old="a", old_parent="t"),
+        RenameHint("constraint", "public.t.t_b_check", "public.t.t_a_check", at, parent="t", new="t_b_check",
+                   old="t_a_check", old_parent="t"),
+        RenameHint("index", "public.t_b_idx", "public.t_a_idx", at, new="t_b_idx", old="t_a_idx"),
+        RenameHint("table", "public.new_name", "public.old_name", at, new="new_name", old="old_name"),
+        RenameHint("enum value", "public.mood.blue", "public.mood.sad", at, parent="mood", new="blue", old="sad",
+                   old_parent="mood"),
+    ]
+    a, b = make_db(current), make_db(desired)
+    changes = apply_rename_hints(diff_databases(a, b), hints, a, b)
+    renames = [change for change in changes if change.action == "rename"]
+    assert {change.statement for change in renames} == {
+        "ALTER TABLE RENAME COLUMN", "ALTER TABLE RENAME CONSTRAINT", "ALTER INDEX RENAME", "ALTER TABLE RENAME",
+        "ALTER TYPE RENAME VALUE"}
+    problems = []
+    with psycopg.connect(a, autocommit=True) as conn:
+        for change in changes:
+            measured, children = _measure(conn, change)
+            declared = {change.relation: change.lock} if change.lock is not None else {}
+            undeclared = {r: m for r, m in measured.items() if r not in declared and m is not LockMode.ACCESS_SHARE}
+            if any(measured.get(r) != m for r, m in declared.items()) or undeclared:
+                problems.append(f"{change.statement}: declared {declared}, PostgreSQL took {measured}")
+            if hz.ACCESS_EXCLUSIVE in change.hazards and change.lock is not LockMode.ACCESS_EXCLUSIVE:
+                problems.append(f"{change.statement}: hazard {hz.ACCESS_EXCLUSIVE} but lock {change.lock}")
+    assert problems == []

@@ -364,6 +364,10 @@ def _plan_json(result) -> dict:
                 "table": c.table,
                 "hazards": list(c.hazards),
                 "lock": lock_duration(c),
+                "lock_mode": c.lock.value if c.lock else None,
+                "locked_relation": c.relation,
+                "other_locks": [{"relation": lock.relation, "mode": lock.mode.value} for lock in c.also_locks],
+                "statement": c.statement,
                 "transactional": c.transactional,
             }
             for c in result.changes

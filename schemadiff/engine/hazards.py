@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .change import Change
+from .locks import LockMode
 
 from .usercode import ANY_SCHEMA, READ, REBUILD, WRITE, UserCode
 
@@ -74,6 +75,26 @@ def lock_duration(change: Change) -> str | None:
     if REWRITES_TABLE in change.hazards or VALIDATES in change.hazards or REBUILDS_INDEXES in change.hazards:
         return "proportional to table size"
     return "instant"
+
+
+def restated(codes: Iterable[str], lock: LockMode | None) -> tuple[str, ...]:
+    """``codes`` for a statement rewritten into one taking ``lock`` (online mode's CONCURRENTLY forms).
+
+    The lock hazards describe the statement's lock, so they follow it: a
+    statement that no longer takes ACCESS EXCLUSIVE loses
+    ``access-exclusive-lock``, one whose lock lets writes through (SHARE
+    UPDATE EXCLUSIVE, PostgreSQL "Explicit Locking" table 13.2) loses
+    ``blocks-writes``. The others (deletes data, rewrites) are about what
+    the statement does, and stay.
+    """
+    kept = []
+    for code in codes:
+        if code == ACCESS_EXCLUSIVE and lock is not LockMode.ACCESS_EXCLUSIVE:
+            continue
+        if code == BLOCKS_WRITES and not (lock is not None and lock.blocks_writes):
+            continue
+        kept.append(code)
+    return tuple(kept)
 
 
 def describe(change: Change) -> list[str]:

@@ -24,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from . import catalog, dumpjudge, replay
 from ..errors import MigrationFailed, ServerResourceError, ShadowServerError, VerificationFailed
 from ..execute import Session, run_migration_text
-from .server import ShadowServer, Status, _no_status
+from ..progress import Progress, no_progress
+from .server import ShadowServer
 
 _SHOWN = 20  # differences listed in the message; the rest are counted
 _UP = "the up migration does not reach the desired state"
@@ -40,7 +41,7 @@ def verify_migrations(
     ups: Sequence[str],
     downs: Sequence[str],
     owners: bool = False,
-    status: Status = _no_status,
+    status: Progress = no_progress,
     seed_tables: Collection[str] = (),
     accept_fails_on_rows: bool = False,
     ignore=None,
@@ -145,7 +146,7 @@ class _ValuesDependent(Exception):
 
 def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
                      desired: catalog.Snapshot, judges: _Judges, ups: Sequence[str],
-                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
+                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Progress) -> bool:
     """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.shadow.seed`): True when it is done.
 
     Seed, up, probe (one more insert per seeded table with a sequence-backed

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
+from .errors import CannotExpress, ConfigError, DatabaseError, DestructiveChangeRefused, FailsOnExistingRowsRefused
 from .scope import Scope, scope_of
 
 Status = Callable[[str], None]
@@ -375,9 +375,30 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
         except dumpjudge.DumpUnavailable as exc:
             return [], [str(exc)]
         options = inputs.target.scope.pg_dump_options()  # --exclude/--schema: pg_dump leaves them out too
-        desired = dumpjudge.dump(desired_url, program, options=options)
-        current = dumpjudge.dump(current_url, program, options=options)
-    return dumpjudge.differences(desired, current), []
+        texts = {"expected": dumpjudge.dump_text(desired_url, program, options=options),
+                 "actual": dumpjudge.dump_text(current_url, program, options=options)}
+        desired, current = dumpjudge.parse(texts["expected"]), dumpjudge.parse(texts["actual"])
+        lines = dumpjudge.differences(desired, current)
+        if lines and dumpjudge.same_after_reprint(desired, current, lambda side: _dumped_again(inputs, texts[side], program)):
+            lines = []
+    return lines, []
+
+
+def _dumped_again(inputs: _Inputs, text: str, program):
+    """The pg_dump script ``text`` restored into a scratch shadow database and dumped again; None if it does not load."""
+    from . import dumpjudge
+
+    inputs.status("Printing pg_dump's script again on the shadow server")
+    shadow = inputs.shadow
+    name = shadow.create_database()
+    try:
+        url = shadow.admin_url_for(name)  # the dump's CREATE EXTENSION needs the administrator, as with psql
+        dumpjudge.restore(text, url)
+        return dumpjudge.dump(url, program, options=inputs.target.scope.pg_dump_options())
+    except DatabaseError:
+        return None
+    finally:
+        shadow.drop_database(name)
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
@@ -394,6 +415,11 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
         current, current_index = target.scope.apply(current), None  # the index was of the whole model
     inputs.status("Comparing")
     changes = diff_schemas(current, desired, current_index=current_index, owners=target.owners)
+    if changes:
+        reconciled = _same_expressions(inputs, current, desired)
+        if reconciled is not current:
+            current = reconciled
+            changes = diff_schemas(current, desired, owners=target.owners)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
         from .dburl import read_only
@@ -408,6 +434,33 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
             changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners)
         changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
+
+
+def _same_expressions(inputs: _Inputs, current, desired):
+    """``current`` with desired's text wherever an expression differs only as PostgreSQL prints it.
+
+    See :mod:`schemadiff.reprint`: each side's schema is printed again on
+    the shadow server (its create script loaded and read back) only when
+    expression texts differ, the desired side only when the current side's
+    reprint did not settle every place. A side whose script does not load
+    there is compared as it was printed (the differences stay visible).
+    """
+    from . import reprint
+
+    paths = reprint.differing(current, desired)
+    if not paths:
+        return current
+    current_chain, desired_chain = [current], [desired]
+    same: set = set()
+    for chain in (current_chain, desired_chain):
+        try:
+            chain.append(inputs.printed_again(chain[0]))
+        except DatabaseError:  # the SQL does not load there (the server's own trouble is not caught)
+            continue
+        same = reprint.same_expressions(paths, current_chain, desired_chain)
+        if len(same) == len(paths):
+            break
+    return reprint.with_desired_texts(current, desired, same)
 
 
 def _in_scope(scope: Scope, changes: list) -> list:
@@ -456,6 +509,7 @@ class _Inputs:
         self._held: dict[str, str] = {}
         self._holder: contextlib.ExitStack | None = None
         self.created_roles: list[str] = []  # roles this run created on the shadow server
+        self._empty = None  # an empty shadow database's model, for printed_again
 
     @property
     def hints_belong_in(self) -> str:
@@ -521,6 +575,33 @@ class _Inputs:
         if created:
             self.status(f"Created NOLOGIN role(s) on the shadow server: {', '.join(created)}")
             self.created_roles.extend(r for r in created if r not in self.created_roles)
+
+    def printed_again(self, model):
+        """``model``'s schema loaded on the shadow from the engine's create script and read back.
+
+        The models are kept by the script's text, as desired files' are.
+        Raises DatabaseError when the script does not load there.
+        """
+        from . import cache, reprint
+        from .shadow import identity
+
+        if self._empty is None:
+            from .inspect import inspect_database
+
+            with self.shadow.temporary_database() as url:
+                self._empty = inspect_database(url)
+        script = reprint.create_script(model, self._empty)
+
+        def load(url: str) -> None:
+            from .replay import load_statements
+            from .sqlfile import parse_statements
+
+            statements = parse_statements(script, "<schema printed again>")
+            self.create_shadow_roles(statements)
+            self.status("Printing differing expressions again on the shadow server")
+            load_statements(url, statements, "schema printed again")
+
+        return self._model(cache.key("reprinted", identity(self.shadow_url), script), load)
 
     def desired_is_cached(self) -> bool:
         return self.desired_key in self._loaded or self.models.has(self.desired_key)

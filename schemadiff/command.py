@@ -375,11 +375,12 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
         except dumpjudge.DumpUnavailable as exc:
             return [], [str(exc)]
         options = inputs.target.scope.pg_dump_options()  # --exclude/--schema: pg_dump leaves them out too
-        texts = {"expected": dumpjudge.dump_text(desired_url, program, options=options),
-                 "actual": dumpjudge.dump_text(current_url, program, options=options)}
-        desired, current = dumpjudge.parse(texts["expected"]), dumpjudge.parse(texts["actual"])
+        desired = dumpjudge.dump(desired_url, program, options=options)
+        current = dumpjudge.dump(current_url, program, options=options)
         lines = dumpjudge.differences(desired, current)
-        if lines and dumpjudge.same_after_reprint(desired, current, lambda side: _dumped_again(inputs, texts[side], program)):
+        sides = {"expected": desired, "actual": current}
+        if lines and dumpjudge.same_after_reprint(desired, current,
+                                                  lambda side: _dumped_again(inputs, sides[side].text, program)):
             lines = []
     return lines, []
 
@@ -394,7 +395,8 @@ def _dumped_again(inputs: _Inputs, text: str, program):
     try:
         url = shadow.admin_url_for(name)  # the dump's CREATE EXTENSION needs the administrator, as with psql
         dumpjudge.restore(text, url)
-        return dumpjudge.dump(url, program, options=inputs.target.scope.pg_dump_options())
+        # A scratch database's dump, not one of the compared states: read as text.
+        return dumpjudge.parse(dumpjudge.dump_text(url, program, options=inputs.target.scope.pg_dump_options()))
     except DatabaseError:
         return None
     finally:
@@ -907,9 +909,14 @@ def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = No
     from .inspect import inspect_database
     from .shadow import ShadowServer
 
+    from .dburl import check_url
+    from .migrateurl import libpq_url
+
+    # Checked as every other command checks a URL (a setting given twice, golang-migrate's x- options).
+    check_url(db_url)
     scope = scope or Scope()
     status("Reading the live database")
-    live = scope.apply(inspect_database(read_only(db_url)))
+    live = scope.apply(inspect_database(read_only(libpq_url(db_url))))
     shadow = ShadowServer.open(shadow_url, status)
     with shadow.temporary_database() as empty_url:
         empty = scope.apply(inspect_database(empty_url))

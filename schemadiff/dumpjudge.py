@@ -82,6 +82,7 @@ class Dump:
     """A normalised schema-only dump: the multiset of its statements."""
 
     statements: Counter = field(default_factory=Counter)
+    text: str = field(default="", compare=False)  # pg_dump's script as printed, to restore it (see ``restore``)
 
 
 def _version_of(program: str) -> int | None:
@@ -150,7 +151,10 @@ def find_pg_dump(server: int) -> PgDump:
 
 def dump(url: str, program: PgDump, *, owners: bool = False, options: Sequence[str] = ()) -> Dump:
     """The normalised schema-only dump of the database at ``url`` (see :func:`dump_text`)."""
-    return parse(dump_text(url, program, owners=owners, options=options))
+    text = dump_text(url, program, owners=owners, options=options)
+    result = parse(text)
+    result.text = text
+    return result
 
 
 def dump_text(url: str, program: PgDump, *, owners: bool = False, options: Sequence[str] = ()) -> str:

@@ -282,6 +282,92 @@ def plan(
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
+_SUMMARY_HEADERS = ("Table", "Added", "Removed", "Changed", "Hazards")
+
+
+def _print_summary(out: Console, rows, hazards_by_group: dict[str, set[str]]) -> None:
+    """The per-table summary: a table where every name fits in its column, else one block per table.
+
+    A name is never cut ("posts_created_…") nor folded mid-name: a wrapped
+    identifier reads as two, and a copied one is wrong. rich wraps cells at
+    spaces and folds only a word longer than its column, so the table is
+    used when each column can be as wide as its longest word; otherwise
+    (long names at 80 columns) each table gets a block whose lines break
+    between names only.
+    """
+    cells = [
+        (row.table, ", ".join(row.added), ", ".join(row.removed), ", ".join(row.changed),
+         sorted(hazards_by_group.get(row.table, ())))
+        for row in rows
+    ]
+    needed = [
+        max([len(header)] + [max((len(word) for word in _words(_plain(cell[i]))), default=0) for cell in cells])
+        for i, header in enumerate(_SUMMARY_HEADERS)
+    ]
+    # rich's box: a border left of each column and one at the end; one space of padding each side but the edges.
+    # rich breaks lines at every space, inside a quoted "my table" too: such a name gets the blocks.
+    spaced = any(" " in word for cell in cells for text in cell for word in _words(_plain(text)))
+    if not spaced and sum(needed) + 2 * len(needed) - 2 + len(needed) + 1 <= out.width:
+        table = Table(show_lines=False, pad_edge=False)
+        for header, width in zip(_SUMMARY_HEADERS, needed):
+            table.add_column(header, min_width=width, overflow="fold")
+        for cell in cells:
+            table.add_row(*(escape(text) for text in cell[:4]), _hazard_markup(cell[4]))
+        out.print(table)
+        return
+    for number, cell in enumerate(cells):
+        if number:
+            out.print()
+        out.print(f"[bold]{escape(cell[0])}[/bold]", soft_wrap=True)
+        for label, items in (("added", cell[1]), ("removed", cell[2]), ("changed", cell[3])):
+            if items:
+                for line in _wrap_words(f"  {label}: ", items, out.width):
+                    out.print(escape(line), soft_wrap=True)
+        if cell[4]:
+            # Hazard labels have no identifiers: styled whole, one label per line when they do not fit.
+            prefix = "  hazards: "
+            lines = _wrap_words(prefix, ", ".join(cell[4]), out.width)
+            if len(lines) == 1:
+                out.print(escape(prefix) + _hazard_markup(cell[4]), soft_wrap=True)
+            else:
+                for index, label in enumerate(cell[4]):
+                    head = prefix if index == 0 else " " * len(prefix)
+                    comma = "," if index < len(cell[4]) - 1 else ""
+                    out.print(escape(head) + _hazard_markup([label]) + comma, soft_wrap=True)
+
+
+# A word for line breaking: a run of non-spaces, a double-quoted identifier
+# counted whole with any spaces it holds.
+_WORD = re.compile(r'(?:"(?:[^"]|"")*"|[^\s"])+')
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _plain(cell) -> str:
+    return ", ".join(cell) if isinstance(cell, list) else cell
+
+
+def _wrap_words(prefix: str, text: str, width: int) -> list[str]:
+    """``prefix`` then ``text`` broken into lines of ``width`` between words only (see ``_words``).
+
+    A word longer than a line gets a line of its own and runs past the
+    width (the terminal may wrap it; its text stays whole). Continuation
+    lines are indented under the first word.
+    """
+    indent = " " * len(prefix)
+    lines, line, empty = [], prefix, True
+    for word in _words(text):
+        if not empty and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line, empty = indent, True
+        line += ("" if empty else " ") + word
+        empty = False
+    lines.append(line)
+    return lines
+
+
 def _hazard_markup(labels, prefix: str = "") -> str:
     """Hazard labels styled by severity: data loss and broken clients white on red, the rest yellow."""
     from .hazards import SEVERE
@@ -377,24 +463,11 @@ def _render_plan(result) -> None:
         return
     from .hazards import describe
 
-    # Names wrap (overflow="fold") instead of being cut to "posts_created_…":
-    # at 80 columns a truncated name is a wrong name.
-    table = Table(show_lines=False, pad_edge=False)
-    for header in ("Table", "Added", "Removed", "Changed", "Hazards"):
-        table.add_column(header, overflow="fold")
     hazards_by_group: dict[str, set[str]] = {}
     for change in result.changes:
         group = change.table or f"{change.kind} {change.name}"
         hazards_by_group.setdefault(group, set()).update(describe(change))
-    for row in result.summary():
-        table.add_row(
-            escape(row.table),
-            escape(", ".join(row.added)),
-            escape(", ".join(row.removed)),
-            escape(", ".join(row.changed)),
-            _hazard_markup(sorted(hazards_by_group.get(row.table, ()))),
-        )
-    out.print(table)
+    _print_summary(out, result.summary(), hazards_by_group)
     if out.is_terminal:
         from rich.syntax import Syntax
 

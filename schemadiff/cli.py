@@ -559,8 +559,10 @@ def generate(
         return
     for path in result.written:
         session.out.print(f"wrote {escape(_shown_path(path))}")
+    files = len(result.written) // 2  # an up and a down file per migration
     session.out.print(
-        f"[green]Verified:[/green] up reaches the desired state and down returns, {len(result.changes)} statement(s) up."
+        f"[green]Verified:[/green] up reaches the desired state and down returns:"
+        f" {result.up_statements} statement(s) up in {files} migration(s)."
     )
 
 
@@ -846,9 +848,15 @@ def _run_migrations(target, **options) -> None:
     for applied in result.applied:
         table.add_row(escape(applied.step.name), applied.step.direction, f"{applied.duration_ms} ms")
     session.out.print(table)
+    # golang-migrate's words: "up" applies a migration, "down" rolls it back.
+    ups = sum(1 for applied in result.applied if applied.step.direction == "up")
+    downs = len(result.applied) - ups
+    counts = ", ".join(
+        f"{count} migration(s) {verb}" for count, verb in ((ups, "applied"), (downs, "rolled back")) if count
+    )
     session.out.print(
         f"[green]{escape(where)}: version {_v(result.start_version)} -> {_v(result.final_version)},"
-        f" {len(result.applied)} migration(s) applied.[/green]"
+        f" {counts}.[/green]"
     )
 
 
@@ -937,7 +945,7 @@ def status(
 # number, not an unknown option; real options are still parsed.
 @app.command(context_settings={"ignore_unknown_options": True})
 def force(
-    version: Annotated[int, typer.Argument(help="Version to record (-1: none).")],
+    version: Annotated[str, typer.Argument(help="Version to record (-1: none).")],
     service: RunnerServiceArg = None,
     db: RunnerDbOpt = None,
     directory: DirOpt = None,
@@ -946,13 +954,31 @@ def force(
     from . import command
 
     session = _s()
+    number = _force_version(version, service)
     target = command.resolve_runner_target(service, directory=directory, db=db)
-    result = command.force(target, version)
+    result = command.force(target, number)
     stored = result.previous.row
     was = stored if stored is not None and stored < -1 else result.previous.version  # a row no migration names
     session.out.print(
         f"forced version {_v(result.version)} (was {_v(was)}"
         f"{', dirty' if result.previous.dirty else ''}); nothing was run."
+    )
+
+
+def _force_version(version: str, service: str | None) -> int:
+    """``force``'s VERSION as a number; swapped arguments (``force cortex 3``) get the right order as the hint."""
+    try:
+        return int(version)
+    except ValueError:
+        pass
+    if service is not None and service.lstrip("-").isdigit():
+        raise CommandError(
+            f"force takes the version first, then the service: {version!r} is not a version",
+            f"Run `schemadiff force {service} {shlex.quote(version)}`.",
+        )
+    raise CommandError(
+        f"invalid version {version!r}: force takes a whole number (-1: no version recorded)",
+        "Run `schemadiff force VERSION [SERVICE]`, e.g. `schemadiff force 3` (see `schemadiff status`).",
     )
 
 

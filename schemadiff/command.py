@@ -692,6 +692,9 @@ class GenerateResult:
     written: list[Path]
     version: int | None
     notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, roles made ...
+    # Statements in the written up files, SET LOCAL preambles included: with
+    # --online one change becomes several statements over several files.
+    up_statements: int = 0
 
 
 def generate(
@@ -752,7 +755,10 @@ def generate(
     ]
     # The pair and its sum line are written together or not at all.
     written = write_pairs(target.directory, pairs, create=create_directory, digits=scheme.digits)
-    return GenerateResult(target, changes, down_changes, written, first, notes + _role_notes(inputs))
+    from .sqlfile import parse_statements
+
+    up_statements = sum(len(parse_statements(up)) for _, up, _ in files)
+    return GenerateResult(target, changes, down_changes, written, first, notes + _role_notes(inputs), up_statements)
 
 
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,

@@ -996,7 +996,7 @@ def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
 # server
 
 server_app = typer.Typer(
-    help="The embedded shadow server: status, stop, clean (give back its disk and /dev/shm).",
+    help="The embedded shadow server: status, createdb (a scratch database to try apply), stop, clean.",
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
@@ -1025,6 +1025,23 @@ def server_status() -> None:
         out.print(f"memory: {_size(state.memory_bytes)} in {escape(str(state.memory_directory))}")
     else:
         out.print("memory: none")
+
+
+@server_app.command("createdb")
+def server_createdb(
+    name: Annotated[str, typer.Argument(help="Database name, e.g. cortex_dev.")],
+) -> None:
+    """Make a scratch database on the embedded server to try apply, and print its URL (throwaway: no fsync)."""
+    from . import command
+
+    session = _s()
+    with session.working():
+        scratch = command.server_createdb(name, status=session.status)
+    # The URL alone on stdout, for `export CORTEX_DATABASE_URL=$(schemadiff server createdb cortex_dev)`.
+    _write_exact(scratch.url + "\n")
+    what = "created" if scratch.created else "already exists:"
+    session.err.print(f"{what} database {escape(scratch.name)} on the embedded server (throwaway: fsync is off,"
+                      " and `schemadiff server clean` deletes it)")
 
 
 @server_app.command("stop")

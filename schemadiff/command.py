@@ -1132,6 +1132,13 @@ def server_status():
     return embedded_status()
 
 
+def server_createdb(name: str, status: Status = _no_status):
+    """A scratch database on the embedded server, for trying ``apply`` (``shadow.ScratchDatabase``)."""
+    from .shadow import create_scratch_database
+
+    return create_scratch_database(name, status)
+
+
 def server_stop() -> bool:
     """Stop the embedded server (fast shutdown); whether one was running."""
     from .shadow import stop_embedded

@@ -26,6 +26,7 @@ could trip over.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -82,6 +83,12 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
     Raises what the shadow server or the replay raise (``ShadowServerError``,
     ``MigrationDirectoryError`` for a file that does not replay).
     """
+    return _replayed(migrations, upto, shadow_url, again=False)[0]
+
+
+def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
+              again: bool) -> tuple[Snapshot, Snapshot | None]:
+    """The replayed snapshot, and with ``again`` the same schema printed again (see ``_printed_again``)."""
     from .replay import replay_directory
     from .shadow import ShadowServer
 
@@ -89,9 +96,14 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
         migrations.path, tuple(m for m in migrations.migrations if upto is not None and m.version <= upto)
     )
     shadow = ShadowServer.open(shadow_url)
-    with shadow.temporary_database() as url:
+    name = shadow.create_database()
+    try:
+        url = shadow.url_for(name)
         replay_directory(url, upto_migrations)
-        return catalog.snapshot(url)
+        return catalog.snapshot(url), _printed_again(shadow.admin_url_for(name), shadow) if again else None
+    finally:
+        with contextlib.suppress(Exception):  # as temporary_database: an orphan is dropped on the next start
+            shadow.drop_database(name)
 
 
 def differences_from_replay(
@@ -103,10 +115,83 @@ def differences_from_replay(
     Lines read as the judge's: "missing ..." is in the replay but not live,
     "unexpected ..." is live only. Installed extensions are not compared,
     nor the live side's version tables under custom names (``bookkeeping``).
+    An object whose definitions differ only as PostgreSQL prints its own
+    printed form again is not a difference (see :func:`compare_with_replay`).
     """
-    expected = _without_extensions(replayed_snapshot(migrations, upto, shadow_url))
+    return compare_with_replay(live_url, migrations, upto, shadow_url, bookkeeping)[0]
+
+
+def compare_with_replay(
+    live_url: str, migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
+    bookkeeping: tuple[tuple[str, str], ...] = (),
+) -> tuple[list[str], str]:
+    """(difference lines as :func:`differences_from_replay` gives them, the replay's fingerprint).
+
+    PostgreSQL does not always print an expression it parsed from its own
+    printed form the same way: Django's ``CHECK (status IN ('a','b'))`` on a
+    varchar prints as ``... = ANY ((ARRAY['a'::character varying,
+    ...])::text[])``, and that, loaded again (from ``schemadiff dump`` into a
+    migration), as ``... = ANY (ARRAY[('a'::character varying)::text,
+    ...])``. A database an ORM built and the directory adopted from its dump
+    then differ in text only. So when objects differ, each side is printed
+    again: its ``pg_dump --schema-only`` restored into a scratch database on
+    the shadow server and read back. An object is the same when one of the
+    live side's {definition, printed again} equals one of the replay's,
+    exactly; so two different definitions are never called the same
+    (restoring a dump gives the same schema: pg_dump's purpose). Without a
+    usable pg_dump the definitions are compared as they are.
+    """
+    expected, _ = _replayed(migrations, upto, shadow_url, again=False)
+    expected = _without_extensions(expected)
     actual = _without_extensions(catalog.snapshot(live_url, bookkeeping=bookkeeping))
-    return catalog.differences(expected, actual)
+    replay_fingerprint = fingerprint(expected)
+    if not catalog.differences(expected, actual):
+        return [], replay_fingerprint
+    from .shadow import ShadowServer
+
+    shadow = ShadowServer.open(shadow_url)
+    _, expected_again = _replayed(migrations, upto, shadow_url, again=True)
+    actual_again = _printed_again(live_url, shadow)
+    chains = ([expected] + ([expected_again] if expected_again else []),
+              [actual] + ([actual_again] if actual_again else []))
+    return catalog.differences(expected, _settled(expected, actual, *chains)), replay_fingerprint
+
+
+def _settled(expected: Snapshot, actual: Snapshot, expected_chain: list[Snapshot],
+             actual_chain: list[Snapshot]) -> Snapshot:
+    """``actual`` with expected's definition for each object both chains print alike (a copy)."""
+    result = {category: dict(objects) for category, objects in actual.items()}
+    for category, wanted in expected.items():
+        got = result.get(category, {})
+        for key, definition in wanted.items():
+            if key not in got or got[key] == definition:
+                continue
+            ours = [snap.get(category, {}).get(key) for snap in expected_chain]
+            theirs = [snap.get(category, {}).get(key) for snap in actual_chain]
+            if any(a is not None and a == b for a in ours for b in theirs):
+                got[key] = definition
+    return result
+
+
+def _printed_again(url: str, shadow) -> Snapshot | None:
+    """The schema at ``url`` as its pg_dump, restored into a scratch shadow database, reads; None if that fails."""
+    from . import dumpjudge
+    from .errors import DatabaseError
+
+    try:
+        program = dumpjudge.find_pg_dump(max(dumpjudge.server_major(url), dumpjudge.server_major(shadow.admin_url)))
+        text = dumpjudge.dump_text(url, program)
+    except (dumpjudge.DumpUnavailable, DatabaseError):
+        return None
+    name = shadow.create_database()
+    try:
+        scratch = shadow.admin_url_for(name)  # the dump's CREATE EXTENSION needs the administrator, as with psql
+        dumpjudge.restore(text, scratch)
+        return _without_extensions(catalog.snapshot(scratch))
+    except DatabaseError:
+        return None
+    finally:
+        shadow.drop_database(name)
 
 
 def _without_extensions(snapshot: Snapshot) -> Snapshot:

@@ -379,28 +379,14 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
         current = dumpjudge.dump(current_url, program, options=options)
         lines = dumpjudge.differences(desired, current)
         sides = {"expected": desired, "actual": current}
-        if lines and dumpjudge.same_after_reprint(desired, current,
-                                                  lambda side: _dumped_again(inputs, sides[side].text, program)):
-            lines = []
+        if lines:
+            from .judge_reprint import dumped_again
+
+            inputs.status("Printing pg_dump's scripts again on the shadow server")
+            if dumpjudge.same_after_reprint(
+                    desired, current, lambda side: dumped_again(sides[side].text, inputs.shadow, program, options)):
+                lines = []
     return lines, []
-
-
-def _dumped_again(inputs: _Inputs, text: str, program):
-    """The pg_dump script ``text`` restored into a scratch shadow database and dumped again; None if it does not load."""
-    from . import dumpjudge
-
-    inputs.status("Printing pg_dump's script again on the shadow server")
-    shadow = inputs.shadow
-    name = shadow.create_database()
-    try:
-        url = shadow.admin_url_for(name)  # the dump's CREATE EXTENSION needs the administrator, as with psql
-        dumpjudge.restore(text, url)
-        # A scratch database's dump, not one of the compared states: read as text.
-        return dumpjudge.parse(dumpjudge.dump_text(url, program, options=inputs.target.scope.pg_dump_options()))
-    except DatabaseError:
-        return None
-    finally:
-        shadow.drop_database(name)
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:

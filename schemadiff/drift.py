@@ -88,7 +88,7 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
 
 def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
               again: bool) -> tuple[Snapshot, Snapshot | None]:
-    """The replayed snapshot, and with ``again`` the same schema printed again (see ``_printed_again``)."""
+    """The replayed snapshot, and with ``again`` the same schema printed again (``judge_reprint.snapshot_again``)."""
     from .replay import replay_directory
     from .shadow import ShadowServer
 
@@ -100,7 +100,11 @@ def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str 
     try:
         url = shadow.url_for(name)
         replay_directory(url, upto_migrations)
-        return catalog.snapshot(url), _printed_again(shadow.admin_url_for(name), shadow) if again else None
+        if not again:
+            return catalog.snapshot(url), None
+        from .judge_reprint import snapshot_again
+
+        return catalog.snapshot(url), snapshot_again(shadow.admin_url_for(name), shadow, _snapshot)
     finally:
         with contextlib.suppress(Exception):  # as temporary_database: an orphan is dropped on the next start
             shadow.drop_database(name)
@@ -149,49 +153,17 @@ def compare_with_replay(
         return [], replay_fingerprint
     from .shadow import ShadowServer
 
+    from .judge_reprint import settled, snapshot_again
+
     shadow = ShadowServer.open(shadow_url)
     _, expected_again = _replayed(migrations, upto, shadow_url, again=True)
-    actual_again = _printed_again(live_url, shadow)
-    chains = ([expected] + ([expected_again] if expected_again else []),
-              [actual] + ([actual_again] if actual_again else []))
-    return catalog.differences(expected, _settled(expected, actual, *chains)), replay_fingerprint
+    actual_again = snapshot_again(live_url, shadow, _snapshot)
+    same = settled(expected, actual, [expected, expected_again], [actual, actual_again])
+    return catalog.differences(expected, same), replay_fingerprint
 
 
-def _settled(expected: Snapshot, actual: Snapshot, expected_chain: list[Snapshot],
-             actual_chain: list[Snapshot]) -> Snapshot:
-    """``actual`` with expected's definition for each object both chains print alike (a copy)."""
-    result = {category: dict(objects) for category, objects in actual.items()}
-    for category, wanted in expected.items():
-        got = result.get(category, {})
-        for key, definition in wanted.items():
-            if key not in got or got[key] == definition:
-                continue
-            ours = [snap.get(category, {}).get(key) for snap in expected_chain]
-            theirs = [snap.get(category, {}).get(key) for snap in actual_chain]
-            if any(a is not None and a == b for a in ours for b in theirs):
-                got[key] = definition
-    return result
-
-
-def _printed_again(url: str, shadow) -> Snapshot | None:
-    """The schema at ``url`` as its pg_dump, restored into a scratch shadow database, reads; None if that fails."""
-    from . import dumpjudge
-    from .errors import DatabaseError
-
-    try:
-        program = dumpjudge.find_pg_dump(max(dumpjudge.server_major(url), dumpjudge.server_major(shadow.admin_url)))
-        text = dumpjudge.dump_text(url, program)
-    except (dumpjudge.DumpUnavailable, DatabaseError):
-        return None
-    name = shadow.create_database()
-    try:
-        scratch = shadow.admin_url_for(name)  # the dump's CREATE EXTENSION needs the administrator, as with psql
-        dumpjudge.restore(text, scratch)
-        return _without_extensions(catalog.snapshot(scratch))
-    except DatabaseError:
-        return None
-    finally:
-        shadow.drop_database(name)
+def _snapshot(url: str) -> Snapshot:
+    return _without_extensions(catalog.snapshot(url))
 
 
 def _without_extensions(snapshot: Snapshot) -> Snapshot:

@@ -15,7 +15,7 @@ before applying). On a difference the directory is replayed on the shadow
 server up to the previous version and the two schemas are compared, to name
 what differs.
 
-The fingerprint is taken by ``schemadiff.catalog`` (the independent judge,
+The fingerprint is taken by ``schemadiff.shadow.catalog`` (the independent judge,
 sharing no code with the diff engine): the schema as it compares it, so
 owners, privileges, OIDs, the database's name and the version tables never
 count. Installed extensions are left out too (their objects already are):
@@ -32,9 +32,9 @@ import json
 import re
 from collections.abc import Iterator
 
-from . import catalog
-from .catalog import Snapshot
-from .migrations import MigrationDirectory
+from ..shadow import catalog
+from ..shadow.catalog import Snapshot
+from ..migrations import MigrationDirectory
 
 MARKER = "-- schemadiff:proven-from"
 _MARKER_LINE = re.compile(r"^-- schemadiff:proven-from sha256:([0-9a-f]{64})\s*$")
@@ -89,8 +89,8 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
 def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
               again: bool) -> tuple[Snapshot, Snapshot | None]:
     """The replayed snapshot, and with ``again`` the same schema printed again (``judge_reprint.snapshot_again``)."""
-    from .replay import replay_directory
-    from .shadow import ShadowServer
+    from ..shadow.replay import replay_directory
+    from ..shadow.server import ShadowServer
 
     upto_migrations = MigrationDirectory(
         migrations.path, tuple(m for m in migrations.migrations if upto is not None and m.version <= upto)
@@ -102,7 +102,7 @@ def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str 
         replay_directory(url, upto_migrations)
         if not again:
             return catalog.snapshot(url), None
-        from .judge_reprint import snapshot_again
+        from ..shadow.judge_reprint import snapshot_again
 
         return catalog.snapshot(url), snapshot_again(shadow.admin_url_for(name), shadow, _snapshot)
     finally:
@@ -151,9 +151,9 @@ def compare_with_replay(
     replay_fingerprint = fingerprint(expected)
     if not catalog.differences(expected, actual):
         return [], replay_fingerprint
-    from .shadow import ShadowServer
+    from ..shadow.server import ShadowServer
 
-    from .judge_reprint import settled, snapshot_again
+    from ..shadow.judge_reprint import settled, snapshot_again
 
     shadow = ShadowServer.open(shadow_url)
     _, expected_again = _replayed(migrations, upto, shadow_url, again=True)

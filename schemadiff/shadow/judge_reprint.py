@@ -9,7 +9,7 @@ varying, 'b'::character varying])::text[]))``, and that text, loaded again
 Two databases holding the same schema then differ in text where one was
 built from the other's printed form.
 
-The judges settle it the same way the engine does (``schemadiff.reprint``),
+The judges settle it the same way the engine does (``schemadiff.engine.reprint``),
 but with their own tools and sharing no code with it: a database is
 "printed again" by restoring its ``pg_dump --schema-only`` script into a
 scratch database on the shadow server (restoring a dump gives the same
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from . import catalog, dumpjudge
 from .catalog import Snapshot
-from .errors import DatabaseError
+from ..errors import DatabaseError
 
 
 def dumped_again(text: str, shadow, program: dumpjudge.PgDump, options: Sequence[str] = ()) -> dumpjudge.Dump | None:

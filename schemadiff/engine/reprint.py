@@ -35,7 +35,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from .inspect import Domain, Schema
+from .model import Domain, Schema
 
 # A place in the model: attribute names and dict keys from the Schema down
 # to one expression text, e.g. ("tables", "public.t", "columns", "c", "default").

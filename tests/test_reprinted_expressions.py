@@ -171,3 +171,19 @@ def test_generate_from_the_orms_own_ddl_verifies_and_stays_in_sync(cli, make_db,
     assert cli("apply", "--dir", directory, "--db", url).exit_code == 0
     again = cli("plan", "--desired", desired, "--db", url)
     assert again.exit_code == 0, again.out + again.err
+
+
+def test_the_next_generate_after_the_orms_ddl_holds_only_the_real_change(cli, tmp_path):
+    # The replayed directory prints the CHECKs one round trip further than the desired file: the next
+    # migration must not drop and re-add them.
+    desired = tmp_path / "orm.sql"
+    desired.write_text(DJANGO)
+    directory = tmp_path / "m"
+    assert cli("generate", "init", "--desired", desired, "--dir", directory, "--create-dir").exit_code == 0
+    desired.write_text(DJANGO + "CREATE TABLE extra (id int);\n")
+    done = cli("generate", "extra", "--desired", desired, "--dir", directory)
+    assert done.exit_code == 0, done.out + done.err
+    up = next(directory.glob("*_extra.up.sql")).read_text()
+    statements = [line for line in up.splitlines() if line and not line.startswith("--")]
+    assert statements[0].startswith("CREATE TABLE public.extra") and "CONSTRAINT" not in up, up
+    assert "1 statement(s) up" in done.out

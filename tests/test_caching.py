@@ -182,3 +182,13 @@ def test_a_reused_result_still_refuses_destructive_changes(cli, shadow_url, tmp_
     assert refused.exit_code == 1
     assert "public.notes.embedding" in refused.err
     assert not list(migrations.glob("000002_*"))
+
+
+def test_the_code_fingerprint_covers_every_module_of_the_package():
+    # After the move into subpackages (#12) only shadow/'s own modules were hashed: an edited engine,
+    # command.py or hints.py kept answering from results the old code wrote (a stale plan, seen in #14).
+    from schemadiff.shadow import cache
+
+    names = {path.relative_to(cache._package_root()).as_posix() for path in cache._code_files()}
+    assert {"engine/diff.py", "engine/reprint.py", "command.py", "hints.py", "inspect.py", "shadow/verify.py",
+            "runner/drift.py", "shadow/cache.py"} <= names

@@ -56,10 +56,20 @@ def _code_fingerprint() -> str:
     # written before. Hashing the whole package is simpler than knowing
     # which module feeds which entry, and costs a millisecond.
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0")
+    root = _package_root()
+    for path in _code_files():
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent.parent  # schemadiff/, not this subpackage
+
+
+def _code_files() -> list[Path]:
+    """Every module of the schemadiff package, subpackages included (the engine and command.py feed results)."""
+    return sorted(_package_root().rglob("*.py"))
 
 
 def key(*parts: str | bytes) -> str:

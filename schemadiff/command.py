@@ -447,7 +447,8 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
                 current_url = read_only(target.db_url)
             else:
                 current_url = stack.enter_context(inputs.current_database())
-            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners,
+                                         settle=lambda c, d: _same_expressions(inputs, c, d))
         changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
@@ -813,9 +814,14 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners))
+            def settle(current_model, desired_model):
+                return _same_expressions(inputs, current_model, desired_model)
+
+            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners,
+                                                          settle=settle))
             down_changes = _in_scope(
-                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners)
+                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners,
+                                          settle=settle)
             )
         refused = destructive(changes)
         if refused and not allow_destructive:

@@ -187,3 +187,32 @@ def test_the_next_generate_after_the_orms_ddl_holds_only_the_real_change(cli, tm
     statements = [line for line in up.splitlines() if line and not line.startswith("--")]
     assert statements[0].startswith("CREATE TABLE public.extra") and "CONSTRAINT" not in up, up
     assert "1 statement(s) up" in done.out
+
+
+@pytest.fixture
+def live(shadow):
+    """A database not named like schemadiff's temporary ones (``make_db``'s are), which rename hints
+    would take for a shadow copy to write to."""
+    import uuid
+
+    name = f"live_orm_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield shadow.admin_url_for(name)
+    with psycopg.connect(shadow.admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_rename_hint_in_a_dumped_file_plans_the_rename_alone(cli, live, tmp_path):
+    # Rename hints diff the databases again after renaming: that diff settles printed forms too.
+    with psycopg.connect(live, autocommit=True) as conn:
+        conn.execute(DJANGO)
+    dumped = _dump(cli, live, tmp_path / "dumped.sql")
+    renamed = dumped.replace("    first character varying(30) NOT NULL,",
+                             "    given_name character varying(30) NOT NULL, -- schemadiff:renamed-from first")
+    renamed = renamed.replace("((first)::text", "((given_name)::text")
+    assert renamed.count("given_name") == 2
+    (tmp_path / "renamed.sql").write_text(renamed)
+    done = cli("plan", "--db", live, "--desired", tmp_path / "renamed.sql", "--format", "sql")
+    assert done.exit_code == 2, done.out + done.err
+    assert done.out.strip() == "ALTER TABLE public.shop_order RENAME COLUMN first TO given_name;", done.out

@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..shadow import catalog
 from ..shadow.catalog import Snapshot
@@ -83,12 +83,13 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
     Raises what the shadow server or the replay raise (``ShadowServerError``,
     ``MigrationDirectoryError`` for a file that does not replay).
     """
-    return _replayed(migrations, upto, shadow_url, again=False)[0]
+    return _replayed(migrations, upto, shadow_url)[0]
 
 
 def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
-              again: bool) -> tuple[Snapshot, Snapshot | None]:
-    """The replayed snapshot, and with ``again`` the same schema printed again (``judge_reprint.snapshot_again``)."""
+              again: Callable[[Snapshot], bool] | None = None) -> tuple[Snapshot, Snapshot | None]:
+    """The replayed snapshot, and when ``again(snapshot)`` says so, the same schema printed again
+    (``judge_reprint.snapshot_again``, while the replayed database still exists; else None)."""
     from ..shadow.replay import replay_directory
     from ..shadow.server import ShadowServer
 
@@ -100,11 +101,12 @@ def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str 
     try:
         url = shadow.url_for(name)
         replay_directory(url, upto_migrations)
-        if not again:
-            return catalog.snapshot(url), None
+        snap = catalog.snapshot(url)
+        if again is None or not again(snap):
+            return snap, None
         from ..shadow.judge_reprint import snapshot_again
 
-        return catalog.snapshot(url), snapshot_again(shadow.admin_url_for(name), shadow, _snapshot)
+        return snap, snapshot_again(shadow.admin_url_for(name), shadow, _snapshot)
     finally:
         with contextlib.suppress(Exception):  # as temporary_database: an orphan is dropped on the next start
             shadow.drop_database(name)
@@ -145,18 +147,17 @@ def compare_with_replay(
     (restoring a dump gives the same schema: pg_dump's purpose). Without a
     usable pg_dump the definitions are compared as they are.
     """
-    expected, _ = _replayed(migrations, upto, shadow_url, again=False)
-    expected = _without_extensions(expected)
+    from ..shadow.judge_reprint import settled, snapshot_again
+    from ..shadow.server import ShadowServer
+
     actual = _without_extensions(catalog.snapshot(live_url, bookkeeping=bookkeeping))
+    expected, expected_again = _replayed(
+        migrations, upto, shadow_url, again=lambda snap: bool(catalog.differences(_without_extensions(snap), actual)))
+    expected = _without_extensions(expected)
     replay_fingerprint = fingerprint(expected)
     if not catalog.differences(expected, actual):
         return [], replay_fingerprint
-    from ..shadow.server import ShadowServer
-
-    from ..shadow.judge_reprint import settled, snapshot_again
-
     shadow = ShadowServer.open(shadow_url)
-    _, expected_again = _replayed(migrations, upto, shadow_url, again=True)
     actual_again = snapshot_again(live_url, shadow, _snapshot)
     same = settled(expected, actual, [expected, expected_again], [actual, actual_again])
     return catalog.differences(expected, same), replay_fingerprint

@@ -1024,6 +1024,7 @@ def server_status() -> None:
         out.print(f"memory: {_size(state.memory_bytes)} in {escape(str(state.memory_directory))}")
     else:
         out.print("memory: none")
+    out.print("a database to try apply on: `schemadiff server createdb NAME` makes one and prints its URL")
 
 
 @server_app.command("createdb")

@@ -62,3 +62,8 @@ def test_createdb_refuses_names_it_must_not_take(cli, name):
     done = cli("server", "createdb", name)
     assert done.exit_code == 1
     assert "cannot use" in done.err and "Traceback" not in done.err and done.out == ""
+
+
+def test_server_status_points_to_createdb(cli):
+    done = cli("server", "status")
+    assert done.exit_code == 0 and "schemadiff server createdb NAME" in done.out

@@ -1003,13 +1003,15 @@ class NewResult:
     written: list[Path]
 
 
-def new_migration(name: str, target: RunnerTarget) -> NewResult:
+def new_migration(name: str, target: RunnerTarget, *, create_directory: bool = False) -> NewResult:
     """Write an empty numbered pair (golang-migrate's ``migrate create``) and record it in ``schemadiff.sum``.
 
     Numbered like ``generate`` numbers (the directory's convention or the
     service's ``versions`` setting). Raises ConfigError for a bad name and
     MigrationDirectoryError when the directory's files changed since its
-    sum was written (never build on an edited directory).
+    sum was written (never build on an edited directory), or when it does
+    not exist and ``create_directory`` (``--create-dir``, as for
+    ``generate``) was not asked: a typo must not start a new history.
     """
     from .runner.writer import blank_pair, check_name, next_versions, numbering, write_pairs
     from .migrations import load_directory, verify_sum
@@ -1022,7 +1024,8 @@ def new_migration(name: str, target: RunnerTarget) -> NewResult:
     version = next_versions(directory.versions, 1, scheme)[0]
     up, down = blank_pair(name)
     # The pair and its sum line are written together or not at all.
-    written = write_pairs(target.directory, [(version, name, up, down)], digits=scheme.digits)
+    written = write_pairs(target.directory, [(version, name, up, down)], create=create_directory,
+                          digits=scheme.digits)
     return NewResult(target.directory, version, written)
 
 

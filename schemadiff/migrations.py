@@ -19,13 +19,14 @@ import base64
 import hashlib
 import re
 import shlex
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from .errors import MigrationDirectoryError
-from .sqlfile import Statement, parse_statements
+from .sqlfile import MAX_SQL_FILE_BYTES, Statement, parse_statements
 
 Direction = Literal["up", "down"]
 
@@ -68,10 +69,24 @@ class MigrationFile:
         return self.path.name
 
     def read_bytes(self) -> bytes:
+        """The file's bytes; MigrationDirectoryError when unreadable, not a regular file, or above the size bound.
+
+        The bound is ``schemadiff.sqlfile.MAX_SQL_FILE_BYTES``, as for every SQL file schemadiff reads.
+        """
         try:
-            return self.path.read_bytes()
+            if not stat.S_ISREG(self.path.stat().st_mode):
+                raise MigrationDirectoryError(f"migration file {self.path} is not a regular file")
+            with self.path.open("rb") as handle:
+                data = handle.read(MAX_SQL_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
         except OSError as exc:
             raise MigrationDirectoryError(f"cannot read migration file {self.path}: {exc}") from None
+        if len(data) > MAX_SQL_FILE_BYTES:
+            raise MigrationDirectoryError(
+                f"migration file {self.path} is larger than {MAX_SQL_FILE_BYTES} bytes, the most schemadiff reads"
+                " from an SQL file; nothing was run",
+                "Split it into several migrations.",
+            )
+        return data
 
     def checksum(self) -> str:
         """SHA-256 of the file's bytes (hex), as recorded in ``schemadiff_history``."""

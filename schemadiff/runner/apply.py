@@ -21,9 +21,10 @@ module never prints.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Union
@@ -75,6 +76,9 @@ class Step:
     script: MigrationScript
     target: int | None  # None: no migration applied any more
     down_checksum: str | None = None  # an up step: its version's .down file, recorded in the history
+    # The file's statements that delete or may delete stored data (``file:line: SQL (why)``), read from
+    # its parse trees against the database's user code by ``apply`` before anything runs (_read_hazards).
+    deletes_data: tuple[str, ...] = ()
 
     @property
     def version(self) -> int:
@@ -91,13 +95,6 @@ class Step:
     @property
     def transactional(self) -> bool:
         return self.script.transactional
-
-    @property
-    def deletes_data(self) -> list[str]:
-        """The file's statements that delete stored data (``file:line: SQL``), read from its parse trees."""
-        from ..engine.hazards import deleting_statements
-
-        return deleting_statements(self.script.statements)
 
     @property
     def waits_for_snapshots(self) -> bool:
@@ -323,6 +320,8 @@ def apply(
     130) saying which steps committed and the state the database was left in.
     """
     emit = on_event or _ignore
+    if not (math.isfinite(lock_timeout) and lock_timeout >= 0):  # NaN never times out; a negative never waits
+        raise ConfigError(f"lock timeout {lock_timeout} is not a number of seconds; give 0 or more (e.g. 60)")
     migrations, sum_verified = _checked_directory(directory, emit, require_sum=require_sum)
     if not migrations.migrations:
         raise MigrationDirectoryError(
@@ -340,6 +339,8 @@ def apply(
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            if steps:  # up to date (a service starting up): no catalog to read
+                steps = _read_hazards(session, steps)
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
@@ -492,6 +493,32 @@ def _listed(lines: list[str], limit: int = 20) -> str:
     if len(lines) > limit:
         shown.append(f"  ... and {len(lines) - limit} more")
     return "\n".join(shown)
+
+
+def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
+    """The steps with what each deletes (``Step.deletes_data``), read in run order against the live catalog.
+
+    The database's user code (``schemadiff.usercode``) is read once, under
+    the lock, before anything runs; what each file defines is added to it as
+    the files are read, so a later file's call of a function an earlier file
+    creates counts. The runner's own writes count too: recording a step's
+    version writes the version and history tables, and user code on them
+    (a trigger, a rule) runs with every step, whatever its file holds.
+    """
+    from ..engine.hazards import deleting_statements
+    from ..engine.usercode import WRITE
+    from .usercode import read_user_code
+
+    code = read_user_code(session.conn)
+    tables = session.tables
+    read: list[Step] = []
+    for step in steps:
+        found = deleting_statements(step.script.statements, code)
+        for table in (tables.table, tables.history_table):
+            found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
+                      for why in code.relation(tables.schema, table, WRITE)]
+        read.append(replace(step, deletes_data=tuple(found)))
+    return read
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:

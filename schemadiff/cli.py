@@ -291,6 +291,92 @@ def plan(
     raise typer.Exit(EXIT_OK if all(r.in_sync for r in results) else EXIT_CHANGES)
 
 
+_SUMMARY_HEADERS = ("Table", "Added", "Removed", "Changed", "Hazards")
+
+
+def _print_summary(out: Console, rows, hazards_by_group: dict[str, set[str]]) -> None:
+    """The per-table summary: a table where every name fits in its column, else one block per table.
+
+    A name is never cut ("posts_created_…") nor folded mid-name: a wrapped
+    identifier reads as two, and a copied one is wrong. rich wraps cells at
+    spaces and folds only a word longer than its column, so the table is
+    used when each column can be as wide as its longest word; otherwise
+    (long names at 80 columns) each table gets a block whose lines break
+    between names only.
+    """
+    cells = [
+        (row.table, ", ".join(row.added), ", ".join(row.removed), ", ".join(row.changed),
+         sorted(hazards_by_group.get(row.table, ())))
+        for row in rows
+    ]
+    needed = [
+        max([len(header)] + [max((len(word) for word in _words(_plain(cell[i]))), default=0) for cell in cells])
+        for i, header in enumerate(_SUMMARY_HEADERS)
+    ]
+    # rich's box: a border left of each column and one at the end; one space of padding each side but the edges.
+    # rich breaks lines at every space, inside a quoted "my table" too: such a name gets the blocks.
+    spaced = any(" " in word for cell in cells for text in cell for word in _words(_plain(text)))
+    if not spaced and sum(needed) + 2 * len(needed) - 2 + len(needed) + 1 <= out.width:
+        table = Table(show_lines=False, pad_edge=False)
+        for header, width in zip(_SUMMARY_HEADERS, needed):
+            table.add_column(header, min_width=width, overflow="fold")
+        for cell in cells:
+            table.add_row(*(escape(text) for text in cell[:4]), _hazard_markup(cell[4]))
+        out.print(table)
+        return
+    for number, cell in enumerate(cells):
+        if number:
+            out.print()
+        out.print(f"[bold]{escape(cell[0])}[/bold]", soft_wrap=True)
+        for label, items in (("added", cell[1]), ("removed", cell[2]), ("changed", cell[3])):
+            if items:
+                for line in _wrap_words(f"  {label}: ", items, out.width):
+                    out.print(escape(line), soft_wrap=True)
+        if cell[4]:
+            # Hazard labels have no identifiers: styled whole, one label per line when they do not fit.
+            prefix = "  hazards: "
+            lines = _wrap_words(prefix, ", ".join(cell[4]), out.width)
+            if len(lines) == 1:
+                out.print(escape(prefix) + _hazard_markup(cell[4]), soft_wrap=True)
+            else:
+                for index, label in enumerate(cell[4]):
+                    head = prefix if index == 0 else " " * len(prefix)
+                    comma = "," if index < len(cell[4]) - 1 else ""
+                    out.print(escape(head) + _hazard_markup([label]) + comma, soft_wrap=True)
+
+
+# A word for line breaking: a run of non-spaces, a double-quoted identifier
+# counted whole with any spaces it holds.
+_WORD = re.compile(r'(?:"(?:[^"]|"")*"|[^\s"])+')
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _plain(cell) -> str:
+    return ", ".join(cell) if isinstance(cell, list) else cell
+
+
+def _wrap_words(prefix: str, text: str, width: int) -> list[str]:
+    """``prefix`` then ``text`` broken into lines of ``width`` between words only (see ``_words``).
+
+    A word longer than a line gets a line of its own and runs past the
+    width (the terminal may wrap it; its text stays whole). Continuation
+    lines are indented under the first word.
+    """
+    indent = " " * len(prefix)
+    lines, line, empty = [], prefix, True
+    for word in _words(text):
+        if not empty and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line, empty = indent, True
+        line += ("" if empty else " ") + word
+        empty = False
+    lines.append(line)
+    return lines
+
+
 def _hazard_markup(labels, prefix: str = "") -> str:
     """Hazard labels styled by severity: data loss and broken clients white on red, the rest yellow."""
     from .command import SEVERE
@@ -389,24 +475,11 @@ def _render_plan(result) -> None:
         return
     from .command import describe
 
-    # Names wrap (overflow="fold") instead of being cut to "posts_created_…":
-    # at 80 columns a truncated name is a wrong name.
-    table = Table(show_lines=False, pad_edge=False)
-    for header in ("Table", "Added", "Removed", "Changed", "Hazards"):
-        table.add_column(header, overflow="fold")
     hazards_by_group: dict[str, set[str]] = {}
     for change in result.changes:
         group = change.table or f"{change.kind} {change.name}"
         hazards_by_group.setdefault(group, set()).update(describe(change))
-    for row in result.summary():
-        table.add_row(
-            escape(row.table),
-            escape(", ".join(row.added)),
-            escape(", ".join(row.removed)),
-            escape(", ".join(row.changed)),
-            _hazard_markup(sorted(hazards_by_group.get(row.table, ()))),
-        )
-    out.print(table)
+    _print_summary(out, result.summary(), hazards_by_group)
     if out.is_terminal:
         from rich.syntax import Syntax
 
@@ -498,8 +571,10 @@ def generate(
         return
     for path in result.written:
         session.out.print(f"wrote {escape(_shown_path(path))}")
+    files = len(result.written) // 2  # an up and a down file per migration
     session.out.print(
-        f"[green]Verified:[/green] up reaches the desired state and down returns, {len(result.changes)} statement(s) up."
+        f"[green]Verified:[/green] up reaches the desired state and down returns:"
+        f" {result.up_statements} statement(s) up in {files} migration(s)."
     )
 
 
@@ -789,9 +864,15 @@ def _run_migrations(target, **options) -> None:
     for applied in result.applied:
         table.add_row(escape(applied.step.name), applied.step.direction, f"{applied.duration_ms} ms")
     session.out.print(table)
+    # golang-migrate's words: "up" applies a migration, "down" rolls it back.
+    ups = sum(1 for applied in result.applied if applied.step.direction == "up")
+    downs = len(result.applied) - ups
+    counts = ", ".join(
+        f"{count} migration(s) {verb}" for count, verb in ((ups, "applied"), (downs, "rolled back")) if count
+    )
     session.out.print(
         f"[green]{escape(where)}: version {_v(result.start_version)} -> {_v(result.final_version)},"
-        f" {len(result.applied)} migration(s) applied.[/green]"
+        f" {counts}.[/green]"
     )
 
 
@@ -880,7 +961,7 @@ def status(
 # number, not an unknown option; real options are still parsed.
 @app.command(context_settings={"ignore_unknown_options": True})
 def force(
-    version: Annotated[int, typer.Argument(help="Version to record (-1: none).")],
+    version: Annotated[str, typer.Argument(help="Version to record (-1: none).")],
     service: RunnerServiceArg = None,
     db: RunnerDbOpt = None,
     directory: DirOpt = None,
@@ -889,13 +970,31 @@ def force(
     from . import command
 
     session = _s()
+    number = _force_version(version, service)
     target = command.resolve_runner_target(service, directory=directory, db=db)
-    result = command.force(target, version)
+    result = command.force(target, number)
     stored = result.previous.row
     was = stored if stored is not None and stored < -1 else result.previous.version  # a row no migration names
     session.out.print(
         f"forced version {_v(result.version)} (was {_v(was)}"
         f"{', dirty' if result.previous.dirty else ''}); nothing was run."
+    )
+
+
+def _force_version(version: str, service: str | None) -> int:
+    """``force``'s VERSION as a number; swapped arguments (``force cortex 3``) get the right order as the hint."""
+    try:
+        return int(version)
+    except ValueError:
+        pass
+    if service is not None and service.lstrip("-").isdigit():
+        raise CommandError(
+            f"force takes the version first, then the service: {version!r} is not a version",
+            f"Run `schemadiff force {service} {shlex.quote(version)}`.",
+        )
+    raise CommandError(
+        f"invalid version {version!r}: force takes a whole number (-1: no version recorded)",
+        "Run `schemadiff force VERSION [SERVICE]`, e.g. `schemadiff force 3` (see `schemadiff status`).",
     )
 
 
@@ -913,7 +1012,7 @@ def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
 # server
 
 server_app = typer.Typer(
-    help="The embedded shadow server: status, stop, clean (give back its disk and /dev/shm).",
+    help="The embedded shadow server: status, createdb (a scratch database to try apply), stop, clean.",
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
@@ -942,6 +1041,24 @@ def server_status() -> None:
         out.print(f"memory: {_size(state.memory_bytes)} in {escape(str(state.memory_directory))}")
     else:
         out.print("memory: none")
+    out.print("a database to try apply on: `schemadiff server createdb NAME` makes one and prints its URL")
+
+
+@server_app.command("createdb")
+def server_createdb(
+    name: Annotated[str, typer.Argument(help="Database name, e.g. cortex_dev.")],
+) -> None:
+    """Make a scratch database on the embedded server to try apply, and print its URL (throwaway: no fsync)."""
+    from . import command
+
+    session = _s()
+    with session.working():
+        scratch = command.server_createdb(name, status=session.status)
+    # The URL alone on stdout, for `export CORTEX_DATABASE_URL=$(schemadiff server createdb cortex_dev)`.
+    _write_exact(scratch.url + "\n")
+    what = "created" if scratch.created else "already exists:"
+    session.err.print(f"{what} database {escape(scratch.name)} on the embedded server (throwaway: fsync is off,"
+                      " and `schemadiff server clean` deletes it)")
 
 
 @server_app.command("stop")

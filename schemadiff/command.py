@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+<<<<<<< HEAD
 from .engine.change import Change
 from .progress import Progress, no_progress
 from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
+=======
+from .errors import CannotExpress, ConfigError, DatabaseError, DestructiveChangeRefused, FailsOnExistingRowsRefused
+>>>>>>> s6-daily
 from .scope import Scope, scope_of
 
 if TYPE_CHECKING:  # the runner, hints and derive modules load psycopg or pglast: imported where called
@@ -407,7 +411,16 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
         options = inputs.target.scope.pg_dump_options()  # --exclude/--schema: pg_dump leaves them out too
         desired = dumpjudge.dump(desired_url, program, options=options)
         current = dumpjudge.dump(current_url, program, options=options)
-    return dumpjudge.differences(desired, current), []
+        lines = dumpjudge.differences(desired, current)
+        sides = {"expected": desired, "actual": current}
+        if lines:
+            from .shadow.judge_reprint import dumped_again
+
+            inputs.status("Printing pg_dump's scripts again on the shadow server")
+            if dumpjudge.same_after_reprint(
+                    desired, current, lambda side: dumped_again(sides[side].text, inputs.shadow, program, options)):
+                lines = []
+    return lines, []
 
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change], list[ProbableRename]]:
@@ -424,6 +437,11 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change]
         current, current_index = target.scope.apply(current), None  # the index was of the whole model
     inputs.status("Comparing")
     changes = diff_schemas(current, desired, current_index=current_index, owners=target.owners)
+    if changes:
+        reconciled = _same_expressions(inputs, current, desired)
+        if reconciled is not current:
+            current = reconciled
+            changes = diff_schemas(current, desired, owners=target.owners)
     if changes and hints:
         # Renames are tried on databases: only plans with hints pay for loading them.
         from .dburl import read_only
@@ -435,12 +453,44 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change]
                 current_url = read_only(target.db_url)
             else:
                 current_url = stack.enter_context(inputs.current_database())
-            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners)
+            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners,
+                                         settle=lambda c, d: _same_expressions(inputs, c, d))
         changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
 
+<<<<<<< HEAD
 def _in_scope(scope: Scope, changes: list[Change]) -> list[Change]:
+=======
+def _same_expressions(inputs: _Inputs, current, desired):
+    """``current`` with desired's text wherever an expression differs only as PostgreSQL prints it.
+
+    See :mod:`schemadiff.engine.reprint`: each side's schema is printed again on
+    the shadow server (its create script loaded and read back) only when
+    expression texts differ, the desired side only when the current side's
+    reprint did not settle every place. A side whose script does not load
+    there is compared as it was printed (the differences stay visible).
+    """
+    from .engine import reprint
+
+    paths = reprint.differing(current, desired)
+    if not paths:
+        return current
+    current_chain, desired_chain = [current], [desired]
+    same: set = set()
+    for chain in (current_chain, desired_chain):
+        try:
+            chain.append(inputs.printed_again(chain[0]))
+        except DatabaseError:  # the SQL does not load there (the server's own trouble is not caught)
+            continue
+        same = reprint.same_expressions(paths, current_chain, desired_chain)
+        if len(same) == len(paths):
+            break
+    return reprint.with_desired_texts(current, desired, same)
+
+
+def _in_scope(scope: Scope, changes: list) -> list:
+>>>>>>> s6-daily
     from .scope import keeps_change
 
     return [change for change in changes if keeps_change(scope, change)] if scope else changes
@@ -486,6 +536,7 @@ class _Inputs:
         self._held: dict[str, str] = {}
         self._holder: contextlib.ExitStack | None = None
         self.created_roles: list[str] = []  # roles this run created on the shadow server
+        self._empty = None  # an empty shadow database's model, for printed_again
 
     @property
     def hints_belong_in(self) -> str:
@@ -551,6 +602,34 @@ class _Inputs:
         if created:
             self.status(f"Created NOLOGIN role(s) on the shadow server: {', '.join(created)}")
             self.created_roles.extend(r for r in created if r not in self.created_roles)
+
+    def printed_again(self, model):
+        """``model``'s schema loaded on the shadow from the engine's create script and read back.
+
+        The models are kept by the script's text, as desired files' are.
+        Raises DatabaseError when the script does not load there.
+        """
+        from .engine import reprint
+        from .shadow import cache
+        from .shadow.server import identity
+
+        if self._empty is None:
+            from .inspect import inspect_database
+
+            with self.shadow.temporary_database() as url:
+                self._empty = inspect_database(url)
+        script = reprint.create_script(model, self._empty)
+
+        def load(url: str) -> None:
+            from .shadow.replay import load_statements
+            from .sqlfile import parse_statements
+
+            statements = parse_statements(script, "<schema printed again>")
+            self.create_shadow_roles(statements)
+            self.status("Printing differing expressions again on the shadow server")
+            load_statements(url, statements, "schema printed again")
+
+        return self._model(cache.key("reprinted", identity(self.shadow_url), script), load)
 
     def desired_is_cached(self) -> bool:
         return self.desired_key in self._loaded or self.models.has(self.desired_key)
@@ -639,6 +718,9 @@ class GenerateResult:
     written: list[Path]
     version: int | None
     notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, roles made ...
+    # Statements in the written up files, SET LOCAL preambles included: with
+    # --online one change becomes several statements over several files.
+    up_statements: int = 0
 
 
 def generate(
@@ -699,7 +781,10 @@ def generate(
     ]
     # The pair and its sum line are written together or not at all.
     written = write_pairs(target.directory, pairs, create=create_directory, digits=scheme.digits)
-    return GenerateResult(target, changes, down_changes, written, first, notes + _role_notes(inputs))
+    from .sqlfile import parse_statements
+
+    up_statements = sum(len(parse_statements(up)) for _, up, _ in files)
+    return GenerateResult(target, changes, down_changes, written, first, notes + _role_notes(inputs), up_statements)
 
 
 def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
@@ -723,6 +808,11 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
     inputs.status("Comparing")
     owners = inputs.target.owners
     changes = diff_schemas(current, desired, owners=owners)
+    if changes:  # the replayed files hold printed forms the replay may print otherwise: see _same_expressions
+        reconciled = _same_expressions(inputs, current, desired)
+        if reconciled is not current:
+            current = reconciled
+            changes = diff_schemas(current, desired, owners=owners)
     if not changes:
         unexpressed, notes = dump_differences(inputs)
         if unexpressed:
@@ -734,9 +824,14 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
         from .hints import apply_rename_hints, invert_hints
 
         if hints:
-            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners))
+            def settle(current_model, desired_model):
+                return _same_expressions(inputs, current_model, desired_model)
+
+            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners,
+                                                          settle=settle))
             down_changes = _in_scope(
-                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners)
+                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners,
+                                          settle=settle)
             )
         refused = destructive(changes)
         if refused and not allow_destructive:
@@ -856,9 +951,14 @@ def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = No
     from .inspect import inspect_database
     from .shadow.server import ShadowServer
 
+    from .dburl import check_url
+    from .migrateurl import libpq_url
+
+    # Checked as every other command checks a URL (a setting given twice, golang-migrate's x- options).
+    check_url(db_url)
     scope = scope or Scope()
     status("Reading the live database")
-    live = scope.apply(inspect_database(read_only(db_url)))
+    live = scope.apply(inspect_database(read_only(libpq_url(db_url))))
     shadow = ShadowServer.open(shadow_url, status)
     with shadow.temporary_database() as empty_url:
         empty = scope.apply(inspect_database(empty_url))
@@ -1072,6 +1172,13 @@ def server_status() -> EmbeddedStatus:
     from .shadow.server import embedded_status
 
     return embedded_status()
+
+
+def server_createdb(name: str, status: Status = _no_status):
+    """A scratch database on the embedded server, for trying ``apply`` (``shadow.ScratchDatabase``)."""
+    from .shadow.server import create_scratch_database
+
+    return create_scratch_database(name, status)
 
 
 def server_stop() -> bool:

@@ -27,7 +27,7 @@ plans without hints, drops and adds that look like renames.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -374,11 +374,16 @@ _ORDER = {"table": 0, "column": 1, "constraint": 2, "index": 3, "enum value": 4}
 
 
 def apply_rename_hints(
-    changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str, *, owners: bool = False
+    changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str, *, owners: bool = False,
+    settle: Callable[[Any, Any], Any] | None = None,
 ) -> list[Change]:
     """The plan with hinted drop + create pairs replaced by renames.
 
     ``owners``: the fresh diff compares owners too (the target's setting).
+    ``settle(current, desired)``: the current model with expressions that
+    differ only as PostgreSQL prints them settled (the caller's
+    ``_same_expressions``, see ``schemadiff.engine.reprint``), applied to the
+    fresh diff's models as to the plan's own.
 
     Renames come first, then a fresh diff of the renamed state against the
     desired one (what else changed about the renamed objects, and everything
@@ -396,8 +401,11 @@ def apply_rename_hints(
     if not applicable:
         return changes
     from .engine.diff import Change
+<<<<<<< HEAD
     from .engine.locks import lock_of
     from .inspect import diff_databases
+=======
+>>>>>>> s6-daily
 
     forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
     renames = [
@@ -419,19 +427,39 @@ def apply_rename_hints(
     if _is_temporary(current_url):
         with _copy_of(current_url) as copy_url:
             _run(copy_url, [change.sql for change in renames])
-            rest = diff_databases(copy_url, desired_url, owners=owners)
+            rest = _diff(copy_url, desired_url, owners, settle)
         return renames + rest
     backward = [hint.inverted() for hint in sorted(applicable, key=lambda h: -_ORDER[h.kind])]
     with _copy_of(desired_url) as copy_url:
         _run(copy_url, [rename_sql(hint) for hint in backward])
-        rest = diff_databases(current_url, copy_url, owners=owners)
+        rest = _diff(current_url, copy_url, owners, settle)
     return rest + renames
 
 
+<<<<<<< HEAD
 # The statement kind (schemadiff.engine.locks.STATEMENT_LOCKS) of each hint's rename.
 _RENAME_STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUMN",
                       "index": "ALTER INDEX RENAME", "constraint": "ALTER TABLE RENAME CONSTRAINT",
                       "enum value": "ALTER TYPE RENAME VALUE"}
+=======
+def _diff(current_url: str, desired_url: str, owners: bool, settle) -> list[Change]:
+    """The engine's diff of two databases, expressions settled by ``settle`` when it is given."""
+    from .engine.diff import diff_schemas
+    from .inspect import inspect_database
+
+    current, desired = inspect_database(current_url), inspect_database(desired_url)
+    changes = diff_schemas(current, desired, owners=owners)
+    if changes and settle is not None:
+        settled = settle(current, desired)
+        if settled is not current:
+            changes = diff_schemas(settled, desired, owners=owners)
+    return changes
+
+
+def _rename_hazards(kind: str) -> tuple[str, ...]:
+    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
+    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+>>>>>>> s6-daily
 
 
 def _renamed_relation(hint: RenameHint) -> str | None:

@@ -91,6 +91,7 @@ def parse(url: str) -> MigrateURL:
             " x-statement-timeout, x-multi-statement and x-multi-statement-max-size; remove the others"
             " from the URL given to schemadiff.",
         )
+    _check_given_once(parts, [key for key, _ in query])
     conninfo = _conninfo(url)
     schema, table = _table(given)
     _integer(given, "x-multi-statement-max-size", "bytes", _GO_INT_MAX)  # understood, unused: checked all the same
@@ -102,6 +103,55 @@ def parse(url: str) -> MigrateURL:
         multi_statement=_boolean(given, "x-multi-statement"),
         url_path=unquote(parts.path) or None,  # Go's url.URL.Path is unescaped
     )
+
+
+def _check_given_once(parts, query_keys: list[str]) -> None:
+    """Refuse a connection setting given twice, which libpq and lib/pq resolve differently.
+
+    libpq (psycopg, so schemadiff) lets a query parameter override the
+    URL's own host, port, user, password or database, and keeps the last of
+    a repeated parameter (libpq docs, "Connection URIs"). lib/pq
+    (golang-migrate's driver, ``ParseURL``) puts both into one list it
+    sorts before reading, so the value that sorts last wins, and of a
+    repeated query parameter it keeps the first (Go's ``url.Values.Get``).
+    ``postgres://u@hostA/db?host=/tmp`` is thus /tmp to schemadiff and hostA
+    to golang-migrate and the service: apply and the service would migrate
+    and use different servers. Raises ConfigError naming the setting (never
+    its value, which may be a password).
+    """
+    in_url = _url_settings(parts)
+    both = sorted({key for key in query_keys if key in in_url})
+    repeated = sorted({key for key in query_keys if key and query_keys.count(key) > 1})
+    if not both and not repeated:
+        return
+    what = "; ".join(
+        [f"{key} both in the URL and as ?{key}=" for key in both] + [f"?{key}= more than once" for key in repeated]
+    )
+    raise ConfigError(
+        f"the database URL gives {what}: schemadiff (libpq) and golang-migrate (lib/pq) would pick different"
+        " values, so apply and the service could reach different servers or databases, or connect differently",
+        "Give each setting once: e.g. postgres://user@/dbname?host=/run/postgresql for a Unix socket,"
+        " or postgres://user@host:5432/dbname.",
+    )
+
+
+def _url_settings(parts) -> set[str]:
+    """The libpq keywords ``parts`` (a urlsplit result) gives outside its query: user, password, host, port, dbname."""
+    found = set()
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at:
+        user, _, password = userinfo.partition(":")
+        found.update(key for key, value in (("user", user), ("password", password)) if value)
+    host, port = hostport, ""
+    if hostport.startswith("["):  # [::1]:5432
+        close = hostport.find("]")
+        host, port = hostport[: close + 1], hostport[close + 2:] if close >= 0 else ""
+    elif ":" in hostport:
+        host, _, port = hostport.rpartition(":")
+    found.update(key for key, value in (("host", host), ("port", port)) if value)
+    if parts.path.lstrip("/"):
+        found.add("dbname")
+    return found
 
 
 def _conninfo(url: str) -> str:

@@ -26,6 +26,7 @@ judges column type changes.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from .order import (
     R_ALTER_TYPE,
     R_CREATE,
     R_DROP,
+    R_RENAME,
     R_REPLACE_FUNCTION,
     Node,
     order,
@@ -192,6 +194,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         self.refuse_unmanaged()
         given = self.a
         self.rename_replaced_types()  # may replace self.a by a modified copy, which the given index does not fit
+        self.rename_owned_sequences()  # the same
         a = self.current_index if self.current_index is not None and self.a is given else index_schema(self.a)
         b = index_schema(self.b)
         self.a_ref, self.a_dependents, self.a_objects = a.refs, a.dependents, a.objects
@@ -423,6 +426,59 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             return True
         new_table = self.b.tables.get(table)
         return new_table is None or column not in new_table.columns or ("column", f"{table}.{column}") in self.replaced
+
+    def rename_owned_sequences(self) -> None:
+        """Rename a serial column's sequence that has another name in the desired state, keeping its position.
+
+        PostgreSQL names a serial column's sequence after its table and
+        column when it is created (``tags_id_seq``, PostgreSQL docs, "Serial
+        Types") and never renames it: after ``ALTER TABLE tags RENAME TO
+        labels`` (a rename hint) it is still ``tags_id_seq``, while a
+        database built from the desired file has ``labels_id_seq``. Dropping
+        one and creating the other starts the numbering over, handing out
+        ids already used. So when the same column owns a sequence on both
+        sides and uses it as its default, the sequences' names both end in
+        ``_seq`` (generated names) and neither name is on the other side,
+        the current one is renamed (as a kept identity's sequence is, see
+        ``TableChanges.rename_identity_sequence``). Done on a copy of the
+        current model, after which the ordinary comparison sees one
+        sequence (and the default follows: it refers to the sequence, not
+        to its name).
+        """
+        owners: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for qname, seq in self.a.sequences.items():
+            if seq.owned_by:
+                owners[seq.owned_by].append(qname)
+        copied = False
+        for new_qname, new in list(self.b.sequences.items()):
+            found = owners.get(new.owned_by) if new.owned_by else None
+            if new_qname in self.a.sequences or not found or len(found) != 1 or found[0] in self.b.sequences:
+                continue
+            old_qname = found[0]
+            old = self.a.sequences[old_qname]
+            table, column = new.owned_by
+            old_column = self.a.tables[table].columns.get(column) if table in self.a.tables else None
+            new_column = self.b.tables[table].columns.get(column) if table in self.b.tables else None
+            old_ref, new_ref = qualified(old.schema, old.name), qualified(new.schema, new.name)
+            if (old.schema != new.schema or not (old.name.endswith("_seq") and new.name.endswith("_seq"))
+                    or old_column is None or new_column is None
+                    or literal(old_ref) not in (old_column.default or "")
+                    or literal(new_ref) not in (new_column.default or "")):
+                continue
+            if not copied:  # the caller's model stays as it was (it may be cached)
+                self.a = copy.deepcopy(self.a)
+                copied = True
+            old = self.a.sequences.pop(old_qname)
+            old.name = new.name
+            self.a.sequences[new_qname] = old
+            old_column = self.a.tables[table].columns[column]
+            old_column.default = (old_column.default or "").replace(literal(old_ref), literal(new_ref))
+            rekey = {("sequence", old_qname): ("sequence", new_qname)}
+            self.a.depends = {(rekey.get(d, d), rekey.get(r, r), t) for d, r, t in self.a.depends}
+            self.a.acls = {rekey.get(k, k): v for k, v in self.a.acls.items()}
+            self.a.owners = {rekey.get(k, k): v for k, v in self.a.owners.items()}
+            self.add(f"ALTER SEQUENCE {old_ref} RENAME TO {ident(new.name)};", "rename", "sequence", new_qname,
+                     table, R_RENAME, frees={f"rel:{old_qname}"}, claims={f"rel:{new_qname}"})
 
     def diff_sequences(self) -> None:
         self.implied_sequences: dict[Key, set[Key]] = defaultdict(set)  # column/table key -> sequences

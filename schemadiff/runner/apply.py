@@ -457,7 +457,7 @@ def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, sha
 def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None,
                  bookkeeping: tuple[tuple[str, str], ...]) -> None:
     """Before an up file that records the schema it was proven from, check the live schema is that one."""
-    from .drift import differences_from_replay, proven_from, schema_fingerprint
+    from .drift import compare_with_replay, proven_from, schema_fingerprint
 
     if step.direction != "up" or step.target != step.version:  # down files and out-of-order files: no record
         return
@@ -465,10 +465,15 @@ def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_ur
     if expected is None or schema_fingerprint(url, bookkeeping) == expected:
         return
     try:
-        lines = differences_from_replay(url, migrations, migrations.previous(step.version), shadow_url,
-                                        bookkeeping)
+        lines, replayed = compare_with_replay(url, migrations, migrations.previous(step.version), shadow_url,
+                                              bookkeeping)
     except CommandError as exc:  # no shadow server here (a service migrating on start-up): refuse all the same
-        lines = [f"(the differences could not be named: {exc.message}; run `schemadiff plan --db URL` elsewhere)"]
+        lines, replayed = [f"(the differences could not be named: {exc.message}; run `schemadiff plan --db URL`"
+                           " elsewhere)"], None
+    if not lines and replayed == expected:
+        # The proven schema, printed by PostgreSQL one round trip apart (a database adopted with
+        # `schemadiff dump`, see drift.compare_with_replay): not drift.
+        return
     shown = _listed(lines) if lines else (
         "  (the live schema also matches the replayed directory: the files before it changed since it was"
         " generated)"

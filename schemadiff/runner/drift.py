@@ -26,10 +26,11 @@ could trip over.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..shadow import catalog
 from ..shadow.catalog import Snapshot
@@ -82,6 +83,13 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
     Raises what the shadow server or the replay raise (``ShadowServerError``,
     ``MigrationDirectoryError`` for a file that does not replay).
     """
+    return _replayed(migrations, upto, shadow_url)[0]
+
+
+def _replayed(migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
+              again: Callable[[Snapshot], bool] | None = None) -> tuple[Snapshot, Snapshot | None]:
+    """The replayed snapshot, and when ``again(snapshot)`` says so, the same schema printed again
+    (``judge_reprint.snapshot_again``, while the replayed database still exists; else None)."""
     from ..shadow.replay import replay_directory
     from ..shadow.server import ShadowServer
 
@@ -89,9 +97,19 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
         migrations.path, tuple(m for m in migrations.migrations if upto is not None and m.version <= upto)
     )
     shadow = ShadowServer.open(shadow_url)
-    with shadow.temporary_database() as url:
+    name = shadow.create_database()
+    try:
+        url = shadow.url_for(name)
         replay_directory(url, upto_migrations)
-        return catalog.snapshot(url)
+        snap = catalog.snapshot(url)
+        if again is None or not again(snap):
+            return snap, None
+        from ..shadow.judge_reprint import snapshot_again
+
+        return snap, snapshot_again(shadow.admin_url_for(name), shadow, _snapshot)
+    finally:
+        with contextlib.suppress(Exception):  # as temporary_database: an orphan is dropped on the next start
+            shadow.drop_database(name)
 
 
 def differences_from_replay(
@@ -103,10 +121,50 @@ def differences_from_replay(
     Lines read as the judge's: "missing ..." is in the replay but not live,
     "unexpected ..." is live only. Installed extensions are not compared,
     nor the live side's version tables under custom names (``bookkeeping``).
+    An object whose definitions differ only as PostgreSQL prints its own
+    printed form again is not a difference (see :func:`compare_with_replay`).
     """
-    expected = _without_extensions(replayed_snapshot(migrations, upto, shadow_url))
+    return compare_with_replay(live_url, migrations, upto, shadow_url, bookkeeping)[0]
+
+
+def compare_with_replay(
+    live_url: str, migrations: MigrationDirectory, upto: int | None, shadow_url: str | None,
+    bookkeeping: tuple[tuple[str, str], ...] = (),
+) -> tuple[list[str], str]:
+    """(difference lines as :func:`differences_from_replay` gives them, the replay's fingerprint).
+
+    PostgreSQL does not always print an expression it parsed from its own
+    printed form the same way: Django's ``CHECK (status IN ('a','b'))`` on a
+    varchar prints as ``... = ANY ((ARRAY['a'::character varying,
+    ...])::text[])``, and that, loaded again (from ``schemadiff dump`` into a
+    migration), as ``... = ANY (ARRAY[('a'::character varying)::text,
+    ...])``. A database an ORM built and the directory adopted from its dump
+    then differ in text only. So when objects differ, each side is printed
+    again: its ``pg_dump --schema-only`` restored into a scratch database on
+    the shadow server and read back. An object is the same when one of the
+    live side's {definition, printed again} equals one of the replay's,
+    exactly; so two different definitions are never called the same
+    (restoring a dump gives the same schema: pg_dump's purpose). Without a
+    usable pg_dump the definitions are compared as they are.
+    """
+    from ..shadow.judge_reprint import settled, snapshot_again
+    from ..shadow.server import ShadowServer
+
     actual = _without_extensions(catalog.snapshot(live_url, bookkeeping=bookkeeping))
-    return catalog.differences(expected, actual)
+    expected, expected_again = _replayed(
+        migrations, upto, shadow_url, again=lambda snap: bool(catalog.differences(_without_extensions(snap), actual)))
+    expected = _without_extensions(expected)
+    replay_fingerprint = fingerprint(expected)
+    if not catalog.differences(expected, actual):
+        return [], replay_fingerprint
+    shadow = ShadowServer.open(shadow_url)
+    actual_again = snapshot_again(live_url, shadow, _snapshot)
+    same = settled(expected, actual, [expected, expected_again], [actual, actual_again])
+    return catalog.differences(expected, same), replay_fingerprint
+
+
+def _snapshot(url: str) -> Snapshot:
+    return _without_extensions(catalog.snapshot(url))
 
 
 def _without_extensions(snapshot: Snapshot) -> Snapshot:

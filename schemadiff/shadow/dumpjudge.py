@@ -60,6 +60,7 @@ _TOC = re.compile(r"^-- Name: (?P<name>.*); Type: (?P<type>[^;]*); Schema: (?P<s
 _SETTING = re.compile(r"^SET\s+(?P<name>[a-z_]+)\s*=\s*(?P<value>.*)$", re.I | re.S)
 _PARTITIONED = re.compile(r"\)\s*PARTITION\s+BY\s+(?:RANGE|LIST|HASH)\s*\(", re.I)
 _TABLE_START = re.compile(r"^CREATE\s+(?:(?:UNLOGGED|FOREIGN)\s+)?TABLE\s", re.I)
+_META_COMMAND = re.compile(r"^\\(?:un)?restrict\s")
 # Settings pg_dump changes between entries because they say where or how an object is stored.
 _PLACEMENT_SETTINGS = ("default_tablespace", "default_table_access_method")
 
@@ -81,6 +82,7 @@ class Dump:
     """A normalised schema-only dump: the multiset of its statements."""
 
     statements: Counter = field(default_factory=Counter)
+    text: str = field(default="", compare=False)  # pg_dump's script as printed, to restore it (see ``restore``)
 
 
 def _version_of(program: str) -> int | None:
@@ -148,7 +150,15 @@ def find_pg_dump(server: int) -> PgDump:
 
 
 def dump(url: str, program: PgDump, *, owners: bool = False, options: Sequence[str] = ()) -> Dump:
-    """The normalised schema-only dump of the database at ``url``.
+    """The normalised schema-only dump of the database at ``url`` (see :func:`dump_text`)."""
+    text = dump_text(url, program, owners=owners, options=options)
+    result = parse(text)
+    result.text = text
+    return result
+
+
+def dump_text(url: str, program: PgDump, *, owners: bool = False, options: Sequence[str] = ()) -> str:
+    """The schema-only dump of the database at ``url``, as pg_dump printed it (a plain SQL script).
 
     ``options`` are more pg_dump options (``--exclude-table``, ``--schema``:
     a plan's ``--exclude`` scope, see ``scope.Scope.pg_dump_options``).
@@ -180,7 +190,50 @@ def dump(url: str, program: PgDump, *, owners: bool = False, options: Sequence[s
         if password:
             message = message.replace(str(password), "***")
         raise DatabaseError(f"pg_dump failed on database {params.get('dbname', '')!r}: {message}")
-    return parse(done.stdout)
+    return done.stdout
+
+
+def restore(text: str, url: str) -> None:
+    """Run the plain schema-only dump ``text`` in the empty database at ``url``, as psql would.
+
+    Used to print a schema a second time: PostgreSQL prints some
+    expressions differently once its own printed form is loaded again (see
+    :func:`same_after_reprint`). Its psql meta-commands (``\\restrict`` and
+    ``\\unrestrict``, with their random key) are skipped; everything else is SQL, run in one transaction, so a dump that
+    does not load leaves nothing behind. Raises DatabaseError when it does not load.
+    """
+    script = "\n".join(line for line in text.splitlines() if not _META_COMMAND.match(line))
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+            conn.execute(script)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"a pg_dump script did not load again: {_first_line(str(exc))}") from None
+
+
+def same_after_reprint(expected: Dump, actual: Dump, again) -> bool:
+    """Whether ``expected`` and ``actual`` are the same schema once each is printed again.
+
+    PostgreSQL's printer is not idempotent: Django's ``CHECK (status IN
+    ('a','b'))`` on a varchar column dumps as ``(status)::text = ANY
+    ((ARRAY['a'::character varying, ...])::text[])``, and that, loaded and
+    dumped again, as ``... ANY (ARRAY[('a'::character varying)::text, ...])``.
+    A desired file written from a dump is one such round trip ahead of the
+    database it came from. ``again(side)`` ("expected" or "actual") returns
+    that side's dump restored into an empty database and dumped again (or
+    None when it does not load). Each side's chain is {dump, dump again};
+    the schemas are the same when a dump of one chain equals a dump of the
+    other, statement for statement: restoring a dump gives the same schema
+    (pg_dump's purpose), so no two different schemas are ever called equal.
+    """
+    if not differences(expected, actual):
+        return True
+    actual_again = again("actual")
+    if actual_again is not None and not differences(expected, actual_again):
+        return True
+    expected_again = again("expected")
+    if expected_again is None:
+        return False
+    return any(not differences(expected_again, other) for other in (actual, actual_again) if other is not None)
 
 
 def parse(text: str) -> Dump:

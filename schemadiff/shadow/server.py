@@ -1334,6 +1334,54 @@ def embedded_status() -> EmbeddedStatus:
     )
 
 
+@dataclass(frozen=True)
+class ScratchDatabase:
+    """A database made on the embedded server for trying ``apply`` (see :func:`create_scratch_database`).
+
+    ``url``: a ``postgres://`` URL both psycopg (libpq) and golang-migrate
+    (lib/pq) read the same way: the server's Unix socket directory as
+    ``?host=``, ``sslmode=disable`` (lib/pq's default is require).
+    ``created``: False when it already existed (nothing was changed).
+    """
+
+    name: str
+    url: str
+    created: bool
+
+
+def create_scratch_database(name: str, status: Status = _no_status) -> ScratchDatabase:
+    """Create database ``name`` on the embedded server (starting it if needed) unless it exists.
+
+    For a newcomer's first ``apply`` without a PostgreSQL of their own. The
+    embedded server is throwaway by design (fsync off, see
+    ``_THROWAWAY_SETTINGS``; ``schemadiff server clean`` deletes it with
+    everything in it), so this is for trying things, never for data that
+    matters. Raises ConfigError for a name schemadiff keeps for its own
+    temporary databases (they are dropped when their process is gone) or
+    for PostgreSQL's own databases, and ShadowServerError when the server
+    cannot start.
+    """
+    from urllib.parse import quote
+
+    if not name or len(name.encode()) > 63 or name.startswith((TEMP_PREFIX, TEMPLATE_PREFIX)) \
+            or name in ("postgres", "template0", "template1"):
+        raise ConfigError(
+            f"cannot use {name!r} as a scratch database name",
+            f"Choose a name of up to 63 bytes that is not postgres, template0/1, or starting with {TEMP_PREFIX}"
+            f" or {TEMPLATE_PREFIX} (schemadiff's own temporary databases), e.g. cortex_dev.",
+        )
+    server = ShadowServer._start_embedded(status)
+    with dburl.connect(server.admin_url, what="embedded server", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(server.admin_url)
+    user = quote(str(params.get("user") or "postgres"), safe="")
+    url = (f"postgres://{user}@/{quote(name, safe='')}?host={quote(str(params['host']), safe='/')}"
+           "&sslmode=disable")
+    return ScratchDatabase(name, url, not exists)
+
+
 def stop_embedded() -> bool:
     """Stop the embedded server; whether one was running. Its data stays for the next start."""
     return stop_server(embedded_pgdata())

@@ -15,13 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-<<<<<<< HEAD
 from .engine.change import Change
-from .progress import Progress, no_progress
-from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
-=======
 from .errors import CannotExpress, ConfigError, DatabaseError, DestructiveChangeRefused, FailsOnExistingRowsRefused
->>>>>>> s6-daily
+from .progress import Progress, no_progress
 from .scope import Scope, scope_of
 
 if TYPE_CHECKING:  # the runner, hints and derive modules load psycopg or pglast: imported where called
@@ -459,9 +455,6 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change]
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
 
-<<<<<<< HEAD
-def _in_scope(scope: Scope, changes: list[Change]) -> list[Change]:
-=======
 def _same_expressions(inputs: _Inputs, current, desired):
     """``current`` with desired's text wherever an expression differs only as PostgreSQL prints it.
 
@@ -489,8 +482,7 @@ def _same_expressions(inputs: _Inputs, current, desired):
     return reprint.with_desired_texts(current, desired, same)
 
 
-def _in_scope(scope: Scope, changes: list) -> list:
->>>>>>> s6-daily
+def _in_scope(scope: Scope, changes: list[Change]) -> list[Change]:
     from .scope import keeps_change
 
     return [change for change in changes if keeps_change(scope, change)] if scope else changes
@@ -1174,7 +1166,7 @@ def server_status() -> EmbeddedStatus:
     return embedded_status()
 
 
-def server_createdb(name: str, status: Status = _no_status):
+def server_createdb(name: str, status: Progress = no_progress):
     """A scratch database on the embedded server, for trying ``apply`` (``shadow.ScratchDatabase``)."""
     from .shadow.server import create_scratch_database
 

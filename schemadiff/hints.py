@@ -401,11 +401,7 @@ def apply_rename_hints(
     if not applicable:
         return changes
     from .engine.diff import Change
-<<<<<<< HEAD
     from .engine.locks import lock_of
-    from .inspect import diff_databases
-=======
->>>>>>> s6-daily
 
     forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
     renames = [
@@ -436,12 +432,12 @@ def apply_rename_hints(
     return rest + renames
 
 
-<<<<<<< HEAD
 # The statement kind (schemadiff.engine.locks.STATEMENT_LOCKS) of each hint's rename.
 _RENAME_STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUMN",
                       "index": "ALTER INDEX RENAME", "constraint": "ALTER TABLE RENAME CONSTRAINT",
                       "enum value": "ALTER TYPE RENAME VALUE"}
-=======
+
+
 def _diff(current_url: str, desired_url: str, owners: bool, settle) -> list[Change]:
     """The engine's diff of two databases, expressions settled by ``settle`` when it is given."""
     from .engine.diff import diff_schemas
@@ -454,12 +450,6 @@ def _diff(current_url: str, desired_url: str, owners: bool, settle) -> list[Chan
         if settled is not current:
             changes = diff_schemas(settled, desired, owners=owners)
     return changes
-
-
-def _rename_hazards(kind: str) -> tuple[str, ...]:
-    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
-    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
->>>>>>> s6-daily
 
 
 def _renamed_relation(hint: RenameHint) -> str | None:

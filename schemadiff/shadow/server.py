@@ -1349,7 +1349,7 @@ class ScratchDatabase:
     created: bool
 
 
-def create_scratch_database(name: str, status: Status = _no_status) -> ScratchDatabase:
+def create_scratch_database(name: str, status: Progress = no_progress) -> ScratchDatabase:
     """Create database ``name`` on the embedded server (starting it if needed) unless it exists.
 
     For a newcomer's first ``apply`` without a PostgreSQL of their own. The

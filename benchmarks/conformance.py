@@ -30,8 +30,8 @@ runners, each on its own database loaded with ``current``.
 A written migration that does not reach the state (or fails to apply), and
 "nothing to do" while A and B differ, are *WRONG*: a silent wrong result,
 the worst outcome. Equality is judged twice, as generate verifies: by
-``schemadiff.catalog``, which does not share code with the diff engine, and
-by ``schemadiff.dumpjudge``, PostgreSQL's own ``pg_dump --schema-only``
+``schemadiff.shadow.catalog``, which does not share code with the diff engine, and
+by ``schemadiff.shadow.dumpjudge``, PostgreSQL's own ``pg_dump --schema-only``
 (which shares code with neither); a case where only the dump judge found a
 difference (in generate's refusal or in the harness's own check) is counted
 as *dump only*. Separately, a migration is
@@ -65,10 +65,11 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from benchmarks.corpus import Case, CorpusError, SkippedCase, load_cases  # noqa: E402
 from benchmarks.golang_migrate import GoMigrate, build  # noqa: E402
 from benchmarks.minimality import unnecessary_statements  # noqa: E402
-from schemadiff import catalog, dburl, dumpjudge  # noqa: E402
+from schemadiff.shadow import catalog, dumpjudge
+from schemadiff import dburl  # noqa: E402
 from schemadiff.errors import CommandError  # noqa: E402
-from schemadiff.roles import mentioned_roles  # noqa: E402
-from schemadiff.shadow import ShadowServer  # noqa: E402
+from schemadiff.shadow.roles import mentioned_roles  # noqa: E402
+from schemadiff.shadow.server import ShadowServer  # noqa: E402
 from schemadiff.sqlfile import parse_statements  # noqa: E402
 
 COMMAND_TIMEOUT = 300  # seconds per CLI invocation; a hang is an error, not a pass
@@ -227,7 +228,7 @@ def _version_of(path: Path) -> int:
     return int(path.name.split("_", 1)[0])
 
 
-# Where generate says its refusal came from the dump judge alone (schemadiff/verify.py,
+# Where generate says its refusal came from the dump judge alone (schemadiff/shadow/verify.py,
 # errors.CannotExpress).
 _DUMP_ONLY_MARKERS = ("found by pg_dump --schema-only", "pg_dump --schema-only of the desired and the current state differ")
 

@@ -26,7 +26,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ObjectType
 from pglast.keywords import UNRESERVED_KEYWORDS, COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
 
-from schemadiff.catalog import Snapshot
+from schemadiff.shadow.catalog import Snapshot
 from schemadiff.sqlfile import Statement
 
 DEFAULT_SCHEMA = "public"

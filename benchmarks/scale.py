@@ -154,7 +154,7 @@ class Bench:
 
 def open_bench(cache_dir: Path, pass_shadow_url: bool) -> tuple[Bench, object]:
     os.environ["SCHEMADIFF_CACHE_DIR"] = str(cache_dir)  # this process's ShadowServer.open() too
-    from schemadiff.shadow import ShadowServer
+    from schemadiff.shadow.server import ShadowServer
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     log(f"starting the benchmark's embedded server in {cache_dir}")
@@ -178,7 +178,7 @@ def reset_schemadiff_caches(bench: Bench) -> None:
     import psycopg
     from psycopg import sql
 
-    from schemadiff import shadow as shadow_module
+    from schemadiff.shadow import server as shadow_module
 
     started = time.perf_counter()
     prefix = getattr(shadow_module, "TEMPLATE_PREFIX", "schemadiff_tpl_")
@@ -189,7 +189,7 @@ def reset_schemadiff_caches(bench: Bench) -> None:
         )]
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    from schemadiff import cache
+    from schemadiff.shadow import cache
 
     for name in ("model_cache", "result_cache"):  # an older engine may lack either
         make = getattr(cache, name, None)
@@ -273,7 +273,7 @@ class LiveDatabase:
     """The "live" database for one size: the original schema, loaded once with psql."""
 
     def __init__(self, bench: Bench, size: int) -> None:
-        from schemadiff.shadow import ShadowServer
+        from schemadiff.shadow.server import ShadowServer
 
         self.shadow = ShadowServer.open(bench.admin_url)
         self.original = bench.write(f"plan{size}/original.sql", scale_schema.original_schema(size))
@@ -452,7 +452,7 @@ class Apply:
     """4: apply many one-statement migrations, against psql running the same SQL."""
 
     def __init__(self, bench: Bench, count: int) -> None:
-        from schemadiff.shadow import ShadowServer
+        from schemadiff.shadow.server import ShadowServer
 
         self.bench = bench
         self.shadow = ShadowServer.open(bench.admin_url)

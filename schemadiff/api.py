@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import runner
-from .runner import ApplyResult, Event
+from .runner import apply as runner
+from .runner.apply import ApplyResult, Event
 
 __all__ = ["ApplyResult", "migrate"]
 

@@ -254,7 +254,7 @@ def plan(
         }
         _write_json("plan", [_plan_json(result) for result in results], error)
     elif output_format is PlanFormat.sql:
-        from .hazards import describe
+        from .command import describe
 
         for result in results:
             for change in result.changes:
@@ -284,7 +284,7 @@ def plan(
 
 def _hazard_markup(labels, prefix: str = "") -> str:
     """Hazard labels styled by severity: data loss and broken clients white on red, the rest yellow."""
-    from .hazards import SEVERE
+    from .command import SEVERE
 
     if not labels:
         return ""
@@ -328,7 +328,7 @@ def _write_json(command: str, results: list, error: dict | None = None) -> None:
 
 
 def _plan_json(result) -> dict:
-    from .hazards import lock_duration
+    from .command import lock_duration
 
     return {
         "service": result.target.service,
@@ -346,7 +346,6 @@ def _plan_json(result) -> dict:
             for r in result.probable_renames
         ],
         "errors": result.row_problems,
-        "notes": result.notes,
         "changes": [
             {
                 "sql": c.sql,
@@ -375,7 +374,7 @@ def _render_plan(result) -> None:
     if result.in_sync:
         out.print("[green]In sync: nothing to change.[/green]\n")
         return
-    from .hazards import describe
+    from .command import describe
 
     # Names wrap (overflow="fold") instead of being cut to "posts_created_…":
     # at 80 columns a truncated name is a wrong name.
@@ -671,8 +670,8 @@ def _confirm_destructive(steps) -> bool:
 def _run_migrations(target, **options) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from . import command, runner
-    from .dburl import redact
+    from . import command
+    from .command import redact
 
     session = _s()
     progress = Progress(
@@ -683,40 +682,40 @@ def _run_migrations(target, **options) -> None:
 
     def on_event(event) -> None:
         nonlocal task
-        if isinstance(event, runner.FilesIgnored):
+        if isinstance(event, command.FilesIgnored):
             for path in event.files:
                 session.err.print(
                     f"[yellow]warning:[/yellow] {escape(_file_shown(path))} looks like a migration but does not"
                     f" match golang-migrate's NNNNNN_name.up.sql / .down.sql pattern ({_ignored_reason(path)}):"
                     " neither tool will run it."
                 )
-        elif isinstance(event, runner.BackupWritten):
+        elif isinstance(event, command.BackupWritten):
             session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
-        elif isinstance(event, runner.SumUnchecked):
+        elif isinstance(event, command.SumUnchecked):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(str(event.directory))} has no schemadiff.sum; edits to its"
                 f" files cannot be detected (run `{escape('schemadiff hash --dir ' + shlex.quote(str(event.directory)))}`"
                 " to start checking)."
             )
-        elif isinstance(event, runner.LockWaiting):
+        elif isinstance(event, command.LockWaiting):
             holder = f" held by {event.holder.describe()}" if event.holder else ""
             session.err.print(f"waiting for the migration lock{escape(holder)}…")
-        elif isinstance(event, runner.DownChangedSinceApplied):
+        elif isinstance(event, command.DownChangedSinceApplied):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since version {event.version} was applied"
                 " (it is not the down file that was there then)."
             )
-        elif isinstance(event, runner.ChangedSinceApplied):
+        elif isinstance(event, command.ChangedSinceApplied):
             session.err.print(
                 f"[yellow]warning:[/yellow] {escape(event.name)} changed since it was applied (version {event.version})."
             )
-        elif isinstance(event, runner.LockYielded):
+        elif isinstance(event, command.LockYielded):
             who = ", ".join(w.describe() for w in event.waiters) or "another session"
             session.err.print(
                 f"{escape(who)} waited for the migration lock before an index build; letting it go first"
                 " (a concurrent build would deadlock with its wait)…"
             )
-        elif isinstance(event, runner.LockWaiterCanceled):
+        elif isinstance(event, command.LockWaiterCanceled):
             who = f"pid {event.waiter.pid}" + (
                 f" ({event.waiter.application_name})" if event.waiter.application_name else ""
             )
@@ -725,13 +724,13 @@ def _run_migrations(target, **options) -> None:
                 f" {escape(event.step.name)} built an index concurrently; its wait was canceled (it would have"
                 " deadlocked with the build). It ran nothing: run it again."
             )
-        elif isinstance(event, runner.Baselined):
+        elif isinstance(event, command.Baselined):
             session.out.print(f"baselined at version {event.version} (nothing run)")
-        elif isinstance(event, runner.MigrationStarted):
+        elif isinstance(event, command.MigrationStarted):
             if task is None:
                 task = progress.add_task("migrating", total=None)
             progress.update(task, description=f"{event.step.direction} {event.step.name}")
-        elif isinstance(event, runner.MigrationFinished):
+        elif isinstance(event, command.MigrationFinished):
             if task is not None:
                 progress.advance(task)
 
@@ -787,7 +786,7 @@ def _file_shown(path: Path) -> str:
 
 
 def _ignored_reason(path: Path) -> str:
-    from .migrations import ignored_reason
+    from .command import ignored_reason
 
     return escape(ignored_reason(path.name))
 
@@ -1180,7 +1179,7 @@ def _secrets(args: list[str]) -> tuple[str, ...]:
     """
     import os
 
-    from .dburl import passwords
+    from .command import passwords
 
     urls = [value for value in os.environ.values() if "://" in value or "password" in value.lower()]
     for index, arg in enumerate(args):

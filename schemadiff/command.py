@@ -17,6 +17,34 @@ from pathlib import Path
 from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
 from .scope import Scope, scope_of
 
+# What cli.py renders besides command results, re-exported so that the CLI
+# imports only this layer (tests/test_layout.py): loaded on first use, since
+# importing this module must stay light for `schemadiff --help`.
+_RENDERING = {
+    **dict.fromkeys(("describe", "SEVERE", "lock_duration"), "engine.hazards"),
+    **dict.fromkeys(("redact", "passwords"), "dburl"),
+    "ignored_reason": "migrations",
+    **dict.fromkeys(
+        (
+            "BackupWritten", "Baselined", "ChangedSinceApplied", "DownChangedSinceApplied", "FilesIgnored",
+            "LockWaiterCanceled", "LockWaiting", "LockYielded", "MigrationFinished", "MigrationStarted",
+            "SumUnchecked",
+        ),
+        "runner.apply",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    """PEP 562: the names in ``_RENDERING``, imported from their module on first use."""
+    module = _RENDERING.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
 Status = Callable[[str], None]
 
 
@@ -128,7 +156,7 @@ def version_table_patterns(url: str) -> list[str]:
     target = parse(url)
     if target.table == DEFAULT_TABLE:
         return []
-    from .versiontable import history_table_for  # psycopg: only for URLs that need it
+    from .runner.versiontable import history_table_for  # psycopg: only for URLs that need it
 
     names = (target.table, history_table_for(target.table))
     return [glob.escape(f"{target.schema}.{n}" if target.schema else n) for n in names]
@@ -176,7 +204,7 @@ class PlanResult:
     unexpressed: list[str] = field(default_factory=list)
     # e.g. that no pg_dump could read a server; roles created on the shadow server
     notes: list[str] = field(default_factory=list)
-    # plan --db: planned statements the live database's rows make fail (schemadiff.rowcheck)
+    # plan --db: planned statements the live database's rows make fail (schemadiff.shadow.rowcheck)
     row_problems: list[str] = field(default_factory=list)
     replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
 
@@ -256,7 +284,7 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     """
     result = _plan(target, shadow_url=shadow_url, status=status)
     if target.db_url and result.changes:
-        from .rowcheck import live_row_problems
+        from .shadow.rowcheck import live_row_problems
 
         status("Checking the live database's rows")
         result.row_problems = live_row_problems(target.db_url, result.changes)
@@ -270,7 +298,7 @@ def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResu
 
 
 def _plan_with(inputs: _Inputs, target: Target, status: Status) -> PlanResult:
-    from . import cache
+    from .shadow import cache
 
     results = cache.result_cache()
     if target.db_url:
@@ -300,7 +328,7 @@ def _plan_with(inputs: _Inputs, target: Target, status: Status) -> PlanResult:
                     model = read_schema(conn)
                     if key:
                         inputs.models.put(key, model)
-                from .diff import index_schema
+                from .engine.diff import index_schema
 
                 importlib.import_module(f"{__package__}.hints")  # for _compare, imported beside the load
                 return key, model, index_schema(model)
@@ -355,11 +383,11 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
     """What ``pg_dump --schema-only`` finds different between the desired and the current state.
 
     Asked when the engine finds nothing to change, so that "in sync" means
-    PostgreSQL itself agrees (see ``schemadiff.dumpjudge``). Returns
+    PostgreSQL itself agrees (see ``schemadiff.shadow.dumpjudge``). Returns
     (difference lines, notes); the notes say when no pg_dump can read a
     server, and then the lines are empty. A live database is only read.
     """
-    from . import dumpjudge
+    from .shadow import dumpjudge
     from .dburl import read_only
 
     inputs.status("Comparing both sides' pg_dump --schema-only")
@@ -382,7 +410,7 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
 
 def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
     """Changes from ``current`` (a live model; None: the replayed directory) to desired, and probable renames."""
-    from .diff import diff_schemas
+    from .engine.diff import diff_schemas
     from .hints import probable_renames
 
     target = inputs.target
@@ -421,15 +449,15 @@ class _Inputs:
 
     Each is loaded into the shadow server only when a step needs it;
     inspected models and loaded databases are kept by content (see
-    ``schemadiff.cache``), so unchanged inputs cost no loading next time.
+    ``schemadiff.shadow.cache``), so unchanged inputs cost no loading next time.
     """
 
     def __init__(
         self, target: Target, shadow_url: str | None, status: Status, *, directory_must_exist: bool = True
     ) -> None:
-        from . import cache
+        from .shadow import cache
         from .derive_header import check_current
-        from .shadow import identity
+        from .shadow.server import identity
         from .sqlfile import read_text
 
         self.target = target
@@ -482,7 +510,7 @@ class _Inputs:
     @property
     def shadow(self):
         if self._shadow is None:
-            from .shadow import ShadowServer
+            from .shadow.server import ShadowServer
 
             self._shadow = ShadowServer.open(self.shadow_url, self.status, timeout=self.target.shadow_timeout)
         return self._shadow
@@ -496,7 +524,7 @@ class _Inputs:
         return self._statements
 
     def load_desired(self, url: str) -> None:
-        from .replay import load_statements
+        from .shadow.replay import load_statements
 
         statements = self._desired_statements()
         self.create_shadow_roles(statements)
@@ -505,7 +533,7 @@ class _Inputs:
 
     def replay(self, url: str) -> None:
         from .migrations import read_script
-        from .replay import replay_directory
+        from .shadow.replay import replay_directory
 
         if self.replayed_count:
             self.create_shadow_roles(
@@ -515,7 +543,7 @@ class _Inputs:
 
     def create_shadow_roles(self, statements) -> None:
         """Create on the shadow server (only there) the roles the SQL names that it lacks."""
-        from .roles import mentioned_roles
+        from .shadow.roles import mentioned_roles
 
         created = self.shadow.create_missing_roles(mentioned_roles(statements))
         if created:
@@ -630,9 +658,9 @@ def generate(
     A missing migration directory is a ``MigrationDirectoryError`` unless
     ``create_directory`` (starting a new one).
     """
-    from . import cache
-    from .hazards import destructive, fails_on_existing_rows
-    from .migration_writer import check_name, next_versions, numbering, write_pairs
+    from .shadow import cache
+    from .engine.hazards import destructive, fails_on_existing_rows
+    from .runner.writer import check_name, next_versions, numbering, write_pairs
     from .migrations import verify_sum
 
     check_name(name)
@@ -681,10 +709,10 @@ def _verified_files(inputs: _Inputs, label: str, allow_destructive: bool, online
 
 def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool, online: bool,
                            allow_fails_on_existing_rows: bool):
-    from .diff import diff_schemas
-    from .hazards import destructive, fails_on_existing_rows
-    from .migration_writer import content_hash, render, split_new_enum_values
-    from .verify import verify_migrations
+    from .engine.diff import diff_schemas
+    from .engine.hazards import destructive, fails_on_existing_rows
+    from .runner.writer import content_hash, render, split_new_enum_values
+    from .shadow.verify import verify_migrations
 
     hints = inputs.rename_hints()
     scope = inputs.target.scope
@@ -733,7 +761,7 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
             )
         # The schema the first file is proven from, for apply's drift check
         # (later online files start from what the earlier ones produce).
-        from .drift import schema_fingerprint
+        from .runner.drift import schema_fingerprint
 
         proven = schema_fingerprint(current_url)
         files = []  # (name suffix, up text, down text)
@@ -822,9 +850,9 @@ def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = No
     everywhere. Raises DatabaseError when the database cannot be read.
     """
     from .dburl import read_only, redact
-    from .diff import diff_schemas
+    from .engine.diff import diff_schemas
     from .inspect import inspect_database
-    from .shadow import ShadowServer
+    from .shadow.server import ShadowServer
 
     scope = scope or Scope()
     status("Reading the live database")
@@ -891,7 +919,7 @@ def new_migration(name: str, target: RunnerTarget) -> NewResult:
     MigrationDirectoryError when the directory's files changed since its
     sum was written (never build on an edited directory).
     """
-    from .migration_writer import blank_pair, check_name, next_versions, numbering, write_pairs
+    from .runner.writer import blank_pair, check_name, next_versions, numbering, write_pairs
     from .migrations import load_directory, verify_sum
 
     check_name(name)
@@ -992,12 +1020,12 @@ def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = Non
           dry_run: bool = False, lock_timeout: float | None = None, allow_destructive: bool = False,
           confirm=None, allow_out_of_order: bool = False, require_sum: bool = False,
           backup: Path | None = None, allow_drift: bool = False, shadow_url: str | None = None, on_event=None):
-    """Run pending migrations (see ``schemadiff.runner.apply``).
+    """Run pending migrations (see ``schemadiff.runner.apply.apply``).
 
     ``require_sum`` and ``backup`` add to the service's settings of the same
     names (a flag can only make the run stricter).
     """
-    from . import runner
+    from .runner import apply as runner
 
     return runner.apply(
         target.db_url, target.directory, to=to, down=down, baseline=baseline, dry_run=dry_run,
@@ -1009,13 +1037,13 @@ def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = Non
 
 
 def status(target: RunnerTarget):
-    from . import runner
+    from .runner import apply as runner
 
     return runner.status(target.db_url, target.directory)
 
 
 def force(target: RunnerTarget, version: int):
-    from . import runner
+    from .runner import apply as runner
 
     return runner.force(target.db_url, version, directory=target.directory)
 
@@ -1033,20 +1061,20 @@ def rehash(directory: Path) -> Path:
 
 def server_status():
     """The embedded server's state (``shadow.EmbeddedStatus``); starts nothing."""
-    from .shadow import embedded_status
+    from .shadow.server import embedded_status
 
     return embedded_status()
 
 
 def server_stop() -> bool:
     """Stop the embedded server (fast shutdown); whether one was running."""
-    from .shadow import stop_embedded
+    from .shadow.server import stop_embedded
 
     return stop_embedded()
 
 
 def server_clean() -> list[Path]:
     """Stop the embedded server and delete its data and in-memory tablespace; the paths removed."""
-    from .shadow import clean_embedded
+    from .shadow.server import clean_embedded
 
     return clean_embedded()

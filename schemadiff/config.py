@@ -71,7 +71,7 @@ class Service:
     exclude: tuple[str, ...] = ()  # glob patterns of objects another tool owns (see schemadiff.scope)
     owners: bool = False  # compare and set object owners (off: owners differ between environments)
     # Seconds a statement of this service's SQL may run on the shadow server (0: no limit); None: the
-    # default (schemadiff.shadow.load_timeout; SCHEMADIFF_SHADOW_TIMEOUT overrides it).
+    # default (schemadiff.shadow.server.load_timeout; SCHEMADIFF_SHADOW_TIMEOUT overrides it).
     shadow_timeout: float | None = None
 
 

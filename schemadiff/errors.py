@@ -171,7 +171,7 @@ class VerificationFailed(CommandError):
 class CannotExpress(CommandError):
     """The schemas differ (PostgreSQL's pg_dump says so) in a way the engine cannot express yet.
 
-    ``differences`` are ``schemadiff.dumpjudge.differences`` lines: "missing:
+    ``differences`` are ``schemadiff.shadow.dumpjudge.differences`` lines: "missing:
     <statement>" (the desired state has it, the current state lacks it),
     "unexpected: <statement>" (the other way round).
     """

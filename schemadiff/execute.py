@@ -34,7 +34,7 @@ def run_statements(
     their bodies (PostgreSQL's setting of that name), as pg_dump's restore
     does, so functions may refer to ones created later.
     """
-    from .shadow import may_be_privileged, run_privileged, server_failure
+    from .shadow.server import may_be_privileged, run_privileged, server_failure
 
     with dburl.connect(url, what="database", autocommit=not transactional) as conn:
         if not check_function_bodies:
@@ -93,7 +93,7 @@ def run_migration_text(url: str, text: str, label: str) -> None:
         )
     if not statements:
         return
-    from .shadow import may_be_privileged, run_privileged
+    from .shadow.server import may_be_privileged, run_privileged
 
     with dburl.connect(url, what="database", autocommit=True) as conn:
         if not any(may_be_privileged(statement.text) for statement in statements):
@@ -147,7 +147,7 @@ def _raise(exc: psycopg.Error, where: str, label: str, text: str | None = None) 
     migration; anything else is a MigrationFailed carrying the SQLSTATE and
     the diagnostics (verification on a copy holding rows reads them).
     """
-    from .shadow import server_failure
+    from .shadow.server import server_failure
 
     prefix = f"{where}: {label}" if where != label else label  # the label alone when no position
     message = f"{prefix} fails: {error_reason(exc)}"

@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 from pglast import ast, enums, parser
 
 from . import dburl
-from .ddl import ident, literal
+from .engine.ddl import ident, literal
 from .errors import CommandError, SourcePosition
 from .sqlfile import Statement, parse_statements, position_of, read_text
 
 if TYPE_CHECKING:
-    from .change import Change
-    from .inspect import Schema
+    from .engine.change import Change
+    from .engine.model import Schema
 
 MARKER = "schemadiff:renamed-from"
 KINDS = ("table", "column", "index", "constraint", "enum value")
@@ -395,7 +395,8 @@ def apply_rename_hints(
     applicable = _applicable(hints, current_url, desired_url)
     if not applicable:
         return changes
-    from .diff import Change, diff_databases
+    from .engine.diff import Change
+    from .inspect import diff_databases
 
     forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
     renames = [
@@ -425,20 +426,20 @@ def apply_rename_hints(
 
 def _rename_hazards(kind: str) -> tuple[str, ...]:
     """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
-    from .hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
 
     return (BREAKS_CLIENTS, ACCESS_EXCLUSIVE) if kind in ("table", "column") else (ACCESS_EXCLUSIVE,)
 
 
 def _is_temporary(url: str) -> bool:
-    from .shadow import is_temporary
+    from .shadow.server import is_temporary
 
     return is_temporary(url)
 
 
 def _copy_of(url: str):
     """A temporary clone of a schemadiff temporary database, on its server."""
-    from .shadow import clone_of
+    from .shadow.server import clone_of
 
     if not _is_temporary(url):
         raise RenameHintError(

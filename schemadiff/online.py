@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any
 from pglast import ast, enums, parser
 from pglast.stream import RawStream
 
-from . import hazards
-from .ddl import ident, literal
+from .engine import hazards
+from .engine.ddl import ident, literal
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
-    from .change import Change
+    from .engine.change import Change
     from .hints import RenameHint
 
 _NAMEDATALEN = 63  # PostgreSQL truncates identifiers to 63 bytes
@@ -779,7 +779,7 @@ def pair_with_downs(
     a step that renames would drop and re-create the renamed object.
     ``owners``: the downs set owners too (the target's setting).
     """
-    from .diff import diff_databases
+    from .inspect import diff_databases
 
     settings = settings or OnlineSettings()
     pairs: list[tuple[MigrationStep, MigrationStep]] = []
@@ -802,12 +802,12 @@ def pair_with_downs(
 
 def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
     """``steps`` with each transactional file cut where it would use an enum
-    value it adds (:func:`schemadiff.migration_writer.split_new_enum_values`).
+    value it adds (:func:`schemadiff.runner.writer.split_new_enum_values`).
 
     The first piece keeps the step's suffix, the others are "continue"; every
     piece keeps the step's preamble (its SET LOCAL timeouts).
     """
-    from .migration_writer import split_new_enum_values
+    from .runner.writer import split_new_enum_values
 
     result: list[MigrationStep] = []
     for step in steps:
@@ -844,7 +844,7 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
 def _apply(url: str, step: MigrationStep) -> None:
     """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
     from . import dburl
-    from .shadow import may_be_privileged, run_privileged
+    from .shadow.server import may_be_privileged, run_privileged
 
     with dburl.connect(url, what="shadow database", autocommit=not step.transactional) as conn:
         for statement in step.preamble:
@@ -856,7 +856,7 @@ def _apply(url: str, step: MigrationStep) -> None:
 
 
 def _copy_of(url: str):
-    from .shadow import clone_of
+    from .shadow.server import clone_of
 
     return clone_of(url)
 

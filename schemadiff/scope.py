@@ -24,7 +24,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model is only handed through; importing it would cost every command's start-up
-    from .inspect import Schema
+    from .engine.model import Schema
 
 
 @dataclass(frozen=True)

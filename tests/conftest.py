@@ -74,7 +74,7 @@ else:
 os.environ["SCHEMADIFF_CACHE_DIR"] = str(Path(os.environ[_SESSION_ENV]) / "cache")
 os.environ.pop("SCHEMADIFF_SHADOW_URL", None)  # a developer's shadow server is not the tests' one
 
-from schemadiff.shadow import ShadowServer  # noqa: E402  (after the environment above)
+from schemadiff.shadow.server import ShadowServer  # noqa: E402  (after the environment above)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,7 +97,7 @@ def remove_embedded_server(cache: Path) -> None:
     for it), waiting up to 30 seconds; then its data directory and its
     in-memory tablespace directory are removed.
     """
-    from schemadiff.shadow import _memory_location
+    from schemadiff.shadow.server import _memory_location
 
     pgdata = cache / "shadow-pg16"
     location = _memory_location(pgdata)

@@ -14,7 +14,7 @@ import pytest
 from conftest import remove_embedded_server
 
 from schemadiff import inspect as inspect_module
-from schemadiff import verify as verify_module
+from schemadiff.shadow import verify as verify_module
 from schemadiff.inspect import catalog_fingerprint, open_snapshot
 
 BASE = """
@@ -100,7 +100,7 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch, module, name: str) -> list[int
 
 
 def test_plan_against_a_live_database_follows_every_change(cli, shadow_url, tmp_path, monkeypatch):
-    from schemadiff.shadow import ShadowServer
+    from schemadiff.shadow.server import ShadowServer
 
     # The live database on a server of its own (this test's embedded one, see _own_cache): on the
     # shared test server, other workers' --shadow runs create and drop roles, which are part of what

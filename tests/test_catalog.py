@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemadiff import catalog
+from schemadiff.shadow import catalog
 
 # One schema touching every category, as separate statements so that the
 # tests can load them in another order.

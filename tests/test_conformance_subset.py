@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
 from benchmarks import conformance  # noqa: E402
 from benchmarks.corpus import CorpusError, load_cases, skip_reason  # noqa: E402
 from benchmarks.minimality import quote_ident, touches, unnecessary_statements  # noqa: E402
-from schemadiff import catalog, dumpjudge  # noqa: E402
+from schemadiff.shadow import catalog, dumpjudge  # noqa: E402
 from schemadiff.sqlfile import parse_statements  # noqa: E402
 
 CASES_DIR = ROOT / "tests" / "conformance_cases"
@@ -95,7 +95,7 @@ def test_load_cases_rejects_a_missing_path_and_a_non_mapping(tmp_path):
 
 
 def test_our_corpus_loads_and_every_case_is_a_real_change(make_db, shadow):
-    from schemadiff.roles import mentioned_roles
+    from schemadiff.shadow.roles import mentioned_roles
     from schemadiff.sqlfile import parse_statements
 
     cases, skipped = load_cases([CASES_DIR], 16)
@@ -121,7 +121,7 @@ def test_an_unloadable_case_is_invalid_not_a_failure(shadow):
 
 def test_a_difference_only_pg_dump_sees_is_counted_as_dump_only(shadow):
     from benchmarks.corpus import Case
-    from schemadiff import dumpjudge
+    from schemadiff.shadow import dumpjudge
 
     program = dumpjudge.find_pg_dump(conformance.server_major(shadow))
     # GRANTs are modelled now; an index column's statistics target is seen by pg_dump alone.

@@ -2,7 +2,7 @@
 
 Round trips: load ``current`` into database A and ``desired`` into B, apply
 diff(A, B) to A, and check with the independent catalog judge
-(:mod:`schemadiff.catalog`) that A now equals B and that a second diff is
+(:mod:`schemadiff.shadow.catalog`) that A now equals B and that a second diff is
 empty; then the same downwards, back to ``current``.
 """
 
@@ -13,9 +13,10 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from schemadiff import catalog
-from schemadiff import hazards as hz
-from schemadiff.diff import Change, diff_databases
+from schemadiff.shadow import catalog
+from schemadiff.engine import hazards as hz
+from schemadiff.engine.diff import Change
+from schemadiff.inspect import diff_databases
 from schemadiff.inspect import inspect_database
 
 MakeDb = Callable[..., str]
@@ -24,7 +25,7 @@ MakeDb = Callable[..., str]
 def apply(url: str, changes: list[Change]) -> None:
     """Run the plan as generate writes it: one file (transaction) per group of
     :func:`split_new_enum_values`, statement by statement when a group cannot be one."""
-    from schemadiff.migration_writer import split_new_enum_values
+    from schemadiff.runner.writer import split_new_enum_values
 
     with psycopg.connect(url, autocommit=True) as conn:
         for group in split_new_enum_values(changes):
@@ -315,7 +316,7 @@ def test_enum_value_used_in_same_migration_goes_to_a_file_before_its_use(make_db
     # golang-migrate runs a file as one implicit transaction: a value added and
     # used in one file fails there, so the use goes to the next file; every
     # file stays transactional.
-    from schemadiff.migration_writer import split_new_enum_values
+    from schemadiff.runner.writer import split_new_enum_values
 
     current = "CREATE TYPE mood AS ENUM ('sad'); CREATE TABLE t (m mood);"
     desired = "CREATE TYPE mood AS ENUM ('sad', 'glad'); CREATE TABLE t (m mood DEFAULT 'glad');"
@@ -328,7 +329,7 @@ def test_enum_value_used_in_same_migration_goes_to_a_file_before_its_use(make_db
 
 
 def test_diff_leaves_its_input_models_alone(make_db: MakeDb) -> None:
-    from schemadiff.diff import diff_schemas
+    from schemadiff.engine.diff import diff_schemas
 
     current = inspect_database(make_db("CREATE TYPE s AS ENUM ('a', 'b'); CREATE TABLE t (x s);"))
     desired = inspect_database(make_db("CREATE TYPE s AS ENUM ('b', 'a'); CREATE TABLE t (x s);"))
@@ -412,7 +413,7 @@ def test_generated_column_follows_its_replaced_function(make_db: MakeDb) -> None
 
 
 def test_an_index_computed_beforehand_gives_the_same_changes(make_db: MakeDb) -> None:
-    from schemadiff.diff import diff_schemas, index_schema
+    from schemadiff.engine.diff import diff_schemas, index_schema
 
     # The second pair makes the differ rename an enum in its own copy of
     # the current model, which the given index does not describe.
@@ -447,7 +448,7 @@ def test_reading_over_several_connections_reads_the_same_model(make_db: MakeDb) 
 
 def test_a_dependency_cycle_is_an_error_naming_its_statements():
     """Releasing one statement of a cycle would print an order that cannot run: refuse instead."""
-    from schemadiff.engine_order import Step, order
+    from schemadiff.engine.order import Step, order
     from schemadiff.errors import OrderingCycle
 
     def step(name: str, needs: str, provides: str) -> Step:

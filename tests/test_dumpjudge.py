@@ -1,6 +1,6 @@
 """The pg_dump judge: PostgreSQL's own schema-only dump as a second, independent verdict.
 
-The catalog judge (``schemadiff.catalog``) sees what the engine models; these
+The catalog judge (``schemadiff.shadow.catalog``) sees what the engine models; these
 tests use differences it does not model (privileges, statistics targets of
 index columns) to show that
 verification, ``generate`` and ``plan`` now refuse them, naming the
@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemadiff import dumpjudge
+from schemadiff.shadow import dumpjudge
 from schemadiff.errors import VerificationFailed
-from schemadiff.verify import verify_migrations
+from schemadiff.shadow.verify import verify_migrations
 
 TABLE = ("CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a text, b int CHECK (b > 0));\n"
          "CREATE INDEX t_expr ON t ((a || 'x'));\n")

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 
 from conftest import ROOT, GoMigrate, go_url
-from schemadiff import catalog, runner
+from schemadiff.shadow import catalog
+from schemadiff.runner import apply as runner
 from schemadiff.errors import ConfigError
 from schemadiff.sqlfile import parse_statements
 

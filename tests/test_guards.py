@@ -19,7 +19,7 @@ import pytest
 
 from conftest import as_from_a_shell
 
-from schemadiff import migration_writer
+from schemadiff.runner import writer as migration_writer
 from schemadiff.migrations import SUM_FILE, verify_sum, write_sum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -541,7 +541,7 @@ def test_down_consent_is_asked_on_a_terminal(db, tmp_path):
 
 
 def _pg_tool(name: str, url: str) -> str:
-    from schemadiff.backup import find_pg_dump
+    from schemadiff.runner.backup import find_pg_dump
 
     return str(Path(find_pg_dump(url)).with_name(name))
 
@@ -607,7 +607,7 @@ def _generate(cli, shadow_url, desired: Path, directory: Path, name: str, text: 
 
 
 def test_generated_up_file_records_the_schema_it_was_proven_from(cli, shadow_url, make_db, tmp_path):
-    from schemadiff.drift import proven_from, schema_fingerprint
+    from schemadiff.runner.drift import proven_from, schema_fingerprint
 
     desired, directory = tmp_path / "desired.sql", tmp_path / "migrations"
     _generate(cli, shadow_url, desired, directory, "init", "CREATE TABLE a (id int);\n", "--create-dir")

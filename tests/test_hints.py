@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schemadiff.diff import diff_databases
+from schemadiff.inspect import diff_databases
 from schemadiff.hints import (
     RenameHintError,
     apply_rename_hints,

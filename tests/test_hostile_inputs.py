@@ -148,7 +148,7 @@ def named_db(shadow):
 
 
 def _pg_tool(name: str, url: str) -> str:
-    from schemadiff.backup import find_pg_dump
+    from schemadiff.runner.backup import find_pg_dump
 
     return str(Path(find_pg_dump(url)).with_name(name))
 
@@ -187,7 +187,7 @@ def test_backup_file_stays_in_its_directory_whatever_the_database_name(cli, name
 
 
 def test_backup_names_of_different_databases_never_collide():
-    from schemadiff.backup import file_name
+    from schemadiff.runner.backup import file_name
 
     names = ["a/b", "a_b", "a\\b", "a" * 63, "a" * 62 + "b", "..", "__", "a\0b", "x" * 4000]
     made = [file_name(n, 3, "20260101T000000Z") for n in names]
@@ -199,7 +199,7 @@ def test_backup_names_of_different_databases_never_collide():
 
 
 def test_backup_does_not_overwrite_an_existing_dump(cli, db, tmp_path, monkeypatch):
-    from schemadiff import backup
+    from schemadiff.runner import backup
 
     directory = make_dir(tmp_path, THREE)
     assert cli("apply", "--dir", directory, "--db", db).exit_code == 0

@@ -103,3 +103,56 @@ def test_only_the_cli_imports_the_cli_libraries():
     # and no core module reaches the CLI module itself
     reaching_cli = sorted(name for name, targets in internal.items() if name not in CLI_MODULES and targets & CLI_MODULES)
     assert reaching_cli == []
+
+
+# The four places (README, "Layout") and what each may import; the package docstrings say why.
+SHARED = {"schemadiff", "schemadiff.errors", "schemadiff.sqlfile"}
+# The engine is pure computation: none of these connect, start processes or read a live catalog.
+ENGINE_FORBIDDEN_LIBRARIES = {"psycopg", "psycopg_pool", "subprocess", "socket", "typer", "rich", "click"}
+
+
+def _closure(internal: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in internal[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _in(package: str, name: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_the_engine_imports_only_itself_and_pure_helpers():
+    internal, external = _graph()
+    engine = [name for name in internal if _in("schemadiff.engine", name)]
+    assert "schemadiff.engine.diff" in engine and "schemadiff.engine.model" in engine
+    for name in engine:
+        reached = _closure(internal, name)
+        outside = sorted(m for m in reached if not _in("schemadiff.engine", m) and m not in SHARED)
+        assert outside == [], (name, outside)
+        libraries = set().union(*(external[m] for m in reached | {name}))
+        assert not libraries & ENGINE_FORBIDDEN_LIBRARIES, (name, sorted(libraries & ENGINE_FORBIDDEN_LIBRARIES))
+
+
+def test_the_shadow_and_the_runner_do_not_reach_the_command_layer():
+    internal, _ = _graph()
+    command_layer = {"schemadiff.command", "schemadiff.api", *CLI_MODULES}
+    for name in internal:
+        if _in("schemadiff.shadow", name) or _in("schemadiff.runner", name):
+            assert not _closure(internal, name) & command_layer, name
+        if _in("schemadiff.shadow", name):
+            assert not any(_in("schemadiff.runner", m) for m in _closure(internal, name)), name
+
+
+def test_the_cli_imports_only_the_command_layer():
+    internal, _ = _graph()
+    assert internal["schemadiff.cli"] <= {"schemadiff", "schemadiff.command", "schemadiff.errors"}, internal["schemadiff.cli"]
+
+
+def test_the_layout_judges_can_fail():
+    # A module of the engine that reached psycopg through dburl would be caught by the closure.
+    internal = {"schemadiff.engine.x": {"schemadiff.dburl"}, "schemadiff.dburl": set()}
+    assert _closure(internal, "schemadiff.engine.x") == {"schemadiff.dburl"}

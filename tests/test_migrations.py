@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemadiff.errors import MigrationDirectoryError, SQLSyntaxError
-from schemadiff.migrationlock import advisory_lock_id, lock_keys
+from schemadiff.runner.lock import advisory_lock_id, lock_keys
 from schemadiff.migrations import SUM_FILE, MigrationScript, load_directory, read_script, verify_sum, write_sum
 
 

@@ -18,8 +18,9 @@ import psycopg
 import pytest
 
 from pgdump import schema_dump
-from schemadiff import catalog
-from schemadiff.diff import Change, diff_databases
+from schemadiff.shadow import catalog
+from schemadiff.engine.diff import Change
+from schemadiff.inspect import diff_databases
 
 MakeDb = Callable[..., str]
 

@@ -54,8 +54,10 @@ import pytest
 
 from squawk_judge import Facts, squawk_findings
 
-from schemadiff import catalog, hazards
-from schemadiff.diff import Change, diff_databases
+from schemadiff.shadow import catalog
+from schemadiff.engine import hazards
+from schemadiff.engine.diff import Change
+from schemadiff.inspect import diff_databases
 from schemadiff.online import MigrationStep, OnlineSettings, make_online, pair_with_downs, with_partitions
 
 ROOT = Path(__file__).resolve().parent.parent

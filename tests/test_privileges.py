@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from pgdump import schema_dump
 
-from schemadiff import catalog
-from schemadiff.diff import diff_schemas
+from schemadiff.shadow import catalog
+from schemadiff.engine.diff import diff_schemas
 from schemadiff.inspect import inspect_database
-from schemadiff.roles import mentioned_roles
+from schemadiff.shadow.roles import mentioned_roles
 from schemadiff.sqlfile import parse_statements
 
 READER, WRITER, OWNER = "privs_t_reader", "privs_t_writer", "privs_t_owner"

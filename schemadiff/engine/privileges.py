@@ -1,7 +1,7 @@
 """Privileges, default privileges and owners: the engine's GRANT, REVOKE,
 ALTER DEFAULT PRIVILEGES and OWNER TO statements.
 
-A mixin of the differ in :mod:`schemadiff.diff`, run after every object's
+A mixin of the differ in :mod:`schemadiff.engine.diff`, run after every object's
 own statements are emitted, so it knows which objects the migration
 creates or re-creates.
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from .ddl import function_ref, ident, qualified, qualified_name
-from .inspect import (
+from .model import (
     OWNER_GRANTEE,
     PUBLIC_GRANTEE,
     Acl,
@@ -52,7 +52,7 @@ from .inspect import (
     View,
 )
 
-# Tie-break ranks (see engine_order): default privileges before any object
+# Tie-break ranks (see engine.order): default privileges before any object
 # is created (they decide what a new object's ACL starts as), owners, then
 # revokes before grants, after the objects' own statements.
 R_DEFAULT_PRIVILEGES = 39

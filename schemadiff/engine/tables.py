@@ -1,6 +1,6 @@
 """Diff engine, part: tables and their columns.
 
-A mixin of :class:`schemadiff.diff._Differ`; it uses the differ's state
+A mixin of :class:`schemadiff.engine.diff._Differ`; it uses the differ's state
 (``self.a``/``self.b`` models, ``self.add`` for statements, the sets of
 replaced objects and dropped/created relations).
 """
@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from . import ddl
 from . import hazards as hz
 from .ddl import ident, qualified_name
-from .engine_order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
-from .inspect import Column, Domain, Key, Sequence, SequenceOptions, Table
+from .order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
+from .model import Column, Domain, Key, Sequence, SequenceOptions, Table
 from .typechange import needs_using, type_change_hazards
 
 _DEFAULT_COLLATION = 'pg_catalog."default"'

@@ -15,7 +15,7 @@ before applying). On a difference the directory is replayed on the shadow
 server up to the previous version and the two schemas are compared, to name
 what differs.
 
-The fingerprint is taken by ``schemadiff.catalog`` (the independent judge,
+The fingerprint is taken by ``schemadiff.shadow.catalog`` (the independent judge,
 sharing no code with the diff engine): the schema as it compares it, so
 owners, privileges, OIDs, the database's name and the version tables never
 count. Installed extensions are left out too (their objects already are):
@@ -31,9 +31,9 @@ import json
 import re
 from collections.abc import Iterator
 
-from . import catalog
-from .catalog import Snapshot
-from .migrations import MigrationDirectory
+from ..shadow import catalog
+from ..shadow.catalog import Snapshot
+from ..migrations import MigrationDirectory
 
 MARKER = "-- schemadiff:proven-from"
 _MARKER_LINE = re.compile(r"^-- schemadiff:proven-from sha256:([0-9a-f]{64})\s*$")
@@ -82,8 +82,8 @@ def replayed_snapshot(migrations: MigrationDirectory, upto: int | None, shadow_u
     Raises what the shadow server or the replay raise (``ShadowServerError``,
     ``MigrationDirectoryError`` for a file that does not replay).
     """
-    from .replay import replay_directory
-    from .shadow import ShadowServer
+    from ..shadow.replay import replay_directory
+    from ..shadow.server import ShadowServer
 
     upto_migrations = MigrationDirectory(
         migrations.path, tuple(m for m in migrations.migrations if upto is not None and m.version <= upto)

@@ -23,7 +23,7 @@ them (their indexes, constraints, sequences, triggers, policies).
 from __future__ import annotations
 
 import json
-from . import dburl
+from .. import dburl
 
 Snapshot = dict[str, dict[str, object]]
 

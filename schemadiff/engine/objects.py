@@ -2,7 +2,7 @@
 column compression and attribute options, and the attributes of indexes
 (storage parameters of constraint-backed ones, CLUSTER ON).
 
-A mixin of :class:`schemadiff.diff._Differ`, like ``engine_tables``: it uses
+A mixin of :class:`schemadiff.engine.diff._Differ`, like ``engine.tables``: it uses
 the differ's state (``self.a``/``self.b`` models, ``self.add``, the sets of
 replaced objects and of dropped/created relations). Each of these objects
 hangs off a relation: one dropped with its relation is not dropped again,
@@ -20,9 +20,9 @@ WITHOUT CLUSTER}.
 from __future__ import annotations
 
 from .ddl import ident, qualified, qualified_name
-from .engine_order import R_ALTER_TABLE, R_CREATE, R_DROP
-from .errors import UnsupportedChange
-from .inspect import Column, Constraint, Key, Table, View
+from .order import R_ALTER_TABLE, R_CREATE, R_DROP
+from ..errors import UnsupportedChange
+from .model import Column, Constraint, Key, Table, View
 
 # ev_enabled / tgenabled letters -> the ALTER TABLE clause that sets them.
 _RULE_STATE = {"O": "ENABLE RULE", "D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}

@@ -1,6 +1,6 @@
 """The diff engine: the ordered statements that turn one schema into another.
 
-Both databases are read by :mod:`schemadiff.inspect`; the two models are
+Both databases are read by :mod:`schemadiff.inspect` (whose ``diff_databases`` reads and diffs two URLs); the two models are
 compared object by object, and only objects that differ produce statements
 (a column change is an ALTER COLUMN, an index change drops and re-creates
 that index alone). Objects that PostgreSQL cannot alter in place while
@@ -17,10 +17,10 @@ sequences, tables, columns, functions, constraints, indexes, views,
 triggers, policies, comments) so that output is stable.
 
 The engine is split by concern: this module compares and renders most
-objects; :mod:`schemadiff.engine_types` (enums, domains, composite and range
-types) and :mod:`schemadiff.engine_tables` (tables and columns) are mixins
-of the same differ; :mod:`schemadiff.engine_order` sorts the statements;
-:mod:`schemadiff.ddl` renders statements and :mod:`schemadiff.typechange`
+objects; :mod:`schemadiff.engine.usertypes` (enums, domains, composite and range
+types) and :mod:`schemadiff.engine.tables` (tables and columns) are mixins
+of the same differ; :mod:`schemadiff.engine.order` sorts the statements;
+:mod:`schemadiff.engine.ddl` renders statements and :mod:`schemadiff.engine.typechange`
 judges column type changes.
 """
 
@@ -34,7 +34,7 @@ from . import ddl
 from . import hazards as hz
 from .change import Change
 from .ddl import ident, literal, qualified, qualified_name
-from .engine_order import (
+from .order import (
     R_ALTER_SEQUENCE,
     R_ALTER_TABLE,
     R_ALTER_TYPE,
@@ -44,11 +44,11 @@ from .engine_order import (
     Step,
     order,
 )
-from .engine_objects import ObjectChanges
-from .engine_privileges import PrivilegeChanges, same_without_owners
-from .engine_tables import TableChanges
-from .engine_types import TypeChanges, _is_subsequence
-from .inspect import (
+from .objects import ObjectChanges
+from .privileges import PrivilegeChanges, same_without_owners
+from .tables import TableChanges
+from .usertypes import TypeChanges, _is_subsequence
+from .model import (
     Column,
     Constraint,
     Domain,
@@ -63,16 +63,7 @@ from .inspect import (
     Statistics,
     Trigger,
     View,
-    inspect_database,
 )
-
-
-def diff_databases(current_url: str, desired_url: str, *, owners: bool = False) -> list[Change]:
-    """Ordered statements that turn the database at current_url into the one at desired_url.
-
-    Reads both (read-only). Down migration = diff_databases(desired_url, current_url).
-    """
-    return diff_schemas(inspect_database(current_url), inspect_database(desired_url), owners=owners)
 
 
 def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex | None = None,
@@ -82,7 +73,7 @@ def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex
     ``current_index``, ``index_schema(current)`` computed beforehand (while
     waiting on something else), saves building it here. ``owners``: compare
     and set owners too (``OWNER TO``); off, owners and the owner's own
-    privileges are ignored (see :mod:`schemadiff.engine_privileges`).
+    privileges are ignored (see :mod:`schemadiff.engine.privileges`).
     """
     if current == desired or (not owners and same_without_owners(current, desired)):
         # In sync: a field-by-field comparison is a fraction of the cost of

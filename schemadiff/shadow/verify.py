@@ -6,9 +6,9 @@ down migration must return exactly to the state before. "Exactly" is judged
 twice, by judges that share no code with the diff engine nor with each
 other, so an engine bug cannot hide its own mistake:
 
-- ``schemadiff.catalog`` reads pg_catalog itself and names differences in
+- ``schemadiff.shadow.catalog`` reads pg_catalog itself and names differences in
   the engine's terms (a column's type, a missing index);
-- ``schemadiff.dumpjudge`` compares PostgreSQL's own ``pg_dump
+- ``schemadiff.shadow.dumpjudge`` compares PostgreSQL's own ``pg_dump
   --schema-only`` of both databases, which prints every schema object the
   server has, including those the engine and the catalog judge do not
   model (privileges, rules, storage options...).
@@ -22,9 +22,9 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import catalog, dumpjudge
-from .errors import MigrationFailed, ServerResourceError, ShadowServerError, VerificationFailed
-from .execute import run_migration_text
-from .shadow import ShadowServer, Status, _no_status
+from ..errors import MigrationFailed, ServerResourceError, ShadowServerError, VerificationFailed
+from ..execute import run_migration_text
+from .server import ShadowServer, Status, _no_status
 
 _SHOWN = 20  # differences listed in the message; the rest are counted
 _UP = "the up migration does not reach the desired state"
@@ -144,7 +144,7 @@ class _ValuesDependent(Exception):
 def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
                      desired: catalog.Snapshot, judges: _Judges, ups: Sequence[str],
                      downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
-    """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.seed`): True when it is done.
+    """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.shadow.seed`): True when it is done.
 
     Seed, up, probe (one more insert per seeded table with a sequence-backed
     column: its key must not collide), judge, down, probe, judge. An up
@@ -157,7 +157,8 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
     sequence positions, ``SEQUENCE SET`` being data), so seeding shows in
     neither.
     """
-    from . import dburl, seed
+    from .. import dburl
+    from . import seed
 
     # As in the empty proof: clone first, then dump the references beside the migrations.
     with shadow.temporary_database(template=current_db) as copy_url, ThreadPoolExecutor(max_workers=2) as pool:
@@ -217,7 +218,7 @@ def _fails_on_any_rows(current_url: str, desired_url: str) -> Callable[[Migratio
     Anything else (a constraint over existing columns, a cast, an
     expression index) depends on the values.
     """
-    from . import dburl
+    from .. import dburl
 
     def certain(exc: MigrationFailed) -> bool:
         diag = exc.diag
@@ -267,7 +268,8 @@ def _quote(name: str) -> str:
 
 
 def _probe(url: str, tables: Sequence[str], direction: str) -> None:
-    from . import dburl, seed
+    from .. import dburl
+    from . import seed
 
     with dburl.connect(url, what="shadow copy", autocommit=True) as conn:
         failures = seed.probe(conn, tables)

@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 
 import psycopg
 
-from . import dburl
-from .errors import CommandError, DatabaseError, MigrationDirectoryError
-from .execute import error_reason, run_statements
-from .migrations import MigrationDirectory, read_script
-from .shadow import may_be_privileged, run_privileged, server_failure, timeout_failure
-from .sqlfile import Statement
+from .. import dburl
+from ..errors import CommandError, DatabaseError, MigrationDirectoryError
+from ..execute import error_reason, run_statements
+from ..migrations import MigrationDirectory, read_script
+from .server import may_be_privileged, run_privileged, server_failure, timeout_failure
+from ..sqlfile import Statement
 
 # SQL function bodies may call functions defined further down the file (or
 # each other): like pg_dump's own output, the shadow checks them when they

@@ -18,7 +18,7 @@ class Change:
     "create" | "drop" | "alter" | "rename" | "comment" | "grant" | "revoke"; ``kind`` the object
     kind ("table", "column", "index", ...); ``name`` the qualified name
     ("public.users", "public.users.email"); ``table`` the table it belongs to,
-    for grouping; ``hazards`` the names from ``schemadiff.hazards``;
+    for grouping; ``hazards`` the names from ``schemadiff.engine.hazards``;
     ``transactional`` False when PostgreSQL refuses the statement inside a
     transaction block (CREATE INDEX CONCURRENTLY).
     """

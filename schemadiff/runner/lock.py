@@ -23,7 +23,7 @@ from datetime import datetime
 
 import psycopg
 
-from .errors import LockTimeout
+from ..errors import LockTimeout
 
 _SALT = 1486364155
 _POLL_SECONDS = 0.25

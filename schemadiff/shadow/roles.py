@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .sqlfile import Statement
+from ..sqlfile import Statement
 
 # Statements that can name a role: GRANT/REVOKE (objects or roles), ALTER
 # DEFAULT PRIVILEGES ... FOR ROLE, OWNER TO, CREATE/ALTER POLICY ... TO,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
-from .inspect import (
+from .model import (
     Column,
     Composite,
     Constraint,

@@ -102,7 +102,7 @@ def seed(conn: psycopg.Connection, tables: Collection[str], *, rows: int = ROWS)
                 conn.execute(sql)
             result.seeded.append(table.key)
         except psycopg.Error as exc:
-            from .shadow import timeout_failure
+            from .server import timeout_failure
 
             stopped = timeout_failure(exc, f"inserting generated rows into {table.key} (its triggers, defaults)")
             if stopped is not None:  # a trigger or default that never ends: not a refusal to note and go on

@@ -1,6 +1,6 @@
 """Diff engine, part: enums, domains, composite and range types.
 
-A mixin of :class:`schemadiff.diff._Differ`; it uses the differ's state
+A mixin of :class:`schemadiff.engine.diff._Differ`; it uses the differ's state
 (``self.a``/``self.b`` models, ``self.add`` for statements).
 """
 
@@ -12,8 +12,8 @@ import re
 from . import ddl
 from . import hazards as hz
 from .ddl import ident, literal, qualified
-from .engine_order import R_ALTER_TYPE, R_CREATE, R_DROP, R_RENAME
-from .inspect import Composite, Domain, Enum, Key
+from .order import R_ALTER_TYPE, R_CREATE, R_DROP, R_RENAME
+from .model import Composite, Domain, Enum, Key
 
 
 class TypeChanges:

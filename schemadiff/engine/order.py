@@ -20,8 +20,8 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from .change import Change
-from .errors import OrderingCycle
-from .inspect import Key
+from ..errors import OrderingCycle
+from .model import Key
 
 # Phase order, used only to break ties between statements the dependency
 # graph leaves unordered.

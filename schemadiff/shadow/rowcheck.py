@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from . import dburl
-from . import hazards as hz
-from .ddl import ident, qualified_name
-from .errors import DatabaseError
+from .. import dburl
+from ..engine import hazards as hz
+from ..engine.ddl import ident, qualified_name
+from ..errors import DatabaseError
 
 if TYPE_CHECKING:
-    from .change import Change
+    from ..engine.change import Change
 
 
 def live_row_problems(url: str, changes: Sequence[Change]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .change import Change
 
 if TYPE_CHECKING:  # only a type here; sqlfile is imported where statements are read
-    from .sqlfile import Statement
+    from ..sqlfile import Statement
 
 DELETES_DATA = "deletes-data"
 REWRITES_TABLE = "rewrites-table"

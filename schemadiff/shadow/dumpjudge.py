@@ -1,6 +1,6 @@
 """The second judge: PostgreSQL's own ``pg_dump --schema-only``.
 
-``schemadiff.catalog`` reads what the engine models and little else, so a
+``schemadiff.shadow.catalog`` reads what the engine models and little else, so a
 thing the engine does not know (a privilege, a rule, a storage option) is a
 thing the catalog judge does not see either. ``pg_dump`` prints *every*
 schema object the server has, because restoring a database from it must
@@ -48,7 +48,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from .errors import DatabaseError
+from ..errors import DatabaseError
 
 BOOKKEEPING_TABLES = ("schema_migrations", "schemadiff_history")
 _DUMP_TIMEOUT = 600  # seconds; a dump of thousands of tables takes a few

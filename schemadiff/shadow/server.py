@@ -47,9 +47,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import dburl
+from .. import dburl
 from .cache import CACHE_DIR_ENV, cache_dir, enabled
-from .errors import CommandError, ConfigError, DatabaseError, ShadowServerError, ShadowTimeout
+from ..errors import CommandError, ConfigError, DatabaseError, ShadowServerError, ShadowTimeout
 
 SHADOW_URL_ENV = "SCHEMADIFF_SHADOW_URL"
 TEMP_PREFIX = "schemadiff_tmp_"
@@ -955,7 +955,7 @@ def _prune_in_background(admin_url: str) -> None:
 
     with contextlib.suppress(OSError):
         subprocess.Popen(
-            [sys.executable, "-c", "import os, schemadiff.shadow as s; s.prune_templates(os.environ[s._PRUNE_URL_ENV])"],
+            [sys.executable, "-c", "import os, schemadiff.shadow.server as s; s.prune_templates(os.environ[s._PRUNE_URL_ENV])"],
             env={**os.environ, _PRUNE_URL_ENV: admin_url},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the command's process group (Ctrl-C)

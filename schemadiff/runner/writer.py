@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .change import Change
-from .errors import ConfigError, MigrationDirectoryError
-from .hazards import DESCRIPTIONS, describe
-from .migrations import MigrationDirectory
+from ..engine.change import Change
+from ..errors import ConfigError, MigrationDirectoryError
+from ..engine.hazards import DESCRIPTIONS, describe
+from ..migrations import MigrationDirectory
 
 NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
 _SKIP_BODY_CHECKS_LOCAL = "SET LOCAL check_function_bodies = off;"
@@ -86,7 +86,7 @@ def render(
 
     ``preamble`` (online mode's SET LOCAL timeouts) comes before the
     statements; ``transactional`` overrides what the changes imply.
-    ``proven_from`` (a ``schemadiff.drift`` fingerprint of the schema the file
+    ``proven_from`` (a ``schemadiff.runner.drift`` fingerprint of the schema the file
     was verified from) goes in the header, for ``apply``'s drift check.
     """
     if transactional is None:
@@ -242,8 +242,8 @@ def write_pairs(
     Raises :class:`schemadiff.errors.Interrupted` (exit 130) when a signal
     arrived while the files were being put in place: they are then complete.
     """
-    from .interrupts import deferred
-    from .migrations import SUM_FILE, write_sum
+    from ..interrupts import deferred
+    from ..migrations import SUM_FILE, write_sum
 
     if not directory.is_dir():
         if directory.exists() or not create:

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Literal, Union
 
 import psycopg
 
-from . import dburl, migrateurl, migrationlock
-from .errors import (
+from .. import dburl, migrateurl
+from . import lock as migrationlock
+from ..errors import (
     CommandError,
     ConfigError,
     DatabaseError,
@@ -43,8 +44,8 @@ from .errors import (
     SchemaDrift,
     SourcePosition,
 )
-from .migrationlock import LockHolder
-from .migrations import (
+from .lock import LockHolder
+from ..migrations import (
     EMPTY_MARKER,
     Direction,
     MigrationDirectory,
@@ -54,11 +55,11 @@ from .migrations import (
     read_script,
     verify_sum,
 )
-from .sqlfile import Statement, position_of
+from ..sqlfile import Statement, position_of
 from .versiontable import HistoryRow, Tables, VersionState
 
 if TYPE_CHECKING:  # only named in annotations
-    from .scope import Scope
+    from ..scope import Scope
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
@@ -94,13 +95,13 @@ class Step:
     @property
     def deletes_data(self) -> list[str]:
         """The file's statements that delete stored data (``file:line: SQL``), read from its parse trees."""
-        from .hazards import deleting_statements
+        from ..engine.hazards import deleting_statements
 
         return deleting_statements(self.script.statements)
 
     @property
     def waits_for_snapshots(self) -> bool:
-        """Whether the file builds an index concurrently (see ``schemadiff.migrationlock``)."""
+        """Whether the file builds an index concurrently (see ``schemadiff.runner.lock``)."""
         return not self.transactional and any(_waits_for_snapshots(s) for s in self.script.statements)
 
 
@@ -188,7 +189,7 @@ class FilesIgnored:
 
 @dataclass(frozen=True)
 class BackupWritten:
-    """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.backup``)."""
+    """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.runner.backup``)."""
 
     path: Path
 
@@ -205,7 +206,7 @@ class LockYielded:
 class LockWaiterCanceled:
     """A session (golang-migrate, typically) began waiting for the migration
     lock while ``step`` built an index concurrently, and its wait was canceled
-    so that the build could finish (see ``schemadiff.migrationlock``)."""
+    so that the build could finish (see ``schemadiff.runner.lock``)."""
 
     waiter: migrationlock.CanceledWaiter
     step: Step
@@ -311,7 +312,7 @@ def apply(
     * ``backup_dir``: before the first step that deletes data, ``pg_dump
       -Fc`` of the database is written there; no backup, no step;
     * drift (:class:`SchemaDrift`, unless ``allow_drift``): an up file that
-      records the schema it was proven from (``schemadiff.drift``) runs
+      records the schema it was proven from (``schemadiff.runner.drift``) runs
       only on that schema, and ``baseline=V`` only adopts a schema equal to
       the directory replayed up to V; the differences are named from a
       replay on the shadow server (``shadow_url``, default the embedded one).
@@ -1124,7 +1125,7 @@ def _execute(
     try:
         conn.execute(statement.text)
     except psycopg.Error as exc:
-        from .execute import error_reason
+        from ..execute import error_reason
 
         where = _error_position(statement, exc)
         reason = error_reason(exc)  # with the server's hint: "out of shared memory" names max_locks_per_transaction

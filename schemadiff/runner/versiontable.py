@@ -19,7 +19,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from .errors import MigrationStateError
+from ..errors import MigrationStateError
 
 VERSION_TABLE = "schema_migrations"
 HISTORY_TABLE = "schemadiff_history"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from psycopg import conninfo as pg_conninfo
 
-from .dburl import redact
-from .errors import BackupFailed
+from ..dburl import redact
+from ..errors import BackupFailed
 
 
 def find_pg_dump(url: str) -> str:
@@ -30,12 +30,12 @@ def find_pg_dump(url: str) -> str:
 
     pg_dump refuses servers of a newer major version than its own; the
     choice among the embedded server's (PostgreSQL 16) and the one on PATH
-    is ``schemadiff.dumpjudge.find_pg_dump``'s. Raises :class:`BackupFailed`.
+    is ``schemadiff.shadow.dumpjudge.find_pg_dump``'s. Raises :class:`BackupFailed`.
     """
     explicit = os.environ.get("SCHEMADIFF_PG_DUMP")
     if explicit:
         return explicit
-    from .dumpjudge import DumpUnavailable, find_pg_dump as find_for_server, server_major
+    from ..shadow.dumpjudge import DumpUnavailable, find_pg_dump as find_for_server, server_major
 
     try:
         return find_for_server(server_major(url)).path

@@ -29,7 +29,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 NO_CACHE_ENV = "SCHEMADIFF_NO_CACHE"  # set to 1: recompute everything, keep nothing
 CACHE_DIR_ENV = "SCHEMADIFF_CACHE_DIR"  # where caches and the embedded server live

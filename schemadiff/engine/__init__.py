@@ -1,0 +1,12 @@
+"""The diff engine: two schema models in, an ordered list of changes out.
+
+Owns the schema model (``model``), comparison per object kind (``diff`` and
+its ``tables``, ``usertypes``, ``objects``, ``privileges``), the order
+statements run in (``order``), what each statement risks (``hazards``,
+``typechange``) and how names and definitions are written as SQL (``ddl``).
+
+Pure computation: nothing here connects to a server, starts a process or
+reads the migration directory. It must not import psycopg, ``dburl``,
+``inspect`` (which reads a live catalog into the model), ``shadow``,
+``runner``, ``command`` or the CLI's libraries; tests/test_layout.py checks.
+"""

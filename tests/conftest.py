@@ -53,7 +53,7 @@ def _session_parent() -> str | None:
     the same SQL runs on the same server the same way, only its files are
     in RAM. ``SCHEMADIFF_SHADOW_MEMORY=off`` keeps the run on disk too.
     """
-    from schemadiff import shadow as _shadow
+    from schemadiff.shadow import server as _shadow
 
     if os.environ.get(_shadow.MEMORY_ENV, "").strip().lower() in ("0", "off", "no", "false"):
         return None

@@ -113,6 +113,19 @@ def remove_embedded_server(cache: Path) -> None:
         shutil.rmtree(location, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long_running`` first, the rest in their usual order (a stable sort).
+
+    pytest-xdist (``--dist loadgroup``) hands tests to whichever worker is
+    free, in collection order: a 30-second test collected last (the
+    1,000-table migration is in the last file) ran alone on one worker
+    while the other had finished. Started first, the short tests fill in
+    around it. Every worker sorts the same collection the same way, as
+    pytest-xdist requires.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+
+
 @pytest.fixture(autouse=True)
 def _no_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     # One test's result must never be another test's cache hit. (Runs before

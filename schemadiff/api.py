@@ -27,7 +27,32 @@ logger = logging.getLogger("schemadiff.migrate")
 def migrate(
     url: str, directory: str | Path, *, to: int | None = None, lock_timeout: float = runner.DEFAULT_LOCK_TIMEOUT
 ) -> ApplyResult:
-    """Apply the migrations of ``directory`` up to ``to`` (default: the latest)."""
+    """Apply the migrations of ``directory`` up to ``to`` (default: the latest); return what ran.
+
+    ``url``: a libpq or golang-migrate database URL (``postgres://...``,
+    ``x-migrations-table`` honoured). ``directory``: the migration
+    directory (``NNNNNN_name.up.sql`` / ``.down.sql`` pairs and, if
+    present, ``schemadiff.sum``). ``to``: the version to end at, a number
+    as in the file names (not a count; 0: no migration), as ``apply
+    --to``; below the current version the down files run, and one that
+    deletes data is refused (``DestructiveChangeRefused``: nobody is there
+    to confirm). ``lock_timeout``: seconds (a float) to wait for
+    golang-migrate's advisory lock held by another migrator.
+
+    Returns :class:`ApplyResult` (``final_version``, the files applied with
+    their ``duration_ms`` in milliseconds). Raises a subclass of
+    :class:`schemadiff.errors.CommandError` (its ``message`` says what is
+    wrong, ``hint`` what to do, ``exit_code`` the CLI's code) and runs
+    nothing further: ``MigrationDirectoryError`` (missing or edited files,
+    a sum that does not match), ``MigrationStateError`` (a dirty database,
+    history from another directory), ``LockTimeout`` (the lock stayed
+    taken for ``lock_timeout`` seconds), ``SchemaDrift`` (the schema is not
+    the one a file was proven from), ``MigrationFailed`` (a statement
+    failed: a transactional file rolls back whole and the database stays
+    clean; a non-transactional one leaves it dirty), ``DatabaseError`` (cannot
+    connect; the message never shows the password), ``Interrupted``
+    (SIGTERM/SIGINT while running: which files committed).
+    """
     return runner.apply(url, directory, to=to, lock_timeout=lock_timeout, on_event=_log)
 
 

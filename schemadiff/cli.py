@@ -19,6 +19,7 @@ import contextlib
 import gc
 import io
 import json
+import math
 import os
 import re
 import shlex
@@ -139,6 +140,14 @@ def _path_option(value: Optional[str]) -> Optional[Path]:
     if not value.strip():
         raise typer.BadParameter("is empty; give a path (use . for the current directory)")
     return Path(value)
+
+
+def _seconds_option(value: Optional[float]) -> Optional[float]:
+    # Python's float() takes "nan", "inf" and negatives: none is a wait.
+    # NaN compares false with everything, so a deadline never arrives.
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a number of seconds; give 0 or more (e.g. 60)")
+    return value
 
 
 def _url_option(value: Optional[str]) -> Optional[str]:
@@ -355,6 +364,10 @@ def _plan_json(result) -> dict:
                 "table": c.table,
                 "hazards": list(c.hazards),
                 "lock": lock_duration(c),
+                "lock_mode": c.lock.value if c.lock else None,
+                "locked_relation": c.relation,
+                "other_locks": [{"relation": lock.relation, "mode": lock.mode.value} for lock in c.also_locks],
+                "statement": c.statement,
                 "transactional": c.transactional,
             }
             for c in result.changes
@@ -540,12 +553,15 @@ def new(
         Optional[str], typer.Argument(help="Service from pyproject.toml (optional when only one is configured).")
     ] = None,
     directory: DirOpt = None,
+    create_dir: Annotated[
+        bool, typer.Option("--create-dir", help="Create the migration directory if it does not exist yet.")
+    ] = False,
 ) -> None:
     """Write an empty numbered pair for a data migration or backfill, and record it in schemadiff.sum."""
     from . import command
 
     target = command.resolve_runner_target(service, directory=directory, need_db=False)
-    result = command.new_migration(name, target)
+    result = command.new_migration(name, target, create_directory=create_dir)
     session = _s()
     for path in result.written:
         session.out.print(f"wrote {escape(_shown_path(path))}")
@@ -603,7 +619,8 @@ def apply(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; touch nothing.")] = False,
     lock_timeout: Annotated[
-        Optional[float], typer.Option("--lock-timeout", help="Seconds to wait for another migrator (default 60).")
+        Optional[float], typer.Option("--lock-timeout", help="Seconds to wait for another migrator (default 60).",
+                                      callback=_seconds_option)
     ] = None,
     allow_destructive: Annotated[
         bool,

@@ -10,12 +10,21 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .engine.change import Change
+from .progress import Progress, no_progress
 from .errors import CannotExpress, ConfigError, DestructiveChangeRefused, FailsOnExistingRowsRefused
 from .scope import Scope, scope_of
+
+if TYPE_CHECKING:  # the runner, hints and derive modules load psycopg or pglast: imported where called
+    from .derive import DeriveResult
+    from .hints import ProbableRename
+    from .runner.apply import ApplyResult, ForceResult, StatusReport
+    from .shadow.server import EmbeddedStatus
 
 # What cli.py renders besides command results, re-exported so that the CLI
 # imports only this layer (tests/test_layout.py): loaded on first use, since
@@ -43,13 +52,6 @@ def __getattr__(name: str) -> object:
     import importlib
 
     return getattr(importlib.import_module(f"{__package__}.{module}"), name)
-
-
-Status = Callable[[str], None]
-
-
-def _no_status(_: str) -> None:
-    pass
 
 
 # --------------------------------------------------------------------------
@@ -196,8 +198,8 @@ class TableSummary:
 class PlanResult:
     target: Target
     source: str  # what the desired state was compared with, for humans
-    changes: list  # list[diff.Change]
-    probable_renames: list = field(default_factory=list)  # list[hints.ProbableRename]: drops + adds that look like renames
+    changes: list[Change]  # the plan: the engine's ordered changes
+    probable_renames: list[ProbableRename] = field(default_factory=list)  # drops + adds that look like renames
     # When the engine finds nothing: what pg_dump --schema-only still finds
     # different ("missing: <statement>" / "unexpected: <statement>", see
     # dumpjudge.differences), which schemadiff cannot express as a migration yet.
@@ -209,7 +211,7 @@ class PlanResult:
     replayed: int = 0  # migrations replayed to build the current state (0 with a live database)
 
     @property
-    def compared_with(self) -> dict:
+    def compared_with(self) -> dict[str, str | int]:
         """What the desired state was compared with, for machines: a live database or a migration directory."""
         if self.target.db_url:
             from .dburl import redact
@@ -225,7 +227,7 @@ class PlanResult:
         return summarize(self.changes)
 
 
-def summarize(changes: list) -> list[TableSummary]:
+def summarize(changes: list[Change]) -> list[TableSummary]:
     """Group changes per table (objects outside tables under their own name).
 
     A table created by the plan shows as "table" plus its constraints and
@@ -274,7 +276,7 @@ def _short(name: str, table: str) -> str:
 _INSPECT_CONNECTIONS = 2
 
 
-def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_status) -> PlanResult:
+def plan(target: Target, *, shadow_url: str | None = None, status: Progress = no_progress) -> PlanResult:
     """Compare the desired state with the replayed directory or a live database.
 
     The same comparison asked again (same desired file, same directory or
@@ -291,13 +293,13 @@ def plan(target: Target, *, shadow_url: str | None = None, status: Status = _no_
     return result
 
 
-def _plan(target: Target, *, shadow_url: str | None, status: Status) -> PlanResult:
+def _plan(target: Target, *, shadow_url: str | None, status: Progress) -> PlanResult:
     inputs = _Inputs(target, shadow_url, status)
     with inputs.holding():  # an in-sync plan reads both states, then pg_dumps them: each loaded once
         return _plan_with(inputs, target, status)
 
 
-def _plan_with(inputs: _Inputs, target: Target, status: Status) -> PlanResult:
+def _plan_with(inputs: _Inputs, target: Target, status: Progress) -> PlanResult:
     from .shadow import cache
 
     results = cache.result_cache()
@@ -408,7 +410,7 @@ def dump_differences(inputs: _Inputs) -> tuple[list[str], list[str]]:
     return dumpjudge.differences(desired, current), []
 
 
-def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[str]]:
+def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change], list[ProbableRename]]:
     """Changes from ``current`` (a live model; None: the replayed directory) to desired, and probable renames."""
     from .engine.diff import diff_schemas
     from .hints import probable_renames
@@ -438,7 +440,7 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list, list[s
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
 
-def _in_scope(scope: Scope, changes: list) -> list:
+def _in_scope(scope: Scope, changes: list[Change]) -> list[Change]:
     from .scope import keeps_change
 
     return [change for change in changes if keeps_change(scope, change)] if scope else changes
@@ -453,7 +455,7 @@ class _Inputs:
     """
 
     def __init__(
-        self, target: Target, shadow_url: str | None, status: Status, *, directory_must_exist: bool = True
+        self, target: Target, shadow_url: str | None, status: Progress, *, directory_must_exist: bool = True
     ) -> None:
         from .shadow import cache
         from .derive_header import check_current
@@ -632,8 +634,8 @@ class _Inputs:
 @dataclass
 class GenerateResult:
     target: Target
-    changes: list  # up changes; empty when nothing to do
-    down_changes: list
+    changes: list[Change]  # up changes; empty when nothing to do
+    down_changes: list[Change]
     written: list[Path]
     version: int | None
     notes: list[str] = field(default_factory=list)  # what the user should know: only one judge ran, roles made ...
@@ -648,7 +650,7 @@ def generate(
     allow_fails_on_existing_rows: bool = False,
     online: bool = False,
     create_directory: bool = False,
-    status: Status = _no_status,
+    status: Progress = no_progress,
 ) -> GenerateResult:
     """Write the next verified migration pair(s), or nothing when in sync.
 
@@ -782,10 +784,10 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
                 ))
         elif len(split_new_enum_values(changes)) > 1:
             # A new enum value and what uses it: one file each (see split_new_enum_values).
-            from .online import MigrationStep, pair_with_downs
+            from .online import PlannedFile, pair_with_downs
 
             steps = [
-                MigrationStep(group, all(c.transactional for c in group), "" if index == 0 else "continue")
+                PlannedFile(group, all(c.transactional for c in group), "" if index == 0 else "continue")
                 for index, group in enumerate(split_new_enum_values(changes))
             ]
             down_hints = invert_hints(hints) if hints else ()
@@ -838,7 +840,7 @@ class DumpResult:
 
 
 def dump(db_url: str, *, scope: Scope | None = None, shadow_url: str | None = None,
-         status: Status = _no_status) -> DumpResult:
+         status: Progress = no_progress) -> DumpResult:
     """The schema of the database at ``db_url`` as a desired-state file (read-only; nothing is written there).
 
     The engine's own create script: the diff from an empty database (a fresh
@@ -911,13 +913,15 @@ class NewResult:
     written: list[Path]
 
 
-def new_migration(name: str, target: RunnerTarget) -> NewResult:
+def new_migration(name: str, target: RunnerTarget, *, create_directory: bool = False) -> NewResult:
     """Write an empty numbered pair (golang-migrate's ``migrate create``) and record it in ``schemadiff.sum``.
 
     Numbered like ``generate`` numbers (the directory's convention or the
     service's ``versions`` setting). Raises ConfigError for a bad name and
     MigrationDirectoryError when the directory's files changed since its
-    sum was written (never build on an edited directory).
+    sum was written (never build on an edited directory), or when it does
+    not exist and ``create_directory`` (``--create-dir``, as for
+    ``generate``) was not asked: a typo must not start a new history.
     """
     from .runner.writer import blank_pair, check_name, next_versions, numbering, write_pairs
     from .migrations import load_directory, verify_sum
@@ -930,7 +934,8 @@ def new_migration(name: str, target: RunnerTarget) -> NewResult:
     version = next_versions(directory.versions, 1, scheme)[0]
     up, down = blank_pair(name)
     # The pair and its sum line are written together or not at all.
-    written = write_pairs(target.directory, [(version, name, up, down)], digits=scheme.digits)
+    written = write_pairs(target.directory, [(version, name, up, down)], create=create_directory,
+                          digits=scheme.digits)
     return NewResult(target.directory, version, written)
 
 
@@ -938,7 +943,7 @@ def new_migration(name: str, target: RunnerTarget) -> NewResult:
 # derive
 
 
-def derive(*, check: bool = False, start: Path | None = None) -> list:
+def derive(*, check: bool = False, start: Path | None = None) -> list[DeriveResult]:
     """Derive each service's desired file from the archive; write unless ``check``.
 
     Returns the ``derive.DeriveResult`` list; ``changed`` tells which files
@@ -1019,7 +1024,8 @@ def resolve_runner_target(
 def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = None, baseline: int | None = None,
           dry_run: bool = False, lock_timeout: float | None = None, allow_destructive: bool = False,
           confirm=None, allow_out_of_order: bool = False, require_sum: bool = False,
-          backup: Path | None = None, allow_drift: bool = False, shadow_url: str | None = None, on_event=None):
+          backup: Path | None = None, allow_drift: bool = False, shadow_url: str | None = None,
+          on_event=None) -> ApplyResult:
     """Run pending migrations (see ``schemadiff.runner.apply.apply``).
 
     ``require_sum`` and ``backup`` add to the service's settings of the same
@@ -1036,13 +1042,15 @@ def apply(target: RunnerTarget, *, to: int | None = None, down: int | None = Non
     )
 
 
-def status(target: RunnerTarget):
+def status(target: RunnerTarget) -> StatusReport:
+    """The database's version, dirty flag and each migration's state (see ``schemadiff.runner.apply.status``)."""
     from .runner import apply as runner
 
     return runner.status(target.db_url, target.directory)
 
 
-def force(target: RunnerTarget, version: int):
+def force(target: RunnerTarget, version: int) -> ForceResult:
+    """Record ``version`` as applied and clean, running nothing (see ``schemadiff.runner.apply.force``)."""
     from .runner import apply as runner
 
     return runner.force(target.db_url, version, directory=target.directory)
@@ -1059,8 +1067,8 @@ def rehash(directory: Path) -> Path:
 # server: the embedded shadow server's lifecycle
 
 
-def server_status():
-    """The embedded server's state (``shadow.EmbeddedStatus``); starts nothing."""
+def server_status() -> EmbeddedStatus:
+    """The embedded server's state; starts nothing."""
     from .shadow.server import embedded_status
 
     return embedded_status()

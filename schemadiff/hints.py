@@ -396,6 +396,7 @@ def apply_rename_hints(
     if not applicable:
         return changes
     from .engine.diff import Change
+    from .engine.locks import lock_of
     from .inspect import diff_databases
 
     forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
@@ -409,6 +410,9 @@ def apply_rename_hints(
             if hint.kind in ("table", "column", "constraint")
             else None,
             hazards=_rename_hazards(hint.kind),
+            statement=_RENAME_STATEMENTS[hint.kind],
+            lock=lock_of(_RENAME_STATEMENTS[hint.kind]),
+            relation=_renamed_relation(hint) if lock_of(_RENAME_STATEMENTS[hint.kind]) else None,
         )
         for hint in forward
     ]
@@ -424,11 +428,32 @@ def apply_rename_hints(
     return rest + renames
 
 
-def _rename_hazards(kind: str) -> tuple[str, ...]:
-    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table)."""
-    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+# The statement kind (schemadiff.engine.locks.STATEMENT_LOCKS) of each hint's rename.
+_RENAME_STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUMN",
+                      "index": "ALTER INDEX RENAME", "constraint": "ALTER TABLE RENAME CONSTRAINT",
+                      "enum value": "ALTER TYPE RENAME VALUE"}
 
-    return (BREAKS_CLIENTS, ACCESS_EXCLUSIVE) if kind in ("table", "column") else (ACCESS_EXCLUSIVE,)
+
+def _renamed_relation(hint: RenameHint) -> str | None:
+    """The relation a hint's rename locks, as the model names it (``schema.name``, unquoted) when it runs:
+    a table under its old name."""
+    if hint.kind == "table":
+        return f"{hint.schema}.{hint.old}"
+    if hint.kind in ("column", "constraint"):
+        return f"{hint.schema}.{hint.parent}"
+    return None
+
+
+def _rename_hazards(kind: str) -> tuple[str, ...]:
+    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table);
+    the lock hazard follows the rename's lock (engine.locks): ACCESS EXCLUSIVE on the table for a table,
+    column or constraint, none on any table for an index (only the index is locked) or an enum value."""
+    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
+    from .engine.locks import LockMode, lock_of
+
+    breaks = (BREAKS_CLIENTS,) if kind in ("table", "column") else ()
+    locks = lock_of(_RENAME_STATEMENTS[kind]) is LockMode.ACCESS_EXCLUSIVE
+    return breaks + ((ACCESS_EXCLUSIVE,) if locks else ())
 
 
 def _is_temporary(url: str) -> bool:
@@ -449,18 +474,19 @@ def _copy_of(url: str):
 
 
 def _run(url: str, statements: Sequence[str]) -> None:
-    import psycopg
+    """Run the renames on a copy through the one executor (one transaction, as in the file they go to)."""
+    from .errors import MigrationFailed
+    from .execute import script_from_statements
+    from .shadow.replay import session
 
-    with dburl.connect(url, what="shadow database") as conn:
-        for statement in statements:
-            try:
-                conn.execute(statement)
-            except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0]
-                raise RenameHintError(
-                    f"the rename hints cannot be applied: {statement} fails: {reason}",
-                    "Check the hints (a rename onto a name still in use needs two steps).",
-                ) from None
+    try:
+        with session(url) as running:
+            running.run(script_from_statements(statements, "rename hints"), what="a rename")
+    except MigrationFailed as exc:
+        raise RenameHintError(
+            f"the rename hints cannot be applied: {exc.message}",
+            "Check the hints (a rename onto a name still in use needs two steps).",
+        ) from None
 
 
 def _applicable(hints: Sequence[RenameHint], current_url: str, desired_url: str) -> list[RenameHint]:

@@ -10,7 +10,8 @@ golang-migrate v4's postgres driver takes (its README, "postgres"; source
   (``migrate.FilterCustomQuery``): ``x-migrations-table`` (the version
   table's name, in the session's current schema; with
   ``x-migrations-table-quoted=true`` written ``"schema"."table"``),
-  ``x-statement-timeout`` (milliseconds), ``x-multi-statement`` and
+  ``x-statement-timeout`` (milliseconds, at most PostgreSQL's largest
+  statement_timeout, 2147483647), ``x-multi-statement`` and
   ``x-multi-statement-max-size`` (how golang-migrate feeds a file to the
   server; see :class:`MigrateURL`). Any other ``x-`` option is refused,
   naming it: a setting silently ignored is a surprise in production;
@@ -92,11 +93,12 @@ def parse(url: str) -> MigrateURL:
         )
     conninfo = _conninfo(url)
     schema, table = _table(given)
+    _integer(given, "x-multi-statement-max-size", "bytes", _GO_INT_MAX)  # understood, unused: checked all the same
     return MigrateURL(
         conninfo,
         table=table,
         schema=schema,
-        statement_timeout_ms=_integer(given, "x-statement-timeout"),
+        statement_timeout_ms=_integer(given, "x-statement-timeout", "milliseconds", MAX_STATEMENT_TIMEOUT_MS),
         multi_statement=_boolean(given, "x-multi-statement"),
         url_path=unquote(parts.path) or None,  # Go's url.URL.Path is unescaped
     )
@@ -174,15 +176,28 @@ def _boolean(given: dict[str, str], key: str) -> bool:
     raise ConfigError(f"unable to parse option {key}: {value!r} is not a boolean", "Use true or false.")
 
 
-def _integer(given: dict[str, str], key: str) -> int | None:
+# PostgreSQL's largest statement_timeout, in milliseconds (an int GUC: INT_MAX,
+# about 24.8 days); the runner sets the option as the session's statement_timeout.
+MAX_STATEMENT_TIMEOUT_MS = 2**31 - 1
+# Go's int on the 64-bit platforms golang-migrate ships for (strconv.Atoi).
+_GO_INT_MAX = 2**63 - 1
+
+
+def _integer(given: dict[str, str], key: str, unit: str, maximum: int) -> int | None:
+    """A whole-number option, read before connecting; None when absent or not positive (golang-migrate: off)."""
     value = given.get(key)
     if value is None or value == "":
         return None
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"unable to parse option {key}: {value!r} is not a whole number of milliseconds") from None
-    return number if number > 0 else None  # golang-migrate: 0 means no timeout
+        raise ConfigError(f"unable to parse option {key}: {value!r} is not a whole number of {unit}") from None
+    if number > maximum:
+        raise ConfigError(
+            f"option {key} is {number} {unit}, above the largest accepted, {maximum}; nothing was run",
+            f"Give {key} at most {maximum} (0 for no limit) in the database URL.",
+        )
+    return number if number > 0 else None  # golang-migrate: 0 means no limit
 
 
 def _escape_option(value: str) -> str:

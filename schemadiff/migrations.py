@@ -19,13 +19,15 @@ import base64
 import hashlib
 import re
 import shlex
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from .errors import MigrationDirectoryError
-from .sqlfile import Statement, parse_statements
+from .execute import Script, has_comment_line, script_from_text
+from .sqlfile import MAX_SQL_FILE_BYTES, Statement
 
 Direction = Literal["up", "down"]
 
@@ -68,10 +70,24 @@ class MigrationFile:
         return self.path.name
 
     def read_bytes(self) -> bytes:
+        """The file's bytes; MigrationDirectoryError when unreadable, not a regular file, or above the size bound.
+
+        The bound is ``schemadiff.sqlfile.MAX_SQL_FILE_BYTES``, as for every SQL file schemadiff reads.
+        """
         try:
-            return self.path.read_bytes()
+            if not stat.S_ISREG(self.path.stat().st_mode):
+                raise MigrationDirectoryError(f"migration file {self.path} is not a regular file")
+            with self.path.open("rb") as handle:
+                data = handle.read(MAX_SQL_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
         except OSError as exc:
             raise MigrationDirectoryError(f"cannot read migration file {self.path}: {exc}") from None
+        if len(data) > MAX_SQL_FILE_BYTES:
+            raise MigrationDirectoryError(
+                f"migration file {self.path} is larger than {MAX_SQL_FILE_BYTES} bytes, the most schemadiff reads"
+                " from an SQL file; nothing was run",
+                "Split it into several migrations.",
+            )
+        return data
 
     def checksum(self) -> str:
         """SHA-256 of the file's bytes (hex), as recorded in ``schemadiff_history``."""
@@ -381,7 +397,6 @@ def _b64(raw: bytes) -> str:
 
 # --- what a file needs to run ------------------------------------------------
 
-NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
 # An up or down file that deliberately runs nothing says so with this line.
 EMPTY_MARKER = "-- schemadiff:empty"
 
@@ -390,154 +405,42 @@ EMPTY_MARKER = "-- schemadiff:empty"
 class MigrationScript:
     """A parsed migration file and how it must run.
 
-    ``transactional`` files run in one transaction with their version
-    update; the others run statement by statement under the dirty protocol,
-    and ``reason`` says why (the first statement that forbids a transaction).
+    ``script`` is what :class:`schemadiff.execute.Session` runs: its
+    statements and whether they run in one transaction (with the version
+    update) or statement by statement under the dirty protocol, with the
+    reason (the first statement that forbids a transaction).
     ``unintended_empty``: the file has no statement (empty or only comments)
     and no ``-- schemadiff:empty`` line saying that is deliberate.
     """
 
     file: MigrationFile
     checksum: str  # SHA-256 (hex) of exactly the bytes parsed here
-    statements: tuple[Statement, ...] = field(repr=False)
-    transactional: bool
-    reason: str | None
+    script: Script = field(repr=False)
     # No statement and no EMPTY_MARKER line: the runner refuses to record it as applied.
     unintended_empty: bool = False
 
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        return self.script.statements
+
+    @property
+    def transactional(self) -> bool:
+        return self.script.transactional
+
+    @property
+    def reason(self) -> str | None:
+        return self.script.reason
+
 
 def read_script(file: MigrationFile) -> MigrationScript:
-    """Parse a migration file and decide how it runs; syntax errors raise here."""
+    """Parse a migration file and decide how it runs (``schemadiff.execute``'s rule); syntax errors raise here."""
     raw = file.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationDirectoryError(f"migration file {file.path} is not UTF-8: {exc}") from None
-    statements = parse_statements(text, str(file.path))
+    script = script_from_text(text, str(file.path), file.name)
     # golang-migrate runs an empty file as a no-op and records the version:
     # a file saved before its SQL was pasted would read as done.
-    empty = not statements and not _has_comment_line(text, EMPTY_MARKER)
-    reason = _no_transaction_reason(text, statements)
-    if reason is None:
-        statements = _unwrap_transaction(statements, file)
-    # Outside a transaction, BEGIN/COMMIT written in the file run as written.
-    return MigrationScript(file, hashlib.sha256(raw).hexdigest(), tuple(statements), reason is None, reason, empty)
-
-
-def no_transaction_reason(text: str, statements: list[Statement]) -> str | None:
-    """Why a migration's text cannot run in one transaction, or None when it can.
-
-    The one rule shared by the runner and by generate's verification, so a
-    generated file is proved the way it will run.
-    """
-    return _no_transaction_reason(text, statements)
-
-
-def _unwrap_transaction(statements: list[Statement], file: MigrationFile) -> list[Statement]:
-    """Drop a ``BEGIN; ... COMMIT;`` around the whole file, refuse any other.
-
-    golang-migrate users often wrap files in BEGIN/COMMIT; schemadiff runs
-    each file in its own transaction, where a COMMIT in the middle would end
-    it early and let the version update miss the changes it covers.
-    """
-    kinds = [_transaction_kind(s) for s in statements]
-    if len(statements) >= 2 and kinds[0] in ("BEGIN", "START") and kinds[-1] == "COMMIT":
-        if not any(kind in _BLOCK_CONTROL for kind in kinds[1:-1]):
-            return statements[1:-1]
-    for statement, kind in zip(statements, kinds):
-        if kind in _BLOCK_CONTROL:
-            raise MigrationDirectoryError(
-                f"{statement.position}: {file.name} controls transactions itself ({statement.text.strip()})",
-                "schemadiff runs each migration file in its own transaction: remove BEGIN/COMMIT/ROLLBACK"
-                f" (a BEGIN ... COMMIT around the whole file is fine), or mark the file with a line"
-                f" `{NO_TRANSACTION_MARKER}`.",
-            )
-    return statements
-
-
-# Statements that open or close a transaction block (savepoints are fine inside one).
-_BLOCK_CONTROL = {"BEGIN", "START", "COMMIT", "ROLLBACK", "PREPARE", "COMMIT_PREPARED", "ROLLBACK_PREPARED"}
-
-
-def _transaction_kind(statement: Statement) -> str | None:
-    if statement.kind != "TransactionStmt":
-        return None
-    return str(statement.node.kind.name).removeprefix("TRANS_STMT_")
-
-
-def _no_transaction_reason(text: str, statements: list[Statement]) -> str | None:
-    if _has_marker(text):
-        return f"marked `{NO_TRANSACTION_MARKER}`"
-    for index, statement in enumerate(statements):
-        what = _forbids_transaction(statement, statements[index + 1 :])
-        if what:
-            return f"{what} at line {statement.position.line} cannot run inside a transaction"
-    return None
-
-
-def _has_marker(text: str) -> bool:
-    return _has_comment_line(text, NO_TRANSACTION_MARKER)
-
-
-def _has_comment_line(text: str, marker: str) -> bool:
-    """Whether ``marker`` is a whole SQL comment of ``text`` (not inside a string or a statement)."""
-    from pglast import parser as pg_parser
-
-    if marker not in text:  # the common case: no need to scan every token
-        return False
-    try:
-        tokens = pg_parser.scan(text)
-    except pg_parser.ParseError:  # pragma: no cover - the file parsed already
-        return False
-    return any(
-        token.name == "SQL_COMMENT" and text[token.start : token.end + 1].strip() == marker
-        for token in tokens
-    )
-
-
-def _forbids_transaction(statement: Statement, later: list[Statement]) -> str | None:
-    node, kind = statement.node, statement.kind
-    if kind == "IndexStmt" and node.concurrent:
-        return "CREATE INDEX CONCURRENTLY"
-    if kind == "DropStmt" and node.concurrent:
-        return "DROP INDEX CONCURRENTLY"
-    if kind == "ReindexStmt":
-        options = {param.defname for param in node.params or ()}
-        if "concurrently" in options:
-            return "REINDEX ... CONCURRENTLY"
-        if node.kind.name in ("REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE"):
-            return "REINDEX SYSTEM/DATABASE"
-    if kind == "VacuumStmt" and node.is_vacuumcmd:
-        return "VACUUM"
-    if kind in _NEVER_IN_TRANSACTION:
-        return _NEVER_IN_TRANSACTION[kind]
-    if kind == "AlterEnumStmt" and node.newVal and not node.oldVal:
-        # Since PostgreSQL 12 ADD VALUE runs in a transaction, but the new
-        # value cannot be used before that transaction commits.
-        if any(node.newVal in _string_constants(s.node) for s in later):
-            return f"ALTER TYPE ... ADD VALUE '{node.newVal}' used later in the same file"
-    return None
-
-
-_NEVER_IN_TRANSACTION = {
-    "CreatedbStmt": "CREATE DATABASE",
-    "DropdbStmt": "DROP DATABASE",
-    "AlterSystemStmt": "ALTER SYSTEM",
-    "CreateTableSpaceStmt": "CREATE TABLESPACE",
-    "DropTableSpaceStmt": "DROP TABLESPACE",
-}
-
-
-def _string_constants(node: object) -> set[str]:
-    from pglast import visitors
-
-    found: set[str] = set()
-
-    class Constants(visitors.Visitor):  # type: ignore[misc]
-        def visit_A_Const(self, ancestors: object, const: object) -> None:
-            value = getattr(const, "val", None)
-            if type(value).__name__ == "String":
-                found.add(value.sval)  # type: ignore[union-attr]
-
-    Constants()(node)
-    return found
+    empty = not script.statements and not has_comment_line(text, EMPTY_MARKER)
+    return MigrationScript(file, hashlib.sha256(raw).hexdigest(), script, empty)

@@ -48,6 +48,8 @@ from pglast.stream import RawStream
 
 from .engine import hazards
 from .engine.ddl import ident, literal
+from .engine.locks import Lock, LockMode, lock_of
+from .engine.model import Constraint, Table
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .engine.change import Change
@@ -94,7 +96,7 @@ class OnlineSettings:
 
 
 @dataclass(frozen=True)
-class MigrationStep:
+class PlannedFile:
     """The content of one migration file.
 
     ``suffix`` is appended to the migration's name for this file ("" for
@@ -164,7 +166,7 @@ class _Op:
 class _Planner:
     settings: OnlineSettings
     changes: Sequence[Change]
-    steps: list[MigrationStep] = field(default_factory=list)
+    steps: list[PlannedFile] = field(default_factory=list)
     pending: dict[int, list[Change]] = field(default_factory=lambda: {_MAIN: [], _VALIDATE: [], _AFTER: []})
     new_tables: dict[str, int] = field(default_factory=dict)  # table -> index of the step creating it
     dropped_tables: set[str] = field(default_factory=set)
@@ -192,14 +194,14 @@ class _Planner:
                 f"SET LOCAL statement_timeout = {literal(timeout)};",
             )
             suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
-            self.steps.append(MigrationStep(list(batch), True, suffix, preamble))
+            self.steps.append(PlannedFile(list(batch), True, suffix, preamble))
             self.pending[phase] = []
         self.deferred_not_null.clear()
 
     def add(self, op: _Op) -> None:
         if op.concurrent:
             self.flush()
-            self.steps.append(MigrationStep([op.change], False, op.suffix))
+            self.steps.append(PlannedFile([op.change], False, op.suffix))
             return
         self.pending[op.phase].append(op.change)
 
@@ -209,30 +211,29 @@ class _Planner:
         return len(self.steps)
 
 
-def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[MigrationStep]:
+def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[PlannedFile]:
     """Split and rewrite ``changes`` into migration files safe for a live database."""
     settings = settings or OnlineSettings()
     planner = _Planner(settings, changes)
     planner.partitioned = {_canonical(name) for name in settings.partitioned_tables}
+    # What each statement is comes from the engine (Change.statement, Change.subject);
+    # the syntax trees are only the material the rewrites build new statements from.
+    for change in changes:
+        if change.statement == "CREATE TABLE" and isinstance(change.subject, Table) and change.subject.partitioned:
+            planner.partitioned.add(change.name)
+        if change.statement == "DROP TABLE":
+            planner.dropped_tables.add(change.name)
+        planner.names.update(_mentioned_names(change))
+    replaced = _replaced_indexes(changes)
     parsed = [_parse_one(change.sql) for change in changes]
-    for change, node in zip(changes, parsed):
-        if isinstance(node, ast.CreateStmt) and node.relation is not None:
-            if node.partspec is not None:
-                planner.partitioned.add(_relation_key(node.relation))
-        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-            for obj in node.objects or ():
-                planner.dropped_tables.add(_name_key(obj))
-        for name in _mentioned_names(node):
-            planner.names.add(name)
-    replaced = _replaced_indexes(changes, parsed)
 
     for position, (change, node) in enumerate(zip(changes, parsed)):
         if planner.deferred_not_null & _columns_touched(node):
             # A later change on the column (ADD IDENTITY needs NOT NULL, a
             # primary key would scan for it): finish the NOT NULL first.
             planner.flush()
-        if isinstance(node, ast.CreateStmt) and node.relation is not None:
-            planner.new_tables[_relation_key(node.relation)] = planner.next_step
+        if change.statement == "CREATE TABLE":
+            planner.new_tables[change.name] = planner.next_step
         for op in _rewrite(change, node, planner, replaced, position):
             planner.add(op)
     planner.flush()
@@ -246,9 +247,9 @@ def make_online(changes: list[Change], settings: OnlineSettings | None = None) -
 def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
     if node is None:
         return [_Op(change)]
-    if isinstance(node, ast.IndexStmt):
+    if change.statement == "CREATE INDEX":
         return _rewrite_create_index(change, node, planner, replaced, position)
-    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+    if change.statement == "DROP INDEX":
         if position in replaced.values():
             return []  # dropped by the replacement at the create's position
         return _rewrite_drop_index(change, node, planner)
@@ -260,7 +261,7 @@ def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, i
 def _rewrite_create_index(
     change: Change, node: ast.IndexStmt, planner: _Planner, replaced: dict[int, int], position: int
 ) -> list[_Op]:
-    table = _relation_key(node.relation)
+    table = change.table or _relation_key(node.relation)
     if node.concurrent:
         return [_Op(change, concurrent=True, suffix="create_index")]
     if table in planner.new_tables:
@@ -279,7 +280,7 @@ def _rewrite_create_index(
     if position in replaced:
         return _replace_index(change, node, planner)
     sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY")
-    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="create_index")]
+    return [_Op(_concurrent_change(change, sql, "CREATE INDEX CONCURRENTLY"), concurrent=True, suffix="create_index")]
 
 
 def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> list[_Op]:
@@ -288,7 +289,7 @@ def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> li
     schema = node.relation.schemaname
     temporary = _unique_name(final, "_new", planner.names)
     planner.names.add(temporary)
-    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary))
+    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary), "CREATE INDEX CONCURRENTLY")
     drop = ast.DropStmt(
         objects=((*(ast.String(sval=part) for part in ([schema] if schema else [])), ast.String(sval=final)),),
         removeType=enums.ObjectType.OBJECT_INDEX,
@@ -309,10 +310,12 @@ def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> li
     )
     return [
         _Op(build, concurrent=True, suffix="create_index"),
-        _Op(_concurrent_change(change, _render(drop), action="drop"), concurrent=True, suffix="drop_index"),
+        _Op(_concurrent_change(change, _render(drop), "DROP INDEX CONCURRENTLY", action="drop"), concurrent=True,
+            suffix="drop_index"),
         _Op(
-            dataclasses.replace(
-                change, sql=swap_note + _render(rename), action="rename", hazards=(), transactional=True
+            _restated(
+                change, "ALTER INDEX RENAME", sql=swap_note + _render(rename), action="rename", hazards=(),
+                transactional=True,
             )
         ),
     ]
@@ -333,7 +336,7 @@ def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -
         return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + change.sql))]
     # IF EXISTS: a rerun after the drop committed but before the version was recorded.
     sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY" if node.missing_ok else " CONCURRENTLY IF EXISTS")
-    return [_Op(_concurrent_change(change, sql), concurrent=True, suffix="drop_index")]
+    return [_Op(_concurrent_change(change, sql, "DROP INDEX CONCURRENTLY"), concurrent=True, suffix="drop_index")]
 
 
 def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
@@ -349,7 +352,7 @@ def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Pla
     if table in planner.partitioned:
         return [_Op(change)]
     commands = list(node.cmds or ())
-    if len(commands) != 1 or not _needs_rewrite(commands[0]):
+    if len(commands) != 1 or not _needs_rewrite(change):
         # Statements with several commands are kept whole: their commands'
         # text cannot be cut apart without re-rendering expressions, which
         # may change how PostgreSQL stores them.
@@ -385,18 +388,17 @@ def _new_table_rules(command: ast.AlterTableCmd) -> list[str]:
     return []
 
 
-def _needs_rewrite(command: ast.AlterTableCmd) -> bool:
-    kind = command.subtype
-    if kind == enums.AlterTableType.AT_SetNotNull:
+def _needs_rewrite(change: Change) -> bool:
+    """Whether the statement has a lock-friendly form: SET NOT NULL, and an added foreign key, CHECK,
+    UNIQUE or PRIMARY KEY that would scan or build under its lock (read from the engine's constraint)."""
+    if change.statement == "ALTER TABLE ALTER COLUMN SET NOT NULL":
         return True
-    if kind == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
-        constraint = command.def_
-        if not constraint.conname:
-            return False  # the name is needed to validate or attach it later
-        if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
-            return not constraint.skip_validation and constraint.is_enforced is not False
-        if constraint.contype in (enums.ConstrType.CONSTR_UNIQUE, enums.ConstrType.CONSTR_PRIMARY):
-            return not constraint.indexname
+    constraint = change.subject
+    if change.statement.startswith("ALTER TABLE ADD CONSTRAINT") and isinstance(constraint, Constraint):
+        if constraint.type in "fc":
+            # Already NOT VALID (or NOT ENFORCED, which PostgreSQL never validates): nothing to split.
+            return not constraint.definition.endswith(("NOT VALID", "NOT ENFORCED"))
+        return constraint.type in "pu"
     return False
 
 
@@ -462,11 +464,13 @@ def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: 
     )
     quiet = _without(change.hazards, hazards.VALIDATES, hazards.ACCESS_EXCLUSIVE)
     return [
-        _Op(dataclasses.replace(change, sql=_render(add), action="create", kind="constraint", hazards=())),
+        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT", sql=_render(add), action="create", kind="constraint",
+                      hazards=())),
         _Op(_validate(change, relation, check), phase=_VALIDATE),
         _Op(dataclasses.replace(change, sql=set_not_null_note + _render(set_not_null), hazards=quiet), phase=_AFTER),
         _Op(
-            dataclasses.replace(change, sql=drop_note + _render(drop), action="drop", kind="constraint", hazards=()),
+            _restated(change, "ALTER TABLE DROP CONSTRAINT", sql=drop_note + _render(drop), action="drop",
+                      kind="constraint", hazards=()),
             phase=_AFTER,
         ),
     ]
@@ -501,10 +505,12 @@ def _unique_by_index(change: Change, relation: ast.RangeVar, constraint: ast.Con
         ),
         objtype=enums.ObjectType.OBJECT_TABLE,
     )
-    build = dataclasses.replace(_concurrent_change(change, _render(index)), kind="index", action="create")
+    build = dataclasses.replace(_concurrent_change(change, _render(index), "CREATE INDEX CONCURRENTLY"), kind="index",
+                                action="create")
     return [
         _Op(build, concurrent=True, suffix="create_index"),
-        _Op(dataclasses.replace(change, sql=_render(attach), hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
+        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT USING INDEX", sql=_render(attach),
+                      hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
     ]
 
 
@@ -520,7 +526,10 @@ def _validate(change: Change, relation: ast.RangeVar, name: str) -> Change:
         cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_ValidateConstraint, name=name),),
         objtype=enums.ObjectType.OBJECT_TABLE,
     )
-    return dataclasses.replace(change, sql=_render(statement), action="alter", kind="constraint", hazards=())
+    # Validating a foreign key reads the referenced table under ROW SHARE (PostgreSQL, ALTER TABLE).
+    referenced = tuple(Lock(lock.relation, LockMode.ROW_SHARE) for lock in change.also_locks)
+    return _restated(change, "ALTER TABLE VALIDATE CONSTRAINT", sql=_render(statement), action="alter",
+                     kind="constraint", hazards=(), also_locks=referenced if _is_foreign_key(change) else ())
 
 
 def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[ast.AlterTableCmd]) -> Change:
@@ -549,41 +558,32 @@ def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[as
 # Helpers
 
 
-def _replaced_indexes(changes: Sequence[Change], parsed: Sequence[Any]) -> dict[int, int]:
+def _replaced_indexes(changes: Sequence[Change]) -> dict[int, int]:
     """create position -> drop position, for indexes dropped and re-created under one name.
 
     Only when nothing else touches the table between the drop and the create:
     if a column the old index uses is dropped or retyped in between, keeping
     the old index alive would make that change fail or rebuild it for nothing.
     """
-    drops: dict[str, int] = {}
-    for position, node in enumerate(parsed):
-        if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
-            if len(node.objects or ()) == 1 and not node.concurrent:
-                drops[_name_key(node.objects[0])] = position
+    drops = {change.name: position for position, change in enumerate(changes) if change.statement == "DROP INDEX"}
     pairs: dict[int, int] = {}
-    for position, node in enumerate(parsed):
-        if not isinstance(node, ast.IndexStmt) or node.concurrent or not node.idxname:
+    for position, change in enumerate(changes):
+        if change.statement != "CREATE INDEX":
             continue
-        key = _canonical_parts(node.relation.schemaname, node.idxname)
-        drop = drops.get(key) if key in drops else drops.get(_canonical_parts(None, node.idxname))
+        drop = drops.get(change.name)
         if drop is None or drop > position:
             continue
-        table = _relation_key(node.relation)
-        if any(_breaks_old_index(other, table) for other in parsed[drop + 1 : position]):
+        if any(_breaks_old_index(other, change.table) for other in changes[drop + 1 : position]):
             continue
         pairs[position] = drop
     return pairs
 
 
-def _breaks_old_index(node: Any, table: str) -> bool:
+def _breaks_old_index(change: Change, table: str | None) -> bool:
     """Whether a statement would fail on, or rebuild, an old index kept alive longer."""
-    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-        return any(_name_key(obj) == table for obj in node.objects or ())
-    if isinstance(node, ast.AlterTableStmt) and node.relation is not None and _relation_key(node.relation) == table:
-        blocking = (enums.AlterTableType.AT_DropColumn, enums.AlterTableType.AT_AlterColumnType)
-        return any(command.subtype in blocking for command in node.cmds or ())
-    return False
+    if change.statement == "DROP TABLE":
+        return change.name == table
+    return change.table == table and change.statement in ("ALTER TABLE DROP COLUMN", "ALTER TABLE ALTER COLUMN TYPE")
 
 
 def _columns_touched(node: Any) -> set[tuple[str, str]]:
@@ -657,7 +657,21 @@ def _with_sql(change: Change, sql: str) -> Change:
     return dataclasses.replace(change, sql=sql)
 
 
-def _concurrent_change(change: Change, sql: str, action: str | None = None) -> Change:
+def _is_foreign_key(change: Change) -> bool:
+    return change.statement == "ALTER TABLE ADD CONSTRAINT FOREIGN KEY"
+
+
+def _restated(change: Change, statement: str, **fields: Any) -> Change:
+    """``change`` rewritten as another kind of statement (a key of ``engine.locks.STATEMENT_LOCKS``):
+    its lock read from the engine's table, on the relation the change already names."""
+    lock = lock_of(statement)
+    fields.setdefault("relation", (change.relation or change.table) if lock is not None else None)
+    # The lock hazards follow the new statement's lock (engine.hazards.restated decides, not this module).
+    fields["hazards"] = hazards.restated(fields.get("hazards", change.hazards), lock)
+    return dataclasses.replace(change, statement=statement, lock=lock, **fields)
+
+
+def _concurrent_change(change: Change, sql: str, statement: str, action: str | None = None) -> Change:
     note = _squawk_ignore(
         ["prefer-robust-stmts", "require-lock-timeout", "require-statement-timeout"],
         "CONCURRENTLY cannot run in a transaction, and golang-migrate sends a file as one implicit transaction:"
@@ -665,8 +679,10 @@ def _concurrent_change(change: Change, sql: str, action: str | None = None) -> C
         " the migration's connection instead if needed; the lock this takes does not block reads or writes)."
         " If it fails, PostgreSQL may leave an INVALID index behind: drop it before running the file again.",
     )
-    return dataclasses.replace(
+    return _restated(
         change,
+        statement,
+        also_locks=(),
         sql=note + sql,
         action=action or change.action,
         hazards=(*_without(change.hazards, hazards.BLOCKS_WRITES, hazards.NON_TRANSACTIONAL), hazards.NON_TRANSACTIONAL),
@@ -733,15 +749,12 @@ def _canonical(qualified: str) -> str:
         return qualified
 
 
-def _mentioned_names(node: Any) -> list[str]:
-    if isinstance(node, ast.IndexStmt) and node.idxname:
-        return [_canonical_parts(node.relation.schemaname, node.idxname)]
-    if isinstance(node, ast.AlterTableStmt):
-        names = []
-        for command in node.cmds or ():
-            if isinstance(command.def_, ast.Constraint) and command.def_.conname:
-                names.append(_canonical_parts(node.relation.schemaname, command.def_.conname))
-        return names
+def _mentioned_names(change: Change) -> list[str]:
+    """The index or constraint name (``schema.name``) a statement creates: temporary names must avoid them."""
+    if change.statement == "CREATE INDEX":
+        return [change.name]
+    if isinstance(change.subject, Constraint) and change.statement.startswith("ALTER TABLE ADD CONSTRAINT"):
+        return [f"{change.subject.schema}.{change.subject.name}"]
     return []
 
 
@@ -750,14 +763,14 @@ def _mentioned_names(node: Any) -> list[str]:
 
 
 def pair_with_downs(
-    steps: list[MigrationStep],
+    steps: list[PlannedFile],
     current_url: str,
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
     owners: bool = False,
     *,
     online: bool = True,
-) -> list[tuple[MigrationStep, MigrationStep]]:
+) -> list[tuple[PlannedFile, PlannedFile]]:
     """Each up file with the down file that undoes exactly it.
 
     With ``online=False`` (a plain plan cut into several files, see
@@ -782,7 +795,7 @@ def pair_with_downs(
     from .inspect import diff_databases
 
     settings = settings or OnlineSettings()
-    pairs: list[tuple[MigrationStep, MigrationStep]] = []
+    pairs: list[tuple[PlannedFile, PlannedFile]] = []
     with _copy_of(current_url) as before, _copy_of(current_url) as after:
         for step in steps:
             _apply(after, step)
@@ -794,13 +807,13 @@ def pair_with_downs(
             if online:
                 down = _down_step(down_changes, step, settings)
             else:
-                down = MigrationStep(down_changes, all(c.transactional for c in down_changes), step.suffix)
+                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), step.suffix)
             pairs.append((step, down))
             _apply(before, step)
     return pairs
 
 
-def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
+def split_steps(steps: list[PlannedFile]) -> list[PlannedFile]:
     """``steps`` with each transactional file cut where it would use an enum
     value it adds (:func:`schemadiff.runner.writer.split_new_enum_values`).
 
@@ -809,21 +822,21 @@ def split_steps(steps: list[MigrationStep]) -> list[MigrationStep]:
     """
     from .runner.writer import split_new_enum_values
 
-    result: list[MigrationStep] = []
+    result: list[PlannedFile] = []
     for step in steps:
         groups = split_new_enum_values(step.changes) if step.transactional else [step.changes]
         for index, group in enumerate(groups):
             suffix = step.suffix if index == 0 else "continue"
-            result.append(MigrationStep(list(group), step.transactional, suffix, step.preamble))
+            result.append(PlannedFile(list(group), step.transactional, suffix, step.preamble))
     return result
 
 
-def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSettings) -> MigrationStep:
+def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
     online = make_online(changes, settings)
     if len(online) == 1:
         return dataclasses.replace(online[0], suffix=up.suffix)
     if not online:
-        return MigrationStep([], True, up.suffix)
+        return PlannedFile([], True, up.suffix)
     transactional = all(change.transactional for change in changes)
     timeout = (
         settings.validate_statement_timeout
@@ -838,21 +851,23 @@ def _down_step(changes: list[Change], up: MigrationStep, settings: OnlineSetting
         if transactional
         else ()
     )
-    return MigrationStep(list(changes), transactional, up.suffix, preamble)
+    return PlannedFile(list(changes), transactional, up.suffix, preamble)
 
 
-def _apply(url: str, step: MigrationStep) -> None:
-    """Run one file's statements as the runner does (one transaction unless CONCURRENTLY)."""
-    from . import dburl
-    from .shadow.server import may_be_privileged, run_privileged
+def _apply(url: str, step: PlannedFile) -> None:
+    """Run one step as the file it becomes, through the one executor, as ``apply`` will run that file.
 
-    with dburl.connect(url, what="shadow database", autocommit=not step.transactional) as conn:
-        for statement in step.preamble:
-            conn.execute(statement)
-        for change in step.changes:
-            # A new extension the loader may not create runs as the shadow's administrator.
-            if not (may_be_privileged(change.sql) and run_privileged(url, change.sql)):
-                conn.execute(change.sql)
+    The text is what ``generate`` writes for the step (``runner.writer.render``),
+    so its transaction mode is decided by the same rule as the file's.
+    """
+    from .execute import script_from_text
+    from .runner.writer import render
+    from .shadow.replay import session
+
+    text = render(step.changes, direction="up", desired_label="an online step", desired_sha256="",
+                  preamble=step.preamble, transactional=step.transactional)
+    with session(url) as running:
+        running.run(script_from_text(text, "online step"), what="an online step (on a copy, to plan its down)")
 
 
 def _copy_of(url: str):

@@ -8,6 +8,7 @@ quoting, comments, string literals), never on ``;``.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,11 +42,37 @@ class Statement:
         return type(self.node).__name__
 
 
+# The largest SQL file schemadiff reads, in bytes (64 MiB): far above any
+# schema or migration, small enough that a wrong path (a log, a dump, a
+# growing file) is refused instead of filling memory.
+MAX_SQL_FILE_BYTES = 64 * 1024 * 1024
+
+
 def read_text(path: str | Path, what: str = "SQL file") -> str:
-    """Read a file or raise one clear error naming it."""
+    """Read a UTF-8 file or raise one clear :class:`InputFileError` naming it.
+
+    Only a regular file (or a symlink to one) of at most
+    :data:`MAX_SQL_FILE_BYTES` bytes is read: a device (``/dev/zero``), a
+    FIFO or a socket would be read without end, or block.
+    """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(
+                f"{what} {path} is not a regular file (a device, FIFO or socket); SQL is read from files only",
+                "Write the SQL to a file and pass that file's path.",
+            )
+        if info.st_size > MAX_SQL_FILE_BYTES:
+            raise _too_big(what, path)
+        with path.open(encoding="utf-8") as handle:
+            # Bounded even if the file grows after stat(); text mode keeps the newline handling as before.
+            text = handle.read(MAX_SQL_FILE_BYTES + 1)
+        if len(text.encode("utf-8")) > MAX_SQL_FILE_BYTES:
+            raise _too_big(what, path)
+        return text
     except FileNotFoundError:
         raise InputFileError(
             f"{what} not found: {path}", "Check the path (or the configuration that names it)."
@@ -54,6 +81,13 @@ def read_text(path: str | Path, what: str = "SQL file") -> str:
         raise InputFileError(f"{what} is a directory, not a file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _too_big(what: str, path: Path) -> InputFileError:
+    return InputFileError(
+        f"{what} {path} is larger than {MAX_SQL_FILE_BYTES} bytes, the most schemadiff reads from an SQL file",
+        "Check the path: a schema or migration file is far smaller. Split a generated file that is really this big.",
+    )
 
 
 def position_of(text: str, offset: int, path: str) -> SourcePosition:

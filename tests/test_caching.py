@@ -182,3 +182,20 @@ def test_a_reused_result_still_refuses_destructive_changes(cli, shadow_url, tmp_
     assert refused.exit_code == 1
     assert "public.notes.embedding" in refused.err
     assert not list(migrations.glob("000002_*"))
+
+
+def test_cache_keys_cover_every_module_of_the_package():
+    """A cache entry is keyed on the code that made it: every module, in every subpackage.
+
+    After the layout moved the engine into ``schemadiff/engine/``, hashing only
+    the cache module's own folder would let a changed engine answer from
+    results the old engine computed.
+    """
+    import schemadiff
+    from schemadiff.shadow import cache
+
+    package = Path(schemadiff.__file__).resolve().parent
+    expected = sorted(package.rglob("*.py"))
+    assert cache.code_files() == expected
+    relative = {path.relative_to(package).as_posix() for path in cache.code_files()}
+    assert {"engine/diff.py", "engine/change.py", "inspect.py", "shadow/verify.py", "online.py"} <= relative

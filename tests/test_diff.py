@@ -448,12 +448,12 @@ def test_reading_over_several_connections_reads_the_same_model(make_db: MakeDb) 
 
 def test_a_dependency_cycle_is_an_error_naming_its_statements():
     """Releasing one statement of a cycle would print an order that cannot run: refuse instead."""
-    from schemadiff.engine.order import Step, order
+    from schemadiff.engine.order import Node, order
     from schemadiff.errors import OrderingCycle
 
-    def step(name: str, needs: str, provides: str) -> Step:
+    def step(name: str, needs: str, provides: str) -> Node:
         change = Change(f"-- {name}", "create", "view", name, None)
-        return Step(change, rank=53, needs={("view", needs)}, provides={("view", provides)})
+        return Node(change, rank=53, needs={("view", needs)}, provides={("view", provides)})
 
     free = step("public.free", "public.none", "public.free")
     a, b = step("public.a", "public.b", "public.a"), step("public.b", "public.a", "public.b")

@@ -447,12 +447,14 @@ def test_a_set_in_one_file_does_not_change_where_later_files_build(make_db, tmp_
 def test_generates_verification_refuses_files_that_differ_under_golang_migrate(make_db, text: str,
                                                                                 message: str) -> None:
     from schemadiff.errors import MigrationFailed
-    from schemadiff.execute import run_migration_text
+    from schemadiff.execute import Session, run_migration_text
 
     url = make_db("CREATE TYPE mood AS ENUM ('happy'); CREATE TABLE person (m mood);")
-    with pytest.raises(MigrationFailed, match=message):
-        run_migration_text(url, text, "generated up migration")
-    run_migration_text(url, "SET LOCAL lock_timeout = '5s';\nCREATE TABLE fine (id int);", "generated up migration")
+    with Session.open(url) as session:
+        with pytest.raises(MigrationFailed, match=message):
+            run_migration_text(session, text, "generated up migration")
+        run_migration_text(session, "SET LOCAL lock_timeout = '5s';\nCREATE TABLE fine (id int);",
+                           "generated up migration")
     assert "fine" in tables(url)
 
 

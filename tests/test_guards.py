@@ -131,7 +131,7 @@ def test_interrupted_non_transactional_file_is_reported_dirty(db, tmp_path):
 _WRITER = r"""
 import os, signal, sys, time
 from pathlib import Path
-from schemadiff import migration_writer
+from schemadiff.runner import writer as migration_writer
 from schemadiff.errors import Interrupted
 
 def as_interrupt(signum, frame):

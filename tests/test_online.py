@@ -58,12 +58,12 @@ from schemadiff.shadow import catalog
 from schemadiff.engine import hazards
 from schemadiff.engine.diff import Change
 from schemadiff.inspect import diff_databases
-from schemadiff.online import MigrationStep, OnlineSettings, make_online, pair_with_downs, with_partitions
+from schemadiff.online import PlannedFile, OnlineSettings, make_online, pair_with_downs, with_partitions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_steps(steps: list[MigrationStep], directory: Path) -> list[Path]:
+def write_steps(steps: list[PlannedFile], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, step in enumerate(steps, start=1):
@@ -98,7 +98,7 @@ def online_case(
     return steps, current_url
 
 
-def statements(steps: list[MigrationStep]) -> list[str]:
+def statements(steps: list[PlannedFile]) -> list[str]:
     return [change.sql for step in steps for change in step.changes]
 
 
@@ -107,7 +107,7 @@ def only_sql(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
 
 
-def check_file_shapes(steps: list[MigrationStep], settings: OnlineSettings = OnlineSettings()) -> None:
+def check_file_shapes(steps: list[PlannedFile], settings: OnlineSettings = OnlineSettings()) -> None:
     for step in steps:
         if step.transactional:
             assert step.preamble[0] == f"SET LOCAL lock_timeout = '{settings.lock_timeout}';"
@@ -344,11 +344,14 @@ def test_partitioned_table_indexes_are_left_with_a_reason(make_db, tmp_path):
 
 def test_concurrent_file_must_hold_one_statement():
     """Why each CONCURRENTLY statement gets a file of its own (and no SET before it)."""
-    change = Change("CREATE INDEX a_idx ON public.t (a);", "create", "index", "public.a_idx", "public.t")
+    # Online mode reads what a statement is from the change (its statement kind), as the engine sets it.
+    change = Change("CREATE INDEX a_idx ON public.t (a);", "create", "index", "public.a_idx", "public.t",
+                    statement="CREATE INDEX")
     more = [
-        Change("DROP INDEX public.b_idx;", "drop", "index", "public.b_idx", "public.t"),
+        Change("DROP INDEX public.b_idx;", "drop", "index", "public.b_idx", "public.t", statement="DROP INDEX"),
         change,
-        Change("CREATE INDEX c_idx ON public.t (c);", "create", "index", "public.c_idx", "public.t"),
+        Change("CREATE INDEX c_idx ON public.t (c);", "create", "index", "public.c_idx", "public.t",
+               statement="CREATE INDEX"),
     ]
     steps = make_online(more)
     assert [len(step.changes) for step in steps] == [1, 1, 1]
@@ -357,7 +360,8 @@ def test_concurrent_file_must_hold_one_statement():
 
 def test_settings_are_written_at_the_top_of_transactional_files():
     settings = OnlineSettings(lock_timeout="3s", statement_timeout="30s")
-    changes = [Change("ALTER TABLE public.t ADD COLUMN b int;", "create", "column", "public.t.b", "public.t")]
+    changes = [Change("ALTER TABLE public.t ADD COLUMN b int;", "create", "column", "public.t.b", "public.t",
+                      statement="ALTER TABLE ADD COLUMN")]
     (step,) = make_online(changes, settings)
     assert step.sql().splitlines()[0] == "SET LOCAL lock_timeout = '3s';"
     assert "SET LOCAL statement_timeout = '30s';" in step.sql()
@@ -365,7 +369,8 @@ def test_settings_are_written_at_the_top_of_transactional_files():
 
 
 def test_statements_that_do_not_parse_are_kept_verbatim():
-    odd = Change("CREATE INDEX a ON t (a); CREATE INDEX b ON t (b);", "create", "index", "public.a", "public.t")
+    odd = Change("CREATE INDEX a ON t (a); CREATE INDEX b ON t (b);", "create", "index", "public.a", "public.t",
+                 statement="CREATE INDEX")
     (step,) = make_online([odd])
     assert step.changes == [odd]
 

@@ -261,6 +261,11 @@ def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db,
     assert "deletes-data" not in widened["hazards"]
     assert "rewrites-table" in retyped["hazards"]
     assert retyped["lock"] == "proportional to table size"
+    # The lock as data: PostgreSQL's mode and the relation it is taken on (tests/test_locks.py checks them).
+    assert (retyped["lock_mode"], retyped["locked_relation"]) == ("ACCESS EXCLUSIVE", "public.t")
+    assert retyped["statement"] == "ALTER TABLE ALTER COLUMN TYPE" and retyped["other_locks"] == []
+    comment = next(c for c in json.loads(result.out)["results"][0]["changes"] if c["action"] == "comment")
+    assert (comment["lock_mode"], comment["locked_relation"]) == ("SHARE UPDATE EXCLUSIVE", "public.t")
 
     text = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url)
     assert "-- ! rewrites-table" in text.out

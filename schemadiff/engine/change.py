@@ -7,7 +7,10 @@ engine need not import them back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .locks import Lock, LockMode
+from .model import Column, Constraint, Index, Key, Table
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,24 @@ class Change:
     for grouping; ``hazards`` the names from ``schemadiff.engine.hazards``;
     ``transactional`` False when PostgreSQL refuses the statement inside a
     transaction block (CREATE INDEX CONCURRENTLY).
+
+    What it locks, as data (:mod:`schemadiff.engine.locks`): ``statement``
+    the kind of statement (a key of ``locks.STATEMENT_LOCKS``: "ALTER TABLE
+    ADD COLUMN"), ``lock`` the mode it takes on ``relation`` (None when it
+    takes none on an existing relation), ``also_locks`` the locks it takes
+    on other relations (a foreign key's referenced table).
+
+    Its place in the dependency graph (keys like ``("table", "public.t")``,
+    see :mod:`schemadiff.engine.model`): ``needs`` the objects that must
+    exist before it runs, ``frees`` the objects it removes.
+
+    ``subject``: the model object the statement creates, alters or drops,
+    where a later rewrite needs its definition (online mode): the
+    :class:`~schemadiff.engine.model.Table` of CREATE/DROP TABLE, the
+    :class:`~schemadiff.engine.model.Constraint` of ADD CONSTRAINT, the
+    :class:`~schemadiff.engine.model.Index` of CREATE/DROP INDEX, the
+    :class:`~schemadiff.engine.model.Column` of SET NOT NULL; None
+    otherwise. Not compared: two changes with the same statement are equal.
     """
 
     sql: str
@@ -30,3 +51,10 @@ class Change:
     table: str | None
     hazards: tuple[str, ...] = ()
     transactional: bool = True
+    statement: str = ""
+    lock: LockMode | None = None
+    relation: str | None = None
+    also_locks: tuple[Lock, ...] = ()
+    needs: frozenset[Key] = frozenset()
+    frees: frozenset[Key] = frozenset()
+    subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)

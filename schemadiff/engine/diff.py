@@ -26,6 +26,7 @@ judges column type changes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from . import ddl
 from . import hazards as hz
 from .change import Change
+from .locks import AE, SRE, Lock, LockMode, lock_of
 from .ddl import ident, literal, qualified, qualified_name
 from .order import (
     R_ALTER_SEQUENCE,
@@ -41,7 +43,7 @@ from .order import (
     R_CREATE,
     R_DROP,
     R_REPLACE_FUNCTION,
-    Step,
+    Node,
     order,
 )
 from .objects import ObjectChanges
@@ -147,14 +149,24 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         self.a = current
         self.b = desired
         self.current_index = current_index
-        self.steps: list[Step] = []
+        self.steps: list[Node] = []
 
     # -- helpers ---------------------------------------------------------------------
 
     def add(self, sql: str, action: str, kind: str, name: str, table: str | None, rank: int, *,
-            hazards: Iterable[str] = (), transactional: bool = True, **graph: Iterable) -> Step:
-        change = Change(sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional)
-        step = Step(change, rank, **{k: set(v) for k, v in graph.items()})
+            statement: str, relation: str | None = None, also_locks: Iterable[Lock] = (),
+            subject: object = None, hazards: Iterable[str] = (), transactional: bool = True,
+            **graph: Iterable) -> Node:
+        """Plan one statement: ``statement`` names its kind (a key of
+        :data:`schemadiff.engine.locks.STATEMENT_LOCKS`), whose lock is taken
+        on ``relation`` (default: ``table``); ``subject`` the model object
+        (``Change.subject``); ``graph`` its edges for
+        :func:`schemadiff.engine.order.order`."""
+        lock = lock_of(statement)
+        locked = (relation or table) if lock is not None else None
+        change = Change(sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
+                        statement, lock, locked, tuple(also_locks), subject=subject)
+        step = Node(change, rank, **{k: set(v) for k, v in graph.items()})
         self.steps.append(step)
         return step
 
@@ -168,7 +180,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                      old: str | None, new: str | None, created: bool) -> None:
         if (created and new is None) or (not created and old == new):
             return
-        self.add(ddl.comment(target, new), "comment", kind, name, table, R_CREATE["comment"], needs={key})
+        on_relation = kind in ("table", "view", "materialized view", "sequence", "column")
+        relation = (table or name.rpartition(".")[0]) if kind == "column" else name
+        self.add(ddl.comment(target, new), "comment", kind, name, table, R_CREATE["comment"], needs={key},
+                 statement="COMMENT ON relation" if on_relation else "COMMENT ON",
+                 relation=relation if on_relation else None)
 
     # -- the run ---------------------------------------------------------------------
 
@@ -198,7 +214,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         self.diff_clustering()
         self.diff_privileges()
         self.quiet_new_tables()
-        return [step.change for step in order(self.steps)]
+        return [dataclasses.replace(step.change, needs=frozenset(step.needs), frees=frozenset(step.removes))
+                for step in order(self.steps)]
 
     # -- replacements ------------------------------------------------------------------
 
@@ -340,8 +357,9 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             sql = f"ALTER TABLE {qualified_name(old.table)} RENAME CONSTRAINT {ident(old.name)} TO {ident(new.name)};"
         names = old_key[0] == "index" or old.type in "pux"
         self.add(sql, "rename", old_key[0], new_key[1], new.table, R_ALTER_TABLE, removes={old_key},
-                 provides={new_key}, frees={f"rel:{old.schema}.{old.name}"} if names else set(),
-                 claims={f"rel:{new.schema}.{new.name}"} if names else set())
+                 statement="ALTER INDEX RENAME" if isinstance(old, Index) else "ALTER TABLE RENAME CONSTRAINT",
+                 provides={new_key}, names_freed={f"rel:{old.schema}.{old.name}"} if names else set(),
+                 names_taken={f"rel:{new.schema}.{new.name}"} if names else set())
 
     def a_children(self, relation: str) -> list[Key]:
         keys: list[Key] = []
@@ -359,13 +377,13 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
     def diff_schemas(self) -> None:
         for name in self.a.schemas.keys() - self.b.schemas.keys():
             key = ("schema", name)
-            self.add(f"DROP SCHEMA {ident(name)};", "drop", "schema", name, None, R_DROP["schema"],
+            self.add(f"DROP SCHEMA {ident(name)};", "drop", "schema", name, None, R_DROP["schema"], statement="DROP SCHEMA",
                      removes={key}, had=self.a_refs(key))
         for name, ns in self.b.schemas.items():
             key = ("schema", name)
             old = self.a.schemas.get(name)
             if old is None:
-                self.add(f"CREATE SCHEMA {ident(name)};", "create", "schema", name, None, R_CREATE["schema"],
+                self.add(f"CREATE SCHEMA {ident(name)};", "create", "schema", name, None, R_CREATE["schema"], statement="CREATE SCHEMA",
                          provides={key}, needs=self.b_refs(key))
             self.comment_step(f"SCHEMA {ident(name)}", key, "schema", name, None,
                               old.comment if old else None, ns.comment, old is None)
@@ -374,7 +392,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         for name, ext in self.a.extensions.items():
             if name not in self.b.extensions:
                 key = ("extension", name)
-                self.add(f"DROP EXTENSION {ident(name)};", "drop", "extension", name, None, R_DROP["extension"],
+                self.add(f"DROP EXTENSION {ident(name)};", "drop", "extension", name, None, R_DROP["extension"], statement="DROP EXTENSION",
                          removes={key}, had=self.a_refs(key) | {("schema", ext.schema)})
         for name, ext in self.b.extensions.items():
             key = ("extension", name)
@@ -383,11 +401,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 # IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the
                 # extension beforehand and the migrating role may not create it.
                 self.add(f"CREATE EXTENSION IF NOT EXISTS {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
-                         "extension", name, None, R_CREATE["extension"], provides={key},
+                         "extension", name, None, R_CREATE["extension"], provides={key}, statement="CREATE EXTENSION",
                          needs={("schema", ext.schema)})
             elif old.schema != ext.schema:
                 self.add(f"ALTER EXTENSION {ident(name)} SET SCHEMA {ident(ext.schema)};", "alter", "extension",
-                         name, None, R_ALTER_TYPE, modifies={key}, needs={("schema", ext.schema)},
+                         name, None, R_ALTER_TYPE, modifies={key}, needs={("schema", ext.schema)}, statement="ALTER EXTENSION",
                          had={("schema", old.schema)})
             # CREATE EXTENSION sets the extension's own comment from its control
             # file; repeating it would be noise in every migration that adds one.
@@ -423,7 +441,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             # an identity) starts over and hands out numbers already used.
             self.add(f"DROP SEQUENCE {qualified(seq.schema, seq.name)};", "drop", "sequence", qname, None,
                      R_DROP["sequence"], hazards=[hz.DELETES_DATA], removes={key}, had=self.a_refs(key),
-                     frees={f"rel:{qname}"})
+                     statement="DROP SEQUENCE", relation=qname,
+                     names_freed={f"rel:{qname}"})
         for qname, seq in self.b.sequences.items():
             key = ("sequence", qname)
             old = self.a.sequences.get(qname)
@@ -436,15 +455,17 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     # default used the sequence, would then be ordered first.)
                     table, column = old.owned_by
                     self.add(f"ALTER SEQUENCE {ref} OWNED BY NONE;", "alter", "sequence", qname, None,
-                             R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")})
+                             R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")},
+                             statement="ALTER SEQUENCE", relation=qname)
                 else:
                     self.add(ddl.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
-                             provides={key}, needs=self.b_refs(key), claims={f"rel:{qname}"})
+                             statement="CREATE SEQUENCE",
+                             provides={key}, needs=self.b_refs(key), names_taken={f"rel:{qname}"})
             else:
                 clauses = ddl.sequence_option_clauses(seq.options, old.options)
                 if clauses:
                     self.add(f"ALTER SEQUENCE {ref} {' '.join(clauses)};", "alter", "sequence", qname, None,
-                             R_ALTER_SEQUENCE, modifies={key})
+                             R_ALTER_SEQUENCE, modifies={key}, statement="ALTER SEQUENCE", relation=qname)
             if (old.owned_by if old and not recreated else None) != seq.owned_by:
                 if seq.owned_by:
                     table, column = seq.owned_by
@@ -453,7 +474,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 else:
                     owner, needs = "NONE", {key}
                 self.add(f"ALTER SEQUENCE {ref} OWNED BY {owner};", "alter", "sequence", qname, None,
-                         R_CREATE["owned by"], needs=needs)
+                         R_CREATE["owned by"], needs=needs, statement="ALTER SEQUENCE", relation=qname)
             self.comment_step(f"SEQUENCE {ref}", key, "sequence", qname, None, old.comment if old else None,
                               seq.comment, old is None)
 
@@ -464,6 +485,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             key = ("function", sig)
             if sig not in self.b.functions or key in self.replaced:
                 self.add(ddl.drop_function(function), "drop", "function", sig, None, R_DROP["function"],
+                         statement="DROP FUNCTION",
                          removes={key}, had=self.a_refs(key))
         for sig, function in self.b.functions.items():
             key = ("function", sig)
@@ -472,9 +494,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             what = ddl.function_kind(function)
             if created:
                 self.add(function.definition + ";", "create", "function", sig, None, R_CREATE["function"],
+                         statement="CREATE FUNCTION",
                          provides={key}, needs=self.b_refs(key))
             elif old.definition != function.definition:
                 self.add(function.definition + ";", "alter", "function", sig, None, R_REPLACE_FUNCTION,
+                         statement="CREATE OR REPLACE FUNCTION",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
             self.comment_step(f"{what} {ddl.function_ref(function)}", key, "function", sig, None,
                               None if created else old.comment, function.comment, created)
@@ -492,7 +516,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 rank = R_DROP["fk"] if constraint.type == "f" else R_DROP["constraint"]
                 frees = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
                 self.add(ddl.drop_constraint(constraint), "drop", "constraint", name, constraint.table, rank,
-                         removes={key}, had=self.a_refs(key) - {("table", constraint.table)}, frees=frees)
+                         statement="ALTER TABLE DROP CONSTRAINT", also_locks=_referenced_locks(constraint, AE),
+                         removes={key}, had=self.a_refs(key) - {("table", constraint.table)}, names_freed=frees)
         for name, constraint in self.b.constraints.items():
             key = ("constraint", name)
             old = self.a.constraints.get(name)
@@ -521,8 +546,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         else:
             rank, hazards = R_CREATE["constraint"], [hz.ACCESS_EXCLUSIVE] + ([] if not_valid else [hz.VALIDATES])
         claims = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
+        foreign = constraint.type == "f"
         self.add(ddl.add_constraint(constraint), "create", "constraint", key[1], constraint.table, rank,
-                 hazards=hazards, provides={key}, needs=self.b_refs(key), claims=claims)
+                 statement="ALTER TABLE ADD CONSTRAINT FOREIGN KEY" if foreign else "ALTER TABLE ADD CONSTRAINT",
+                 also_locks=_referenced_locks(constraint, SRE), subject=constraint,
+                 hazards=hazards, provides={key}, needs=self.b_refs(key), names_taken=claims)
 
     def diff_indexes(self) -> None:
         for name, index in self.a.indexes.items():
@@ -537,7 +565,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
                 self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
                          R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
-                         had=self.a_refs(key), frees={f"rel:{name}"})
+                         statement="DROP INDEX", subject=index,
+                         had=self.a_refs(key), names_freed={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)
             old = self.a.indexes.get(name)
@@ -550,7 +579,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 owner = self.b.tables.get(index.table)
                 self.add(ddl.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
-                         needs=self.b_refs(key), claims={f"rel:{name}"})
+                         statement="CREATE INDEX", subject=index,
+                         needs=self.b_refs(key), names_taken={f"rel:{name}"})
             self.comment_step(f"INDEX {qualified(index.schema, index.name)}", key, "index", name, index.table,
                               None if created else old.comment, index.comment, created)
 
@@ -563,7 +593,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 removes = {key, *self.a_children(qname)}
                 self.add(ddl.drop_view(view), "drop", "materialized view" if view.materialized else "view", qname,
                          None, R_DROP["view"], removes=removes, had=self.a_refs(key) - removes,
-                         frees={f"rel:{qname}", f"type:{qname}"})
+                         statement="DROP MATERIALIZED VIEW" if view.materialized else "DROP VIEW", relation=qname,
+                         names_freed={f"rel:{qname}", f"type:{qname}"})
         for qname, view in self.b.views.items():
             key = ("view", qname)
             kind = "materialized view" if view.materialized else "view"
@@ -572,18 +603,20 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = None if created else self.a.views[qname]
             if created:
                 self.add(ddl.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
-                         needs=self.b_refs(key) - {key}, claims={f"rel:{qname}", f"type:{qname}"})
+                         statement="CREATE MATERIALIZED VIEW" if view.materialized else "CREATE VIEW",
+                         needs=self.b_refs(key) - {key}, names_taken={f"rel:{qname}", f"type:{qname}"})
             elif old is not None and (old.definition, old.options) != (view.definition, view.options):
                 # Same columns first, maybe more after: replaced in place, so
                 # the views built on it stay as they are.
                 self.add(ddl.create_view(view).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1), "alter", kind,
                          qname, None, R_CREATE["view"], modifies={key}, needs=self.b_refs(key) - {key},
+                         statement="CREATE OR REPLACE VIEW", relation=qname,
                          had=self.a_refs(key) - {key})
             elif old is not None and old.populated != view.populated:
                 data = "" if view.populated else " WITH NO DATA"
                 self.add(f"REFRESH MATERIALIZED VIEW {ref}{data};", "alter", kind, qname, None, R_CREATE["view"],
-                         modifies={key}, needs=self.b_refs(key) - {key},
-                         hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
+                         modifies={key}, needs=self.b_refs(key) - {key}, statement="REFRESH MATERIALIZED VIEW",
+                         relation=qname, hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
             self.view_column_defaults(view, old)
             self.comment_step(f"{kind.upper()} {ref}", key, kind, qname, None, old.comment if old else None,
                               view.comment, created)
@@ -599,6 +632,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 continue
             if name not in self.b.triggers or key in self.replaced:
                 self.add(ddl.drop_trigger(trigger), "drop", "trigger", name, trigger.table, R_DROP["trigger"],
+                         statement="DROP TRIGGER",
                          removes={key}, had=self.a_refs(key))
         for name, trigger in self.b.triggers.items():
             key = ("trigger", name)
@@ -606,9 +640,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             created = old is None or key in self.replaced or trigger.table in self.created_relations
             if created:
                 self.add(ddl.create_trigger(trigger), "create", "trigger", name, trigger.table, R_CREATE["trigger"],
+                         statement="CREATE TRIGGER",
                          provides={key}, needs=self.b_refs(key))
             if (trigger.enabled != "O" and created) or (not created and old.enabled != trigger.enabled):
                 self.add(ddl.trigger_state(trigger), "alter", "trigger", name, trigger.table, R_CREATE["trigger"],
+                         statement="ALTER TABLE ENABLE/DISABLE TRIGGER",
                          needs={key})
             self.comment_step(f"TRIGGER {ident(trigger.name)} ON {qualified_name(trigger.table)}", key, "trigger",
                               name, trigger.table, None if created else old.comment, trigger.comment, created)
@@ -620,6 +656,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 continue
             if name not in self.b.policies or key in self.replaced:
                 self.add(ddl.drop_policy(policy), "drop", "policy", name, policy.table, R_DROP["policy"],
+                         statement="DROP POLICY",
                          removes={key}, had=self.a_refs(key))
         for name, policy in self.b.policies.items():
             key = ("policy", name)
@@ -627,9 +664,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             created = old is None or key in self.replaced or policy.table in self.created_relations
             if created:
                 self.add(ddl.create_policy(policy), "create", "policy", name, policy.table, R_CREATE["policy"],
+                         statement="CREATE POLICY",
                          provides={key}, needs=self.b_refs(key))
             elif (old.roles, old.using, old.check) != (policy.roles, policy.using, policy.check):
                 self.add(ddl.alter_policy(policy), "alter", "policy", name, policy.table, R_CREATE["policy"],
+                         statement="ALTER POLICY",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
             self.comment_step(f"POLICY {ident(policy.name)} ON {qualified_name(policy.table)}", key, "policy",
                               name, policy.table, None if created else old.comment, policy.comment, created)
@@ -641,7 +680,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if self.b.event_triggers.get(name, trigger).__dict__ | {"comment": None, "enabled": None} != \
                     trigger.__dict__ | {"comment": None, "enabled": None} or name not in self.b.event_triggers:
                 self.add(f"DROP EVENT TRIGGER {ident(name)};", "drop", "event trigger", name, None,
-                         R_DROP["trigger"], removes={key}, had=self.a_refs(key))
+                         R_DROP["trigger"], removes={key}, had=self.a_refs(key), statement="DROP EVENT TRIGGER")
                 self.replaced.add(key)
         for name, trigger in self.b.event_triggers.items():
             key = ("event trigger", name)
@@ -651,10 +690,10 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 when = f" WHEN TAG IN ({', '.join(literal(t) for t in trigger.tags)})" if trigger.tags else ""
                 self.add(f"CREATE EVENT TRIGGER {ident(name)} ON {ident(trigger.event)}{when}"
                          f" EXECUTE FUNCTION {trigger.function}();", "create", "event trigger", name, None,
-                         R_CREATE["trigger"], provides={key}, needs=self.b_refs(key))
+                         R_CREATE["trigger"], provides={key}, needs=self.b_refs(key), statement="CREATE EVENT TRIGGER")
             if (created and trigger.enabled != "O") or (not created and old.enabled != trigger.enabled):
                 self.add(f"ALTER EVENT TRIGGER {ident(name)} {states[trigger.enabled]};", "alter", "event trigger",
-                         name, None, R_CREATE["trigger"], needs={key})
+                         name, None, R_CREATE["trigger"], needs={key}, statement="ALTER EVENT TRIGGER")
             self.comment_step(f"EVENT TRIGGER {ident(name)}", key, "event trigger", name, None,
                               None if created else old.comment, trigger.comment, created)
 
@@ -668,12 +707,18 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             change = step.change
             if change.table in new_tables and change.hazards:
                 kept = tuple(h for h in change.hazards if h == hz.NON_TRANSACTIONAL)
-                step.change = Change(change.sql, change.action, change.kind, change.name, change.table, kept,
-                                     change.transactional)
+                step.change = dataclasses.replace(change, hazards=kept)
         # A value added to an enum cannot be used in the transaction that adds
         # it; generate puts what uses it in a later file
         # (migration_writer.split_new_enum_values), so every file stays
         # transactional, as golang-migrate runs it.
+
+
+def _referenced_locks(constraint: Constraint, mode: LockMode) -> tuple[Lock, ...]:
+    """A foreign key's lock on the table it references (none for other constraints or a self-reference)."""
+    if constraint.type != "f" or not constraint.references or constraint.references == constraint.table:
+        return ()
+    return (Lock(constraint.references, mode),)
 
 
 def _object_name(obj: Constraint | Index) -> str:

@@ -4,7 +4,8 @@ A hazard says what a statement may do to a live database beyond changing its
 schema: lose data, rewrite a table, hold a lock that stops traffic. The diff
 engine attaches them; ``plan`` shows them and ``apply`` refuses changes that
 delete data unless told otherwise. ``deleting_statements`` reads the same
-from a file's parsed statements, for files the engine did not plan. No
+from a file's parsed statements, for files the engine did not plan, given
+what user code the database holds (read by ``schemadiff.runner.usercode``). No
 database access here.
 """
 
@@ -14,6 +15,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .change import Change
+from .locks import LockMode
+
+from .usercode import ANY_SCHEMA, READ, REBUILD, WRITE, UserCode
 
 if TYPE_CHECKING:  # only a type here; sqlfile is imported where statements are read
     from ..sqlfile import Statement
@@ -73,6 +77,26 @@ def lock_duration(change: Change) -> str | None:
     return "instant"
 
 
+def restated(codes: Iterable[str], lock: LockMode | None) -> tuple[str, ...]:
+    """``codes`` for a statement rewritten into one taking ``lock`` (online mode's CONCURRENTLY forms).
+
+    The lock hazards describe the statement's lock, so they follow it: a
+    statement that no longer takes ACCESS EXCLUSIVE loses
+    ``access-exclusive-lock``, one whose lock lets writes through (SHARE
+    UPDATE EXCLUSIVE, PostgreSQL "Explicit Locking" table 13.2) loses
+    ``blocks-writes``. The others (deletes data, rewrites) are about what
+    the statement does, and stay.
+    """
+    kept = []
+    for code in codes:
+        if code == ACCESS_EXCLUSIVE and lock is not LockMode.ACCESS_EXCLUSIVE:
+            continue
+        if code == BLOCKS_WRITES and not (lock is not None and lock.blocks_writes):
+            continue
+        kept.append(code)
+    return tuple(kept)
+
+
 def describe(change: Change) -> list[str]:
     """The change's hazards as short labels, the lock's expected duration included."""
     labels = []
@@ -84,7 +108,7 @@ def describe(change: Change) -> list[str]:
     return labels
 
 
-def deleting_statements(statements: Iterable[Statement]) -> list[str]:
+def deleting_statements(statements: Iterable[Statement], code: UserCode | None = None) -> list[str]:
     """The statements of a migration file that delete, or may delete, stored data: ``file:line: SQL (why)``.
 
     For files schemadiff did not plan (hand-written, or a down file run
@@ -99,16 +123,32 @@ def deleting_statements(statements: Iterable[Statement]) -> list[str]:
     the values it replaces), MERGE ... THEN DELETE/UPDATE, INSERT ... ON
     CONFLICT DO UPDATE. A statement whose effect cannot be read from the
     file counts too, conservatively: ``DO`` blocks, ``CALL``, ``EXECUTE`` of
-    a prepared statement, and a query calling a function outside
-    :data:`HARMLESS_FUNCTIONS` (a user's function may delete rows).
+    a prepared statement, ``COPY ... PROGRAM``, and a query calling a
+    function outside :data:`HARMLESS_FUNCTIONS` (a user's function may
+    delete rows).
 
-    Not read: what triggers and rules do when a statement fires them, and
-    the bodies of functions, procedures, rules, triggers and views a file
-    creates (they run later, when called: the call is what counts).
+    And a statement that may run user code (``code``, the database's, read
+    before the file runs; see :mod:`schemadiff.runner.usercode`): a function or
+    operator name that user code also bears in any schema (PostgreSQL picks
+    by search_path and argument types), a cast to a type that a user cast
+    function converts to, reading a view or a table whose query or policies
+    call user code, an INSERT or COPY FROM into a table whose triggers,
+    rules, defaults, checks, domain checks or index expressions do, a
+    VALIDATE CONSTRAINT, ATTACH PARTITION, table rewrite, index build,
+    ANALYZE, REINDEX, CLUSTER or REFRESH that evaluates such expressions,
+    and any DDL when the database has event triggers. ``code`` is updated
+    with what each statement defines (functions, operators, casts,
+    triggers, rules, policies, domains, tables, views), so later statements
+    and files read against it see them; None: a database with no user code.
+
+    Not read: the bodies of functions, procedures, rules, triggers and views
+    a file creates (they run later, when called or fired: the call is what
+    counts), and code only a superuser can install (see schemadiff.runner.usercode).
     """
+    code = UserCode() if code is None else code
     found = []
     for statement in statements:
-        reasons = deletion_reasons(statement.node)
+        reasons = deletion_reasons(statement.node, code)
         if reasons:
             first = " ".join(statement.text.split())
             shown = first if len(first) <= 100 else first[:97] + "..."
@@ -126,7 +166,9 @@ _DATA_OBJECTS = {"OBJECT_TABLE", "OBJECT_SCHEMA", "OBJECT_TYPE", "OBJECT_DOMAIN"
 # engine's own `SELECT setval(...)` does). A call of any other function in a
 # query that runs (SELECT, INSERT, COPY, EXPLAIN, CREATE TABLE AS) counts as
 # possibly deleting data: a parse tree cannot tell a user's function that
-# deletes rows (or `lo_unlink`, `dblink_exec`) from a harmless one.
+# deletes rows (or `lo_unlink`, `dblink_exec`) from a harmless one. A name
+# listed here still counts when the database (or the file) holds a user
+# function of that name: PostgreSQL may resolve the call to it.
 HARMLESS_FUNCTIONS = frozenset({
     "setval", "nextval", "currval", "lastval", "pg_sequence_last_value",
     "count", "max", "min", "sum", "avg", "bool_and", "bool_or", "every", "array_agg", "string_agg",
@@ -145,9 +187,20 @@ HARMLESS_FUNCTIONS = frozenset({
     "first_value", "last_value",
 })
 
+# How a subtree's expressions run. QUERY: a query that runs now (its function
+# calls must be harmless built-ins, its relations are read). EXPR: an
+# expression evaluated now over existing rows (an index, a new column's
+# default, a new or validated constraint): only user code counts, built-in
+# functions there cannot change data (an index expression is IMMUTABLE).
+# None: stored for later (a table's defaults, a view, a function body).
+QUERY = "query"
+EXPR = "expr"
+
 # Statements whose queries run when the statement does: their function calls count.
 _RUNNING_QUERIES = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt",
                     "ExplainStmt", "CreateTableAsStmt", "DeclareCursorStmt", "PrepareStmt"}
+# Statements that evaluate the expressions they carry over existing rows.
+_EVALUATING = {"IndexStmt", "AlterTableStmt", "AlterDomainStmt"}
 # Definitions: their bodies run later, when called or fired (the call counts then).
 _DEFINITIONS = {"CreateFunctionStmt", "RuleStmt", "CreateTrigStmt", "ViewStmt", "CreatePolicyStmt",
                 "AlterPolicyStmt", "CreateEventTrigStmt"}
@@ -157,42 +210,77 @@ _DELETING_COLUMN_COMMANDS = {
     "AT_AlterColumnType": "changes a column's type: values the new type cannot hold are rounded, cut or fail,"
     " and a USING expression may rewrite them",
 }
+# ALTER TABLE commands that check or rebuild existing rows: the table's
+# constraints, partition key and index expressions are evaluated again
+# (VALIDATE, ATTACH, and the commands that rewrite the table). ADD
+# CONSTRAINT evaluates only its own expression (walked as EXPR); ADD
+# COLUMN rewrites only in some cases (_rewrites).
+_REBUILDING_COMMANDS = {"AT_ValidateConstraint", "AT_AttachPartition", "AT_SetAccessMethod", "AT_SetLogged",
+                        "AT_SetUnLogged", "AT_SetExpression", "AT_AlterColumnType",
+                        "AT_SplitPartition", "AT_MergePartitions"}
+# Statements that fire no event trigger (PostgreSQL's event trigger firing
+# matrix covers DDL only, SELECT INTO and, from PostgreSQL 17, REINDEX);
+# every other statement fires them.
+_NOT_DDL = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt", "ExplainStmt",
+            "VariableSetStmt", "VariableShowStmt", "TransactionStmt", "LockStmt", "NotifyStmt", "ListenStmt",
+            "UnlistenStmt", "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt", "PrepareStmt", "ExecuteStmt",
+            "DeallocateStmt", "CallStmt", "DoStmt", "TruncateStmt", "VacuumStmt", "CheckPointStmt", "DiscardStmt",
+            "ClusterStmt", "ConstraintsSetStmt"}
+_COMPARISONS = ("<", ">", "<=", ">=")
 
 
-def deletion_reasons(node: object) -> list[str]:
+def deletion_reasons(node: object, code: UserCode | None = None) -> list[str]:
     """Why the statement ``node`` (a pglast parse tree) deletes or may delete stored data; [] when it does not.
 
     Walks the whole tree (see :func:`deleting_statements` for what counts
-    and what is not read); each reason is a short phrase, listed once.
+    and what is not read) against ``code``, the user code the database
+    holds, then records in ``code`` what the statement defines. Each reason
+    is a short phrase, listed once.
     """
+    code = UserCode() if code is None else code
+    kind = type(node).__name__
+    mode = QUERY if kind in _RUNNING_QUERIES else EXPR if kind in _EVALUATING else None
     reasons: list[str] = []
-    _walk(node, reasons, running=type(node).__name__ in _RUNNING_QUERIES)
+    _walk(node, reasons, code, mode=mode)
+    ddl = kind not in _NOT_DDL or (kind == "SelectStmt" and node.intoClause is not None)  # SELECT INTO fires too
+    if code.event_triggers and ddl:
+        reasons.extend(code.event_triggers)
+    if code.implicit_casts and (mode or kind in _RUNNING_QUERIES):
+        reasons.extend(f"may apply {why}" for why in code.implicit_casts)
+    _record_definitions(node, kind, code)
     return list(dict.fromkeys(reasons))
 
 
-def _walk(node: object, reasons: list[str], *, running: bool) -> None:
+def _walk(node: object, reasons: list[str], code: UserCode, *, mode: str | None) -> None:
     from pglast import ast
 
     if isinstance(node, (list, tuple)):
         for item in node:
-            _walk(item, reasons, running=running)
+            _walk(item, reasons, code, mode=mode)
         return
     if not isinstance(node, ast.Node):
         return
     kind = type(node).__name__
     if kind in _DEFINITIONS:
         return
-    reason = _own_reason(node, kind, running)
+    reason = _own_reason(node, kind, mode == QUERY, code)
     if reason:
         reasons.append(reason)
+    if not (reason and kind == "FuncCall"):  # a call already counted needs no second reason
+        reasons.extend(_user_code(node, kind, mode, code))
     if kind in ("DoStmt", "CallStmt"):
         return  # opaque: one reason is enough, the arguments are no help
-    running = running or kind in _RUNNING_QUERIES
+    if kind in _RUNNING_QUERIES:
+        mode = QUERY
+    elif kind == "AlterTableCmd" and getattr(node.subtype, "name", "") == "AT_ColumnDefault":
+        mode = None  # SET DEFAULT stores the expression; it runs on later INSERTs (counted there)
+    elif kind == "AlterDomainStmt" and node.subtype == "T":
+        mode = None  # the same for a domain's SET DEFAULT
     for name in node:
-        _walk(getattr(node, name), reasons, running=running)
+        _walk(getattr(node, name), reasons, code, mode=mode)
 
 
-def _own_reason(node: Any, kind: str, running: bool) -> str | None:
+def _own_reason(node: Any, kind: str, running: bool, code: UserCode) -> str | None:
     """What this one node does to stored data, not counting its children."""
     if kind == "DropStmt":
         if getattr(node.behavior, "name", "") == "DROP_CASCADE":
@@ -228,13 +316,284 @@ def _own_reason(node: Any, kind: str, running: bool) -> str | None:
         return f"CALL {_function_name(node.funccall)}: a procedure may delete data"
     if kind == "ExecuteStmt":
         return f"EXECUTE {node.name}: runs a prepared statement the file does not show"
+    if kind == "CopyStmt" and node.is_program:
+        return "COPY ... PROGRAM runs a shell command the file does not show (it may delete data)"
+    if kind == "CopyStmt" and not node.is_from and node.filename:
+        return "COPY ... TO a server file overwrites whatever file the server can write there"
+    if kind == "LoadStmt":
+        return f"LOAD {node.filename!r} runs a library's code the file does not show"
     if kind == "FuncCall" and running:
         name = _function_name(node)
         schema, _, bare = name.rpartition(".")
-        if schema not in ("", "pg_catalog") or bare.lower() not in HARMLESS_FUNCTIONS:
+        if schema not in ("", "pg_catalog") or bare not in HARMLESS_FUNCTIONS:
             return f"calls {name}(), which may delete data"
     return None
 
 
+def _user_code(node: Any, kind: str, mode: str | None, code: UserCode) -> list[str]:
+    """The user code this one node may run (see :func:`deleting_statements`), not counting its children."""
+    if kind == "InsertStmt":
+        return _relation_code(code, node.relation, "INSERT INTO", WRITE)
+    if kind == "MergeStmt":  # its INSERT action fires the target's code (UPDATE and DELETE count anyway)
+        return _relation_code(code, node.relation, "MERGE INTO", WRITE)
+    if kind == "CopyStmt" and node.relation is not None and node.is_from:
+        return _relation_code(code, node.relation, "COPY FROM into", WRITE)
+    if kind == "AlterTableStmt":
+        return _alter_table_code(node, code)
+    if kind == "AlterDomainStmt" and node.subtype == "V":
+        return _domain_code(code, node.typeName, "VALIDATE CONSTRAINT checks domain")
+    if kind in ("ReindexStmt", "ClusterStmt", "RefreshMatViewStmt") or (kind == "VacuumStmt"):
+        targets = [rel.relation for rel in node.rels or ()] if kind == "VacuumStmt" else [node.relation]
+        targets = [target for target in targets if target is not None]
+        verb = {"ReindexStmt": "REINDEX", "ClusterStmt": "CLUSTER", "RefreshMatViewStmt": "REFRESH",
+                "VacuumStmt": "VACUUM/ANALYZE"}[kind]
+        if not targets:
+            return [f"{verb} of every table: {why}" for why in code.all_relations(REBUILD)]
+        return [why for target in targets for why in _relation_code(code, target, verb, REBUILD)]
+    if kind == "CreateStmt" and node.partbound is not None:
+        return [why for parent in node.inhRelations or ()
+                for why in _relation_code(code, parent, "a new partition is checked against", REBUILD)]
+    if mode is None:
+        return []
+    if kind == "RangeVar" and mode == QUERY:
+        return _relation_code(code, node, "reading", READ)
+    if kind == "FuncCall":
+        schema, name = _split(node.funcname)
+        found = []
+        if code.calls_function(schema, name):
+            found.append(f"{_joined(node.funcname)}() may resolve to a user function of that name"
+                         f" ({_matches(code.functions, schema, name)})")
+        if schema is None and name in code.cast_targets:  # `mytype(x)`: a function-style cast
+            found.extend(f"{name}(...) may apply {why}" for why in code.cast_targets[name])
+        return found
+    if kind == "TypeCast" and node.typeName is not None:
+        _, name = _split(node.typeName.names)
+        return ([f"a cast to {name} applies {why}" for why in code.cast_targets.get(name, ())]
+                + _domain_code(code, node.typeName.names, "a cast to domain checks"))
+    return [f"operator {'.'.join(filter(None, op))} may resolve to user code"
+            f" ({_matches(code.operators, *op)})" for op in _operators(node, kind)
+            if code.calls_operator(*op)]
+
+
+def _operators(node: Any, kind: str) -> list[tuple[str | None, str]]:
+    """The operators (schema or None, name) an expression node applies, by name or implicitly."""
+    if kind == "A_Expr":
+        schema, name = _split(node.name)
+        if name in ("BETWEEN", "NOT BETWEEN", "BETWEEN SYMMETRIC", "NOT BETWEEN SYMMETRIC"):
+            return [(None, op) for op in _COMPARISONS]
+        return [(schema, name)]
+    if kind == "SubLink" and getattr(node.subLinkType, "name", "") in ("ANY_SUBLINK", "ALL_SUBLINK",
+                                                                       "ROWCOMPARE_SUBLINK"):
+        return [_split(node.operName)] if node.operName else [(None, "=")]
+    if kind == "CaseExpr" and node.arg is not None:
+        return [(None, "=")]
+    if kind == "SortBy" and node.useOp:
+        return [_split(node.useOp)]
+    return []
+
+
+def _alter_table_code(node: Any, code: UserCode) -> list[str]:
+    """What an ALTER TABLE's commands run of the table's own code: checks, partition keys, index expressions."""
+    found: list[str] = []
+    table = _relation_name(node.relation)
+    for command in node.cmds or ():
+        subtype = getattr(command.subtype, "name", "")
+        if subtype in _REBUILDING_COMMANDS:
+            found.extend(_relation_code(code, node.relation, f"ALTER TABLE {table} re-checks", REBUILD))
+        elif subtype == "AT_AddColumn" and command.def_ is not None:
+            column = command.def_
+            if _rewrites(column, code):
+                found.extend(_relation_code(code, node.relation, f"ALTER TABLE {table} rewrites", REBUILD))
+            if column.typeName is not None:
+                found.extend(_domain_code(code, column.typeName.names, "the new column checks domain"))
+    return found
+
+
+def _rewrites(column: Any, code: UserCode) -> bool:
+    """Whether ADD COLUMN ``column`` rewrites the table (rebuilding its indexes, so evaluating their expressions).
+
+    PostgreSQL (ATExecAddColumn) rewrites for a volatile default, a stored
+    generated column, an identity, or a type that is a domain with
+    constraints; a constant default is stored once ("fast default"). Any
+    default but a constant is taken as possibly volatile.
+    """
+    for constraint in column.constraints or ():
+        contype = getattr(constraint.contype, "name", "")
+        if contype in ("CONSTR_GENERATED", "CONSTR_IDENTITY"):
+            return True
+        if contype == "CONSTR_DEFAULT" and not _constant(constraint.raw_expr):
+            return True
+    if column.typeName is None:
+        return False
+    schema, name = _split(column.typeName.names)
+    return any(d_name == name and (schema is None or d_schema in (schema, ANY_SCHEMA))
+               for d_schema, d_name in code.checked_domains)
+
+
+def _constant(expr: Any) -> bool:
+    """A literal, possibly cast or negated: evaluated once, whatever the table holds."""
+    kind = type(expr).__name__
+    if kind == "A_Const":
+        return True
+    if kind == "TypeCast":
+        return _constant(expr.arg)
+    if kind == "A_Expr" and expr.lexpr is None:  # unary minus
+        return _constant(expr.rexpr)
+    return False
+
+
+def _relation_code(code: UserCode, relation: Any, verb: str, *roles: str) -> list[str]:
+    schema = getattr(relation, "schemaname", None) or None
+    return [f"{verb} {_relation_name(relation)}: {why}" for why in code.relation(schema, relation.relname, *roles)]
+
+
+def _domain_code(code: UserCode, names: Any, verb: str) -> list[str]:
+    schema, name = _split(names)
+    return [f"{verb} {name}: {why}" for why in code.domain(schema, name)]
+
+
+def _record_definitions(node: Any, kind: str, code: UserCode) -> None:
+    """Add to ``code`` the user code the statement ``node`` defines, for the statements after it."""
+    if kind == "CreateFunctionStmt":
+        code.functions.add(_defined(node.funcname))
+    elif kind == "DefineStmt" and getattr(node.kind, "name", "") == "OBJECT_AGGREGATE":
+        code.functions.add(_defined(node.defnames))
+    elif kind == "DefineStmt" and getattr(node.kind, "name", "") == "OBJECT_OPERATOR":
+        code.operators.add(_defined(node.defnames))
+    elif kind == "RenameStmt" and getattr(node.renameType, "name", "") in (
+            "OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_AGGREGATE"):
+        code.functions.add((ANY_SCHEMA, node.newname))
+    elif kind == "AlterObjectSchemaStmt" and getattr(node.objectType, "name", "") in (
+            "OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_AGGREGATE"):
+        code.functions.add((ANY_SCHEMA, _split(node.object.objname)[1]))
+    elif kind == "CreateCastStmt" and node.func is not None:
+        target = _split(node.targettype.names)[1]
+        why = f"the cast to {target} this file creates, which calls {_joined(node.func.objname)}()"
+        code.cast_targets.setdefault(target, []).append(why)
+        if getattr(node.context, "name", "") in ("COERCION_IMPLICIT", "COERCION_ASSIGNMENT"):
+            code.implicit_casts.append(why)
+    elif kind == "CreateEventTrigStmt":
+        code.event_triggers.append(f"event trigger {node.trigname} (created by this file) runs on DDL")
+    elif kind == "AlterEventTrigStmt" and node.tgenabled != "D":
+        code.event_triggers.append(f"event trigger {node.trigname} (enabled by this file) runs on DDL")
+    elif kind == "CreateStatsStmt":
+        for why in _evaluated(node.exprs, code, EXPR):
+            for relation in node.relations or ():
+                code.add_relation(_key(relation), (REBUILD,), f"statistics {_joined(node.defnames)}: {why}")
+    elif kind == "CreateTrigStmt" and code.calls_function(*_split(node.funcname)):
+        code.add_relation(_key(node.relation), (WRITE,), f"trigger {node.trigname} (created by this file) runs"
+                          f" {_joined(node.funcname)}()")
+    elif kind == "RuleStmt":
+        code.add_relation(_key(node.relation), (WRITE,), f"rule {node.rulename} (created by this file) runs its"
+                          " actions")
+    elif kind in ("CreatePolicyStmt", "AlterPolicyStmt"):
+        for why in _evaluated([node.qual, node.with_check], code, EXPR):
+            code.add_relation(_key(node.table), (READ, WRITE), f"policy {node.policy_name}: {why}")
+    elif kind == "CreateDomainStmt":
+        whys = _evaluated(node.constraints, code, EXPR) + _domain_code(code, node.typeName.names, "base domain")
+        if whys:
+            code.domains[_defined(node.domainname)] = whys
+        base_schema, base = _split(node.typeName.names)
+        if node.constraints or any(n == base and (base_schema is None or s in (base_schema, ANY_SCHEMA))
+                                   for s, n in code.checked_domains):
+            code.checked_domains.add(_defined(node.domainname))
+    elif kind == "AlterDomainStmt" and node.subtype in ("C", "O"):  # a constraint or SET NOT NULL added
+        code.checked_domains.add(_defined(node.typeName))
+    elif kind == "CreateStmt":
+        _record_table(node, code)
+    elif kind == "IndexStmt":
+        for why in _evaluated([node.indexParams, node.whereClause], code, EXPR):
+            code.add_relation(_key(node.relation), (WRITE, REBUILD), f"index {node.idxname or ''}: {why}")
+    elif kind == "AlterTableStmt":
+        for command in node.cmds or ():
+            for why in _evaluated(command.def_, code, EXPR):
+                code.add_relation(_key(node.relation), (WRITE, REBUILD), why)
+            if getattr(command.subtype, "name", "") == "AT_AttachPartition":
+                _inherit(code, _key(node.relation), _key(command.def_.name))
+    elif kind == "ViewStmt":
+        for why in _evaluated(node.query, code, QUERY):
+            code.add_relation(_key(node.view), (READ, WRITE), f"its query: {why}")
+    elif kind == "CreateTableAsStmt" and getattr(node.objtype, "name", "") == "OBJECT_MATVIEW":
+        for why in _evaluated(node.query, code, QUERY):
+            code.add_relation(_key(node.into.rel), (REBUILD,), f"its query: {why}")
+    elif kind == "RenameStmt" and node.relation is not None and node.newname and getattr(
+            node.renameType, "name", "") in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
+                                             "OBJECT_FOREIGN_TABLE"):
+        _copy_relation(code, node.relation, (ANY_SCHEMA, node.newname))
+    elif kind == "AlterObjectSchemaStmt" and node.relation is not None:
+        _copy_relation(code, node.relation, (ANY_SCHEMA, node.relation.relname))
+
+
+def _record_table(node: Any, code: UserCode) -> None:
+    """A new table's defaults, checks, generated columns and domain columns run on later writes."""
+    table = _key(node.relation)
+    for why in _evaluated(node.tableElts, code, EXPR):
+        code.add_relation(table, (WRITE, REBUILD), why)
+    for element in node.tableElts or ():
+        if type(element).__name__ == "ColumnDef" and element.typeName is not None:
+            for why in _domain_code(code, element.typeName.names, f"column {element.colname} of domain"):
+                code.add_relation(table, (WRITE, REBUILD), why)
+    for parent in node.inhRelations or ():  # a partition or child shares code with its parent both ways
+        _inherit(code, _key(parent), table)
+
+
+def _inherit(code: UserCode, parent: tuple[str, str], child: tuple[str, str]) -> None:
+    for (schema, name), by_role in list(code.relations.items()):
+        if name == parent[1] and parent[0] in (schema, ANY_SCHEMA):
+            for role, whys in by_role.items():
+                for why in whys:
+                    code.add_relation(child, (role,), why)
+        if name == child[1] and child[0] in (schema, ANY_SCHEMA):  # writes and ALTERs of the parent reach the child
+            for role in (WRITE, REBUILD):
+                for why in by_role.get(role, ()):
+                    code.add_relation(parent, (role,), why)
+
+
+def _copy_relation(code: UserCode, relation: Any, new: tuple[str, str]) -> None:
+    schema = getattr(relation, "schemaname", None) or None
+    for role in (READ, WRITE, REBUILD):
+        for why in code.relation(schema, relation.relname, role):
+            code.add_relation(new, (role,), why)
+
+
+def _evaluated(subtree: object, code: UserCode, mode: str) -> list[str]:
+    """The user code ``subtree``'s expressions would run, evaluated in ``mode``."""
+    found: list[str] = []
+    _walk(subtree, found, code, mode=mode)
+    return list(dict.fromkeys(found))
+
+
+def _split(names: Any) -> tuple[str | None, str]:
+    """(schema or None, name) from a pglast name list (``String`` nodes)."""
+    parts = [getattr(part, "sval", "?") for part in names or ()]
+    if not parts:
+        return None, "?"
+    return (parts[-2] if len(parts) > 1 else None), parts[-1]
+
+
+def _defined(names: Any) -> tuple[str, str]:
+    schema, name = _split(names)
+    return (schema or ANY_SCHEMA, name)
+
+
+def _key(relation: Any) -> tuple[str, str]:
+    return (getattr(relation, "schemaname", None) or ANY_SCHEMA, relation.relname)
+
+
+def _relation_name(relation: Any) -> str:
+    schema = getattr(relation, "schemaname", None)
+    return f"{schema}.{relation.relname}" if schema else relation.relname
+
+
+def _matches(pairs: set[tuple[str, str]], schema: str | None, name: str) -> str:
+    shown = sorted(f"{s}.{n}" if s != ANY_SCHEMA else f"{n}, created by a file" for s, n in pairs
+                   if n == name and (schema is None or s in (schema, ANY_SCHEMA)))
+    return ", ".join(shown[:3]) + (" ..." if len(shown) > 3 else "")
+
+
+def _joined(names: Any) -> str:
+    return ".".join(getattr(part, "sval", "?") for part in names or ())
+
+
 def _function_name(call: Any) -> str:
-    return ".".join(getattr(part, "sval", "?") for part in getattr(call, "funcname", None) or ())
+    return _joined(getattr(call, "funcname", None))

@@ -71,23 +71,24 @@ class ObjectChanges:
                 continue  # DROP TABLE / DROP VIEW takes its rules along
             if name not in self.b.rules or key in self.replaced:
                 self.add(f"DROP RULE {ident(rule.name)} ON {qualified_name(rule.table)};", "drop", "rule", name,
-                         rule.table, R_DROP["rule"], removes={key}, had=self.a_refs(key))
+                         rule.table, R_DROP["rule"], removes={key}, had=self.a_refs(key), statement="DROP RULE")
         for name, rule in self.b.rules.items():
             key = ("rule", name)
             old = self.a.rules.get(name)
             created = old is None or key in self.replaced or rule.table in self.created_relations
             if created:
                 self.add(rule.definition, "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
-                         needs=self.b_refs(key))
+                         needs=self.b_refs(key), statement="CREATE RULE")
             elif old.definition != rule.definition:
                 # Same name, same relation: replaced in place, atomically.
                 sql = rule.definition.replace("CREATE RULE", "CREATE OR REPLACE RULE", 1)
                 self.add(sql, "alter", "rule", name, rule.table, R_CREATE["rule"], modifies={key},
-                         needs=self.b_refs(key), had=self.a_refs(key))
+                         needs=self.b_refs(key), had=self.a_refs(key), statement="CREATE OR REPLACE RULE")
             if (created and rule.enabled != "O") or (not created and old.enabled != rule.enabled):
                 # ALTER TABLE takes views too for this form (pg_dump writes it so).
                 self.add(f"ALTER TABLE {qualified_name(rule.table)} {_RULE_STATE[rule.enabled]} {ident(rule.name)};",
-                         "alter", "rule", name, rule.table, R_CREATE["rule"], needs={key})
+                         "alter", "rule", name, rule.table, R_CREATE["rule"], needs={key},
+                         statement="ALTER TABLE ENABLE/DISABLE RULE")
             self.comment_step(f"RULE {ident(rule.name)} ON {qualified_name(rule.table)}", key, "rule", name,
                               rule.table, None if created else old.comment, rule.comment, created)
 
@@ -100,7 +101,8 @@ class ObjectChanges:
                 continue  # dropped with its table
             if name not in self.b.statistics or key in self.replaced:
                 self.add(f"DROP STATISTICS {qualified(stats.schema, stats.name)};", "drop", "statistics", name,
-                         stats.table, R_DROP["statistics"], removes={key}, had=self.a_refs(key))
+                         stats.table, R_DROP["statistics"], removes={key}, had=self.a_refs(key),
+                         statement="DROP STATISTICS")
         for name, stats in self.b.statistics.items():
             key = ("statistics", name)
             old = self.a.statistics.get(name)
@@ -108,7 +110,7 @@ class ObjectChanges:
             ref = qualified(stats.schema, stats.name)
             if created:
                 self.add(stats.definition + ";", "create", "statistics", name, stats.table, R_CREATE["statistics"],
-                         provides={key}, needs=self.b_refs(key))
+                         provides={key}, needs=self.b_refs(key), statement="CREATE STATISTICS")
             # ALTER COLUMN TYPE rebuilds the statistics objects on the column
             # but forgets their statistics target (PostgreSQL 16): set it again.
             over_retyped = self.b_refs(key) & self.retyped_columns
@@ -116,7 +118,7 @@ class ObjectChanges:
                     not created and stats.target is not None and over_retyped):
                 target = -1 if stats.target is None else stats.target
                 self.add(f"ALTER STATISTICS {ref} SET STATISTICS {target};", "alter", "statistics", name,
-                         stats.table, R_CREATE["statistics"], needs={key} | over_retyped)
+                         stats.table, R_CREATE["statistics"], needs={key} | over_retyped, statement="ALTER STATISTICS")
             self.comment_step(f"STATISTICS {ref}", key, "statistics", name, stats.table,
                               None if created else old.comment, stats.comment, created)
 
@@ -136,7 +138,8 @@ class ObjectChanges:
                 continue
             clause = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
             self.add(f"ALTER VIEW {ref} ALTER COLUMN {ident(column)} {clause};", "alter", "column",
-                     f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key})
+                     f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key},
+                     statement="ALTER VIEW ALTER COLUMN SET/DROP DEFAULT", relation=key[1])
 
     # -- column compression and attribute options -------------------------------------
 
@@ -151,14 +154,14 @@ class ObjectChanges:
         if (before.compression if before else None) != column.compression:
             method = {"p": "pglz", "l": "lz4"}.get(column.compression or "", "DEFAULT")
             self.add(f"{prefix} SET COMPRESSION {method};", "alter", "column", key[1], table.qualified,
-                     R_CREATE["table option"], needs={key})
+                     R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET COMPRESSION")
         changed, reset = option_changes(before.options if before else (), column.options)
         if changed:
             self.add(f"{prefix} SET ({', '.join(changed)});", "alter", "column", key[1], table.qualified,
-                     R_CREATE["table option"], needs={key})
+                     R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
         if reset:
             self.add(f"{prefix} RESET ({', '.join(reset)});", "alter", "column", key[1], table.qualified,
-                     R_CREATE["table option"], needs={key})
+                     R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
 
     # -- attributes of indexes and constraint-backed indexes ---------------------------
 
@@ -173,10 +176,10 @@ class ObjectChanges:
         index = qualified(new.schema, new.name)
         if changed:
             self.add(f"ALTER INDEX {index} SET ({', '.join(changed)});", "alter", "constraint", key[1], new.table,
-                     R_ALTER_TABLE, modifies={key})
+                     R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
         if reset:
             self.add(f"ALTER INDEX {index} RESET ({', '.join(reset)});", "alter", "constraint", key[1], new.table,
-                     R_ALTER_TABLE, modifies={key})
+                     R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
 
     def diff_clustering(self) -> None:
         """ALTER TABLE ... CLUSTER ON / SET WITHOUT CLUSTER: which index a bare CLUSTER uses.
@@ -210,7 +213,8 @@ class ObjectChanges:
                 if table in self.created_relations:
                     continue
                 self.add(f"ALTER {what} {qualified_name(table)} SET WITHOUT CLUSTER;", "alter", relation[0], table,
-                         table, R_CREATE["table option"], needs={relation})
+                         table, R_CREATE["table option"], needs={relation}, statement="ALTER TABLE SET WITHOUT CLUSTER")
             else:
                 self.add(f"ALTER {what} {qualified_name(table)} CLUSTER ON {ident(mark[0])};", "alter", relation[0],
-                         table, table, R_CREATE["table option"], needs={relation, mark[1]})
+                         table, table, R_CREATE["table option"], needs={relation, mark[1]},
+                         statement="ALTER TABLE CLUSTER ON")

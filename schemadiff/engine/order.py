@@ -1,6 +1,6 @@
 """Ordering the diff engine's statements.
 
-Each statement (a :class:`Step`) says which objects it needs (from the
+Each statement (a :class:`Node`) says which objects it needs (from the
 desired state's dependency graph), which it depended on before (from the
 current state's), which it creates, drops or alters, and which relation or
 type names it frees or takes. :func:`order` sorts them topologically:
@@ -36,7 +36,13 @@ R_CREATE = {"schema": 40, "extension": 41, "type": 42, "sequence": 43, "table": 
 
 
 @dataclass
-class Step:
+class Node:
+    """One planned statement as a node of the ordering graph: its change and the keys and names it
+    needs, had, provides, removes, modifies, takes and frees (the module docstring says how each orders it).
+
+    Only the ordering reads this; the ordered result is the changes, whose ``needs`` and ``frees``
+    (keys removed) are copied from here.
+    """
     change: Change
     rank: int
     needs: set[Key] = field(default_factory=set)  # must exist (desired graph)
@@ -44,11 +50,11 @@ class Step:
     provides: set[Key] = field(default_factory=set)
     removes: set[Key] = field(default_factory=set)
     modifies: set[Key] = field(default_factory=set)
-    claims: set[str] = field(default_factory=set)  # relation / type names taken
-    frees: set[str] = field(default_factory=set)
+    names_taken: set[str] = field(default_factory=set)  # relation / type names ("rel:public.t") it takes
+    names_freed: set[str] = field(default_factory=set)  # ... and frees
 
 
-def order(steps: list[Step]) -> list[Step]:
+def order(steps: list[Node]) -> list[Node]:
     """Topological order of the steps; ties broken by (rank, name, emission order).
 
     The name comes before emission order because emission follows catalog
@@ -70,7 +76,7 @@ def order(steps: list[Step]) -> list[Step]:
             removers[key].append(i)
         for key in step.modifies:
             modifiers[key].append(i)
-        for name in step.claims:
+        for name in step.names_taken:
             claimers[name].append(i)
     edges: dict[int, set[int]] = defaultdict(set)
 
@@ -94,7 +100,7 @@ def order(steps: list[Step]) -> list[Step]:
         for key in step.removes:
             for j in providers.get(key, ()):
                 edge(i, j)
-        for name in step.frees:
+        for name in step.names_freed:
             for j in claimers.get(name, ()):
                 edge(i, j)
     indegree = [0] * len(steps)
@@ -104,7 +110,7 @@ def order(steps: list[Step]) -> list[Step]:
     ready = [(step.rank, step.change.name, i) for i, step in enumerate(steps) if indegree[i] == 0]
     heapq.heapify(ready)
     done = [False] * len(steps)
-    ordered: list[Step] = []
+    ordered: list[Node] = []
     while len(ordered) < len(steps):
         if not ready:
             raise _cycle_error(steps, edges, done)
@@ -120,7 +126,7 @@ def order(steps: list[Step]) -> list[Step]:
     return ordered
 
 
-def _cycle_error(steps: list[Step], edges: dict[int, set[int]], done: list[bool]) -> OrderingCycle:
+def _cycle_error(steps: list[Node], edges: dict[int, set[int]], done: list[bool]) -> OrderingCycle:
     """The error for a dependency cycle among the steps not yet ordered, naming one cycle's statements."""
     remaining = {i for i in range(len(steps)) if not done[i]}
     # Every remaining step has a remaining predecessor, so walking backwards

@@ -49,6 +49,7 @@ from .model import (
     Range,
     Schema,
     Sequence,
+    Table,
     View,
 )
 
@@ -254,8 +255,11 @@ class PrivilegeChanges:
             if not self._created(key) and self.a.owners.get(key) == owner:
                 continue
             _, alter = self._object_clause(key, obj)
+            # A relation's owner changes through ALTER TABLE's machinery (ACCESS EXCLUSIVE on it).
+            relation = isinstance(obj, (Sequence, View, Table))
             self.add(f"{alter} OWNER TO {ident(owner)};", "alter", "owner", key[1], self._table_of(key), R_OWNER,
-                     needs={key}, modifies={key})
+                     needs={key}, modifies={key}, statement="ALTER TABLE OWNER TO" if relation else "ALTER OWNER TO",
+                     relation=key[1] if relation else None)
 
     def _table_of(self, key: Key) -> str | None:
         if key[0] == "column":
@@ -323,9 +327,10 @@ class PrivilegeChanges:
                    marks: set[Key] = frozenset(), after: set[Key] = frozenset()) -> None:
         table = self._table_of(key)
         for sql in revokes:
-            self.add(sql, "revoke", "privileges", key[1], table, R_REVOKE, needs=needs, modifies=set(marks))
+            self.add(sql, "revoke", "privileges", key[1], table, R_REVOKE, needs=needs, modifies=set(marks),
+                     statement="REVOKE")
         for sql in grants:
-            self.add(sql, "grant", "privileges", key[1], table, R_GRANT, needs=needs | set(after))
+            self.add(sql, "grant", "privileges", key[1], table, R_GRANT, needs=needs | set(after), statement="GRANT")
 
     # -- default privileges ------------------------------------------------------------
 
@@ -358,10 +363,10 @@ class PrivilegeChanges:
             marks = {("default privileges", schema or "")} if role is None else set()
             for sql in revokes:
                 self.add(f"{prefix} {sql}", "revoke", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
-                         needs=needs, modifies=marks)
+                         needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
             for sql in grants:
                 self.add(f"{prefix} {sql}", "grant", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
-                         needs=needs, modifies=marks)
+                         needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
         # Objects the migration creates start from the default privileges
         # of the desired state: create them after those are in place.
         for step in self.steps:

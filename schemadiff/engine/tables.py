@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from . import ddl
 from . import hazards as hz
 from .ddl import ident, qualified_name
+from .locks import AE, SUE, Lock
 from .order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
 from .model import Column, Domain, Key, Sequence, SequenceOptions, Table
 from .typechange import needs_using, type_change_hazards
@@ -75,9 +76,16 @@ class TableChanges:
         had: set[Key] = set()
         for removed in removes:
             had |= self.a_refs(removed)
+        # Its foreign keys go with it, and with them their triggers on the referenced tables.
+        referenced = sorted({c.references for c in self.a.constraints.values()
+                             if c.table == qname and c.type == "f" and c.references and c.references != qname
+                             and c.name not in self.cyclic_fks and f"{qname}.{c.name}" not in self.cyclic_fks})
+        # A partition is detached from its parent, under the parent's ACCESS EXCLUSIVE lock.
+        parents = table.parents if table.partition_bound is not None else []
         self.add(f"DROP TABLE {ddl.table_ref(table)};", "drop", "table", qname, qname, R_DROP["table"],
+                 statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]], subject=table,
                  hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
-                 frees={f"rel:{qname}", f"type:{qname}"})
+                 names_freed={f"rel:{qname}", f"type:{qname}"})
 
     def create_table(self, table: Table) -> None:
         qname = table.qualified
@@ -86,16 +94,18 @@ class TableChanges:
         needs = self.b_refs(key)
         for column in columns:
             needs |= self.b_refs(column)
+        parents = [Lock(parent, AE) for parent in table.parents] if table.partition_bound is not None else []
         self.add(ddl.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
+                 statement="CREATE TABLE", also_locks=parents, subject=table,
                  provides={key, *columns}, needs=needs - columns - {key},
-                 claims={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
+                 names_taken={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
         ref = ddl.table_ref(table)
         if table.rls:
             self.add(f"ALTER TABLE {ref} ENABLE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
-                     R_CREATE["table option"], needs={key})
+                     R_CREATE["table option"], needs={key}, statement="ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if table.force_rls:
             self.add(f"ALTER TABLE {ref} FORCE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
-                     R_CREATE["table option"], needs={key})
+                     R_CREATE["table option"], needs={key}, statement="ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         self.replica_identity(table, None)
         self.column_settings(table, table.columns.values())
         self.comment_step(f"TABLE {ref}", key, "table", qname, qname, None, table.comment, True)
@@ -115,7 +125,8 @@ class TableChanges:
         clause = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}.get(new.replica_identity) or \
             f"USING INDEX {ident(index or '')}"
         self.add(f"ALTER TABLE {ddl.table_ref(new)} REPLICA IDENTITY {clause};", "alter", "table", new.qualified,
-                 new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys)
+                 new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys,
+                 statement="ALTER TABLE REPLICA IDENTITY")
 
     def column_settings(self, table: Table, columns: Iterable[Column], old: Table | None = None) -> None:
         """Storage, compression, statistics targets and attribute options, which no column definition carries."""
@@ -131,11 +142,11 @@ class TableChanges:
             if (before.storage if before else None) != column.storage:
                 storage = storages.get(column.storage or "", "DEFAULT")
                 self.add(f"{prefix} SET STORAGE {storage};", "alter", "column", key[1], table.qualified,
-                         R_CREATE["table option"], needs={key})
+                         R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STORAGE")
             if (before.statistics if before else None) != column.statistics:
                 target = -1 if column.statistics is None else column.statistics
                 self.add(f"{prefix} SET STATISTICS {target};", "alter", "column", key[1], table.qualified,
-                         R_CREATE["table option"], needs={key})
+                         R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STATISTICS")
             self.column_compression_and_options(table, column, before)
 
     def identity_claims(self, columns: Iterable[Column]) -> set[str]:
@@ -146,44 +157,48 @@ class TableChanges:
         key = ("table", qname)
         ref = ddl.table_ref(new)
 
-        def alter(sql: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
+        def alter(sql: str, statement: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
             self.add(f"ALTER TABLE {ref} {sql};", "alter", "table", qname, qname, R_ALTER_TABLE,
-                     hazards=hazards, **graph)
+                     statement=statement, hazards=hazards, **graph)
 
         if old.persistence != new.persistence:
-            alter("SET UNLOGGED" if new.persistence == "u" else "SET LOGGED",
+            alter("SET UNLOGGED" if new.persistence == "u" else "SET LOGGED", "ALTER TABLE SET LOGGED/UNLOGGED",
                   [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE])
         if old.rls != new.rls:
-            alter(f"{'ENABLE' if new.rls else 'DISABLE'} ROW LEVEL SECURITY")
+            alter(f"{'ENABLE' if new.rls else 'DISABLE'} ROW LEVEL SECURITY", "ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if old.force_rls != new.force_rls:
-            alter(f"{'FORCE' if new.force_rls else 'NO FORCE'} ROW LEVEL SECURITY")
+            alter(f"{'FORCE' if new.force_rls else 'NO FORCE'} ROW LEVEL SECURITY",
+                  "ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         old_options = dict(o.split("=", 1) for o in old.options)
         new_options = dict(o.split("=", 1) for o in new.options)
         removed = [k for k in old_options if k not in new_options]
         if removed:
-            alter(f"RESET ({', '.join(removed)})")
+            alter(f"RESET ({', '.join(removed)})", "ALTER TABLE SET (storage parameters)")
         changed = [f"{k}={v}" for k, v in new_options.items() if old_options.get(k) != v]
         if changed:
-            alter(f"SET ({', '.join(changed)})")
+            alter(f"SET ({', '.join(changed)})", "ALTER TABLE SET (storage parameters)")
         if (old.partition_bound, old.parents) != (new.partition_bound, new.parents):
             if old.partition_bound is not None:
                 self.add(f"ALTER TABLE {qualified_name(old.parents[0])} DETACH PARTITION {ref};", "alter",
-                         "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])})
+                         "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])},
+                         statement="ALTER TABLE DETACH PARTITION", also_locks=[Lock(old.parents[0], AE)])
             else:
                 for parent in old.parents:
                     if parent not in new.parents:
-                        alter(f"NO INHERIT {qualified_name(parent)}", provides={("unlinked", qname)},
+                        alter(f"NO INHERIT {qualified_name(parent)}", "ALTER TABLE NO INHERIT", provides={("unlinked", qname)},
                               had={("table", parent)})
             if new.partition_bound is not None:
                 parent = new.parents[0]
                 self.add(f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {ref} {new.partition_bound};",
                          "alter", "table", qname, qname, R_CREATE["table option"], hazards=[hz.VALIDATES],
-                         needs={("table", parent), key})
+                         needs={("table", parent), key}, statement="ALTER TABLE ATTACH PARTITION",
+                         also_locks=[Lock(parent, SUE)])
             else:
                 for parent in new.parents:
                     if parent not in old.parents:
                         self.add(f"ALTER TABLE {ref} INHERIT {qualified_name(parent)};", "alter", "table", qname,
-                                 qname, R_CREATE["table option"], needs={("table", parent), key})
+                                 qname, R_CREATE["table option"], needs={("table", parent), key},
+                                 statement="ALTER TABLE INHERIT", also_locks=[Lock(parent, SUE)])
         self.replica_identity(new, old)
         self.comment_step(f"TABLE {ref}", key, "table", qname, qname, old.comment, new.comment, False)
         relinked = old.parents != new.parents
@@ -222,7 +237,8 @@ class TableChanges:
         frees = {f"rel:{column.identity_sequence}"} if column.identity_sequence else set()
         self.add(f"ALTER TABLE {ddl.table_ref(table)} DROP COLUMN {ident(column.name)};", "drop", "column",
                  key[1], qname, R_DROP["column"], hazards=[hz.DELETES_DATA] if column.generated is None else [],
-                 removes=removes, had=self.a_refs(key) - {("table", qname)}, frees=frees)
+                 statement="ALTER TABLE DROP COLUMN",
+                 removes=removes, had=self.a_refs(key) - {("table", qname)}, names_freed=frees)
 
     def add_column(self, table: Table, column: Column) -> None:
         qname = table.qualified
@@ -232,10 +248,10 @@ class TableChanges:
         if self.fills_with_null(column):
             hazards.append(hz.FAILS_ON_EXISTING_ROWS)
         self.add(f"ALTER TABLE {ddl.table_ref(table)} ADD COLUMN {ddl.column_definition(column)};", "create",
-                 "column", key[1], qname, R_CREATE["column"],
+                 "column", key[1], qname, R_CREATE["column"], statement="ALTER TABLE ADD COLUMN",
                  hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
-                 claims=self.identity_claims([column]))
+                 names_taken=self.identity_claims([column]))
 
     def fills_with_null(self, column: Column) -> bool:
         """Whether ADD COLUMN gives existing rows NULL in a column that must not hold it.
@@ -277,8 +293,9 @@ class TableChanges:
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {("table", qname)},
                  "had": self.a_refs(key) - {("table", qname)}}
 
-        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", *, ends: bool = True,
-                  adds: bool = True, **extra: Iterable) -> None:
+        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", *, statement: str, ends: bool = True,
+                  adds: bool = True, also_locks: Iterable[Lock] = (), subject: Column | None = None,
+                  **extra: Iterable) -> None:
             # Each statement carries only the dependencies it can change: one
             # that drops or replaces part of the column (default, type,
             # expression) may end what the column needed before ("had"), one
@@ -291,18 +308,22 @@ class TableChanges:
             for k, v in extra.items():
                 merged[k] = merged.get(k, set()) | set(v)
             self.add(f"{prefix} {sql};", action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
+                     statement=f"ALTER TABLE ALTER COLUMN {statement}", also_locks=also_locks, subject=subject,
                      **merged)
 
         if old.generated is not None and new.generated is None:
-            alter("DROP EXPRESSION", adds=False)
+            alter("DROP EXPRESSION", statement="DROP EXPRESSION", adds=False)
         if old.identity and not new.identity:
-            alter("DROP IDENTITY", adds=False, frees={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
+            # The identity's sequence is dropped with it (ACCESS EXCLUSIVE on the sequence).
+            alter("DROP IDENTITY", statement="DROP IDENTITY", adds=False,
+                  also_locks=[Lock(old.identity_sequence, AE)] if old.identity_sequence else [],
+                  names_freed={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
         retyped = (old.type, old.collation) != (new.type, new.collation)
         base_changes = retyped and _base(old.type) != _base(new.type)
         default_reset = base_changes and old.default is not None
         # A default that may not cast to the new type goes first, and comes back after.
         if old.default is not None and (new.default is None or default_reset):
-            alter("DROP DEFAULT", adds=False)
+            alter("DROP DEFAULT", statement="DROP DEFAULT", adds=False)
         if retyped:
             sql = f"TYPE {new.type}"
             if new.collation or old.collation:
@@ -318,29 +339,31 @@ class TableChanges:
             if old.collation != new.collation:
                 # Even without a rewrite, indexes on the column are rebuilt for the new collation.
                 hazards = tuple(dict.fromkeys((*hazards, hz.REBUILDS_INDEXES, hz.ACCESS_EXCLUSIVE)))
-            alter(sql, hazards)
+            alter(sql, hazards, statement="TYPE")
         if new.default is not None and (old.default != new.default or default_reset):
-            alter(f"SET DEFAULT {new.default}")
+            alter(f"SET DEFAULT {new.default}", statement="SET DEFAULT")
             sequence = _nextval_sequence(new.default)
             if sequence is not None and sequence != _nextval_sequence(old.default or ""):
                 self.continue_sequence(table, new, sequence)
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
-                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], ends=False, adds=False)
+                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
+                      adds=False, subject=new)
             elif not new.identity:
-                alter("DROP NOT NULL", ends=False, adds=False)
+                alter("DROP NOT NULL", statement="DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:
-            alter(f"ADD {ddl.identity_clause(new)}", ends=False, adds=False,
-                  claims={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
+            alter(f"ADD {ddl.identity_clause(new)}", statement="ADD IDENTITY", ends=False, adds=False,
+                  names_taken={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
             self.continue_sequence(table, new, None)
         elif new.identity and old.identity:
             if new.identity != old.identity:
-                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}", ends=False, adds=False)
+                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}", statement="SET IDENTITY",
+                      ends=False, adds=False)
             if old.identity_options and new.identity_options:
                 clauses = _identity_changes(old, new)
                 if clauses:
                     self.keep_position_in_bounds(table, new, old.identity_options, new.identity_options)
-                    alter(" ".join(f"SET {c}" for c in clauses), ends=False, adds=False)
+                    alter(" ".join(f"SET {c}" for c in clauses), statement="SET IDENTITY", ends=False, adds=False)
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
         # ALTER COLUMN ... SET EXPRESSION.
@@ -390,7 +413,7 @@ class TableChanges:
             position = (f"coalesce(pg_sequence_last_value({sequence}), "
                         f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}))")
         self.add(f"SELECT setval({sequence}, {value}) FROM {ddl.table_ref(table)} HAVING {value} {reached} {position};",
-                 "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs)
+                 "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs, statement="SELECT setval")
 
     def rename_identity_sequence(self, table: Table, old: Column, new: Column) -> None:
         """Give a kept identity's sequence the name it has in the desired state.
@@ -412,8 +435,9 @@ class TableChanges:
         key = ("column", f"{qname}.{new.name}")
         self.add(f"ALTER SEQUENCE {ddl.qualified(old_schema, old_name)} RENAME TO {ident(new_name)};", "rename",
                  "sequence", new.identity_sequence, qname, R_ALTER_COLUMN, modifies={key},
-                 needs={key, ("table", qname)}, frees={f"rel:{old.identity_sequence}"},
-                 claims={f"rel:{new.identity_sequence}"})
+                 statement="ALTER SEQUENCE RENAME", relation=old.identity_sequence,
+                 needs={key, ("table", qname)}, names_freed={f"rel:{old.identity_sequence}"},
+                 names_taken={f"rel:{new.identity_sequence}"})
 
     def keep_position_in_bounds(self, table: Table, column: Column, old: SequenceOptions,
                                 new: SequenceOptions) -> None:
@@ -438,7 +462,8 @@ class TableChanges:
         self.add(f"SELECT setval({sequence}, least(greatest(p.position, {new.minvalue}), {new.maxvalue}), false)"
                  f" FROM (SELECT {position} AS position) AS p"
                  f" WHERE p.position < {new.minvalue} OR p.position > {new.maxvalue};",
-                 "alter", "sequence", key[1], qname, R_ALTER_COLUMN, modifies={key}, needs={key, ("table", qname)})
+                 "alter", "sequence", key[1], qname, R_ALTER_COLUMN, modifies={key}, needs={key, ("table", qname)},
+                 statement="SELECT setval (position only)")
 
     def sequence_named(self, regclass: str) -> Sequence | None:
         """The desired model's sequence that a ``'...'::regclass`` text names (search_path: public)."""

@@ -52,7 +52,7 @@ class TypeChanges:
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"
             self.add(f"ALTER TYPE {old_ref} RENAME TO {ident(renamed)};", "rename", "type", qname, None, R_RENAME,
-                     frees={f"type:{qname}"}, claims={f"type:{new_qname}"})
+                     statement="ALTER TYPE RENAME", names_freed={f"type:{qname}"}, names_taken={f"type:{new_qname}"})
             del self.a.types[qname]
             old.name = renamed
             self.a.types[new_qname] = old
@@ -91,15 +91,16 @@ class TypeChanges:
                 original = self.type_renames.get(qname, qname)
                 hazards = [hz.DELETES_DATA] if self.type_loses_data(qname, old) else []
                 self.add(ddl.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
+                         statement="DROP TYPE",
                          removes={key}, had=self.a_refs(key) - {key},
-                         frees=set() if qname in self.type_renames else {f"type:{qname}"})
+                         names_freed=set() if qname in self.type_renames else {f"type:{qname}"})
         for qname, new in self.b.types.items():
             key = ("type", qname)
             old = self.a.types.get(qname)
             created = old is None or key in self.replaced
             if created:
-                self.add(ddl.create_type(new), "create", "type", qname, None, R_CREATE["type"],
-                         provides={key}, needs=self.b_refs(key) - {key}, claims={f"type:{qname}"})
+                self.add(ddl.create_type(new), "create", "type", qname, None, R_CREATE["type"], statement="CREATE TYPE",
+                         provides={key}, needs=self.b_refs(key) - {key}, names_taken={f"type:{qname}"})
             elif isinstance(old, Enum) and isinstance(new, Enum):
                 self.alter_enum(old, new)
             elif isinstance(old, Domain) and isinstance(new, Domain):
@@ -115,7 +116,7 @@ class TypeChanges:
                     if old_checks.get(check) != text:
                         self.add(ddl.comment(f"CONSTRAINT {ident(check)} ON DOMAIN {qualified(new.schema, new.name)}",
                                              text), "comment", "constraint", f"{qname}.{check}", None,
-                                 R_CREATE["comment"], needs={key})
+                                 R_CREATE["comment"], needs={key}, statement="COMMENT ON")
 
     def alter_enum(self, old: Enum, new: Enum) -> None:
         ref = qualified(new.schema, new.name)
@@ -139,7 +140,7 @@ class TypeChanges:
             previous = label
             self.add(f"ALTER TYPE {ref} ADD VALUE {literal(label)}{where};", "alter", "enum value",
                      f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)}, needs=needs,
-                     provides={("enum label", f"{qname}.{label}")})
+                     provides={("enum label", f"{qname}.{label}")}, statement="ALTER TYPE ADD VALUE")
 
     def alter_domain(self, old: Domain, new: Domain) -> None:
         ref = qualified(new.schema, new.name)
@@ -149,19 +150,20 @@ class TypeChanges:
         if old.default != new.default:
             sql = f"ALTER DOMAIN {ref} SET DEFAULT {new.default};" if new.default is not None else \
                 f"ALTER DOMAIN {ref} DROP DEFAULT;"
-            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE, **graph)
+            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         for name, definition in old.checks.items():
             if new.checks.get(name) != definition:
                 self.add(f"ALTER DOMAIN {ref} DROP CONSTRAINT {ident(name)};", "drop", "constraint",
-                         f"{qname}.{name}", None, R_ALTER_TYPE, **graph)
+                         f"{qname}.{name}", None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         if old.notnull != new.notnull:
             sql = f"ALTER DOMAIN {ref} {'SET' if new.notnull else 'DROP'} NOT NULL;"
             self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE,
-                     hazards=[hz.VALIDATES] if new.notnull else [], **graph)
+                     hazards=[hz.VALIDATES] if new.notnull else [], statement="ALTER DOMAIN", **graph)
         for name, definition in new.checks.items():
             if old.checks.get(name) != definition:
                 self.add(f"ALTER DOMAIN {ref} ADD CONSTRAINT {ident(name)} {definition};", "create", "constraint",
-                         f"{qname}.{name}", None, R_ALTER_TYPE + 1, hazards=[hz.VALIDATES], **graph)
+                         f"{qname}.{name}", None, R_ALTER_TYPE + 1, hazards=[hz.VALIDATES], statement="ALTER DOMAIN",
+                         **graph)
 
     def alter_composite(self, old: Composite, new: Composite) -> None:
         ref = qualified(new.schema, new.name)
@@ -171,16 +173,16 @@ class TypeChanges:
         new_attrs = {a.name: a for a in new.attributes}
         for name in old_attrs.keys() - new_attrs.keys():
             self.add(f"ALTER TYPE {ref} DROP ATTRIBUTE {ident(name)};", "alter", "type", key[1], None,
-                     R_ALTER_TYPE, hazards=[hz.DELETES_DATA], **graph)
+                     R_ALTER_TYPE, hazards=[hz.DELETES_DATA], statement="ALTER TYPE", **graph)
         for attribute in new.attributes:
             before = old_attrs.get(attribute.name)
             collate = f" COLLATE {attribute.collation}" if attribute.collation else ""
             if before is None:
                 self.add(f"ALTER TYPE {ref} ADD ATTRIBUTE {ident(attribute.name)} {attribute.type}{collate};",
-                         "alter", "type", key[1], None, R_ALTER_TYPE, **graph)
+                         "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
             elif (before.type, before.collation) != (attribute.type, attribute.collation):
                 self.add(f"ALTER TYPE {ref} ALTER ATTRIBUTE {ident(attribute.name)} TYPE {attribute.type}{collate};",
-                         "alter", "type", key[1], None, R_ALTER_TYPE, **graph)
+                         "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
 
     def type_loses_data(self, qname: str, old: Enum | Domain | Composite) -> bool:
         """Whether dropping this type (as the current model has it) loses data."""

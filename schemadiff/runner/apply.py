@@ -21,16 +21,17 @@ module never prints.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Union
 
 import psycopg
 
-from .. import dburl, migrateurl
+from .. import dburl, execute, migrateurl
 from . import lock as migrationlock
 from ..errors import (
     CommandError,
@@ -42,7 +43,6 @@ from ..errors import (
     MigrationFailed,
     MigrationStateError,
     SchemaDrift,
-    SourcePosition,
 )
 from .lock import LockHolder
 from ..migrations import (
@@ -55,7 +55,7 @@ from ..migrations import (
     read_script,
     verify_sum,
 )
-from ..sqlfile import Statement, position_of
+from ..sqlfile import Statement
 from .versiontable import HistoryRow, Tables, VersionState
 
 if TYPE_CHECKING:  # only named in annotations
@@ -75,6 +75,9 @@ class Step:
     script: MigrationScript
     target: int | None  # None: no migration applied any more
     down_checksum: str | None = None  # an up step: its version's .down file, recorded in the history
+    # The file's statements that delete or may delete stored data (``file:line: SQL (why)``), read from
+    # its parse trees against the database's user code by ``apply`` before anything runs (_read_hazards).
+    deletes_data: tuple[str, ...] = ()
 
     @property
     def version(self) -> int:
@@ -91,13 +94,6 @@ class Step:
     @property
     def transactional(self) -> bool:
         return self.script.transactional
-
-    @property
-    def deletes_data(self) -> list[str]:
-        """The file's statements that delete stored data (``file:line: SQL``), read from its parse trees."""
-        from ..engine.hazards import deleting_statements
-
-        return deleting_statements(self.script.statements)
 
     @property
     def waits_for_snapshots(self) -> bool:
@@ -323,6 +319,8 @@ def apply(
     130) saying which steps committed and the state the database was left in.
     """
     emit = on_event or _ignore
+    if not (math.isfinite(lock_timeout) and lock_timeout >= 0):  # NaN never times out; a negative never waits
+        raise ConfigError(f"lock timeout {lock_timeout} is not a number of seconds; give 0 or more (e.g. 60)")
     migrations, sum_verified = _checked_directory(directory, emit, require_sum=require_sum)
     if not migrations.migrations:
         raise MigrationDirectoryError(
@@ -340,6 +338,8 @@ def apply(
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            if steps:  # up to date (a service starting up): no catalog to read
+                steps = _read_hazards(session, steps)
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
@@ -487,6 +487,32 @@ def _listed(lines: list[str], limit: int = 20) -> str:
     if len(lines) > limit:
         shown.append(f"  ... and {len(lines) - limit} more")
     return "\n".join(shown)
+
+
+def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
+    """The steps with what each deletes (``Step.deletes_data``), read in run order against the live catalog.
+
+    The database's user code (``schemadiff.usercode``) is read once, under
+    the lock, before anything runs; what each file defines is added to it as
+    the files are read, so a later file's call of a function an earlier file
+    creates counts. The runner's own writes count too: recording a step's
+    version writes the version and history tables, and user code on them
+    (a trigger, a rule) runs with every step, whatever its file holds.
+    """
+    from ..engine.hazards import deleting_statements
+    from ..engine.usercode import WRITE
+    from .usercode import read_user_code
+
+    code = read_user_code(session.conn)
+    tables = session.tables
+    read: list[Step] = []
+    for step in steps:
+        found = deleting_statements(step.script.statements, code)
+        for table in (tables.table, tables.history_table):
+            found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
+                      for why in code.relation(tables.schema, table, WRITE)]
+        read.append(replace(step, deletes_data=tuple(found)))
+    return read
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:
@@ -920,17 +946,9 @@ class _Session:
             )
         self.database: str = database
         self.tables = Tables(conn, schema, target.table)
+        # Files run through the one executor, on this connection: the lock stays held across its session resets.
+        self.executor = execute.Session(conn, execute.Settings(statement_timeout_ms=target.statement_timeout_ms))
         self.keys = migrationlock.lock_keys(database, schema, target.table, url_path=target.url_path)
-
-    def configure(self) -> None:
-        """Session settings of our own, set at connect and again after each reset."""
-        # Let the server notice a vanished client during a long statement and
-        # roll back at once, instead of finishing the statement first.
-        with contextlib.suppress(psycopg.Error):
-            self.conn.execute("SET client_connection_check_interval = '1s'")
-        if self.target.statement_timeout_ms:
-            # golang-migrate's x-statement-timeout: abort a statement running longer.
-            self.conn.execute(f"SET statement_timeout = {int(self.target.statement_timeout_ms)}")
 
     def lock_waiters(self) -> list[LockHolder]:
         """Other sessions waiting (blocked) for the migration lock."""
@@ -948,11 +966,9 @@ def _session(url: str) -> Iterator[_Session]:
     # the session-level advisory lock lives as long as the connection.
     target = migrateurl.parse(url)
     with dburl.connect(target.conninfo, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
-        conn.prepare_threshold = None  # DEALLOCATE ALL between files must not pull statements from under psycopg
+        conn.prepare_threshold = None  # the executor's session reset (DEALLOCATE ALL) must not pull statements away
         try:
-            session = _Session(conn, target)
-            session.configure()
-            yield session
+            yield _Session(conn, target)
         except psycopg.Error as exc:  # the connection or our own bookkeeping failed, not a migration file
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseError(
@@ -970,42 +986,6 @@ def _record_baseline(
         session.tables.set_version(state, version, False)
         session.tables.record(version, migration.label, "baseline", None)
     return VersionState.after_write(version, False)
-
-
-# What a fresh connection would not have, undone between files: settings
-# (SET search_path, SET ROLE ... made by a file), session authorization,
-# temporary tables, prepared statements, cursors, LISTEN, cached plans and
-# sequence state. It is DISCARD ALL without pg_advisory_unlock_all(): the
-# migration lock must stay held (PostgreSQL docs, "DISCARD"). The runner's
-# connection never prepares statements itself (prepare_threshold None in
-# _session): psycopg would otherwise prepare the version-table queries after
-# five runs and, not knowing DEALLOCATE ALL removed them, fail the next file
-# with 'prepared statement "_pg3_1" does not exist'.
-_RESET_SESSION = (
-    "CLOSE ALL",
-    "SET SESSION AUTHORIZATION DEFAULT",
-    "RESET ALL",
-    "DEALLOCATE ALL",
-    "UNLISTEN *",
-    "DISCARD PLANS",
-    "DISCARD TEMP",
-    "DISCARD SEQUENCES",
-)
-
-
-def _reset_session(session: _Session) -> None:
-    """Give the next file the session state the connection started with.
-
-    Every file must mean the same whether it runs first in a run or after
-    others: a resumed run, the shadow replay and generate's verification
-    (one connection per file) must build what an uninterrupted run builds.
-    golang-migrate keeps one connection for a whole run, so there a file's
-    ``SET search_path`` leaks into the next files; ``generate`` never writes
-    such a statement (see README, "apply: the runner").
-    """
-    for statement in _RESET_SESSION:
-        session.conn.execute(statement)
-    session.configure()
 
 
 def _yield_lock(
@@ -1038,62 +1018,71 @@ def _yield_lock(
 
 
 def _run_step(session: _Session, state: VersionState, step: Step) -> int:
-    _reset_session(session)
-    if step.transactional:
-        return _run_in_transaction(session, state, step)
-    return _run_dirty_protocol(session, state, step)
+    """Run one file through the executor (``schemadiff.execute``) with the version table's writes as its hook.
 
-
-def _run_in_transaction(session: _Session, state: VersionState, step: Step) -> int:
-    started = time.monotonic()
-    tables = session.tables
-    with session.conn.transaction():
-        for statement in step.script.statements:
-            _execute(session.conn, step, statement, transactional=True, state=state)
-        duration_ms = _elapsed_ms(started)
-        tables.set_version(state, step.target, False)
-        tables.record(
-            step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
-            down_checksum=step.down_checksum,
-        )
+    The executor resets the session first (every file starts from the state
+    the connection started with), runs a transactional file in one
+    transaction with its version and history rows, and any other under the
+    dirty protocol.
+    """
+    hook = _VersionWrites(session.tables, state, step)
+    with _guard_if_waits_for_snapshots(session, step) as guard:
+        duration_ms = session.executor.run(step.script.script, what=f"migration {step.name}", hook=hook,
+                                           hint=_failure_hint(step, state))
+    if guard is not None:
+        for waiter in guard.canceled:
+            session.emit(LockWaiterCanceled(waiter, step))
     return duration_ms
 
 
-def _run_dirty_protocol(session: _Session, state: VersionState, step: Step) -> int:
-    tables, conn = session.tables, session.conn
-    with conn.transaction():
-        tables.set_version(state, step.target, True)
-        history_id = tables.record(
-            step.version, step.name, step.direction, step.script.checksum, state="running",
-            down_checksum=step.down_checksum,
-        )
-    dirty = VersionState.after_write(step.target, True)
-    started = time.monotonic()
-    try:
-        with _guard_if_waits_for_snapshots(session, step) as guard:
-            for statement in step.script.statements:
-                _execute(conn, step, statement, transactional=False, state=dirty)
-        if guard is not None:
-            for waiter in guard.canceled:
-                session.emit(LockWaiterCanceled(waiter, step))
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raise MigrationFailed(
-                f"{step.name} left a transaction open (BEGIN without COMMIT)",
-                f"It was rolled back; the database is dirty at {_shown(step.target)}: repair it, then"
-                f" `schemadiff force`.",
+class _VersionWrites:
+    """golang-migrate's version row and our history row around one file (``execute.VersionHook``)."""
+
+    def __init__(self, tables: Tables, state: VersionState, step: Step) -> None:
+        self.tables, self.state, self.step = tables, state, step
+        self.history_id: int | None = None
+
+    def in_transaction(self, duration_ms: int) -> None:
+        step = self.step
+        self.tables.set_version(self.state, step.target, False)
+        self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
+                           down_checksum=step.down_checksum)
+
+    def before(self) -> None:
+        step = self.step
+        with self.tables.conn.transaction():
+            self.tables.set_version(self.state, step.target, True)
+            self.history_id = self.tables.record(step.version, step.name, step.direction, step.script.checksum,
+                                                 state="running", down_checksum=step.down_checksum)
+
+    def after(self, duration_ms: int) -> None:
+        assert self.history_id is not None
+        with self.tables.conn.transaction():
+            self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
+            self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
+
+    def failed(self, error: MigrationFailed, duration_ms: int) -> None:
+        assert self.history_id is not None
+        with self.tables.conn.transaction():
+            self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
+
+
+def _failure_hint(step: Step, state: VersionState) -> Callable[[bool, int], str]:
+    """What a failed file leaves and what to do, as the executor's hint for ``step``."""
+
+    def hint(transactional: bool, line: int) -> str:
+        if transactional:
+            return (
+                f"Nothing of {step.name} was applied (it ran in one transaction, rolled back); the database"
+                f" stays at {_shown(state.version)}, clean. Fix the migration and apply again."
             )
-    except MigrationFailed as failure:
-        with contextlib.suppress(psycopg.Error):
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
-            with conn.transaction():
-                tables.finish(history_id, duration_ms=_elapsed_ms(started), error=failure.message)
-        raise
-    duration_ms = _elapsed_ms(started)
-    with conn.transaction():
-        tables.set_version(dirty, step.target, False)
-        tables.finish(history_id, duration_ms=duration_ms, error=None)
-    return duration_ms
+        return (
+            f"{step.name} runs outside a transaction, so the statements before line {line} stay"
+            f" applied and the database is marked dirty at {_shown(step.target)}. Finish or undo the"
+            " file's changes by hand, then run `schemadiff force VERSION` with the version it now matches."
+        )
+
+    return hint
 
 
 @contextlib.contextmanager
@@ -1119,53 +1108,8 @@ def _waits_for_snapshots(statement: Statement) -> bool:
     return False
 
 
-def _execute(
-    conn: psycopg.Connection, step: Step, statement: Statement, *, transactional: bool, state: VersionState
-) -> None:
-    try:
-        conn.execute(statement.text)
-    except psycopg.Error as exc:
-        from ..execute import error_reason
-
-        where = _error_position(statement, exc)
-        reason = error_reason(exc)  # with the server's hint: "out of shared memory" names max_locks_per_transaction
-        message = f"{where}: migration {step.name} failed: {reason}\n    {_first_lines(statement.text)}"
-        if transactional:
-            hint = (
-                f"Nothing of {step.name} was applied (it ran in one transaction, rolled back); the database"
-                f" stays at {_shown(state.version)}, clean. Fix the migration and apply again."
-            )
-        else:
-            hint = (
-                f"{step.name} runs outside a transaction, so the statements before line {where.line} stay"
-                f" applied and the database is marked dirty at {_shown(state.version)}. Finish or undo the"
-                " file's changes by hand, then run `schemadiff force VERSION` with the version it now matches."
-            )
-        raise MigrationFailed(message, hint) from None
-
-
-def _error_position(statement: Statement, exc: psycopg.Error) -> SourcePosition:
-    """The failing spot in the file: the statement's start, moved by the server's error position."""
-    start = statement.position
-    offset = getattr(getattr(exc, "diag", None), "statement_position", None)
-    if not offset or not str(offset).isdigit():
-        return start
-    inner = position_of(statement.text, int(offset) - 1, start.path)
-    column = start.column + inner.column - 1 if inner.line == 1 else inner.column
-    return SourcePosition(start.path, start.line + inner.line - 1, column)
-
-
-def _first_lines(text: str, limit: int = 4) -> str:
-    lines = text.strip().splitlines()
-    return "\n    ".join(lines[:limit] + (["..."] if len(lines) > limit else []))
-
-
 def _shown(version: int | None) -> str:
     return f"version {version}" if version is not None else "no version"
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 # --- status rows -------------------------------------------------------------

@@ -27,6 +27,9 @@ HISTORY_TABLE = "schemadiff_history"
 # Column types golang-migrate's version could have been created with.
 _INTEGER_TYPES = ("bigint", "integer", "smallint")
 
+# pg_class.relkind values a version table may wrongly have (PostgreSQL docs, pg_class).
+_RELKINDS = {"p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
+
 # golang-migrate's NilVersion, written only together with dirty = true.
 NIL_VERSION = -1
 
@@ -189,14 +192,42 @@ class Tables:
         return VersionState(highest if highest is not None and highest > 0 else None, True, True, highest)
 
     def _check_shape(self) -> None:
-        columns = dict(
-            self.conn.execute(
-                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a"
-                " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                [self.versions.as_string(self.conn)],
-            ).fetchall()
-        )
-        if columns.get("version") in _INTEGER_TYPES and columns.get("dirty") == "boolean":
+        """Refuse a table golang-migrate could not have created or could not write.
+
+        golang-migrate creates a plain table ``(version bigint, dirty
+        boolean)`` and writes it with ``INSERT (version, dirty)``: an extra
+        NOT NULL column without a default makes that insert fail, and a view,
+        a partitioned or foreign table is not what it created. Raises
+        :class:`MigrationStateError` (exit 1) before anything is written.
+        """
+        found = self.conn.execute(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),"
+            " a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '', c.relkind"
+            " FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid"
+            " WHERE c.oid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [self.versions.as_string(self.conn)],
+        ).fetchall()
+        columns = {name: kind for name, kind, _, _ in found}
+        relkind = found[0][3] if found else "r"
+        required = [name for name, _, must_fill, _ in found if must_fill and name not in ("version", "dirty")]
+        shaped = columns.get("version") in _INTEGER_TYPES and columns.get("dirty") == "boolean"
+        if shaped and relkind != "r":
+            kind = _RELKINDS.get(relkind, f"relation of kind {relkind!r}")
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} is a {kind}, not golang-migrate's version table (a plain table"
+                " it creates itself); nothing was run or written",
+                "Drop or rename it (golang-migrate and schemadiff create the table they need), or point"
+                " x-migrations-table at another name.",
+            )
+        if shaped and required:
+            raise MigrationStateError(
+                f"{self.schema}.{self.table} is not golang-migrate's version table: besides version and dirty it"
+                f" has NOT NULL column(s) without a default ({', '.join(required)}), which golang-migrate's"
+                " INSERT (version, dirty) cannot fill; nothing was run or written",
+                "Give the extra column(s) a default or drop them, or keep this service's versions in another"
+                " table (x-migrations-table) or schema.",
+            )
+        if shaped:
             return
         shown = ", ".join(f"{name} {kind}" for name, kind in columns.items()) or "no columns"
         raise MigrationStateError(

@@ -21,7 +21,7 @@ from ..errors import ConfigError, MigrationDirectoryError
 from ..engine.hazards import DESCRIPTIONS, describe
 from ..migrations import MigrationDirectory
 
-NO_TRANSACTION_MARKER = "-- schemadiff:no-transaction"
+from ..execute import NO_TRANSACTION_MARKER  # the marker the executor reads
 _SKIP_BODY_CHECKS_LOCAL = "SET LOCAL check_function_bodies = off;"
 # A file run statement by statement has no transaction for SET LOCAL to last in.
 _SKIP_BODY_CHECKS_SESSION = "SET check_function_bodies = off;"

@@ -56,10 +56,25 @@ def _code_fingerprint() -> str:
     # written before. Hashing the whole package is simpler than knowing
     # which module feeds which entry, and costs a millisecond.
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0")
+    package = _package_root()
+    for path in code_files():
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def code_files() -> list[Path]:
+    """Every module of the schemadiff package (its subpackages included), sorted: what a cache entry is keyed on.
+
+    The whole package, not this module's folder: models come from
+    ``inspect.py``, results from ``engine/`` and ``shadow/verify.py``, and
+    an entry must miss as soon as any of them changes.
+    """
+    return sorted(_package_root().rglob("*.py"))
 
 
 def key(*parts: str | bytes) -> str:

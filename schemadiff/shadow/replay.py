@@ -2,20 +2,22 @@
 a migration directory replayed in version order.
 
 A desired file loads in batches, replayed one statement at a time only to
-name the statement that failed; migration files run as the runner runs them
-(``schemadiff.execute``). The database is a throwaway one: a failure leaves
+name the statement that failed; migration files run through the one
+executor (``schemadiff.execute``) on a :func:`session` of the shadow, the way
+``apply`` runs them. The database is a throwaway one: a failure leaves
 nothing behind that matters (the caller drops it).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import psycopg
 
 from .. import dburl
 from ..errors import CommandError, DatabaseError, MigrationDirectoryError
-from ..execute import error_reason, run_statements
+from ..execute import Session, Settings, error_reason
 from ..migrations import MigrationDirectory, read_script
 from .server import may_be_privileged, run_privileged, server_failure, timeout_failure
 from ..sqlfile import Statement
@@ -104,27 +106,48 @@ def _load_failure(exc: psycopg.Error, statement: Statement, what: str) -> Comman
     )
 
 
+@contextlib.contextmanager
+def session(url: str, *, check_function_bodies: bool = True) -> Iterator[Session]:
+    """An executor session (``schemadiff.execute.Session``) on the shadow database at ``url``.
+
+    As ``apply``'s, with the shadow's two differences: an allow-listed
+    ``CREATE EXTENSION`` runs as the server's administrator
+    (``server.run_privileged``), and a failure that is the server's (a
+    missing extension, a resource, the time limit) or a statement the
+    loader may not run is said as such (``server.server_failure``).
+    ``check_function_bodies=False`` is a replay's setting (see
+    :data:`SKIP_FUNCTION_BODY_CHECKS`).
+    """
+
+    def privileged(text: str) -> bool:
+        return may_be_privileged(text) and run_privileged(url, text)
+
+    settings = Settings(check_function_bodies=check_function_bodies)
+    with Session.open(url, settings, what="shadow database", privileged=privileged,
+                      classify=server_failure) as opened:
+        yield opened
+
+
 def replay_directory(url: str, directory: MigrationDirectory) -> None:
     """Run every up migration of ``directory`` in version order.
 
-    Each file runs the way the runner would run it (one transaction, or
-    statement by statement when it cannot be in one), so the shadow holds
-    the state production reaches, not an approximation of it; only SQL
-    function bodies are not checked at creation, as in a pg_dump restore.
+    Each file runs as ``apply`` runs it (the same executor: one transaction,
+    or statement by statement when it cannot be in one; one session, reset
+    between files), so the shadow holds the state production reaches, not
+    an approximation of it; only SQL function bodies are not checked at
+    creation, as in a pg_dump restore.
     """
-    for migration in directory.migrations:
-        if migration.up is None:
-            raise MigrationDirectoryError(
-                f"migration {migration.label} in {directory.path} has no .up.sql file",
-                "Every version needs an up file; restore it or remove the version's files.",
+    with session(url, check_function_bodies=False) as replaying:
+        for migration in directory.migrations:
+            if migration.up is None:
+                raise MigrationDirectoryError(
+                    f"migration {migration.label} in {directory.path} has no .up.sql file",
+                    "Every version needs an up file; restore it or remove the version's files.",
+                )
+            script = read_script(migration.up)
+            replaying.run(
+                script.script,
+                what=f"migration {migration.up.name} (replayed into the shadow database)",
+                hint="The migration directory does not replay on a fresh database; fix the file"
+                " (then `schemadiff hash`).",
             )
-        script = read_script(migration.up)
-        run_statements(
-            url,
-            script.statements,
-            transactional=script.transactional,
-            check_function_bodies=False,
-            what=f"migration {migration.up.name} (replayed into the shadow database)",
-            hint="The migration directory does not replay on a fresh database; fix the file"
-            " (then `schemadiff hash`).",
-        )

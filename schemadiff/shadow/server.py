@@ -48,6 +48,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import dburl
+from ..progress import Progress, no_progress
 from .cache import CACHE_DIR_ENV, cache_dir, enabled
 from ..errors import CommandError, ConfigError, DatabaseError, ShadowServerError, ShadowTimeout
 
@@ -175,8 +176,6 @@ _THROWAWAY_SETTINGS = {
 # 20 MB of shared memory. It is read at server start only, so the embedded
 # server is restarted to apply it, and only while no other run uses it.
 _LOCK_SETTINGS = {"max_locks_per_transaction": "512"}
-
-Status = Callable[[str], None]
 
 # Servers opened by this process, by host, port and loader role, so that
 # code holding only a loader's URL (clone_of, run_privileged) finds the
@@ -355,10 +354,6 @@ def run_privileged(url: str, text: str) -> bool:
     return True
 
 
-def _no_status(_: str) -> None:
-    pass
-
-
 def _embedded_module():
     # Chosen by environment markers in pyproject: exactly one is installed.
     # Both warn at import when XDG_RUNTIME_DIR is unset (CI, containers),
@@ -413,7 +408,7 @@ class ShadowServer:
             _SERVERS[_server_key(admin_url, loader)] = self
 
     @classmethod
-    def open(cls, url: str | None = None, status: Status = _no_status, timeout: float | None = None) -> ShadowServer:
+    def open(cls, url: str | None = None, status: Progress = no_progress, timeout: float | None = None) -> ShadowServer:
         """Use ``url`` (or ``$SCHEMADIFF_SHADOW_URL``), else the embedded server.
 
         ``timeout``: the service's ``shadow_timeout`` in seconds (see
@@ -428,7 +423,7 @@ class ShadowServer:
         return server
 
     @classmethod
-    def _open(cls, url: str | None, status: Status) -> ShadowServer:
+    def _open(cls, url: str | None, status: Progress) -> ShadowServer:
         url = url or os.environ.get(SHADOW_URL_ENV) or None
         if url:
             try:
@@ -443,7 +438,7 @@ class ShadowServer:
         return cls._start_embedded(status)
 
     @classmethod
-    def _start_embedded(cls, status: Status) -> ShadowServer:
+    def _start_embedded(cls, status: Progress) -> ShadowServer:
         pgdata = cache_dir() / "shadow-pg16"
         conn = None
         _stop_if_foreign(pgdata, status)
@@ -476,7 +471,7 @@ class ShadowServer:
         return shadow
 
     @staticmethod
-    def _start_with_package(pgdata: Path, status: Status, restart: bool = False) -> str:
+    def _start_with_package(pgdata: Path, status: Progress, restart: bool = False) -> str:
         module = _embedded_module()
         status(f"Starting the embedded shadow server in {pgdata}")
         try:
@@ -535,7 +530,7 @@ class ShadowServer:
         return others == 0
 
     @staticmethod
-    def _restart(pgdata: Path, status: Status) -> tuple[str, psycopg.Connection]:
+    def _restart(pgdata: Path, status: Progress) -> tuple[str, psycopg.Connection]:
         """Stop the embedded server (fast shutdown, SIGINT) and start it again; return its URL and a session.
 
         Stopped by signal rather than pg_ctl, which refuses to run as root;
@@ -1270,7 +1265,7 @@ def stop_server(pgdata: Path, timeout: float = 30.0) -> bool:
     )
 
 
-def _stop_if_foreign(pgdata: Path, status: Status) -> None:
+def _stop_if_foreign(pgdata: Path, status: Progress) -> None:
     reason = foreign_server(pgdata)
     if reason is not None:
         status(f"Restarting the embedded shadow server: {reason}")

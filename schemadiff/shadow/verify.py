@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import catalog, dumpjudge
+from . import catalog, dumpjudge, replay
 from ..errors import MigrationFailed, ServerResourceError, ShadowServerError, VerificationFailed
-from ..execute import run_migration_text
-from .server import ShadowServer, Status, _no_status
+from ..execute import Session, run_migration_text
+from ..progress import Progress, no_progress
+from .server import ShadowServer
 
 _SHOWN = 20  # differences listed in the message; the rest are counted
 _UP = "the up migration does not reach the desired state"
@@ -40,7 +41,7 @@ def verify_migrations(
     ups: Sequence[str],
     downs: Sequence[str],
     owners: bool = False,
-    status: Status = _no_status,
+    status: Progress = no_progress,
     seed_tables: Collection[str] = (),
     accept_fails_on_rows: bool = False,
     ignore=None,
@@ -80,11 +81,13 @@ def verify_migrations(
         # The two reference dumps run beside the migrations.
         before_dump = judges.dump_later(pool, shadow.url_for(current_db))
         desired_dump = judges.dump_later(pool, desired_url)
-        for number, text in enumerate(ups, 1):
-            _run(copy_url, text, "up", number, len(ups))
-        judges.judge(desired, desired_dump, copy_url, _UP)
-        for number, text in reversed(list(enumerate(downs, 1))):
-            _run(copy_url, text, "down", number, len(downs))
+        # One session for the whole proof, reset before each file: as apply runs a directory.
+        with replay.session(copy_url) as session:
+            for number, text in enumerate(ups, 1):
+                _run(session, text, "up", number, len(ups))
+            judges.judge(desired, desired_dump, copy_url, _UP)
+            for number, text in reversed(list(enumerate(downs, 1))):
+                _run(session, text, "down", number, len(downs))
         judges.judge(before, before_dump, copy_url, _DOWN)
     return notes
 
@@ -143,7 +146,7 @@ class _ValuesDependent(Exception):
 
 def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, before: catalog.Snapshot,
                      desired: catalog.Snapshot, judges: _Judges, ups: Sequence[str],
-                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Status) -> bool:
+                     downs: Sequence[str], tables: Collection[str], accept: bool, status: Progress) -> bool:
     """The proof on a copy whose touched tables hold rows (:mod:`schemadiff.shadow.seed`): True when it is done.
 
     Seed, up, probe (one more insert per seeded table with a sequence-backed
@@ -178,13 +181,14 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
         probed = [table for table in seeded.seeded if table not in colliding]
         certain = None if accept else _fails_on_any_rows(shadow.url_for(current_db), desired_url)
         try:
-            for number, text in enumerate(ups, 1):
-                _run_on_rows(copy_url, text, "up", number, len(ups), certain)
-            _probe(copy_url, probed, "up")
-            judges.judge(desired, desired_dump, copy_url, _UP)
-            for number, text in reversed(list(enumerate(downs, 1))):
-                _run_on_rows(copy_url, text, "down", number, len(downs), None)
-            _probe(copy_url, probed, "down")
+            with replay.session(copy_url) as session:  # as in the empty proof: one session, reset per file
+                for number, text in enumerate(ups, 1):
+                    _run_on_rows(session, text, "up", number, len(ups), certain)
+                _probe(copy_url, probed, "up")
+                judges.judge(desired, desired_dump, copy_url, _UP)
+                for number, text in reversed(list(enumerate(downs, 1))):
+                    _run_on_rows(session, text, "down", number, len(downs), None)
+                _probe(copy_url, probed, "down")
         except _ValuesDependent as exc:
             status(f"Proving on an empty copy: with generated rows, {exc}")
             return False
@@ -192,11 +196,11 @@ def _prove_with_rows(shadow: ShadowServer, current_db: str, desired_url: str, be
     return True
 
 
-def _run_on_rows(url: str, text: str, direction: str, number: int, count: int,
+def _run_on_rows(session: Session, text: str, direction: str, number: int, count: int,
                  certain: Callable[[MigrationFailed], bool] | None) -> None:
     which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
     try:
-        run_migration_text(url, text, which)
+        run_migration_text(session, text, which)
     except MigrationFailed as exc:
         if certain is not None and certain(exc):
             raise VerificationFailed(
@@ -283,10 +287,10 @@ def _probe(url: str, tables: Sequence[str], direction: str) -> None:
         )
 
 
-def _run(url: str, text: str, direction: str, number: int, count: int) -> None:
+def _run(session: Session, text: str, direction: str, number: int, count: int) -> None:
     which = f"generated {direction} migration" + (f" (file {number} of {count})" if count > 1 else "")
     try:
-        run_migration_text(url, text, which)
+        run_migration_text(session, text, which)
     except ServerResourceError as exc:
         # A limit of the shadow server, not a wrong migration: say which one.
         raise ShadowServerError(

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import io
 import json
 import os
 import signal
@@ -131,12 +133,31 @@ class _Run:
         return self.code not in (0, 1, 2) or "Traceback (most recent call last)" in text or "This is a bug" in text
 
 
-def _run_cli(args: list[str], cwd: Path) -> _Run:
-    env = dict(os.environ)
+def _cli_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The environment every CLI run of the harness gets, from ``environ``."""
+    env = dict(environ)
     env.pop("SCHEMADIFF_SHADOW_URL", None)  # the harness passes --shadow explicitly
     env.setdefault("NO_COLOR", "1")
     # Every case is generated and proven afresh: a conformance figure is never answered from a cache.
     env["SCHEMADIFF_NO_CACHE"] = "1"
+    return env
+
+
+def _run_cli(args: list[str], cwd: Path, in_process: bool = False) -> _Run:
+    """Run ``schemadiff ARGS`` in ``cwd``: a process of its own, or (``in_process``) :func:`schemadiff.cli.run` here.
+
+    In-process is for callers that are single-threaded (the test suite,
+    where a process start-up costs 0.5 to 3 s of a loaded 2-core machine
+    and most cases run the CLI four times): it changes this process's
+    working directory and environment while the command runs. The command
+    line, the working directory, the environment, the exit code and both
+    streams are the same; what it does not have is the subprocess's
+    timeout. ``run_conformance`` (threads, ``--jobs``) always starts
+    processes.
+    """
+    if in_process:
+        return _run_cli_in_process(args, cwd)
+    env = _cli_environment(os.environ)
     try:
         done = subprocess.run(
             [*cli_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
@@ -144,6 +165,32 @@ def _run_cli(args: list[str], cwd: Path) -> _Run:
     except subprocess.TimeoutExpired:
         return _Run(-1, "", f"timed out after {COMMAND_TIMEOUT}s: schemadiff {' '.join(args[:2])}")
     return _Run(done.returncode, done.stdout, done.stderr)
+
+
+def _run_cli_in_process(args: list[str], cwd: Path) -> _Run:
+    from schemadiff.cli import run
+
+    wanted = _cli_environment(os.environ)
+    # The few variables _cli_environment changes, and their values now, to put back.
+    changed = {key: os.environ.get(key) for key in set(os.environ) | set(wanted) if os.environ.get(key) != wanted.get(key)}
+    saved_cwd = os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for key in changed:
+            if key in wanted:
+                os.environ[key] = wanted[key]
+            else:
+                del os.environ[key]
+        os.chdir(cwd)  # the configuration (pyproject.toml) is found from here, as for a process started there
+        code = run(list(args), out=out, err=err)
+    finally:
+        os.chdir(saved_cwd)
+        for key, value in changed.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return _Run(code, out.getvalue(), err.getvalue())
 
 
 def load_sql(url: str, sql: str) -> None:
@@ -198,21 +245,24 @@ def _both(catalog_lines: list[str], dump_lines: list[str]) -> list[str]:
     return catalog_lines + [f"pg_dump: {line}" for line in dump_lines]
 
 
+@dataclass(frozen=True)
 class _SchemadiffApplier:
-    """Steps 3 and 4 with ``schemadiff apply``."""
+    """Steps 3 and 4 with ``schemadiff apply`` (``in_process``: see :func:`_run_cli`)."""
 
-    name = "schemadiff"
+    in_process: bool = False
+    name: str = "schemadiff"
 
     def up(self, directory: Path, url: str, latest: int, work: Path) -> _Run:
-        up = _run_cli(["apply", "--dir", str(directory), "--db", url, "--baseline", "1"], work)
+        up = _run_cli(["apply", "--dir", str(directory), "--db", url, "--baseline", "1"], work, self.in_process)
         if up.code == 0 and _version_in(url) != latest:
             # apply --baseline may only record the baseline: continue to the latest.
-            up = _run_cli(["apply", "--dir", str(directory), "--db", url], work)
+            up = _run_cli(["apply", "--dir", str(directory), "--db", url], work, self.in_process)
         return up
 
     def down(self, directory: Path, url: str, work: Path) -> _Run:
         # The protocol goes down through drops on purpose: consent given, as a user would.
-        return _run_cli(["apply", "--dir", str(directory), "--db", url, "--to", "1", "--allow-destructive"], work)
+        return _run_cli(["apply", "--dir", str(directory), "--db", url, "--to", "1", "--allow-destructive"], work,
+                        self.in_process)
 
 
 @dataclass
@@ -238,7 +288,7 @@ SCHEMADIFF_APPLIER = _SchemadiffApplier()
 
 def run_case(
     case: Case, shadow: ShadowServer, program: dumpjudge.PgDump | None = None, applier=None,
-    online: bool = False, appliers: tuple = (),
+    online: bool = False, appliers: tuple = (), in_process: bool = False,
 ) -> list[CaseResult]:
     """The round-trip protocol for one case, one result per applier; databases are dropped afterwards.
 
@@ -247,15 +297,21 @@ def run_case(
     with ``current``, from the one pair ``generate`` wrote: ``schemadiff
     apply`` (the default, :data:`SCHEMADIFF_APPLIER`) and/or a
     :class:`GolangMigrateApplier` (``applier``: one of them, the older
-    spelling). ``online``: generate with ``--online``.
+    spelling). ``online``: generate with ``--online``. ``in_process``: every
+    schemadiff command (generate, and apply for :data:`SCHEMADIFF_APPLIER`)
+    runs in this process, see :func:`_run_cli`; only for a single-threaded
+    caller.
     """
     appliers = appliers or ((applier,) if applier is not None else (SCHEMADIFF_APPLIER,))
+    if in_process:
+        appliers = tuple(dataclasses.replace(a, in_process=True) if isinstance(a, _SchemadiffApplier) else a
+                         for a in appliers)
     started = time.monotonic()
     results = [CaseResult(case.file, case.name, OK, applier=a.name) for a in appliers]
     created: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="schemadiff_conformance_") as tmp:
-            _round_trip(case, shadow, Path(tmp), created, results, program, appliers, online)
+            _round_trip(case, shadow, Path(tmp), created, results, program, appliers, online, in_process)
     finally:
         for name in created:
             with contextlib.suppress(Exception):
@@ -285,7 +341,7 @@ def _generate_shadow_args(shadow: ShadowServer) -> list[str]:
 
 def _round_trip(
     case: Case, shadow: ShadowServer, tmp: Path, created: list[str], results: list[CaseResult],
-    program: dumpjudge.PgDump | None, appliers: tuple, online: bool,
+    program: dumpjudge.PgDump | None, appliers: tuple, online: bool, in_process: bool = False,
 ) -> None:
     # One database holding `current` per applier (the judge's own databases stand for production), and B.
     names = [shadow.create_database() for _ in range(len(appliers) + 1)]
@@ -319,6 +375,7 @@ def _round_trip(
          *_generate_shadow_args(shadow), "--allow-destructive", "--allow-fails-on-existing-rows",
          *(["--online"] if online else [])],
         work,
+        in_process,
     )
     if generate.code != 0:
         for result in results:

@@ -312,10 +312,16 @@ def test_our_corpus_case_round_trips_through_both_runners(case, shadow, golang_m
     and by golang-migrate's own ``migrate`` CLI, each on a database of its own, each judged by both judges
     (the catalog and ``pg_dump --schema-only``). Every case must end "up ok" and back with both runners:
     each is a change our services make, so a refusal is a failure here too (the last full run: 66 of 66).
-    Every case is a real change (see above): an ok case wrote files, and golang-migrate really ran them."""
+    Every case is a real change (see above): an ok case wrote files, and golang-migrate really ran them.
+
+    schemadiff's commands run in this process (``cli.run``, the same arguments, working directory and
+    environment as the harness's subprocesses): the case is about what generate writes and what the
+    runners make of it, not about starting a process, which cost three or four interpreter start-ups per
+    case; the conformance benchmark and the process-level tests (test_interrupt.py, test_guards.py) start
+    real processes."""
     program = dumpjudge.find_pg_dump(conformance.server_major(shadow))  # both judges, or the test fails
     appliers = (conformance.SCHEMADIFF_APPLIER, conformance.GolangMigrateApplier(golang_migrate))
-    results = conformance.run_case(case, shadow, program, appliers=appliers)
+    results = conformance.run_case(case, shadow, program, appliers=appliers, in_process=True)
     assert [r.applier for r in results] == ["schemadiff", "golang-migrate"]
     for r in results:
         assert r.outcome == conformance.OK and r.up_ok and r.round_trip_ok and r.wrote_migration, (

@@ -156,6 +156,7 @@ CORTEX_CHAIN: list[Step] = [
 @pytest.mark.parametrize(
     "service, chain, fill", [("cortex", CORTEX_CHAIN, fill_cortex), ("postal", POSTAL_CHAIN, fill_postal)]
 )
+@pytest.mark.long_running  # started first: see conftest.py
 def test_rows_survive_a_chain_of_changes_up_and_down(
     cli, shadow_url, make_db, tmp_path, monkeypatch, service, chain, fill, online
 ):

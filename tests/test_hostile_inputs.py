@@ -497,6 +497,7 @@ def _make(repo: Path, db: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_makefile_verbs_run_the_cli(db, tmp_path):
     repo = _repo(tmp_path)
     assert _make(repo, db, "migrate-up", "SERVICE=svc").returncode == 0
@@ -553,6 +554,7 @@ MAKE_PAYLOADS = [
     ("migrate-goto", "SERVICE"), ("migrate-goto", "VERSION"), ("migrate-force", "SERVICE"),
     ("migrate-force", "VERSION"), ("migrate-new", "SERVICE"), ("migrate-new", "NAME"), ("migrate-create", "NAME"),
 ])
+@pytest.mark.long_running  # started first: see conftest.py
 def test_makefile_values_are_never_code_nor_options(db, tmp_path, target, field):
     repo = _repo(tmp_path)
     assert _make(repo, db, "migrate-up", "SERVICE=svc").returncode == 0

@@ -96,6 +96,7 @@ def _interrupt_at(delay: float, signum: int, desired: Path, shadow_url: str, cwd
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.long_running  # started first: see conftest.py
 def test_interrupt_at_any_moment_exits_130_without_a_traceback(shadow_url, tmp_path: Path, signum):
     desired = tmp_path / "desired.sql"
     desired.write_text("CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n")

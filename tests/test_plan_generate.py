@@ -48,6 +48,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_generate_writes_a_verified_pair_then_plan_is_in_sync(cli, shadow_url, tmp_path):
     desired = write(tmp_path / "desired.sql", BASE)
     migrations = tmp_path / "migrations"

@@ -356,6 +356,7 @@ def test_apply_never_creates_roles_on_the_target(cli, db, tmp_path):
 
 
 @pytest.mark.parametrize("online", [False, True], ids=["plain", "online"])
+@pytest.mark.long_running  # started first: see conftest.py
 def test_a_renamed_table_keeps_its_grants_and_the_rest_is_diffed_with_owners(cli, shadow_url, tmp_path, online):
     # A rename hint re-diffs the renamed state: privileges and owners must follow it.
     migrations = tmp_path / "migrations"

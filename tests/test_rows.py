@@ -165,6 +165,7 @@ def _write(path, text):
         ("name integer NOT NULL GENERATED ALWAYS AS (id * 2) STORED", False),
     ],
 )
+@pytest.mark.long_running  # started first: see conftest.py
 def test_not_null_column_without_a_value_for_existing_rows_is_a_hazard(cli, shadow_url, tmp_path, column, fails):
     domains = ("CREATE DOMAIN strict_text AS text NOT NULL;\n"
                "CREATE DOMAIN filled_text AS text DEFAULT 'x' NOT NULL;\n")
@@ -354,6 +355,7 @@ def test_the_proof_catches_a_serial_restored_by_the_down_migration(shadow, make_
     ["flag integer NOT NULL DEFAULT 0 CHECK (flag > 0)",  # the default breaks the column's CHECK
      "code integer DEFAULT 7 UNIQUE"],  # every row gets the same value of a unique column
 )
+@pytest.mark.long_running  # started first: see conftest.py
 def test_generate_refuses_an_added_column_that_fails_on_any_populated_table(cli, shadow_url, tmp_path, monkeypatch,
                                                                            column):
     # The result cache on (a cache of this test's own): an accepted pair must not be reused without acceptance.

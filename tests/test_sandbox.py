@@ -172,6 +172,7 @@ def _run(args, cache, extra_env=None, pythonpath=None):
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="copies the pgserver package (Python < 3.12)")
+@pytest.mark.long_running  # started first: see conftest.py
 def test_a_server_whose_installation_is_gone_is_restarted_and_server_commands_work():
     # Not tmp_path: pytest removes old base directories of other runs on this machine, and the
     # server's own user (pgserver, when run as root) must be able to reach the installation's copy.

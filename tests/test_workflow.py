@@ -218,6 +218,7 @@ def test_the_embedded_server_holds_a_large_first_migration_in_one_transaction(sh
         assert int(conn.execute("SHOW max_locks_per_transaction").fetchone()[0]) >= 512
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_a_first_migration_of_1000_tables_is_generated_and_verified(cli, shadow_url, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text(_tables(1000))
@@ -254,6 +255,7 @@ def small_lock_server():
     shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_running_out_of_lock_table_names_the_resource_not_a_bug(cli, small_lock_server, tmp_path):
     desired = tmp_path / "schema.sql"
     desired.write_text(_tables(150))
@@ -468,6 +470,7 @@ def test_a_closed_pipe_is_not_an_error_and_keeps_the_exit_code(shadow_url, tmp_p
     assert result.stderr == ""
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_json_is_one_versioned_envelope_with_structured_fields(cli, shadow_url, live_db, repo):
     both = cli("plan", "--shadow", shadow_url, "--format", "json")
     one = cli("plan", "postal", "--shadow", shadow_url, "--format", "json")
@@ -582,6 +585,7 @@ def test_renames_index_drops_and_collation_changes_carry_their_hazards(cli, shad
     assert "rebuilds-indexes" in collation["hazards"] and collation["lock"] == "proportional to table size"
 
 
+@pytest.mark.long_running  # started first: see conftest.py
 def test_online_rewrites_are_not_cancelled_by_the_statement_timeout(cli, shadow_url, tmp_path):
     directory = tmp_path / "m"
     desired = tmp_path / "desired.sql"

@@ -245,7 +245,11 @@ def small_lock_server():
         server = module.get_server(pgdata, cleanup_mode="stop")
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET max_locks_per_transaction = 10")
-            conn.execute("ALTER SYSTEM SET max_connections = 5")
+            # Few connections keep the shared lock table small (its size is max_locks_per_transaction times
+            # the number of backends); one reserved for superusers, so the unprivileged loader's few
+            # connections (shadow loads open several) are not refused under load.
+            conn.execute("ALTER SYSTEM SET max_connections = 8")
+            conn.execute("ALTER SYSTEM SET superuser_reserved_connections = 1")
             for setting in ("fsync", "synchronous_commit", "full_page_writes"):  # throwaway data, as the shadow's
                 conn.execute(f"ALTER SYSTEM SET {setting} = off")
         server.cleanup()

@@ -514,8 +514,11 @@ class _Inputs:
         if target.directory is not None:
             from .migrations import load_directory
 
-            # A directory that does not exist is a typo, not "no migrations yet".
-            self.migrations = load_directory(target.directory, must_exist=directory_must_exist)
+            # A directory that does not exist is a typo, not "no migrations yet"; unless a live database is
+            # what is compared (plan --db): then the directory is not read for the comparison at all, and
+            # adopting a database starts before its first migration exists.
+            must_exist = directory_must_exist and target.db_url is None
+            self.migrations = load_directory(target.directory, must_exist=must_exist)
         up_files = [m.up.path for m in self.migrations.migrations if m.up is not None] if self.migrations else []
         server = identity(shadow_url)
         self.desired_key = cache.key("desired", server, self.desired_text)

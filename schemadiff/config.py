@@ -44,7 +44,7 @@ PYPROJECT = "pyproject.toml"
 
 _SERVICE_KEYS = (
     "tables", "desired", "migrations", "db_env", "online", "require_sum", "backup", "versions", "exclude", "owners",
-    "shadow_timeout",
+    "shadow_timeout", "derived",
 )
 _VERSION_SCHEMES = ("sequence", "timestamp")  # golang-migrate create's -seq, and its default
 _TOP_KEYS = ("archive", "services")
@@ -73,6 +73,9 @@ class Service:
     # Seconds a statement of this service's SQL may run on the shadow server (0: no limit); None: the
     # default (schemadiff.shadow.server.load_timeout; SCHEMADIFF_SHADOW_TIMEOUT overrides it).
     shadow_timeout: float | None = None
+    # False: the desired file is the service's own (adopted with `schemadiff dump`, or written by hand);
+    # `derive` leaves it alone and the service owns no tables of the archive.
+    derived: bool = True
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,15 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
     owners = raw.get("owners", False)
     if not isinstance(owners, bool):
         raise ConfigError(f"{where} owners: expected true or false, got {_describe(owners)}")
+    derived = raw.get("derived", True)
+    if not isinstance(derived, bool):
+        raise ConfigError(f"{where} derived: expected true or false, got {_describe(derived)}")
+    if not derived and tables:
+        raise ConfigError(
+            f"{where}: derived = false, yet tables lists tables of the archive",
+            "A service whose desired file is its own (derived = false) owns no archive tables: remove its"
+            " `tables`, or drop `derived = false` to derive its file from the archive.",
+        )
 
     shadow_timeout = raw.get("shadow_timeout")
     if shadow_timeout is not None and (
@@ -252,6 +264,7 @@ def _service(name: str, raw: Any, root: Path, pyproject: Path) -> Service:
         backup=backup_dir,
         owners=owners,
         shadow_timeout=shadow_timeout,
+        derived=derived,
         desired=root / _require_path(raw["desired"], f"{where} desired"),
         migrations=root / _require_path(raw["migrations"], f"{where} migrations"),
         db_env=db_env,

@@ -139,12 +139,48 @@ def derive_files(config: Config) -> list[DeriveResult]:
             f"no archive is configured {where}",
             'Add archive = "schema/archive.sql" under [tool.schemadiff] in the project\'s pyproject.toml.',
         )
-    texts = derive(config.archive, config.services, label=_label_under(config.archive, config.root))
-    return [
+    services = {name: service for name, service in config.services.items() if service.derived}
+    texts = derive(config.archive, services, label=_label_under(config.archive, config.root))
+    results = [
         DeriveResult(service=service.name, path=service.desired, text=texts[service.desired],
                      changed=_differs(service.desired, texts[service.desired]))
-        for service in config.services.values()
+        for service in services.values()
     ]
+    _refuse_replacing_others(results, config)
+    return results
+
+
+def _refuse_replacing_others(results: Iterable[DeriveResult], config: Config) -> None:
+    """Raise ConfigError when a file to be replaced was not written by derive (it lacks derive's header).
+
+    Such a file holds a schema from elsewhere (``schemadiff dump`` of an
+    adopted database, or written by hand); replacing it with what the
+    archive holds for its service would silently lose it, and the next
+    ``generate`` would drop the tables it describes. Nothing is written.
+    """
+    foreign = []
+    for result in results:
+        if not result.changed:
+            continue
+        try:
+            with open(result.path, encoding="utf-8", errors="replace") as file:
+                start = file.read(4096)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise InputFileError(f"cannot read {result.path}: {exc}") from None
+        if not derive_header.is_derived(start):
+            foreign.append(result)
+    if foreign:
+        archive = _label_under(config.archive, config.root) if config.archive else "the archive"
+        named = ", ".join(f"{result.path} (service {result.service})" for result in foreign)
+        raise ConfigError(
+            f"derive would replace {named}, which derive did not write (no derive header: `schemadiff dump` or a"
+            f" person wrote it); nothing was written",
+            "If the service's schema is meant to live in that file (an adopted database), set `derived = false`"
+            f" in the service's configuration; otherwise move its tables into {archive}, list them under the"
+            " service's `tables`, delete the file and run `schemadiff derive` again.",
+        )
 
 
 def write(results: Iterable[DeriveResult]) -> list[Path]:

@@ -45,6 +45,11 @@ def header(label: str, archive_text: str, service: str, tables: list[str]) -> st
     )
 
 
+def is_derived(text: str) -> bool:
+    """Whether ``text`` (a file's start) begins with the header ``derive`` writes."""
+    return _HEADER.match(text) is not None
+
+
 def hints_belong_in(desired: Path, text: str) -> str:
     """Where a rename hint for ``desired`` is to be written: its archive when derived, else the file itself."""
     match = _HEADER.match(text)

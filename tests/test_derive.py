@@ -390,10 +390,17 @@ def test_check_lists_stale_and_missing_files_and_write_fixes_them(tmp_path: Path
     # The header names the archive relative to the project, wherever it is checked out.
     assert "derive from model.sql (sha256 " in (tmp_path / "out" / "one.sql").read_text()
 
-    (tmp_path / "out" / "two.sql").write_text("-- edited by hand\n")
+    derived_two = (tmp_path / "out" / "two.sql").read_text()
+    (tmp_path / "out" / "two.sql").write_text(derived_two + "-- edited by hand, header kept\n")
     assert [p.name for p in check(config.archive, config.services)] == ["two.sql"]
     (tmp_path / "model.sql").write_text("CREATE TABLE a (id int PRIMARY KEY, name text);\nCREATE TABLE b (a_id int);\n")
     assert sorted(r.path.name for r in derive_files(config) if r.changed) == ["one.sql", "two.sql"]
+    # A file without derive's header was not written by derive (a dump, a hand-written schema): replacing it
+    # would lose it, so derive refuses and writes nothing.
+    (tmp_path / "out" / "two.sql").write_text("-- edited by hand\nCREATE TABLE b (a_id int, note text);\n")
+    with pytest.raises(ConfigError, match="which derive did not write"):
+        derive_files(config)
+    assert "note text" in (tmp_path / "out" / "two.sql").read_text()
 
 
 def test_derive_files_without_an_archive_says_how_to_configure_one(tmp_path: Path) -> None:

@@ -724,3 +724,51 @@ def test_the_summary_is_readable_at_80_columns_and_dangers_are_loudest(cli, shad
     marker = next(line for line in out.text.splitlines() if "deletes-data" in line and "-- !" in line)
     # Bold white on red (SGR 1, 97 or 37, 41), not the dim grey of an SQL comment.
     assert "\x1b[1;97;41m" in marker or "\x1b[1;37;41m" in marker, repr(marker)
+
+
+# ---------------------------------------------------------------------------
+# adoption next to an archive: derive must not replace a dumped file
+
+
+def _add_legacy_service(repo: Path, *extra: str) -> None:
+    lines = ["", "[tool.schemadiff.services.legacy]", 'desired = "schema/legacy.sql"',
+             'migrations = "generated/legacy"', 'db_env = "LEGACY_DATABASE_URL"', *extra]
+    with (repo / "pyproject.toml").open("a") as config:
+        config.write("\n".join(lines) + "\n")
+
+
+def test_derive_never_replaces_a_file_it_did_not_write(cli, repo, live_db, shadow_url, monkeypatch):
+    live = live_db("CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL);")
+    monkeypatch.setenv("LEGACY_DATABASE_URL", live)
+    _add_legacy_service(repo)
+    dumped = cli("dump", "legacy", "-o", "schema/legacy.sql")
+    assert dumped.exit_code == 0, dumped.err
+    before = {path.name: path.read_bytes() for path in (repo / "schema").iterdir()}
+    assert "accounts" in before["legacy.sql"].decode()
+
+    for args in (("derive",), ("derive", "--check")):
+        refused = cli(*args)
+        assert refused.exit_code == 1, (args, refused.out, refused.err)
+        assert "schema/legacy.sql" in refused.err and "derive did not write" in refused.err, refused.err
+        assert "derived = false" in refused.err and "Traceback" not in refused.err
+        # nothing was written: not the dumped file, not the other services' files
+        assert {path.name: path.read_bytes() for path in (repo / "schema").iterdir()} == before
+
+    # The adopted service keeps its own file: derive leaves it and derives the others.
+    config = repo / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'db_env = "LEGACY_DATABASE_URL"\n', 'db_env = "LEGACY_DATABASE_URL"\nderived = false\n'))
+    derived = cli("derive", "--check")
+    assert derived.exit_code == 0, derived.out + derived.err
+    assert (repo / "schema" / "legacy.sql").read_bytes() == before["legacy.sql"]
+    # The README's adoption path: plan against the live database needs no migration directory yet.
+    assert not (repo / "generated" / "legacy").exists()
+    planned = cli("plan", "legacy", "--db", live, "--shadow", shadow_url)
+    assert planned.exit_code == 0 and "In sync" in planned.out, planned.out + planned.err
+    assert not (repo / "generated" / "legacy").exists()  # plan created nothing
+
+
+def test_a_service_that_is_not_derived_may_not_claim_archive_tables(cli, repo):
+    _add_legacy_service(repo, "derived = false", 'tables = ["accounts"]')
+    refused = cli("derive", "--check")
+    assert refused.exit_code == 1 and "derived = false" in refused.err and "tables" in refused.err, refused.err

@@ -41,7 +41,7 @@ from rich.table import Table
 from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, CommandError, ExistingRowsBlock, Interrupted
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied),"
+    "Exit codes: 0 success (plan: in sync), 1 error (nothing written or applied; apply names what it committed first),"
     " 2 changes pending (plan) or stale files (derive --check), 130 interrupted."
 )
 

@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT, GoMigrate, go_url
 from schemadiff.shadow import catalog
 from schemadiff.runner import apply as runner
-from schemadiff.errors import ConfigError
+from schemadiff.errors import CommandError, ConfigError
 from schemadiff.sqlfile import parse_statements
 
 CORTEX, POSTAL = ROOT / "generated" / "cortex", ROOT / "generated" / "postal"
@@ -571,6 +571,53 @@ def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_fi
     assert not any(isinstance(e, runner.LockWaiterCanceled) for e in events)
     assert _invalid_indexes(db) == []
     assert rows(db) == [(3, False)]
+
+
+def test_files_another_runner_makes_due_while_we_let_it_go_first_are_not_run_unchecked(
+    db: str, golang_migrate: GoMigrate, tmp_path: Path
+) -> None:
+    # Going down to 1: down 3 waits at a gate, down 2 builds concurrently (so schemadiff lets a waiting runner
+    # go first). golang-migrate, started meanwhile, goes up to 4, whose down deletes rows: the down guard
+    # never judged that file, so this run must stop instead of running it (found by an adversarial review).
+    directory = tmp_path / "m"
+    add(directory, 1, "t", "CREATE TABLE big (id int, v int);\nINSERT INTO big SELECT g, g FROM generate_series(1, 2000) g;",
+        "DROP TABLE big;")
+    add(directory, 2, "index", "SELECT 1;", "CREATE INDEX CONCURRENTLY big_v ON big (v);")  # waits for snapshots
+    add(directory, 3, "gate", "SELECT 1;", "SELECT pg_advisory_xact_lock(4242);")
+    add(directory, 4, "t4", "CREATE TABLE t4 (id int);", "DELETE FROM big;\nDROP TABLE t4;")
+    runner.apply(db, directory, to=3)
+    gate = psycopg.connect(db, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
+    events: list[object] = []
+    result: dict[str, object] = {}
+
+    def ours() -> None:
+        try:
+            result["ours"] = runner.apply(db, directory, to=1, on_event=events.append)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            result["ours"] = exc
+
+    thread = threading.Thread(target=ours)
+    thread.start()
+    try:
+        _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, "down 3 to wait at the gate")
+        theirs = subprocess.Popen(
+            [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        _wait_until(lambda: _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60, "golang-migrate to wait for the lock")
+    finally:
+        gate.close()
+    output, _ = theirs.communicate(timeout=120)
+    thread.join(120)
+    assert theirs.returncode == 0, output  # it went first and applied 3..4
+    assert any(isinstance(e, runner.LockYielded) for e in events), (result, events)
+    refused = result["ours"]
+    assert isinstance(refused, CommandError), refused
+    assert "000004_t4.down.sql" in refused.message and "Run the same command again" in (refused.hint or "")
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM big").fetchone() == (2000,)  # the unjudged DELETE never ran
+    assert rows(db) == [(4, False)]
 
 
 def _active(url: str, what: str) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -364,11 +364,23 @@ def apply(
                 if step.waits_for_snapshots and session.lock_waiters():
                     # Let whoever waits go first rather than cancel it (see _yield_lock).
                     current, remaining = _yield_lock(session, migrations, target, lock_timeout, emit)
+                    # Only files judged above (down guard, backup, hazards) may run: another runner that
+                    # went first can leave the database where new files are due; they are for a new run.
+                    judged = {(s.version, s.direction) for s in steps}
+                    unjudged = [s for s in remaining if (s.version, s.direction) not in judged]
+                    if unjudged:
+                        done = ", ".join(a.step.name for a in progress) or "no migration"
+                        raise CommandError(
+                            f"another migration runner moved the database to {_shown(current.version)} while this"
+                            f" run let it go first; {', '.join(s.name for s in unjudged)} were not part of what"
+                            f" this run checked, so it stops here (it applied {done})",
+                            "Run the same command again: it checks the files now due from where the database is.",
+                        )
                     continue
                 if not allow_drift:
                     _check_drift(live, migrations, step, shadow_url, _left_out(session, scope))
                 emit(MigrationStarted(step))
-                duration_ms = _run_step(session, current, step)
+                duration_ms = _run_step(session, current, step, progress)
                 current = VersionState.after_write(step.target, False)
                 progress.append(AppliedStep(step, duration_ms))
                 emit(MigrationFinished(step, duration_ms))
@@ -1022,7 +1034,7 @@ def _yield_lock(
     return state, plan(migrations, state.version, target)
 
 
-def _run_step(session: _Session, state: VersionState, step: Step) -> int:
+def _run_step(session: _Session, state: VersionState, step: Step, applied: Sequence[AppliedStep] = ()) -> int:
     """Run one file through the executor (``schemadiff.execute``) with the version table's writes as its hook.
 
     The executor resets the session first (every file starts from the state
@@ -1033,7 +1045,7 @@ def _run_step(session: _Session, state: VersionState, step: Step) -> int:
     hook = _VersionWrites(session.tables, state, step)
     with _guard_if_waits_for_snapshots(session, step) as guard:
         duration_ms = session.executor.run(step.script.script, what=f"migration {step.name}", hook=hook,
-                                           hint=_failure_hint(step, state))
+                                           hint=_failure_hint(step, state, applied))
     if guard is not None:
         for waiter in guard.canceled:
             session.emit(LockWaiterCanceled(waiter, step))
@@ -1072,16 +1084,23 @@ class _VersionWrites:
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
 
 
-def _failure_hint(step: Step, state: VersionState) -> Callable[[bool, int], str]:
-    """What a failed file leaves and what to do, as the executor's hint for ``step``."""
+def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep] = ()) -> Callable[[bool, int], str]:
+    """What a failed file leaves and what to do, as the executor's hint for ``step``.
+
+    ``applied``: the files this run committed before it, named first, so
+    that a failed run never reads as if it had changed nothing.
+    """
+    before = (
+        f"This run applied {', '.join(a.step.name for a in applied)} before it (committed). " if applied else ""
+    )
 
     def hint(transactional: bool, line: int) -> str:
         if transactional:
-            return (
+            return before + (
                 f"Nothing of {step.name} was applied (it ran in one transaction, rolled back); the database"
-                f" stays at {_shown(state.version)}, clean. Fix the migration and apply again."
+                f" is at {_shown(state.version)}, clean. Fix the migration and apply again."
             )
-        return (
+        return before + (
             f"{step.name} runs outside a transaction, so the statements before line {line} stay"
             f" applied and the database is marked dirty at {_shown(step.target)}. Finish or undo the"
             " file's changes by hand, then run `schemadiff force VERSION` with the version it now matches."

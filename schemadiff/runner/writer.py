@@ -56,8 +56,9 @@ def blank_pair(name: str) -> tuple[str, str]:
     """The up and down text of an empty pair for a hand-written data migration or backfill."""
     lines = [
         f"-- {name}: written by hand (schemadiff new); schemadiff does not generate or verify it.",
-        "-- It runs in one transaction; put `-- schemadiff:no-transaction` on the first line to run it",
-        "-- statement by statement (batched backfills). Edit it, then run `schemadiff hash`.",
+        "-- It runs in one transaction. golang-migrate (the services' runner) sends a whole file as one query,",
+        "-- itself one implicit transaction: a statement that cannot run in a transaction (CREATE INDEX",
+        "-- CONCURRENTLY) must be alone in its own pair, not beside others. Edit, then run `schemadiff hash`.",
     ]
     up = "\n".join(lines) + "\n"
     down = "\n".join([

@@ -507,6 +507,11 @@ class _Inputs:
         self.target = target
         self.shadow_url = shadow_url
         self.status = status
+        # The time limit is checked now, not when the shadow is first needed: a warm cache would otherwise
+        # hide a bad SCHEMADIFF_SHADOW_TIMEOUT until some later run misses it.
+        from .shadow.server import load_timeout
+
+        load_timeout(target.shadow_timeout)
         self.desired_text = read_text(target.desired, "desired-state file")
         # A derived file older than its archive would answer "In sync" after an edit.
         check_current(target.desired, self.desired_text)

@@ -148,3 +148,18 @@ def test_a_trigger_that_never_ends_on_generated_rows_stops_generate(cli, shadow_
     _assert_stopped(result, started, shadow_url)
     assert "generated rows" in result.err
     assert sorted(p.name for p in directory.iterdir()) == before
+
+
+def test_a_bad_time_limit_is_refused_even_when_the_answer_is_cached(cli, shadow_url, tmp_path, monkeypatch):
+    # A warm cache answers without touching the shadow server; the limit must still be checked, or a bad
+    # value set in CI passes until some later run misses the cache.
+    desired = tmp_path / "desired.sql"
+    desired.write_text("CREATE TABLE t (id int);\n")
+    monkeypatch.delenv("SCHEMADIFF_NO_CACHE", raising=False)
+    monkeypatch.delenv("SCHEMADIFF_SHADOW_TIMEOUT", raising=False)
+    (tmp_path / "m").mkdir()
+    first = cli("plan", "--desired", desired, "--dir", tmp_path / "m", "--shadow", shadow_url)
+    assert first.exit_code == 2, first.out + first.err
+    monkeypatch.setenv("SCHEMADIFF_SHADOW_TIMEOUT", "abc")
+    refused = cli("plan", "--desired", desired, "--dir", tmp_path / "m", "--shadow", shadow_url)
+    assert refused.exit_code == 1 and "is not a number of seconds" in refused.err, refused.out + refused.err

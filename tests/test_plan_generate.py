@@ -251,7 +251,7 @@ def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db,
     live = make_db("CREATE TABLE t (id int PRIMARY KEY, a varchar(10), b int, c text);")
     desired = write(
         tmp_path / "desired.sql",
-        "CREATE TABLE t (id int PRIMARY KEY, a varchar(20), b bigint, c text);\nCOMMENT ON TABLE t IS 'x';\n",
+        "CREATE TABLE t (id int PRIMARY KEY, a varchar(20), b bigint, c text, d int);\nCOMMENT ON TABLE t IS 'x';\n",
     )
     result = cli("plan", "--desired", desired, "--db", live, "--shadow", shadow_url, "--format", "json")
     assert result.exit_code == 2, result.err
@@ -264,6 +264,9 @@ def test_hazards_name_the_lock_and_how_long_it_is_held(cli, shadow_url, make_db,
     # The lock as data: PostgreSQL's mode and the relation it is taken on (tests/test_locks.py checks them).
     assert (retyped["lock_mode"], retyped["locked_relation"]) == ("ACCESS EXCLUSIVE", "public.t")
     assert retyped["statement"] == "ALTER TABLE ALTER COLUMN TYPE" and retyped["other_locks"] == []
+    # ADD COLUMN takes ACCESS EXCLUSIVE for an instant with no lock hazard listed: `lock` still says so.
+    added = changes["public.t.d"]
+    assert added["lock_mode"] == "ACCESS EXCLUSIVE" and added["lock"] == "instant", added
     comment = next(c for c in json.loads(result.out)["results"][0]["changes"] if c["action"] == "comment")
     assert (comment["lock_mode"], comment["locked_relation"]) == ("SHARE UPDATE EXCLUSIVE", "public.t")
 

@@ -68,9 +68,12 @@ def lock_duration(change: Change) -> str | None:
 
     "instant" when only the catalog changes; "proportional to table size"
     when the statement also rewrites or scans the table under that lock.
-    None when the statement takes no ACCESS EXCLUSIVE lock.
+    None when the statement takes no ACCESS EXCLUSIVE lock: neither by its
+    lock mode (``change.lock``, PostgreSQL's table 13.2, see
+    ``engine.locks``) nor by its hazards (an ADD COLUMN takes one, briefly,
+    without a hazard being listed for it).
     """
-    if ACCESS_EXCLUSIVE not in change.hazards:
+    if ACCESS_EXCLUSIVE not in change.hazards and change.lock is not LockMode.ACCESS_EXCLUSIVE:
         return None
     if REWRITES_TABLE in change.hazards or VALIDATES in change.hazards or REBUILDS_INDEXES in change.hazards:
         return "proportional to table size"

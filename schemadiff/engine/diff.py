@@ -478,7 +478,8 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             self.a.acls = {rekey.get(k, k): v for k, v in self.a.acls.items()}
             self.a.owners = {rekey.get(k, k): v for k, v in self.a.owners.items()}
             self.add(f"ALTER SEQUENCE {old_ref} RENAME TO {ident(new.name)};", "rename", "sequence", new_qname,
-                     table, R_RENAME, frees={f"rel:{old_qname}"}, claims={f"rel:{new_qname}"})
+                     table, R_RENAME, names_freed={f"rel:{old_qname}"}, names_taken={f"rel:{new_qname}"},
+                     statement="ALTER SEQUENCE RENAME", relation=old_qname)
 
     def diff_sequences(self) -> None:
         self.implied_sequences: dict[Key, set[Key]] = defaultdict(set)  # column/table key -> sequences

@@ -490,20 +490,36 @@ def _waiting_for(url: str, what: str) -> bool:
         ).fetchone()[0])
 
 
-def _apply_in_background(db: str, directory: Path) -> tuple[threading.Thread, list[object], dict[str, object]]:
-    """``schemadiff apply`` started in a thread: (the thread, the events it emits, {"ours": result or exception})."""
+def _apply_in_background(db: str, directory: Path, **options) -> tuple[threading.Thread, list[object], dict[str, object]]:
+    """``schemadiff apply`` (``runner.apply`` with ``options``) started in a thread: (the thread, the events it
+    emits, {"ours": result or exception})."""
     events: list[object] = []
     result: dict[str, object] = {}
 
     def ours() -> None:
         try:
-            result["ours"] = runner.apply(db, directory, on_event=events.append)
+            result["ours"] = runner.apply(db, directory, on_event=events.append, **options)
         except Exception as exc:  # noqa: BLE001 - reported by the caller's assertion
             result["ours"] = exc
 
     thread = threading.Thread(target=ours)
     thread.start()
     return thread, events, result
+
+
+def _golang_migrate_queued_at_the_gate(db: str, directory: Path, golang_migrate: GoMigrate, gate, what: str):
+    """Once our file waits at the test's advisory lock 4242 (``gate``, held), the Go service is started and,
+    when it waits for the migration lock, the gate opens; returns the service's process."""
+    try:
+        _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, f"{what} to wait at the gate")
+        theirs = subprocess.Popen(
+            [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        _wait_until(lambda: _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60, "golang-migrate to wait for the lock")
+    finally:
+        gate.close()
+    return theirs
 
 
 def test_golang_migrate_arriving_during_our_concurrent_index_build_does_not_break_it(
@@ -554,15 +570,7 @@ def test_golang_migrate_already_waiting_when_we_reach_a_concurrent_build_goes_fi
     gate = psycopg.connect(db, autocommit=True)
     gate.execute("SELECT pg_advisory_lock(4242)")
     thread, events, result = _apply_in_background(db, directory)
-    try:
-        _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, "file 1 to wait at the gate")
-        theirs = subprocess.Popen(
-            [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        _wait_until(lambda: _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60, "golang-migrate to wait for the lock")
-    finally:
-        gate.close()
+    theirs = _golang_migrate_queued_at_the_gate(db, directory, golang_migrate, gate, "file 1")
     output, _ = theirs.communicate(timeout=120)
     thread.join(120)
     assert theirs.returncode == 0, output  # it went first at the build, and applied 2..3 itself
@@ -588,26 +596,8 @@ def test_files_another_runner_makes_due_while_we_let_it_go_first_are_not_run_unc
     runner.apply(db, directory, to=3)
     gate = psycopg.connect(db, autocommit=True)
     gate.execute("SELECT pg_advisory_lock(4242)")
-    events: list[object] = []
-    result: dict[str, object] = {}
-
-    def ours() -> None:
-        try:
-            result["ours"] = runner.apply(db, directory, to=1, on_event=events.append)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
-            result["ours"] = exc
-
-    thread = threading.Thread(target=ours)
-    thread.start()
-    try:
-        _wait_until(lambda: _waiting_for(db, "%pg_advisory_xact_lock(4242)%"), 60, "down 3 to wait at the gate")
-        theirs = subprocess.Popen(
-            [str(golang_migrate.service_bin), "-dir", str(directory), "-db", go_url(db)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        _wait_until(lambda: _waiting_for(db, "SELECT pg_advisory_lock($1)"), 60, "golang-migrate to wait for the lock")
-    finally:
-        gate.close()
+    thread, events, result = _apply_in_background(db, directory, to=1)
+    theirs = _golang_migrate_queued_at_the_gate(db, directory, golang_migrate, gate, "down 3")
     output, _ = theirs.communicate(timeout=120)
     thread.join(120)
     assert theirs.returncode == 0, output  # it went first and applied 3..4

@@ -1313,14 +1313,16 @@ def _secrets(args: list[str]) -> tuple[str, ...]:
     """
     import os
 
-    from .command import passwords
-
     urls = [value for value in os.environ.values() if "://" in value or "password" in value.lower()]
     for index, arg in enumerate(args):
         if arg in _URL_OPTIONS and index + 1 < len(args):
             urls.append(args[index + 1])
         elif arg.startswith(tuple(option + "=" for option in _URL_OPTIONS)):
             urls.append(arg.split("=", 1)[1])
+    if not urls:  # nothing to scrub: psycopg (a fifth of a second to import) is left for the commands that connect
+        return ()
+    from .command import passwords
+
     found = {secret for url in urls for secret in passwords(url) if len(secret) >= _SCRUB_MIN}
     return tuple(sorted(found, key=len, reverse=True))
 

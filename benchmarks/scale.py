@@ -354,7 +354,9 @@ class WarmPlan:
         result.warm.append(run.seconds)
         result.warm_rss.append(run.max_rss_mb)
         result.warm_cpu.append(run.cpu_seconds)
-        in_sync = run.exit_code == 0 and json.loads(run.stdout).get("in_sync") is True
+        document = json.loads(run.stdout) if run.exit_code == 0 else {}
+        plans = document.get("results", [document])  # the versioned envelope: {"schemadiff": 1, "results": [plan]}
+        in_sync = run.exit_code == 0 and bool(plans) and plans[0].get("in_sync") is True
         result.warm_in_sync = in_sync if result.warm_in_sync is None else (result.warm_in_sync and in_sync)
         log(f"{size:,} tables: warm plan {run.seconds:.2f}s (CPU {run.cpu_seconds:.2f}s), {run.max_rss_mb:.0f} MB,"
             f" in sync: {in_sync}")

@@ -23,11 +23,15 @@ def _temporary_databases(admin_url: str, pid: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _sleeping(admin_url: str) -> bool:
+def _sleeping(admin_url: str, pid: int) -> bool:
+    # Only the process ``pid``'s own temporary databases: the sweeps below load the same file at the same
+    # time on the other worker, and their sleep is not this plan's.
     with psycopg.connect(admin_url) as conn:
         return bool(
-            conn.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
-            .fetchall()
+            conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()"
+                " AND datname LIKE %s", [f"schemadiff\\_tmp\\_{pid}\\_%"],
+            ).fetchall()
         )
 
 
@@ -40,7 +44,7 @@ def test_sigterm_while_loading_drops_the_temporary_databases(shadow_url, tmp_pat
         env={**os.environ, "SCHEMADIFF_NO_CACHE": "1"},
     )
     deadline = time.monotonic() + 30
-    while not _sleeping(shadow_url):
+    while not _sleeping(shadow_url, process.pid):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the desired file never started loading"
         time.sleep(0.1)

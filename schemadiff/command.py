@@ -439,19 +439,25 @@ def _compare(inputs: _Inputs, current, current_index=None) -> tuple[list[Change]
             current = reconciled
             changes = diff_schemas(current, desired, owners=target.owners)
     if changes and hints:
-        # Renames are tried on databases: only plans with hints pay for loading them.
-        from .dburl import read_only
-        from .hints import apply_rename_hints
+        # The hints are a rename map on the current model; databases are loaded only when the
+        # model cannot follow a rename exactly (see hints.plan_with_renames).
+        from .hints import plan_with_renames
 
-        with contextlib.ExitStack() as stack:
-            desired_url = stack.enter_context(inputs.desired_database())
-            if target.db_url:
-                current_url = read_only(target.db_url)
-            else:
-                current_url = stack.enter_context(inputs.current_database())
-            changes = apply_rename_hints(changes, hints, current_url, desired_url, owners=target.owners,
-                                         settle=lambda c, d: _same_expressions(inputs, c, d))
-        changes = _in_scope(target.scope, changes)  # renames re-diff whole databases
+        @contextlib.contextmanager
+        def databases():
+            from .dburl import read_only
+
+            with contextlib.ExitStack() as stack:
+                desired_url = stack.enter_context(inputs.desired_database())
+                if target.db_url:
+                    current_url = read_only(target.db_url)
+                else:
+                    current_url = stack.enter_context(inputs.current_database())
+                yield current_url, desired_url
+
+        changes = plan_with_renames(changes, hints, current, desired, owners=target.owners,
+                                    settle=lambda c, d: _same_expressions(inputs, c, d), databases=databases)
+        changes = _in_scope(target.scope, changes)  # the fallback re-diffs whole databases
     return changes, probable_renames(changes, current, desired, write_in=inputs.hints_belong_in)
 
 
@@ -821,18 +827,19 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
     down_changes = diff_schemas(desired, current, owners=owners)
     sha = content_hash(inputs.desired_text)
     with inputs.desired_database() as desired_url, inputs.current_database() as current_url:
-        from .hints import apply_rename_hints, invert_hints
+        from .hints import invert_hints, plan_with_renames
 
         if hints:
             def settle(current_model, desired_model):
                 return _same_expressions(inputs, current_model, desired_model)
 
-            changes = _in_scope(scope, apply_rename_hints(changes, hints, current_url, desired_url, owners=owners,
-                                                          settle=settle))
-            down_changes = _in_scope(
-                scope, apply_rename_hints(down_changes, invert_hints(hints), desired_url, current_url, owners=owners,
-                                          settle=settle)
-            )
+            # A rename map on the models; the databases serve only renames the model cannot follow.
+            changes = _in_scope(scope, plan_with_renames(
+                changes, hints, current, desired, owners=owners, settle=settle,
+                databases=lambda: contextlib.nullcontext((current_url, desired_url))))
+            down_changes = _in_scope(scope, plan_with_renames(
+                down_changes, invert_hints(hints), desired, current, owners=owners, settle=settle,
+                databases=lambda: contextlib.nullcontext((desired_url, current_url))))
         refused = destructive(changes)
         if refused and not allow_destructive:
             from .hints import probable_renames

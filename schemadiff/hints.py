@@ -26,6 +26,7 @@ plans without hints, drops and adds that look like renames.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from pglast import ast, enums, parser
 
-from . import dburl
+from .engine import renames
 from .engine.ddl import ident, literal
+from .engine.model import Enum
+from .engine.renames import Rename
 from .errors import CommandError, SourcePosition
 from .sqlfile import Statement, parse_statements, position_of, read_text
 
@@ -351,91 +354,107 @@ def _qualified(schema: str, parent: str | None, name: str) -> str:
 # Applying hints
 
 
+def rename_of(hint: RenameHint) -> Rename:
+    """The engine's rename (:class:`schemadiff.engine.renames.Rename`) a hint asks for."""
+    return Rename(hint.kind, hint.schema, hint.parent, hint.old, hint.new)
+
+
 def rename_sql(hint: RenameHint) -> str:
     """The statement renaming ``hint.old`` to ``hint.new`` (its parent already carrying ``hint.parent``)."""
-    schema = ident(hint.schema)
-    if hint.kind == "table":
-        return f"ALTER TABLE {schema}.{ident(hint.old)} RENAME TO {ident(hint.new)};"
-    if hint.kind == "column":
-        return f"ALTER TABLE {schema}.{ident(hint.parent or '')} RENAME COLUMN {ident(hint.old)} TO {ident(hint.new)};"
-    if hint.kind == "index":
-        return f"ALTER INDEX {schema}.{ident(hint.old)} RENAME TO {ident(hint.new)};"
-    if hint.kind == "constraint":
-        return (
-            f"ALTER TABLE {schema}.{ident(hint.parent or '')} RENAME CONSTRAINT {ident(hint.old)}"
-            f" TO {ident(hint.new)};"
-        )
-    if hint.kind == "enum value":
-        return f"ALTER TYPE {schema}.{ident(hint.parent or '')} RENAME VALUE {literal(hint.old)} TO {literal(hint.new)};"
-    raise ValueError(f"unknown hint kind {hint.kind}")  # pragma: no cover
-
-
-_ORDER = {"table": 0, "column": 1, "constraint": 2, "index": 3, "enum value": 4}
+    return renames.rename_sql(rename_of(hint))
 
 
 def apply_rename_hints(
     changes: list[Change], hints: Sequence[RenameHint], current_url: str, desired_url: str, *, owners: bool = False,
     settle: Callable[[Any, Any], Any] | None = None,
 ) -> list[Change]:
-    """The plan with hinted drop + create pairs replaced by renames.
+    """The plan from database ``current_url`` to ``desired_url`` with hinted drop + create pairs made renames.
 
-    ``owners``: the fresh diff compares owners too (the target's setting).
-    ``settle(current, desired)``: the current model with expressions that
-    differ only as PostgreSQL prints them settled (the caller's
-    ``_same_expressions``, see ``schemadiff.engine.reprint``), applied to the
-    fresh diff's models as to the plan's own.
-
-    Renames come first, then a fresh diff of the renamed state against the
-    desired one (what else changed about the renamed objects, and everything
-    else). The renames are tried on a copy: of the current database when it
-    is one of schemadiff's temporary databases, else (a live database, never
-    written to) the reverse renames on a copy of the desired one, whose diff
-    then comes first and the renames last.
-
-    For down migrations call it with :func:`invert_hints` and the two URLs
-    swapped.
+    Reads both databases into models and calls :func:`plan_with_renames`
+    (the URLs serve its fallback). ``changes`` is the plan without hints,
+    returned as it is when no hint applies.
     """
     if not hints:
         return changes
-    applicable = _applicable(hints, current_url, desired_url)
+    from .inspect import inspect_database
+
+    current, desired = inspect_database(current_url), inspect_database(desired_url)
+    return plan_with_renames(changes, hints, current, desired, owners=owners, settle=settle,
+                             databases=lambda: contextlib.nullcontext((current_url, desired_url)))
+
+
+def plan_with_renames(
+    changes: list[Change], hints: Sequence[RenameHint], current: Schema, desired: Schema, *, owners: bool = False,
+    settle: Callable[[Any, Any], Any] | None = None,
+    databases: Callable[[], contextlib.AbstractContextManager[tuple[str, str]]] | None = None,
+) -> list[Change]:
+    """The plan from model ``current`` to ``desired`` with hinted drop + create pairs replaced by renames.
+
+    ``changes`` is the plan without hints (returned as it is when no hint
+    applies). ``owners``: the diff compares owners too (the target's
+    setting). ``settle(current, desired)``: the current model with
+    expressions that differ only as PostgreSQL prints them settled (the
+    caller's ``_same_expressions``, see ``schemadiff.engine.reprint``),
+    applied to the renamed model as to the plan's own.
+
+    The hints become a rename map on the current model
+    (:func:`schemadiff.engine.renames.apply_renames`): the plan is the
+    renames, then the engine's diff of the renamed model against the
+    desired one (what else changed about the renamed objects, and
+    everything else). No database is touched.
+
+    When the model cannot say exactly what a rename does to something that
+    depends on the renamed object (a view over a renamed column, say:
+    :class:`~schemadiff.engine.renames.NotModelled`), the renames are tried
+    on a copy of a database instead, as before the rename map: ``databases()``
+    gives a context yielding (current URL, desired URL); the copy is of the
+    current database when it is one of schemadiff's temporary databases,
+    else (a live database, never written to) the reverse renames run on a
+    copy of the desired one, whose diff then comes first and the renames
+    last. Without ``databases`` that case raises RenameHintError.
+
+    For down migrations call it with :func:`invert_hints` and the two models swapped.
+    Raises RenameHintError for a hint naming an old object that exists nowhere.
+    """
+    if not hints:
+        return changes
+    applicable = _applicable(hints, current, desired)
     if not applicable:
         return changes
-    from .engine.diff import Change
-    from .engine.locks import lock_of
+    rename_map = [rename_of(hint) for hint in applicable]
+    from .engine.diff import diff_schemas
 
-    forward = sorted(applicable, key=lambda h: _ORDER[h.kind])
-    renames = [
-        Change(
-            sql=rename_sql(hint),
-            action="rename",
-            kind=hint.kind,
-            name=hint.new_name,
-            table=_qualified(hint.schema, None, hint.parent if hint.kind in ("column", "constraint") else hint.new)
-            if hint.kind in ("table", "column", "constraint")
-            else None,
-            hazards=_rename_hazards(hint.kind),
-            statement=_RENAME_STATEMENTS[hint.kind],
-            lock=lock_of(_RENAME_STATEMENTS[hint.kind]),
-            relation=_renamed_relation(hint) if lock_of(_RENAME_STATEMENTS[hint.kind]) else None,
-        )
-        for hint in forward
-    ]
+    try:
+        renamed = renames.apply_renames(current, rename_map)
+    except renames.NotModelled as exc:
+        if databases is None:
+            raise RenameHintError(f"cannot apply the rename hints in the model ({exc.reason})") from None
+        with databases() as (current_url, desired_url):
+            return _renamed_on_a_copy(applicable, current_url, desired_url, owners, settle)
+    rest = diff_schemas(renamed, desired, owners=owners)
+    if rest and settle is not None:
+        settled = settle(renamed, desired)
+        if settled is not renamed:
+            rest = diff_schemas(settled, desired, owners=owners)
+    return renames.rename_changes(rename_map) + rest
+
+
+def _renamed_on_a_copy(applicable: list[RenameHint], current_url: str, desired_url: str, owners: bool,
+                       settle) -> list[Change]:
+    """The fallback for renames the model cannot follow exactly: run them on a database copy and read it again."""
+    rename_map = [rename_of(hint) for hint in applicable]
+    forward = renames.rename_changes(rename_map)
     if _is_temporary(current_url):
         with _copy_of(current_url) as copy_url:
-            _run(copy_url, [change.sql for change in renames])
+            _run(copy_url, [change.sql for change in forward])
             rest = _diff(copy_url, desired_url, owners, settle)
-        return renames + rest
-    backward = [hint.inverted() for hint in sorted(applicable, key=lambda h: -_ORDER[h.kind])]
+        return forward + rest
+    backward = [renames.rename_sql(rename_of(hint.inverted()))
+                for hint in sorted(applicable, key=lambda h: -renames.KINDS.index(h.kind))]
     with _copy_of(desired_url) as copy_url:
-        _run(copy_url, [rename_sql(hint) for hint in backward])
+        _run(copy_url, backward)
         rest = _diff(current_url, copy_url, owners, settle)
-    return rest + renames
-
-
-# The statement kind (schemadiff.engine.locks.STATEMENT_LOCKS) of each hint's rename.
-_RENAME_STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUMN",
-                      "index": "ALTER INDEX RENAME", "constraint": "ALTER TABLE RENAME CONSTRAINT",
-                      "enum value": "ALTER TYPE RENAME VALUE"}
+    return rest + forward
 
 
 def _diff(current_url: str, desired_url: str, owners: bool, settle) -> list[Change]:
@@ -450,28 +469,6 @@ def _diff(current_url: str, desired_url: str, owners: bool, settle) -> list[Chan
         if settled is not current:
             changes = diff_schemas(settled, desired, owners=owners)
     return changes
-
-
-def _renamed_relation(hint: RenameHint) -> str | None:
-    """The relation a hint's rename locks, as the model names it (``schema.name``, unquoted) when it runs:
-    a table under its old name."""
-    if hint.kind == "table":
-        return f"{hint.schema}.{hint.old}"
-    if hint.kind in ("column", "constraint"):
-        return f"{hint.schema}.{hint.parent}"
-    return None
-
-
-def _rename_hazards(kind: str) -> tuple[str, ...]:
-    """A renamed table or column breaks the running application's queries (squawk: renaming-column/-table);
-    the lock hazard follows the rename's lock (engine.locks): ACCESS EXCLUSIVE on the table for a table,
-    column or constraint, none on any table for an index (only the index is locked) or an enum value."""
-    from .engine.hazards import ACCESS_EXCLUSIVE, BREAKS_CLIENTS
-    from .engine.locks import LockMode, lock_of
-
-    breaks = (BREAKS_CLIENTS,) if kind in ("table", "column") else ()
-    locks = lock_of(_RENAME_STATEMENTS[kind]) is LockMode.ACCESS_EXCLUSIVE
-    return breaks + ((ACCESS_EXCLUSIVE,) if locks else ())
 
 
 def _is_temporary(url: str) -> bool:
@@ -507,8 +504,8 @@ def _run(url: str, statements: Sequence[str]) -> None:
         ) from None
 
 
-def _applicable(hints: Sequence[RenameHint], current_url: str, desired_url: str) -> list[RenameHint]:
-    """Hints whose old object is only in current and new object only in desired.
+def _applicable(hints: Sequence[RenameHint], current: Schema, desired: Schema) -> list[RenameHint]:
+    """Hints whose old object is only in current and new object only in desired (models).
 
     A hint whose rename has already happened (new in current, old gone) is
     silently skipped: hints may stay in the desired file. A hint naming an
@@ -516,53 +513,47 @@ def _applicable(hints: Sequence[RenameHint], current_url: str, desired_url: str)
     created, is a typo that would turn a rename into drop + create: error.
     """
     applicable = []
-    with dburl.connect(current_url, what="current database") as current, dburl.connect(
-        desired_url, what="desired database"
-    ) as desired:
-        for hint in hints:
-            old_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.old)
-            new_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.new) or (
-                hint.old_parent != hint.parent and _exists(current, hint.kind, hint.schema, hint.parent, hint.new)
+    for hint in hints:
+        old_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.old)
+        new_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.new) or (
+            hint.old_parent != hint.parent and _exists(current, hint.kind, hint.schema, hint.parent, hint.new)
+        )
+        new_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.new)
+        old_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.old)
+        if old_in_current and new_in_desired and not new_in_current and not old_in_desired:
+            applicable.append(hint)
+            continue
+        parent_in_current = hint.old_parent is None or _exists(
+            current, "type" if hint.kind == "enum value" else "table", hint.schema, None, hint.old_parent
+        )
+        if new_in_desired and not old_in_current and not new_in_current and parent_in_current:
+            raise RenameHintError(
+                f"{hint.position}: rename hint for {hint.kind} {hint.new_name}: the current state has no"
+                f" {hint.kind} {hint.old_name} to rename",
+                "Correct the old name in the hint, or remove the hint if the object is new.",
             )
-            new_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.new)
-            old_in_desired = _exists(desired, hint.kind, hint.schema, hint.parent, hint.old)
-            if old_in_current and new_in_desired and not new_in_current and not old_in_desired:
-                applicable.append(hint)
-                continue
-            parent_in_current = hint.old_parent is None or _exists(
-                current, "type" if hint.kind == "enum value" else "table", hint.schema, None, hint.old_parent
-            )
-            if new_in_desired and not old_in_current and not new_in_current and parent_in_current:
-                raise RenameHintError(
-                    f"{hint.position}: rename hint for {hint.kind} {hint.new_name}: the current state has no"
-                    f" {hint.kind} {hint.old_name} to rename",
-                    "Correct the old name in the hint, or remove the hint if the object is new.",
-                )
     return applicable
 
 
-_EXISTS = {
-    "table": "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('r', 'p', 'f')",
-    "index": "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('i', 'I')",
-    "column": "SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s AND c.relname = %(parent)s"
-    " AND a.attname = %(name)s AND a.attnum > 0 AND NOT a.attisdropped",
-    "constraint": "SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
-    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s AND c.relname = %(parent)s"
-    " AND k.conname = %(name)s",
-    "enum value": "SELECT 1 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
-    " JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %(schema)s AND t.typname = %(parent)s"
-    " AND e.enumlabel = %(name)s",
-    "type": "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-    " WHERE n.nspname = %(schema)s AND t.typname = %(name)s",
-}
-
-
-def _exists(conn: Any, kind: str, schema: str, parent: str | None, name: str) -> bool:
-    row = conn.execute(_EXISTS[kind], {"schema": schema, "parent": parent, "name": name}).fetchone()
-    return row is not None
+def _exists(schema: Schema, kind: str, namespace: str, parent: str | None, name: str) -> bool:
+    """Whether the model holds the object (a relation name is taken by any relation kind, as in pg_class)."""
+    if kind == "table":
+        return f"{namespace}.{name}" in schema.tables
+    if kind == "index":
+        # pg_class: a PRIMARY KEY, UNIQUE or EXCLUDE constraint's index carries the constraint's name.
+        return f"{namespace}.{name}" in schema.indexes or any(
+            c.schema == namespace and c.name == name and c.type in "pux" for c in schema.constraints.values())
+    if kind == "column":
+        table = schema.tables.get(f"{namespace}.{parent}")
+        return table is not None and name in table.columns
+    if kind == "constraint":
+        return f"{namespace}.{parent}.{name}" in schema.constraints
+    if kind == "enum value":
+        found = schema.types.get(f"{namespace}.{parent}")
+        return isinstance(found, Enum) and name in found.labels
+    if kind == "type":
+        return f"{namespace}.{name}" in schema.types
+    raise ValueError(f"unknown kind {kind}")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------

@@ -501,18 +501,29 @@ def _rewrite_expression(text: str | None, old: str, new: str, counter: Counter, 
 
 
 def _walk(node: Any, visit: Callable[[str, dict], bool]) -> None:
-    """Call ``visit(node_type, fields)`` on every node of a pglast JSON tree; a True answer skips its children."""
+    """Call ``visit(node_type, fields)`` on every node of a pglast JSON tree; a True answer skips its children.
+
+    A field whose type is fixed is printed without its node type (``"relation": {"relname": ...}``):
+    such a range variable is visited as "RangeVar", a type name as "TypeName".
+    """
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, dict):
+            if "relname" in item:
+                if not visit("RangeVar", item):
+                    stack.extend(item.values())
+                continue
+            if "names" in item and "typemod" in item:
+                if not visit("TypeName", item):
+                    stack.extend(item.values())
+                continue
             for key, value in item.items():
                 if key[:1].isupper() and isinstance(value, dict):
-                    if visit(key, value):
-                        continue
-                    stack.append(value)
+                    if not visit(key, value):
+                        stack.extend(value.values())  # the fields, not the node again
                 else:
                     stack.append(value)
 

@@ -514,6 +514,17 @@ def _applicable(hints: Sequence[RenameHint], current: Schema, desired: Schema) -
     """
     applicable = []
     for hint in hints:
+        if hint.old_parent != hint.parent and hint.kind in ("column", "constraint"):
+            # The table's own rename happened in an earlier migration (its hint stays in the file), so
+            # that hint does not apply: this column or constraint is on the table as it is named in both.
+            if (not _exists(current, "table", hint.schema, None, hint.old_parent)
+                    and _exists(current, "table", hint.schema, None, hint.parent)):
+                hint = dataclasses.replace(hint, old_parent=hint.parent,
+                                           old_name=_qualified(hint.schema, hint.parent, hint.old))
+            elif (not _exists(desired, "table", hint.schema, None, hint.parent)
+                    and _exists(desired, "table", hint.schema, None, hint.old_parent)):  # the way down
+                hint = dataclasses.replace(hint, parent=hint.old_parent,
+                                           new_name=_qualified(hint.schema, hint.old_parent, hint.new))
         old_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.old)
         new_in_current = _exists(current, hint.kind, hint.schema, hint.old_parent, hint.new) or (
             hint.old_parent != hint.parent and _exists(current, hint.kind, hint.schema, hint.parent, hint.new)

@@ -224,3 +224,23 @@ def test_no_probable_renames_when_types_differ(make_db):
     desired_url = make_db("CREATE TABLE t (id int PRIMARY KEY, email int);")
     changes = diff_databases(current_url, desired_url)
     assert probable_renames(changes, inspect_database(current_url), inspect_database(desired_url)) == []
+
+
+def test_a_column_hint_under_a_table_renamed_by_an_earlier_migration_still_renames(make_db):
+    # The table hint already applied (it stays in the file); the column's hint is new: the column is
+    # found under the table's new name, not dropped and added.
+    desired = (
+        "CREATE TABLE members (  -- schemadiff:renamed-from users\n"
+        "    id int PRIMARY KEY,\n"
+        "    email text  -- schemadiff:renamed-from mail\n"
+        ");\n"
+    )
+    current_url = make_db("CREATE TABLE members (id int PRIMARY KEY, mail text); INSERT INTO members VALUES (1, 'm');")
+    desired_url = make_db(desired)
+    hints = read_rename_hints(desired)
+    up = apply_rename_hints(diff_databases(current_url, desired_url), hints, current_url, desired_url)
+    assert [c.sql for c in up] == ["ALTER TABLE public.members RENAME COLUMN mail TO email;"]
+    down = apply_rename_hints(diff_databases(desired_url, current_url), invert_hints(hints), desired_url, current_url)
+    assert [c.sql for c in down] == ["ALTER TABLE public.members RENAME COLUMN email TO mail;"]
+    run(current_url, up)
+    assert rows(current_url, "SELECT email FROM members") == [("m",)]

@@ -79,12 +79,6 @@ class Rename:
     old: str
     new: str
 
-    def key(self, name: str) -> str:
-        """The model's key (dict key, without the kind) of the object under ``name``."""
-        if self.kind in ("column", "constraint", "enum value"):
-            return f"{self.schema}.{self.parent}.{name}"
-        return f"{self.schema}.{name}"
-
 
 RenameMap = Sequence[Rename]
 
@@ -460,6 +454,11 @@ def _identifier(text: str, token: Any) -> str | None:
     return None
 
 
+def _may_name(text: str, name: str) -> bool:
+    """False when no token of ``text`` can stand for identifier ``name`` (saves scanning most texts)."""
+    return '"' in name or name.lower() in text.lower()
+
+
 def _scan(text: str, what: str) -> list[Any]:
     try:
         return list(parser.scan(text))
@@ -478,6 +477,8 @@ def _rewrite(text: str, old: str, new: str, counter: Counter, *, prefix: str, wh
     """``text`` with every identifier token ``old`` written ``new`` (quoted as PostgreSQL would), when the
     parse tree of ``prefix + text`` holds exactly as many references to the renamed object (``counter``)
     as ``text`` holds tokens ``old``; otherwise some occurrence is something else: NotModelled."""
+    if not _may_name(text, old):
+        return text
     tokens = [t for t in _scan(text, what) if _identifier(text, t) == old]
     if not tokens:
         return text
@@ -609,7 +610,7 @@ def _refuse_mentions(schema: Schema, name: str, what: str) -> None:
     for qname, function in schema.functions.items():
         texts.append((f"function {qname}", function.definition))
     for where, text in texts:
-        if any(_identifier(text, t) == name for t in _scan(text, where)):
+        if _may_name(text, name) and any(_identifier(text, t) == name for t in _scan(text, where)):
             raise NotModelled(f"{where} may use {what}")
 
 

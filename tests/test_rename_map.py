@@ -14,6 +14,7 @@ and the plan is still right (checked by applying it).
 from __future__ import annotations
 
 import contextlib
+import copy
 import uuid
 
 import psycopg
@@ -34,7 +35,10 @@ def run(url: str, statements) -> None:
 def assert_exact(make_db, ddl: str, renames: list[Rename]) -> None:
     """The model renamed in memory equals the database renamed by PostgreSQL, read again."""
     url = make_db(ddl)
-    modelled = apply_renames(inspect_database(url), renames)
+    before = inspect_database(url)
+    untouched = copy.deepcopy(before)
+    modelled = apply_renames(before, renames)
+    assert before == untouched, "the given model is left as it was (it may be cached)"
     run(url, [rename_sql(r) for r in ordered(renames)])
     actual = inspect_database(url)
     for field in actual.__dataclass_fields__:

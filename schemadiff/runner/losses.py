@@ -85,9 +85,10 @@ _COUNTS = """
     FROM unnest(%s::oid[]) AS o(oid)
 """
 
+# No size here: pg_relation_size waits for a lock on the table, and only
+# the tables given a new storage file need one (see _stores_rows).
 _AFTER = """
-    SELECT o.oid::bigint, c.oid IS NOT NULL, c.relfilenode::bigint, c.relpersistence,
-           c.oid IS NOT NULL AND c.relkind = 'r' AND pg_catalog.pg_relation_size(c.oid) > 0
+    SELECT o.oid::bigint, c.oid IS NOT NULL, c.relfilenode::bigint, c.relpersistence
     FROM unnest(%s::oid[]) AS o(oid) LEFT JOIN pg_catalog.pg_class AS c ON c.oid = o.oid
 """
 
@@ -171,12 +172,12 @@ class Snapshot:
             found.append("track_counts is off on this server, so the rows the file deleted or updated cannot be"
                          " counted")
         oids = list(self.relations)
-        now: dict[int, tuple[bool, int, str, bool]] = {
+        now: dict[int, tuple[bool, int, str]] = {
             row[0]: row[1:] for row in conn.execute(_AFTER, [oids]).fetchall()
         }
         counts = self._counts(conn)
         for oid, before in sorted(self.relations.items(), key=lambda item: item[1].qualified):
-            exists, filenode, persistence, stored = now[oid]
+            exists, filenode, persistence = now[oid]
             deleted, updated, inserted = (
                 count - start for count, start in zip(counts[oid], self.counted.get(oid, (0, 0, 0)))
             )
@@ -188,7 +189,8 @@ class Snapshot:
                 found.append(f"{before.qualified}: {_rows(deleted)} deleted")
             if updated:
                 found.append(f"{before.qualified}: {_rows(updated)} updated (their old values are overwritten)")
-            if before.kind == "r" and filenode != before.filenode and before.stored and (not stored or inserted):
+            if (before.kind == "r" and filenode != before.filenode and before.stored
+                    and (inserted or not _stores_rows(conn, oid))):
                 found.append(f"{before.qualified}: emptied (TRUNCATE, or its storage replaced)"
                              + (f" and {_rows(inserted)} inserted" if inserted else ""))
             if before.persistence == "p" and persistence == "u":
@@ -243,6 +245,11 @@ class Snapshot:
         ).fetchone()[0]
         gone = len(self.large_objects) - still
         return [f"large objects: {gone} removed (lo_unlink)"] if gone else []
+
+
+def _stores_rows(conn: psycopg.Connection, oid: int) -> bool:
+    # The transaction gave the table its new storage, so it holds the table's lock already: no wait.
+    return bool(conn.execute("SELECT pg_catalog.pg_relation_size(%s::oid) > 0", [oid]).fetchone()[0])
 
 
 def _rows(count: int) -> str:

@@ -256,3 +256,19 @@ def test_rows_an_earlier_consented_file_deleted_are_not_counted_against_the_next
     assert [a.step.name for a in result.applied] == ["000003_trim.down.sql", "000002_plain.down.sql"]
     assert version_row(db) == [(1, False)]
     assert rows(db, "SELECT count(*) FROM victim") == [(4,)]
+
+
+@pytest.mark.parametrize("releasing", ["SELECT pg_advisory_unlock_all();", "-- schemadiff:no-transaction\nDISCARD ALL;"])
+def test_a_file_that_releases_the_migration_lock_stops_the_run(cli, db, tmp_path, releasing):
+    # Another runner could take the lock the moment it is released; going on would run two runners at once.
+    directory = make_dir(tmp_path, {
+        "000001_base.up.sql": _VICTIM,
+        "000002_unlock.up.sql": releasing,
+        "000003_next.up.sql": "CREATE INDEX next ON victim (v);",
+    })
+    result = cli("apply", "--dir", directory, "--db", db)
+    assert result.exit_code == 1 and "released the migration lock" in result.err, result.err
+    assert not is_bug_report(result.err)
+    transactional = "no-transaction" not in releasing
+    assert version_row(db) == [(1, False)] if transactional else [(2, False)]
+    assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]

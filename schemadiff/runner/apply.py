@@ -1056,7 +1056,7 @@ def _run_step(session: _Session, state: VersionState, step: Step, applied: Seque
         snapshot = Snapshot.take(
             session.conn, leave_out=((tables.schema, tables.table), (tables.schema, tables.history_table))
         )
-    hook = _VersionWrites(session.tables, state, step, snapshot, applied)
+    hook = _VersionWrites(session.tables, state, step, snapshot, applied, session.keys)
     with _guard_if_waits_for_snapshots(session, step) as guard:
         duration_ms = session.executor.run(step.script.script, what=f"migration {step.name}", hook=hook,
                                            hint=_failure_hint(step, state, applied))
@@ -1070,10 +1070,23 @@ class _VersionWrites:
     """golang-migrate's version row and our history row around one file (``execute.VersionHook``)."""
 
     def __init__(self, tables: Tables, state: VersionState, step: Step, snapshot: Snapshot | None = None,
-                 applied: Sequence[AppliedStep] = ()) -> None:
+                 applied: Sequence[AppliedStep] = (), keys: tuple[int, ...] = ()) -> None:
         self.tables, self.state, self.step = tables, state, step
-        self.snapshot, self.applied = snapshot, applied
+        self.snapshot, self.applied, self.keys = snapshot, applied, keys
         self.history_id: int | None = None
+
+    def _check_lock(self, committed: bool) -> None:
+        """Refuse to go on when the file released the migration lock: another runner may be running now."""
+        if not self.keys or migrationlock.holds(self.tables.conn, self.keys):
+            return
+        state = (f"{self.step.name} ran outside a transaction, so it stays applied and is recorded; this run stops"
+                 if committed else f"{self.step.name} was rolled back (nothing of it was applied)")
+        raise MigrationStateError(
+            f"{self.step.name} released the migration lock (pg_advisory_unlock_all(), pg_advisory_unlock() or"
+            f" DISCARD ALL), so another migration runner could have started meanwhile; {state}",
+            "Remove the statement that releases session locks from the file, then run `schemadiff status`"
+            " and apply again.",
+        )
 
     def begun(self) -> None:
         if self.snapshot is not None:
@@ -1081,6 +1094,7 @@ class _VersionWrites:
 
     def in_transaction(self, duration_ms: int) -> None:
         step = self.step
+        self._check_lock(committed=False)
         self.tables.set_version(self.state, step.target, False)
         self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
                            down_checksum=step.down_checksum)
@@ -1111,6 +1125,7 @@ class _VersionWrites:
         with self.tables.conn.transaction():
             self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
+        self._check_lock(committed=True)
 
     def failed(self, error: MigrationFailed, duration_ms: int) -> None:
         assert self.history_id is not None

@@ -272,3 +272,18 @@ def test_a_file_that_releases_the_migration_lock_stops_the_run(cli, db, tmp_path
     transactional = "no-transaction" not in releasing
     assert version_row(db) == [(1, False)] if transactional else [(2, False)]
     assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]
+
+
+def test_a_deferred_trigger_that_would_fire_at_commit_is_judged_before_it(cli, db, tmp_path):
+    directory = _directory(
+        tmp_path,
+        "CREATE TABLE log (a int);\n"
+        "CREATE CONSTRAINT TRIGGER later AFTER INSERT ON log DEFERRABLE INITIALLY DEFERRED"
+        " FOR EACH ROW EXECUTE FUNCTION wipe_trigger();",
+        "CREATE VIEW log_view AS SELECT a FROM log;\nINSERT INTO log_view VALUES (1);",
+    )
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    refused = cli("apply", "--dir", directory, "--db", db, "--down", "1")
+    assert refused.exit_code == 1 and "public.victim: 4 rows deleted" in refused.err, refused.err
+    assert rows(db, "SELECT count(*) FROM victim") == [(4,)]
+    assert version_row(db) == [(2, False)]

@@ -1101,6 +1101,9 @@ class _VersionWrites:
         if self.snapshot is None:
             return
         # After the version writes: user code on the version tables runs with them and is judged too.
+        # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now (PostgreSQL
+        # docs, SET CONSTRAINTS: "IMMEDIATE ... checked at once", pending ones included).
+        self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         lost = self.snapshot.losses(self.tables.conn)
         if lost:
             before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "

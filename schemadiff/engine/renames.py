@@ -159,12 +159,16 @@ def apply_renames(schema: Schema, renames: RenameMap) -> Schema:
 
     ``schema`` is not modified (it may be cached). Raises
     :class:`NotModelled` when a dependent's state after the rename cannot be
-    derived exactly, and ``KeyError`` when a renamed object is not in the
-    model (callers check applicability first).
+    derived exactly, or when the renamed object is not in the model as such
+    (the index of a PRIMARY KEY, UNIQUE or EXCLUDE constraint, say, which
+    PostgreSQL renames with its constraint).
     """
     renamed = _copy(schema)
     for rename in ordered(renames):
-        _RENAMERS[rename.kind](renamed, rename)
+        try:
+            _RENAMERS[rename.kind](renamed, rename)
+        except KeyError as exc:
+            raise NotModelled(f"{rename.kind} {rename.old}: {exc.args[0]} is not in the model") from None
     return renamed
 
 
@@ -234,7 +238,7 @@ def _rename_table(schema: Schema, rename: Rename) -> None:
             return seq is not None and seq.owned_by is not None and seq.owned_by[0] == old_q
         if kind == "table":
             return name in schema.tables and old_q in schema.tables[name].parents
-        return False  # views, rules, functions, types, other tables' columns (the row type)
+        return kind == "view"  # rewritten below, or NotModelled; rules, functions, types, the row type: no
 
     _refuse_dependents(schema, own, allowed, f"table {old_q}")
     for rule in schema.rules.values():
@@ -242,6 +246,8 @@ def _rename_table(schema: Schema, rename: Rename) -> None:
             raise NotModelled(f"rule {rule.name} on {old_q}")
     # Text that names the table without a recorded dependency (the row type in a column type, say).
     _refuse_mentions(schema, old, f"table {old_q}")
+    views = {name: _view_after_table_rename(view, s, old, new)
+             for name, view in schema.views.items() if _may_name(view.definition, old)}
 
     mapping: dict[Key, Key] = {("table", old_q): ("table", new_q)}
     mapping.update({("column", f"{old_q}.{c}"): ("column", f"{new_q}.{c}") for c in table.columns})
@@ -291,6 +297,8 @@ def _rename_table(schema: Schema, rename: Rename) -> None:
     for seq in schema.sequences.values():
         if seq.owned_by is not None and seq.owned_by[0] == old_q:
             seq.owned_by = (new_q, seq.owned_by[1])
+    for name, definition in views.items():
+        schema.views[name].definition = definition
     _rekey(schema, mapping)
 
 
@@ -325,12 +333,14 @@ def _rename_column_of(schema: Schema, table: Table, old: str, new: str, *, top: 
         if kind == "sequence":
             seq = schema.sequences.get(name)
             return seq is not None and seq.owned_by == (q, old)
-        return False  # views, rules, functions, policies of other tables
+        return kind == "view"  # rewritten below, or NotModelled; rules, functions, other tables' policies: no
 
     _refuse_dependents(schema, {old_key}, allowed, f"column {q}.{old}")
     for rule in schema.rules.values():
         if rule.table == q:
             raise NotModelled(f"rule {rule.name} on {q}")
+    views = {d[1]: _view_after_column_rename(schema.views[d[1]], table.schema, table.name, old, new)
+             for d in _dependents(schema, {old_key}) if d[0] == "view" and d[1] in schema.views}
     children = [t for t in schema.tables.values() if q in t.parents]
     for child in children:
         if len(child.parents) > 1 and old in child.columns:
@@ -367,6 +377,8 @@ def _rename_column_of(schema: Schema, table: Table, old: str, new: str, *, top: 
     for seq in schema.sequences.values():
         if seq.owned_by == (q, old):
             seq.owned_by = (q, new)
+    for name, definition in views.items():
+        schema.views[name].definition = definition
     _rekey(schema, {old_key: new_key})
     for child in children:
         if old in child.columns:
@@ -620,7 +632,6 @@ def _refuse_mentions(schema: Schema, name: str, what: str) -> None:
         texts.extend((f"column {table.qualified}.{c.name}", c.type) for c in table.columns.values())
     for qname, view in schema.views.items():
         texts.extend((f"view {qname}", t) for t in view.column_types)
-        texts.append((f"view {qname}", view.definition))
     for qname, other in schema.types.items():
         for attribute in getattr(other, "attributes", ()):
             texts.append((f"type {qname}", attribute.type))
@@ -693,3 +704,143 @@ def _cast_after(text: str, tokens: list[Any], index: int) -> str | None:
         parts.append("[]")
         position += 2
     return "".join(parts) or None
+
+
+# -- views ---------------------------------------------------------------------------
+#
+# pg_get_viewdef prints a view from its stored query tree (ruleutils.c): a
+# relation by its current name, a column reference as ``refname.column``
+# (unqualified when the query reads one relation, PostgreSQL 16), where the
+# refname is the relation's alias, or its current name when it has none (made
+# unique by appending ``_1``... when two would clash), and an output column
+# ``expr AS name`` unless the expression prints as that name already. A
+# renamed column read as an output column keeps the output column's name:
+# ``SELECT a FROM t`` prints ``SELECT b AS a FROM t`` after ``RENAME COLUMN a
+# TO b``. Shapes where more of ruleutils would decide (subqueries, set
+# operations, CTEs, joins with USING or NATURAL, whole-row references, a
+# refname that could clash) are NotModelled.
+
+_COMPLEX = ("SubLink", "RangeSubselect", "CommonTableExpr", "RangeFunction", "RangeTableFunc", "RangeTableSample")
+
+
+def _view_shape(text: str, what: str) -> tuple[dict, list[dict], set[str]]:
+    """The view's top SELECT, its range variables, and the node types it holds."""
+    tree = _tree(text, what)
+    statement = tree["stmts"][0]["stmt"] if tree.get("stmts") else {}
+    select = statement.get("SelectStmt")
+    if select is None or select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        raise NotModelled(f"{what}: a set operation or another statement")
+    ranges: list[dict] = []
+    kinds: set[str] = set()
+
+    def visit(kind: str, fields: dict) -> bool:
+        kinds.add(kind)
+        if kind == "RangeVar":
+            ranges.append(fields)
+        if kind == "JoinExpr" and (fields.get("usingClause") or fields.get("isNatural")):
+            kinds.add("USING")
+        if kind == "ColumnRef" and any("A_Star" in f for f in fields.get("fields", ())):
+            kinds.add("A_Star")
+        return False
+
+    _walk(select, visit)
+    return select, ranges, kinds
+
+
+def _view_after_table_rename(view: Any, schema: str, old: str, new: str) -> str:
+    text, what = view.definition, f"view {view.schema}.{view.name}"
+    names = {_identifier(text, t) for t in _scan(text, what)}
+    if old not in names:
+        return text
+    if new in names or any(n and n.startswith(old + "_") and n[len(old) + 1:].isdigit() for n in names):
+        raise NotModelled(f"{what}: the refname PostgreSQL gives {new} may clash")
+    _, ranges, kinds = _view_shape(text, what)
+    ours = [r for r in ranges if r.get("relname") == old and r.get("schemaname") == schema]
+    if kinds & {"A_Star", "USING"} or len(ours) != 1 or any(
+            (r.get("alias") or {}).get("aliasname") in (old, new) or (r.get("relname") == old and r not in ours)
+            for r in ranges):
+        raise NotModelled(f"{what}: a shape whose printed form after the rename is not derived here")
+    aliased = bool(ours[0].get("alias"))
+
+    def count(tree: Any) -> int:
+        found = 0
+
+        def visit(kind: str, fields: dict) -> bool:
+            nonlocal found
+            if kind == "RangeVar" and fields.get("relname") == old and fields.get("schemaname") == schema:
+                found += 1
+            elif kind == "TypeName" and _names(fields.get("names")) == [schema, old]:
+                found += 1
+            elif kind == "ColumnRef":
+                names = _names(fields.get("fields"))
+                if len(names) == 2 and names[0] == old and not aliased:
+                    found += 1  # the refname: the table's name, now the new one
+                return True
+            return False
+
+        _walk(tree, visit)
+        return found
+
+    return _rewrite(text, old, new, count, prefix="", what=what)
+
+
+def _view_after_column_rename(view: Any, schema: str, table: str, old: str, new: str) -> str:
+    text, what = view.definition, f"view {view.schema}.{view.name}"
+    tokens = [t for t in _scan(text, what) if _identifier(text, t) == old]
+    if not tokens:
+        return text
+    select, ranges, kinds = _view_shape(text, what)
+    ours = [r for r in ranges if r.get("relname") == table and r.get("schemaname") == schema]
+    if kinds & ({"A_Star", "USING"} | set(_COMPLEX)) or len(ours) != 1:
+        raise NotModelled(f"{what}: a shape whose printed form after the rename is not derived here")
+    refname = (ours[0].get("alias") or {}).get("aliasname") or table
+    if any(old in (r.get("relname"), (r.get("alias") or {}).get("aliasname")) for r in ranges):
+        raise NotModelled(f"{what}: a relation named {old} too")  # its name's tokens would read as the column's
+    single = len(ranges) == 1 and "JoinExpr" not in kinds
+
+    def ours_ref(fields: dict) -> bool:
+        names = _names(fields.get("fields"))
+        return names == [refname, old] or (single and names == [old])
+
+    # Every token "old" must be a column reference: ours (renamed) or another relation's, qualified by
+    # that relation's refname (refnames are unique in a printed query, so "o.a" is not ours).
+    starts = sorted(t.start for t in tokens)
+    renamed: set[int] = set()
+    accounted: set[int] = set()
+
+    def token_of(fields: dict) -> int | None:
+        return next((start for start in starts if start >= fields.get("location", -1)), None)
+
+    def visit(kind: str, fields: dict) -> bool:
+        if kind == "ColumnRef":
+            names = _names(fields.get("fields"))
+            if names and names[-1] == old:
+                start = token_of(fields)
+                if ours_ref(fields):
+                    renamed.add(start)
+                elif len(names) == 2 and names[0] != refname:
+                    accounted.add(start)
+                else:
+                    raise NotModelled(f"{what}: {'.'.join(names)} may be the renamed column")
+            return True
+        return False
+
+    _walk(select, visit)
+    if renamed & accounted or (renamed | accounted) != set(starts):
+        raise NotModelled(f"{what}: {old} appears as something other than a column reference")
+    tokens = [t for t in tokens if t.start in renamed]
+    # Output columns that were the column itself keep its old name: "b AS a".
+    keep_name: set[int] = set()
+    for target in select.get("targetList", ()):
+        fields = target.get("ResTarget", {})
+        value = fields.get("val", {}).get("ColumnRef")
+        if value is None or not ours_ref(value):
+            continue
+        if fields.get("name") == new:
+            raise NotModelled(f"{what}: an output column named {new} after the renamed column")
+        if fields.get("name") is None:
+            keep_name.add(min(t.start for t in tokens if t.start >= value["location"]))
+    for token in reversed(tokens):
+        alias = f" AS {ident(old)}" if token.start in keep_name else ""
+        text = text[: token.start] + ident(new) + alias + text[token.end + 1:]
+    return text

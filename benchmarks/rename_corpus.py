@@ -58,10 +58,13 @@ def main() -> int:
     parser.add_argument("paths", nargs="+")
     parser.add_argument("-k", dest="filter")
     parser.add_argument("--limit", type=int, default=0, help="at most this many schemas")
+    parser.add_argument("--reasons", action="store_true", help="list each not-modelled reason")
+    parser.add_argument("--every", type=int, default=1, help="only every Nth schema (a sample across the files)")
     options = parser.parse_args()
     shadow = ShadowServer.open()
     cases, _ = load_cases(options.paths, 16, options.filter)
     schemas = list(dict.fromkeys(sql for case in cases for sql in (case.current, case.desired) if sql.strip()))
+    schemas = schemas[:: options.every]
     if options.limit:
         schemas = schemas[: options.limit]
     outcomes: Counter[str] = Counter()
@@ -83,6 +86,8 @@ def main() -> int:
                 except NotModelled as exc:
                     outcomes["not modelled"] += 1
                     reasons[exc.reason.split(":")[0].split(" uses ")[0].split(" ")[0]] += 1
+                    if options.reasons:
+                        print("not modelled:", exc.reason[:300])
                     continue
                 copy = shadow.create_database(template=name)
                 try:

@@ -17,9 +17,11 @@ that defines the object says what it was called before::
 
 :func:`read_rename_hints` finds those comments with pglast's scanner and
 works out, from the parse tree, which object each hinted line defines.
-:func:`apply_rename_hints` turns a plan's drop + create into ``RENAME``
+:func:`plan_with_renames` turns a plan's drop + create into ``RENAME``
 statements followed by whatever else differs (a renamed column whose type
-changed too). Hints that no longer apply (the rename already happened) are
+changed too): the hints become the engine's rename map on the current
+model (:mod:`schemadiff.engine.renames`), with a database copy as the
+fallback for what the model cannot follow exactly. Hints that no longer apply (the rename already happened) are
 ignored, so they can stay in the file. :func:`probable_renames` lists, for
 plans without hints, drops and adds that look like renames.
 """

@@ -103,6 +103,24 @@ def test_constraint_index_and_enum_value_renames(make_db):
     ])
 
 
+SAME_NAMES = """
+CREATE TABLE a (a_id int, tenant int, PRIMARY KEY (tenant, a_id));
+CREATE TABLE b (b_id int PRIMARY KEY, a_id int, tenant int,
+    FOREIGN KEY (tenant, a_id) REFERENCES a (tenant, a_id) MATCH FULL ON DELETE CASCADE);
+CREATE TABLE c (a_id int REFERENCES c (a_id) UNIQUE);
+"""
+
+
+@pytest.mark.parametrize("renames", [
+    [Rename("column", "public", "a", "a_id", "id")],  # the referenced side only
+    [Rename("column", "public", "b", "a_id", "parent_id")],  # the referencing side only
+    [Rename("column", "public", "a", "a_id", "id"), Rename("column", "public", "b", "a_id", "a_ref")],
+    [Rename("column", "public", "c", "a_id", "x")],  # a foreign key to its own table: both sides
+], ids=["referenced", "referencing", "both", "self"])
+def test_foreign_keys_whose_two_sides_share_a_column_name(make_db, renames):
+    assert_exact(make_db, SAME_NAMES, renames)
+
+
 PARTITIONED = """
 CREATE TABLE events (id int, at date NOT NULL, kind text CHECK (kind <> ''), PRIMARY KEY (id, at))
     PARTITION BY RANGE (at);

@@ -3,7 +3,9 @@
 Owns the schema model (``model``), comparison per object kind (``diff`` and
 its ``tables``, ``usertypes``, ``objects``, ``privileges``), the order
 statements run in (``order``), what each statement risks (``hazards``,
-``typechange``) and how names and definitions are written as SQL (``ddl``).
+``typechange``), how names and definitions are written as SQL (``ddl``) and
+a rename map applied to a model as PostgreSQL renames (``renames``: rename
+hints enter the differ through it).
 
 Pure computation: nothing here connects to a server, starts a process or
 reads the migration directory. It must not import psycopg, ``dburl``,

@@ -355,8 +355,12 @@ def _rename_column_of(schema: Schema, table: Table, old: str, new: str, *, top: 
         table.partition_key = _rewrite_statement(table.partition_key, old, new, own, prefix=_PARTITION_BY,
                                                  what=f"the partition key of {q}")
     for constraint in schema.constraints.values():
-        if constraint.table == q or constraint.references == q:
-            counter = _column_counter(old, own=constraint.table == q, referenced=constraint.references == q)
+        if constraint.type == "f" and (constraint.table == q or constraint.references == q):
+            constraint.definition = _rewrite_foreign_key(constraint.definition, old, new, own=constraint.table == q,
+                                                         referenced=constraint.references == q,
+                                                         what=f"constraint {constraint.name}")
+        elif constraint.table == q:
+            counter = _column_counter(old, own=True, referenced=False)
             constraint.definition = _rewrite_statement(constraint.definition, old, new, counter,
                                                        prefix=_ADD_CONSTRAINT, what=f"constraint {constraint.name}")
     for index in schema.indexes.values():
@@ -517,6 +521,39 @@ def _rewrite(text: str, old: str, new: str, counter: Counter, *, prefix: str, wh
     if references != len(tokens):
         raise NotModelled(f"{what}: {old} appears in {text!r} as something other than the renamed object")
     for token in reversed(tokens):
+        text = text[: token.start] + ident(new) + text[token.end + 1:]
+    return text
+
+
+def _rewrite_foreign_key(text: str, old: str, new: str, *, own: bool, referenced: bool, what: str) -> str:
+    """A foreign key's definition with column ``old`` renamed on its own side (``own``: the columns before
+    REFERENCES) and/or on the referenced side (``referenced``: the list after the referenced table).
+
+    pg_get_constraintdef prints ``FOREIGN KEY (a, b) REFERENCES s.t(c, d) [MATCH ...] [ON ...]``: column
+    lists only, so each side's tokens ``old`` must be exactly that side's occurrences in the parse tree.
+    """
+    if not _may_name(text, old):
+        return text
+    tokens = _scan(text, what)
+    split = next((i for i, t in enumerate(tokens) if t.name == "REFERENCES"), None)
+    if split is None:
+        raise NotModelled(f"{what}: no REFERENCES in {text!r}")
+    constraint: dict = {}
+
+    def visit(kind: str, fields: dict) -> bool:
+        if kind == "Constraint":
+            constraint.update(fields)
+        return False
+
+    _walk(_tree(_ADD_CONSTRAINT + text, what), visit)
+    sides = []
+    for part, names, wanted in ((tokens[:split], "fk_attrs", own), (tokens[split:], "pk_attrs", referenced)):
+        found = [t for t in part if _identifier(text, t) == old]
+        if len(found) != _names(constraint.get(names)).count(old):
+            raise NotModelled(f"{what}: {old} appears in {text!r} as something other than a column")
+        if wanted:
+            sides.extend(found)
+    for token in sorted(sides, key=lambda t: t.start, reverse=True):
         text = text[: token.start] + ident(new) + text[token.end + 1:]
     return text
 

@@ -82,6 +82,21 @@ def test_an_explicit_dir_beats_the_services_database_variable(cli, shadow_url, m
     assert "live database" in without.out
 
 
+def test_plan_of_every_service_reports_each_even_when_one_fails(cli, shadow_url, make_db, repo, monkeypatch):
+    # A CI drift check over all services must not hide postal's pending changes behind cortex's failure.
+    monkeypatch.setenv("CORTEX_DATABASE_URL", "postgres://nobody@/nowhere?host=/nonexistent-socket-dir")
+    monkeypatch.setenv("POSTAL_DATABASE_URL", make_db())  # empty: every postal table is pending
+    done = cli("plan", "--shadow", shadow_url)
+    assert done.exit_code == 1, done.out + done.err
+    assert "posts" in done.out  # postal's plan was made and shown
+    assert "plan failed for 1 of 2 services" in done.err and "cortex: cannot connect" in done.err, done.err
+    as_json = cli("plan", "--shadow", shadow_url, "--format", "json")
+    assert as_json.exit_code == 1
+    envelope = json.loads(as_json.out)
+    assert [r["service"] for r in envelope["results"]] == ["postal"] and not envelope["results"][0]["in_sync"]
+    assert "cortex: cannot connect" in envelope["error"]["message"]
+
+
 # ---------------------------------------------------------------------------
 # A derived file older than its archive is never planned
 

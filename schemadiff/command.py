@@ -77,6 +77,13 @@ class Target:
         return self.service or str(self.desired)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def resolve_targets(
     service: str | None,
     *,
@@ -110,9 +117,13 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
+        # A service's own desired file keeps that service's scope: the tables it leaves to other tools
+        # (``exclude``) stay left out, as with the service named.
+        own = next((svc for svc in config.services.values() if _same_file(svc.desired, desired)), None)
+        configured = tuple(own.exclude) if own is not None else ()
         return [Target(None, desired, directory, libpq_url(db) if db else db,
-                       scope=scope_of([*exclude, *(version_table_patterns(db) if db else ())], schemas),
-                       owners=bool(owners))]
+                       scope=scope_of([*configured, *exclude, *(version_table_patterns(db) if db else ())], schemas),
+                       owners=bool(own.owners if owners is None and own is not None else owners))]
     if service is None:
         if not config.services:
             raise ConfigError(

@@ -404,6 +404,13 @@ def test_plan_leaves_excluded_objects_and_other_schemas_alone(cli, shadow_url, l
     _edit(repo / "pyproject.toml", 'db_env = "POSTAL_DATABASE_URL"', 'db_env = "POSTAL_DATABASE_URL"\nexclude = ["django_*", "legacy.*"]')
     configured = cli("plan", "postal", "--db", live, "--shadow", shadow_url)
     assert configured.exit_code == 0, configured.out + configured.err
+    # Naming the service's desired file instead of the service keeps its scope.
+    by_file = cli("plan", "--desired", "schema/postal.sql", "--db", live, "--shadow", shadow_url)
+    assert by_file.exit_code == 0, by_file.out + by_file.err
+    elsewhere = repo / "copy.sql"
+    elsewhere.write_text((repo / "schema" / "postal.sql").read_text())
+    other_file = cli("plan", "--desired", str(elsewhere), "--db", live, "--shadow", shadow_url)
+    assert other_file.exit_code == 2 and "django_session" in other_file.out  # not a service's file: no scope
     # A real change is still planned, and only it.
     with psycopg.connect(live, autocommit=True) as conn:
         conn.execute("ALTER TABLE tags DROP COLUMN created_at")

@@ -798,6 +798,8 @@ def _run_migrations(target, **options) -> None:
                     f" match golang-migrate's NNNNNN_name.up.sql / .down.sql pattern ({_ignored_reason(path)}):"
                     " neither tool will run it."
                 )
+        elif isinstance(event, command.RunsDifferentlyUnderGolangMigrate):
+            _golang_migrate_warning(event)
         elif isinstance(event, command.BackupWritten):
             session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
         elif isinstance(event, command.SumUnchecked):
@@ -1023,6 +1025,17 @@ def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
     target = command.resolve_runner_target(service, directory=directory, need_db=False)
     path = command.rehash(target.directory)
     _s().out.print(f"wrote {escape(str(path))}")
+    for difference in command.golang_migrate_differences(target.directory):
+        _golang_migrate_warning(difference)
+
+
+def _golang_migrate_warning(event) -> None:
+    """A file golang-migrate would run differently: recorded as it is, but said (``hash`` and ``apply``)."""
+    hint = f" {event.hint}" if event.hint else ""
+    _s().err.print(
+        f"[yellow]warning:[/yellow] {escape(event.message)}; `schemadiff apply` runs it its own way, so the two"
+        f" runners cannot stand in for each other on this file.{escape(hint)}"
+    )
 
 
 # ---------------------------------------------------------------------------

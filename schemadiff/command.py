@@ -37,7 +37,7 @@ _RENDERING = {
         (
             "BackupWritten", "Baselined", "ChangedSinceApplied", "DownChangedSinceApplied", "FilesIgnored",
             "LockWaiterCanceled", "LockWaiting", "LockYielded", "MigrationFinished", "MigrationStarted",
-            "SumUnchecked",
+            "SumUnchecked", "RunsDifferentlyUnderGolangMigrate",
         ),
         "runner.apply",
     ),
@@ -1172,6 +1172,14 @@ def rehash(directory: Path) -> Path:
     from .migrations import write_sum
 
     return write_sum(directory)
+
+
+def golang_migrate_differences(directory: Path) -> list:
+    """The directory's files golang-migrate would run differently from ``apply``
+    (list of ``runner.apply.RunsDifferentlyUnderGolangMigrate``); see that module."""
+    from .runner.apply import golang_migrate_differences as differences
+
+    return differences(directory)
 
 
 # --------------------------------------------------------------------------

@@ -245,6 +245,7 @@ def summarize(changes: list[Change]) -> list[TableSummary]:
     indexes; its columns and comments are part of creating it.
     """
     new_tables = {c.name for c in changes if c.kind == "table" and c.action == "create"}
+    tables = {c.table for c in changes if c.table}
     rows: dict[str, TableSummary] = {}
     for change in changes:
         group = change.table or f"{change.kind} {change.name}"
@@ -270,7 +271,9 @@ def summarize(changes: list[Change]) -> list[TableSummary]:
             row.removed.remove(label)
             if label not in row.changed:
                 row.changed.append(label)
-    return list(rows.values())
+    # By name, tables first, so a reviewer finds a table where the alphabet puts it (statement order
+    # follows dependencies and renames, not names); objects outside tables after them.
+    return sorted(rows.values(), key=lambda row: (row.table not in tables, row.table))
 
 
 def _short(name: str, table: str) -> str:

@@ -1140,9 +1140,10 @@ class _VersionWrites:
         if lost:
             before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "
                       if self.applied else "")
+            what = ("could not be judged" if all(line.startswith("track_counts") for line in lost)
+                    else "deleted data that reading it did not show")
             raise DestructiveChangeRefused(
-                f"going down, {step.name} deleted data that reading it did not show, so it was rolled back"
-                f" (nothing of it was applied):\n{_listed(lost)}",
+                f"going down, {step.name} {what}, so it was rolled back (nothing of it was applied):\n{_listed(lost)}",
                 before + f"The database is at {_shown(self.state.version)}, clean. The file, or user code it set"
                 " off (a trigger, rule, default, cast or function), deleted what is listed; if that is intended,"
                 " re-run with --allow-destructive (take a backup first, e.g. --backup DIR).",

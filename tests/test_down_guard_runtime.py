@@ -16,6 +16,7 @@ judge must not cry wolf at the downs people write.
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from test_guards import is_bug_report, make_dir, rows, version_row
@@ -213,8 +214,6 @@ def test_setting_track_counts_in_a_down_file_needs_consent(cli, db, tmp_path):
 def test_objects_made_in_the_transaction_are_not_losses_and_existing_ones_are(db):
     # The judge alone, on the real server: what the transaction makes and removes again is not a loss;
     # deleting, updating or truncating what existed before is, each named once.
-    import psycopg
-
     from schemadiff.runner.losses import Snapshot
 
     with psycopg.connect(db, autocommit=True) as conn:
@@ -287,3 +286,16 @@ def test_a_deferred_trigger_that_would_fire_at_commit_is_judged_before_it(cli, d
     assert refused.exit_code == 1 and "public.victim: 4 rows deleted" in refused.err, refused.err
     assert rows(db, "SELECT count(*) FROM victim") == [(4,)]
     assert version_row(db) == [(2, False)]
+
+
+def test_a_database_without_row_counters_cannot_be_judged_so_down_needs_consent(cli, db, tmp_path):
+    directory = _directory(tmp_path, "", "SELECT 1;")
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    with psycopg.connect(db, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(f'ALTER DATABASE "{name}" SET track_counts = off')
+    refused = cli("apply", "--dir", directory, "--db", db, "--down", "1")
+    assert refused.exit_code == 1 and "could not be judged" in refused.err and "track_counts" in refused.err, refused.err
+    assert version_row(db) == [(2, False)]
+    allowed = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
+    assert allowed.exit_code == 0 and version_row(db) == [(1, False)]

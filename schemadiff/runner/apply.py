@@ -185,6 +185,34 @@ class FilesIgnored:
 
 
 @dataclass(frozen=True)
+class RunsDifferentlyUnderGolangMigrate:
+    """A hand-written file this runner runs one way and golang-migrate another
+    (``schemadiff.execute.golang_migrate_difference``): it runs here, but the
+    two runners cannot continue each other's work through it."""
+
+    name: str
+    message: str
+    hint: str | None
+
+
+def golang_migrate_differences(directory: str | Path) -> list[RunsDifferentlyUnderGolangMigrate]:
+    """Every file of ``directory`` golang-migrate would run differently from this runner, in version order.
+
+    Raises :class:`MigrationDirectoryError` for a missing directory and
+    :class:`schemadiff.errors.SQLSyntaxError` for a file that does not parse.
+    """
+    found = []
+    for migration in _open_directory(directory).migrations:
+        for file in (migration.up, migration.down):
+            if file is None:
+                continue
+            difference = execute.golang_migrate_difference(read_script(file).script)
+            if difference is not None:
+                found.append(RunsDifferentlyUnderGolangMigrate(file.name, difference.message, difference.hint))
+    return found
+
+
+@dataclass(frozen=True)
 class BackupWritten:
     """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.runner.backup``)."""
 
@@ -211,7 +239,7 @@ class LockWaiterCanceled:
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
+    NothingToApply, FilesIgnored, RunsDifferentlyUnderGolangMigrate, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
 ]
 Confirm = Callable[[list["Step"]], bool]
 EventHandler = Callable[[Event], None]
@@ -341,6 +369,10 @@ def apply(
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
             if steps:  # up to date (a service starting up): no catalog to read
                 steps = _read_hazards(session, steps)
+            for step in steps:
+                difference = execute.golang_migrate_difference(step.script.script)
+                if difference is not None:
+                    emit(RunsDifferentlyUnderGolangMigrate(step.name, difference.message, difference.hint))
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
@@ -1108,9 +1140,10 @@ class _VersionWrites:
         if lost:
             before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "
                       if self.applied else "")
+            what = ("could not be judged" if all(line.startswith("track_counts") for line in lost)
+                    else "deleted data that reading it did not show")
             raise DestructiveChangeRefused(
-                f"going down, {step.name} deleted data that reading it did not show, so it was rolled back"
-                f" (nothing of it was applied):\n{_listed(lost)}",
+                f"going down, {step.name} {what}, so it was rolled back (nothing of it was applied):\n{_listed(lost)}",
                 before + f"The database is at {_shown(self.state.version)}, clean. The file, or user code it set"
                 " off (a trigger, rule, default, cast or function), deleted what is listed; if that is intended,"
                 " re-run with --allow-destructive (take a backup first, e.g. --backup DIR).",

@@ -187,6 +187,10 @@ def test_views_over_renamed_objects_are_printed_as_postgresql_prints_them(make_d
     ("CREATE TYPE m AS ENUM ('x', 'y'); CREATE TABLE t (k m) PARTITION BY LIST (k);"
      " CREATE TABLE t_x PARTITION OF t FOR VALUES IN ('x');", Rename("enum value", "public", "m", "x", "z")),
     ("CREATE TABLE t (a int); CREATE TABLE holder (row_of t);", Rename("table", "public", None, "t", "u")),
+    # A new name longer than 63 bytes, which PostgreSQL truncates (found by benchmarks/rename_corpus.py).
+    ('CREATE TABLE "表表表表表表表表表表表表表表表表表表表表" (a integer CHECK (a > 0));',
+     Rename("constraint", "public", "表表表表表表表表表表表表表表表表表表表表", "表表表表表表表表表表表表表表表表表表_a_check",
+            "表表表表表表表表表表表表表表表表表表_a_check_rn")),
     # The index of a UNIQUE constraint: renaming it renames the constraint too.
     ("CREATE TABLE t (a int CONSTRAINT t_a_key UNIQUE);", Rename("index", "public", None, "t_a_key", "t_a_uq")),
 ])

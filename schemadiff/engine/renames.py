@@ -49,6 +49,7 @@ from .locks import LockMode, lock_of
 from .model import Constraint, Enum, Key, Schema, Table
 
 KINDS = ("table", "column", "constraint", "index", "enum value")  # also the order renames run in
+_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1 (an enum label's limit is the same)
 
 
 class NotModelled(Exception):
@@ -165,6 +166,9 @@ def apply_renames(schema: Schema, renames: RenameMap) -> Schema:
     """
     renamed = _copy(schema)
     for rename in ordered(renames):
+        if len(rename.new.encode()) > _MAX_IDENTIFIER_BYTES:
+            # PostgreSQL truncates a longer name (PostgreSQL docs, "Identifiers and Key Words": NAMEDATALEN).
+            raise NotModelled(f"{rename.kind} {rename.new}: longer than {_MAX_IDENTIFIER_BYTES} bytes")
         try:
             _RENAMERS[rename.kind](renamed, rename)
         except KeyError as exc:

@@ -4,7 +4,7 @@ The database's version lives in golang-migrate's ``schema_migrations``, so
 either tool can take over from the other. schemadiff is stricter:
 
 * everything is checked before anything runs: the directory's sum, the
-  database's version (clean, known to the directory), every file of the plan
+  database's version (clean, known to the directory), every file of the schedule
   parses, every step down has its ``.down`` file;
 * a file that can run in a transaction runs in ONE transaction together with
   its version update and history row: killed at any moment, the database
@@ -65,12 +65,13 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
 
 
-# --- plan and results --------------------------------------------------------
+# --- schedule and results ----------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Step:
-    """One file to run and the version recorded once it has run."""
+class ScheduledFile:
+    """One file of the runner's schedule: the file to run and the version recorded once it has run
+    (golang-migrate's ``Migration`` with its ``TargetVersion``). Not a change of the diff engine's plan."""
 
     script: MigrationScript
     target: int | None  # None: no migration applied any more
@@ -102,8 +103,8 @@ class Step:
 
 
 @dataclass(frozen=True)
-class AppliedStep:
-    step: Step
+class AppliedFile:
+    step: ScheduledFile
     duration_ms: int
 
 
@@ -112,8 +113,8 @@ class ApplyResult:
     directory: Path
     start_version: int | None  # before the run (before a baseline)
     final_version: int | None  # after the run; for a dry run, where it would end
-    plan: tuple[Step, ...]
-    applied: tuple[AppliedStep, ...]
+    schedule: tuple[ScheduledFile, ...]  # the files to run, in order (not the diff engine's plan)
+    applied: tuple[AppliedFile, ...]
     dry_run: bool
     baselined: int | None
     sum_verified: bool  # False: the directory has no schemadiff.sum
@@ -162,12 +163,12 @@ class Baselined:
 
 @dataclass(frozen=True)
 class MigrationStarted:
-    step: Step
+    step: ScheduledFile
 
 
 @dataclass(frozen=True)
 class MigrationFinished:
-    step: Step
+    step: ScheduledFile
     duration_ms: int
 
 
@@ -205,14 +206,14 @@ class LockWaiterCanceled:
     so that the build could finish (see ``schemadiff.runner.lock``)."""
 
     waiter: migrationlock.CanceledWaiter
-    step: Step
+    step: ScheduledFile
 
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
     NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
 ]
-Confirm = Callable[[list["Step"]], bool]
+Confirm = Callable[[list["ScheduledFile"]], bool]
 EventHandler = Callable[[Event], None]
 
 
@@ -291,13 +292,13 @@ def apply(
     ``down=N`` reverts the last N applied migrations instead. ``baseline=V``
     adopts a database whose schema exists but has no version: V is recorded
     as applied without running 1..V, then the run continues. ``dry_run``
-    returns the plan and touches nothing.
+    returns the schedule and touches nothing.
 
     Guards (each raises a :class:`CommandError` subclass, exit 1), all
     checked before anything runs but drift, checked before the file it
     concerns:
 
-    * a step down whose file deletes data (``Step.deletes_data``) needs
+    * a step down whose file deletes data (``ScheduledFile.deletes_data``) needs
       ``allow_destructive`` or ``confirm(steps)`` returning True (the CLI
       asks on a terminal), as golang-migrate's ``down`` asks;
     * a file below the current version that the history shows never ran
@@ -328,7 +329,7 @@ def apply(
             "Check --dir (or the service's `migrations` setting).",
         )
     _check_arguments(migrations, to, down, baseline)
-    progress: list[AppliedStep] = []
+    progress: list[AppliedFile] = []
     try:
         with _session(url) as session:
             session.emit = emit
@@ -337,7 +338,7 @@ def apply(
                 session.lock(lock_timeout, emit)
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
-            steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            steps, target = _schedule_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
             if steps:  # up to date (a service starting up): no catalog to read
                 steps = _read_hazards(session, steps)
             if dry_run:
@@ -382,7 +383,7 @@ def apply(
                 emit(MigrationStarted(step))
                 duration_ms = _run_step(session, current, step, progress)
                 current = VersionState.after_write(step.target, False)
-                progress.append(AppliedStep(step, duration_ms))
+                progress.append(AppliedFile(step, duration_ms))
                 emit(MigrationFinished(step, duration_ms))
             return ApplyResult(
                 migrations.path, state.version, current.version, tuple(steps), tuple(progress), False, baseline,
@@ -394,7 +395,7 @@ def apply(
         raise _interrupted(url, progress) from None
 
 
-def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
+def _interrupted(url: str, applied: list[AppliedFile]) -> Interrupted:
     done = ", ".join(a.step.name for a in applied) or "no migration"
     try:
         with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
@@ -466,7 +467,7 @@ def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, sha
         )
 
 
-def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None,
+def _check_drift(url: str, migrations: MigrationDirectory, step: ScheduledFile, shadow_url: str | None,
                  bookkeeping: tuple[tuple[str, str], ...]) -> None:
     """Before an up file that records the schema it was proven from, check the live schema is that one."""
     from .drift import compare_with_replay, proven_from, schema_fingerprint
@@ -506,8 +507,8 @@ def _listed(lines: list[str], limit: int = 20) -> str:
     return "\n".join(shown)
 
 
-def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
-    """The steps with what each deletes (``Step.deletes_data``), read in run order against the live catalog.
+def _read_hazards(session: _Session, steps: list[ScheduledFile]) -> list[ScheduledFile]:
+    """The steps with what each deletes (``ScheduledFile.deletes_data``), read in run order against the live catalog.
 
     The database's user code (``schemadiff.usercode``) is read once, under
     the lock, before anything runs; what each file defines is added to it as
@@ -522,7 +523,7 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
 
     code = read_user_code(session.conn)
     tables = session.tables
-    read: list[Step] = []
+    read: list[ScheduledFile] = []
     for step in steps:
         found = deleting_statements(step.script.statements, code)
         for table in (tables.table, tables.history_table):
@@ -532,7 +533,7 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
     return read
 
 
-def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:
+def _check_destructive(steps: list[ScheduledFile], allow: bool, confirm: Confirm | None) -> None:
     """Going down through files that delete data needs consent, like golang-migrate's ``down`` prompt."""
     risky = [step for step in steps if step.direction == "down" and step.deletes_data]
     if not risky or allow or (confirm is not None and confirm(risky)):
@@ -608,13 +609,15 @@ def status(url: str, directory: str | Path) -> StatusReport:
     )
 
 
-def plan_out_of_order(migrations: MigrationDirectory, versions: list[int], current: int | None) -> list[Step]:
+def schedule_out_of_order(migrations: MigrationDirectory, versions: list[int],
+                          current: int | None) -> list[ScheduledFile]:
     """Up steps for files below ``current`` that never ran; each leaves the version at ``current``."""
     steps = []
     for version in versions:
         migration = migrations.get(version)
         assert migration is not None and migration.up is not None
-        steps.append(Step(_checked_script(migration.up), current, migration.down.checksum() if migration.down else None))
+        down_checksum = migration.down.checksum() if migration.down else None
+        steps.append(ScheduledFile(_checked_script(migration.up), current, down_checksum))
     return steps
 
 
@@ -634,7 +637,7 @@ def _up_name(migrations: MigrationDirectory, version: int) -> str:
     return migration.up.name if migration is not None and migration.up is not None else str(version)
 
 
-def plan(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[Step]:
+def schedule(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[ScheduledFile]:
     """The steps from ``current`` to ``target``, every file read and parsed.
 
     Raises before anything runs when a step down has no ``.down`` file
@@ -650,7 +653,7 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
                 "Write the .up file (or remove the lone .down file).",
             )
         return [
-            Step(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
+            ScheduledFile(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
             for m in chosen if m.up is not None
         ]
     chosen = [m for m in reversed(migrations.migrations) if high < m.version <= low]
@@ -661,10 +664,11 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
             f" in {migrations.path}; nothing was run",
             "Write the missing .down files, or stop at a version above them with --to.",
         )
-    return [Step(_checked_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
+    return [ScheduledFile(_checked_script(m.down), migrations.previous(m.version))
+            for m in chosen if m.down is not None]
 
 
-def _plan_run(
+def _schedule_run(
     session: _Session,
     migrations: MigrationDirectory,
     state: VersionState,
@@ -673,7 +677,7 @@ def _plan_run(
     baseline: int | None,
     allow_out_of_order: bool,
     emit: EventHandler,
-) -> tuple[list[Step], int | None]:
+) -> tuple[list[ScheduledFile], int | None]:
     """Check the database against the directory and return the steps and the target version."""
     history = session.tables.history_rows()
     if state.dirty:
@@ -689,7 +693,7 @@ def _plan_run(
         start = baseline
     _check_known(migrations, start)
     target = _target(migrations, start, to, down)
-    steps = plan(migrations, start, target)
+    steps = schedule(migrations, start, target)
     _check_no_gap(migrations, history, start, target)
     skipped = never_applied(migrations, history, start)
     if skipped:
@@ -702,7 +706,7 @@ def _plan_run(
                 " --allow-out-of-order.",
             )
         # Run first, recording the version the database is at: the version stays.
-        steps = plan_out_of_order(migrations, skipped, start) + steps
+        steps = schedule_out_of_order(migrations, skipped, start) + steps
     for warning in _changed_since_applied(migrations, history, start):
         emit(warning)
     for step in _downs_changed(steps, history):
@@ -893,7 +897,7 @@ def _changed_since_applied(
     return changed
 
 
-def _downs_changed(steps: list[Step], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
+def _downs_changed(steps: list[ScheduledFile], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
     recorded: dict[int, str | None] = {}
     for row in history:
         if row.state == "done" and row.direction == "up":
@@ -1008,8 +1012,8 @@ def _record_baseline(
 def _yield_lock(
     session: _Session, migrations: MigrationDirectory, target: int | None, lock_timeout: float,
     emit: EventHandler,
-) -> tuple[VersionState, list[Step]]:
-    """Release the lock to the sessions waiting for it, take it back, and plan again.
+) -> tuple[VersionState, list[ScheduledFile]]:
+    """Release the lock to the sessions waiting for it, take it back, and schedule again.
 
     Called before a file that builds an index concurrently while another
     session (golang-migrate, whose wait holds a snapshot the build would wait
@@ -1031,10 +1035,10 @@ def _yield_lock(
     if state.dirty:
         raise _dirty_error(state, history)
     _check_known(migrations, state.version)
-    return state, plan(migrations, state.version, target)
+    return state, schedule(migrations, state.version, target)
 
 
-def _run_step(session: _Session, state: VersionState, step: Step, applied: Sequence[AppliedStep] = ()) -> int:
+def _run_step(session: _Session, state: VersionState, step: ScheduledFile, applied: Sequence[AppliedFile] = ()) -> int:
     """Run one file through the executor (``schemadiff.execute``) with the version table's writes as its hook.
 
     The executor resets the session first (every file starts from the state
@@ -1055,7 +1059,7 @@ def _run_step(session: _Session, state: VersionState, step: Step, applied: Seque
 class _VersionWrites:
     """golang-migrate's version row and our history row around one file (``execute.VersionHook``)."""
 
-    def __init__(self, tables: Tables, state: VersionState, step: Step) -> None:
+    def __init__(self, tables: Tables, state: VersionState, step: ScheduledFile) -> None:
         self.tables, self.state, self.step = tables, state, step
         self.history_id: int | None = None
 
@@ -1084,7 +1088,8 @@ class _VersionWrites:
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
 
 
-def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep] = ()) -> Callable[[bool, int], str]:
+def _failure_hint(step: ScheduledFile, state: VersionState,
+                  applied: Sequence[AppliedFile] = ()) -> Callable[[bool, int], str]:
     """What a failed file leaves and what to do, as the executor's hint for ``step``.
 
     ``applied``: the files this run committed before it, named first, so
@@ -1110,7 +1115,7 @@ def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep
 
 
 @contextlib.contextmanager
-def _guard_if_waits_for_snapshots(session: _Session, step: Step) -> Iterator[migrationlock.WaiterGuard | None]:
+def _guard_if_waits_for_snapshots(session: _Session, step: ScheduledFile) -> Iterator[migrationlock.WaiterGuard | None]:
     """A :class:`migrationlock.WaiterGuard` around a file that builds an index
     concurrently (the statements that wait for older snapshots), else nothing."""
     if not step.waits_for_snapshots:

@@ -15,7 +15,7 @@ two fresh databases of the embedded server, and for each direction
 
 * the plan: each change's statement text, with its typed fields (action,
   kind, name, statement kind, lock, hazards, transactionality);
-* the online plan: ``split_steps(make_online(changes, settings))`` with the
+* the online plan: ``split_files(make_online(changes, settings))`` with the
   partitioned tables of the database the plan starts from, each file's
   suffix, transactionality and full text (preamble and statements), and the
   typed fields of its changes.
@@ -37,7 +37,7 @@ from benchmarks.conformance import _load, server_major  # noqa: E402
 from benchmarks.corpus import load_cases  # noqa: E402
 from schemadiff.engine.diff import diff_schemas  # noqa: E402
 from schemadiff.inspect import inspect_database  # noqa: E402
-from schemadiff.online import OnlineSettings, make_online, split_steps, with_partitions  # noqa: E402
+from schemadiff.online import OnlineSettings, make_online, split_files, with_partitions  # noqa: E402
 from schemadiff.shadow.server import ShadowServer  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def _direction(lines: list[str], title: str, current_url: str, current, desired)
     if not changes:
         return
     settings = with_partitions(OnlineSettings(), current_url)
-    files = split_steps(make_online(changes, settings))
+    files = split_files(make_online(changes, settings))
     lines.append(f"## {title}: online, {len(files)} files")
     for number, planned in enumerate(files, start=1):
         lines.append(f"### file {number} suffix={planned.suffix!r} {'tx' if planned.transactional else 'no-tx'}")

@@ -620,7 +620,7 @@ def _mentioned_names(change: Change) -> list[str]:
 
 
 def pair_with_downs(
-    steps: list[PlannedFile],
+    files: list[PlannedFile],
     current_url: str,
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
@@ -631,7 +631,7 @@ def pair_with_downs(
     """Each up file with the down file that undoes exactly it.
 
     With ``online=False`` (a plain plan cut into several files, see
-    :func:`split_steps`) each down is the engine's diff as it stands, one
+    :func:`split_files`) each down is the engine's diff as it stands, one
     transactional file.
 
     golang-migrate steps back one version at a time, so the down file of
@@ -646,7 +646,7 @@ def pair_with_downs(
 
     ``down_hints`` are the desired file's rename hints inverted
     (:func:`schemadiff.hints.invert_hints`): without them the down file of
-    a step that renames would drop and re-create the renamed object.
+    a file that renames would drop and re-create the renamed object.
     ``owners``: the downs set owners too (the target's setting).
     """
     from .inspect import diff_databases
@@ -654,41 +654,41 @@ def pair_with_downs(
     settings = settings or OnlineSettings()
     pairs: list[tuple[PlannedFile, PlannedFile]] = []
     with _copy_of(current_url) as before, _copy_of(current_url) as after:
-        for step in steps:
-            _apply(after, step)
+        for up in files:
+            _apply(after, up)
             down_changes = diff_databases(after, before, owners=owners)
             if down_hints:
                 from .hints import apply_rename_hints
 
                 down_changes = apply_rename_hints(down_changes, down_hints, after, before, owners=owners)
             if online:
-                down = _down_step(down_changes, step, settings)
+                down = _down_file(down_changes, up, settings)
             else:
-                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), step.suffix)
-            pairs.append((step, down))
-            _apply(before, step)
+                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), up.suffix)
+            pairs.append((up, down))
+            _apply(before, up)
     return pairs
 
 
-def split_steps(steps: list[PlannedFile]) -> list[PlannedFile]:
-    """``steps`` with each transactional file cut where it would use an enum
+def split_files(files: list[PlannedFile]) -> list[PlannedFile]:
+    """``files`` with each transactional file cut where it would use an enum
     value it adds (:func:`schemadiff.runner.writer.split_new_enum_values`).
 
-    The first piece keeps the step's suffix, the others are "continue"; every
-    piece keeps the step's preamble (its SET LOCAL timeouts).
+    The first piece keeps the file's suffix, the others are "continue"; every
+    piece keeps the file's preamble (its SET LOCAL timeouts).
     """
     from .runner.writer import split_new_enum_values
 
     result: list[PlannedFile] = []
-    for step in steps:
-        groups = split_new_enum_values(step.changes) if step.transactional else [step.changes]
+    for planned in files:
+        groups = split_new_enum_values(planned.changes) if planned.transactional else [planned.changes]
         for index, group in enumerate(groups):
-            suffix = step.suffix if index == 0 else "continue"
-            result.append(PlannedFile(list(group), step.transactional, suffix, step.preamble))
+            suffix = planned.suffix if index == 0 else "continue"
+            result.append(PlannedFile(list(group), planned.transactional, suffix, planned.preamble))
     return result
 
 
-def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
+def _down_file(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
     online = make_online(changes, settings)
     if len(online) == 1:
         return dataclasses.replace(online[0], suffix=up.suffix)
@@ -711,20 +711,20 @@ def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings)
     return PlannedFile(list(changes), transactional, up.suffix, preamble)
 
 
-def _apply(url: str, step: PlannedFile) -> None:
-    """Run one step as the file it becomes, through the one executor, as ``apply`` will run that file.
+def _apply(url: str, planned: PlannedFile) -> None:
+    """Run one planned file, through the one executor, as ``apply`` will run that file.
 
-    The text is what ``generate`` writes for the step (``runner.writer.render``),
+    The text is what ``generate`` writes for it (``runner.writer.render``),
     so its transaction mode is decided by the same rule as the file's.
     """
     from .execute import script_from_text
     from .runner.writer import render
     from .shadow.replay import session
 
-    text = render(step.changes, direction="up", desired_label="an online step", desired_sha256="",
-                  preamble=step.preamble, transactional=step.transactional)
+    text = render(planned.changes, direction="up", desired_label="an online file", desired_sha256="",
+                  preamble=planned.preamble, transactional=planned.transactional)
     with session(url) as running:
-        running.run(script_from_text(text, "online step"), what="an online step (on a copy, to plan its down)")
+        running.run(script_from_text(text, "online file"), what="an online file (on a copy, to plan its down)")
 
 
 def _copy_of(url: str):

@@ -528,3 +528,41 @@ def test_the_squawk_judge_sees_through_our_own_ignores(make_db, tmp_path):
     findings = squawk_findings(directory, Facts.read(current_url))
     assert [f.split(": ")[1] for f in findings] == ["changing-column-type"], findings
     assert "price" in findings[0]
+
+
+def test_online_mode_never_parses_a_statement_back():
+    """Online mode transforms the engine's typed plan (issue #12): it imports no SQL parser, so what
+    it decides cannot come from re-reading the text the engine rendered."""
+    import ast as python_ast
+
+    import schemadiff.online
+
+    tree = python_ast.parse(Path(schemadiff.online.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in python_ast.walk(tree) if isinstance(node, python_ast.Import)
+                for alias in node.names}
+    imported |= {node.module or "" for node in python_ast.walk(tree) if isinstance(node, python_ast.ImportFrom)}
+    assert "pglast" not in {name.split(".")[0] for name in imported}, imported
+    assert not any(name.rpartition(".")[2] == "sqlfile" for name in imported), imported
+
+
+@pytest.mark.parametrize("form", [hazards.CONCURRENTLY, hazards.NOT_VALID, hazards.USING_INDEX,
+                                  hazards.PROVEN_NOT_NULL, hazards.HELPER])
+def test_the_hazards_of_each_online_form_are_decided_by_the_hazard_policy(form):
+    """What each rewritten form risks is decided once, in engine.hazards; the data-loss and rewrite
+    hazards of what a statement does are never dropped by a form that does not change that."""
+    from schemadiff.engine.locks import LockMode, lock_of
+
+    every = (hazards.DELETES_DATA, hazards.REWRITES_TABLE, hazards.ACCESS_EXCLUSIVE, hazards.BLOCKS_WRITES,
+             hazards.VALIDATES)
+    lock = {hazards.CONCURRENTLY: lock_of("CREATE INDEX CONCURRENTLY"),
+            hazards.USING_INDEX: lock_of("ALTER TABLE ADD CONSTRAINT USING INDEX")}.get(form, LockMode.ACCESS_EXCLUSIVE)
+    result = hazards.rewritten(every, form, lock)
+    if form == hazards.HELPER:
+        assert result == ()
+        return
+    assert hazards.DELETES_DATA in result and hazards.REWRITES_TABLE in result
+    assert (hazards.NON_TRANSACTIONAL in result) == (form == hazards.CONCURRENTLY)
+    if not lock.blocks_writes:
+        assert hazards.BLOCKS_WRITES not in result and hazards.ACCESS_EXCLUSIVE not in result
+    if form in (hazards.NOT_VALID, hazards.USING_INDEX, hazards.PROVEN_NOT_NULL):
+        assert hazards.VALIDATES not in result  # no scan under the statement's own lock

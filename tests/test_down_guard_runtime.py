@@ -284,19 +284,54 @@ def test_rows_an_earlier_consented_file_deleted_are_not_counted_against_the_next
 
 
 @pytest.mark.parametrize("releasing", ["SELECT pg_advisory_unlock_all();", "-- schemadiff:no-transaction\nDISCARD ALL;"])
-def test_a_file_that_releases_the_migration_lock_stops_the_run(cli, db, tmp_path, releasing):
-    # Another runner could take the lock the moment it is released; going on would run two runners at once.
+def test_a_file_that_releases_the_migration_lock_gets_it_back_or_stops_the_run(cli, db, make_db, tmp_path,
+                                                                               releasing):
+    # Another runner could take the lock the moment it is released: the runner takes it back at once, and
+    # stops (not recording the file as done) when another session was quicker.
+    import threading
+    import time
+
+    from schemadiff.runner.lock import lock_keys
+
     directory = make_dir(tmp_path, {
         "000001_base.up.sql": _VICTIM,
         "000002_unlock.up.sql": releasing,
         "000003_next.up.sql": "CREATE INDEX next ON victim (v);",
     })
-    result = cli("apply", "--dir", directory, "--db", db)
-    assert result.exit_code == 1 and "released the migration lock" in result.err, result.err
-    assert not is_bug_report(result.err)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0  # nobody else: it carries on
+    assert version_row(db) == [(3, False)]
+    db = make_db()
+    assert cli("apply", "--dir", directory, "--db", db, "--to", "1").exit_code == 0
+
     transactional = "no-transaction" not in releasing
-    assert version_row(db) == [(1, False)] if transactional else [(2, False)]
-    assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]
+    # Now another session waits for the lock; the file sleeps after releasing it, so the other one gets it.
+    (directory / "000002_unlock.up.sql").write_text(releasing + "\nSELECT pg_sleep(2);\n")
+    with psycopg.connect(db, autocommit=True) as other:
+        database, schema = other.execute("SELECT current_database(), current_schema()").fetchone()
+        keys = lock_keys(database, schema, "schema_migrations")
+        grabbed = threading.Event()
+
+        def grab() -> None:  # once the file sleeps (its lock released), take the lock as a second runner would
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not grabbed.is_set():
+                sleeping = other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                                         " AND datname = current_database()"
+                                         " AND query LIKE 'SELECT pg_sleep(2)%'").fetchone()[0]
+                if sleeping and all(other.execute("SELECT pg_try_advisory_lock(%s)", [k]).fetchone()[0] for k in keys):
+                    grabbed.set()
+                    return
+                other.execute("SELECT pg_advisory_unlock_all()")
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=grab)
+        thread.start()
+        result = cli("apply", "--dir", directory, "--db", db)
+        grabbed.set()
+        thread.join()
+        assert result.exit_code == 1 and "another session took it meanwhile" in result.err, result.err
+        assert not is_bug_report(result.err)
+        assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]
+        assert version_row(db) == ([(1, False)] if transactional else [(2, True)])
 
 
 def test_a_deferred_trigger_that_would_fire_at_commit_is_judged_before_it(cli, db, tmp_path):

@@ -45,7 +45,7 @@ from ..errors import (
     SchemaDrift,
 )
 from .lock import LockHolder
-from .losses import OWN_STATE, Snapshot
+from .losses import Snapshot
 from ..migrations import (
     EMPTY_MARKER,
     Direction,
@@ -1128,17 +1128,22 @@ class _VersionWrites:
         self.snapshot, self.applied, self.keys = snapshot, applied, keys
         self.history_id: int | None = None
 
-    def _check_lock(self, committed: bool) -> None:
-        """Refuse to go on when the file released the migration lock: another runner may be running now."""
+    def _keep_lock(self, committed: bool) -> None:
+        """Take the migration lock again if the file released it (pg_advisory_unlock_all(), DISCARD ALL);
+        refuse to go on when another session took it meanwhile: another runner may be running now."""
         if not self.keys or migrationlock.holds(self.tables.conn, self.keys):
             return
-        state = (f"{self.step.name} ran outside a transaction, so it stays applied and is recorded; this run stops"
-                 if committed else f"{self.step.name} was rolled back (nothing of it was applied)")
+        if migrationlock.retake(self.tables.conn, self.keys):
+            return  # nobody took it in between: as if it had never been released
+        state = (f"{self.step.name} ran outside a transaction, so it stays applied; the database is left dirty"
+                 f" at {_shown(self.step.target)}" if committed
+                 else f"{self.step.name} was rolled back (nothing of it was applied)")
         raise MigrationStateError(
             f"{self.step.name} released the migration lock (pg_advisory_unlock_all(), pg_advisory_unlock() or"
-            f" DISCARD ALL), so another migration runner could have started meanwhile; {state}",
-            "Remove the statement that releases session locks from the file, then run `schemadiff status`"
-            " and apply again.",
+            f" DISCARD ALL) and another session took it meanwhile, so another migration runner may be running;"
+            f" {state}",
+            "Remove the statement that releases session locks from the file; once the other runner is done, run"
+            " `schemadiff status` and apply again (or `schemadiff force VERSION` after checking a dirty state).",
         )
 
     def begun(self) -> None:
@@ -1153,7 +1158,7 @@ class _VersionWrites:
             # ... checked at once", pending ones included).
             self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         _own_state(self.tables.conn)
-        self._check_lock(committed=False)
+        self._keep_lock(committed=False)
         self.tables.set_version(self.state, step.target, False)
         self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
                            down_checksum=step.down_checksum)
@@ -1185,11 +1190,11 @@ class _VersionWrites:
 
     def after(self, duration_ms: int) -> None:
         assert self.history_id is not None
+        self._keep_lock(committed=True)  # before writing: the version table may be another runner's now
         with self.tables.conn.transaction():
             _own_state(self.tables.conn)
             self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
-        self._check_lock(committed=True)
 
     def failed(self, error: MigrationFailed, duration_ms: int) -> None:
         assert self.history_id is not None
@@ -1202,15 +1207,16 @@ def _own_state(conn: psycopg.Connection) -> None:
     """The runner's own session state for its bookkeeping, after a file's statements in the same session.
 
     A file may have set a role without rights on the version table, or a
-    search_path that puts its own ``=`` or functions before PostgreSQL's
-    (the version writes compare values). Back to the connecting user, with
-    only pg_catalog searched, for this transaction (LOCAL settings; the
-    executor resets the session before the next file anyway).
+    search_path that puts its own ``=`` before PostgreSQL's (the version
+    writes compare values). Back to the connecting user and the session's
+    own search_path (pg_catalog first, where the comparisons' exact
+    operators are), for this transaction; user triggers on the version
+    table run as they would under golang-migrate. The executor resets the
+    session before the next file anyway.
     """
     conn.execute("SET SESSION AUTHORIZATION DEFAULT")
     conn.execute("RESET ROLE")
-    for statement in OWN_STATE:
-        conn.execute(statement)
+    conn.execute("SET LOCAL search_path TO DEFAULT")
 
 
 # ALTER TABLE commands that rewrite a table and keep its rows' values (ALTER COLUMN TYPE counts anyway).

@@ -245,21 +245,38 @@ def plan(
             f"Configured services: {', '.join(t.label for t in targets)}. Run it once per service.",
         )
     results = []
+    failed: list[tuple[str, CommandError]] = []
     with session.working():
         for target in targets:
-            results.append(command.plan(target, shadow_url=shadow, status=session.status))
+            try:
+                results.append(command.plan(target, shadow_url=shadow, status=session.status))
+            except Interrupted:
+                raise
+            except CommandError as exc:
+                if len(targets) == 1:
+                    raise
+                # A CI drift check over several services reports each one, not only those before a failure.
+                failed.append((target.label, exc))
     problems = [problem for result in results for problem in result.row_problems]
-    rows_block = None
-    if problems:
-        rows_block = ExistingRowsBlock(
+    block: CommandError | None = None
+    if failed:
+        block = CommandError(
+            f"plan failed for {len(failed)} of {len(targets)} services:\n"
+            + "\n".join(f"  - {label}: {exc.message}" for label, exc in failed)
+            + ("\nand the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems)
+               if problems else ""),
+            "\n".join(dict.fromkeys(f"{label}: {exc.hint}" for label, exc in failed if exc.hint)) or None,
+        )
+    elif problems:
+        block = ExistingRowsBlock(
             "the plan fails on the live database's rows:\n" + "\n".join(f"  - {p}" for p in problems),
             "Change the desired file as each line says; a migration generated from it as it is would fail there.",
         )
     if output_format is PlanFormat.json:
-        # One envelope: the plans, and the rows error beside them (not a second document after them).
-        error = None if rows_block is None else {
-            "type": type(rows_block).__name__, "message": rows_block.message, "hint": rows_block.hint,
-            "exit_code": rows_block.exit_code,
+        # One envelope: the plans, and the error beside them (not a second document after them).
+        error = None if block is None else {
+            "type": type(block).__name__, "message": block.message, "hint": block.hint,
+            "exit_code": block.exit_code,
         }
         _write_json("plan", [_plan_json(result) for result in results], error)
     elif output_format is PlanFormat.sql:
@@ -283,8 +300,8 @@ def plan(
     for result in results:
         for note in result.notes:
             session.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
-    if rows_block is not None:
-        raise rows_block
+    if block is not None:
+        raise block
     if any(r.unexpressed for r in results):
         # Differences no migration can be generated for: an error, not pending changes.
         raise typer.Exit(EXIT_ERROR)
@@ -781,6 +798,8 @@ def _run_migrations(target, **options) -> None:
                     f" match golang-migrate's NNNNNN_name.up.sql / .down.sql pattern ({_ignored_reason(path)}):"
                     " neither tool will run it."
                 )
+        elif isinstance(event, command.RunsDifferentlyUnderGolangMigrate):
+            _golang_migrate_warning(event)
         elif isinstance(event, command.BackupWritten):
             session.out.print(f"backup written: {escape(str(event.path))} (restore with pg_restore; see README)")
         elif isinstance(event, command.SumUnchecked):
@@ -1006,6 +1025,17 @@ def hash_(service: RunnerServiceArg = None, directory: DirOpt = None) -> None:
     target = command.resolve_runner_target(service, directory=directory, need_db=False)
     path = command.rehash(target.directory)
     _s().out.print(f"wrote {escape(str(path))}")
+    for difference in command.golang_migrate_differences(target.directory):
+        _golang_migrate_warning(difference)
+
+
+def _golang_migrate_warning(event) -> None:
+    """A file golang-migrate would run differently: recorded as it is, but said (``hash`` and ``apply``)."""
+    hint = f" {event.hint}" if event.hint else ""
+    _s().err.print(
+        f"[yellow]warning:[/yellow] {escape(event.message)}; `schemadiff apply` runs it its own way, so the two"
+        f" runners cannot stand in for each other on this file.{escape(hint)}"
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ _RENDERING = {
         (
             "BackupWritten", "Baselined", "ChangedSinceApplied", "DownChangedSinceApplied", "FilesIgnored",
             "LockWaiterCanceled", "LockWaiting", "LockYielded", "MigrationFinished", "MigrationStarted",
-            "SumUnchecked",
+            "SumUnchecked", "RunsDifferentlyUnderGolangMigrate",
         ),
         "runner.apply",
     ),
@@ -77,6 +77,13 @@ class Target:
         return self.service or str(self.desired)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def resolve_targets(
     service: str | None,
     *,
@@ -110,9 +117,13 @@ def resolve_targets(
     if db is not None:
         check_url(db)
     if service is None and desired is not None:
+        # A service's own desired file keeps that service's scope: the tables it leaves to other tools
+        # (``exclude``) stay left out, as with the service named.
+        own = next((svc for svc in config.services.values() if _same_file(svc.desired, desired)), None)
+        configured = tuple(own.exclude) if own is not None else ()
         return [Target(None, desired, directory, libpq_url(db) if db else db,
-                       scope=scope_of([*exclude, *(version_table_patterns(db) if db else ())], schemas),
-                       owners=bool(owners))]
+                       scope=scope_of([*configured, *exclude, *(version_table_patterns(db) if db else ())], schemas),
+                       owners=bool(own.owners if owners is None and own is not None else owners))]
     if service is None:
         if not config.services:
             raise ConfigError(
@@ -234,6 +245,7 @@ def summarize(changes: list[Change]) -> list[TableSummary]:
     indexes; its columns and comments are part of creating it.
     """
     new_tables = {c.name for c in changes if c.kind == "table" and c.action == "create"}
+    tables = {c.table for c in changes if c.table}
     rows: dict[str, TableSummary] = {}
     for change in changes:
         group = change.table or f"{change.kind} {change.name}"
@@ -259,7 +271,9 @@ def summarize(changes: list[Change]) -> list[TableSummary]:
             row.removed.remove(label)
             if label not in row.changed:
                 row.changed.append(label)
-    return list(rows.values())
+    # By name, tables first, so a reviewer finds a table where the alphabet puts it (statement order
+    # follows dependencies and renames, not names); objects outside tables after them.
+    return sorted(rows.values(), key=lambda row: (row.table not in tables, row.table))
 
 
 def _short(name: str, table: str) -> str:
@@ -1161,6 +1175,14 @@ def rehash(directory: Path) -> Path:
     from .migrations import write_sum
 
     return write_sum(directory)
+
+
+def golang_migrate_differences(directory: Path) -> list:
+    """The directory's files golang-migrate would run differently from ``apply``
+    (list of ``runner.apply.RunsDifferentlyUnderGolangMigrate``); see that module."""
+    from .runner.apply import golang_migrate_differences as differences
+
+    return differences(directory)
 
 
 # --------------------------------------------------------------------------

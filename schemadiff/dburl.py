@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import Any
 
@@ -159,10 +160,26 @@ def connect(url: str, *, what: str = "database", autocommit: bool = False, **kwa
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, **kwargs)
     except psycopg.Error as exc:
         # libpq's messages may quote the connection string: scrubbed.
+        hint = "Check that the server is running and the URL (host, port, user, password, database) is right."
+        if _embedded_server_socket(url):
+            hint = ("This URL is the embedded server's (`schemadiff server createdb` printed it) and the server is"
+                    " not running: `schemadiff server createdb NAME` or any `schemadiff plan` starts it again"
+                    " (the databases made with createdb are kept until `schemadiff server clean`).")
         raise DatabaseError(
             f"cannot connect to the {what} at {redact(url)}: {scrub(_first_line(exc), url)}",
-            "Check that the server is running and the URL (host, port, user, password, database) is right.",
+            hint,
         ) from None
+
+
+def _embedded_server_socket(url: str) -> bool:
+    """Whether ``url``'s host is the socket directory of schemadiff's embedded server: its data
+    directory, named ``shadow-pgNN`` (``schemadiff.shadow.server``), holding a PG_VERSION file."""
+    try:
+        host = str(_parse(url).get("host") or "")
+    except Exception:  # noqa: BLE001 - only a hint depends on it
+        return False
+    return host.startswith("/") and os.path.basename(host.rstrip("/")).startswith("shadow-pg") and os.path.isfile(
+        os.path.join(host, "PG_VERSION"))
 
 
 def read_only(url: str) -> str:

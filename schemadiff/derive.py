@@ -221,6 +221,7 @@ class _Archive:
         self.shared: set[Key] = set()
         # Relations that live with a table: its indexes, its views, its owned sequences.
         self.lives_with: dict[Key, Key] = {}
+        self.relations: set[Key] = set()  # every view, sequence and index the archive creates
         for statement in statements:
             self._collect_definitions(statement)
         self._check_mapping(services)
@@ -240,6 +241,7 @@ class _Archive:
         elif isinstance(node, ast.IndexStmt) and node.idxname:
             table = _rel_key(node.relation)
             self.lives_with[(table[0], table[1], node.idxname)] = table
+            self.relations.add((table[0], table[1], node.idxname))
         elif isinstance(node, ast.AlterTableStmt):
             table = _rel_key(node.relation)
             for cmd in node.cmds or ():
@@ -249,6 +251,9 @@ class _Archive:
             key = _defined_shared(node)
             if key is not None and _owned_by(node) is None:
                 self.shared.add(key)
+        defined = _defined_relation(node)
+        if defined is not None:
+            self.relations.add(defined)
 
     def _note_constraint_index(self, table: Key, constraint: Any) -> None:
         # Primary key, unique and exclusion constraints create an index of the same name.
@@ -286,6 +291,15 @@ class _Archive:
             self._check_same_service_parents(statement, table, node)
             return _Unit(statement, table, refs)
         subject = self._subject(node)
+        named = _named_relation(node)
+        if named is not None and not self._defines(named):
+            # It would reach every service's file and fail there as "relation does not exist".
+            raise ConfigError(
+                f"{statement.position}: this statement is about {_show(named)}, which no statement of the"
+                " archive creates",
+                "Write it about a table, view, sequence or index the archive creates (after a rename, use the new"
+                " name: the old one belongs only in the `-- schemadiff:renamed-from` hint), or remove it.",
+            )
         if subject is None:
             subject = self._subject_by_refs(statement, refs)
         defined = _defined_relation(node)
@@ -294,6 +308,10 @@ class _Archive:
             self.lives_with[defined] = subject
         refs.discard(subject)
         return _Unit(statement, subject, refs)
+
+    def _defines(self, relation: Key) -> bool:
+        """Whether a statement of the archive creates ``relation`` (a table, view, sequence or index)."""
+        return relation in self.tables or relation in self.lives_with or relation in self.relations
 
     def _check_same_service_parents(self, statement: Statement, table: Key, node: ast.CreateStmt) -> None:
         """A partition, child table or LIKE copy needs its parent in the same database."""
@@ -589,6 +607,30 @@ def _defined_relation(node: Any) -> Key | None:
         return _rel_key(node.into.rel)
     if isinstance(node, ast.CreateSeqStmt):
         return _rel_key(node.sequence)
+    return None
+
+
+def _named_relation(node: Any) -> Key | None:
+    """The table or view a statement names and needs, where only a CREATE can have made it.
+
+    Indexes and sequences are left out: PostgreSQL names the ones a
+    constraint, a ``serial`` or an identity column makes (``t_pkey``,
+    ``t_id_seq``) without a statement naming them.
+    """
+    relation_kinds = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW,
+                      ObjectType.OBJECT_FOREIGN_TABLE)
+    if isinstance(node, ast.AlterTableStmt) and node.objtype in relation_kinds:
+        return _rel_key(node.relation)
+    if isinstance(node, (ast.IndexStmt, ast.CreateTrigStmt, ast.RuleStmt)):
+        return _rel_key(node.relation)
+    if isinstance(node, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
+        return _rel_key(node.table)
+    if isinstance(node, ast.CommentStmt):
+        if node.objtype in relation_kinds:
+            return _qualified("rel", node.object)
+        if node.objtype in (ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER,
+                            ObjectType.OBJECT_POLICY, ObjectType.OBJECT_RULE):
+            return _qualified("rel", node.object[:-1])
     return None
 
 

@@ -399,14 +399,17 @@ class Settings:
 class VersionHook(Protocol):
     """The version-table writes around one file (the runner's; replay and verification pass none).
 
-    ``in_transaction`` runs inside a transactional file's transaction, after
-    its statements, so the version commits with them. A file that cannot
+    ``begun`` runs first inside a transactional file's transaction, before
+    its statements; ``in_transaction`` inside it after them, so the version
+    commits with them. A file that cannot
     be in one runs under golang-migrate's dirty protocol: ``before``
     (committed before any statement: dirty), then ``after`` on success or
     ``failed`` with the error. Durations are milliseconds.
     """
 
     def before(self) -> None: ...
+
+    def begun(self) -> None: ...
 
     def in_transaction(self, duration_ms: int) -> None: ...
 
@@ -506,6 +509,8 @@ class Session:
         if script.transactional:
             started = time.monotonic()
             with self.conn.transaction():
+                if hook is not None:
+                    hook.begun()
                 self._statements(script, what, hint)
                 duration_ms = _elapsed_ms(started)
                 if hook is not None:

@@ -302,6 +302,27 @@ def test_a_listed_table_missing_from_the_archive_is_refused(tmp_path: Path) -> N
         derive_text("CREATE TABLE a (id int);", services(tmp_path, one=["a"], two=["ghosts"]))
 
 
+@pytest.mark.parametrize("statement", [
+    "COMMENT ON TABLE old_name IS 'left after a rename';",
+    "COMMENT ON COLUMN old_name.id IS 'left after a rename';",
+    "CREATE INDEX old_index ON old_name (id);",
+    "ALTER TABLE old_name ADD COLUMN note text;",
+    "CREATE TRIGGER old_trigger BEFORE INSERT ON old_name FOR EACH ROW EXECUTE FUNCTION f();",
+])
+def test_a_statement_about_a_relation_the_archive_does_not_create_is_refused(tmp_path: Path, statement: str) -> None:
+    # It would reach every service's file (one without tables too) and fail there as "relation does not exist".
+    archive = f"CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n{statement}"
+    with pytest.raises(ConfigError, match=r"archive\.sql:3:1: this statement is about old_\w+, which no statement"):
+        derive_text(archive, services(tmp_path, one=["a"], two=["b"], three=[]))
+    # About what the archive creates, it goes where that lives.
+    fine = statement.replace("old_name", "a")
+    archive = f"CREATE TABLE a (id serial PRIMARY KEY);\nCREATE TABLE b (id int);\n{fine}\n"
+    # Implicit indexes and sequences are named by PostgreSQL, not by a statement: never refused.
+    archive += "COMMENT ON INDEX a_pkey IS 'implicit';\nALTER SEQUENCE a_id_seq RESTART;"
+    derived = derive_text(archive, services(tmp_path, one=["a"], two=["b"], three=[]))
+    assert fine.split()[0] in derived["one"] and fine not in derived["two"] + derived["three"]
+
+
 def test_a_statement_over_two_services_tables_is_refused(tmp_path: Path) -> None:
     archive = "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n\nCREATE VIEW ab AS SELECT * FROM a JOIN b USING (id);"
     with pytest.raises(ConfigError, match=r"archive\.sql:4:1: this statement uses tables of services one and two"):

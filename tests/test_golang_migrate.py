@@ -679,3 +679,22 @@ def test_url_rewriting_keeps_what_libpq_reads() -> None:
 # --- our conformance corpus, applied and rolled back by golang-migrate ------------------
 # See test_conformance_subset.py::test_our_corpus_case_round_trips_through_both_runners: one
 # test per case gives the pair generate wrote to both runners (one generate, two databases).
+
+
+def test_hash_and_apply_warn_about_a_hand_written_file_golang_migrate_would_run_differently(
+        cli, db, make_db, tmp_path, golang_migrate):
+    # Two statements that cannot run in a transaction: apply runs them one by one; golang-migrate sends the file as
+    # one query, an implicit transaction, where CREATE INDEX CONCURRENTLY fails.
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "000001_t.up.sql").write_text("CREATE TABLE t (a int, b int);\n")
+    (directory / "000002_idx.up.sql").write_text(
+        "CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\n")
+    hashed = cli("hash", "--dir", directory)
+    assert hashed.exit_code == 0 and "000002_idx.up.sql cannot run in one transaction" in hashed.err, hashed.err
+    assert "000001_t.up.sql" not in hashed.err
+    applied = cli("apply", "--dir", directory, "--db", db)
+    assert applied.exit_code == 0 and "000002_idx.up.sql cannot run in one transaction" in applied.err, applied.err
+    # The warning is golang-migrate's real behaviour, not our reading of it.
+    code, output = golang_migrate.migrate(go_url(make_db()), directory, "up")
+    assert code != 0 and "CONCURRENTLY cannot" in output, output

@@ -69,3 +69,22 @@ def test_short_names_still_get_the_table(cli, tmp_path, monkeypatch):
     assert done.exit_code == 2
     assert "┃Table" in done.out and "public.small" in done.out
     assert max(len(line) for line in done.out.splitlines() if line.startswith(("┃", "│", "┏", "└"))) <= 80
+
+
+def test_the_summary_lists_tables_by_name_whatever_the_statement_order(cli, tmp_path):
+    # Statement order follows dependencies; a reviewer looks a table up by name.
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "000001_a.up.sql").write_text(
+        "CREATE TABLE zeta (id int PRIMARY KEY);\nCREATE TABLE mid (id int PRIMARY KEY);\n"
+        "CREATE TABLE alpha (id int PRIMARY KEY, z int REFERENCES zeta);\n")
+    desired = tmp_path / "d.sql"
+    desired.write_text("CREATE TABLE zeta (id int PRIMARY KEY, z int);\nCREATE TABLE mid (id int PRIMARY KEY, m int);\n"
+                       "CREATE TABLE alpha (id int PRIMARY KEY, z int REFERENCES zeta, a int);\n"
+                       "CREATE TABLE beta (id int PRIMARY KEY);\n")
+    done = cli("plan", "--desired", desired, "--dir", directory, "--format", "json")
+    assert done.exit_code == 2, done.err
+    import json
+
+    tables = [row["table"] for row in json.loads(done.out)["results"][0]["summary"]]
+    assert tables == ["public.alpha", "public.beta", "public.mid", "public.zeta"]

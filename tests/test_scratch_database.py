@@ -67,3 +67,19 @@ def test_createdb_refuses_names_it_must_not_take(cli, name):
 def test_server_status_points_to_createdb(cli):
     done = cli("server", "status")
     assert done.exit_code == 0 and "schemadiff server createdb NAME" in done.out
+
+
+def test_a_createdb_url_after_server_stop_says_how_to_start_it_again(cli, tmp_path):
+    # The embedded server's socket directory is its data directory (shadow-pgNN holding PG_VERSION): a URL
+    # createdb printed, used once the server is stopped, finds no socket there.
+    data = tmp_path / "shadow-pg16"
+    data.mkdir()
+    (data / "PG_VERSION").write_text("16\n")
+    url = f"postgres://postgres@/try_stopped?host={data}&sslmode=disable"
+    done = cli("status", "--db", url, "--dir", str(_pair(tmp_path / "migrations")))
+    assert done.exit_code != 0 and "schemadiff server createdb NAME" in done.err, done.err
+    assert "Traceback" not in done.err
+    other = tmp_path / "sockets"
+    other.mkdir()
+    done = cli("status", "--db", f"postgres://postgres@/x?host={other}&sslmode=disable", "--dir", str(tmp_path / "migrations"))
+    assert done.exit_code != 0 and "Check that the server is running" in done.err, done.err

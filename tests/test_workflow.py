@@ -82,6 +82,21 @@ def test_an_explicit_dir_beats_the_services_database_variable(cli, shadow_url, m
     assert "live database" in without.out
 
 
+def test_plan_of_every_service_reports_each_even_when_one_fails(cli, shadow_url, make_db, repo, monkeypatch):
+    # A CI drift check over all services must not hide postal's pending changes behind cortex's failure.
+    monkeypatch.setenv("CORTEX_DATABASE_URL", "postgres://nobody@/nowhere?host=/nonexistent-socket-dir")
+    monkeypatch.setenv("POSTAL_DATABASE_URL", make_db())  # empty: every postal table is pending
+    done = cli("plan", "--shadow", shadow_url)
+    assert done.exit_code == 1, done.out + done.err
+    assert "posts" in done.out  # postal's plan was made and shown
+    assert "plan failed for 1 of 2 services" in done.err and "cortex: cannot connect" in done.err, done.err
+    as_json = cli("plan", "--shadow", shadow_url, "--format", "json")
+    assert as_json.exit_code == 1
+    envelope = json.loads(as_json.out)
+    assert [r["service"] for r in envelope["results"]] == ["postal"] and not envelope["results"][0]["in_sync"]
+    assert "cortex: cannot connect" in envelope["error"]["message"]
+
+
 # ---------------------------------------------------------------------------
 # A derived file older than its archive is never planned
 
@@ -389,6 +404,13 @@ def test_plan_leaves_excluded_objects_and_other_schemas_alone(cli, shadow_url, l
     _edit(repo / "pyproject.toml", 'db_env = "POSTAL_DATABASE_URL"', 'db_env = "POSTAL_DATABASE_URL"\nexclude = ["django_*", "legacy.*"]')
     configured = cli("plan", "postal", "--db", live, "--shadow", shadow_url)
     assert configured.exit_code == 0, configured.out + configured.err
+    # Naming the service's desired file instead of the service keeps its scope.
+    by_file = cli("plan", "--desired", "schema/postal.sql", "--db", live, "--shadow", shadow_url)
+    assert by_file.exit_code == 0, by_file.out + by_file.err
+    elsewhere = repo / "copy.sql"
+    elsewhere.write_text((repo / "schema" / "postal.sql").read_text())
+    other_file = cli("plan", "--desired", str(elsewhere), "--db", live, "--shadow", shadow_url)
+    assert other_file.exit_code == 2 and "django_session" in other_file.out  # not a service's file: no scope
     # A real change is still planned, and only it.
     with psycopg.connect(live, autocommit=True) as conn:
         conn.execute("ALTER TABLE tags DROP COLUMN created_at")

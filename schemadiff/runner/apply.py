@@ -45,6 +45,7 @@ from ..errors import (
     SchemaDrift,
 )
 from .lock import LockHolder
+from .losses import OWN_STATE, Snapshot
 from ..migrations import (
     EMPTY_MARKER,
     Direction,
@@ -184,6 +185,34 @@ class FilesIgnored:
 
 
 @dataclass(frozen=True)
+class RunsDifferentlyUnderGolangMigrate:
+    """A hand-written file this runner runs one way and golang-migrate another
+    (``schemadiff.execute.golang_migrate_difference``): it runs here, but the
+    two runners cannot continue each other's work through it."""
+
+    name: str
+    message: str
+    hint: str | None
+
+
+def golang_migrate_differences(directory: str | Path) -> list[RunsDifferentlyUnderGolangMigrate]:
+    """Every file of ``directory`` golang-migrate would run differently from this runner, in version order.
+
+    Raises :class:`MigrationDirectoryError` for a missing directory and
+    :class:`schemadiff.errors.SQLSyntaxError` for a file that does not parse.
+    """
+    found = []
+    for migration in _open_directory(directory).migrations:
+        for file in (migration.up, migration.down):
+            if file is None:
+                continue
+            difference = execute.golang_migrate_difference(read_script(file).script)
+            if difference is not None:
+                found.append(RunsDifferentlyUnderGolangMigrate(file.name, difference.message, difference.hint))
+    return found
+
+
+@dataclass(frozen=True)
 class BackupWritten:
     """``pg_dump`` of the target taken before a data-deleting step (see ``schemadiff.runner.backup``)."""
 
@@ -210,7 +239,7 @@ class LockWaiterCanceled:
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
-    NothingToApply, FilesIgnored, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
+    NothingToApply, FilesIgnored, RunsDifferentlyUnderGolangMigrate, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
 ]
 Confirm = Callable[[list["Step"]], bool]
 EventHandler = Callable[[Event], None]
@@ -340,6 +369,10 @@ def apply(
             steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
             if steps:  # up to date (a service starting up): no catalog to read
                 steps = _read_hazards(session, steps)
+            for step in steps:
+                difference = execute.golang_migrate_difference(step.script.script)
+                if difference is not None:
+                    emit(RunsDifferentlyUnderGolangMigrate(step.name, difference.message, difference.hint))
             if dry_run:
                 return ApplyResult(
                     migrations.path, state.version, target, tuple(steps), (), True, baseline, sum_verified
@@ -380,7 +413,10 @@ def apply(
                 if not allow_drift:
                     _check_drift(live, migrations, step, shadow_url, _left_out(session, scope))
                 emit(MigrationStarted(step))
-                duration_ms = _run_step(session, current, step, progress)
+                # A down file the reading found harmless is judged again by PostgreSQL, inside its
+                # transaction (schemadiff.runner.losses): without consent, what it really deleted rolls back.
+                judged_by_server = step.direction == "down" and not allow_destructive and not step.deletes_data
+                duration_ms = _run_step(session, current, step, progress, judge=judged_by_server)
                 current = VersionState.after_write(step.target, False)
                 progress.append(AppliedStep(step, duration_ms))
                 emit(MigrationFinished(step, duration_ms))
@@ -525,11 +561,32 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
     read: list[Step] = []
     for step in steps:
         found = deleting_statements(step.script.statements, code)
+        if step.direction == "down" and not step.transactional:
+            found += [f"{statement.position}: {_shown_statement(statement)} (runs outside a transaction, so"
+                      " PostgreSQL cannot judge what it deletes before it commits)"
+                      for statement in step.script.statements if not _forces_no_transaction(statement)]
         for table in (tables.table, tables.history_table):
             found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
                       for why in code.relation(tables.schema, table, WRITE)]
         read.append(replace(step, deletes_data=tuple(found)))
     return read
+
+
+def _forces_no_transaction(statement: Statement) -> bool:
+    """The statements that make a file run outside a transaction and cannot reach user code the reading misses:
+    index builds and drops CONCURRENTLY (their expressions are read), REINDEX, ALTER TYPE ... ADD VALUE, VACUUM.
+    Anything else in such a file runs unjudged by the second judge (schemadiff.runner.losses), so it counts."""
+    node, kind = statement.node, statement.kind
+    if kind == "IndexStmt":
+        return bool(node.concurrent)
+    if kind == "DropStmt":
+        return bool(node.concurrent)
+    return kind in ("ReindexStmt", "AlterEnumStmt", "VacuumStmt")
+
+
+def _shown_statement(statement: Statement) -> str:
+    first = " ".join(statement.text.split())
+    return first if len(first) <= 100 else first[:97] + "..."
 
 
 def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:
@@ -1034,15 +1091,25 @@ def _yield_lock(
     return state, plan(migrations, state.version, target)
 
 
-def _run_step(session: _Session, state: VersionState, step: Step, applied: Sequence[AppliedStep] = ()) -> int:
+def _run_step(session: _Session, state: VersionState, step: Step, applied: Sequence[AppliedStep] = (), *,
+              judge: bool = False) -> int:
     """Run one file through the executor (``schemadiff.execute``) with the version table's writes as its hook.
 
     The executor resets the session first (every file starts from the state
     the connection started with), runs a transactional file in one
     transaction with its version and history rows, and any other under the
-    dirty protocol.
+    dirty protocol. ``judge``: before the transaction commits, read what it
+    did to the data that existed before it (:mod:`schemadiff.runner.losses`)
+    and raise :class:`DestructiveChangeRefused` (rolled back) if it lost
+    any; a file that cannot run in a transaction cannot be judged so.
     """
-    hook = _VersionWrites(session.tables, state, step)
+    snapshot = None
+    if judge and step.transactional:
+        tables = session.tables
+        snapshot = Snapshot.take(
+            session.conn, leave_out=((tables.schema, tables.table), (tables.schema, tables.history_table))
+        )
+    hook = _VersionWrites(session.tables, state, step, snapshot, applied, session.keys)
     with _guard_if_waits_for_snapshots(session, step) as guard:
         duration_ms = session.executor.run(step.script.script, what=f"migration {step.name}", hook=hook,
                                            hint=_failure_hint(step, state, applied))
@@ -1055,19 +1122,63 @@ def _run_step(session: _Session, state: VersionState, step: Step, applied: Seque
 class _VersionWrites:
     """golang-migrate's version row and our history row around one file (``execute.VersionHook``)."""
 
-    def __init__(self, tables: Tables, state: VersionState, step: Step) -> None:
+    def __init__(self, tables: Tables, state: VersionState, step: Step, snapshot: Snapshot | None = None,
+                 applied: Sequence[AppliedStep] = (), keys: tuple[int, ...] = ()) -> None:
         self.tables, self.state, self.step = tables, state, step
+        self.snapshot, self.applied, self.keys = snapshot, applied, keys
         self.history_id: int | None = None
+
+    def _check_lock(self, committed: bool) -> None:
+        """Refuse to go on when the file released the migration lock: another runner may be running now."""
+        if not self.keys or migrationlock.holds(self.tables.conn, self.keys):
+            return
+        state = (f"{self.step.name} ran outside a transaction, so it stays applied and is recorded; this run stops"
+                 if committed else f"{self.step.name} was rolled back (nothing of it was applied)")
+        raise MigrationStateError(
+            f"{self.step.name} released the migration lock (pg_advisory_unlock_all(), pg_advisory_unlock() or"
+            f" DISCARD ALL), so another migration runner could have started meanwhile; {state}",
+            "Remove the statement that releases session locks from the file, then run `schemadiff status`"
+            " and apply again.",
+        )
+
+    def begun(self) -> None:
+        if self.snapshot is not None:
+            self.snapshot.begin(self.tables.conn)
 
     def in_transaction(self, duration_ms: int) -> None:
         step = self.step
+        if self.snapshot is not None:
+            # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now, in the
+            # session state the file left, as COMMIT would (PostgreSQL docs, SET CONSTRAINTS: "IMMEDIATE
+            # ... checked at once", pending ones included).
+            self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _own_state(self.tables.conn)
+        self._check_lock(committed=False)
         self.tables.set_version(self.state, step.target, False)
         self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
                            down_checksum=step.down_checksum)
+        if self.snapshot is None:
+            return
+        # After the version writes: user code on the version tables runs with them and is judged too,
+        # deferred triggers they queued included.
+        self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        lost = self.snapshot.losses(self.tables.conn, _visible_rewrites(step.script.statements))
+        if lost:
+            before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "
+                      if self.applied else "")
+            what = ("could not be judged" if all(line.startswith("track_counts") for line in lost)
+                    else "deleted data that reading it did not show")
+            raise DestructiveChangeRefused(
+                f"going down, {step.name} {what}, so it was rolled back (nothing of it was applied):\n{_listed(lost)}",
+                before + f"The database is at {_shown(self.state.version)}, clean. The file, or user code it set"
+                " off (a trigger, rule, default, cast or function), deleted what is listed; if that is intended,"
+                " re-run with --allow-destructive (take a backup first, e.g. --backup DIR).",
+            )
 
     def before(self) -> None:
         step = self.step
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(self.state, step.target, True)
             self.history_id = self.tables.record(step.version, step.name, step.direction, step.script.checksum,
                                                  state="running", down_checksum=step.down_checksum)
@@ -1075,13 +1186,56 @@ class _VersionWrites:
     def after(self, duration_ms: int) -> None:
         assert self.history_id is not None
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
+        self._check_lock(committed=True)
 
     def failed(self, error: MigrationFailed, duration_ms: int) -> None:
         assert self.history_id is not None
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
+
+
+def _own_state(conn: psycopg.Connection) -> None:
+    """The runner's own session state for its bookkeeping, after a file's statements in the same session.
+
+    A file may have set a role without rights on the version table, or a
+    search_path that puts its own ``=`` or functions before PostgreSQL's
+    (the version writes compare values). Back to the connecting user, with
+    only pg_catalog searched, for this transaction (LOCAL settings; the
+    executor resets the session before the next file anyway).
+    """
+    conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+    conn.execute("RESET ROLE")
+    for statement in OWN_STATE:
+        conn.execute(statement)
+
+
+# ALTER TABLE commands that rewrite a table and keep its rows' values (ALTER COLUMN TYPE counts anyway).
+_REWRITING_COMMANDS = {"AT_AddColumn", "AT_SetTableSpace", "AT_SetAccessMethod", "AT_SetLogged",
+                       "AT_AlterColumnType", "AT_AddIdentity", "AT_SetExpression", "AT_DropExpression"}
+
+
+def _visible_rewrites(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:
+    """(schema or None, table) the file's own statements rewrite, as the second judge takes them
+    (``schemadiff.runner.losses``): a table rewritten by them keeps its rows, whatever new storage it got."""
+    found: set[tuple[str | None, str]] = set()
+    for statement in statements:
+        node, kind = statement.node, statement.kind
+        relations = []
+        if kind == "AlterTableStmt" and any(
+            getattr(getattr(cmd, "subtype", None), "name", "") in _REWRITING_COMMANDS for cmd in node.cmds or ()
+        ):
+            relations.append(node.relation)
+        elif kind in ("ClusterStmt",) and node.relation is not None:
+            relations.append(node.relation)
+        elif kind == "VacuumStmt":
+            relations += [rel.relation for rel in node.rels or () if rel.relation is not None]
+        for relation in relations:
+            found.add((relation.schemaname, relation.relname))
+    return found
 
 
 def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep] = ()) -> Callable[[bool, int], str]:

@@ -140,6 +140,22 @@ def acquire(
         time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
+def holds(conn: psycopg.Connection, keys: tuple[int, ...]) -> bool:
+    """Whether this session still holds every key (a file may have run ``pg_advisory_unlock_all()`` or,
+    outside a transaction, ``DISCARD ALL``, which releases session-level advisory locks: PostgreSQL docs,
+    "DISCARD"). Raises psycopg.Error."""
+    row = conn.execute(
+        """
+        SELECT count(DISTINCT (l.classid::bigint << 32) + l.objid::bigint)
+          FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
+           AND (l.classid::bigint << 32) + l.objid::bigint = ANY(%s)
+        """,
+        [list(keys)],
+    ).fetchone()
+    return bool(row) and row[0] == len(set(keys))
+
+
 def release(conn: psycopg.Connection, keys: tuple[int, ...]) -> None:
     for key in keys:
         conn.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -257,6 +257,21 @@ class Tables:
     # --- writing ---------------------------------------------------------
 
     def create(self) -> None:
+        """Create the version and history tables where they are missing (nothing when both are complete).
+
+        No DDL runs when they exist: every DDL statement fires the database's
+        event triggers, and user code must not run on every ``apply`` just
+        because the runner keeps its books (the down guard cannot judge what
+        runs outside a file's transaction).
+        """
+        complete = self.conn.execute(
+            "SELECT count(*) = 3 FROM pg_catalog.pg_attribute WHERE attnum > 0 AND NOT attisdropped AND"
+            " ((attrelid = pg_catalog.to_regclass(%s) AND attname = 'version')"
+            " OR (attrelid = pg_catalog.to_regclass(%s) AND attname IN ('version', 'down_checksum')))",
+            [self.versions.as_string(self.conn), self.history.as_string(self.conn)],
+        ).fetchone()
+        if complete and complete[0]:
+            return
         # golang-migrate's own statement, so its readers find what they expect.
         self.conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (version bigint not null primary key, dirty boolean not null)").format(

@@ -374,6 +374,11 @@ def _own_reason(node: Any, kind: str, running: bool, code: UserCode) -> str | No
         schema, _, bare = name.rpartition(".")
         if schema not in ("", "pg_catalog") or bare not in HARMLESS_FUNCTIONS:
             return f"calls {name}(), which may delete data"
+        if bare == "setval" and len(node.args or ()) >= 2 and not _reads_columns(node.args[1]):
+            # generate's setval continues from the rows or the old position (an expression over columns); a
+            # value that reads none is fixed and may move the sequence back, and setval is not transactional:
+            # no rollback undoes it.
+            return "setval to a fixed value may move a sequence back (new rows would reuse numbers); no rollback undoes it"
     return None
 
 
@@ -475,6 +480,19 @@ def _rewrites(column: Any, code: UserCode) -> bool:
     schema, name = _split(column.typeName.names)
     return any(d_name == name and (schema is None or d_schema in (schema, ANY_SCHEMA))
                for d_schema, d_name in code.checked_domains)
+
+
+def _reads_columns(expr: Any) -> bool:
+    """Whether an expression's tree names a column anywhere (a value computed from rows or positions)."""
+    from pglast import ast
+
+    if isinstance(expr, (list, tuple)):
+        return any(_reads_columns(item) for item in expr)
+    if not isinstance(expr, ast.Node):
+        return False
+    if isinstance(expr, ast.ColumnRef):
+        return True
+    return any(_reads_columns(getattr(expr, name)) for name in expr)
 
 
 def _constant(expr: Any) -> bool:

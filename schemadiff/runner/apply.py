@@ -562,11 +562,32 @@ def _read_hazards(session: _Session, steps: list[ScheduledFile]) -> list[Schedul
     read: list[ScheduledFile] = []
     for step in steps:
         found = deleting_statements(step.script.statements, code)
+        if step.direction == "down" and not step.transactional:
+            found += [f"{statement.position}: {_shown_statement(statement)} (runs outside a transaction, so"
+                      " PostgreSQL cannot judge what it deletes before it commits)"
+                      for statement in step.script.statements if not _forces_no_transaction(statement)]
         for table in (tables.table, tables.history_table):
             found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
                       for why in code.relation(tables.schema, table, WRITE)]
         read.append(replace(step, deletes_data=tuple(found)))
     return read
+
+
+def _forces_no_transaction(statement: Statement) -> bool:
+    """The statements that make a file run outside a transaction and cannot reach user code the reading misses:
+    index builds and drops CONCURRENTLY (their expressions are read), REINDEX, ALTER TYPE ... ADD VALUE, VACUUM.
+    Anything else in such a file runs unjudged by the second judge (schemadiff.runner.losses), so it counts."""
+    node, kind = statement.node, statement.kind
+    if kind == "IndexStmt":
+        return bool(node.concurrent)
+    if kind == "DropStmt":
+        return bool(node.concurrent)
+    return kind in ("ReindexStmt", "AlterEnumStmt", "VacuumStmt")
+
+
+def _shown_statement(statement: Statement) -> str:
+    first = " ".join(statement.text.split())
+    return first if len(first) <= 100 else first[:97] + "..."
 
 
 def _check_destructive(steps: list[ScheduledFile], allow: bool, confirm: Confirm | None) -> None:
@@ -1111,17 +1132,22 @@ class _VersionWrites:
         self.snapshot, self.applied, self.keys = snapshot, applied, keys
         self.history_id: int | None = None
 
-    def _check_lock(self, committed: bool) -> None:
-        """Refuse to go on when the file released the migration lock: another runner may be running now."""
+    def _keep_lock(self, committed: bool) -> None:
+        """Take the migration lock again if the file released it (pg_advisory_unlock_all(), DISCARD ALL);
+        refuse to go on when another session took it meanwhile: another runner may be running now."""
         if not self.keys or migrationlock.holds(self.tables.conn, self.keys):
             return
-        state = (f"{self.step.name} ran outside a transaction, so it stays applied and is recorded; this run stops"
-                 if committed else f"{self.step.name} was rolled back (nothing of it was applied)")
+        if migrationlock.retake(self.tables.conn, self.keys):
+            return  # nobody took it in between: as if it had never been released
+        state = (f"{self.step.name} ran outside a transaction, so it stays applied; the database is left dirty"
+                 f" at {_shown(self.step.target)}" if committed
+                 else f"{self.step.name} was rolled back (nothing of it was applied)")
         raise MigrationStateError(
             f"{self.step.name} released the migration lock (pg_advisory_unlock_all(), pg_advisory_unlock() or"
-            f" DISCARD ALL), so another migration runner could have started meanwhile; {state}",
-            "Remove the statement that releases session locks from the file, then run `schemadiff status`"
-            " and apply again.",
+            f" DISCARD ALL) and another session took it meanwhile, so another migration runner may be running;"
+            f" {state}",
+            "Remove the statement that releases session locks from the file; once the other runner is done, run"
+            " `schemadiff status` and apply again (or `schemadiff force VERSION` after checking a dirty state).",
         )
 
     def begun(self) -> None:
@@ -1130,17 +1156,22 @@ class _VersionWrites:
 
     def in_transaction(self, duration_ms: int) -> None:
         step = self.step
-        self._check_lock(committed=False)
+        if self.snapshot is not None:
+            # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now, in the
+            # session state the file left, as COMMIT would (PostgreSQL docs, SET CONSTRAINTS: "IMMEDIATE
+            # ... checked at once", pending ones included).
+            self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _own_state(self.tables.conn)
+        self._keep_lock(committed=False)
         self.tables.set_version(self.state, step.target, False)
         self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
                            down_checksum=step.down_checksum)
         if self.snapshot is None:
             return
-        # After the version writes: user code on the version tables runs with them and is judged too.
-        # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now (PostgreSQL
-        # docs, SET CONSTRAINTS: "IMMEDIATE ... checked at once", pending ones included).
+        # After the version writes: user code on the version tables runs with them and is judged too,
+        # deferred triggers they queued included.
         self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        lost = self.snapshot.losses(self.tables.conn)
+        lost = self.snapshot.losses(self.tables.conn, _visible_rewrites(step.script.statements))
         if lost:
             before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "
                       if self.applied else "")
@@ -1156,21 +1187,65 @@ class _VersionWrites:
     def before(self) -> None:
         step = self.step
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(self.state, step.target, True)
             self.history_id = self.tables.record(step.version, step.name, step.direction, step.script.checksum,
                                                  state="running", down_checksum=step.down_checksum)
 
     def after(self, duration_ms: int) -> None:
         assert self.history_id is not None
+        self._keep_lock(committed=True)  # before writing: the version table may be another runner's now
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
-        self._check_lock(committed=True)
 
     def failed(self, error: MigrationFailed, duration_ms: int) -> None:
         assert self.history_id is not None
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
+
+
+def _own_state(conn: psycopg.Connection) -> None:
+    """The runner's own session state for its bookkeeping, after a file's statements in the same session.
+
+    A file may have set a role without rights on the version table, or a
+    search_path that puts its own ``=`` before PostgreSQL's (the version
+    writes compare values). Back to the connecting user and the session's
+    own search_path (pg_catalog first, where the comparisons' exact
+    operators are), for this transaction; user triggers on the version
+    table run as they would under golang-migrate. The executor resets the
+    session before the next file anyway.
+    """
+    conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+    conn.execute("RESET ROLE")
+    conn.execute("SET LOCAL search_path TO DEFAULT")
+
+
+# ALTER TABLE commands that rewrite a table and keep its rows' values (ALTER COLUMN TYPE counts anyway).
+_REWRITING_COMMANDS = {"AT_AddColumn", "AT_SetTableSpace", "AT_SetAccessMethod", "AT_SetLogged",
+                       "AT_AlterColumnType", "AT_AddIdentity", "AT_SetExpression", "AT_DropExpression"}
+
+
+def _visible_rewrites(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:
+    """(schema or None, table) the file's own statements rewrite, as the second judge takes them
+    (``schemadiff.runner.losses``): a table rewritten by them keeps its rows, whatever new storage it got."""
+    found: set[tuple[str | None, str]] = set()
+    for statement in statements:
+        node, kind = statement.node, statement.kind
+        relations = []
+        if kind == "AlterTableStmt" and any(
+            getattr(getattr(cmd, "subtype", None), "name", "") in _REWRITING_COMMANDS for cmd in node.cmds or ()
+        ):
+            relations.append(node.relation)
+        elif kind in ("ClusterStmt",) and node.relation is not None:
+            relations.append(node.relation)
+        elif kind == "VacuumStmt":
+            relations += [rel.relation for rel in node.rels or () if rel.relation is not None]
+        for relation in relations:
+            found.add((relation.schemaname, relation.relname))
+    return found
 
 
 def _failure_hint(step: ScheduledFile, state: VersionState,

@@ -120,6 +120,15 @@ class ApplyResult:
     baselined: int | None
     sum_verified: bool  # False: the directory has no schemadiff.sum
 
+    @property
+    def plan(self) -> tuple[ScheduledFile, ...]:
+        """Deprecated name of :attr:`schedule` (kept so callers of the public API written before the rename
+        keep working; "plan" now means only the diff engine's plan)."""
+        import warnings
+
+        warnings.warn("ApplyResult.plan is now ApplyResult.schedule", DeprecationWarning, stacklevel=2)
+        return self.schedule
+
 
 # --- events ------------------------------------------------------------------
 

@@ -95,6 +95,10 @@ class CaseResult:
     down_sql: str = ""
     seconds: float = 0.0
     applier: str = "schemadiff"  # who ran steps 3 and 4
+    # Whether the catalog judge saw ``current`` and ``desired`` differ, read from the two snapshots the
+    # round trip takes anyway (None: not read, a state did not load). A case where they do not is no
+    # test of the engine; tests/test_conformance_subset.py requires it of our corpus.
+    states_differ: bool | None = None
 
     @property
     def id(self) -> str:
@@ -360,6 +364,8 @@ def _round_trip(
     a_url = a_urls[0]
     before = catalog.snapshot(a_url)
     desired = catalog.snapshot(b_url)
+    for result in results:
+        result.states_differ = bool(catalog.differences(desired, before))
     desired_state = (desired, dumpjudge.dump(b_url, program) if program else None)
 
     directory, work = tmp / "migrations", tmp / "work"

@@ -39,7 +39,8 @@ def migrate(
     to confirm). ``lock_timeout``: seconds (a float) to wait for
     golang-migrate's advisory lock held by another migrator.
 
-    Returns :class:`ApplyResult` (``final_version``, the files applied with
+    Returns :class:`ApplyResult` (``final_version``; ``schedule``, the
+    files it set out to run, in order; ``applied``, those that ran, with
     their ``duration_ms`` in milliseconds). Raises a subclass of
     :class:`schemadiff.errors.CommandError` (its ``message`` says what is
     wrong, ``hint`` what to do, ``exit_code`` the CLI's code) and runs

@@ -866,14 +866,14 @@ def _run_migrations(target, **options) -> None:
         ) from None
     where = redact(target.db_url)
     if result.dry_run:
-        if not result.plan:
+        if not result.schedule:
             session.out.print(f"{escape(where)}: nothing to run (version {_v(result.final_version)}).")
-        for step in result.plan:
+        for step in result.schedule:
             kind = "" if step.transactional else " (statement by statement: not transactional)"
             session.out.print(f"would run {escape(step.name)}{kind}")
             for line in step.deletes_data:
                 session.out.print(f"  [red]deletes-data[/red] {escape(line)}")
-        if result.plan:
+        if result.schedule:
             session.out.print(f"would move {escape(where)} from version {_v(result.start_version)} to {_v(result.final_version)}")
         return
     if not result.applied:

@@ -884,12 +884,12 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
         proven = schema_fingerprint(current_url)
         files = []  # (name suffix, up text, down text)
         if online:
-            from .online import OnlineSettings, make_online, pair_with_downs, split_steps, with_partitions
+            from .online import OnlineSettings, make_online, pair_with_downs, split_files, with_partitions
 
             settings = with_partitions(OnlineSettings(), current_url)
             down_hints = invert_hints(hints) if hints else ()
-            steps = split_steps(make_online(changes, settings))
-            for up, down in pair_with_downs(steps, current_url, settings, down_hints, owners=owners):
+            planned = split_files(make_online(changes, settings))
+            for up, down in pair_with_downs(planned, current_url, settings, down_hints, owners=owners):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,
@@ -902,12 +902,12 @@ def _compare_render_verify(inputs: _Inputs, label: str, allow_destructive: bool,
             # A new enum value and what uses it: one file each (see split_new_enum_values).
             from .online import PlannedFile, pair_with_downs
 
-            steps = [
+            planned = [
                 PlannedFile(group, all(c.transactional for c in group), "" if index == 0 else "continue")
                 for index, group in enumerate(split_new_enum_values(changes))
             ]
             down_hints = invert_hints(hints) if hints else ()
-            for up, down in pair_with_downs(steps, current_url, down_hints=down_hints, owners=owners, online=False):
+            for up, down in pair_with_downs(planned, current_url, down_hints=down_hints, owners=owners, online=False):
                 files.append((
                     up.suffix,
                     render(up.changes, direction="up", desired_label=label, desired_sha256=sha,

@@ -535,14 +535,39 @@ class _Reader:
                        ARRAY(SELECT o.o FROM pg_catalog.pg_class ic, unnest(ic.reloptions) WITH ORDINALITY AS o(o, n)
                              WHERE ic.oid = con.conindid ORDER BY o.n) END,
                    COALESCE((SELECT i.indisclustered FROM pg_catalog.pg_index i
-                             WHERE i.indexrelid = con.conindid AND con.contype IN ('p', 'u', 'x')), false)
+                             WHERE i.indexrelid = con.conindid AND con.contype IN ('p', 'u', 'x')), false),
+                   -- The key columns: a PRIMARY KEY's or UNIQUE's index's key columns (its INCLUDE
+                   -- columns follow them in indkey), else conkey.
+                   CASE WHEN con.contype IN ('p', 'u') THEN
+                       ARRAY(SELECT a.attname FROM pg_catalog.pg_index i,
+                                    unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                                    JOIN pg_catalog.pg_attribute a ON a.attnum = k.attnum
+                             WHERE i.indexrelid = con.conindid AND a.attrelid = i.indrelid AND k.n <= i.indnkeyatts
+                             ORDER BY k.n)
+                   ELSE ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                              ORDER BY k.n) END,
+                   CASE WHEN con.contype IN ('p', 'u') THEN
+                       ARRAY(SELECT a.attname FROM pg_catalog.pg_index i,
+                                    unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                                    JOIN pg_catalog.pg_attribute a ON a.attnum = k.attnum
+                             WHERE i.indexrelid = con.conindid AND a.attrelid = i.indrelid AND k.n > i.indnkeyatts
+                             ORDER BY k.n) END,
+                   -- indnullsnotdistinct exists from PostgreSQL 15 on; read through to_jsonb so that
+                   -- the same query runs on older servers (where it is absent, i.e. false).
+                   COALESCE((SELECT (to_jsonb(i) ->> 'indnullsnotdistinct')::boolean FROM pg_catalog.pg_index i
+                             WHERE i.indexrelid = con.conindid AND con.contype IN ('p', 'u')), false),
+                   (SELECT t.spcname FROM pg_catalog.pg_class ic JOIN pg_catalog.pg_tablespace t
+                        ON t.oid = ic.reltablespace
+                    WHERE ic.oid = con.conindid AND con.contype IN ('p', 'u', 'x')),
+                   con.condeferrable, con.condeferred
             FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
             WHERE con.connamespace IN ({_USER_NS}) AND con.contype <> 't'
             ORDER BY con.conrelid, con.conname
             """
         )
         for oid, name, contype, relid, typid, definition, local, indid, schema, frelid, index_options, \
-                clustered in rows:
+                clustered, columns, include, nulls_not_distinct, tablespace, deferrable, deferred in rows:
             if typid:
                 domain = self.objects.get((PG_TYPE, typid, 0))
                 if isinstance(domain, Domain):
@@ -561,7 +586,9 @@ class _Reader:
                 continue
             constraint = Constraint(schema, table.qualified, name, contype, definition,
                                     self.rel_names.get(frelid) if frelid else None,
-                                    tuple(index_options or ()), clustered)
+                                    tuple(index_options or ()), clustered, columns=tuple(columns or ()),
+                                    include=tuple(include or ()), nulls_not_distinct=nulls_not_distinct,
+                                    tablespace=tablespace, deferrable=deferrable, deferred=deferred)
             self.schema.constraints[key[1]] = constraint
             self.register(PG_CONSTRAINT, oid, 0, key, constraint)
             if contype in ("p", "u", "x") and indid:

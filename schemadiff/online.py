@@ -32,8 +32,12 @@ unused, so building its indexes or checking its constraints costs nothing.
 Indexes of partitioned tables are left alone too, with a comment saying why:
 PostgreSQL cannot build or drop them concurrently.
 
-Statements are read with pglast and re-rendered from their syntax trees; no
-text is matched with regular expressions.
+Online mode only transforms the engine's typed plan: what a statement is,
+and what its online form is built from, comes from the change as the engine
+typed it (its statement kind and its model object, ``Change.subject``); the
+new statements are rendered by :mod:`schemadiff.engine.ddl` and their
+hazards decided by :func:`schemadiff.engine.hazards.rewritten`. No statement
+is parsed back.
 """
 
 from __future__ import annotations
@@ -43,13 +47,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pglast import ast, enums, parser
-from pglast.stream import RawStream
-
-from .engine import hazards
-from .engine.ddl import ident, literal
+from .engine import ddl, hazards
+from .engine.ddl import literal
 from .engine.locks import Lock, LockMode, lock_of
-from .engine.model import Constraint, Table
+from .engine.model import Column, Constraint, Index, Table
 
 if TYPE_CHECKING:  # diff imports heavy modules; only the types are needed here
     from .engine.change import Change
@@ -82,7 +83,8 @@ class OnlineSettings:
     under golang-migrate. Their locks do not block reads or writes.
 
     ``partitioned_tables`` / ``partitioned_indexes``: qualified names
-    (``schema.name``) in the current database that are partitioned, whose
+    (``schema.name``, unquoted, as the model keys them) in the current
+    database that are partitioned, whose
     indexes cannot be built or dropped concurrently; see
     :func:`read_partitioned`. Tables the plan creates are recognised from
     their CREATE TABLE.
@@ -122,13 +124,13 @@ def read_partitioned(url: str) -> OnlineSettings:
 
     with dburl.connect(url, what="current database") as conn:
         rows = conn.execute(
-            "SELECT c.relkind::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
+            "SELECT c.relkind::text, n.nspname || '.' || c.relname"
             " FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
             " WHERE c.relkind IN ('p', 'I')"
         ).fetchall()
     return OnlineSettings(
-        partitioned_tables=frozenset(_canonical(name) for kind, name in rows if kind == "p"),
-        partitioned_indexes=frozenset(_canonical(name) for kind, name in rows if kind == "I"),
+        partitioned_tables=frozenset(name for kind, name in rows if kind == "p"),
+        partitioned_indexes=frozenset(name for kind, name in rows if kind == "I"),
     )
 
 
@@ -166,9 +168,9 @@ class _Op:
 class _Planner:
     settings: OnlineSettings
     changes: Sequence[Change]
-    steps: list[PlannedFile] = field(default_factory=list)
+    files: list[PlannedFile] = field(default_factory=list)
     pending: dict[int, list[Change]] = field(default_factory=lambda: {_MAIN: [], _VALIDATE: [], _AFTER: []})
-    new_tables: dict[str, int] = field(default_factory=dict)  # table -> index of the step creating it
+    new_tables: dict[str, int] = field(default_factory=dict)  # table -> index of the file creating it
     dropped_tables: set[str] = field(default_factory=set)
     partitioned: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)  # every object name the plan mentions
@@ -193,31 +195,35 @@ class _Planner:
                 f"SET LOCAL lock_timeout = {literal(self.settings.lock_timeout)};",
                 f"SET LOCAL statement_timeout = {literal(timeout)};",
             )
-            suffix = "" if not self.steps and phase == _MAIN else _SUFFIX[phase]
-            self.steps.append(PlannedFile(list(batch), True, suffix, preamble))
+            suffix = "" if not self.files and phase == _MAIN else _SUFFIX[phase]
+            self.files.append(PlannedFile(list(batch), True, suffix, preamble))
             self.pending[phase] = []
         self.deferred_not_null.clear()
 
     def add(self, op: _Op) -> None:
         if op.concurrent:
             self.flush()
-            self.steps.append(PlannedFile([op.change], False, op.suffix))
+            self.files.append(PlannedFile([op.change], False, op.suffix))
             return
         self.pending[op.phase].append(op.change)
 
     @property
-    def next_step(self) -> int:
-        """The index the step now being filled will get (for new tables)."""
-        return len(self.steps)
+    def next_file(self) -> int:
+        """The index the file now being filled will get (for new tables)."""
+        return len(self.files)
 
 
 def make_online(changes: list[Change], settings: OnlineSettings | None = None) -> list[PlannedFile]:
-    """Split and rewrite ``changes`` into migration files safe for a live database."""
+    """Split and rewrite ``changes`` into migration files safe for a live database.
+
+    What each change is, and what its online form is built from, is read from
+    the change itself as the engine typed it (``Change.statement``,
+    ``Change.subject``, ``Change.table``); a change without the model object
+    its rewrite needs is kept as it is.
+    """
     settings = settings or OnlineSettings()
     planner = _Planner(settings, changes)
-    planner.partitioned = {_canonical(name) for name in settings.partitioned_tables}
-    # What each statement is comes from the engine (Change.statement, Change.subject);
-    # the syntax trees are only the material the rewrites build new statements from.
+    planner.partitioned = set(settings.partitioned_tables)
     for change in changes:
         if change.statement == "CREATE TABLE" and isinstance(change.subject, Table) and change.subject.partitioned:
             planner.partitioned.add(change.name)
@@ -225,139 +231,135 @@ def make_online(changes: list[Change], settings: OnlineSettings | None = None) -
             planner.dropped_tables.add(change.name)
         planner.names.update(_mentioned_names(change))
     replaced = _replaced_indexes(changes)
-    parsed = [_parse_one(change.sql) for change in changes]
 
-    for position, (change, node) in enumerate(zip(changes, parsed)):
-        if planner.deferred_not_null & _columns_touched(node):
+    for position, change in enumerate(changes):
+        if planner.deferred_not_null & _columns_touched(change):
             # A later change on the column (ADD IDENTITY needs NOT NULL, a
             # primary key would scan for it): finish the NOT NULL first.
             planner.flush()
         if change.statement == "CREATE TABLE":
-            planner.new_tables[change.name] = planner.next_step
-        for op in _rewrite(change, node, planner, replaced, position):
+            planner.new_tables[change.name] = planner.next_file
+        for op in _rewrite(change, planner, replaced, position):
             planner.add(op)
     planner.flush()
-    return planner.steps
+    return planner.files
 
 
 # --------------------------------------------------------------------------
 # Rewrites
 
 
-def _rewrite(change: Change, node: Any, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
-    if node is None:
-        return [_Op(change)]
+def _rewrite(change: Change, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
     if change.statement == "CREATE INDEX":
-        return _rewrite_create_index(change, node, planner, replaced, position)
+        return _rewrite_create_index(change, planner, replaced, position)
     if change.statement == "DROP INDEX":
         if position in replaced.values():
             return []  # dropped by the replacement at the create's position
-        return _rewrite_drop_index(change, node, planner)
-    if isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:
-        return _rewrite_alter_table(change, node, planner)
+        return _rewrite_drop_index(change, planner)
+    if change.statement in _TABLE_STATEMENTS and change.table is not None:
+        return _rewrite_alter_table(change, planner)
     return [_Op(change)]
 
 
-def _rewrite_create_index(
-    change: Change, node: ast.IndexStmt, planner: _Planner, replaced: dict[int, int], position: int
-) -> list[_Op]:
-    table = change.table or _relation_key(node.relation)
-    if node.concurrent:
-        return [_Op(change, concurrent=True, suffix="create_index")]
+# The ALTER TABLE statements online mode rewrites or annotates (keys of engine.locks.STATEMENT_LOCKS).
+_TABLE_STATEMENTS = frozenset({
+    "ALTER TABLE ADD CONSTRAINT", "ALTER TABLE ADD CONSTRAINT FOREIGN KEY", "ALTER TABLE ALTER COLUMN SET NOT NULL",
+    "ALTER TABLE ALTER COLUMN TYPE", "ALTER TABLE ADD COLUMN",
+})
+
+
+def _rewrite_create_index(change: Change, planner: _Planner, replaced: dict[int, int], position: int) -> list[_Op]:
+    index = change.subject
+    table = change.table
+    if not isinstance(index, Index):
+        return [_Op(change)]  # nothing to build its concurrent form from
     if table in planner.new_tables:
-        if planner.new_tables[table] == planner.next_step:
+        if planner.new_tables[table] == planner.next_file:
             return [_Op(change)]
         # Created by an earlier file of this plan: still empty and unused.
-        note = _squawk_ignore(["require-concurrent-index-creation"], _NEW_TABLE_REASON)
-        return [_Op(_with_sql(change, note + change.sql))]
-    if table in planner.partitioned or not node.relation.inh:
+        return [_Op(_with_note(change, _squawk_ignore(["require-concurrent-index-creation"], _NEW_TABLE_REASON)))]
+    if table in planner.partitioned:
         note = (
             "PostgreSQL cannot build an index of a partitioned table CONCURRENTLY: this build blocks writes"
             " to the table until it ends. To avoid that, build the index on each partition concurrently,"
             " then create it ON ONLY the parent and ATTACH each partition's index (by hand)."
         )
-        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-creation"], note) + change.sql))]
+        return [_Op(_with_note(change, _squawk_ignore(["require-concurrent-index-creation"], note)))]
     if position in replaced:
-        return _replace_index(change, node, planner)
-    sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY")
-    return [_Op(_concurrent_change(change, sql, "CREATE INDEX CONCURRENTLY"), concurrent=True, suffix="create_index")]
+        return _replace_index(change, index, planner)
+    build = ddl.create_index(index, False, concurrently=True)
+    return [_Op(_concurrent_change(change, build, "CREATE INDEX CONCURRENTLY"), concurrent=True, suffix="create_index")]
 
 
-def _replace_index(change: Change, node: ast.IndexStmt, planner: _Planner) -> list[_Op]:
+def _replace_index(change: Change, index: Index, planner: _Planner) -> list[_Op]:
     """Build the new index beside the old one, then swap them."""
-    final = node.idxname
-    schema = node.relation.schemaname
-    temporary = _unique_name(final, "_new", planner.names)
+    temporary = _unique_name(index.name, "_new", planner.names)
     planner.names.add(temporary)
-    build = _concurrent_change(change, _renamed_index_build(change.sql, temporary), "CREATE INDEX CONCURRENTLY")
-    drop = ast.DropStmt(
-        objects=((*(ast.String(sval=part) for part in ([schema] if schema else [])), ast.String(sval=final)),),
-        removeType=enums.ObjectType.OBJECT_INDEX,
-        behavior=enums.DropBehavior.DROP_RESTRICT,
-        missing_ok=True,
-        concurrent=True,
-    )
-    rename = ast.RenameStmt(
-        renameType=enums.ObjectType.OBJECT_INDEX,
-        relation=ast.RangeVar(schemaname=schema, relname=temporary, inh=True, relpersistence="p"),
-        newname=final,
-        missing_ok=False,
-    )
+    build = _concurrent_change(change, ddl.create_index(index, False, concurrently=True, name=temporary),
+                               "CREATE INDEX CONCURRENTLY")
+    # The old index has the new one's name and schema (an index lives in its table's schema).
+    drop = _concurrent_change(change, ddl.drop_index(index, concurrently=True, if_exists=True),
+                              "DROP INDEX CONCURRENTLY", action="drop")
     swap_note = _squawk_ignore(
         ["renaming-object"],
         "the index was built under a temporary name by the previous migrations; this gives it its final name"
         " (queries do not name indexes).",
     )
+    rename = _restated(change, "ALTER INDEX RENAME", hazards.HELPER,
+                       sql=swap_note + ddl.rename_index(index.schema, temporary, index.name), action="rename",
+                       transactional=True)
     return [
         _Op(build, concurrent=True, suffix="create_index"),
-        _Op(_concurrent_change(change, _render(drop), "DROP INDEX CONCURRENTLY", action="drop"), concurrent=True,
-            suffix="drop_index"),
-        _Op(
-            _restated(
-                change, "ALTER INDEX RENAME", sql=swap_note + _render(rename), action="rename", hazards=(),
-                transactional=True,
-            )
-        ),
+        _Op(drop, concurrent=True, suffix="drop_index"),
+        _Op(rename),
     ]
 
 
-def _rewrite_drop_index(change: Change, node: ast.DropStmt, planner: _Planner) -> list[_Op]:
-    if node.concurrent or len(node.objects or ()) != 1 or node.behavior == enums.DropBehavior.DROP_CASCADE:
-        return [_Op(change, concurrent=bool(node.concurrent), suffix="drop_index")]
-    index = _name_key(node.objects[0])
-    table = _canonical(change.table) if change.table else None
+def _rewrite_drop_index(change: Change, planner: _Planner) -> list[_Op]:
+    index = change.subject
+    if not isinstance(index, Index):
+        return [_Op(change)]
+    table = change.table
     if table is not None and (table in planner.dropped_tables or table in planner.new_tables):
         return [_Op(change)]
-    if index in planner.settings.partitioned_indexes or (table is not None and table in planner.partitioned):
+    if f"{index.schema}.{index.name}" in planner.settings.partitioned_indexes or (
+        table is not None and table in planner.partitioned
+    ):
         note = (
             "PostgreSQL cannot drop an index of a partitioned table CONCURRENTLY: the drop waits for, and then"
             " blocks, every query on the table for an instant."
         )
-        return [_Op(_with_sql(change, _squawk_ignore(["require-concurrent-index-deletion"], note) + change.sql))]
+        return [_Op(_with_note(change, _squawk_ignore(["require-concurrent-index-deletion"], note)))]
     # IF EXISTS: a rerun after the drop committed but before the version was recorded.
-    sql = _insert_after_index_keyword(change.sql, " CONCURRENTLY" if node.missing_ok else " CONCURRENTLY IF EXISTS")
-    return [_Op(_concurrent_change(change, sql, "DROP INDEX CONCURRENTLY"), concurrent=True, suffix="drop_index")]
+    drop = ddl.drop_index(index, concurrently=True, if_exists=True)
+    return [_Op(_concurrent_change(change, drop, "DROP INDEX CONCURRENTLY"), concurrent=True, suffix="drop_index")]
 
 
-def _rewrite_alter_table(change: Change, node: ast.AlterTableStmt, planner: _Planner) -> list[_Op]:
-    table = _relation_key(node.relation)
+def _rewrite_alter_table(change: Change, planner: _Planner) -> list[_Op]:
+    table = change.table
     if table in planner.new_tables:
-        if planner.new_tables[table] == planner.next_step:
+        if planner.new_tables[table] == planner.next_file:
             return [_Op(change)]
-        rules = sorted({rule for command in node.cmds or () for rule in _new_table_rules(command)})
+        rules = _new_table_rules(change)
         if not rules:
             return [_Op(change)]
-        note = _squawk_ignore(rules, _NEW_TABLE_REASON)
-        return [_Op(_with_sql(change, note + change.sql))]
+        return [_Op(_with_note(change, _squawk_ignore(rules, _NEW_TABLE_REASON)))]
     if table in planner.partitioned:
         return [_Op(change)]
-    commands = list(node.cmds or ())
-    if len(commands) != 1 or not _needs_rewrite(change):
-        # Statements with several commands are kept whole: their commands'
-        # text cannot be cut apart without re-rendering expressions, which
-        # may change how PostgreSQL stores them.
-        return [_Op(_annotated_alter(change, node, commands))]
-    return _rewrite_command(change, node, commands[0], planner)
+    if not _needs_rewrite(change):
+        return [_Op(_annotated_alter(change))]
+    if change.statement == "ALTER TABLE ALTER COLUMN SET NOT NULL":
+        return _set_not_null(change, _column_of(change), planner)
+    constraint = change.subject
+    assert isinstance(constraint, Constraint)  # _needs_rewrite
+    if constraint.type in "fc":
+        added = dataclasses.replace(
+            change,
+            sql=change.note + ddl.add_constraint(constraint, not_valid=True),
+            hazards=hazards.rewritten(change.hazards, hazards.NOT_VALID, change.lock),
+        )
+        return [_Op(added), _Op(_validate(change, constraint.table, constraint.name), phase=_VALIDATE)]
+    return _unique_by_index(change, constraint)
 
 
 _NEW_TABLE_REASON = (
@@ -366,94 +368,47 @@ _NEW_TABLE_REASON = (
 )
 
 
-def _new_table_rules(command: ast.AlterTableCmd) -> list[str]:
-    """The squawk rules an ALTER of an existing table would rightly raise."""
-    kind = command.subtype
-    if kind == enums.AlterTableType.AT_AddConstraint and isinstance(command.def_, ast.Constraint):
-        contype = command.def_.contype
+def _new_table_rules(change: Change) -> list[str]:
+    """The squawk rules an ALTER of an existing table would rightly raise, sorted."""
+    if change.statement.startswith("ALTER TABLE ADD CONSTRAINT"):
+        constraint = change.subject
+        if not isinstance(constraint, Constraint):
+            return []
         rules = ["constraint-missing-not-valid"]
-        if contype == enums.ConstrType.CONSTR_FOREIGN:
+        if constraint.type == "f":
             rules.append("adding-foreign-key-constraint")
-        elif contype == enums.ConstrType.CONSTR_PRIMARY:
+        elif constraint.type == "p":
             rules.append("adding-serial-primary-key-field")
-        elif contype == enums.ConstrType.CONSTR_UNIQUE:
+        elif constraint.type == "u":
             rules.append("disallowed-unique-constraint")
-        return rules
-    if kind == enums.AlterTableType.AT_SetNotNull:
-        return ["adding-not-nullable-field"]
-    if kind == enums.AlterTableType.AT_AlterColumnType:
-        return ["changing-column-type"]
-    if kind == enums.AlterTableType.AT_AddColumn:
-        return ["adding-required-field", "adding-field-with-default"]
-    return []
+        return sorted(rules)
+    return {
+        "ALTER TABLE ALTER COLUMN SET NOT NULL": ["adding-not-nullable-field"],
+        "ALTER TABLE ALTER COLUMN TYPE": ["changing-column-type"],
+        "ALTER TABLE ADD COLUMN": ["adding-field-with-default", "adding-required-field"],
+    }.get(change.statement, [])
 
 
 def _needs_rewrite(change: Change) -> bool:
     """Whether the statement has a lock-friendly form: SET NOT NULL, and an added foreign key, CHECK,
     UNIQUE or PRIMARY KEY that would scan or build under its lock (read from the engine's constraint)."""
     if change.statement == "ALTER TABLE ALTER COLUMN SET NOT NULL":
-        return True
+        return _column_of(change) is not None
     constraint = change.subject
     if change.statement.startswith("ALTER TABLE ADD CONSTRAINT") and isinstance(constraint, Constraint):
         if constraint.type in "fc":
             # Already NOT VALID (or NOT ENFORCED, which PostgreSQL never validates): nothing to split.
             return not constraint.definition.endswith(("NOT VALID", "NOT ENFORCED"))
-        return constraint.type in "pu"
+        # Its index is built from its key columns (none known: a model read without them).
+        return constraint.type in "pu" and bool(constraint.columns)
     return False
 
 
-def _rewrite_command(change: Change, node: ast.AlterTableStmt, command: ast.AlterTableCmd, planner: _Planner) -> list[_Op]:
-    relation = node.relation
-    if command.subtype == enums.AlterTableType.AT_SetNotNull:
-        return _set_not_null(change, relation, command.name, planner)
-    constraint: ast.Constraint = command.def_
-    if constraint.contype in (enums.ConstrType.CONSTR_FOREIGN, enums.ConstrType.CONSTR_CHECK):
-        added = _before_semicolon(change.sql, " NOT VALID")
-        return [
-            _Op(dataclasses.replace(change, sql=added, hazards=_without(change.hazards, hazards.VALIDATES))),
-            _Op(_validate(change, relation, constraint.conname), phase=_VALIDATE),
-        ]
-    return _unique_by_index(change, relation, constraint)
-
-
-def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: _Planner) -> list[_Op]:
-    planner.deferred_not_null.add((_relation_key(relation), column))
-    check = _unique_name(f"{relation.relname}_{column}", "_not_null", planner.names)
+def _set_not_null(change: Change, column: str, planner: _Planner) -> list[_Op]:
+    table = change.table
+    planner.deferred_not_null.add((table, column))
+    check = _unique_name(f"{_relation_name(table)}_{column}", "_not_null", planner.names)
     planner.names.add(check)
-    add = ast.AlterTableStmt(
-        relation=relation,
-        cmds=(
-            ast.AlterTableCmd(
-                subtype=enums.AlterTableType.AT_AddConstraint,
-                def_=ast.Constraint(
-                    contype=enums.ConstrType.CONSTR_CHECK,
-                    conname=check,
-                    raw_expr=ast.NullTest(
-                        arg=ast.ColumnRef(fields=(ast.String(sval=column),)),
-                        nulltesttype=enums.NullTestType.IS_NOT_NULL,
-                    ),
-                    skip_validation=True,
-                    initially_valid=False,
-                    is_enforced=True,
-                ),
-            ),
-        ),
-        objtype=enums.ObjectType.OBJECT_TABLE,
-    )
-    set_not_null = ast.AlterTableStmt(
-        relation=relation,
-        cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_SetNotNull, name=column),),
-        objtype=enums.ObjectType.OBJECT_TABLE,
-    )
-    drop = ast.AlterTableStmt(
-        relation=relation,
-        cmds=(
-            ast.AlterTableCmd(
-                subtype=enums.AlterTableType.AT_DropConstraint, name=check, behavior=enums.DropBehavior.DROP_RESTRICT
-            ),
-        ),
-        objtype=enums.ObjectType.OBJECT_TABLE,
-    )
     drop_note = _squawk_ignore(
         ["ban-drop-constraint"],
         f"{check} is the temporary check this migration added; the NOT NULL now guarantees the same.",
@@ -462,77 +417,43 @@ def _set_not_null(change: Change, relation: ast.RangeVar, column: str, planner: 
         ["adding-not-nullable-field"],
         f"no scan: PostgreSQL 12+ proves the column has no NULL from the validated check {check}.",
     )
-    quiet = _without(change.hazards, hazards.VALIDATES, hazards.ACCESS_EXCLUSIVE)
+    proven = dataclasses.replace(
+        change,
+        sql=set_not_null_note + change.note + ddl.set_not_null(table, column),
+        hazards=hazards.rewritten(change.hazards, hazards.PROVEN_NOT_NULL, change.lock),
+    )
     return [
-        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT", sql=_render(add), action="create", kind="constraint",
-                      hazards=())),
-        _Op(_validate(change, relation, check), phase=_VALIDATE),
-        _Op(dataclasses.replace(change, sql=set_not_null_note + _render(set_not_null), hazards=quiet), phase=_AFTER),
+        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT", hazards.HELPER,
+                      sql=ddl.add_not_null_check(table, column, check), action="create", kind="constraint")),
+        _Op(_validate(change, table, check), phase=_VALIDATE),
+        _Op(proven, phase=_AFTER),
         _Op(
-            _restated(change, "ALTER TABLE DROP CONSTRAINT", sql=drop_note + _render(drop), action="drop",
-                      kind="constraint", hazards=()),
+            _restated(change, "ALTER TABLE DROP CONSTRAINT", hazards.HELPER,
+                      sql=drop_note + ddl.drop_constraint_named(table, check), action="drop", kind="constraint"),
             phase=_AFTER,
         ),
     ]
 
 
-def _unique_by_index(change: Change, relation: ast.RangeVar, constraint: ast.Constraint) -> list[_Op]:
-    index = ast.IndexStmt(
-        idxname=constraint.conname,
-        relation=relation,
-        accessMethod="btree",
-        tableSpace=constraint.indexspace,
-        indexParams=tuple(_index_element(key.sval) for key in constraint.keys or ()),
-        indexIncludingParams=tuple(_index_element(key.sval) for key in constraint.including or ()) or None,
-        options=constraint.options,
-        unique=True,
-        nulls_not_distinct=bool(constraint.nulls_not_distinct),
-        concurrent=True,
+def _unique_by_index(change: Change, constraint: Constraint) -> list[_Op]:
+    build = dataclasses.replace(
+        _concurrent_change(change, ddl.unique_index_of(constraint, concurrently=True), "CREATE INDEX CONCURRENTLY"),
+        kind="index", action="create",
     )
-    attach = ast.AlterTableStmt(
-        relation=relation,
-        cmds=(
-            ast.AlterTableCmd(
-                subtype=enums.AlterTableType.AT_AddConstraint,
-                def_=ast.Constraint(
-                    contype=constraint.contype,
-                    conname=constraint.conname,
-                    indexname=constraint.conname,
-                    deferrable=constraint.deferrable,
-                    initdeferred=constraint.initdeferred,
-                ),
-            ),
-        ),
-        objtype=enums.ObjectType.OBJECT_TABLE,
-    )
-    build = dataclasses.replace(_concurrent_change(change, _render(index), "CREATE INDEX CONCURRENTLY"), kind="index",
-                                action="create")
-    return [
-        _Op(build, concurrent=True, suffix="create_index"),
-        _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT USING INDEX", sql=_render(attach),
-                      hazards=_without(change.hazards, hazards.BLOCKS_WRITES, hazards.VALIDATES)), phase=_AFTER),
-    ]
+    attach = _restated(change, "ALTER TABLE ADD CONSTRAINT USING INDEX", hazards.USING_INDEX,
+                       sql=change.note + ddl.add_constraint_using_index(constraint))
+    return [_Op(build, concurrent=True, suffix="create_index"), _Op(attach, phase=_AFTER)]
 
 
-def _index_element(column: str) -> ast.IndexElem:
-    return ast.IndexElem(
-        name=column, ordering=enums.SortByDir.SORTBY_DEFAULT, nulls_ordering=enums.SortByNulls.SORTBY_NULLS_DEFAULT
-    )
-
-
-def _validate(change: Change, relation: ast.RangeVar, name: str) -> Change:
-    statement = ast.AlterTableStmt(
-        relation=relation,
-        cmds=(ast.AlterTableCmd(subtype=enums.AlterTableType.AT_ValidateConstraint, name=name),),
-        objtype=enums.ObjectType.OBJECT_TABLE,
-    )
+def _validate(change: Change, table: str, name: str) -> Change:
     # Validating a foreign key reads the referenced table under ROW SHARE (PostgreSQL, ALTER TABLE).
     referenced = tuple(Lock(lock.relation, LockMode.ROW_SHARE) for lock in change.also_locks)
-    return _restated(change, "ALTER TABLE VALIDATE CONSTRAINT", sql=_render(statement), action="alter",
-                     kind="constraint", hazards=(), also_locks=referenced if _is_foreign_key(change) else ())
+    return _restated(change, "ALTER TABLE VALIDATE CONSTRAINT", hazards.HELPER,
+                     sql=ddl.validate_constraint(table, name), action="alter", kind="constraint",
+                     also_locks=referenced if _is_foreign_key(change) else ())
 
 
-def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[ast.AlterTableCmd]) -> Change:
+def _annotated_alter(change: Change) -> Change:
     """Tell squawk about type changes PostgreSQL makes without a rewrite.
 
     squawk flags every ``ALTER COLUMN ... TYPE`` as a rewrite under an
@@ -540,17 +461,15 @@ def _annotated_alter(change: Change, node: ast.AlterTableStmt, commands: list[as
     (no rewrites-table hazard: e.g. widening a varchar), PostgreSQL only
     updates the catalog; the lock is brief and guarded by lock_timeout.
     """
-    type_changes = [c for c in commands if c.subtype == enums.AlterTableType.AT_AlterColumnType]
-    if not type_changes or hazards.REWRITES_TABLE in change.hazards:
+    if change.statement != "ALTER TABLE ALTER COLUMN TYPE" or hazards.REWRITES_TABLE in change.hazards:
         return change
-    return _with_sql(
+    return _with_note(
         change,
         _squawk_ignore(
             ["changing-column-type", "prefer-text-field"],
             "catalog-only type change: PostgreSQL neither rewrites nor scans the table for it; the brief lock"
             " is bounded by lock_timeout.",
-        )
-        + change.sql,
+        ),
     )
 
 
@@ -586,66 +505,31 @@ def _breaks_old_index(change: Change, table: str | None) -> bool:
     return change.table == table and change.statement in ("ALTER TABLE DROP COLUMN", "ALTER TABLE ALTER COLUMN TYPE")
 
 
-def _columns_touched(node: Any) -> set[tuple[str, str]]:
-    """(table, column) pairs an ALTER TABLE names: altered columns and constraint keys."""
-    if not isinstance(node, ast.AlterTableStmt) or node.relation is None:
+def _column_of(change: Change) -> str | None:
+    """The column a column statement is about: its model column, else the last part of its key."""
+    if isinstance(change.subject, Column):
+        return change.subject.name
+    if change.kind == "column" and change.table and change.name.startswith(change.table + "."):
+        return change.name[len(change.table) + 1 :]
+    return None
+
+
+def _columns_touched(change: Change) -> set[tuple[str, str]]:
+    """(table, column) pairs an ALTER TABLE is about: the column it alters or drops, an added
+    PRIMARY KEY's, UNIQUE's or FOREIGN KEY's key columns."""
+    table = change.table
+    if table is None or not change.statement.startswith("ALTER TABLE ") or change.statement == "ALTER TABLE ADD COLUMN":
         return set()
-    table = _relation_key(node.relation)
-    touched = set()
-    for command in node.cmds or ():
-        if command.name:
-            touched.add((table, command.name))
-        if isinstance(command.def_, ast.Constraint):
-            for key in (*(command.def_.keys or ()), *(command.def_.fk_attrs or ())):
-                touched.add((table, key.sval))
-    return touched
+    constraint = change.subject
+    if isinstance(constraint, Constraint) and change.statement.startswith("ALTER TABLE ADD CONSTRAINT"):
+        return {(table, column) for column in constraint.columns} if constraint.type in "puf" else set()
+    column = _column_of(change)
+    return {(table, column)} if column is not None else set()
 
 
-def _parse_one(sql: str) -> Any:
-    try:
-        statements = parser.parse_sql(sql)
-    except parser.ParseError:
-        return None
-    if len(statements) != 1:
-        return None
-    return statements[0].stmt
-
-
-def _insert_after_index_keyword(sql: str, text: str) -> str:
-    """``CREATE [UNIQUE] INDEX`` / ``DROP INDEX`` + ``text``, the rest verbatim."""
-    keyword = next(token for token in parser.scan(sql) if token.name == "INDEX")
-    return sql[: keyword.end + 1] + text + sql[keyword.end + 1 :]
-
-
-def _renamed_index_build(sql: str, name: str) -> str:
-    """``CREATE INDEX CONCURRENTLY <name> ...``: the statement verbatim but for its name."""
-    tokens = [token for token in parser.scan(sql) if token.name not in ("SQL_COMMENT", "C_COMMENT")]
-    keyword = next(i for i, token in enumerate(tokens) if token.name == "INDEX")
-    at = keyword + 1
-    concurrently = tokens[at].name == "CONCURRENTLY"
-    if concurrently:
-        at += 1
-    if tokens[at].name == "IF_P":
-        at += 3  # IF NOT EXISTS
-    old = tokens[at]
-    head = sql[: tokens[keyword].end + 1]
-    middle = sql[tokens[keyword].end + 1 : old.start]
-    if not concurrently:
-        middle = " CONCURRENTLY" + middle
-    return head + middle + ident(name) + sql[old.end + 1 :]
-
-
-def _before_semicolon(sql: str, text: str) -> str:
-    """The statement with ``text`` appended to its last clause."""
-    tokens = [token for token in parser.scan(sql) if token.name not in ("SQL_COMMENT", "C_COMMENT")]
-    last = tokens[-1]
-    if last.name == "ASCII_59":  # ;
-        last = tokens[-2]
-    return sql[: last.end + 1] + text + ";"
-
-
-def _render(node: Any) -> str:
-    return RawStream()(node) + ";"
+def _relation_name(table: str) -> str:
+    """The name part of a ``schema.name`` key (names may themselves contain dots, schemas here do not)."""
+    return table.partition(".")[2]
 
 
 def _terminated(sql: str) -> str:
@@ -653,21 +537,22 @@ def _terminated(sql: str) -> str:
     return text if text.endswith(";") else text + ";"
 
 
-def _with_sql(change: Change, sql: str) -> Change:
-    return dataclasses.replace(change, sql=sql)
+def _with_note(change: Change, note: str) -> Change:
+    """``change`` with reviewer-facing comment lines written before it (its statement unchanged)."""
+    return dataclasses.replace(change, sql=note + change.sql)
 
 
 def _is_foreign_key(change: Change) -> bool:
     return change.statement == "ALTER TABLE ADD CONSTRAINT FOREIGN KEY"
 
 
-def _restated(change: Change, statement: str, **fields: Any) -> Change:
-    """``change`` rewritten as another kind of statement (a key of ``engine.locks.STATEMENT_LOCKS``):
-    its lock read from the engine's table, on the relation the change already names."""
+def _restated(change: Change, statement: str, form: str, **fields: Any) -> Change:
+    """``change`` rewritten as another kind of statement (a key of ``engine.locks.STATEMENT_LOCKS``) in
+    online ``form`` (see ``engine.hazards.rewritten``, which decides its hazards): its lock read from
+    the engine's table, on the relation the change already names."""
     lock = lock_of(statement)
     fields.setdefault("relation", (change.relation or change.table) if lock is not None else None)
-    # The lock hazards follow the new statement's lock (engine.hazards.restated decides, not this module).
-    fields["hazards"] = hazards.restated(fields.get("hazards", change.hazards), lock)
+    fields["hazards"] = hazards.rewritten(change.hazards, form, lock)
     return dataclasses.replace(change, statement=statement, lock=lock, **fields)
 
 
@@ -682,10 +567,10 @@ def _concurrent_change(change: Change, sql: str, statement: str, action: str | N
     return _restated(
         change,
         statement,
+        hazards.CONCURRENTLY,
         also_locks=(),
-        sql=note + sql,
+        sql=note + change.note + sql,
         action=action or change.action,
-        hazards=(*_without(change.hazards, hazards.BLOCKS_WRITES, hazards.NON_TRANSACTIONAL), hazards.NON_TRANSACTIONAL),
         transactional=False,
     )
 
@@ -711,10 +596,6 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def _without(codes: Iterable[str], *removed: str) -> tuple[str, ...]:
-    return tuple(code for code in codes if code not in removed)
-
-
 def _unique_name(base: str, suffix: str, taken: set[str]) -> str:
     """``base + suffix`` within PostgreSQL's 63 bytes, not colliding with ``taken``."""
     for attempt in range(100):
@@ -726,29 +607,6 @@ def _unique_name(base: str, suffix: str, taken: set[str]) -> str:
     raise AssertionError("no free temporary name")  # pragma: no cover - 100 collisions
 
 
-def _canonical_parts(schema: str | None, name: str) -> str:
-    return f"{schema or 'public'}.{name}"
-
-
-def _relation_key(relation: ast.RangeVar) -> str:
-    return _canonical_parts(relation.schemaname, relation.relname)
-
-
-def _name_key(parts: Sequence[ast.String]) -> str:
-    names = [part.sval for part in parts]
-    return _canonical_parts(names[-2] if len(names) > 1 else None, names[-1])
-
-
-def _canonical(qualified: str) -> str:
-    """``schema.name`` (quoted or not) as the unquoted key used here."""
-    try:
-        node = parser.parse_sql(f"SELECT FROM {qualified}")[0].stmt
-        relation = node.fromClause[0]
-        return _relation_key(relation)
-    except (parser.ParseError, AttributeError, IndexError, TypeError):
-        return qualified
-
-
 def _mentioned_names(change: Change) -> list[str]:
     """The index or constraint name (``schema.name``) a statement creates: temporary names must avoid them."""
     if change.statement == "CREATE INDEX":
@@ -757,13 +615,12 @@ def _mentioned_names(change: Change) -> list[str]:
         return [f"{change.subject.schema}.{change.subject.name}"]
     return []
 
-
 # --------------------------------------------------------------------------
 # Down files, one per up file
 
 
 def pair_with_downs(
-    steps: list[PlannedFile],
+    files: list[PlannedFile],
     current_url: str,
     settings: OnlineSettings | None = None,
     down_hints: Sequence[RenameHint] = (),
@@ -774,7 +631,7 @@ def pair_with_downs(
     """Each up file with the down file that undoes exactly it.
 
     With ``online=False`` (a plain plan cut into several files, see
-    :func:`split_steps`) each down is the engine's diff as it stands, one
+    :func:`split_files`) each down is the engine's diff as it stands, one
     transactional file.
 
     golang-migrate steps back one version at a time, so the down file of
@@ -789,7 +646,7 @@ def pair_with_downs(
 
     ``down_hints`` are the desired file's rename hints inverted
     (:func:`schemadiff.hints.invert_hints`): without them the down file of
-    a step that renames would drop and re-create the renamed object.
+    a file that renames would drop and re-create the renamed object.
     ``owners``: the downs set owners too (the target's setting).
     """
     from .inspect import diff_databases
@@ -797,41 +654,41 @@ def pair_with_downs(
     settings = settings or OnlineSettings()
     pairs: list[tuple[PlannedFile, PlannedFile]] = []
     with _copy_of(current_url) as before, _copy_of(current_url) as after:
-        for step in steps:
-            _apply(after, step)
+        for up in files:
+            _apply(after, up)
             down_changes = diff_databases(after, before, owners=owners)
             if down_hints:
                 from .hints import apply_rename_hints
 
                 down_changes = apply_rename_hints(down_changes, down_hints, after, before, owners=owners)
             if online:
-                down = _down_step(down_changes, step, settings)
+                down = _down_file(down_changes, up, settings)
             else:
-                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), step.suffix)
-            pairs.append((step, down))
-            _apply(before, step)
+                down = PlannedFile(down_changes, all(c.transactional for c in down_changes), up.suffix)
+            pairs.append((up, down))
+            _apply(before, up)
     return pairs
 
 
-def split_steps(steps: list[PlannedFile]) -> list[PlannedFile]:
-    """``steps`` with each transactional file cut where it would use an enum
+def split_files(files: list[PlannedFile]) -> list[PlannedFile]:
+    """``files`` with each transactional file cut where it would use an enum
     value it adds (:func:`schemadiff.runner.writer.split_new_enum_values`).
 
-    The first piece keeps the step's suffix, the others are "continue"; every
-    piece keeps the step's preamble (its SET LOCAL timeouts).
+    The first piece keeps the file's suffix, the others are "continue"; every
+    piece keeps the file's preamble (its SET LOCAL timeouts).
     """
     from .runner.writer import split_new_enum_values
 
     result: list[PlannedFile] = []
-    for step in steps:
-        groups = split_new_enum_values(step.changes) if step.transactional else [step.changes]
+    for planned in files:
+        groups = split_new_enum_values(planned.changes) if planned.transactional else [planned.changes]
         for index, group in enumerate(groups):
-            suffix = step.suffix if index == 0 else "continue"
-            result.append(PlannedFile(list(group), step.transactional, suffix, step.preamble))
+            suffix = planned.suffix if index == 0 else "continue"
+            result.append(PlannedFile(list(group), planned.transactional, suffix, planned.preamble))
     return result
 
 
-def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
+def _down_file(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
     online = make_online(changes, settings)
     if len(online) == 1:
         return dataclasses.replace(online[0], suffix=up.suffix)
@@ -854,20 +711,20 @@ def _down_step(changes: list[Change], up: PlannedFile, settings: OnlineSettings)
     return PlannedFile(list(changes), transactional, up.suffix, preamble)
 
 
-def _apply(url: str, step: PlannedFile) -> None:
-    """Run one step as the file it becomes, through the one executor, as ``apply`` will run that file.
+def _apply(url: str, planned: PlannedFile) -> None:
+    """Run one planned file, through the one executor, as ``apply`` will run that file.
 
-    The text is what ``generate`` writes for the step (``runner.writer.render``),
+    The text is what ``generate`` writes for it (``runner.writer.render``),
     so its transaction mode is decided by the same rule as the file's.
     """
     from .execute import script_from_text
     from .runner.writer import render
     from .shadow.replay import session
 
-    text = render(step.changes, direction="up", desired_label="an online step", desired_sha256="",
-                  preamble=step.preamble, transactional=step.transactional)
+    text = render(planned.changes, direction="up", desired_label="an online file", desired_sha256="",
+                  preamble=planned.preamble, transactional=planned.transactional)
     with session(url) as running:
-        running.run(script_from_text(text, "online step"), what="an online step (on a copy, to plan its down)")
+        running.run(script_from_text(text, "online file"), what="an online file (on a copy, to plan its down)")
 
 
 def _copy_of(url: str):

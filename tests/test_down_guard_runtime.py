@@ -19,6 +19,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from schemadiff.runner.losses import Snapshot
 from test_guards import is_bug_report, make_dir, rows, version_row
 
 _WIPE = ("CREATE FUNCTION wipe() RETURNS int LANGUAGE plpgsql AS $f$BEGIN DELETE FROM victim; RETURN 0; END$f$;\n"
@@ -88,7 +89,7 @@ LOSSES = {
     "sequence-restarted": (
         "CREATE SEQUENCE ids; SELECT setval('ids', 1000);",
         "ALTER SEQUENCE ids RESTART;",
-        "public.ids: sequence restarted", "SELECT last_value FROM ids"),
+        "public.ids: sequence moved back", "SELECT last_value FROM ids"),
     "table-made-unlogged": (
         "",
         "ALTER TABLE victim SET UNLOGGED;",
@@ -103,6 +104,22 @@ LOSSES = {
         _routed_to_a_partition_firing("narrow"),
         "public.victim.v: column dropped",
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'victim'"),
+    "same-type-rewrite-with-using-by-a-partition-bound": (
+        "CREATE FUNCTION overwrite() RETURNS int LANGUAGE plpgsql AS $f$BEGIN"
+        " EXECUTE 'ALTER TABLE victim ALTER COLUMN v TYPE text USING ''gone'''; RETURN 0; END$f$;\n"
+        "CREATE TABLE p (k int) PARTITION BY LIST (k);",
+        "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (overwrite());",
+        "public.victim: rewritten by something the file does not show", "SELECT v FROM victim ORDER BY id"),
+    "truncate-hidden-behind-a-search-path-that-redefines-the-judges-operators": (
+        "CREATE FUNCTION empty_it() RETURNS trigger LANGUAGE plpgsql"
+        " AS $f$BEGIN TRUNCATE victim; RETURN NEW; END$f$;\n",
+        _routed_to_a_partition_firing("empty_it") + "\n"
+        "CREATE FUNCTION public.yes(bigint, integer) RETURNS boolean LANGUAGE sql AS 'SELECT true';\n"
+        "CREATE OPERATOR public.> (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = public.yes);\n"
+        "CREATE OPERATOR public.<= (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = public.yes);\n"
+        "CREATE FUNCTION public.unnest(a oid[]) RETURNS SETOF oid LANGUAGE sql AS 'SELECT 0::oid WHERE false';\n"
+        "SET LOCAL search_path = public, pg_catalog;",
+        "public.victim: emptied", "SELECT count(*) FROM victim"),
 }
 
 
@@ -145,7 +162,16 @@ HARMLESS = {
     "rewrite-that-keeps-the-rows": ("", "ALTER TABLE victim ADD COLUMN token uuid DEFAULT gen_random_uuid();"),
     "cluster-and-tablespace": ("", "CLUSTER victim USING victim_pkey;\nALTER TABLE victim SET TABLESPACE pg_default;"),
     "insert-into-an-existing-table": ("", "INSERT INTO victim VALUES (100, 'new');"),
-    "sequence-moves-forward": ("CREATE SEQUENCE ids;", "SELECT nextval('ids');\nSELECT setval('ids', 50);"),
+    "sequence-moves-forward": ("CREATE SEQUENCE ids; SELECT nextval('ids');",
+                               "SELECT nextval('ids');\nALTER SEQUENCE ids RESTART WITH 50;"),
+    "rewrite-and-insert-into-the-same-table": (
+        "", "ALTER TABLE victim ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();\n"
+            "INSERT INTO victim (id, v) VALUES (6, 'restored seed row');"),
+    "search-path-and-role-changed-by-the-file": (
+        "CREATE SCHEMA app; CREATE TYPE app.status AS ENUM ('a'); CREATE TABLE app.orders (s app.status);\n"
+        "CREATE INDEX orders_s ON app.orders (s); CREATE SEQUENCE used; SELECT nextval('used');\n"
+        "CREATE ROLE runtime_judge_nobody_{suffix};",
+        "SET search_path TO app;\nDROP INDEX orders_s;\nSET ROLE runtime_judge_nobody_{suffix};"),
     "an-empty-table-truncated-by-a-trigger": (
         "CREATE TABLE spare (a int);\n"
         "CREATE FUNCTION empty_spare() RETURNS trigger LANGUAGE plpgsql"
@@ -157,6 +183,8 @@ HARMLESS = {
 @pytest.mark.parametrize("case", sorted(HARMLESS))
 def test_downs_that_lose_nothing_run_without_consent(cli, db, tmp_path, case):
     setup, down = HARMLESS[case]
+    suffix = tmp_path.name[-8:].lower().replace("-", "_")
+    setup, down = setup.replace("{suffix}", suffix), down.replace("{suffix}", suffix)
     directory = _directory(tmp_path, setup, down)
     assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
     before = rows(db, "SELECT id, v FROM victim ORDER BY id")
@@ -214,8 +242,6 @@ def test_setting_track_counts_in_a_down_file_needs_consent(cli, db, tmp_path):
 def test_objects_made_in_the_transaction_are_not_losses_and_existing_ones_are(db):
     # The judge alone, on the real server: what the transaction makes and removes again is not a loss;
     # deleting, updating or truncating what existed before is, each named once.
-    from schemadiff.runner.losses import Snapshot
-
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute(_VICTIM + _ROWS + "CREATE TABLE other (a int); INSERT INTO other VALUES (1), (2);")
         snapshot = Snapshot.take(conn)
@@ -258,19 +284,54 @@ def test_rows_an_earlier_consented_file_deleted_are_not_counted_against_the_next
 
 
 @pytest.mark.parametrize("releasing", ["SELECT pg_advisory_unlock_all();", "-- schemadiff:no-transaction\nDISCARD ALL;"])
-def test_a_file_that_releases_the_migration_lock_stops_the_run(cli, db, tmp_path, releasing):
-    # Another runner could take the lock the moment it is released; going on would run two runners at once.
+def test_a_file_that_releases_the_migration_lock_gets_it_back_or_stops_the_run(cli, db, make_db, tmp_path,
+                                                                               releasing):
+    # Another runner could take the lock the moment it is released: the runner takes it back at once, and
+    # stops (not recording the file as done) when another session was quicker.
+    import threading
+    import time
+
+    from schemadiff.runner.lock import lock_keys
+
     directory = make_dir(tmp_path, {
         "000001_base.up.sql": _VICTIM,
         "000002_unlock.up.sql": releasing,
         "000003_next.up.sql": "CREATE INDEX next ON victim (v);",
     })
-    result = cli("apply", "--dir", directory, "--db", db)
-    assert result.exit_code == 1 and "released the migration lock" in result.err, result.err
-    assert not is_bug_report(result.err)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0  # nobody else: it carries on
+    assert version_row(db) == [(3, False)]
+    db = make_db()
+    assert cli("apply", "--dir", directory, "--db", db, "--to", "1").exit_code == 0
+
     transactional = "no-transaction" not in releasing
-    assert version_row(db) == [(1, False)] if transactional else [(2, False)]
-    assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]
+    # Now another session waits for the lock; the file sleeps after releasing it, so the other one gets it.
+    (directory / "000002_unlock.up.sql").write_text(releasing + "\nSELECT pg_sleep(2);\n")
+    with psycopg.connect(db, autocommit=True) as other:
+        database, schema = other.execute("SELECT current_database(), current_schema()").fetchone()
+        keys = lock_keys(database, schema, "schema_migrations")
+        grabbed = threading.Event()
+
+        def grab() -> None:  # once the file sleeps (its lock released), take the lock as a second runner would
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not grabbed.is_set():
+                sleeping = other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                                         " AND datname = current_database()"
+                                         " AND query LIKE 'SELECT pg_sleep(2)%'").fetchone()[0]
+                if sleeping and all(other.execute("SELECT pg_try_advisory_lock(%s)", [k]).fetchone()[0] for k in keys):
+                    grabbed.set()
+                    return
+                other.execute("SELECT pg_advisory_unlock_all()")
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=grab)
+        thread.start()
+        result = cli("apply", "--dir", directory, "--db", db)
+        grabbed.set()
+        thread.join()
+        assert result.exit_code == 1 and "another session took it meanwhile" in result.err, result.err
+        assert not is_bug_report(result.err)
+        assert rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'next'") == [(0,)]
+        assert version_row(db) == ([(1, False)] if transactional else [(2, True)])
 
 
 def test_a_deferred_trigger_that_would_fire_at_commit_is_judged_before_it(cli, db, tmp_path):
@@ -299,3 +360,32 @@ def test_a_database_without_row_counters_cannot_be_judged_so_down_needs_consent(
     assert version_row(db) == [(2, False)]
     allowed = cli("apply", "--dir", directory, "--db", db, "--down", "1", "--allow-destructive")
     assert allowed.exit_code == 0 and version_row(db) == [(1, False)]
+
+
+def test_another_sessions_truncate_meanwhile_is_not_the_files(db):
+    # Only what this transaction did counts: the judge reads catalog changes of relations it holds a lock on.
+    with psycopg.connect(db, autocommit=True) as conn, psycopg.connect(db, autocommit=True) as other:
+        conn.execute(_VICTIM + _ROWS + "CREATE TABLE staging (a int); INSERT INTO staging VALUES (1);")
+        snapshot = Snapshot.take(conn)
+        with conn.transaction(force_rollback=True):
+            snapshot.begin(conn)
+            conn.execute("CREATE INDEX victim_v ON victim (v)")
+            other.execute("TRUNCATE staging")
+            assert snapshot.losses(conn) == []
+            conn.execute("TRUNCATE public.victim")  # qualified: the judge left search_path at pg_catalog
+            assert snapshot.losses(conn) == ["public.victim: emptied (TRUNCATE, or its storage replaced)"]
+
+
+@pytest.mark.parametrize("down", [
+    "-- schemadiff:no-transaction\nCREATE TABLE p1 PARTITION OF p FOR VALUES IN (wipe());",
+    "CREATE INDEX CONCURRENTLY victim_id_v ON victim (id, v);\nCREATE TABLE p1 PARTITION OF p FOR VALUES IN (wipe());",
+    "SELECT setval('ids', 1, false);",
+])
+def test_what_the_second_judge_cannot_see_needs_consent_from_the_reading(cli, db, tmp_path, down):
+    # Outside a transaction nothing can be rolled back before it commits; setval is never rolled back.
+    directory = _directory(tmp_path, "CREATE TABLE p (k int) PARTITION BY LIST (k); CREATE SEQUENCE ids;"
+                                     " SELECT setval('ids', 100);", down)
+    assert cli("apply", "--dir", directory, "--db", db).exit_code == 0
+    refused = cli("apply", "--dir", directory, "--db", db, "--down", "1")
+    assert refused.exit_code == 1 and "going down runs statements that delete data" in refused.err, refused.err
+    assert rows(db, "SELECT count(*) FROM victim") == [(4,)] and rows(db, "SELECT last_value FROM ids") == [(100,)]

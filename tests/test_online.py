@@ -56,7 +56,9 @@ from squawk_judge import Facts, squawk_findings
 
 from schemadiff.shadow import catalog
 from schemadiff.engine import hazards
+from schemadiff.engine import ddl
 from schemadiff.engine.diff import Change
+from schemadiff.engine.model import Index
 from schemadiff.inspect import diff_databases
 from schemadiff.online import PlannedFile, OnlineSettings, make_online, pair_with_downs, with_partitions
 
@@ -342,20 +344,70 @@ def test_partitioned_table_indexes_are_left_with_a_reason(make_db, tmp_path):
     assert squawk_findings(tmp_path / "m", facts) == []
 
 
+@pytest.mark.parametrize("table", ['public."Events"', '"Archive".events', '"Archive"."select"'])
+def test_partitioned_tables_are_recognised_whatever_their_names_need(make_db, tmp_path, table):
+    """A partitioned table is known by its model key (``schema.name``, unquoted) however its name is
+    quoted: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it, so online mode must not write that."""
+    base = f"""
+        CREATE SCHEMA IF NOT EXISTS "Archive";
+        CREATE TABLE {table} (id int, at date) PARTITION BY RANGE (at);
+        CREATE TABLE part_2024 PARTITION OF {table} FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+    """
+    current_url = make_db(base + f"CREATE INDEX old_at_idx ON {table} (at);")
+    desired_url = make_db(base + f"CREATE INDEX new_id_idx ON {table} (id);")
+    steps = make_online(diff_databases(current_url, desired_url), with_partitions(OnlineSettings(), current_url))
+    assert all(step.transactional for step in steps)
+    sql = [only_sql(s) for s in statements(steps)]
+    assert not any("CONCURRENTLY" in s for s in sql), sql
+    apply_like_golang_migrate(current_url, write_steps(steps, tmp_path / "m"))
+    assert diff_databases(current_url, desired_url) == []
+
+
+def test_unique_constraint_index_keeps_every_part_in_grammar_order(make_db, tmp_path):
+    """The index built for a UNIQUE constraint has its key and INCLUDE columns, NULLS NOT DISTINCT and
+    storage parameters in CREATE INDEX's order (NULLS NOT DISTINCT before WITH), the attach keeps its
+    deferrability, and quoted names stay quoted."""
+    current = ITEMS.replace("items", '"Items"').replace('"Items"_pkey', "items_pkey") + ROWS.replace(
+        "items", '"Items"')
+    desired = current.split("INSERT")[0] + (
+        'ALTER TABLE "Items" ADD CONSTRAINT "Items name" UNIQUE NULLS NOT DISTINCT (name, "owner_id")'
+        " INCLUDE (price) WITH (fillfactor = 80) DEFERRABLE INITIALLY DEFERRED;\n"
+    )
+    steps, url = online_case(make_db, tmp_path, current, desired)
+    check_file_shapes(steps)
+    assert [only_sql(s) for s in statements(steps)] == [
+        'CREATE UNIQUE INDEX CONCURRENTLY "Items name" ON public."Items" (name, owner_id) INCLUDE (price)'
+        " NULLS NOT DISTINCT WITH (fillfactor = 80);",
+        'ALTER TABLE public."Items" ADD CONSTRAINT "Items name" UNIQUE USING INDEX "Items name"'
+        " DEFERRABLE INITIALLY DEFERRED;",
+    ]
+    assert count(url, '"Items"') == 200
+
+
 def test_concurrent_file_must_hold_one_statement():
     """Why each CONCURRENTLY statement gets a file of its own (and no SET before it)."""
-    # Online mode reads what a statement is from the change (its statement kind), as the engine sets it.
-    change = Change("CREATE INDEX a_idx ON public.t (a);", "create", "index", "public.a_idx", "public.t",
-                    statement="CREATE INDEX")
+    # Online mode reads what a statement is from the change (its statement kind) and builds its
+    # online form from the change's model object, as the engine sets them.
+    def index(name: str, column: str) -> Index:
+        return Index("public", name, "public.t", f"CREATE INDEX {name} ON public.t USING btree ({column})")
+
+    b_idx, a_idx, c_idx = index("b_idx", "b"), index("a_idx", "a"), index("c_idx", "c")
     more = [
-        Change("DROP INDEX public.b_idx;", "drop", "index", "public.b_idx", "public.t", statement="DROP INDEX"),
-        change,
-        Change("CREATE INDEX c_idx ON public.t (c);", "create", "index", "public.c_idx", "public.t",
-               statement="CREATE INDEX"),
+        Change("DROP INDEX public.b_idx;", "drop", "index", "public.b_idx", "public.t", statement="DROP INDEX",
+               subject=b_idx),
+        Change(ddl.create_index(a_idx, False), "create", "index", "public.a_idx", "public.t",
+               statement="CREATE INDEX", subject=a_idx),
+        Change(ddl.create_index(c_idx, False), "create", "index", "public.c_idx", "public.t",
+               statement="CREATE INDEX", subject=c_idx),
     ]
     steps = make_online(more)
     assert [len(step.changes) for step in steps] == [1, 1, 1]
     assert all(not step.transactional and not step.preamble for step in steps)
+    assert [only_sql(step.sql()) for step in steps] == [
+        "DROP INDEX CONCURRENTLY IF EXISTS public.b_idx;",
+        "CREATE INDEX CONCURRENTLY a_idx ON public.t USING btree (a);",
+        "CREATE INDEX CONCURRENTLY c_idx ON public.t USING btree (c);",
+    ]
 
 
 def test_settings_are_written_at_the_top_of_transactional_files():
@@ -368,7 +420,9 @@ def test_settings_are_written_at_the_top_of_transactional_files():
     assert step.sql().rstrip().endswith("ALTER TABLE public.t ADD COLUMN b int;")
 
 
-def test_statements_that_do_not_parse_are_kept_verbatim():
+def test_a_change_without_the_model_object_its_rewrite_needs_is_kept_verbatim():
+    # Online mode never parses a statement back: without the index it would build concurrently
+    # (Change.subject), it keeps the statement as the engine wrote it.
     odd = Change("CREATE INDEX a ON t (a); CREATE INDEX b ON t (b);", "create", "index", "public.a", "public.t",
                  statement="CREATE INDEX")
     (step,) = make_online([odd])
@@ -474,3 +528,41 @@ def test_the_squawk_judge_sees_through_our_own_ignores(make_db, tmp_path):
     findings = squawk_findings(directory, Facts.read(current_url))
     assert [f.split(": ")[1] for f in findings] == ["changing-column-type"], findings
     assert "price" in findings[0]
+
+
+def test_online_mode_never_parses_a_statement_back():
+    """Online mode transforms the engine's typed plan (issue #12): it imports no SQL parser, so what
+    it decides cannot come from re-reading the text the engine rendered."""
+    import ast as python_ast
+
+    import schemadiff.online
+
+    tree = python_ast.parse(Path(schemadiff.online.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in python_ast.walk(tree) if isinstance(node, python_ast.Import)
+                for alias in node.names}
+    imported |= {node.module or "" for node in python_ast.walk(tree) if isinstance(node, python_ast.ImportFrom)}
+    assert "pglast" not in {name.split(".")[0] for name in imported}, imported
+    assert not any(name.rpartition(".")[2] == "sqlfile" for name in imported), imported
+
+
+@pytest.mark.parametrize("form", [hazards.CONCURRENTLY, hazards.NOT_VALID, hazards.USING_INDEX,
+                                  hazards.PROVEN_NOT_NULL, hazards.HELPER])
+def test_the_hazards_of_each_online_form_are_decided_by_the_hazard_policy(form):
+    """What each rewritten form risks is decided once, in engine.hazards; the data-loss and rewrite
+    hazards of what a statement does are never dropped by a form that does not change that."""
+    from schemadiff.engine.locks import LockMode, lock_of
+
+    every = (hazards.DELETES_DATA, hazards.REWRITES_TABLE, hazards.ACCESS_EXCLUSIVE, hazards.BLOCKS_WRITES,
+             hazards.VALIDATES)
+    lock = {hazards.CONCURRENTLY: lock_of("CREATE INDEX CONCURRENTLY"),
+            hazards.USING_INDEX: lock_of("ALTER TABLE ADD CONSTRAINT USING INDEX")}.get(form, LockMode.ACCESS_EXCLUSIVE)
+    result = hazards.rewritten(every, form, lock)
+    if form == hazards.HELPER:
+        assert result == ()
+        return
+    assert hazards.DELETES_DATA in result and hazards.REWRITES_TABLE in result
+    assert (hazards.NON_TRANSACTIONAL in result) == (form == hazards.CONCURRENTLY)
+    if not lock.blocks_writes:
+        assert hazards.BLOCKS_WRITES not in result and hazards.ACCESS_EXCLUSIVE not in result
+    if form in (hazards.NOT_VALID, hazards.USING_INDEX, hazards.PROVEN_NOT_NULL):
+        assert hazards.VALIDATES not in result  # no scan under the statement's own lock

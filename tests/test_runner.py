@@ -189,13 +189,13 @@ def test_dry_run_touches_nothing(db: str, migrations: Path) -> None:
     five_tables(migrations)
     result = runner.apply(db, migrations, to=2, dry_run=True, allow_destructive=True)
     assert result.dry_run and result.applied == ()
-    assert [(s.version, s.direction) for s in result.plan] == [(1, "up"), (2, "up")]
+    assert [(s.version, s.direction) for s in result.schedule] == [(1, "up"), (2, "up")]
     assert result.final_version == 2
     assert tables(db) == set()  # not even the version table
 
     runner.apply(db, migrations, to=4, allow_destructive=True)
     down = runner.apply(db, migrations, to=2, dry_run=True, allow_destructive=True)
-    assert [(s.version, s.direction) for s in down.plan] == [(4, "down"), (3, "down")]
+    assert [(s.version, s.direction) for s in down.schedule] == [(4, "down"), (3, "down")]
     assert version_rows(db) == [(4, False)]
 
 

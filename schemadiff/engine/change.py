@@ -42,6 +42,10 @@ class Change:
     :class:`~schemadiff.engine.model.Index` of CREATE/DROP INDEX, the
     :class:`~schemadiff.engine.model.Column` of SET NOT NULL; None
     otherwise. Not compared: two changes with the same statement are equal.
+
+    ``note``: the reviewer-facing comment lines (each ``-- ...`` and a
+    newline) that ``sql`` starts with, kept apart too so that a rewrite of
+    the statement (online mode) keeps them in front of its new form.
     """
 
     sql: str
@@ -58,3 +62,4 @@ class Change:
     needs: frozenset[Key] = frozenset()
     frees: frozenset[Key] = frozenset()
     subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)
+    note: str = ""

@@ -1,6 +1,8 @@
-"""Rendering DDL statements for the objects of :mod:`schemadiff.inspect`.
+"""Rendering DDL statements for the objects of :mod:`schemadiff.engine.model`.
 
-Pure string building, no database access. Names are quoted the way
+Pure string building, no database access. Online mode's rewrites render
+here too, from the model objects the engine planned with (``Change.subject``),
+so no statement is parsed back to be rewritten. Names are quoted the way
 PostgreSQL's ``quote_ident`` does, so mixed-case names and keywords survive.
 """
 
@@ -210,25 +212,144 @@ def constraint_definition(constraint: Constraint) -> str:
     return definition + with_clause
 
 
-def add_constraint(constraint: Constraint) -> str:
+def add_constraint(constraint: Constraint, *, not_valid: bool = False) -> str:
+    """``ALTER TABLE ... ADD CONSTRAINT name definition;``
+
+    ``not_valid``: add a FOREIGN KEY or CHECK without checking the rows
+    already there (PostgreSQL, ALTER TABLE: "NOT VALID"; the constraint is
+    enforced for new rows at once and checked later by
+    :func:`validate_constraint`). The grammar accepts NOT VALID after the
+    DEFERRABLE / INITIALLY attributes a definition may end with.
+    """
+    suffix = " NOT VALID" if not_valid else ""
     return (
         f"ALTER TABLE {qualified_name(constraint.table)} ADD CONSTRAINT {ident(constraint.name)} "
-        f"{constraint_definition(constraint)};"
+        f"{constraint_definition(constraint)}{suffix};"
     )
 
 
+def add_not_null_check(table: str, column: str, name: str) -> str:
+    """``ADD CONSTRAINT name CHECK (column IS NOT NULL) NOT VALID`` on the table keyed ``table`` (``schema.name``).
+
+    Online mode's first step of SET NOT NULL: once validated, PostgreSQL 12+
+    proves the column holds no NULL from this check and skips its own scan
+    (ALTER TABLE, SET NOT NULL).
+    """
+    return (
+        f"ALTER TABLE {qualified_name(table)} ADD CONSTRAINT {ident(name)} CHECK ({ident(column)} IS NOT NULL)"
+        " NOT VALID;"
+    )
+
+
+def validate_constraint(table: str, name: str) -> str:
+    """``ALTER TABLE ... VALIDATE CONSTRAINT name``: checks the existing rows under SHARE UPDATE EXCLUSIVE."""
+    return f"ALTER TABLE {qualified_name(table)} VALIDATE CONSTRAINT {ident(name)};"
+
+
+def set_not_null(table: str, column: str) -> str:
+    return f"ALTER TABLE {qualified_name(table)} ALTER COLUMN {ident(column)} SET NOT NULL;"
+
+
 def drop_constraint(constraint: Constraint) -> str:
-    return f"ALTER TABLE {qualified_name(constraint.table)} DROP CONSTRAINT {ident(constraint.name)};"
+    return drop_constraint_named(constraint.table, constraint.name)
 
 
-def create_index(index: Index, partitioned_owner: bool) -> str:
+def drop_constraint_named(table: str, name: str) -> str:
+    """``ALTER TABLE ... DROP CONSTRAINT name`` on the table keyed ``table`` (``schema.name``)."""
+    return f"ALTER TABLE {qualified_name(table)} DROP CONSTRAINT {ident(name)};"
+
+
+def unique_index_of(constraint: Constraint, *, concurrently: bool = False) -> str:
+    """The unique index a PRIMARY KEY or UNIQUE constraint would build, as a CREATE INDEX of its own.
+
+    Built from the constraint's parts (its key and INCLUDE columns, NULLS
+    NOT DISTINCT, storage parameters, tablespace; see
+    :class:`~schemadiff.engine.model.Constraint`), named as the constraint,
+    in the order of PostgreSQL's grammar (CREATE INDEX: ``( columns )
+    INCLUDE (...) NULLS NOT DISTINCT WITH (...) TABLESPACE ...``), btree
+    being the default method. ``concurrently``: built without blocking
+    writes, for :func:`add_constraint_using_index` to attach.
+    """
+    unique = "CREATE UNIQUE INDEX CONCURRENTLY" if concurrently else "CREATE UNIQUE INDEX"
+    sql = f"{unique} {ident(constraint.name)} ON {qualified_name(constraint.table)}"
+    sql += f" ({', '.join(ident(column) for column in constraint.columns)})"
+    if constraint.include:
+        sql += f" INCLUDE ({', '.join(ident(column) for column in constraint.include)})"
+    if constraint.nulls_not_distinct:
+        sql += " NULLS NOT DISTINCT"
+    if constraint.index_options:
+        sql += f" WITH ({', '.join(_storage_parameter(option) for option in constraint.index_options)})"
+    if constraint.tablespace:
+        sql += f" TABLESPACE {ident(constraint.tablespace)}"
+    return sql + ";"
+
+
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _storage_parameter(option: str) -> str:
+    """``name=value`` as stored in reloptions, written ``name = value``, the value quoted unless a number."""
+    name, _, value = option.partition("=")
+    return f"{name} = {value if _NUMBER.fullmatch(value) else literal(value)}"
+
+
+def add_constraint_using_index(constraint: Constraint) -> str:
+    """``ADD CONSTRAINT name PRIMARY KEY | UNIQUE USING INDEX name`` with the constraint's deferrability.
+
+    Attaches the index :func:`unique_index_of` built (PostgreSQL, ALTER
+    TABLE, ``table_constraint_using_index``): the index becomes the
+    constraint's, under the constraint's name, without a new scan.
+    """
+    what = "PRIMARY KEY" if constraint.type == "p" else "UNIQUE"
+    sql = (
+        f"ALTER TABLE {qualified_name(constraint.table)} ADD CONSTRAINT {ident(constraint.name)} {what}"
+        f" USING INDEX {ident(constraint.name)}"
+    )
+    if constraint.deferrable:
+        sql += " DEFERRABLE"
+    if constraint.deferred:
+        sql += " INITIALLY DEFERRED"
+    return sql + ";"
+
+
+def create_index(index: Index, partitioned_owner: bool, *, concurrently: bool = False,
+                 name: str | None = None) -> str:
+    """The index's CREATE INDEX: its ``pg_get_indexdef``, which always begins
+    ``CREATE [UNIQUE] INDEX <name> ON``.
+
+    ``partitioned_owner``: the table is partitioned, so one plain CREATE
+    INDEX creates and attaches its partitions' copies. ``concurrently``:
+    built without blocking writes (``CREATE INDEX CONCURRENTLY``, which
+    cannot run inside a transaction block). ``name``: built under another
+    name (online mode builds a replacement beside the index it replaces).
+    """
     definition = index.definition
     if partitioned_owner:
         # pg_get_indexdef says ON ONLY for a partitioned table's index, whose
         # partitions' copies are attached separately; one plain CREATE INDEX
         # creates and attaches them all.
         definition = definition.replace(" ON ONLY ", " ON ", 1)
-    return definition + ";"
+    head = "CREATE UNIQUE INDEX " if definition.startswith("CREATE UNIQUE INDEX ") else "CREATE INDEX "
+    rest = definition[len(head):]
+    if name is not None:
+        own = f"{ident(index.name)} ON "
+        if not rest.startswith(own):  # pragma: no cover - pg_get_indexdef always names the index first
+            raise ValueError(f"unexpected index definition: {index.definition}")
+        rest = f"{ident(name)} ON " + rest[len(own):]
+    if concurrently:
+        head += "CONCURRENTLY "
+    return head + rest + ";"
+
+
+def drop_index(index: Index, *, concurrently: bool = False, if_exists: bool = False) -> str:
+    """``DROP INDEX [CONCURRENTLY] [IF EXISTS] schema.name;``"""
+    options = ("CONCURRENTLY " if concurrently else "") + ("IF EXISTS " if if_exists else "")
+    return f"DROP INDEX {options}{qualified(index.schema, index.name)};"
+
+
+def rename_index(schema: str, old: str, new: str) -> str:
+    """``ALTER INDEX schema.old RENAME TO new;`` (an index stays in its table's schema)."""
+    return f"ALTER INDEX {qualified(schema, old)} RENAME TO {ident(new)};"
 
 
 def create_view(view: View) -> str:

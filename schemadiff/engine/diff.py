@@ -157,17 +157,18 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
 
     def add(self, sql: str, action: str, kind: str, name: str, table: str | None, rank: int, *,
             statement: str, relation: str | None = None, also_locks: Iterable[Lock] = (),
-            subject: object = None, hazards: Iterable[str] = (), transactional: bool = True,
+            subject: object = None, hazards: Iterable[str] = (), transactional: bool = True, note: str = "",
             **graph: Iterable) -> Node:
         """Plan one statement: ``statement`` names its kind (a key of
         :data:`schemadiff.engine.locks.STATEMENT_LOCKS`), whose lock is taken
         on ``relation`` (default: ``table``); ``subject`` the model object
-        (``Change.subject``); ``graph`` its edges for
+        (``Change.subject``); ``note`` comment lines written before ``sql``
+        (``Change.note``); ``graph`` its edges for
         :func:`schemadiff.engine.order.order`."""
         lock = lock_of(statement)
         locked = (relation or table) if lock is not None else None
-        change = Change(sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
-                        statement, lock, locked, tuple(also_locks), subject=subject)
+        change = Change(note + sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
+                        statement, lock, locked, tuple(also_locks), subject=subject, note=note)
         step = Node(change, rank, **{k: set(v) for k, v in graph.items()})
         self.steps.append(step)
         return step
@@ -355,7 +356,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         old_key = ("index" if isinstance(old, Index) else "constraint", _object_name(old))
         new_key = (old_key[0], _object_name(new))
         if isinstance(old, Index):
-            sql = f"ALTER INDEX {qualified(old.schema, old.name)} RENAME TO {ident(new.name)};"
+            sql = ddl.rename_index(old.schema, old.name, new.name)
         else:
             sql = f"ALTER TABLE {qualified_name(old.table)} RENAME CONSTRAINT {ident(old.name)} TO {ident(new.name)};"
         names = old_key[0] == "index" or old.type in "pux"
@@ -620,9 +621,9 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     if not index.valid and name in self.b.indexes else ""
                 # Without CONCURRENTLY, DROP INDEX locks the table ACCESS EXCLUSIVE (PostgreSQL docs,
                 # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
-                self.add(f"{note}DROP INDEX {qualified(index.schema, index.name)};", "drop", "index", name, index.table,
-                         R_DROP["index"], hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
-                         statement="DROP INDEX", subject=index,
+                self.add(ddl.drop_index(index), "drop", "index", name, index.table, R_DROP["index"],
+                         hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
+                         statement="DROP INDEX", subject=index, note=note,
                          had=self.a_refs(key), names_freed={f"rel:{name}"})
         for name, index in self.b.indexes.items():
             key = ("index", name)

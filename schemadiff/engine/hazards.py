@@ -100,6 +100,47 @@ def restated(codes: Iterable[str], lock: LockMode | None) -> tuple[str, ...]:
     return tuple(kept)
 
 
+# The forms online mode (schemadiff.online) rewrites a statement into. It
+# only transforms the plan; what each form's hazards are is decided here.
+CONCURRENTLY = "concurrently"  # CREATE / DROP INDEX CONCURRENTLY
+NOT_VALID = "not valid"  # ADD CONSTRAINT ... NOT VALID (FOREIGN KEY, CHECK)
+USING_INDEX = "using index"  # ADD CONSTRAINT ... PRIMARY KEY / UNIQUE USING INDEX
+PROVEN_NOT_NULL = "proven not null"  # SET NOT NULL after a validated CHECK (col IS NOT NULL)
+HELPER = "helper"  # a statement online mode adds: a temporary check, VALIDATE, its drop, an index's rename
+
+# form -> (codes the form no longer has, codes it gains, whether the lock hazards follow its lock)
+_REWRITTEN: dict[str, tuple[frozenset[str], tuple[str, ...], bool]] = {
+    # Built or dropped beside the table's traffic, under SHARE UPDATE EXCLUSIVE, outside any
+    # transaction block (PostgreSQL, CREATE INDEX "Building Indexes Concurrently"); a unique
+    # index still reads every row to check it (scans-to-validate stays).
+    CONCURRENTLY: (frozenset({BLOCKS_WRITES, NON_TRANSACTIONAL}), (NON_TRANSACTIONAL,), True),
+    # The existing rows are not checked (ALTER TABLE, "NOT VALID"); VALIDATE checks them later.
+    NOT_VALID: (frozenset({VALIDATES}), (), False),
+    # Catalog only: the index was built concurrently before (ALTER TABLE, "USING INDEX").
+    USING_INDEX: (frozenset({BLOCKS_WRITES, VALIDATES}), (), True),
+    # PostgreSQL 12+ proves the column has no NULL from the validated check and skips its
+    # scan (ALTER TABLE, SET NOT NULL): its ACCESS EXCLUSIVE lock lasts an instant.
+    PROVEN_NOT_NULL: (frozenset({VALIDATES, ACCESS_EXCLUSIVE}), (), False),
+}
+
+
+def rewritten(codes: Iterable[str], form: str, lock: LockMode | None) -> tuple[str, ...]:
+    """The hazard codes of a statement (``codes``) once online mode has rewritten it into ``form``
+    (one of the constants above), taking ``lock`` on its table.
+
+    ``HELPER`` statements have none of the plan's hazards: a temporary NOT
+    VALID check and its drop are catalog only, VALIDATE CONSTRAINT lets
+    reads and writes through (SHARE UPDATE EXCLUSIVE), renaming an index is
+    catalog only. For the other forms see ``_REWRITTEN``; where the lock
+    hazards follow the new lock, :func:`restated` decides them.
+    """
+    if form == HELPER:
+        return ()
+    removed, added, follow_lock = _REWRITTEN[form]
+    kept = (*(code for code in codes if code not in removed), *added)
+    return restated(kept, lock) if follow_lock else kept
+
+
 def describe(change: Change) -> list[str]:
     """The change's hazards as short labels, the lock's expected duration included."""
     labels = []
@@ -333,6 +374,11 @@ def _own_reason(node: Any, kind: str, running: bool, code: UserCode) -> str | No
         schema, _, bare = name.rpartition(".")
         if schema not in ("", "pg_catalog") or bare not in HARMLESS_FUNCTIONS:
             return f"calls {name}(), which may delete data"
+        if bare == "setval" and len(node.args or ()) >= 2 and not _reads_columns(node.args[1]):
+            # generate's setval continues from the rows or the old position (an expression over columns); a
+            # value that reads none is fixed and may move the sequence back, and setval is not transactional:
+            # no rollback undoes it.
+            return "setval to a fixed value may move a sequence back (new rows would reuse numbers); no rollback undoes it"
     return None
 
 
@@ -434,6 +480,19 @@ def _rewrites(column: Any, code: UserCode) -> bool:
     schema, name = _split(column.typeName.names)
     return any(d_name == name and (schema is None or d_schema in (schema, ANY_SCHEMA))
                for d_schema, d_name in code.checked_domains)
+
+
+def _reads_columns(expr: Any) -> bool:
+    """Whether an expression's tree names a column anywhere (a value computed from rows or positions)."""
+    from pglast import ast
+
+    if isinstance(expr, (list, tuple)):
+        return any(_reads_columns(item) for item in expr)
+    if not isinstance(expr, ast.Node):
+        return False
+    if isinstance(expr, ast.ColumnRef):
+        return True
+    return any(_reads_columns(getattr(expr, name)) for name in expr)
 
 
 def _constant(expr: Any) -> bool:

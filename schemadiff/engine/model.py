@@ -167,6 +167,21 @@ class Constraint:
     index_options: tuple[str, ...] = ()
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON its index
     comment: str | None = None
+    # The parts of ``definition`` a statement other than ADD CONSTRAINT is
+    # built from (online mode builds a UNIQUE / PRIMARY KEY's index apart and
+    # attaches it USING INDEX): the key columns in order (conkey; for PRIMARY
+    # KEY / UNIQUE the backing index's key columns, pg_index.indkey up to
+    # indnkeyatts), its INCLUDE columns, NULLS NOT DISTINCT
+    # (pg_index.indnullsnotdistinct, PostgreSQL 15+), the index's tablespace
+    # when not the database's default, and DEFERRABLE / INITIALLY DEFERRED
+    # (condeferrable, condeferred). Implied by ``definition``, so left out
+    # of comparisons: two constraints are equal when their definitions are.
+    columns: tuple[str, ...] = field(default=(), compare=False)
+    include: tuple[str, ...] = field(default=(), compare=False)
+    nulls_not_distinct: bool = field(default=False, compare=False)
+    tablespace: str | None = field(default=None, compare=False)
+    deferrable: bool = field(default=False, compare=False)
+    deferred: bool = field(default=False, compare=False)
 
 
 @dataclass

@@ -367,6 +367,10 @@ def _rename_column_of(schema: Schema, table: Table, old: str, new: str, *, top: 
             counter = _column_counter(old, own=True, referenced=False)
             constraint.definition = _rewrite_statement(constraint.definition, old, new, counter,
                                                        prefix=_ADD_CONSTRAINT, what=f"constraint {constraint.name}")
+        if constraint.table == q:
+            # The key and INCLUDE columns online mode builds a constraint's index from (not compared).
+            constraint.columns = tuple(new if c == old else c for c in getattr(constraint, "columns", ()))
+            constraint.include = tuple(new if c == old else c for c in getattr(constraint, "include", ()))
     for index in schema.indexes.values():
         if index.table == q:
             index.definition = _rewrite_statement(index.definition, old, new, own, what=f"index {index.name}")

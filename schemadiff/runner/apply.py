@@ -4,7 +4,7 @@ The database's version lives in golang-migrate's ``schema_migrations``, so
 either tool can take over from the other. schemadiff is stricter:
 
 * everything is checked before anything runs: the directory's sum, the
-  database's version (clean, known to the directory), every file of the plan
+  database's version (clean, known to the directory), every file of the schedule
   parses, every step down has its ``.down`` file;
 * a file that can run in a transaction runs in ONE transaction together with
   its version update and history row: killed at any moment, the database
@@ -66,12 +66,13 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 APPLICATION_NAME = "schemadiff migrate"
 
 
-# --- plan and results --------------------------------------------------------
+# --- schedule and results ----------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Step:
-    """One file to run and the version recorded once it has run."""
+class ScheduledFile:
+    """One file of the runner's schedule: the file to run and the version recorded once it has run
+    (golang-migrate's ``Migration`` with its ``TargetVersion``). Not a change of the diff engine's plan."""
 
     script: MigrationScript
     target: int | None  # None: no migration applied any more
@@ -103,8 +104,8 @@ class Step:
 
 
 @dataclass(frozen=True)
-class AppliedStep:
-    step: Step
+class AppliedFile:
+    step: ScheduledFile
     duration_ms: int
 
 
@@ -113,11 +114,20 @@ class ApplyResult:
     directory: Path
     start_version: int | None  # before the run (before a baseline)
     final_version: int | None  # after the run; for a dry run, where it would end
-    plan: tuple[Step, ...]
-    applied: tuple[AppliedStep, ...]
+    schedule: tuple[ScheduledFile, ...]  # the files to run, in order (not the diff engine's plan)
+    applied: tuple[AppliedFile, ...]
     dry_run: bool
     baselined: int | None
     sum_verified: bool  # False: the directory has no schemadiff.sum
+
+    @property
+    def plan(self) -> tuple[ScheduledFile, ...]:
+        """Deprecated name of :attr:`schedule` (kept so callers of the public API written before the rename
+        keep working; "plan" now means only the diff engine's plan)."""
+        import warnings
+
+        warnings.warn("ApplyResult.plan is now ApplyResult.schedule", DeprecationWarning, stacklevel=2)
+        return self.schedule
 
 
 # --- events ------------------------------------------------------------------
@@ -163,12 +173,12 @@ class Baselined:
 
 @dataclass(frozen=True)
 class MigrationStarted:
-    step: Step
+    step: ScheduledFile
 
 
 @dataclass(frozen=True)
 class MigrationFinished:
-    step: Step
+    step: ScheduledFile
     duration_ms: int
 
 
@@ -234,14 +244,14 @@ class LockWaiterCanceled:
     so that the build could finish (see ``schemadiff.runner.lock``)."""
 
     waiter: migrationlock.CanceledWaiter
-    step: Step
+    step: ScheduledFile
 
 
 Event = Union[
     SumUnchecked, LockWaiting, LockAcquired, ChangedSinceApplied, Baselined, MigrationStarted, MigrationFinished,
     NothingToApply, FilesIgnored, RunsDifferentlyUnderGolangMigrate, BackupWritten, DownChangedSinceApplied, LockWaiterCanceled, LockYielded,
 ]
-Confirm = Callable[[list["Step"]], bool]
+Confirm = Callable[[list["ScheduledFile"]], bool]
 EventHandler = Callable[[Event], None]
 
 
@@ -320,13 +330,13 @@ def apply(
     ``down=N`` reverts the last N applied migrations instead. ``baseline=V``
     adopts a database whose schema exists but has no version: V is recorded
     as applied without running 1..V, then the run continues. ``dry_run``
-    returns the plan and touches nothing.
+    returns the schedule and touches nothing.
 
     Guards (each raises a :class:`CommandError` subclass, exit 1), all
     checked before anything runs but drift, checked before the file it
     concerns:
 
-    * a step down whose file deletes data (``Step.deletes_data``) needs
+    * a step down whose file deletes data (``ScheduledFile.deletes_data``) needs
       ``allow_destructive`` or ``confirm(steps)`` returning True (the CLI
       asks on a terminal), as golang-migrate's ``down`` asks;
     * a file below the current version that the history shows never ran
@@ -357,7 +367,7 @@ def apply(
             "Check --dir (or the service's `migrations` setting).",
         )
     _check_arguments(migrations, to, down, baseline)
-    progress: list[AppliedStep] = []
+    progress: list[AppliedFile] = []
     try:
         with _session(url) as session:
             session.emit = emit
@@ -366,7 +376,7 @@ def apply(
                 session.lock(lock_timeout, emit)
             # Everything is decided under the lock, from what the database says now.
             state = session.tables.read_state()
-            steps, target = _plan_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
+            steps, target = _schedule_run(session, migrations, state, to, down, baseline, allow_out_of_order, emit)
             if steps:  # up to date (a service starting up): no catalog to read
                 steps = _read_hazards(session, steps)
             for step in steps:
@@ -418,7 +428,7 @@ def apply(
                 judged_by_server = step.direction == "down" and not allow_destructive and not step.deletes_data
                 duration_ms = _run_step(session, current, step, progress, judge=judged_by_server)
                 current = VersionState.after_write(step.target, False)
-                progress.append(AppliedStep(step, duration_ms))
+                progress.append(AppliedFile(step, duration_ms))
                 emit(MigrationFinished(step, duration_ms))
             return ApplyResult(
                 migrations.path, state.version, current.version, tuple(steps), tuple(progress), False, baseline,
@@ -430,7 +440,7 @@ def apply(
         raise _interrupted(url, progress) from None
 
 
-def _interrupted(url: str, applied: list[AppliedStep]) -> Interrupted:
+def _interrupted(url: str, applied: list[AppliedFile]) -> Interrupted:
     done = ", ".join(a.step.name for a in applied) or "no migration"
     try:
         with dburl.connect(url, what="database", autocommit=True, application_name=APPLICATION_NAME) as conn:
@@ -502,7 +512,7 @@ def _check_baseline(url: str, migrations: MigrationDirectory, baseline: int, sha
         )
 
 
-def _check_drift(url: str, migrations: MigrationDirectory, step: Step, shadow_url: str | None,
+def _check_drift(url: str, migrations: MigrationDirectory, step: ScheduledFile, shadow_url: str | None,
                  bookkeeping: tuple[tuple[str, str], ...]) -> None:
     """Before an up file that records the schema it was proven from, check the live schema is that one."""
     from .drift import compare_with_replay, proven_from, schema_fingerprint
@@ -542,8 +552,8 @@ def _listed(lines: list[str], limit: int = 20) -> str:
     return "\n".join(shown)
 
 
-def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
-    """The steps with what each deletes (``Step.deletes_data``), read in run order against the live catalog.
+def _read_hazards(session: _Session, steps: list[ScheduledFile]) -> list[ScheduledFile]:
+    """The steps with what each deletes (``ScheduledFile.deletes_data``), read in run order against the live catalog.
 
     The database's user code (``schemadiff.usercode``) is read once, under
     the lock, before anything runs; what each file defines is added to it as
@@ -558,9 +568,13 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
 
     code = read_user_code(session.conn)
     tables = session.tables
-    read: list[Step] = []
+    read: list[ScheduledFile] = []
     for step in steps:
         found = deleting_statements(step.script.statements, code)
+        if step.direction == "down" and not step.transactional:
+            found += [f"{statement.position}: {_shown_statement(statement)} (runs outside a transaction, so"
+                      " PostgreSQL cannot judge what it deletes before it commits)"
+                      for statement in step.script.statements if not _forces_no_transaction(statement)]
         for table in (tables.table, tables.history_table):
             found += [f"{step.name}: recording the version writes {tables.schema}.{table} ({why})"
                       for why in code.relation(tables.schema, table, WRITE)]
@@ -568,7 +582,24 @@ def _read_hazards(session: _Session, steps: list[Step]) -> list[Step]:
     return read
 
 
-def _check_destructive(steps: list[Step], allow: bool, confirm: Confirm | None) -> None:
+def _forces_no_transaction(statement: Statement) -> bool:
+    """The statements that make a file run outside a transaction and cannot reach user code the reading misses:
+    index builds and drops CONCURRENTLY (their expressions are read), REINDEX, ALTER TYPE ... ADD VALUE, VACUUM.
+    Anything else in such a file runs unjudged by the second judge (schemadiff.runner.losses), so it counts."""
+    node, kind = statement.node, statement.kind
+    if kind == "IndexStmt":
+        return bool(node.concurrent)
+    if kind == "DropStmt":
+        return bool(node.concurrent)
+    return kind in ("ReindexStmt", "AlterEnumStmt", "VacuumStmt")
+
+
+def _shown_statement(statement: Statement) -> str:
+    first = " ".join(statement.text.split())
+    return first if len(first) <= 100 else first[:97] + "..."
+
+
+def _check_destructive(steps: list[ScheduledFile], allow: bool, confirm: Confirm | None) -> None:
     """Going down through files that delete data needs consent, like golang-migrate's ``down`` prompt."""
     risky = [step for step in steps if step.direction == "down" and step.deletes_data]
     if not risky or allow or (confirm is not None and confirm(risky)):
@@ -644,13 +675,15 @@ def status(url: str, directory: str | Path) -> StatusReport:
     )
 
 
-def plan_out_of_order(migrations: MigrationDirectory, versions: list[int], current: int | None) -> list[Step]:
+def schedule_out_of_order(migrations: MigrationDirectory, versions: list[int],
+                          current: int | None) -> list[ScheduledFile]:
     """Up steps for files below ``current`` that never ran; each leaves the version at ``current``."""
     steps = []
     for version in versions:
         migration = migrations.get(version)
         assert migration is not None and migration.up is not None
-        steps.append(Step(_checked_script(migration.up), current, migration.down.checksum() if migration.down else None))
+        down_checksum = migration.down.checksum() if migration.down else None
+        steps.append(ScheduledFile(_checked_script(migration.up), current, down_checksum))
     return steps
 
 
@@ -670,7 +703,7 @@ def _up_name(migrations: MigrationDirectory, version: int) -> str:
     return migration.up.name if migration is not None and migration.up is not None else str(version)
 
 
-def plan(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[Step]:
+def schedule(migrations: MigrationDirectory, current: int | None, target: int | None) -> list[ScheduledFile]:
     """The steps from ``current`` to ``target``, every file read and parsed.
 
     Raises before anything runs when a step down has no ``.down`` file
@@ -686,7 +719,7 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
                 "Write the .up file (or remove the lone .down file).",
             )
         return [
-            Step(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
+            ScheduledFile(_checked_script(m.up), m.version, m.down.checksum() if m.down else None)
             for m in chosen if m.up is not None
         ]
     chosen = [m for m in reversed(migrations.migrations) if high < m.version <= low]
@@ -697,10 +730,11 @@ def plan(migrations: MigrationDirectory, current: int | None, target: int | None
             f" in {migrations.path}; nothing was run",
             "Write the missing .down files, or stop at a version above them with --to.",
         )
-    return [Step(_checked_script(m.down), migrations.previous(m.version)) for m in chosen if m.down is not None]
+    return [ScheduledFile(_checked_script(m.down), migrations.previous(m.version))
+            for m in chosen if m.down is not None]
 
 
-def _plan_run(
+def _schedule_run(
     session: _Session,
     migrations: MigrationDirectory,
     state: VersionState,
@@ -709,7 +743,7 @@ def _plan_run(
     baseline: int | None,
     allow_out_of_order: bool,
     emit: EventHandler,
-) -> tuple[list[Step], int | None]:
+) -> tuple[list[ScheduledFile], int | None]:
     """Check the database against the directory and return the steps and the target version."""
     history = session.tables.history_rows()
     if state.dirty:
@@ -725,7 +759,7 @@ def _plan_run(
         start = baseline
     _check_known(migrations, start)
     target = _target(migrations, start, to, down)
-    steps = plan(migrations, start, target)
+    steps = schedule(migrations, start, target)
     _check_no_gap(migrations, history, start, target)
     skipped = never_applied(migrations, history, start)
     if skipped:
@@ -738,7 +772,7 @@ def _plan_run(
                 " --allow-out-of-order.",
             )
         # Run first, recording the version the database is at: the version stays.
-        steps = plan_out_of_order(migrations, skipped, start) + steps
+        steps = schedule_out_of_order(migrations, skipped, start) + steps
     for warning in _changed_since_applied(migrations, history, start):
         emit(warning)
     for step in _downs_changed(steps, history):
@@ -929,7 +963,7 @@ def _changed_since_applied(
     return changed
 
 
-def _downs_changed(steps: list[Step], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
+def _downs_changed(steps: list[ScheduledFile], history: list[HistoryRow]) -> list[DownChangedSinceApplied]:
     recorded: dict[int, str | None] = {}
     for row in history:
         if row.state == "done" and row.direction == "up":
@@ -1044,8 +1078,8 @@ def _record_baseline(
 def _yield_lock(
     session: _Session, migrations: MigrationDirectory, target: int | None, lock_timeout: float,
     emit: EventHandler,
-) -> tuple[VersionState, list[Step]]:
-    """Release the lock to the sessions waiting for it, take it back, and plan again.
+) -> tuple[VersionState, list[ScheduledFile]]:
+    """Release the lock to the sessions waiting for it, take it back, and schedule again.
 
     Called before a file that builds an index concurrently while another
     session (golang-migrate, whose wait holds a snapshot the build would wait
@@ -1067,10 +1101,10 @@ def _yield_lock(
     if state.dirty:
         raise _dirty_error(state, history)
     _check_known(migrations, state.version)
-    return state, plan(migrations, state.version, target)
+    return state, schedule(migrations, state.version, target)
 
 
-def _run_step(session: _Session, state: VersionState, step: Step, applied: Sequence[AppliedStep] = (), *,
+def _run_step(session: _Session, state: VersionState, step: ScheduledFile, applied: Sequence[AppliedFile] = (), *,
               judge: bool = False) -> int:
     """Run one file through the executor (``schemadiff.execute``) with the version table's writes as its hook.
 
@@ -1101,23 +1135,28 @@ def _run_step(session: _Session, state: VersionState, step: Step, applied: Seque
 class _VersionWrites:
     """golang-migrate's version row and our history row around one file (``execute.VersionHook``)."""
 
-    def __init__(self, tables: Tables, state: VersionState, step: Step, snapshot: Snapshot | None = None,
-                 applied: Sequence[AppliedStep] = (), keys: tuple[int, ...] = ()) -> None:
+    def __init__(self, tables: Tables, state: VersionState, step: ScheduledFile, snapshot: Snapshot | None = None,
+                 applied: Sequence[AppliedFile] = (), keys: tuple[int, ...] = ()) -> None:
         self.tables, self.state, self.step = tables, state, step
         self.snapshot, self.applied, self.keys = snapshot, applied, keys
         self.history_id: int | None = None
 
-    def _check_lock(self, committed: bool) -> None:
-        """Refuse to go on when the file released the migration lock: another runner may be running now."""
+    def _keep_lock(self, committed: bool) -> None:
+        """Take the migration lock again if the file released it (pg_advisory_unlock_all(), DISCARD ALL);
+        refuse to go on when another session took it meanwhile: another runner may be running now."""
         if not self.keys or migrationlock.holds(self.tables.conn, self.keys):
             return
-        state = (f"{self.step.name} ran outside a transaction, so it stays applied and is recorded; this run stops"
-                 if committed else f"{self.step.name} was rolled back (nothing of it was applied)")
+        if migrationlock.retake(self.tables.conn, self.keys):
+            return  # nobody took it in between: as if it had never been released
+        state = (f"{self.step.name} ran outside a transaction, so it stays applied; the database is left dirty"
+                 f" at {_shown(self.step.target)}" if committed
+                 else f"{self.step.name} was rolled back (nothing of it was applied)")
         raise MigrationStateError(
             f"{self.step.name} released the migration lock (pg_advisory_unlock_all(), pg_advisory_unlock() or"
-            f" DISCARD ALL), so another migration runner could have started meanwhile; {state}",
-            "Remove the statement that releases session locks from the file, then run `schemadiff status`"
-            " and apply again.",
+            f" DISCARD ALL) and another session took it meanwhile, so another migration runner may be running;"
+            f" {state}",
+            "Remove the statement that releases session locks from the file; once the other runner is done, run"
+            " `schemadiff status` and apply again (or `schemadiff force VERSION` after checking a dirty state).",
         )
 
     def begun(self) -> None:
@@ -1126,17 +1165,22 @@ class _VersionWrites:
 
     def in_transaction(self, duration_ms: int) -> None:
         step = self.step
-        self._check_lock(committed=False)
+        if self.snapshot is not None:
+            # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now, in the
+            # session state the file left, as COMMIT would (PostgreSQL docs, SET CONSTRAINTS: "IMMEDIATE
+            # ... checked at once", pending ones included).
+            self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _own_state(self.tables.conn)
+        self._keep_lock(committed=False)
         self.tables.set_version(self.state, step.target, False)
         self.tables.record(step.version, step.name, step.direction, step.script.checksum, duration_ms=duration_ms,
                            down_checksum=step.down_checksum)
         if self.snapshot is None:
             return
-        # After the version writes: user code on the version tables runs with them and is judged too.
-        # Deferred constraint triggers would fire at COMMIT, after the judge: fire them now (PostgreSQL
-        # docs, SET CONSTRAINTS: "IMMEDIATE ... checked at once", pending ones included).
+        # After the version writes: user code on the version tables runs with them and is judged too,
+        # deferred triggers they queued included.
         self.tables.conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        lost = self.snapshot.losses(self.tables.conn)
+        lost = self.snapshot.losses(self.tables.conn, _visible_rewrites(step.script.statements))
         if lost:
             before = (f"This run applied {', '.join(a.step.name for a in self.applied)} before it (committed). "
                       if self.applied else "")
@@ -1152,24 +1196,69 @@ class _VersionWrites:
     def before(self) -> None:
         step = self.step
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(self.state, step.target, True)
             self.history_id = self.tables.record(step.version, step.name, step.direction, step.script.checksum,
                                                  state="running", down_checksum=step.down_checksum)
 
     def after(self, duration_ms: int) -> None:
         assert self.history_id is not None
+        self._keep_lock(committed=True)  # before writing: the version table may be another runner's now
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.set_version(VersionState.after_write(self.step.target, True), self.step.target, False)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=None)
-        self._check_lock(committed=True)
 
     def failed(self, error: MigrationFailed, duration_ms: int) -> None:
         assert self.history_id is not None
         with self.tables.conn.transaction():
+            _own_state(self.tables.conn)
             self.tables.finish(self.history_id, duration_ms=duration_ms, error=error.message)
 
 
-def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep] = ()) -> Callable[[bool, int], str]:
+def _own_state(conn: psycopg.Connection) -> None:
+    """The runner's own session state for its bookkeeping, after a file's statements in the same session.
+
+    A file may have set a role without rights on the version table, or a
+    search_path that puts its own ``=`` before PostgreSQL's (the version
+    writes compare values). Back to the connecting user and the session's
+    own search_path (pg_catalog first, where the comparisons' exact
+    operators are), for this transaction; user triggers on the version
+    table run as they would under golang-migrate. The executor resets the
+    session before the next file anyway.
+    """
+    conn.execute("SET SESSION AUTHORIZATION DEFAULT")
+    conn.execute("RESET ROLE")
+    conn.execute("SET LOCAL search_path TO DEFAULT")
+
+
+# ALTER TABLE commands that rewrite a table and keep its rows' values (ALTER COLUMN TYPE counts anyway).
+_REWRITING_COMMANDS = {"AT_AddColumn", "AT_SetTableSpace", "AT_SetAccessMethod", "AT_SetLogged",
+                       "AT_AlterColumnType", "AT_AddIdentity", "AT_SetExpression", "AT_DropExpression"}
+
+
+def _visible_rewrites(statements: Sequence[Statement]) -> set[tuple[str | None, str]]:
+    """(schema or None, table) the file's own statements rewrite, as the second judge takes them
+    (``schemadiff.runner.losses``): a table rewritten by them keeps its rows, whatever new storage it got."""
+    found: set[tuple[str | None, str]] = set()
+    for statement in statements:
+        node, kind = statement.node, statement.kind
+        relations = []
+        if kind == "AlterTableStmt" and any(
+            getattr(getattr(cmd, "subtype", None), "name", "") in _REWRITING_COMMANDS for cmd in node.cmds or ()
+        ):
+            relations.append(node.relation)
+        elif kind in ("ClusterStmt",) and node.relation is not None:
+            relations.append(node.relation)
+        elif kind == "VacuumStmt":
+            relations += [rel.relation for rel in node.rels or () if rel.relation is not None]
+        for relation in relations:
+            found.add((relation.schemaname, relation.relname))
+    return found
+
+
+def _failure_hint(step: ScheduledFile, state: VersionState,
+                  applied: Sequence[AppliedFile] = ()) -> Callable[[bool, int], str]:
     """What a failed file leaves and what to do, as the executor's hint for ``step``.
 
     ``applied``: the files this run committed before it, named first, so
@@ -1195,7 +1284,7 @@ def _failure_hint(step: Step, state: VersionState, applied: Sequence[AppliedStep
 
 
 @contextlib.contextmanager
-def _guard_if_waits_for_snapshots(session: _Session, step: Step) -> Iterator[migrationlock.WaiterGuard | None]:
+def _guard_if_waits_for_snapshots(session: _Session, step: ScheduledFile) -> Iterator[migrationlock.WaiterGuard | None]:
     """A :class:`migrationlock.WaiterGuard` around a file that builds an index
     concurrently (the statements that wait for older snapshots), else nothing."""
     if not step.waits_for_snapshots:

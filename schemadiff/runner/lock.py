@@ -156,6 +156,26 @@ def holds(conn: psycopg.Connection, keys: tuple[int, ...]) -> bool:
     return bool(row) and row[0] == len(set(keys))
 
 
+def retake(conn: psycopg.Connection, keys: tuple[int, ...]) -> bool:
+    """Take again, without waiting, the keys this session no longer holds; False (nothing kept) when one is
+    held by another session. Raises psycopg.Error."""
+    held = {row[0] for row in conn.execute(
+        """
+        SELECT (l.classid::bigint << 32) + l.objid::bigint FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
+        """
+    )}
+    taken = []
+    for key in keys:
+        if key in held:
+            continue
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:  # type: ignore[index]
+            release(conn, tuple(taken))
+            return False
+        taken.append(key)
+    return True
+
+
 def release(conn: psycopg.Connection, keys: tuple[int, ...]) -> None:
     for key in keys:
         conn.execute("SELECT pg_advisory_unlock(%s)", [key])

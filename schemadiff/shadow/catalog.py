@@ -351,7 +351,11 @@ _QUERIES: dict[str, str] = {
     # ("table column public.users.email", "index public.users_email_idx").
     "comments": f"""
         SELECT ident.type || ' ' || ident.identity, to_jsonb(d.description)
-        FROM pg_description AS d
+        -- Rows that cannot pass the WHERE below are left out before pg_identify_object runs: the OR
+        -- there reads its result, so the planner would call it for every description (several
+        -- thousand, the built-in functions'), which took half of a snapshot.
+        FROM (SELECT * FROM pg_description
+              WHERE objoid >= {_FIRST_USER_OID} OR classoid = 'pg_namespace'::regclass) AS d
         CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) AS ident
         WHERE (d.objoid >= {_FIRST_USER_OID}
                OR (d.classoid = 'pg_namespace'::regclass AND ident.identity = 'public'))

@@ -45,7 +45,7 @@ def live_row_problems(url: str, changes: Sequence[Change]) -> list[str]:
             checks.append((f"SELECT EXISTS (SELECT 1 FROM {table})",
                            f"{change.table} holds rows, so `{change.sql}` fails: a NOT NULL column needs a"
                            " value for them (give it a DEFAULT, or add it nullable, backfill, then SET NOT NULL)"))
-        elif change.kind == "column" and change.sql.rstrip().endswith("SET NOT NULL;"):
+        elif change.statement == "ALTER TABLE ALTER COLUMN SET NOT NULL":  # the engine's statement kind, not its text
             column = change.name[len(change.table) + 1:]
             checks.append((f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {ident(column)} IS NULL)",
                            f"{change.table}.{column} holds NULL in some rows, so `{change.sql}` fails"

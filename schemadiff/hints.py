@@ -438,7 +438,7 @@ def plan_with_renames(
         settled = settle(renamed, desired)
         if settled is not renamed:
             rest = diff_schemas(settled, desired, owners=owners)
-    return renames.rename_changes(rename_map) + rest
+    return renames.rename_changes(rename_map, renamed) + rest
 
 
 def _renamed_on_a_copy(applicable: list[RenameHint], current_url: str, desired_url: str, owners: bool,

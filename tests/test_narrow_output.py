@@ -88,3 +88,19 @@ def test_the_summary_lists_tables_by_name_whatever_the_statement_order(cli, tmp_
 
     tables = [row["table"] for row in json.loads(done.out)["results"][0]["summary"]]
     assert tables == ["public.alpha", "public.beta", "public.mid", "public.zeta"]
+
+
+def test_a_hinted_index_rename_is_summarised_under_its_table(cli, tmp_path):
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "000001_a.up.sql").write_text(
+        "CREATE TABLE items (id int PRIMARY KEY, note text);\nCREATE INDEX items_old_note ON items (note);\n")
+    desired = tmp_path / "d.sql"
+    desired.write_text("CREATE TABLE items (id int PRIMARY KEY, note text);\n"
+                       "CREATE INDEX items_note ON items (note); -- schemadiff:renamed-from items_old_note\n")
+    done = cli("plan", "--desired", desired, "--dir", directory, "--format", "json")
+    assert done.exit_code == 2, done.err
+    import json
+
+    summary = json.loads(done.out)["results"][0]["summary"]
+    assert summary == [{"table": "public.items", "added": [], "removed": [], "changed": ["index items_note"]}]

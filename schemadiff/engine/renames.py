@@ -127,20 +127,26 @@ def rename_hazards(kind: str) -> tuple[str, ...]:
     return breaks + ((hz.ACCESS_EXCLUSIVE,) if locks else ())
 
 
-def rename_changes(renames: RenameMap) -> list[Change]:
-    """The typed ``rename`` changes of ``renames``, in the order they run (see :func:`ordered`)."""
+def rename_changes(renames: RenameMap, renamed: Schema | None = None) -> list[Change]:
+    """The typed ``rename`` changes of ``renames``, in the order they run (see :func:`ordered`).
+
+    ``renamed``: the model after the renames, where an index rename finds its table (a summary groups the
+    rename under it); None: an index rename names no table.
+    """
+    index_tables = {(index.schema, index.name): index.table for index in renamed.indexes.values()} if renamed else {}
     changes = []
     for rename in ordered(renames):
         statement = STATEMENTS[rename.kind]
         lock = lock_of(statement)
         on_table = rename.kind in ("table", "column", "constraint")
+        table = (qualified(rename.schema, rename.new if rename.kind == "table" else rename.parent or "")
+                 if on_table else index_tables.get((rename.schema, rename.new)) if rename.kind == "index" else None)
         changes.append(Change(
             sql=rename_sql(rename),
             action="rename",
             kind=rename.kind,
             name=".".join(ident(p) for p in (rename.schema, rename.parent, rename.new) if p is not None),
-            table=qualified(rename.schema, rename.new if rename.kind == "table" else rename.parent or "")
-            if on_table else None,
+            table=table,
             hazards=rename_hazards(rename.kind),
             statement=statement,
             lock=lock,

@@ -338,7 +338,10 @@ def apply(
 
     * a step down whose file deletes data (``ScheduledFile.deletes_data``) needs
       ``allow_destructive`` or ``confirm(steps)`` returning True (the CLI
-      asks on a terminal), as golang-migrate's ``down`` asks;
+      asks on a terminal), as golang-migrate's ``down`` asks; a
+      transactional down file the reading found harmless is judged again by
+      PostgreSQL before it commits (:mod:`schemadiff.runner.losses`) and
+      rolled back with :class:`DestructiveChangeRefused` if it lost data;
     * a file below the current version that the history shows never ran
       is refused; ``allow_out_of_order`` runs such files first instead;
     * a database whose history names other files than the directory's

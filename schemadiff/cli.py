@@ -1148,8 +1148,13 @@ def run(args: list[str], out: TextIO | None = None, err: TextIO | None = None) -
 INTERRUPTED_BEFORE_WRITING = "nothing was written; temporary databases were dropped."
 
 
+# The signals ``schemadiff.entry`` turned into KeyboardInterrupt (the same list object), latest last.
+signals_received: list[int] = []
+
+
 def _run(args: list[str], out: TextIO, err: TextIO) -> int:
     global _session
+    signals_before = len(signals_received)
     secrets = _secrets(args)
     _session = _Session(out=_console(out, secrets), err=_console(err, secrets))
     _session.json_command = _json_command(args)
@@ -1168,6 +1173,10 @@ def _run(args: list[str], out: TextIO, err: TextIO) -> int:
     except SystemExit as exc:  # --show-completion / --install-completion end with sys.exit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except CommandError as exc:
+        if len(signals_received) > signals_before and not isinstance(exc, Interrupted):
+            # The interrupt came first: a cleanup it ran through failed (a psycopg call in a `finally`
+            # while the query it interrupted was still being cancelled) and that error replaced it.
+            return _interrupted()
         session.code = exc.exit_code
         _report(exc)
         _json_error(type(exc).__name__, exc.message, exc.hint, exc.exit_code)

@@ -91,8 +91,9 @@ def main() -> None:
             signal.signal(signal.SIGINT, _raise_interrupt)
         if hasattr(signal, "pthread_sigmask"):  # not on Windows
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-        from .cli import main as cli_main
+        from . import cli
 
-        cli_main()
+        cli.signals_received = _received  # the same list: the CLI tells a failure a signal caused (see cli._run)
+        cli.main()
     except KeyboardInterrupt:
         _end_interrupted()

@@ -130,3 +130,30 @@ def test_a_hangup_ends_a_run_as_sigterm_does(shadow_url, tmp_path: Path):
         seen = (delay, process.returncode, err[-2000:])
         assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err, seen
         assert _temporary_databases(shadow_url, process.pid) == [], seen
+
+
+def test_an_error_raised_while_an_interrupt_unwinds_still_reads_as_the_interrupt(tmp_path: Path, monkeypatch):
+    # A signal lands inside a psycopg call in a `try`; the `finally` runs another query on the connection
+    # still cancelling, and that error replaces the KeyboardInterrupt (seen in CI: SIGTERM at 0.8 s gave
+    # exit 1 and "cannot create the role that loads SQL"). The run must still end as interrupted.
+    import io
+
+    from schemadiff import cli, command
+    from schemadiff.errors import ShadowServerError
+
+    def interrupted_then_failed(*args, **kwargs):
+        cli.signals_received.append(signal.SIGTERM)  # what schemadiff.entry's handler records, then raises
+        raise ShadowServerError("cannot create the role that loads SQL on the shadow server: another command is"
+                                " already in progress")
+
+    monkeypatch.setattr(command, "plan", interrupted_then_failed)
+    monkeypatch.setattr(cli, "signals_received", [])
+    desired = tmp_path / "d.sql"
+    desired.write_text("CREATE TABLE t (id int);\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.run(["plan", "--desired", str(desired)], out=out, err=err) == 130
+    assert "interrupted" in err.getvalue() and "cannot create the role" not in err.getvalue()
+    # Without a signal the same error is reported as itself.
+    monkeypatch.setattr(command, "plan", lambda *a, **k: (_ for _ in ()).throw(ShadowServerError("broken")))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.run(["plan", "--desired", str(desired)], out=out, err=err) == 1 and "broken" in err.getvalue()

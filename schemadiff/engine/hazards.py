@@ -152,6 +152,12 @@ def describe(change: Change) -> list[str]:
     return labels
 
 
+def shown_statement(statement: Statement) -> str:
+    """A statement on one line, at most 100 characters, as the down guard lists it."""
+    first = " ".join(statement.text.split())
+    return first if len(first) <= 100 else first[:97] + "..."
+
+
 def deleting_statements(statements: Iterable[Statement], code: UserCode | None = None) -> list[str]:
     """The statements of a migration file that delete, or may delete, stored data: ``file:line: SQL (why)``.
 
@@ -194,9 +200,7 @@ def deleting_statements(statements: Iterable[Statement], code: UserCode | None =
     for statement in statements:
         reasons = deletion_reasons(statement.node, code)
         if reasons:
-            first = " ".join(statement.text.split())
-            shown = first if len(first) <= 100 else first[:97] + "..."
-            found.append(f"{statement.position}: {shown} ({'; '.join(reasons)})")
+            found.append(f"{statement.position}: {shown_statement(statement)} ({'; '.join(reasons)})")
     return found
 
 

@@ -565,7 +565,7 @@ def _read_hazards(session: _Session, steps: list[ScheduledFile]) -> list[Schedul
     version writes the version and history tables, and user code on them
     (a trigger, a rule) runs with every step, whatever its file holds.
     """
-    from ..engine.hazards import deleting_statements
+    from ..engine.hazards import deleting_statements, shown_statement
     from ..engine.usercode import WRITE
     from .usercode import read_user_code
 
@@ -575,7 +575,7 @@ def _read_hazards(session: _Session, steps: list[ScheduledFile]) -> list[Schedul
     for step in steps:
         found = deleting_statements(step.script.statements, code)
         if step.direction == "down" and not step.transactional:
-            found += [f"{statement.position}: {_shown_statement(statement)} (runs outside a transaction, so"
+            found += [f"{statement.position}: {shown_statement(statement)} (runs outside a transaction, so"
                       " PostgreSQL cannot judge what it deletes before it commits)"
                       for statement in step.script.statements if not _forces_no_transaction(statement)]
         for table in (tables.table, tables.history_table):
@@ -595,11 +595,6 @@ def _forces_no_transaction(statement: Statement) -> bool:
     if kind == "DropStmt":
         return bool(node.concurrent)
     return kind in ("ReindexStmt", "AlterEnumStmt", "VacuumStmt")
-
-
-def _shown_statement(statement: Statement) -> str:
-    first = " ".join(statement.text.split())
-    return first if len(first) <= 100 else first[:97] + "..."
 
 
 def _check_destructive(steps: list[ScheduledFile], allow: bool, confirm: Confirm | None) -> None:

@@ -1,28 +1,47 @@
-"""Rendering DDL statements for the objects of :mod:`schemadiff.engine.model`.
+"""Rendering SQL statements for the objects of :mod:`schemadiff.engine.model`: the one module that builds statement text.
 
-Pure string building, no database access. Online mode's rewrites render
-here too, from the model objects the engine planned with (``Change.subject``),
-so no statement is parsed back to be rewritten. Names are quoted the way
-PostgreSQL's ``quote_ident`` does, so mixed-case names and keywords survive.
+Pure string building, no database access. The planning modules
+(``engine/diff.py``, ``tables.py``, ``usertypes.py``, ``objects.py``,
+``privileges.py``, ``renames.py``) and online mode (``schemadiff/online.py``)
+decide what changes and call a function here, named after the statement
+(:func:`create_schema`, :func:`alter_column_set_storage`, :func:`grant`...),
+that takes model objects or plain names and returns the statement's text
+(ending with ';'). None of them assembles SQL itself;
+tests/test_render_layout.py reads their source and fails on any f-string,
+concatenation or formatting that builds a statement outside this module.
+Online mode's rewrites render here too, from the model objects the engine
+planned with (``Change.subject``), so no statement is parsed back to be
+rewritten. Names are quoted the way PostgreSQL's ``quote_ident`` does, so
+mixed-case names and keywords survive.
+
+One module rather than a package: the functions are small and share the
+quoting helpers and clause builders (sequence options, column definitions,
+identity clauses), sections below follow the object kinds.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 from .model import (
+    PUBLIC_GRANTEE,
+    Attribute,
     Column,
     Composite,
     Constraint,
     Domain,
     Enum,
+    EventTrigger,
     Function,
     Index,
     Policy,
     Range,
+    Rule,
     Sequence,
     SequenceOptions,
+    Statistics,
     Table,
     Trigger,
     View,
@@ -468,3 +487,648 @@ def drop_policy(policy: Policy) -> str:
 
 def comment(target: str, text: str | None) -> str:
     return f"COMMENT ON {target} IS {'NULL' if text is None else literal(text)};"
+
+
+# -- schemas and extensions ------------------------------------------------------------
+
+
+def create_schema(name: str) -> str:
+    """``CREATE SCHEMA name;``"""
+    return f"CREATE SCHEMA {ident(name)};"
+
+
+def drop_schema(name: str) -> str:
+    """``DROP SCHEMA name;`` (no CASCADE: the plan drops what it holds first)."""
+    return f"DROP SCHEMA {ident(name)};"
+
+
+def create_extension(name: str, schema: str) -> str:
+    """``CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema;``
+
+    IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the extension
+    beforehand and the migrating role may not create it.
+    """
+    return f"CREATE EXTENSION IF NOT EXISTS {ident(name)} WITH SCHEMA {ident(schema)};"
+
+
+def drop_extension(name: str) -> str:
+    """``DROP EXTENSION name;``"""
+    return f"DROP EXTENSION {ident(name)};"
+
+
+def alter_extension_set_schema(name: str, schema: str) -> str:
+    """``ALTER EXTENSION name SET SCHEMA schema;`` (moves the extension's objects)."""
+    return f"ALTER EXTENSION {ident(name)} SET SCHEMA {ident(schema)};"
+
+
+# -- sequences (statements) -------------------------------------------------------------
+
+
+def drop_sequence(seq: Sequence) -> str:
+    """``DROP SEQUENCE schema.name;``"""
+    return f"DROP SEQUENCE {qualified(seq.schema, seq.name)};"
+
+
+def alter_sequence_options(seq: Sequence, old: SequenceOptions) -> str | None:
+    """``ALTER SEQUENCE ... <the option clauses that differ from old>;``, None when none differ."""
+    clauses = sequence_option_clauses(seq.options, old)
+    if not clauses:
+        return None
+    return f"ALTER SEQUENCE {qualified(seq.schema, seq.name)} {' '.join(clauses)};"
+
+
+def alter_sequence_owned_by(schema: str, name: str, owner: tuple[str, str] | None) -> str:
+    """``ALTER SEQUENCE schema.name OWNED BY table.column | NONE;``; ``owner`` (table key ``schema.name``, column)."""
+    target = "NONE" if owner is None else f"{qualified_name(owner[0])}.{ident(owner[1])}"
+    return f"ALTER SEQUENCE {qualified(schema, name)} OWNED BY {target};"
+
+
+def rename_sequence(schema: str, old: str, new: str) -> str:
+    """``ALTER SEQUENCE schema.old RENAME TO new;``"""
+    return f"ALTER SEQUENCE {qualified(schema, old)} RENAME TO {ident(new)};"
+
+
+# -- constraints and indexes (renames and options) -----------------------------------------
+
+
+def rename_constraint(table: str, old: str, new: str) -> str:
+    """``ALTER TABLE table RENAME CONSTRAINT old TO new;`` on the table keyed ``table`` (``schema.name``)."""
+    return f"ALTER TABLE {qualified_name(table)} RENAME CONSTRAINT {ident(old)} TO {ident(new)};"
+
+
+def alter_index_set(schema: str, name: str, options: list[str] | tuple[str, ...]) -> str:
+    """``ALTER INDEX schema.name SET (option=value, ...);`` (applies to pages written from now on)."""
+    return f"ALTER INDEX {qualified(schema, name)} SET ({', '.join(options)});"
+
+
+def alter_index_reset(schema: str, name: str, options: list[str] | tuple[str, ...]) -> str:
+    """``ALTER INDEX schema.name RESET (option, ...);``"""
+    return f"ALTER INDEX {qualified(schema, name)} RESET ({', '.join(options)});"
+
+
+def cluster_on(table: str, index: str, *, materialized: bool = False) -> str:
+    """``ALTER TABLE | MATERIALIZED VIEW table CLUSTER ON index;``: the index a bare CLUSTER uses."""
+    what = "MATERIALIZED VIEW" if materialized else "TABLE"
+    return f"ALTER {what} {qualified_name(table)} CLUSTER ON {ident(index)};"
+
+
+def set_without_cluster(table: str, *, materialized: bool = False) -> str:
+    """``ALTER TABLE | MATERIALIZED VIEW table SET WITHOUT CLUSTER;``"""
+    what = "MATERIALIZED VIEW" if materialized else "TABLE"
+    return f"ALTER {what} {qualified_name(table)} SET WITHOUT CLUSTER;"
+
+
+# -- views, functions, rules, statistics, event triggers -----------------------------------
+
+
+def create_or_replace_view(view: View) -> str:
+    """:func:`create_view` as ``CREATE OR REPLACE VIEW`` (same columns first: replaced in place)."""
+    return create_view(view).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+
+
+def refresh_materialized_view(view: View) -> str:
+    """``REFRESH MATERIALIZED VIEW name [WITH NO DATA];`` as the view's ``populated`` says."""
+    data = "" if view.populated else " WITH NO DATA"
+    return f"REFRESH MATERIALIZED VIEW {qualified(view.schema, view.name)}{data};"
+
+
+def alter_view_column_default(view: View, column: str, default: str | None) -> str:
+    """``ALTER VIEW ... ALTER COLUMN column SET DEFAULT expression | DROP DEFAULT;``"""
+    clause = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
+    return f"ALTER VIEW {qualified(view.schema, view.name)} ALTER COLUMN {ident(column)} {clause};"
+
+
+def create_function(function: Function) -> str:
+    """The function's ``pg_get_functiondef`` (``CREATE OR REPLACE FUNCTION ...``) as a statement."""
+    return function.definition + ";"
+
+
+def create_rule(rule: Rule) -> str:
+    """The rule's ``pg_get_ruledef`` (it ends with ';' already)."""
+    return rule.definition
+
+
+def create_or_replace_rule(rule: Rule) -> str:
+    """:func:`create_rule` as ``CREATE OR REPLACE RULE``: same name and relation, replaced atomically."""
+    return rule.definition.replace("CREATE RULE", "CREATE OR REPLACE RULE", 1)
+
+
+def drop_rule(rule: Rule) -> str:
+    """``DROP RULE name ON relation;``"""
+    return f"DROP RULE {ident(rule.name)} ON {qualified_name(rule.table)};"
+
+
+_RULE_STATE = {"O": "ENABLE RULE", "D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}
+
+
+def rule_state(rule: Rule) -> str:
+    """``ALTER TABLE relation ENABLE | DISABLE | ENABLE REPLICA | ENABLE ALWAYS RULE name;`` (views too, as pg_dump writes it)."""
+    return f"ALTER TABLE {qualified_name(rule.table)} {_RULE_STATE[rule.enabled]} {ident(rule.name)};"
+
+
+def create_statistics(stats: Statistics) -> str:
+    """The statistics object's ``pg_get_statisticsobjdef`` as a statement."""
+    return stats.definition + ";"
+
+
+def drop_statistics(stats: Statistics) -> str:
+    """``DROP STATISTICS schema.name;``"""
+    return f"DROP STATISTICS {qualified(stats.schema, stats.name)};"
+
+
+def alter_statistics_target(stats: Statistics) -> str:
+    """``ALTER STATISTICS ... SET STATISTICS target;`` (-1, the default, when ``target`` is None)."""
+    target = -1 if stats.target is None else stats.target
+    return f"ALTER STATISTICS {qualified(stats.schema, stats.name)} SET STATISTICS {target};"
+
+
+def create_event_trigger(trigger: EventTrigger) -> str:
+    """``CREATE EVENT TRIGGER name ON event [WHEN TAG IN (...)] EXECUTE FUNCTION function();``"""
+    when = f" WHEN TAG IN ({', '.join(literal(t) for t in trigger.tags)})" if trigger.tags else ""
+    return (f"CREATE EVENT TRIGGER {ident(trigger.name)} ON {ident(trigger.event)}{when}"
+            f" EXECUTE FUNCTION {trigger.function}();")
+
+
+def drop_event_trigger(name: str) -> str:
+    """``DROP EVENT TRIGGER name;``"""
+    return f"DROP EVENT TRIGGER {ident(name)};"
+
+
+_EVENT_TRIGGER_STATE = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def event_trigger_state(trigger: EventTrigger) -> str:
+    """``ALTER EVENT TRIGGER name ENABLE | DISABLE | ENABLE REPLICA | ENABLE ALWAYS;``"""
+    return f"ALTER EVENT TRIGGER {ident(trigger.name)} {_EVENT_TRIGGER_STATE[trigger.enabled]};"
+
+
+# -- tables (statements) ---------------------------------------------------------------
+
+
+def drop_table(table: Table) -> str:
+    """``DROP TABLE schema.name;``"""
+    return f"DROP TABLE {table_ref(table)};"
+
+
+def row_level_security(table: Table, enabled: bool) -> str:
+    """``ALTER TABLE ... ENABLE | DISABLE ROW LEVEL SECURITY;``"""
+    return f"ALTER TABLE {table_ref(table)} {'ENABLE' if enabled else 'DISABLE'} ROW LEVEL SECURITY;"
+
+
+def force_row_level_security(table: Table, forced: bool) -> str:
+    """``ALTER TABLE ... FORCE | NO FORCE ROW LEVEL SECURITY;`` (whether the owner is subject to the policies)."""
+    return f"ALTER TABLE {table_ref(table)} {'FORCE' if forced else 'NO FORCE'} ROW LEVEL SECURITY;"
+
+
+_REPLICA_IDENTITY = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}
+
+
+def replica_identity(table: Table) -> str:
+    """``ALTER TABLE ... REPLICA IDENTITY DEFAULT | FULL | NOTHING | USING INDEX name;``
+
+    From ``relreplident`` (d f n, else i with ``replica_index``).
+    """
+    clause = _REPLICA_IDENTITY.get(table.replica_identity) or f"USING INDEX {ident(table.replica_index or '')}"
+    return f"ALTER TABLE {table_ref(table)} REPLICA IDENTITY {clause};"
+
+
+def set_logged(table: Table) -> str:
+    """``ALTER TABLE ... SET LOGGED | SET UNLOGGED;`` as ``persistence`` says (u: unlogged); rewrites the table."""
+    return f"ALTER TABLE {table_ref(table)} {'SET UNLOGGED' if table.persistence == 'u' else 'SET LOGGED'};"
+
+
+def alter_table_set(table: Table, options: list[str] | tuple[str, ...]) -> str:
+    """``ALTER TABLE ... SET (name=value, ...);`` storage parameters."""
+    return f"ALTER TABLE {table_ref(table)} SET ({', '.join(options)});"
+
+
+def alter_table_reset(table: Table, names: list[str] | tuple[str, ...]) -> str:
+    """``ALTER TABLE ... RESET (name, ...);`` storage parameters."""
+    return f"ALTER TABLE {table_ref(table)} RESET ({', '.join(names)});"
+
+
+def attach_partition(parent: str, table: Table) -> str:
+    """``ALTER TABLE parent ATTACH PARTITION table <partition_bound>;``, ``parent`` keyed ``schema.name``."""
+    return f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {table_ref(table)} {table.partition_bound};"
+
+
+def detach_partition(parent: str, table: Table) -> str:
+    """``ALTER TABLE parent DETACH PARTITION table;``, ``parent`` keyed ``schema.name``."""
+    return f"ALTER TABLE {qualified_name(parent)} DETACH PARTITION {table_ref(table)};"
+
+
+def inherit(table: Table, parent: str) -> str:
+    """``ALTER TABLE table INHERIT parent;``, ``parent`` keyed ``schema.name``."""
+    return f"ALTER TABLE {table_ref(table)} INHERIT {qualified_name(parent)};"
+
+
+def no_inherit(table: Table, parent: str) -> str:
+    """``ALTER TABLE table NO INHERIT parent;``, ``parent`` keyed ``schema.name``."""
+    return f"ALTER TABLE {table_ref(table)} NO INHERIT {qualified_name(parent)};"
+
+
+# -- columns (statements) --------------------------------------------------------------
+
+
+def add_column(table: Table, column: Column) -> str:
+    """``ALTER TABLE ... ADD COLUMN <column definition>;``"""
+    return f"ALTER TABLE {table_ref(table)} ADD COLUMN {column_definition(column)};"
+
+
+def drop_column(table: Table, column: Column) -> str:
+    """``ALTER TABLE ... DROP COLUMN name;``"""
+    return f"ALTER TABLE {table_ref(table)} DROP COLUMN {ident(column.name)};"
+
+
+def _alter_column(table: Table, column: Column, clause: str) -> str:
+    return f"ALTER TABLE {table_ref(table)} ALTER COLUMN {ident(column.name)} {clause};"
+
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+
+
+def alter_column_set_storage(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET STORAGE PLAIN | EXTERNAL | EXTENDED | MAIN | DEFAULT;`` from ``attstorage``."""
+    return _alter_column(table, column, f"SET STORAGE {_STORAGE.get(column.storage or '', 'DEFAULT')}")
+
+
+def alter_column_set_statistics(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET STATISTICS target;`` (-1, the default, when ``statistics`` is None)."""
+    target = -1 if column.statistics is None else column.statistics
+    return _alter_column(table, column, f"SET STATISTICS {target}")
+
+
+def alter_column_set_compression(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET COMPRESSION pglz | lz4 | DEFAULT;`` from ``attcompression`` (p, l, empty).
+
+    Applies to values stored from now on; existing values keep theirs
+    (PostgreSQL, ALTER TABLE).
+    """
+    method = {"p": "pglz", "l": "lz4"}.get(column.compression or "", "DEFAULT")
+    return _alter_column(table, column, f"SET COMPRESSION {method}")
+
+
+def alter_column_set_options(table: Table, column: Column, options: list[str] | tuple[str, ...]) -> str:
+    """``ALTER COLUMN ... SET (name=value, ...);`` attribute options (n_distinct...)."""
+    return _alter_column(table, column, f"SET ({', '.join(options)})")
+
+
+def alter_column_reset_options(table: Table, column: Column, names: list[str] | tuple[str, ...]) -> str:
+    """``ALTER COLUMN ... RESET (name, ...);`` attribute options."""
+    return _alter_column(table, column, f"RESET ({', '.join(names)})")
+
+
+def alter_column_drop_expression(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... DROP EXPRESSION;``: a generated column becomes a plain one, keeping its values."""
+    return _alter_column(table, column, "DROP EXPRESSION")
+
+
+def alter_column_drop_identity(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... DROP IDENTITY;`` (drops the identity's sequence too)."""
+    return _alter_column(table, column, "DROP IDENTITY")
+
+
+def alter_column_drop_default(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... DROP DEFAULT;``"""
+    return _alter_column(table, column, "DROP DEFAULT")
+
+
+def alter_column_set_default(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET DEFAULT <column.default>;``"""
+    return _alter_column(table, column, f"SET DEFAULT {column.default}")
+
+
+def alter_column_drop_not_null(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... DROP NOT NULL;``"""
+    return _alter_column(table, column, "DROP NOT NULL")
+
+
+def alter_column_set_not_null(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET NOT NULL;`` (scans the table unless a valid CHECK proves it, PostgreSQL 12+)."""
+    return _alter_column(table, column, "SET NOT NULL")
+
+
+def alter_column_type(table: Table, column: Column, *, collation: str | None = None,
+                      using_via: str | None = None, using: bool = False) -> str:
+    """``ALTER COLUMN ... TYPE <column.type> [COLLATE collation] [USING name[::via]::type];``
+
+    ``collation``: the COLLATE clause's collation, None for none.
+    ``using``: convert with an explicit cast of the column
+    (``USING name::type``), ``using_via`` the type cast through first
+    (``text`` for an enum, whose values have no cast to other types).
+    """
+    clause = f"TYPE {column.type}"
+    if collation is not None:
+        clause += f" COLLATE {collation}"
+    if using:
+        through = f"::{using_via}" if using_via else ""
+        clause += f" USING {ident(column.name)}{through}::{column.type}"
+    return _alter_column(table, column, clause)
+
+
+def alter_column_add_identity(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... ADD GENERATED ALWAYS | BY DEFAULT AS IDENTITY [(options)];``"""
+    return _alter_column(table, column, f"ADD {identity_clause(column)}")
+
+
+def alter_column_set_generated(table: Table, column: Column) -> str:
+    """``ALTER COLUMN ... SET GENERATED ALWAYS | BY DEFAULT;`` from ``attidentity`` (a: always)."""
+    return _alter_column(table, column, f"SET GENERATED {'ALWAYS' if column.identity == 'a' else 'BY DEFAULT'}")
+
+
+def identity_option_changes(old: SequenceOptions, new: SequenceOptions) -> list[str]:
+    """The sequence option clauses (``START WITH 5``...) that turn an identity's ``old`` options into ``new``.
+
+    A bound that is its type's default follows the column's type change by
+    itself, so it is not repeated then.
+    """
+    clauses = []
+    if old.start != new.start:
+        clauses.append(f"START WITH {new.start}")
+    if old.increment != new.increment:
+        clauses.append(f"INCREMENT BY {new.increment}")
+    for which in ("min", "max"):
+        old_bound, new_bound = getattr(old, f"{which}value"), getattr(new, f"{which}value")
+        if old_bound != new_bound and not (old.type != new.type and _default_bound(old, which)
+                                           and _default_bound(new, which)):
+            clauses.append(f"{which.upper()}VALUE {new_bound}")
+    if old.cache != new.cache:
+        clauses.append(f"CACHE {new.cache}")
+    if old.cycle != new.cycle:
+        clauses.append("CYCLE" if new.cycle else "NO CYCLE")
+    return clauses
+
+
+def _default_bound(options: SequenceOptions, which: str) -> bool:
+    low, high = INT_RANGES.get(options.type, INT_RANGES["bigint"])
+    if which == "min":
+        return options.minvalue == (1 if options.increment > 0 else low)
+    return options.maxvalue == (high if options.increment > 0 else -1)
+
+
+def alter_column_set_identity_options(table: Table, column: Column, clauses: list[str]) -> str:
+    """``ALTER COLUMN ... SET START WITH 5 SET CACHE 10 ...;`` for the clauses of :func:`identity_option_changes`."""
+    return _alter_column(table, column, " ".join(f"SET {c}" for c in clauses))
+
+
+# -- carrying a sequence's position over -------------------------------------------------
+
+
+def serial_sequence(table: Table, column: Column) -> str:
+    """``pg_get_serial_sequence('table', 'column')``: an identity's sequence, as an expression."""
+    return f"pg_get_serial_sequence({literal(table_ref(table))}, {literal(column.name)})"
+
+
+def regclass(name: str) -> str:
+    """``'name'::regclass``: a sequence as a ``nextval`` default names it, as an expression."""
+    return f"{literal(name)}::regclass"
+
+
+def sequence_position(sequence: str, *, cast: bool = False) -> str:
+    """Where a sequence stands: its last value, else (never used) its START, as an expression.
+
+    ``sequence`` an expression naming it (:func:`serial_sequence`,
+    :func:`regclass`); ``cast``: add ``::regclass`` where the catalog is
+    searched by it (a ``pg_get_serial_sequence`` text). pg_sequence_last_value
+    is NULL until the first nextval.
+    """
+    seqrelid = f"{sequence}::regclass" if cast else sequence
+    return (f"coalesce(pg_sequence_last_value({sequence}), "
+            f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {seqrelid}))")
+
+
+def continue_sequence(sequence: str, table: Table, column: Column, *, descending: bool, position: str) -> str:
+    """``SELECT setval(sequence, max(column)) FROM table HAVING max(column) >= position;``
+
+    Moves a sequence that begins to feed ``column`` past the values it
+    holds (min and <= for a ``descending`` one), only when they have reached
+    ``position`` (an expression: the sequence's START or
+    :func:`sequence_position`). PostgreSQL docs, "Sequence Manipulation
+    Functions".
+    """
+    aggregate, reached = ("min", "<=") if descending else ("max", ">=")
+    value = f"{aggregate}({ident(column.name)})"
+    return f"SELECT setval({sequence}, {value}) FROM {table_ref(table)} HAVING {value} {reached} {position};"
+
+
+def keep_sequence_position_in_bounds(sequence: str, new: SequenceOptions) -> str:
+    """Set a sequence standing outside ``new``'s bounds to the nearest one, not yet called; else nothing.
+
+    ``sequence`` a ``pg_get_serial_sequence`` expression
+    (:func:`serial_sequence`). ALTER SEQUENCE refuses bounds that exclude
+    the current position (PostgreSQL docs, ALTER SEQUENCE).
+    """
+    position = sequence_position(sequence, cast=True)
+    return (f"SELECT setval({sequence}, least(greatest(p.position, {new.minvalue}), {new.maxvalue}), false)"
+            f" FROM (SELECT {position} AS position) AS p"
+            f" WHERE p.position < {new.minvalue} OR p.position > {new.maxvalue};")
+
+
+# -- renames ---------------------------------------------------------------------------
+
+
+def rename_table(schema: str, old: str, new: str) -> str:
+    """``ALTER TABLE schema.old RENAME TO new;``"""
+    return f"ALTER TABLE {qualified(schema, old)} RENAME TO {ident(new)};"
+
+
+def rename_column(schema: str, table: str, old: str, new: str) -> str:
+    """``ALTER TABLE schema.table RENAME COLUMN old TO new;``"""
+    return f"ALTER TABLE {qualified(schema, table)} RENAME COLUMN {ident(old)} TO {ident(new)};"
+
+
+def rename_table_constraint(schema: str, table: str, old: str, new: str) -> str:
+    """:func:`rename_constraint` with the table as schema and name."""
+    return f"ALTER TABLE {qualified(schema, table)} RENAME CONSTRAINT {ident(old)} TO {ident(new)};"
+
+
+def rename_enum_value(schema: str, enum: str, old: str, new: str) -> str:
+    """``ALTER TYPE schema.enum RENAME VALUE 'old' TO 'new';`` (PostgreSQL 10+)."""
+    return f"ALTER TYPE {qualified(schema, enum)} RENAME VALUE {literal(old)} TO {literal(new)};"
+
+
+def rename_type(schema: str, old: str, new: str) -> str:
+    """``ALTER TYPE schema.old RENAME TO new;`` (domains too: ALTER TYPE renames any type)."""
+    return f"ALTER TYPE {qualified(schema, old)} RENAME TO {ident(new)};"
+
+
+# -- enums, domains, composite types (alterations) ---------------------------------------
+
+
+def add_enum_value(enum: Enum, label: str, *, after: str | None = None, before: str | None = None) -> str:
+    """``ALTER TYPE ... ADD VALUE 'label' [AFTER 'after' | BEFORE 'before'];`` (no position: at the end)."""
+    where = f" AFTER {literal(after)}" if after is not None else f" BEFORE {literal(before)}" if before is not None else ""
+    return f"ALTER TYPE {qualified(enum.schema, enum.name)} ADD VALUE {literal(label)}{where};"
+
+
+def alter_domain_default(domain: Domain) -> str:
+    """``ALTER DOMAIN ... SET DEFAULT expression | DROP DEFAULT;`` as ``domain.default`` says."""
+    ref = qualified(domain.schema, domain.name)
+    if domain.default is not None:
+        return f"ALTER DOMAIN {ref} SET DEFAULT {domain.default};"
+    return f"ALTER DOMAIN {ref} DROP DEFAULT;"
+
+
+def alter_domain_not_null(domain: Domain) -> str:
+    """``ALTER DOMAIN ... SET NOT NULL | DROP NOT NULL;`` as ``domain.notnull`` says."""
+    return f"ALTER DOMAIN {qualified(domain.schema, domain.name)} {'SET' if domain.notnull else 'DROP'} NOT NULL;"
+
+
+def alter_domain_add_constraint(domain: Domain, name: str, definition: str) -> str:
+    """``ALTER DOMAIN ... ADD CONSTRAINT name definition;`` (``definition`` as pg_get_constraintdef prints it)."""
+    return f"ALTER DOMAIN {qualified(domain.schema, domain.name)} ADD CONSTRAINT {ident(name)} {definition};"
+
+
+def alter_domain_drop_constraint(domain: Domain, name: str) -> str:
+    """``ALTER DOMAIN ... DROP CONSTRAINT name;``"""
+    return f"ALTER DOMAIN {qualified(domain.schema, domain.name)} DROP CONSTRAINT {ident(name)};"
+
+
+def _attribute_type(attribute: Attribute) -> str:
+    return attribute.type + (f" COLLATE {attribute.collation}" if attribute.collation else "")
+
+
+def alter_type_add_attribute(composite: Composite, attribute: Attribute) -> str:
+    """``ALTER TYPE ... ADD ATTRIBUTE name type [COLLATE collation];``"""
+    return (f"ALTER TYPE {qualified(composite.schema, composite.name)} ADD ATTRIBUTE {ident(attribute.name)}"
+            f" {_attribute_type(attribute)};")
+
+
+def alter_type_alter_attribute(composite: Composite, attribute: Attribute) -> str:
+    """``ALTER TYPE ... ALTER ATTRIBUTE name TYPE type [COLLATE collation];``"""
+    return (f"ALTER TYPE {qualified(composite.schema, composite.name)} ALTER ATTRIBUTE {ident(attribute.name)}"
+            f" TYPE {_attribute_type(attribute)};")
+
+
+def alter_type_drop_attribute(composite: Composite, name: str) -> str:
+    """``ALTER TYPE ... DROP ATTRIBUTE name;``"""
+    return f"ALTER TYPE {qualified(composite.schema, composite.name)} DROP ATTRIBUTE {ident(name)};"
+
+
+# -- privileges and owners ---------------------------------------------------------------
+
+# The order privileges are listed in a statement (GRANT's own order).
+_PRIVILEGE_ORDER = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN",
+                    "USAGE", "CREATE", "EXECUTE")
+
+
+def _listed_privileges(privileges: Iterable[str], column: str | None) -> str:
+    rank = {p: i for i, p in enumerate(_PRIVILEGE_ORDER)}
+    columns = f" ({ident(column)})" if column is not None else ""
+    return ", ".join(f"{p}{columns}" for p in sorted(set(privileges), key=lambda p: (rank.get(p, len(rank)), p)))
+
+
+def _grantee(name: str) -> str:
+    return "PUBLIC" if name == PUBLIC_GRANTEE else ident(name)
+
+
+def grant(privileges: Iterable[str], target: str, grantee: str, *, column: str | None = None,
+          with_grant_option: bool = False) -> str:
+    """``GRANT privilege [(column)], ... ON target TO grantee [WITH GRANT OPTION];``
+
+    ``target`` GRANT's object clause (:func:`privilege_target`, or
+    ``TABLES`` ... inside :func:`alter_default_privileges`); ``grantee`` a
+    role name or ``model.PUBLIC_GRANTEE``; privileges in GRANT's order.
+    """
+    option = " WITH GRANT OPTION" if with_grant_option else ""
+    return f"GRANT {_listed_privileges(privileges, column)} ON {target} TO {_grantee(grantee)}{option};"
+
+
+def revoke(privileges: Iterable[str], target: str, grantee: str, *, column: str | None = None,
+           grant_option_only: bool = False) -> str:
+    """``REVOKE [GRANT OPTION FOR] privilege [(column)], ... ON target FROM grantee;`` (see :func:`grant`)."""
+    option = "GRANT OPTION FOR " if grant_option_only else ""
+    return f"REVOKE {option}{_listed_privileges(privileges, column)} ON {target} FROM {_grantee(grantee)};"
+
+
+def alter_default_privileges(role: str | None, schema: str | None, statement: str) -> str:
+    """``ALTER DEFAULT PRIVILEGES [FOR ROLE role] [IN SCHEMA schema] <GRANT or REVOKE statement>``.
+
+    ``role`` None: the role running the migration; ``schema`` None: the
+    global entry. ``statement`` from :func:`grant` / :func:`revoke` with a
+    plural object type (``TABLES``) as target.
+    """
+    prefix = "ALTER DEFAULT PRIVILEGES" + (f" FOR ROLE {ident(role)}" if role else "") + (
+        f" IN SCHEMA {ident(schema)}" if schema else "")
+    return f"{prefix} {statement}"
+
+
+def _object_clauses(kind: str, name: str, obj: object) -> tuple[str, str]:
+    """(GRANT's object clause, the ALTER ... command naming the object) for the object keyed (kind, name)."""
+    if kind == "schema":
+        return f"SCHEMA {ident(name)}", f"ALTER SCHEMA {ident(name)}"
+    if kind == "language":
+        return f"LANGUAGE {ident(name)}", f"ALTER LANGUAGE {ident(name)}"
+    if isinstance(obj, Function):
+        word = "PROCEDURE" if obj.kind == "p" else "FUNCTION"
+        alter = {"p": "PROCEDURE", "a": "AGGREGATE"}.get(obj.kind, "FUNCTION")
+        return f"{word} {function_ref(obj)}", f"ALTER {alter} {function_ref(obj)}"
+    if isinstance(obj, (Enum, Domain, Composite, Range)):
+        ref = qualified(obj.schema, obj.name)
+        return f"TYPE {ref}", f"ALTER {'DOMAIN' if isinstance(obj, Domain) else 'TYPE'} {ref}"
+    if isinstance(obj, Sequence):
+        ref = qualified(obj.schema, obj.name)
+        return f"SEQUENCE {ref}", f"ALTER SEQUENCE {ref}"
+    ref = qualified_name(name)
+    if isinstance(obj, View):
+        return f"TABLE {ref}", f"ALTER {'MATERIALIZED VIEW' if obj.materialized else 'VIEW'} {ref}"
+    return f"TABLE {ref}", f"ALTER TABLE {ref}"
+
+
+def privilege_target(kind: str, name: str, obj: object) -> str:
+    """GRANT's object clause (``TABLE public.t``, ``FUNCTION public.f(integer)``) for the object keyed (kind, name).
+
+    ``obj`` the model object (a Table, View, Sequence, Function, type...),
+    None for a schema or language; a view is a ``TABLE`` to GRANT.
+    """
+    return _object_clauses(kind, name, obj)[0]
+
+
+def alter_owner(kind: str, name: str, obj: object, owner: str) -> str:
+    """``ALTER TABLE | VIEW | SEQUENCE | FUNCTION | TYPE | DOMAIN | SCHEMA ... OWNER TO owner;`` (see :func:`privilege_target`)."""
+    return f"{_object_clauses(kind, name, obj)[1]} OWNER TO {ident(owner)};"
+
+
+# -- session settings (online mode's file preamble) --------------------------------------
+
+
+def set_local(parameter: str, value: str) -> str:
+    """``SET LOCAL parameter = 'value';``: a setting for the rest of the transaction only (PostgreSQL, SET)."""
+    return f"SET LOCAL {parameter} = {literal(value)};"
+
+
+# -- COMMENT ON targets ----------------------------------------------------------------
+#
+# The object clause of COMMENT ON (PostgreSQL, COMMENT), from the engine's
+# kind names ("materialized view" -> MATERIALIZED VIEW); :func:`comment`
+# renders the statement.
+
+
+def named_target(kind: str, name: str) -> str:
+    """``SCHEMA name``, ``EXTENSION name``, ``EVENT TRIGGER name``: an object with an unqualified name."""
+    return f"{kind.upper()} {ident(name)}"
+
+
+def relation_target(kind: str, schema: str, name: str) -> str:
+    """``TABLE s.t``, ``VIEW s.v``, ``SEQUENCE s.q``, ``INDEX s.i``, ``STATISTICS s.x``, ``TYPE s.t``, ``DOMAIN s.d``..."""
+    return f"{kind.upper()} {qualified(schema, name)}"
+
+
+def column_target(schema: str, relation: str, column: str) -> str:
+    """``COLUMN schema.relation.column`` (a table's or a view's)."""
+    return f"COLUMN {qualified(schema, relation)}.{ident(column)}"
+
+
+def member_target(kind: str, name: str, table: str) -> str:
+    """``CONSTRAINT name ON t``, ``TRIGGER name ON t``, ``POLICY name ON t``, ``RULE name ON t``; ``table`` keyed ``schema.name``."""
+    return f"{kind.upper()} {ident(name)} ON {qualified_name(table)}"
+
+
+def domain_constraint_target(name: str, domain: Domain) -> str:
+    """``CONSTRAINT name ON DOMAIN schema.domain``."""
+    return f"CONSTRAINT {ident(name)} ON DOMAIN {qualified(domain.schema, domain.name)}"
+
+
+def function_target(function: Function) -> str:
+    """``FUNCTION | PROCEDURE | AGGREGATE schema.name(argument types)``."""
+    return f"{function_kind(function)} {function_ref(function)}"

@@ -36,7 +36,7 @@ from . import ddl
 from . import hazards as hz
 from .change import Change
 from .locks import AE, SRE, Lock, LockMode, lock_of
-from .ddl import ident, literal, qualified, qualified_name
+from .ddl import ident, literal, qualified
 from .order import (
     R_ALTER_SEQUENCE,
     R_ALTER_TABLE,
@@ -358,7 +358,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         if isinstance(old, Index):
             sql = ddl.rename_index(old.schema, old.name, new.name)
         else:
-            sql = f"ALTER TABLE {qualified_name(old.table)} RENAME CONSTRAINT {ident(old.name)} TO {ident(new.name)};"
+            sql = ddl.rename_constraint(old.table, old.name, new.name)
         names = old_key[0] == "index" or old.type in "pux"
         self.add(sql, "rename", old_key[0], new_key[1], new.table, R_ALTER_TABLE, removes={old_key},
                  statement="ALTER INDEX RENAME" if isinstance(old, Index) else "ALTER TABLE RENAME CONSTRAINT",
@@ -381,22 +381,22 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
     def diff_schemas(self) -> None:
         for name in self.a.schemas.keys() - self.b.schemas.keys():
             key = ("schema", name)
-            self.add(f"DROP SCHEMA {ident(name)};", "drop", "schema", name, None, R_DROP["schema"], statement="DROP SCHEMA",
+            self.add(ddl.drop_schema(name), "drop", "schema", name, None, R_DROP["schema"], statement="DROP SCHEMA",
                      removes={key}, had=self.a_refs(key))
         for name, ns in self.b.schemas.items():
             key = ("schema", name)
             old = self.a.schemas.get(name)
             if old is None:
-                self.add(f"CREATE SCHEMA {ident(name)};", "create", "schema", name, None, R_CREATE["schema"], statement="CREATE SCHEMA",
+                self.add(ddl.create_schema(name), "create", "schema", name, None, R_CREATE["schema"], statement="CREATE SCHEMA",
                          provides={key}, needs=self.b_refs(key))
-            self.comment_step(f"SCHEMA {ident(name)}", key, "schema", name, None,
+            self.comment_step(ddl.named_target("schema", name), key, "schema", name, None,
                               old.comment if old else None, ns.comment, old is None)
 
     def diff_extensions(self) -> None:
         for name, ext in self.a.extensions.items():
             if name not in self.b.extensions:
                 key = ("extension", name)
-                self.add(f"DROP EXTENSION {ident(name)};", "drop", "extension", name, None, R_DROP["extension"], statement="DROP EXTENSION",
+                self.add(ddl.drop_extension(name), "drop", "extension", name, None, R_DROP["extension"], statement="DROP EXTENSION",
                          removes={key}, had=self.a_refs(key) | {("schema", ext.schema)})
         for name, ext in self.b.extensions.items():
             key = ("extension", name)
@@ -404,17 +404,17 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if old is None:
                 # IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the
                 # extension beforehand and the migrating role may not create it.
-                self.add(f"CREATE EXTENSION IF NOT EXISTS {ident(name)} WITH SCHEMA {ident(ext.schema)};", "create",
+                self.add(ddl.create_extension(name, ext.schema), "create",
                          "extension", name, None, R_CREATE["extension"], provides={key}, statement="CREATE EXTENSION",
                          needs={("schema", ext.schema)})
             elif old.schema != ext.schema:
-                self.add(f"ALTER EXTENSION {ident(name)} SET SCHEMA {ident(ext.schema)};", "alter", "extension",
+                self.add(ddl.alter_extension_set_schema(name, ext.schema), "alter", "extension",
                          name, None, R_ALTER_TYPE, modifies={key}, needs={("schema", ext.schema)}, statement="ALTER EXTENSION",
                          had={("schema", old.schema)})
             # CREATE EXTENSION sets the extension's own comment from its control
             # file; repeating it would be noise in every migration that adds one.
             if old is not None:
-                self.comment_step(f"EXTENSION {ident(name)}", key, "extension", name, None,
+                self.comment_step(ddl.named_target("extension", name), key, "extension", name, None,
                                   old.comment, ext.comment, False)
 
     # -- sequences ---------------------------------------------------------------------
@@ -470,6 +470,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.a = copy.deepcopy(self.a)
                 copied = True
             old = self.a.sequences.pop(old_qname)
+            old_name = old.name
             old.name = new.name
             self.a.sequences[new_qname] = old
             old_column = self.a.tables[table].columns[column]
@@ -478,7 +479,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             self.a.depends = {(rekey.get(d, d), rekey.get(r, r), t) for d, r, t in self.a.depends}
             self.a.acls = {rekey.get(k, k): v for k, v in self.a.acls.items()}
             self.a.owners = {rekey.get(k, k): v for k, v in self.a.owners.items()}
-            self.add(f"ALTER SEQUENCE {old_ref} RENAME TO {ident(new.name)};", "rename", "sequence", new_qname,
+            self.add(ddl.rename_sequence(old.schema, old_name, new.name), "rename", "sequence", new_qname,
                      table, R_RENAME, names_freed={f"rel:{old_qname}"}, names_taken={f"rel:{new_qname}"},
                      statement="ALTER SEQUENCE RENAME", relation=old_qname)
 
@@ -497,14 +498,13 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 continue
             # Its position is data: a sequence re-created later (or replaced by
             # an identity) starts over and hands out numbers already used.
-            self.add(f"DROP SEQUENCE {qualified(seq.schema, seq.name)};", "drop", "sequence", qname, None,
+            self.add(ddl.drop_sequence(seq), "drop", "sequence", qname, None,
                      R_DROP["sequence"], hazards=[hz.DELETES_DATA], removes={key}, had=self.a_refs(key),
                      statement="DROP SEQUENCE", relation=qname,
                      names_freed={f"rel:{qname}"})
         for qname, seq in self.b.sequences.items():
             key = ("sequence", qname)
             old = self.a.sequences.get(qname)
-            ref = qualified(seq.schema, seq.name)
             recreated = old is not None and self.owner_dropped(old.owned_by)
             if old is None or recreated:
                 if recreated:
@@ -512,7 +512,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     # (Not "modifies" the sequence: the drop of the table, whose
                     # default used the sequence, would then be ordered first.)
                     table, column = old.owned_by
-                    self.add(f"ALTER SEQUENCE {ref} OWNED BY NONE;", "alter", "sequence", qname, None,
+                    self.add(ddl.alter_sequence_owned_by(seq.schema, seq.name, None), "alter", "sequence", qname, None,
                              R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")},
                              statement="ALTER SEQUENCE", relation=qname)
                 else:
@@ -520,20 +520,19 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                              statement="CREATE SEQUENCE",
                              provides={key}, needs=self.b_refs(key), names_taken={f"rel:{qname}"})
             else:
-                clauses = ddl.sequence_option_clauses(seq.options, old.options)
-                if clauses:
-                    self.add(f"ALTER SEQUENCE {ref} {' '.join(clauses)};", "alter", "sequence", qname, None,
+                altered = ddl.alter_sequence_options(seq, old.options)
+                if altered:
+                    self.add(altered, "alter", "sequence", qname, None,
                              R_ALTER_SEQUENCE, modifies={key}, statement="ALTER SEQUENCE", relation=qname)
             if (old.owned_by if old and not recreated else None) != seq.owned_by:
                 if seq.owned_by:
                     table, column = seq.owned_by
-                    owner = f"{qualified_name(table)}.{ident(column)}"
                     needs = {key, ("column", f"{table}.{column}")}
                 else:
-                    owner, needs = "NONE", {key}
-                self.add(f"ALTER SEQUENCE {ref} OWNED BY {owner};", "alter", "sequence", qname, None,
+                    needs = {key}
+                self.add(ddl.alter_sequence_owned_by(seq.schema, seq.name, seq.owned_by), "alter", "sequence", qname, None,
                          R_CREATE["owned by"], needs=needs, statement="ALTER SEQUENCE", relation=qname)
-            self.comment_step(f"SEQUENCE {ref}", key, "sequence", qname, None, old.comment if old else None,
+            self.comment_step(ddl.relation_target("sequence", seq.schema, seq.name), key, "sequence", qname, None, old.comment if old else None,
                               seq.comment, old is None)
 
     # -- functions ---------------------------------------------------------------------
@@ -549,16 +548,15 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             key = ("function", sig)
             old = self.a.functions.get(sig)
             created = old is None or key in self.replaced
-            what = ddl.function_kind(function)
             if created:
-                self.add(function.definition + ";", "create", "function", sig, None, R_CREATE["function"],
+                self.add(ddl.create_function(function), "create", "function", sig, None, R_CREATE["function"],
                          statement="CREATE FUNCTION",
                          provides={key}, needs=self.b_refs(key))
             elif old.definition != function.definition:
-                self.add(function.definition + ";", "alter", "function", sig, None, R_REPLACE_FUNCTION,
+                self.add(ddl.create_function(function), "alter", "function", sig, None, R_REPLACE_FUNCTION,
                          statement="CREATE OR REPLACE FUNCTION",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
-            self.comment_step(f"{what} {ddl.function_ref(function)}", key, "function", sig, None,
+            self.comment_step(ddl.function_target(function), key, "function", sig, None,
                               None if created else old.comment, function.comment, created)
 
     # -- constraints and indexes -------------------------------------------------------
@@ -589,7 +587,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add_constraint(constraint)
             else:
                 self.constraint_index_options(old, constraint)
-            target = f"CONSTRAINT {ident(constraint.name)} ON {qualified_name(constraint.table)}"
+            target = ddl.member_target("constraint", constraint.name, constraint.table)
             self.comment_step(target, key, "constraint", name, constraint.table, None if created else old.comment,
                               constraint.comment, created)
 
@@ -639,7 +637,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
                          statement="CREATE INDEX", subject=index,
                          needs=self.b_refs(key), names_taken={f"rel:{name}"})
-            self.comment_step(f"INDEX {qualified(index.schema, index.name)}", key, "index", name, index.table,
+            self.comment_step(ddl.relation_target("index", index.schema, index.name), key, "index", name, index.table,
                               None if created else old.comment, index.comment, created)
 
     # -- views, triggers, policies -----------------------------------------------------
@@ -656,7 +654,6 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         for qname, view in self.b.views.items():
             key = ("view", qname)
             kind = "materialized view" if view.materialized else "view"
-            ref = qualified(view.schema, view.name)
             created = qname in self.created_relations
             old = None if created else self.a.views[qname]
             if created:
@@ -666,20 +663,19 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             elif old is not None and (old.definition, old.options) != (view.definition, view.options):
                 # Same columns first, maybe more after: replaced in place, so
                 # the views built on it stay as they are.
-                self.add(ddl.create_view(view).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1), "alter", kind,
+                self.add(ddl.create_or_replace_view(view), "alter", kind,
                          qname, None, R_CREATE["view"], modifies={key}, needs=self.b_refs(key) - {key},
                          statement="CREATE OR REPLACE VIEW", relation=qname,
                          had=self.a_refs(key) - {key})
             elif old is not None and old.populated != view.populated:
-                data = "" if view.populated else " WITH NO DATA"
-                self.add(f"REFRESH MATERIALIZED VIEW {ref}{data};", "alter", kind, qname, None, R_CREATE["view"],
+                self.add(ddl.refresh_materialized_view(view), "alter", kind, qname, None, R_CREATE["view"],
                          modifies={key}, needs=self.b_refs(key) - {key}, statement="REFRESH MATERIALIZED VIEW",
                          relation=qname, hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
             self.view_column_defaults(view, old)
-            self.comment_step(f"{kind.upper()} {ref}", key, kind, qname, None, old.comment if old else None,
+            self.comment_step(ddl.relation_target(kind, view.schema, view.name), key, kind, qname, None, old.comment if old else None,
                               view.comment, created)
             for column in view.columns:
-                self.comment_step(f"COLUMN {ref}.{ident(column)}", key, "column", f"{qname}.{column}", None,
+                self.comment_step(ddl.column_target(view.schema, view.name, column), key, "column", f"{qname}.{column}", None,
                                   old.column_comments.get(column) if old else None,
                                   view.column_comments.get(column), created)
 
@@ -704,7 +700,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add(ddl.trigger_state(trigger), "alter", "trigger", name, trigger.table, R_CREATE["trigger"],
                          statement="ALTER TABLE ENABLE/DISABLE TRIGGER",
                          needs={key})
-            self.comment_step(f"TRIGGER {ident(trigger.name)} ON {qualified_name(trigger.table)}", key, "trigger",
+            self.comment_step(ddl.member_target("trigger", trigger.name, trigger.table), key, "trigger",
                               name, trigger.table, None if created else old.comment, trigger.comment, created)
 
     def diff_policies(self) -> None:
@@ -728,16 +724,15 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 self.add(ddl.alter_policy(policy), "alter", "policy", name, policy.table, R_CREATE["policy"],
                          statement="ALTER POLICY",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
-            self.comment_step(f"POLICY {ident(policy.name)} ON {qualified_name(policy.table)}", key, "policy",
+            self.comment_step(ddl.member_target("policy", policy.name, policy.table), key, "policy",
                               name, policy.table, None if created else old.comment, policy.comment, created)
 
     def diff_event_triggers(self) -> None:
-        states = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
         for name, trigger in self.a.event_triggers.items():
             key = ("event trigger", name)
             if self.b.event_triggers.get(name, trigger).__dict__ | {"comment": None, "enabled": None} != \
                     trigger.__dict__ | {"comment": None, "enabled": None} or name not in self.b.event_triggers:
-                self.add(f"DROP EVENT TRIGGER {ident(name)};", "drop", "event trigger", name, None,
+                self.add(ddl.drop_event_trigger(name), "drop", "event trigger", name, None,
                          R_DROP["trigger"], removes={key}, had=self.a_refs(key), statement="DROP EVENT TRIGGER")
                 self.replaced.add(key)
         for name, trigger in self.b.event_triggers.items():
@@ -745,14 +740,12 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = self.a.event_triggers.get(name)
             created = old is None or key in self.replaced
             if created:
-                when = f" WHEN TAG IN ({', '.join(literal(t) for t in trigger.tags)})" if trigger.tags else ""
-                self.add(f"CREATE EVENT TRIGGER {ident(name)} ON {ident(trigger.event)}{when}"
-                         f" EXECUTE FUNCTION {trigger.function}();", "create", "event trigger", name, None,
+                self.add(ddl.create_event_trigger(trigger), "create", "event trigger", name, None,
                          R_CREATE["trigger"], provides={key}, needs=self.b_refs(key), statement="CREATE EVENT TRIGGER")
             if (created and trigger.enabled != "O") or (not created and old.enabled != trigger.enabled):
-                self.add(f"ALTER EVENT TRIGGER {ident(name)} {states[trigger.enabled]};", "alter", "event trigger",
+                self.add(ddl.event_trigger_state(trigger), "alter", "event trigger",
                          name, None, R_CREATE["trigger"], needs={key}, statement="ALTER EVENT TRIGGER")
-            self.comment_step(f"EVENT TRIGGER {ident(name)}", key, "event trigger", name, None,
+            self.comment_step(ddl.named_target("event trigger", name), key, "event trigger", name, None,
                               None if created else old.comment, trigger.comment, created)
 
     # -- finishing -------------------------------------------------------------------

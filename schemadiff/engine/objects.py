@@ -19,13 +19,10 @@ WITHOUT CLUSTER}.
 
 from __future__ import annotations
 
-from .ddl import ident, qualified, qualified_name
+from . import ddl
 from .order import R_ALTER_TABLE, R_CREATE, R_DROP
 from ..errors import UnsupportedChange
 from .model import Column, Constraint, Key, Table, View
-
-# ev_enabled / tgenabled letters -> the ALTER TABLE clause that sets them.
-_RULE_STATE = {"O": "ENABLE RULE", "D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}
 
 
 def option_changes(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -70,26 +67,26 @@ class ObjectChanges:
             if rule.table in self.dropped_relations:
                 continue  # DROP TABLE / DROP VIEW takes its rules along
             if name not in self.b.rules or key in self.replaced:
-                self.add(f"DROP RULE {ident(rule.name)} ON {qualified_name(rule.table)};", "drop", "rule", name,
+                self.add(ddl.drop_rule(rule), "drop", "rule", name,
                          rule.table, R_DROP["rule"], removes={key}, had=self.a_refs(key), statement="DROP RULE")
         for name, rule in self.b.rules.items():
             key = ("rule", name)
             old = self.a.rules.get(name)
             created = old is None or key in self.replaced or rule.table in self.created_relations
             if created:
-                self.add(rule.definition, "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
+                self.add(ddl.create_rule(rule), "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
                          needs=self.b_refs(key), statement="CREATE RULE")
             elif old.definition != rule.definition:
                 # Same name, same relation: replaced in place, atomically.
-                sql = rule.definition.replace("CREATE RULE", "CREATE OR REPLACE RULE", 1)
+                sql = ddl.create_or_replace_rule(rule)
                 self.add(sql, "alter", "rule", name, rule.table, R_CREATE["rule"], modifies={key},
                          needs=self.b_refs(key), had=self.a_refs(key), statement="CREATE OR REPLACE RULE")
             if (created and rule.enabled != "O") or (not created and old.enabled != rule.enabled):
                 # ALTER TABLE takes views too for this form (pg_dump writes it so).
-                self.add(f"ALTER TABLE {qualified_name(rule.table)} {_RULE_STATE[rule.enabled]} {ident(rule.name)};",
+                self.add(ddl.rule_state(rule),
                          "alter", "rule", name, rule.table, R_CREATE["rule"], needs={key},
                          statement="ALTER TABLE ENABLE/DISABLE RULE")
-            self.comment_step(f"RULE {ident(rule.name)} ON {qualified_name(rule.table)}", key, "rule", name,
+            self.comment_step(ddl.member_target("rule", rule.name, rule.table), key, "rule", name,
                               rule.table, None if created else old.comment, rule.comment, created)
 
     # -- extended statistics -----------------------------------------------------------
@@ -100,26 +97,24 @@ class ObjectChanges:
             if stats.table in self.dropped_relations:
                 continue  # dropped with its table
             if name not in self.b.statistics or key in self.replaced:
-                self.add(f"DROP STATISTICS {qualified(stats.schema, stats.name)};", "drop", "statistics", name,
+                self.add(ddl.drop_statistics(stats), "drop", "statistics", name,
                          stats.table, R_DROP["statistics"], removes={key}, had=self.a_refs(key),
                          statement="DROP STATISTICS")
         for name, stats in self.b.statistics.items():
             key = ("statistics", name)
             old = self.a.statistics.get(name)
             created = old is None or key in self.replaced or stats.table in self.created_relations
-            ref = qualified(stats.schema, stats.name)
             if created:
-                self.add(stats.definition + ";", "create", "statistics", name, stats.table, R_CREATE["statistics"],
+                self.add(ddl.create_statistics(stats), "create", "statistics", name, stats.table, R_CREATE["statistics"],
                          provides={key}, needs=self.b_refs(key), statement="CREATE STATISTICS")
             # ALTER COLUMN TYPE rebuilds the statistics objects on the column
             # but forgets their statistics target (PostgreSQL 16): set it again.
             over_retyped = self.b_refs(key) & self.retyped_columns
             if (created and stats.target is not None) or (not created and old.target != stats.target) or (
                     not created and stats.target is not None and over_retyped):
-                target = -1 if stats.target is None else stats.target
-                self.add(f"ALTER STATISTICS {ref} SET STATISTICS {target};", "alter", "statistics", name,
+                self.add(ddl.alter_statistics_target(stats), "alter", "statistics", name,
                          stats.table, R_CREATE["statistics"], needs={key} | over_retyped, statement="ALTER STATISTICS")
-            self.comment_step(f"STATISTICS {ref}", key, "statistics", name, stats.table,
+            self.comment_step(ddl.relation_target("statistics", stats.schema, stats.name), key, "statistics", name, stats.table,
                               None if created else old.comment, stats.comment, created)
 
     # -- view column defaults ----------------------------------------------------------
@@ -130,14 +125,12 @@ class ObjectChanges:
         CREATE OR REPLACE VIEW keeps the defaults of the columns it keeps.
         """
         key: Key = ("view", f"{view.schema}.{view.name}")
-        ref = qualified(view.schema, view.name)
         before = old.column_defaults if old is not None else {}
         for column in view.columns:
             default = view.column_defaults.get(column)
             if before.get(column) == default:
                 continue
-            clause = "DROP DEFAULT" if default is None else f"SET DEFAULT {default}"
-            self.add(f"ALTER VIEW {ref} ALTER COLUMN {ident(column)} {clause};", "alter", "column",
+            self.add(ddl.alter_view_column_default(view, column, default), "alter", "column",
                      f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key},
                      statement="ALTER VIEW ALTER COLUMN SET/DROP DEFAULT", relation=key[1])
 
@@ -150,17 +143,15 @@ class ObjectChanges:
         values keep theirs (PostgreSQL, ALTER TABLE).
         """
         key: Key = ("column", f"{table.qualified}.{column.name}")
-        prefix = f"ALTER TABLE {qualified(table.schema, table.name)} ALTER COLUMN {ident(column.name)}"
         if (before.compression if before else None) != column.compression:
-            method = {"p": "pglz", "l": "lz4"}.get(column.compression or "", "DEFAULT")
-            self.add(f"{prefix} SET COMPRESSION {method};", "alter", "column", key[1], table.qualified,
+            self.add(ddl.alter_column_set_compression(table, column), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET COMPRESSION")
         changed, reset = option_changes(before.options if before else (), column.options)
         if changed:
-            self.add(f"{prefix} SET ({', '.join(changed)});", "alter", "column", key[1], table.qualified,
+            self.add(ddl.alter_column_set_options(table, column, changed), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
         if reset:
-            self.add(f"{prefix} RESET ({', '.join(reset)});", "alter", "column", key[1], table.qualified,
+            self.add(ddl.alter_column_reset_options(table, column, reset), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
 
     # -- attributes of indexes and constraint-backed indexes ---------------------------
@@ -173,12 +164,11 @@ class ObjectChanges:
         """
         changed, reset = option_changes(old.index_options, new.index_options)
         key: Key = ("constraint", f"{new.table}.{new.name}")
-        index = qualified(new.schema, new.name)
         if changed:
-            self.add(f"ALTER INDEX {index} SET ({', '.join(changed)});", "alter", "constraint", key[1], new.table,
+            self.add(ddl.alter_index_set(new.schema, new.name, changed), "alter", "constraint", key[1], new.table,
                      R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
         if reset:
-            self.add(f"ALTER INDEX {index} RESET ({', '.join(reset)});", "alter", "constraint", key[1], new.table,
+            self.add(ddl.alter_index_reset(new.schema, new.name, reset), "alter", "constraint", key[1], new.table,
                      R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
 
     def diff_clustering(self) -> None:
@@ -199,9 +189,9 @@ class ObjectChanges:
         before, after = clustered(self.a), clustered(self.b)
         for table in sorted(set(before) | set(after)):
             if table in self.b.tables:
-                what, relation = "TABLE", ("table", table)
+                materialized, relation = False, ("table", table)
             elif table in self.b.views:
-                what, relation = "MATERIALIZED VIEW", ("view", table)
+                materialized, relation = True, ("view", table)
             else:
                 continue
             mark = after.get(table)
@@ -212,9 +202,9 @@ class ObjectChanges:
             if mark is None:
                 if table in self.created_relations:
                     continue
-                self.add(f"ALTER {what} {qualified_name(table)} SET WITHOUT CLUSTER;", "alter", relation[0], table,
+                self.add(ddl.set_without_cluster(table, materialized=materialized), "alter", relation[0], table,
                          table, R_CREATE["table option"], needs={relation}, statement="ALTER TABLE SET WITHOUT CLUSTER")
             else:
-                self.add(f"ALTER {what} {qualified_name(table)} CLUSTER ON {ident(mark[0])};", "alter", relation[0],
+                self.add(ddl.cluster_on(table, mark[0], materialized=materialized), "alter", relation[0],
                          table, table, R_CREATE["table option"], needs={relation, mark[1]},
                          statement="ALTER TABLE CLUSTER ON")

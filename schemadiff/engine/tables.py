@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from . import ddl
 from . import hazards as hz
-from .ddl import ident, qualified_name
+from .ddl import ident
 from .locks import AE, SUE, Lock
 from .order import R_ALTER_COLUMN, R_ALTER_TABLE, R_CREATE, R_DROP
 from .model import Column, Domain, Key, Sequence, SequenceOptions, Table
@@ -82,7 +82,7 @@ class TableChanges:
                              and c.name not in self.cyclic_fks and f"{qname}.{c.name}" not in self.cyclic_fks})
         # A partition is detached from its parent, under the parent's ACCESS EXCLUSIVE lock.
         parents = table.parents if table.partition_bound is not None else []
-        self.add(f"DROP TABLE {ddl.table_ref(table)};", "drop", "table", qname, qname, R_DROP["table"],
+        self.add(ddl.drop_table(table), "drop", "table", qname, qname, R_DROP["table"],
                  statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]], subject=table,
                  hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
                  names_freed={f"rel:{qname}", f"type:{qname}"})
@@ -99,18 +99,18 @@ class TableChanges:
                  statement="CREATE TABLE", also_locks=parents, subject=table,
                  provides={key, *columns}, needs=needs - columns - {key},
                  names_taken={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
-        ref = ddl.table_ref(table)
         if table.rls:
-            self.add(f"ALTER TABLE {ref} ENABLE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
+            self.add(ddl.row_level_security(table, True), "alter", "table", qname, qname,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if table.force_rls:
-            self.add(f"ALTER TABLE {ref} FORCE ROW LEVEL SECURITY;", "alter", "table", qname, qname,
+            self.add(ddl.force_row_level_security(table, True), "alter", "table", qname, qname,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         self.replica_identity(table, None)
         self.column_settings(table, table.columns.values())
-        self.comment_step(f"TABLE {ref}", key, "table", qname, qname, None, table.comment, True)
+        self.comment_step(ddl.relation_target("table", table.schema, table.name), key, "table", qname, qname, None,
+                          table.comment, True)
         for column in table.columns.values():
-            self.comment_step(f"COLUMN {ref}.{ident(column.name)}", ("column", f"{qname}.{column.name}"),
+            self.comment_step(ddl.column_target(table.schema, table.name, column.name), ("column", f"{qname}.{column.name}"),
                               "column", f"{qname}.{column.name}", qname, None, column.comment, True)
 
     def replica_identity(self, new: Table, old: Table | None) -> None:
@@ -122,15 +122,12 @@ class TableChanges:
             return
         if old is None and new.replica_identity == "d":
             return
-        clause = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}.get(new.replica_identity) or \
-            f"USING INDEX {ident(index or '')}"
-        self.add(f"ALTER TABLE {ddl.table_ref(new)} REPLICA IDENTITY {clause};", "alter", "table", new.qualified,
+        self.add(ddl.replica_identity(new), "alter", "table", new.qualified,
                  new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys,
                  statement="ALTER TABLE REPLICA IDENTITY")
 
     def column_settings(self, table: Table, columns: Iterable[Column], old: Table | None = None) -> None:
         """Storage, compression, statistics targets and attribute options, which no column definition carries."""
-        storages = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
         for column in columns:
             before = old.columns.get(column.name) if old else None
             key = ("column", f"{table.qualified}.{column.name}")
@@ -138,14 +135,11 @@ class TableChanges:
                 continue
             if before is None and _column_settings(column) == (None, None, None, ()):
                 continue
-            prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(column.name)}"
             if (before.storage if before else None) != column.storage:
-                storage = storages.get(column.storage or "", "DEFAULT")
-                self.add(f"{prefix} SET STORAGE {storage};", "alter", "column", key[1], table.qualified,
+                self.add(ddl.alter_column_set_storage(table, column), "alter", "column", key[1], table.qualified,
                          R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STORAGE")
             if (before.statistics if before else None) != column.statistics:
-                target = -1 if column.statistics is None else column.statistics
-                self.add(f"{prefix} SET STATISTICS {target};", "alter", "column", key[1], table.qualified,
+                self.add(ddl.alter_column_set_statistics(table, column), "alter", "column", key[1], table.qualified,
                          R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STATISTICS")
             self.column_compression_and_options(table, column, before)
 
@@ -155,52 +149,52 @@ class TableChanges:
     def alter_table(self, old: Table, new: Table) -> None:
         qname = new.qualified
         key = ("table", qname)
-        ref = ddl.table_ref(new)
 
         def alter(sql: str, statement: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
-            self.add(f"ALTER TABLE {ref} {sql};", "alter", "table", qname, qname, R_ALTER_TABLE,
+            self.add(sql, "alter", "table", qname, qname, R_ALTER_TABLE,
                      statement=statement, hazards=hazards, **graph)
 
         if old.persistence != new.persistence:
-            alter("SET UNLOGGED" if new.persistence == "u" else "SET LOGGED", "ALTER TABLE SET LOGGED/UNLOGGED",
+            alter(ddl.set_logged(new), "ALTER TABLE SET LOGGED/UNLOGGED",
                   [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE])
         if old.rls != new.rls:
-            alter(f"{'ENABLE' if new.rls else 'DISABLE'} ROW LEVEL SECURITY", "ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
+            alter(ddl.row_level_security(new, new.rls), "ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if old.force_rls != new.force_rls:
-            alter(f"{'FORCE' if new.force_rls else 'NO FORCE'} ROW LEVEL SECURITY",
+            alter(ddl.force_row_level_security(new, new.force_rls),
                   "ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         old_options = dict(o.split("=", 1) for o in old.options)
         new_options = dict(o.split("=", 1) for o in new.options)
         removed = [k for k in old_options if k not in new_options]
         if removed:
-            alter(f"RESET ({', '.join(removed)})", "ALTER TABLE SET (storage parameters)")
+            alter(ddl.alter_table_reset(new, removed), "ALTER TABLE SET (storage parameters)")
         changed = [f"{k}={v}" for k, v in new_options.items() if old_options.get(k) != v]
         if changed:
-            alter(f"SET ({', '.join(changed)})", "ALTER TABLE SET (storage parameters)")
+            alter(ddl.alter_table_set(new, changed), "ALTER TABLE SET (storage parameters)")
         if (old.partition_bound, old.parents) != (new.partition_bound, new.parents):
             if old.partition_bound is not None:
-                self.add(f"ALTER TABLE {qualified_name(old.parents[0])} DETACH PARTITION {ref};", "alter",
+                self.add(ddl.detach_partition(old.parents[0], new), "alter",
                          "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])},
                          statement="ALTER TABLE DETACH PARTITION", also_locks=[Lock(old.parents[0], AE)])
             else:
                 for parent in old.parents:
                     if parent not in new.parents:
-                        alter(f"NO INHERIT {qualified_name(parent)}", "ALTER TABLE NO INHERIT", provides={("unlinked", qname)},
+                        alter(ddl.no_inherit(new, parent), "ALTER TABLE NO INHERIT", provides={("unlinked", qname)},
                               had={("table", parent)})
             if new.partition_bound is not None:
                 parent = new.parents[0]
-                self.add(f"ALTER TABLE {qualified_name(parent)} ATTACH PARTITION {ref} {new.partition_bound};",
+                self.add(ddl.attach_partition(parent, new),
                          "alter", "table", qname, qname, R_CREATE["table option"], hazards=[hz.VALIDATES],
                          needs={("table", parent), key}, statement="ALTER TABLE ATTACH PARTITION",
                          also_locks=[Lock(parent, SUE)])
             else:
                 for parent in new.parents:
                     if parent not in old.parents:
-                        self.add(f"ALTER TABLE {ref} INHERIT {qualified_name(parent)};", "alter", "table", qname,
+                        self.add(ddl.inherit(new, parent), "alter", "table", qname,
                                  qname, R_CREATE["table option"], needs={("table", parent), key},
                                  statement="ALTER TABLE INHERIT", also_locks=[Lock(parent, SUE)])
         self.replica_identity(new, old)
-        self.comment_step(f"TABLE {ref}", key, "table", qname, qname, old.comment, new.comment, False)
+        self.comment_step(ddl.relation_target("table", new.schema, new.name), key, "table", qname, qname, old.comment,
+                          new.comment, False)
         relinked = old.parents != new.parents
         for name, column in old.columns.items():
             col_key = ("column", f"{qname}.{name}")
@@ -227,7 +221,7 @@ class TableChanges:
                 self.column_settings(new, [column], None if fresh else old)
             fresh = before is None or col_key in self.replaced
             if fresh or before.comment != column.comment:
-                self.comment_step(f"COLUMN {ref}.{ident(name)}", col_key, "column", f"{qname}.{name}", qname,
+                self.comment_step(ddl.column_target(new.schema, new.name, name), col_key, "column", f"{qname}.{name}", qname,
                                   None if fresh else before.comment, column.comment, fresh)
 
     def drop_column(self, table: Table, column: Column) -> None:
@@ -235,7 +229,7 @@ class TableChanges:
         key = ("column", f"{qname}.{column.name}")
         removes = {key} | self.implied_sequences.get(key, set())
         frees = {f"rel:{column.identity_sequence}"} if column.identity_sequence else set()
-        self.add(f"ALTER TABLE {ddl.table_ref(table)} DROP COLUMN {ident(column.name)};", "drop", "column",
+        self.add(ddl.drop_column(table, column), "drop", "column",
                  key[1], qname, R_DROP["column"], hazards=[hz.DELETES_DATA] if column.generated is None else [],
                  statement="ALTER TABLE DROP COLUMN",
                  removes=removes, had=self.a_refs(key) - {("table", qname)}, names_freed=frees)
@@ -247,7 +241,7 @@ class TableChanges:
         hazards = [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else []
         if self.fills_with_null(column):
             hazards.append(hz.FAILS_ON_EXISTING_ROWS)
-        self.add(f"ALTER TABLE {ddl.table_ref(table)} ADD COLUMN {ddl.column_definition(column)};", "create",
+        self.add(ddl.add_column(table, column), "create",
                  "column", key[1], qname, R_CREATE["column"], statement="ALTER TABLE ADD COLUMN",
                  hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
@@ -289,7 +283,6 @@ class TableChanges:
             return
         qname = table.qualified
         key = ("column", f"{qname}.{new.name}")
-        prefix = f"ALTER TABLE {ddl.table_ref(table)} ALTER COLUMN {ident(new.name)}"
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {("table", qname)},
                  "had": self.a_refs(key) - {("table", qname)}}
 
@@ -307,15 +300,15 @@ class TableChanges:
             merged = {k: set(v) for k, v in graph.items() if (k != "had" or ends) and (k != "needs" or adds)}
             for k, v in extra.items():
                 merged[k] = merged.get(k, set()) | set(v)
-            self.add(f"{prefix} {sql};", action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
+            self.add(sql, action, "column", key[1], qname, R_ALTER_COLUMN, hazards=hazards,
                      statement=f"ALTER TABLE ALTER COLUMN {statement}", also_locks=also_locks, subject=subject,
                      **merged)
 
         if old.generated is not None and new.generated is None:
-            alter("DROP EXPRESSION", statement="DROP EXPRESSION", adds=False)
+            alter(ddl.alter_column_drop_expression(table, new), statement="DROP EXPRESSION", adds=False)
         if old.identity and not new.identity:
             # The identity's sequence is dropped with it (ACCESS EXCLUSIVE on the sequence).
-            alter("DROP IDENTITY", statement="DROP IDENTITY", adds=False,
+            alter(ddl.alter_column_drop_identity(table, new), statement="DROP IDENTITY", adds=False,
                   also_locks=[Lock(old.identity_sequence, AE)] if old.identity_sequence else [],
                   names_freed={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
         retyped = (old.type, old.collation) != (new.type, new.collation)
@@ -323,15 +316,15 @@ class TableChanges:
         default_reset = base_changes and old.default is not None
         # A default that may not cast to the new type goes first, and comes back after.
         if old.default is not None and (new.default is None or default_reset):
-            alter("DROP DEFAULT", statement="DROP DEFAULT", adds=False)
+            alter(ddl.alter_column_drop_default(table, new), statement="DROP DEFAULT", adds=False)
         if retyped:
-            sql = f"TYPE {new.type}"
-            if new.collation or old.collation:
-                sql += f" COLLATE {new.collation or _DEFAULT_COLLATION}"
-            if base_changes and needs_using(old.type, new.type, self.is_enum(old.type) or self.is_enum(new.type)):
+            collation = (new.collation or _DEFAULT_COLLATION) if new.collation or old.collation else None
+            using = base_changes and needs_using(old.type, new.type, self.is_enum(old.type) or self.is_enum(new.type))
+            via = None
+            if using and (self.is_enum(old.type) or self.is_enum(new.type)):
+                # An enum's values cast to and from text only.
                 via = "text[]" if new.type.endswith("[]") else "text"
-                through = f"::{via}" if self.is_enum(old.type) or self.is_enum(new.type) else ""
-                sql += f" USING {ident(new.name)}{through}::{new.type}"
+            sql = ddl.alter_column_type(table, new, collation=collation, using=using, using_via=via)
             if self.converts_to_rebuilt_type(old.type, new.type):
                 hazards = (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
             else:
@@ -341,29 +334,29 @@ class TableChanges:
                 hazards = tuple(dict.fromkeys((*hazards, hz.REBUILDS_INDEXES, hz.ACCESS_EXCLUSIVE)))
             alter(sql, hazards, statement="TYPE")
         if new.default is not None and (old.default != new.default or default_reset):
-            alter(f"SET DEFAULT {new.default}", statement="SET DEFAULT")
+            alter(ddl.alter_column_set_default(table, new), statement="SET DEFAULT")
             sequence = _nextval_sequence(new.default)
             if sequence is not None and sequence != _nextval_sequence(old.default or ""):
                 self.continue_sequence(table, new, sequence)
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
-                alter("SET NOT NULL", [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
+                alter(ddl.alter_column_set_not_null(table, new), [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
                       adds=False, subject=new)
             elif not new.identity:
-                alter("DROP NOT NULL", statement="DROP NOT NULL", ends=False, adds=False)
+                alter(ddl.alter_column_drop_not_null(table, new), statement="DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:
-            alter(f"ADD {ddl.identity_clause(new)}", statement="ADD IDENTITY", ends=False, adds=False,
+            alter(ddl.alter_column_add_identity(table, new), statement="ADD IDENTITY", ends=False, adds=False,
                   names_taken={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
             self.continue_sequence(table, new, None)
         elif new.identity and old.identity:
             if new.identity != old.identity:
-                alter(f"SET GENERATED {'ALWAYS' if new.identity == 'a' else 'BY DEFAULT'}", statement="SET IDENTITY",
+                alter(ddl.alter_column_set_generated(table, new), statement="SET IDENTITY",
                       ends=False, adds=False)
             if old.identity_options and new.identity_options:
-                clauses = _identity_changes(old, new)
+                clauses = ddl.identity_option_changes(old.identity_options, new.identity_options)
                 if clauses:
                     self.keep_position_in_bounds(table, new, old.identity_options, new.identity_options)
-                    alter(" ".join(f"SET {c}" for c in clauses), statement="SET IDENTITY", ends=False, adds=False)
+                    alter(ddl.alter_column_set_identity_options(table, new, clauses), statement="SET IDENTITY", ends=False, adds=False)
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
         # ALTER COLUMN ... SET EXPRESSION.
@@ -390,11 +383,11 @@ class TableChanges:
         key = ("column", f"{qname}.{column.name}")
         needs: set[Key] = {key, ("table", qname)}
         if regclass is None:
-            sequence = f"pg_get_serial_sequence({ddl.literal(ddl.table_ref(table))}, {ddl.literal(column.name)})"
+            sequence = ddl.serial_sequence(table, column)
             options = column.identity_options
             fresh = True  # ADD ... AS IDENTITY always makes a new sequence
         else:
-            sequence = f"{ddl.literal(regclass)}::regclass"
+            sequence = ddl.regclass(regclass)
             found = self.sequence_named(regclass)
             options = found.options if found is not None else None
             fresh = found is not None and (found.schema + "." + found.name not in self.a.sequences
@@ -403,16 +396,13 @@ class TableChanges:
             if found is not None:
                 needs.add(("sequence", f"{found.schema}.{found.name}"))
         descending = options is not None and options.increment < 0
-        aggregate, reached = ("min", "<=") if descending else ("max", ">=")
-        value = f"{aggregate}({ident(column.name)})"
         if fresh and options is not None:
             position = str(options.start)
         else:
             # A sequence that already existed: where it stands is data, read it
             # (pg_sequence_last_value is NULL until the first nextval).
-            position = (f"coalesce(pg_sequence_last_value({sequence}), "
-                        f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}))")
-        self.add(f"SELECT setval({sequence}, {value}) FROM {ddl.table_ref(table)} HAVING {value} {reached} {position};",
+            position = ddl.sequence_position(sequence)
+        self.add(ddl.continue_sequence(sequence, table, column, descending=descending, position=position),
                  "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs, statement="SELECT setval")
 
     def rename_identity_sequence(self, table: Table, old: Column, new: Column) -> None:
@@ -433,7 +423,7 @@ class TableChanges:
             return
         qname = table.qualified
         key = ("column", f"{qname}.{new.name}")
-        self.add(f"ALTER SEQUENCE {ddl.qualified(old_schema, old_name)} RENAME TO {ident(new_name)};", "rename",
+        self.add(ddl.rename_sequence(old_schema, old_name, new_name), "rename",
                  "sequence", new.identity_sequence, qname, R_ALTER_COLUMN, modifies={key},
                  statement="ALTER SEQUENCE RENAME", relation=old.identity_sequence,
                  needs={key, ("table", qname)}, names_freed={f"rel:{old.identity_sequence}"},
@@ -456,12 +446,8 @@ class TableChanges:
             return  # the bounds only widen: every position stays valid
         qname = table.qualified
         key = ("column", f"{qname}.{column.name}")
-        sequence = f"pg_get_serial_sequence({ddl.literal(ddl.table_ref(table))}, {ddl.literal(column.name)})"
-        position = (f"coalesce(pg_sequence_last_value({sequence}), "
-                    f"(SELECT seqstart FROM pg_catalog.pg_sequence WHERE seqrelid = {sequence}::regclass))")
-        self.add(f"SELECT setval({sequence}, least(greatest(p.position, {new.minvalue}), {new.maxvalue}), false)"
-                 f" FROM (SELECT {position} AS position) AS p"
-                 f" WHERE p.position < {new.minvalue} OR p.position > {new.maxvalue};",
+        sequence = ddl.serial_sequence(table, column)
+        self.add(ddl.keep_sequence_position_in_bounds(sequence, new),
                  "alter", "sequence", key[1], qname, R_ALTER_COLUMN, modifies={key}, needs={key, ("table", qname)},
                  statement="SELECT setval (position only)")
 
@@ -499,30 +485,3 @@ def _column_shape(column: Column) -> tuple:
     """Everything ALTER COLUMN can change (not the comment, not the position)."""
     return (column.type, column.notnull, column.default, column.identity, column.identity_options,
             column.generated, column.collation)
-
-
-def _identity_changes(old: Column, new: Column) -> list[str]:
-    a, b = old.identity_options, new.identity_options
-    assert a is not None and b is not None
-    clauses = []
-    if a.start != b.start:
-        clauses.append(f"START WITH {b.start}")
-    if a.increment != b.increment:
-        clauses.append(f"INCREMENT BY {b.increment}")
-    # A bound that is its type's default follows the column's type change by itself.
-    for which in ("min", "max"):
-        old_bound, new_bound = getattr(a, f"{which}value"), getattr(b, f"{which}value")
-        if old_bound != new_bound and not (a.type != b.type and _default_bound(a, which) and _default_bound(b, which)):
-            clauses.append(f"{which.upper()}VALUE {new_bound}")
-    if a.cache != b.cache:
-        clauses.append(f"CACHE {b.cache}")
-    if a.cycle != b.cycle:
-        clauses.append("CYCLE" if b.cycle else "NO CYCLE")
-    return clauses
-
-
-def _default_bound(options: SequenceOptions, which: str) -> bool:
-    low, high = ddl.INT_RANGES.get(options.type, ddl.INT_RANGES["bigint"])
-    if which == "min":
-        return options.minvalue == (1 if options.increment > 0 else low)
-    return options.maxvalue == (high if options.increment > 0 else -1)

@@ -11,7 +11,7 @@ import re
 
 from . import ddl
 from . import hazards as hz
-from .ddl import ident, literal, qualified
+from .ddl import qualified
 from .order import R_ALTER_TYPE, R_CREATE, R_DROP, R_RENAME
 from .model import Composite, Domain, Enum, Key
 
@@ -51,7 +51,7 @@ class TypeChanges:
             renamed = f"{old.name}__old"
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"
-            self.add(f"ALTER TYPE {old_ref} RENAME TO {ident(renamed)};", "rename", "type", qname, None, R_RENAME,
+            self.add(ddl.rename_type(old.schema, old.name, renamed), "rename", "type", qname, None, R_RENAME,
                      statement="ALTER TYPE RENAME", names_freed={f"type:{qname}"}, names_taken={f"type:{new_qname}"})
             del self.a.types[qname]
             old.name = renamed
@@ -107,19 +107,18 @@ class TypeChanges:
                 self.alter_domain(old, new)
             elif isinstance(old, Composite) and isinstance(new, Composite):
                 self.alter_composite(old, new)
-            what = "DOMAIN" if isinstance(new, Domain) else "TYPE"
-            self.comment_step(f"{what} {qualified(new.schema, new.name)}", key, "type", qname, None,
+            what = "domain" if isinstance(new, Domain) else "type"
+            self.comment_step(ddl.relation_target(what, new.schema, new.name), key, "type", qname, None,
                               None if created else old.comment, new.comment, created)
             if isinstance(new, Domain):
                 old_checks = {} if created or not isinstance(old, Domain) else old.check_comments
                 for check, text in new.check_comments.items():
                     if old_checks.get(check) != text:
-                        self.add(ddl.comment(f"CONSTRAINT {ident(check)} ON DOMAIN {qualified(new.schema, new.name)}",
+                        self.add(ddl.comment(ddl.domain_constraint_target(check, new),
                                              text), "comment", "constraint", f"{qname}.{check}", None,
                                  R_CREATE["comment"], needs={key}, statement="COMMENT ON")
 
     def alter_enum(self, old: Enum, new: Enum) -> None:
-        ref = qualified(new.schema, new.name)
         qname = f"{new.schema}.{new.name}"
         added = [label for label in new.labels if label not in old.labels]
         kept = [label for label in new.labels if label in old.labels]
@@ -130,58 +129,52 @@ class TypeChanges:
                 continue
             if previous is not None and (previous in kept or not kept or new.labels.index(previous) >
                                          new.labels.index(kept[0])):
-                where = f" AFTER {literal(previous)}"  # right after it (itself maybe new)
+                position = {"after": previous}  # right after it (itself maybe new)
             elif kept:  # leading labels: each goes just before the first kept one, in order
-                where = f" BEFORE {literal(kept[0])}"
+                position = {"before": kept[0]}
             else:
-                where = ""
+                position = {}
             # Each new label is added after the new label before it.
             needs = {("enum label", f"{qname}.{previous}")} if previous in added else set()
             previous = label
-            self.add(f"ALTER TYPE {ref} ADD VALUE {literal(label)}{where};", "alter", "enum value",
+            self.add(ddl.add_enum_value(new, label, **position), "alter", "enum value",
                      f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)}, needs=needs,
                      provides={("enum label", f"{qname}.{label}")}, statement="ALTER TYPE ADD VALUE")
 
     def alter_domain(self, old: Domain, new: Domain) -> None:
-        ref = qualified(new.schema, new.name)
         key = ("type", f"{new.schema}.{new.name}")
         qname = key[1]
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {key}, "had": self.a_refs(key) - {key}}
         if old.default != new.default:
-            sql = f"ALTER DOMAIN {ref} SET DEFAULT {new.default};" if new.default is not None else \
-                f"ALTER DOMAIN {ref} DROP DEFAULT;"
-            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
+            self.add(ddl.alter_domain_default(new), "alter", "domain", qname, None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         for name, definition in old.checks.items():
             if new.checks.get(name) != definition:
-                self.add(f"ALTER DOMAIN {ref} DROP CONSTRAINT {ident(name)};", "drop", "constraint",
+                self.add(ddl.alter_domain_drop_constraint(new, name), "drop", "constraint",
                          f"{qname}.{name}", None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         if old.notnull != new.notnull:
-            sql = f"ALTER DOMAIN {ref} {'SET' if new.notnull else 'DROP'} NOT NULL;"
-            self.add(sql, "alter", "domain", qname, None, R_ALTER_TYPE,
+            self.add(ddl.alter_domain_not_null(new), "alter", "domain", qname, None, R_ALTER_TYPE,
                      hazards=[hz.VALIDATES] if new.notnull else [], statement="ALTER DOMAIN", **graph)
         for name, definition in new.checks.items():
             if old.checks.get(name) != definition:
-                self.add(f"ALTER DOMAIN {ref} ADD CONSTRAINT {ident(name)} {definition};", "create", "constraint",
+                self.add(ddl.alter_domain_add_constraint(new, name, definition), "create", "constraint",
                          f"{qname}.{name}", None, R_ALTER_TYPE + 1, hazards=[hz.VALIDATES], statement="ALTER DOMAIN",
                          **graph)
 
     def alter_composite(self, old: Composite, new: Composite) -> None:
-        ref = qualified(new.schema, new.name)
         key = ("type", f"{new.schema}.{new.name}")
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {key}, "had": self.a_refs(key) - {key}}
         old_attrs = {a.name: a for a in old.attributes}
         new_attrs = {a.name: a for a in new.attributes}
         for name in old_attrs.keys() - new_attrs.keys():
-            self.add(f"ALTER TYPE {ref} DROP ATTRIBUTE {ident(name)};", "alter", "type", key[1], None,
+            self.add(ddl.alter_type_drop_attribute(new, name), "alter", "type", key[1], None,
                      R_ALTER_TYPE, hazards=[hz.DELETES_DATA], statement="ALTER TYPE", **graph)
         for attribute in new.attributes:
             before = old_attrs.get(attribute.name)
-            collate = f" COLLATE {attribute.collation}" if attribute.collation else ""
             if before is None:
-                self.add(f"ALTER TYPE {ref} ADD ATTRIBUTE {ident(attribute.name)} {attribute.type}{collate};",
+                self.add(ddl.alter_type_add_attribute(new, attribute),
                          "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
             elif (before.type, before.collation) != (attribute.type, attribute.collation):
-                self.add(f"ALTER TYPE {ref} ALTER ATTRIBUTE {ident(attribute.name)} TYPE {attribute.type}{collate};",
+                self.add(ddl.alter_type_alter_attribute(new, attribute),
                          "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
 
     def type_loses_data(self, qname: str, old: Enum | Domain | Composite) -> bool:

@@ -31,13 +31,11 @@ The rules (README, "Privileges and owners"):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import replace
 
-from .ddl import function_ref, ident, qualified, qualified_name
+from . import ddl
 from .model import (
     OWNER_GRANTEE,
-    PUBLIC_GRANTEE,
     Acl,
     AclEntry,
     Composite,
@@ -65,25 +63,11 @@ _DEFAULT_ACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", 
 # Kinds of the engine's create steps that default privileges apply to -> defaclobjtype.
 _CREATED_KINDS = {"table": "r", "view": "r", "materialized view": "r", "sequence": "S", "function": "f",
                   "type": "T", "schema": "n"}
-# The order privileges are listed in a statement (GRANT's own order).
-_PRIVILEGE_ORDER = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN",
-                    "USAGE", "CREATE", "EXECUTE")
-
-
-def _sorted_privileges(privileges: Iterable[str]) -> list[str]:
-    rank = {p: i for i, p in enumerate(_PRIVILEGE_ORDER)}
-    return sorted(set(privileges), key=lambda p: (rank.get(p, len(rank)), p))
-
-
-def _grantee(name: str) -> str:
-    return "PUBLIC" if name == PUBLIC_GRANTEE else ident(name)
-
-
-def acl_statements(target: str, baseline: Acl, desired: Acl, columns: str = "") -> tuple[list[str], list[str]]:
+def acl_statements(target: str, baseline: Acl, desired: Acl, column: str | None = None) -> tuple[list[str], list[str]]:
     """(revokes, grants) turning ACL ``baseline`` into ``desired`` on ``target``.
 
-    ``target`` is GRANT's object clause (``TABLE public.t``), ``columns``
-    a column list for column privileges (``(a)``). Per grantee: privileges
+    ``target`` is GRANT's object clause (``TABLE public.t``), ``column``
+    the column of column privileges. Per grantee: privileges
     to drop are revoked, a grant option alone is revoked with ``REVOKE
     GRANT OPTION FOR``, new privileges are granted (``WITH GRANT OPTION``
     when desired has it). Statements are sorted by grantee.
@@ -98,23 +82,18 @@ def acl_statements(target: str, baseline: Acl, desired: Acl, columns: str = "") 
     grants: list[str] = []
     for grantee in sorted(set(had) | set(want)):
         old, new = had.get(grantee, {}), want.get(grantee, {})
-        who = _grantee(grantee)
-
-        def listed(privileges: Iterable[str]) -> str:
-            return ", ".join(f"{p}{columns}" for p in _sorted_privileges(privileges))
-
         gone = [p for p in old if p not in new]
         option_gone = [p for p in old if p in new and old[p] and not new[p]]
         plain = [p for p in new if p not in old and not new[p]]
         with_option = [p for p in new if new[p] and not old.get(p, False)]
         if gone:
-            revokes.append(f"REVOKE {listed(gone)} ON {target} FROM {who};")
+            revokes.append(ddl.revoke(gone, target, grantee, column=column))
         if option_gone:
-            revokes.append(f"REVOKE GRANT OPTION FOR {listed(option_gone)} ON {target} FROM {who};")
+            revokes.append(ddl.revoke(option_gone, target, grantee, column=column, grant_option_only=True))
         if plain:
-            grants.append(f"GRANT {listed(plain)} ON {target} TO {who};")
+            grants.append(ddl.grant(plain, target, grantee, column=column))
         if with_option:
-            grants.append(f"GRANT {listed(with_option)} ON {target} TO {who} WITH GRANT OPTION;")
+            grants.append(ddl.grant(with_option, target, grantee, column=column, with_grant_option=True))
     return revokes, grants
 
 
@@ -183,28 +162,6 @@ class PrivilegeChanges:
             return key not in self.a_objects
         return key not in self.a_objects or key in self.replaced
 
-    def _object_clause(self, key: Key, obj: object) -> tuple[str, str]:
-        """(GRANT's object clause, the ALTER ... OWNER TO prefix) of an object."""
-        kind, name = key
-        if kind == "schema":
-            return f"SCHEMA {ident(name)}", f"ALTER SCHEMA {ident(name)}"
-        if kind == "language":
-            return f"LANGUAGE {ident(name)}", f"ALTER LANGUAGE {ident(name)}"
-        if isinstance(obj, Function):
-            word = "PROCEDURE" if obj.kind == "p" else "FUNCTION"
-            alter = {"p": "PROCEDURE", "a": "AGGREGATE"}.get(obj.kind, "FUNCTION")
-            return f"{word} {function_ref(obj)}", f"ALTER {alter} {function_ref(obj)}"
-        if isinstance(obj, (Enum, Domain, Composite, Range)):
-            ref = qualified(obj.schema, obj.name)
-            return f"TYPE {ref}", f"ALTER {'DOMAIN' if isinstance(obj, Domain) else 'TYPE'} {ref}"
-        if isinstance(obj, Sequence):
-            ref = qualified(obj.schema, obj.name)
-            return f"SEQUENCE {ref}", f"ALTER SEQUENCE {ref}"
-        ref = qualified_name(name)
-        if isinstance(obj, View):
-            return f"TABLE {ref}", f"ALTER {'MATERIALIZED VIEW' if obj.materialized else 'VIEW'} {ref}"
-        return f"TABLE {ref}", f"ALTER TABLE {ref}"
-
     def _default_letter(self, key: Key, obj: object) -> str:
         if key[0] == "schema":
             return "n"
@@ -254,10 +211,9 @@ class PrivilegeChanges:
                 continue  # follows its table's owner (ALTER TABLE OWNER TO moves it; it cannot move alone)
             if not self._created(key) and self.a.owners.get(key) == owner:
                 continue
-            _, alter = self._object_clause(key, obj)
             # A relation's owner changes through ALTER TABLE's machinery (ACCESS EXCLUSIVE on it).
             relation = isinstance(obj, (Sequence, View, Table))
-            self.add(f"{alter} OWNER TO {ident(owner)};", "alter", "owner", key[1], self._table_of(key), R_OWNER,
+            self.add(ddl.alter_owner(key[0], key[1], obj, owner), "alter", "owner", key[1], self._table_of(key), R_OWNER,
                      needs={key}, modifies={key}, statement="ALTER TABLE OWNER TO" if relation else "ALTER OWNER TO",
                      relation=key[1] if relation else None)
 
@@ -277,8 +233,7 @@ class PrivilegeChanges:
             if obj is None:
                 continue  # dropped: its privileges go with it
             baseline, desired = self._acl_pair(key, obj)
-            target, _ = self._object_clause(key, obj)
-            revokes, grants = acl_statements(target, baseline, desired)
+            revokes, grants = acl_statements(ddl.privilege_target(key[0], key[1], obj), baseline, desired)
             if revokes and key[0] in ("table", "view"):
                 # A table-level REVOKE takes the column privileges with it
                 # (PostgreSQL docs, REVOKE): those are granted back below.
@@ -295,8 +250,8 @@ class PrivilegeChanges:
             gone = revoked_on_relation.get(relation, set())
             baseline = frozenset(e for e in baseline if (e[0], e[1]) not in gone)
             relation_key = ("view", relation) if relation in self.b.views else ("table", relation)
-            target, _ = self._object_clause(relation_key, self.b_objects.get(relation_key))
-            revokes, grants = acl_statements(target, baseline, desired, columns=f" ({ident(column)})")
+            target = ddl.privilege_target(relation_key[0], relation_key[1], self.b_objects.get(relation_key))
+            revokes, grants = acl_statements(target, baseline, desired, column=column)
             self._acl_steps(key, revokes, grants, needs={relation_key} | ({key} if key in self.b_objects else set()),
                             after={("acl", relation)})
 
@@ -355,17 +310,15 @@ class PrivilegeChanges:
             desired = self._builtin_default(key) if desired is None else desired
             if baseline == desired:
                 continue
-            prefix = "ALTER DEFAULT PRIVILEGES" + (f" FOR ROLE {ident(role)}" if role else "") + (
-                f" IN SCHEMA {ident(schema)}" if schema else "")
             revokes, grants = acl_statements(_DEFAULT_ACL_TYPES[objtype][1], baseline, desired)
             name = f"{role or 'current role'} {schema or '*'} {_DEFAULT_ACL_TYPES[objtype][1].lower()}"
             needs = {("schema", schema)} if schema else set()
             marks = {("default privileges", schema or "")} if role is None else set()
             for sql in revokes:
-                self.add(f"{prefix} {sql}", "revoke", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
+                self.add(ddl.alter_default_privileges(role, schema, sql), "revoke", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
                          needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
             for sql in grants:
-                self.add(f"{prefix} {sql}", "grant", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
+                self.add(ddl.alter_default_privileges(role, schema, sql), "grant", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
                          needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
         # Objects the migration creates start from the default privileges
         # of the desired state: create them after those are in place.

@@ -44,6 +44,7 @@ from pglast import parser
 
 from . import hazards as hz
 from .change import Change
+from . import ddl
 from .ddl import ident, literal, qualified
 from .locks import LockMode, lock_of
 from .model import Constraint, Enum, Key, Schema, Table
@@ -101,20 +102,16 @@ STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUM
 
 def rename_sql(rename: Rename) -> str:
     """The statement renaming ``rename.old`` to ``rename.new`` (its parent already carrying ``rename.parent``)."""
-    schema = ident(rename.schema)
     if rename.kind == "table":
-        return f"ALTER TABLE {schema}.{ident(rename.old)} RENAME TO {ident(rename.new)};"
+        return ddl.rename_table(rename.schema, rename.old, rename.new)
     if rename.kind == "column":
-        return (f"ALTER TABLE {schema}.{ident(rename.parent or '')} RENAME COLUMN {ident(rename.old)}"
-                f" TO {ident(rename.new)};")
+        return ddl.rename_column(rename.schema, rename.parent or "", rename.old, rename.new)
     if rename.kind == "index":
-        return f"ALTER INDEX {schema}.{ident(rename.old)} RENAME TO {ident(rename.new)};"
+        return ddl.rename_index(rename.schema, rename.old, rename.new)
     if rename.kind == "constraint":
-        return (f"ALTER TABLE {schema}.{ident(rename.parent or '')} RENAME CONSTRAINT {ident(rename.old)}"
-                f" TO {ident(rename.new)};")
+        return ddl.rename_table_constraint(rename.schema, rename.parent or "", rename.old, rename.new)
     if rename.kind == "enum value":
-        return (f"ALTER TYPE {schema}.{ident(rename.parent or '')} RENAME VALUE {literal(rename.old)}"
-                f" TO {literal(rename.new)};")
+        return ddl.rename_enum_value(rename.schema, rename.parent or "", rename.old, rename.new)
     raise ValueError(f"unknown rename kind {rename.kind}")  # pragma: no cover
 
 

@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .engine import ddl, hazards
-from .engine.ddl import literal
 from .engine.locks import Lock, LockMode, lock_of
 from .engine.model import Column, Constraint, Index, Table
 
@@ -191,10 +190,7 @@ class _Planner:
                 if phase == _VALIDATE or long_running
                 else self.settings.statement_timeout
             )
-            preamble = (
-                f"SET LOCAL lock_timeout = {literal(self.settings.lock_timeout)};",
-                f"SET LOCAL statement_timeout = {literal(timeout)};",
-            )
+            preamble = _timeouts(self.settings.lock_timeout, timeout)
             suffix = "" if not self.files and phase == _MAIN else _SUFFIX[phase]
             self.files.append(PlannedFile(list(batch), True, suffix, preamble))
             self.pending[phase] = []
@@ -688,6 +684,11 @@ def split_files(files: list[PlannedFile]) -> list[PlannedFile]:
     return result
 
 
+def _timeouts(lock_timeout: str, statement_timeout: str) -> tuple[str, str]:
+    """A transactional file's preamble: its lock_timeout and statement_timeout, for that transaction only."""
+    return ddl.set_local("lock_timeout", lock_timeout), ddl.set_local("statement_timeout", statement_timeout)
+
+
 def _down_file(changes: list[Change], up: PlannedFile, settings: OnlineSettings) -> PlannedFile:
     online = make_online(changes, settings)
     if len(online) == 1:
@@ -700,14 +701,7 @@ def _down_file(changes: list[Change], up: PlannedFile, settings: OnlineSettings)
         if any(_runs_long(change) for change in changes)
         else settings.statement_timeout
     )
-    preamble = (
-        (
-            f"SET LOCAL lock_timeout = {literal(settings.lock_timeout)};",
-            f"SET LOCAL statement_timeout = {literal(timeout)};",
-        )
-        if transactional
-        else ()
-    )
+    preamble = _timeouts(settings.lock_timeout, timeout) if transactional else ()
     return PlannedFile(list(changes), transactional, up.suffix, preamble)
 
 

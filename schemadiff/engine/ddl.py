@@ -6,7 +6,9 @@ Pure string building, no database access. The planning modules
 decide what changes and call a function here, named after the statement
 (:func:`create_schema`, :func:`alter_column_set_storage`, :func:`grant`...),
 that takes model objects or plain names and returns the statement's text
-(ending with ';'). None of them assembles SQL itself;
+(ending with ';'); a few return a clause or an expression that such a
+function takes (COMMENT ON targets, GRANT's object clause, a sequence's
+position). None of them assembles SQL itself;
 tests/test_render_layout.py reads their source and fails on any f-string,
 concatenation or formatting that builds a statement outside this module.
 Online mode's rewrites render here too, from the model objects the engine

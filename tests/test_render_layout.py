@@ -5,7 +5,8 @@ modules (``schemadiff/engine/*.py`` and ``schemadiff/online.py``) decide
 what changes and call :mod:`schemadiff.engine.ddl` for the text. This test
 reads their source with ``ast`` and fails on any string *building*
 expression (an f-string, ``+`` concatenation, ``%`` formatting,
-``str.format``, or ``str.replace`` rewriting one statement into another)
+``str.format``, ``str.join`` of a literal list, or ``str.replace``
+rewriting one statement into another)
 whose text is SQL.
 
 "Is SQL" is decided by PostgreSQL's own grammar (pglast), not by a list of
@@ -62,6 +63,15 @@ def _template(node: ast.AST) -> list | None:
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
             and _is_str(node.func.value)):
         return [re.sub(r"\{[^{}]*\}", "\0", node.func.value.value)]  # type: ignore[union-attr]
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and _is_str(node.func.value) and node.args and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        separator = node.func.value.value  # type: ignore[union-attr]
+        pieces = []
+        for i, element in enumerate(node.args[0].elts):
+            if i:
+                pieces.append(separator)
+            pieces.extend(_template(element) or [_HOLE])
+        return pieces
     return None
 
 
@@ -162,6 +172,8 @@ def test_no_statement_text_outside_the_renderer():
     'sql = "DROP EXTENSION " + ident(name) + ";"',
     'sql = "GRANT %s ON %s TO %s;" % (what, target, who)',
     'sql = "REVOKE {} ON {} FROM {};".format(what, target, who)',
+    'sql = " ".join(["ALTER TABLE", ref, "SET LOGGED;"])',
+    'sql = prefix + " SET LOGGED;"',
     'alter(f"SET ({options})")',
     'sql = f"ALTER {what} {ref} SET WITHOUT CLUSTER;"',
     'sql = f"{note}COMMENT ON {target} IS {text};"',

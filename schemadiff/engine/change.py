@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .ddl import Op
 from .locks import Lock, LockMode
 from .model import Column, Constraint, Index, Key, Table
 
@@ -46,6 +47,11 @@ class Change:
     ``note``: the reviewer-facing comment lines (each ``-- ...`` and a
     newline) that ``sql`` starts with, kept apart too so that a rewrite of
     the statement (online mode) keeps them in front of its new form.
+
+    ``op``: the statement as data (:class:`schemadiff.engine.ddl.Op`, the
+    renderer function and its arguments) that ``sql`` ends with the
+    rendering of; a rewrite transforms it and renders again. None for a
+    change built by hand (tests). Not compared.
     """
 
     sql: str
@@ -63,3 +69,4 @@ class Change:
     frees: frozenset[Key] = frozenset()
     subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)
     note: str = ""
+    op: Op | None = field(default=None, compare=False)

@@ -16,6 +16,12 @@ planned with (``Change.subject``), so no statement is parsed back to be
 rewritten. Names are quoted the way PostgreSQL's ``quote_ident`` does, so
 mixed-case names and keywords survive.
 
+The planners do not call a renderer directly: ``op.create_schema(name)``
+makes an :class:`Op` (the function's name and its arguments), which
+``_Differ.add`` renders once into ``Change.sql`` and keeps as
+``Change.op``; online mode transforms an Op (``with_options``) and renders
+it again.
+
 One module rather than a package: the functions are small and share the
 quoting helpers and clause builders (sequence options, column definitions,
 identity clauses), sections below follow the object kinds.
@@ -25,7 +31,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from .model import (
     PUBLIC_GRANTEE,
@@ -50,6 +58,51 @@ from .model import (
 )
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Op:
+    """A statement as data: the function of this module that renders it, and its arguments.
+
+    ``function`` the name of a public function here (``"create_index"``),
+    ``args`` its positional arguments (model objects, names; an argument
+    that is itself an Op is rendered first: ALTER DEFAULT PRIVILEGES wraps a
+    GRANT), ``kwargs`` its keyword arguments as (name, value) pairs.
+    :class:`~schemadiff.engine.change.Change` carries the Op its ``sql``
+    was rendered from, so a later rewrite (online mode) changes the
+    operation, ``op.with_options(concurrently=True)``, and renders it
+    again instead of editing text. Compared by identity: the arguments are
+    mutable model objects.
+    """
+
+    function: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def render(self) -> str:
+        """The statement's text, as the function renders it from the arguments now."""
+        args = [a.render() if isinstance(a, Op) else a for a in self.args]
+        return globals()[self.function](*args, **dict(self.kwargs))
+
+    def with_options(self, **options: Any) -> Op:
+        """The same operation with keyword arguments set (``concurrently=True``, ``not_valid=True``)."""
+        return Op(self.function, self.args, tuple(sorted({**dict(self.kwargs), **options}.items())))
+
+
+class _Ops:
+    """``op.create_schema(name)``: the :class:`Op` for ``create_schema(name)``, not yet rendered."""
+
+    def __getattr__(self, function: str) -> Callable[..., Op]:
+        if function.startswith("_") or not callable(globals().get(function)):
+            raise AttributeError(f"schemadiff.engine.ddl has no renderer {function!r}")
+
+        def make(*args: Any, **kwargs: Any) -> Op:
+            return Op(function, args, tuple(sorted(kwargs.items())))
+
+        return make
+
+
+op = _Ops()
 
 
 @functools.cache
@@ -531,11 +584,9 @@ def drop_sequence(seq: Sequence) -> str:
     return f"DROP SEQUENCE {qualified(seq.schema, seq.name)};"
 
 
-def alter_sequence_options(seq: Sequence, old: SequenceOptions) -> str | None:
-    """``ALTER SEQUENCE ... <the option clauses that differ from old>;``, None when none differ."""
+def alter_sequence_options(seq: Sequence, old: SequenceOptions) -> str:
+    """``ALTER SEQUENCE ... <the option clauses that differ from old>;`` (some must: see :func:`sequence_option_clauses`)."""
     clauses = sequence_option_clauses(seq.options, old)
-    if not clauses:
-        return None
     return f"ALTER SEQUENCE {qualified(seq.schema, seq.name)} {' '.join(clauses)};"
 
 

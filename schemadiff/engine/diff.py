@@ -155,20 +155,23 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
 
     # -- helpers ---------------------------------------------------------------------
 
-    def add(self, sql: str, action: str, kind: str, name: str, table: str | None, rank: int, *,
+    def add(self, statement_op: ddl.Op, action: str, kind: str, name: str, table: str | None, rank: int, *,
             statement: str, relation: str | None = None, also_locks: Iterable[Lock] = (),
             subject: object = None, hazards: Iterable[str] = (), transactional: bool = True, note: str = "",
             **graph: Iterable) -> Node:
         """Plan one statement: ``statement`` names its kind (a key of
         :data:`schemadiff.engine.locks.STATEMENT_LOCKS`), whose lock is taken
         on ``relation`` (default: ``table``); ``subject`` the model object
-        (``Change.subject``); ``note`` comment lines written before ``sql``
-        (``Change.note``); ``graph`` its edges for
-        :func:`schemadiff.engine.order.order`."""
+        (``Change.subject``); ``note`` comment lines written before the
+        statement (``Change.note``); ``graph`` its edges for
+        :func:`schemadiff.engine.order.order`. ``statement_op`` the
+        statement as data (``ddl.op.create_schema(name)``), rendered here
+        once into ``Change.sql`` and kept as ``Change.op``."""
         lock = lock_of(statement)
         locked = (relation or table) if lock is not None else None
-        change = Change(note + sql, action, kind, name, table, tuple(dict.fromkeys(hazards)), transactional,
-                        statement, lock, locked, tuple(also_locks), subject=subject, note=note)
+        change = Change(note + statement_op.render(), action, kind, name, table, tuple(dict.fromkeys(hazards)),
+                        transactional, statement, lock, locked, tuple(also_locks), subject=subject, note=note,
+                        op=statement_op)
         step = Node(change, rank, **{k: set(v) for k, v in graph.items()})
         self.steps.append(step)
         return step
@@ -185,7 +188,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             return
         on_relation = kind in ("table", "view", "materialized view", "sequence", "column")
         relation = (table or name.rpartition(".")[0]) if kind == "column" else name
-        self.add(ddl.comment(target, new), "comment", kind, name, table, R_CREATE["comment"], needs={key},
+        self.add(ddl.op.comment(target, new), "comment", kind, name, table, R_CREATE["comment"], needs={key},
                  statement="COMMENT ON relation" if on_relation else "COMMENT ON",
                  relation=relation if on_relation else None)
 
@@ -356,9 +359,9 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         old_key = ("index" if isinstance(old, Index) else "constraint", _object_name(old))
         new_key = (old_key[0], _object_name(new))
         if isinstance(old, Index):
-            sql = ddl.rename_index(old.schema, old.name, new.name)
+            sql = ddl.op.rename_index(old.schema, old.name, new.name)
         else:
-            sql = ddl.rename_constraint(old.table, old.name, new.name)
+            sql = ddl.op.rename_constraint(old.table, old.name, new.name)
         names = old_key[0] == "index" or old.type in "pux"
         self.add(sql, "rename", old_key[0], new_key[1], new.table, R_ALTER_TABLE, removes={old_key},
                  statement="ALTER INDEX RENAME" if isinstance(old, Index) else "ALTER TABLE RENAME CONSTRAINT",
@@ -381,13 +384,13 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
     def diff_schemas(self) -> None:
         for name in self.a.schemas.keys() - self.b.schemas.keys():
             key = ("schema", name)
-            self.add(ddl.drop_schema(name), "drop", "schema", name, None, R_DROP["schema"], statement="DROP SCHEMA",
+            self.add(ddl.op.drop_schema(name), "drop", "schema", name, None, R_DROP["schema"], statement="DROP SCHEMA",
                      removes={key}, had=self.a_refs(key))
         for name, ns in self.b.schemas.items():
             key = ("schema", name)
             old = self.a.schemas.get(name)
             if old is None:
-                self.add(ddl.create_schema(name), "create", "schema", name, None, R_CREATE["schema"], statement="CREATE SCHEMA",
+                self.add(ddl.op.create_schema(name), "create", "schema", name, None, R_CREATE["schema"], statement="CREATE SCHEMA",
                          provides={key}, needs=self.b_refs(key))
             self.comment_step(ddl.named_target("schema", name), key, "schema", name, None,
                               old.comment if old else None, ns.comment, old is None)
@@ -396,7 +399,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         for name, ext in self.a.extensions.items():
             if name not in self.b.extensions:
                 key = ("extension", name)
-                self.add(ddl.drop_extension(name), "drop", "extension", name, None, R_DROP["extension"], statement="DROP EXTENSION",
+                self.add(ddl.op.drop_extension(name), "drop", "extension", name, None, R_DROP["extension"], statement="DROP EXTENSION",
                          removes={key}, had=self.a_refs(key) | {("schema", ext.schema)})
         for name, ext in self.b.extensions.items():
             key = ("extension", name)
@@ -404,11 +407,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if old is None:
                 # IF NOT EXISTS: on managed PostgreSQL a DBA usually creates the
                 # extension beforehand and the migrating role may not create it.
-                self.add(ddl.create_extension(name, ext.schema), "create",
+                self.add(ddl.op.create_extension(name, ext.schema), "create",
                          "extension", name, None, R_CREATE["extension"], provides={key}, statement="CREATE EXTENSION",
                          needs={("schema", ext.schema)})
             elif old.schema != ext.schema:
-                self.add(ddl.alter_extension_set_schema(name, ext.schema), "alter", "extension",
+                self.add(ddl.op.alter_extension_set_schema(name, ext.schema), "alter", "extension",
                          name, None, R_ALTER_TYPE, modifies={key}, needs={("schema", ext.schema)}, statement="ALTER EXTENSION",
                          had={("schema", old.schema)})
             # CREATE EXTENSION sets the extension's own comment from its control
@@ -479,7 +482,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             self.a.depends = {(rekey.get(d, d), rekey.get(r, r), t) for d, r, t in self.a.depends}
             self.a.acls = {rekey.get(k, k): v for k, v in self.a.acls.items()}
             self.a.owners = {rekey.get(k, k): v for k, v in self.a.owners.items()}
-            self.add(ddl.rename_sequence(old.schema, old_name, new.name), "rename", "sequence", new_qname,
+            self.add(ddl.op.rename_sequence(old.schema, old_name, new.name), "rename", "sequence", new_qname,
                      table, R_RENAME, names_freed={f"rel:{old_qname}"}, names_taken={f"rel:{new_qname}"},
                      statement="ALTER SEQUENCE RENAME", relation=old_qname)
 
@@ -498,7 +501,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 continue
             # Its position is data: a sequence re-created later (or replaced by
             # an identity) starts over and hands out numbers already used.
-            self.add(ddl.drop_sequence(seq), "drop", "sequence", qname, None,
+            self.add(ddl.op.drop_sequence(seq), "drop", "sequence", qname, None,
                      R_DROP["sequence"], hazards=[hz.DELETES_DATA], removes={key}, had=self.a_refs(key),
                      statement="DROP SEQUENCE", relation=qname,
                      names_freed={f"rel:{qname}"})
@@ -512,17 +515,16 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     # (Not "modifies" the sequence: the drop of the table, whose
                     # default used the sequence, would then be ordered first.)
                     table, column = old.owned_by
-                    self.add(ddl.alter_sequence_owned_by(seq.schema, seq.name, None), "alter", "sequence", qname, None,
+                    self.add(ddl.op.alter_sequence_owned_by(seq.schema, seq.name, None), "alter", "sequence", qname, None,
                              R_ALTER_SEQUENCE, had={("table", table), ("column", f"{table}.{column}")},
                              statement="ALTER SEQUENCE", relation=qname)
                 else:
-                    self.add(ddl.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
+                    self.add(ddl.op.create_sequence(seq), "create", "sequence", qname, None, R_CREATE["sequence"],
                              statement="CREATE SEQUENCE",
                              provides={key}, needs=self.b_refs(key), names_taken={f"rel:{qname}"})
             else:
-                altered = ddl.alter_sequence_options(seq, old.options)
-                if altered:
-                    self.add(altered, "alter", "sequence", qname, None,
+                if ddl.sequence_option_clauses(seq.options, old.options):
+                    self.add(ddl.op.alter_sequence_options(seq, old.options), "alter", "sequence", qname, None,
                              R_ALTER_SEQUENCE, modifies={key}, statement="ALTER SEQUENCE", relation=qname)
             if (old.owned_by if old and not recreated else None) != seq.owned_by:
                 if seq.owned_by:
@@ -530,7 +532,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     needs = {key, ("column", f"{table}.{column}")}
                 else:
                     needs = {key}
-                self.add(ddl.alter_sequence_owned_by(seq.schema, seq.name, seq.owned_by), "alter", "sequence", qname, None,
+                self.add(ddl.op.alter_sequence_owned_by(seq.schema, seq.name, seq.owned_by), "alter", "sequence", qname, None,
                          R_CREATE["owned by"], needs=needs, statement="ALTER SEQUENCE", relation=qname)
             self.comment_step(ddl.relation_target("sequence", seq.schema, seq.name), key, "sequence", qname, None, old.comment if old else None,
                               seq.comment, old is None)
@@ -541,7 +543,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         for sig, function in self.a.functions.items():
             key = ("function", sig)
             if sig not in self.b.functions or key in self.replaced:
-                self.add(ddl.drop_function(function), "drop", "function", sig, None, R_DROP["function"],
+                self.add(ddl.op.drop_function(function), "drop", "function", sig, None, R_DROP["function"],
                          statement="DROP FUNCTION",
                          removes={key}, had=self.a_refs(key))
         for sig, function in self.b.functions.items():
@@ -549,11 +551,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = self.a.functions.get(sig)
             created = old is None or key in self.replaced
             if created:
-                self.add(ddl.create_function(function), "create", "function", sig, None, R_CREATE["function"],
+                self.add(ddl.op.create_function(function), "create", "function", sig, None, R_CREATE["function"],
                          statement="CREATE FUNCTION",
                          provides={key}, needs=self.b_refs(key))
             elif old.definition != function.definition:
-                self.add(ddl.create_function(function), "alter", "function", sig, None, R_REPLACE_FUNCTION,
+                self.add(ddl.op.create_function(function), "alter", "function", sig, None, R_REPLACE_FUNCTION,
                          statement="CREATE OR REPLACE FUNCTION",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
             self.comment_step(ddl.function_target(function), key, "function", sig, None,
@@ -571,7 +573,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if name not in self.b.constraints or key in self.replaced:
                 rank = R_DROP["fk"] if constraint.type == "f" else R_DROP["constraint"]
                 frees = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
-                self.add(ddl.drop_constraint(constraint), "drop", "constraint", name, constraint.table, rank,
+                self.add(ddl.op.drop_constraint(constraint), "drop", "constraint", name, constraint.table, rank,
                          statement="ALTER TABLE DROP CONSTRAINT", also_locks=_referenced_locks(constraint, AE),
                          removes={key}, had=self.a_refs(key) - {("table", constraint.table)}, names_freed=frees)
         for name, constraint in self.b.constraints.items():
@@ -603,7 +605,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             rank, hazards = R_CREATE["constraint"], [hz.ACCESS_EXCLUSIVE] + ([] if not_valid else [hz.VALIDATES])
         claims = {f"rel:{constraint.schema}.{constraint.name}"} if constraint.type in "pux" else set()
         foreign = constraint.type == "f"
-        self.add(ddl.add_constraint(constraint), "create", "constraint", key[1], constraint.table, rank,
+        self.add(ddl.op.add_constraint(constraint), "create", "constraint", key[1], constraint.table, rank,
                  statement="ALTER TABLE ADD CONSTRAINT FOREIGN KEY" if foreign else "ALTER TABLE ADD CONSTRAINT",
                  also_locks=_referenced_locks(constraint, SRE), subject=constraint,
                  hazards=hazards, provides={key}, needs=self.b_refs(key), names_taken=claims)
@@ -619,7 +621,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                     if not index.valid and name in self.b.indexes else ""
                 # Without CONCURRENTLY, DROP INDEX locks the table ACCESS EXCLUSIVE (PostgreSQL docs,
                 # DROP INDEX); online mode rewrites it into the CONCURRENTLY form.
-                self.add(ddl.drop_index(index), "drop", "index", name, index.table, R_DROP["index"],
+                self.add(ddl.op.drop_index(index), "drop", "index", name, index.table, R_DROP["index"],
                          hazards=(hz.BLOCKS_WRITES, hz.ACCESS_EXCLUSIVE), removes={key},
                          statement="DROP INDEX", subject=index, note=note,
                          had=self.a_refs(key), names_freed={f"rel:{name}"})
@@ -633,7 +635,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
                 created = False
             elif created:
                 owner = self.b.tables.get(index.table)
-                self.add(ddl.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
+                self.add(ddl.op.create_index(index, bool(owner and owner.partitioned)), "create", "index", name,
                          index.table, R_CREATE["index"], hazards=[hz.BLOCKS_WRITES], provides={key},
                          statement="CREATE INDEX", subject=index,
                          needs=self.b_refs(key), names_taken={f"rel:{name}"})
@@ -647,7 +649,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if qname in self.dropped_relations:
                 key = ("view", qname)
                 removes = {key, *self.a_children(qname)}
-                self.add(ddl.drop_view(view), "drop", "materialized view" if view.materialized else "view", qname,
+                self.add(ddl.op.drop_view(view), "drop", "materialized view" if view.materialized else "view", qname,
                          None, R_DROP["view"], removes=removes, had=self.a_refs(key) - removes,
                          statement="DROP MATERIALIZED VIEW" if view.materialized else "DROP VIEW", relation=qname,
                          names_freed={f"rel:{qname}", f"type:{qname}"})
@@ -657,18 +659,18 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             created = qname in self.created_relations
             old = None if created else self.a.views[qname]
             if created:
-                self.add(ddl.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
+                self.add(ddl.op.create_view(view), "create", kind, qname, None, R_CREATE["view"], provides={key},
                          statement="CREATE MATERIALIZED VIEW" if view.materialized else "CREATE VIEW",
                          needs=self.b_refs(key) - {key}, names_taken={f"rel:{qname}", f"type:{qname}"})
             elif old is not None and (old.definition, old.options) != (view.definition, view.options):
                 # Same columns first, maybe more after: replaced in place, so
                 # the views built on it stay as they are.
-                self.add(ddl.create_or_replace_view(view), "alter", kind,
+                self.add(ddl.op.create_or_replace_view(view), "alter", kind,
                          qname, None, R_CREATE["view"], modifies={key}, needs=self.b_refs(key) - {key},
                          statement="CREATE OR REPLACE VIEW", relation=qname,
                          had=self.a_refs(key) - {key})
             elif old is not None and old.populated != view.populated:
-                self.add(ddl.refresh_materialized_view(view), "alter", kind, qname, None, R_CREATE["view"],
+                self.add(ddl.op.refresh_materialized_view(view), "alter", kind, qname, None, R_CREATE["view"],
                          modifies={key}, needs=self.b_refs(key) - {key}, statement="REFRESH MATERIALIZED VIEW",
                          relation=qname, hazards=[hz.ACCESS_EXCLUSIVE] if view.populated else [])
             self.view_column_defaults(view, old)
@@ -685,7 +687,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if trigger.table in self.dropped_relations:
                 continue
             if name not in self.b.triggers or key in self.replaced:
-                self.add(ddl.drop_trigger(trigger), "drop", "trigger", name, trigger.table, R_DROP["trigger"],
+                self.add(ddl.op.drop_trigger(trigger), "drop", "trigger", name, trigger.table, R_DROP["trigger"],
                          statement="DROP TRIGGER",
                          removes={key}, had=self.a_refs(key))
         for name, trigger in self.b.triggers.items():
@@ -693,11 +695,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = self.a.triggers.get(name)
             created = old is None or key in self.replaced or trigger.table in self.created_relations
             if created:
-                self.add(ddl.create_trigger(trigger), "create", "trigger", name, trigger.table, R_CREATE["trigger"],
+                self.add(ddl.op.create_trigger(trigger), "create", "trigger", name, trigger.table, R_CREATE["trigger"],
                          statement="CREATE TRIGGER",
                          provides={key}, needs=self.b_refs(key))
             if (trigger.enabled != "O" and created) or (not created and old.enabled != trigger.enabled):
-                self.add(ddl.trigger_state(trigger), "alter", "trigger", name, trigger.table, R_CREATE["trigger"],
+                self.add(ddl.op.trigger_state(trigger), "alter", "trigger", name, trigger.table, R_CREATE["trigger"],
                          statement="ALTER TABLE ENABLE/DISABLE TRIGGER",
                          needs={key})
             self.comment_step(ddl.member_target("trigger", trigger.name, trigger.table), key, "trigger",
@@ -709,7 +711,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             if policy.table in self.dropped_relations:
                 continue
             if name not in self.b.policies or key in self.replaced:
-                self.add(ddl.drop_policy(policy), "drop", "policy", name, policy.table, R_DROP["policy"],
+                self.add(ddl.op.drop_policy(policy), "drop", "policy", name, policy.table, R_DROP["policy"],
                          statement="DROP POLICY",
                          removes={key}, had=self.a_refs(key))
         for name, policy in self.b.policies.items():
@@ -717,11 +719,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = self.a.policies.get(name)
             created = old is None or key in self.replaced or policy.table in self.created_relations
             if created:
-                self.add(ddl.create_policy(policy), "create", "policy", name, policy.table, R_CREATE["policy"],
+                self.add(ddl.op.create_policy(policy), "create", "policy", name, policy.table, R_CREATE["policy"],
                          statement="CREATE POLICY",
                          provides={key}, needs=self.b_refs(key))
             elif (old.roles, old.using, old.check) != (policy.roles, policy.using, policy.check):
-                self.add(ddl.alter_policy(policy), "alter", "policy", name, policy.table, R_CREATE["policy"],
+                self.add(ddl.op.alter_policy(policy), "alter", "policy", name, policy.table, R_CREATE["policy"],
                          statement="ALTER POLICY",
                          modifies={key}, needs=self.b_refs(key), had=self.a_refs(key))
             self.comment_step(ddl.member_target("policy", policy.name, policy.table), key, "policy",
@@ -732,7 +734,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             key = ("event trigger", name)
             if self.b.event_triggers.get(name, trigger).__dict__ | {"comment": None, "enabled": None} != \
                     trigger.__dict__ | {"comment": None, "enabled": None} or name not in self.b.event_triggers:
-                self.add(ddl.drop_event_trigger(name), "drop", "event trigger", name, None,
+                self.add(ddl.op.drop_event_trigger(name), "drop", "event trigger", name, None,
                          R_DROP["trigger"], removes={key}, had=self.a_refs(key), statement="DROP EVENT TRIGGER")
                 self.replaced.add(key)
         for name, trigger in self.b.event_triggers.items():
@@ -740,10 +742,10 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old = self.a.event_triggers.get(name)
             created = old is None or key in self.replaced
             if created:
-                self.add(ddl.create_event_trigger(trigger), "create", "event trigger", name, None,
+                self.add(ddl.op.create_event_trigger(trigger), "create", "event trigger", name, None,
                          R_CREATE["trigger"], provides={key}, needs=self.b_refs(key), statement="CREATE EVENT TRIGGER")
             if (created and trigger.enabled != "O") or (not created and old.enabled != trigger.enabled):
-                self.add(ddl.event_trigger_state(trigger), "alter", "event trigger",
+                self.add(ddl.op.event_trigger_state(trigger), "alter", "event trigger",
                          name, None, R_CREATE["trigger"], needs={key}, statement="ALTER EVENT TRIGGER")
             self.comment_step(ddl.named_target("event trigger", name), key, "event trigger", name, None,
                               None if created else old.comment, trigger.comment, created)

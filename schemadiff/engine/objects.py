@@ -67,23 +67,23 @@ class ObjectChanges:
             if rule.table in self.dropped_relations:
                 continue  # DROP TABLE / DROP VIEW takes its rules along
             if name not in self.b.rules or key in self.replaced:
-                self.add(ddl.drop_rule(rule), "drop", "rule", name,
+                self.add(ddl.op.drop_rule(rule), "drop", "rule", name,
                          rule.table, R_DROP["rule"], removes={key}, had=self.a_refs(key), statement="DROP RULE")
         for name, rule in self.b.rules.items():
             key = ("rule", name)
             old = self.a.rules.get(name)
             created = old is None or key in self.replaced or rule.table in self.created_relations
             if created:
-                self.add(ddl.create_rule(rule), "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
+                self.add(ddl.op.create_rule(rule), "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
                          needs=self.b_refs(key), statement="CREATE RULE")
             elif old.definition != rule.definition:
                 # Same name, same relation: replaced in place, atomically.
-                sql = ddl.create_or_replace_rule(rule)
+                sql = ddl.op.create_or_replace_rule(rule)
                 self.add(sql, "alter", "rule", name, rule.table, R_CREATE["rule"], modifies={key},
                          needs=self.b_refs(key), had=self.a_refs(key), statement="CREATE OR REPLACE RULE")
             if (created and rule.enabled != "O") or (not created and old.enabled != rule.enabled):
                 # ALTER TABLE takes views too for this form (pg_dump writes it so).
-                self.add(ddl.rule_state(rule),
+                self.add(ddl.op.rule_state(rule),
                          "alter", "rule", name, rule.table, R_CREATE["rule"], needs={key},
                          statement="ALTER TABLE ENABLE/DISABLE RULE")
             self.comment_step(ddl.member_target("rule", rule.name, rule.table), key, "rule", name,
@@ -97,7 +97,7 @@ class ObjectChanges:
             if stats.table in self.dropped_relations:
                 continue  # dropped with its table
             if name not in self.b.statistics or key in self.replaced:
-                self.add(ddl.drop_statistics(stats), "drop", "statistics", name,
+                self.add(ddl.op.drop_statistics(stats), "drop", "statistics", name,
                          stats.table, R_DROP["statistics"], removes={key}, had=self.a_refs(key),
                          statement="DROP STATISTICS")
         for name, stats in self.b.statistics.items():
@@ -105,14 +105,14 @@ class ObjectChanges:
             old = self.a.statistics.get(name)
             created = old is None or key in self.replaced or stats.table in self.created_relations
             if created:
-                self.add(ddl.create_statistics(stats), "create", "statistics", name, stats.table, R_CREATE["statistics"],
+                self.add(ddl.op.create_statistics(stats), "create", "statistics", name, stats.table, R_CREATE["statistics"],
                          provides={key}, needs=self.b_refs(key), statement="CREATE STATISTICS")
             # ALTER COLUMN TYPE rebuilds the statistics objects on the column
             # but forgets their statistics target (PostgreSQL 16): set it again.
             over_retyped = self.b_refs(key) & self.retyped_columns
             if (created and stats.target is not None) or (not created and old.target != stats.target) or (
                     not created and stats.target is not None and over_retyped):
-                self.add(ddl.alter_statistics_target(stats), "alter", "statistics", name,
+                self.add(ddl.op.alter_statistics_target(stats), "alter", "statistics", name,
                          stats.table, R_CREATE["statistics"], needs={key} | over_retyped, statement="ALTER STATISTICS")
             self.comment_step(ddl.relation_target("statistics", stats.schema, stats.name), key, "statistics", name, stats.table,
                               None if created else old.comment, stats.comment, created)
@@ -130,7 +130,7 @@ class ObjectChanges:
             default = view.column_defaults.get(column)
             if before.get(column) == default:
                 continue
-            self.add(ddl.alter_view_column_default(view, column, default), "alter", "column",
+            self.add(ddl.op.alter_view_column_default(view, column, default), "alter", "column",
                      f"{key[1]}.{column}", None, R_CREATE["view default"], needs={key} | self.b_refs(key) - {key},
                      statement="ALTER VIEW ALTER COLUMN SET/DROP DEFAULT", relation=key[1])
 
@@ -144,14 +144,14 @@ class ObjectChanges:
         """
         key: Key = ("column", f"{table.qualified}.{column.name}")
         if (before.compression if before else None) != column.compression:
-            self.add(ddl.alter_column_set_compression(table, column), "alter", "column", key[1], table.qualified,
+            self.add(ddl.op.alter_column_set_compression(table, column), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET COMPRESSION")
         changed, reset = option_changes(before.options if before else (), column.options)
         if changed:
-            self.add(ddl.alter_column_set_options(table, column, changed), "alter", "column", key[1], table.qualified,
+            self.add(ddl.op.alter_column_set_options(table, column, changed), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
         if reset:
-            self.add(ddl.alter_column_reset_options(table, column, reset), "alter", "column", key[1], table.qualified,
+            self.add(ddl.op.alter_column_reset_options(table, column, reset), "alter", "column", key[1], table.qualified,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET (attribute options)")
 
     # -- attributes of indexes and constraint-backed indexes ---------------------------
@@ -165,10 +165,10 @@ class ObjectChanges:
         changed, reset = option_changes(old.index_options, new.index_options)
         key: Key = ("constraint", f"{new.table}.{new.name}")
         if changed:
-            self.add(ddl.alter_index_set(new.schema, new.name, changed), "alter", "constraint", key[1], new.table,
+            self.add(ddl.op.alter_index_set(new.schema, new.name, changed), "alter", "constraint", key[1], new.table,
                      R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
         if reset:
-            self.add(ddl.alter_index_reset(new.schema, new.name, reset), "alter", "constraint", key[1], new.table,
+            self.add(ddl.op.alter_index_reset(new.schema, new.name, reset), "alter", "constraint", key[1], new.table,
                      R_ALTER_TABLE, modifies={key}, statement="ALTER INDEX SET (storage parameters)")
 
     def diff_clustering(self) -> None:
@@ -202,9 +202,9 @@ class ObjectChanges:
             if mark is None:
                 if table in self.created_relations:
                     continue
-                self.add(ddl.set_without_cluster(table, materialized=materialized), "alter", relation[0], table,
+                self.add(ddl.op.set_without_cluster(table, materialized=materialized), "alter", relation[0], table,
                          table, R_CREATE["table option"], needs={relation}, statement="ALTER TABLE SET WITHOUT CLUSTER")
             else:
-                self.add(ddl.cluster_on(table, mark[0], materialized=materialized), "alter", relation[0],
+                self.add(ddl.op.cluster_on(table, mark[0], materialized=materialized), "alter", relation[0],
                          table, table, R_CREATE["table option"], needs={relation, mark[1]},
                          statement="ALTER TABLE CLUSTER ON")

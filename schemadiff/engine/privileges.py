@@ -63,7 +63,8 @@ _DEFAULT_ACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", 
 # Kinds of the engine's create steps that default privileges apply to -> defaclobjtype.
 _CREATED_KINDS = {"table": "r", "view": "r", "materialized view": "r", "sequence": "S", "function": "f",
                   "type": "T", "schema": "n"}
-def acl_statements(target: str, baseline: Acl, desired: Acl, column: str | None = None) -> tuple[list[str], list[str]]:
+def acl_statements(target: str, baseline: Acl, desired: Acl,
+                   column: str | None = None) -> tuple[list[ddl.Op], list[ddl.Op]]:
     """(revokes, grants) turning ACL ``baseline`` into ``desired`` on ``target``.
 
     ``target`` is GRANT's object clause (``TABLE public.t``), ``column``
@@ -78,8 +79,8 @@ def acl_statements(target: str, baseline: Acl, desired: Acl, column: str | None 
         had[grantee][privilege] = had[grantee].get(privilege, False) or grantable
     for grantee, privilege, grantable in desired:
         want[grantee][privilege] = want[grantee].get(privilege, False) or grantable
-    revokes: list[str] = []
-    grants: list[str] = []
+    revokes: list[ddl.Op] = []
+    grants: list[ddl.Op] = []
     for grantee in sorted(set(had) | set(want)):
         old, new = had.get(grantee, {}), want.get(grantee, {})
         gone = [p for p in old if p not in new]
@@ -87,13 +88,13 @@ def acl_statements(target: str, baseline: Acl, desired: Acl, column: str | None 
         plain = [p for p in new if p not in old and not new[p]]
         with_option = [p for p in new if new[p] and not old.get(p, False)]
         if gone:
-            revokes.append(ddl.revoke(gone, target, grantee, column=column))
+            revokes.append(ddl.op.revoke(gone, target, grantee, column=column))
         if option_gone:
-            revokes.append(ddl.revoke(option_gone, target, grantee, column=column, grant_option_only=True))
+            revokes.append(ddl.op.revoke(option_gone, target, grantee, column=column, grant_option_only=True))
         if plain:
-            grants.append(ddl.grant(plain, target, grantee, column=column))
+            grants.append(ddl.op.grant(plain, target, grantee, column=column))
         if with_option:
-            grants.append(ddl.grant(with_option, target, grantee, column=column, with_grant_option=True))
+            grants.append(ddl.op.grant(with_option, target, grantee, column=column, with_grant_option=True))
     return revokes, grants
 
 
@@ -213,7 +214,7 @@ class PrivilegeChanges:
                 continue
             # A relation's owner changes through ALTER TABLE's machinery (ACCESS EXCLUSIVE on it).
             relation = isinstance(obj, (Sequence, View, Table))
-            self.add(ddl.alter_owner(key[0], key[1], obj, owner), "alter", "owner", key[1], self._table_of(key), R_OWNER,
+            self.add(ddl.op.alter_owner(key[0], key[1], obj, owner), "alter", "owner", key[1], self._table_of(key), R_OWNER,
                      needs={key}, modifies={key}, statement="ALTER TABLE OWNER TO" if relation else "ALTER OWNER TO",
                      relation=key[1] if relation else None)
 
@@ -278,7 +279,7 @@ class PrivilegeChanges:
             desired = frozenset(e for e in desired if e[0] != new_owner)
         return baseline, desired
 
-    def _acl_steps(self, key: Key, revokes: list[str], grants: list[str], *, needs: set[Key],
+    def _acl_steps(self, key: Key, revokes: list[ddl.Op], grants: list[ddl.Op], *, needs: set[Key],
                    marks: set[Key] = frozenset(), after: set[Key] = frozenset()) -> None:
         table = self._table_of(key)
         for sql in revokes:
@@ -314,12 +315,12 @@ class PrivilegeChanges:
             name = f"{role or 'current role'} {schema or '*'} {_DEFAULT_ACL_TYPES[objtype][1].lower()}"
             needs = {("schema", schema)} if schema else set()
             marks = {("default privileges", schema or "")} if role is None else set()
-            for sql in revokes:
-                self.add(ddl.alter_default_privileges(role, schema, sql), "revoke", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
-                         needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
-            for sql in grants:
-                self.add(ddl.alter_default_privileges(role, schema, sql), "grant", "default privileges", name, None, R_DEFAULT_PRIVILEGES,
-                         needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
+            for statement_op in revokes:
+                self.add(ddl.op.alter_default_privileges(role, schema, statement_op), "revoke", "default privileges", name,
+                         None, R_DEFAULT_PRIVILEGES, needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
+            for statement_op in grants:
+                self.add(ddl.op.alter_default_privileges(role, schema, statement_op), "grant", "default privileges", name,
+                         None, R_DEFAULT_PRIVILEGES, needs=needs, modifies=marks, statement="ALTER DEFAULT PRIVILEGES")
         # Objects the migration creates start from the default privileges
         # of the desired state: create them after those are in place.
         for step in self.steps:

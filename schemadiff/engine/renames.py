@@ -100,19 +100,24 @@ STATEMENTS = {"table": "ALTER TABLE RENAME", "column": "ALTER TABLE RENAME COLUM
               "enum value": "ALTER TYPE RENAME VALUE"}
 
 
-def rename_sql(rename: Rename) -> str:
-    """The statement renaming ``rename.old`` to ``rename.new`` (its parent already carrying ``rename.parent``)."""
+def rename_op(rename: Rename) -> ddl.Op:
+    """The operation renaming ``rename.old`` to ``rename.new`` (its parent already carrying ``rename.parent``)."""
     if rename.kind == "table":
-        return ddl.rename_table(rename.schema, rename.old, rename.new)
+        return ddl.op.rename_table(rename.schema, rename.old, rename.new)
     if rename.kind == "column":
-        return ddl.rename_column(rename.schema, rename.parent or "", rename.old, rename.new)
+        return ddl.op.rename_column(rename.schema, rename.parent or "", rename.old, rename.new)
     if rename.kind == "index":
-        return ddl.rename_index(rename.schema, rename.old, rename.new)
+        return ddl.op.rename_index(rename.schema, rename.old, rename.new)
     if rename.kind == "constraint":
-        return ddl.rename_table_constraint(rename.schema, rename.parent or "", rename.old, rename.new)
+        return ddl.op.rename_table_constraint(rename.schema, rename.parent or "", rename.old, rename.new)
     if rename.kind == "enum value":
-        return ddl.rename_enum_value(rename.schema, rename.parent or "", rename.old, rename.new)
+        return ddl.op.rename_enum_value(rename.schema, rename.parent or "", rename.old, rename.new)
     raise ValueError(f"unknown rename kind {rename.kind}")  # pragma: no cover
+
+
+def rename_sql(rename: Rename) -> str:
+    """The statement renaming ``rename.old`` to ``rename.new``: :func:`rename_op` rendered."""
+    return rename_op(rename).render()
 
 
 def rename_hazards(kind: str) -> tuple[str, ...]:
@@ -138,8 +143,10 @@ def rename_changes(renames: RenameMap, renamed: Schema | None = None) -> list[Ch
         on_table = rename.kind in ("table", "column", "constraint")
         table = (qualified(rename.schema, rename.new if rename.kind == "table" else rename.parent or "")
                  if on_table else index_tables.get((rename.schema, rename.new)) if rename.kind == "index" else None)
+        operation = rename_op(rename)
         changes.append(Change(
-            sql=rename_sql(rename),
+            sql=operation.render(),
+            op=operation,
             action="rename",
             kind=rename.kind,
             name=".".join(ident(p) for p in (rename.schema, rename.parent, rename.new) if p is not None),

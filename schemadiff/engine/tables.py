@@ -82,7 +82,7 @@ class TableChanges:
                              and c.name not in self.cyclic_fks and f"{qname}.{c.name}" not in self.cyclic_fks})
         # A partition is detached from its parent, under the parent's ACCESS EXCLUSIVE lock.
         parents = table.parents if table.partition_bound is not None else []
-        self.add(ddl.drop_table(table), "drop", "table", qname, qname, R_DROP["table"],
+        self.add(ddl.op.drop_table(table), "drop", "table", qname, qname, R_DROP["table"],
                  statement="DROP TABLE", also_locks=[Lock(other, AE) for other in [*parents, *referenced]], subject=table,
                  hazards=[hz.DELETES_DATA], removes=removes, had=had - removes,
                  names_freed={f"rel:{qname}", f"type:{qname}"})
@@ -95,15 +95,15 @@ class TableChanges:
         for column in columns:
             needs |= self.b_refs(column)
         parents = [Lock(parent, AE) for parent in table.parents] if table.partition_bound is not None else []
-        self.add(ddl.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
+        self.add(ddl.op.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
                  statement="CREATE TABLE", also_locks=parents, subject=table,
                  provides={key, *columns}, needs=needs - columns - {key},
                  names_taken={f"rel:{qname}", f"type:{qname}"} | self.identity_claims(table.columns.values()))
         if table.rls:
-            self.add(ddl.row_level_security(table, True), "alter", "table", qname, qname,
+            self.add(ddl.op.row_level_security(table, True), "alter", "table", qname, qname,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if table.force_rls:
-            self.add(ddl.force_row_level_security(table, True), "alter", "table", qname, qname,
+            self.add(ddl.op.force_row_level_security(table, True), "alter", "table", qname, qname,
                      R_CREATE["table option"], needs={key}, statement="ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         self.replica_identity(table, None)
         self.column_settings(table, table.columns.values())
@@ -122,7 +122,7 @@ class TableChanges:
             return
         if old is None and new.replica_identity == "d":
             return
-        self.add(ddl.replica_identity(new), "alter", "table", new.qualified,
+        self.add(ddl.op.replica_identity(new), "alter", "table", new.qualified,
                  new.qualified, R_CREATE["table option"], needs={("table", new.qualified)} | index_keys,
                  statement="ALTER TABLE REPLICA IDENTITY")
 
@@ -136,10 +136,10 @@ class TableChanges:
             if before is None and _column_settings(column) == (None, None, None, ()):
                 continue
             if (before.storage if before else None) != column.storage:
-                self.add(ddl.alter_column_set_storage(table, column), "alter", "column", key[1], table.qualified,
+                self.add(ddl.op.alter_column_set_storage(table, column), "alter", "column", key[1], table.qualified,
                          R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STORAGE")
             if (before.statistics if before else None) != column.statistics:
-                self.add(ddl.alter_column_set_statistics(table, column), "alter", "column", key[1], table.qualified,
+                self.add(ddl.op.alter_column_set_statistics(table, column), "alter", "column", key[1], table.qualified,
                          R_CREATE["table option"], needs={key}, statement="ALTER TABLE ALTER COLUMN SET STATISTICS")
             self.column_compression_and_options(table, column, before)
 
@@ -150,46 +150,46 @@ class TableChanges:
         qname = new.qualified
         key = ("table", qname)
 
-        def alter(sql: str, statement: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
+        def alter(sql: ddl.Op, statement: str, hazards: Iterable[str] = (), **graph: Iterable) -> None:
             self.add(sql, "alter", "table", qname, qname, R_ALTER_TABLE,
                      statement=statement, hazards=hazards, **graph)
 
         if old.persistence != new.persistence:
-            alter(ddl.set_logged(new), "ALTER TABLE SET LOGGED/UNLOGGED",
+            alter(ddl.op.set_logged(new), "ALTER TABLE SET LOGGED/UNLOGGED",
                   [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE])
         if old.rls != new.rls:
-            alter(ddl.row_level_security(new, new.rls), "ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
+            alter(ddl.op.row_level_security(new, new.rls), "ALTER TABLE ENABLE/DISABLE ROW LEVEL SECURITY")
         if old.force_rls != new.force_rls:
-            alter(ddl.force_row_level_security(new, new.force_rls),
+            alter(ddl.op.force_row_level_security(new, new.force_rls),
                   "ALTER TABLE FORCE/NO FORCE ROW LEVEL SECURITY")
         old_options = dict(o.split("=", 1) for o in old.options)
         new_options = dict(o.split("=", 1) for o in new.options)
         removed = [k for k in old_options if k not in new_options]
         if removed:
-            alter(ddl.alter_table_reset(new, removed), "ALTER TABLE SET (storage parameters)")
+            alter(ddl.op.alter_table_reset(new, removed), "ALTER TABLE SET (storage parameters)")
         changed = [f"{k}={v}" for k, v in new_options.items() if old_options.get(k) != v]
         if changed:
-            alter(ddl.alter_table_set(new, changed), "ALTER TABLE SET (storage parameters)")
+            alter(ddl.op.alter_table_set(new, changed), "ALTER TABLE SET (storage parameters)")
         if (old.partition_bound, old.parents) != (new.partition_bound, new.parents):
             if old.partition_bound is not None:
-                self.add(ddl.detach_partition(old.parents[0], new), "alter",
+                self.add(ddl.op.detach_partition(old.parents[0], new), "alter",
                          "table", qname, qname, R_ALTER_TABLE, had={("table", old.parents[0])},
                          statement="ALTER TABLE DETACH PARTITION", also_locks=[Lock(old.parents[0], AE)])
             else:
                 for parent in old.parents:
                     if parent not in new.parents:
-                        alter(ddl.no_inherit(new, parent), "ALTER TABLE NO INHERIT", provides={("unlinked", qname)},
+                        alter(ddl.op.no_inherit(new, parent), "ALTER TABLE NO INHERIT", provides={("unlinked", qname)},
                               had={("table", parent)})
             if new.partition_bound is not None:
                 parent = new.parents[0]
-                self.add(ddl.attach_partition(parent, new),
+                self.add(ddl.op.attach_partition(parent, new),
                          "alter", "table", qname, qname, R_CREATE["table option"], hazards=[hz.VALIDATES],
                          needs={("table", parent), key}, statement="ALTER TABLE ATTACH PARTITION",
                          also_locks=[Lock(parent, SUE)])
             else:
                 for parent in new.parents:
                     if parent not in old.parents:
-                        self.add(ddl.inherit(new, parent), "alter", "table", qname,
+                        self.add(ddl.op.inherit(new, parent), "alter", "table", qname,
                                  qname, R_CREATE["table option"], needs={("table", parent), key},
                                  statement="ALTER TABLE INHERIT", also_locks=[Lock(parent, SUE)])
         self.replica_identity(new, old)
@@ -229,7 +229,7 @@ class TableChanges:
         key = ("column", f"{qname}.{column.name}")
         removes = {key} | self.implied_sequences.get(key, set())
         frees = {f"rel:{column.identity_sequence}"} if column.identity_sequence else set()
-        self.add(ddl.drop_column(table, column), "drop", "column",
+        self.add(ddl.op.drop_column(table, column), "drop", "column",
                  key[1], qname, R_DROP["column"], hazards=[hz.DELETES_DATA] if column.generated is None else [],
                  statement="ALTER TABLE DROP COLUMN",
                  removes=removes, had=self.a_refs(key) - {("table", qname)}, names_freed=frees)
@@ -241,7 +241,7 @@ class TableChanges:
         hazards = [hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE] if rewrites else []
         if self.fills_with_null(column):
             hazards.append(hz.FAILS_ON_EXISTING_ROWS)
-        self.add(ddl.add_column(table, column), "create",
+        self.add(ddl.op.add_column(table, column), "create",
                  "column", key[1], qname, R_CREATE["column"], statement="ALTER TABLE ADD COLUMN",
                  hazards=hazards,
                  provides={key}, needs=self.b_refs(key) - {("table", qname)},
@@ -286,7 +286,7 @@ class TableChanges:
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {("table", qname)},
                  "had": self.a_refs(key) - {("table", qname)}}
 
-        def alter(sql: str, hazards: Iterable[str] = (), action: str = "alter", *, statement: str, ends: bool = True,
+        def alter(sql: ddl.Op, hazards: Iterable[str] = (), action: str = "alter", *, statement: str, ends: bool = True,
                   adds: bool = True, also_locks: Iterable[Lock] = (), subject: Column | None = None,
                   **extra: Iterable) -> None:
             # Each statement carries only the dependencies it can change: one
@@ -305,10 +305,10 @@ class TableChanges:
                      **merged)
 
         if old.generated is not None and new.generated is None:
-            alter(ddl.alter_column_drop_expression(table, new), statement="DROP EXPRESSION", adds=False)
+            alter(ddl.op.alter_column_drop_expression(table, new), statement="DROP EXPRESSION", adds=False)
         if old.identity and not new.identity:
             # The identity's sequence is dropped with it (ACCESS EXCLUSIVE on the sequence).
-            alter(ddl.alter_column_drop_identity(table, new), statement="DROP IDENTITY", adds=False,
+            alter(ddl.op.alter_column_drop_identity(table, new), statement="DROP IDENTITY", adds=False,
                   also_locks=[Lock(old.identity_sequence, AE)] if old.identity_sequence else [],
                   names_freed={f"rel:{old.identity_sequence}"} if old.identity_sequence else ())
         retyped = (old.type, old.collation) != (new.type, new.collation)
@@ -316,7 +316,7 @@ class TableChanges:
         default_reset = base_changes and old.default is not None
         # A default that may not cast to the new type goes first, and comes back after.
         if old.default is not None and (new.default is None or default_reset):
-            alter(ddl.alter_column_drop_default(table, new), statement="DROP DEFAULT", adds=False)
+            alter(ddl.op.alter_column_drop_default(table, new), statement="DROP DEFAULT", adds=False)
         if retyped:
             collation = (new.collation or _DEFAULT_COLLATION) if new.collation or old.collation else None
             using = base_changes and needs_using(old.type, new.type, self.is_enum(old.type) or self.is_enum(new.type))
@@ -324,7 +324,7 @@ class TableChanges:
             if using and (self.is_enum(old.type) or self.is_enum(new.type)):
                 # An enum's values cast to and from text only.
                 via = "text[]" if new.type.endswith("[]") else "text"
-            sql = ddl.alter_column_type(table, new, collation=collation, using=using, using_via=via)
+            sql = ddl.op.alter_column_type(table, new, collation=collation, using=using, using_via=via)
             if self.converts_to_rebuilt_type(old.type, new.type):
                 hazards = (hz.REWRITES_TABLE, hz.ACCESS_EXCLUSIVE)
             else:
@@ -334,29 +334,29 @@ class TableChanges:
                 hazards = tuple(dict.fromkeys((*hazards, hz.REBUILDS_INDEXES, hz.ACCESS_EXCLUSIVE)))
             alter(sql, hazards, statement="TYPE")
         if new.default is not None and (old.default != new.default or default_reset):
-            alter(ddl.alter_column_set_default(table, new), statement="SET DEFAULT")
+            alter(ddl.op.alter_column_set_default(table, new), statement="SET DEFAULT")
             sequence = _nextval_sequence(new.default)
             if sequence is not None and sequence != _nextval_sequence(old.default or ""):
                 self.continue_sequence(table, new, sequence)
         if old.notnull != new.notnull and not (new.identity and not new.notnull):
             if new.notnull:
-                alter(ddl.alter_column_set_not_null(table, new), [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
+                alter(ddl.op.alter_column_set_not_null(table, new), [hz.VALIDATES, hz.ACCESS_EXCLUSIVE], statement="SET NOT NULL", ends=False,
                       adds=False, subject=new)
             elif not new.identity:
-                alter(ddl.alter_column_drop_not_null(table, new), statement="DROP NOT NULL", ends=False, adds=False)
+                alter(ddl.op.alter_column_drop_not_null(table, new), statement="DROP NOT NULL", ends=False, adds=False)
         if new.identity and not old.identity:
-            alter(ddl.alter_column_add_identity(table, new), statement="ADD IDENTITY", ends=False, adds=False,
+            alter(ddl.op.alter_column_add_identity(table, new), statement="ADD IDENTITY", ends=False, adds=False,
                   names_taken={f"rel:{new.identity_sequence}"} if new.identity_sequence else ())
             self.continue_sequence(table, new, None)
         elif new.identity and old.identity:
             if new.identity != old.identity:
-                alter(ddl.alter_column_set_generated(table, new), statement="SET IDENTITY",
+                alter(ddl.op.alter_column_set_generated(table, new), statement="SET IDENTITY",
                       ends=False, adds=False)
             if old.identity_options and new.identity_options:
                 clauses = ddl.identity_option_changes(old.identity_options, new.identity_options)
                 if clauses:
                     self.keep_position_in_bounds(table, new, old.identity_options, new.identity_options)
-                    alter(ddl.alter_column_set_identity_options(table, new, clauses), statement="SET IDENTITY", ends=False, adds=False)
+                    alter(ddl.op.alter_column_set_identity_options(table, new, clauses), statement="SET IDENTITY", ends=False, adds=False)
         # Becoming generated, or changing the expression, is a replacement
         # (drop and add) decided in find_replacements: PostgreSQL 16 has no
         # ALTER COLUMN ... SET EXPRESSION.
@@ -402,7 +402,7 @@ class TableChanges:
             # A sequence that already existed: where it stands is data, read it
             # (pg_sequence_last_value is NULL until the first nextval).
             position = ddl.sequence_position(sequence)
-        self.add(ddl.continue_sequence(sequence, table, column, descending=descending, position=position),
+        self.add(ddl.op.continue_sequence(sequence, table, column, descending=descending, position=position),
                  "alter", "sequence", key[1], qname, R_CREATE["table option"], needs=needs, statement="SELECT setval")
 
     def rename_identity_sequence(self, table: Table, old: Column, new: Column) -> None:
@@ -423,7 +423,7 @@ class TableChanges:
             return
         qname = table.qualified
         key = ("column", f"{qname}.{new.name}")
-        self.add(ddl.rename_sequence(old_schema, old_name, new_name), "rename",
+        self.add(ddl.op.rename_sequence(old_schema, old_name, new_name), "rename",
                  "sequence", new.identity_sequence, qname, R_ALTER_COLUMN, modifies={key},
                  statement="ALTER SEQUENCE RENAME", relation=old.identity_sequence,
                  needs={key, ("table", qname)}, names_freed={f"rel:{old.identity_sequence}"},
@@ -447,7 +447,7 @@ class TableChanges:
         qname = table.qualified
         key = ("column", f"{qname}.{column.name}")
         sequence = ddl.serial_sequence(table, column)
-        self.add(ddl.keep_sequence_position_in_bounds(sequence, new),
+        self.add(ddl.op.keep_sequence_position_in_bounds(sequence, new),
                  "alter", "sequence", key[1], qname, R_ALTER_COLUMN, modifies={key}, needs={key, ("table", qname)},
                  statement="SELECT setval (position only)")
 

@@ -51,7 +51,7 @@ class TypeChanges:
             renamed = f"{old.name}__old"
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"
-            self.add(ddl.rename_type(old.schema, old.name, renamed), "rename", "type", qname, None, R_RENAME,
+            self.add(ddl.op.rename_type(old.schema, old.name, renamed), "rename", "type", qname, None, R_RENAME,
                      statement="ALTER TYPE RENAME", names_freed={f"type:{qname}"}, names_taken={f"type:{new_qname}"})
             del self.a.types[qname]
             old.name = renamed
@@ -90,7 +90,7 @@ class TypeChanges:
             if qname not in self.b.types or key in self.replaced:
                 original = self.type_renames.get(qname, qname)
                 hazards = [hz.DELETES_DATA] if self.type_loses_data(qname, old) else []
-                self.add(ddl.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
+                self.add(ddl.op.drop_type(old), "drop", "type", original, None, R_DROP["type"], hazards=hazards,
                          statement="DROP TYPE",
                          removes={key}, had=self.a_refs(key) - {key},
                          names_freed=set() if qname in self.type_renames else {f"type:{qname}"})
@@ -99,7 +99,7 @@ class TypeChanges:
             old = self.a.types.get(qname)
             created = old is None or key in self.replaced
             if created:
-                self.add(ddl.create_type(new), "create", "type", qname, None, R_CREATE["type"], statement="CREATE TYPE",
+                self.add(ddl.op.create_type(new), "create", "type", qname, None, R_CREATE["type"], statement="CREATE TYPE",
                          provides={key}, needs=self.b_refs(key) - {key}, names_taken={f"type:{qname}"})
             elif isinstance(old, Enum) and isinstance(new, Enum):
                 self.alter_enum(old, new)
@@ -114,7 +114,7 @@ class TypeChanges:
                 old_checks = {} if created or not isinstance(old, Domain) else old.check_comments
                 for check, text in new.check_comments.items():
                     if old_checks.get(check) != text:
-                        self.add(ddl.comment(ddl.domain_constraint_target(check, new),
+                        self.add(ddl.op.comment(ddl.domain_constraint_target(check, new),
                                              text), "comment", "constraint", f"{qname}.{check}", None,
                                  R_CREATE["comment"], needs={key}, statement="COMMENT ON")
 
@@ -137,7 +137,7 @@ class TypeChanges:
             # Each new label is added after the new label before it.
             needs = {("enum label", f"{qname}.{previous}")} if previous in added else set()
             previous = label
-            self.add(ddl.add_enum_value(new, label, **position), "alter", "enum value",
+            self.add(ddl.op.add_enum_value(new, label, **position), "alter", "enum value",
                      f"{qname}.{label}", None, R_ALTER_TYPE, modifies={("type", qname)}, needs=needs,
                      provides={("enum label", f"{qname}.{label}")}, statement="ALTER TYPE ADD VALUE")
 
@@ -146,17 +146,17 @@ class TypeChanges:
         qname = key[1]
         graph = {"modifies": {key}, "needs": self.b_refs(key) - {key}, "had": self.a_refs(key) - {key}}
         if old.default != new.default:
-            self.add(ddl.alter_domain_default(new), "alter", "domain", qname, None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
+            self.add(ddl.op.alter_domain_default(new), "alter", "domain", qname, None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         for name, definition in old.checks.items():
             if new.checks.get(name) != definition:
-                self.add(ddl.alter_domain_drop_constraint(new, name), "drop", "constraint",
+                self.add(ddl.op.alter_domain_drop_constraint(new, name), "drop", "constraint",
                          f"{qname}.{name}", None, R_ALTER_TYPE, statement="ALTER DOMAIN", **graph)
         if old.notnull != new.notnull:
-            self.add(ddl.alter_domain_not_null(new), "alter", "domain", qname, None, R_ALTER_TYPE,
+            self.add(ddl.op.alter_domain_not_null(new), "alter", "domain", qname, None, R_ALTER_TYPE,
                      hazards=[hz.VALIDATES] if new.notnull else [], statement="ALTER DOMAIN", **graph)
         for name, definition in new.checks.items():
             if old.checks.get(name) != definition:
-                self.add(ddl.alter_domain_add_constraint(new, name, definition), "create", "constraint",
+                self.add(ddl.op.alter_domain_add_constraint(new, name, definition), "create", "constraint",
                          f"{qname}.{name}", None, R_ALTER_TYPE + 1, hazards=[hz.VALIDATES], statement="ALTER DOMAIN",
                          **graph)
 
@@ -166,15 +166,15 @@ class TypeChanges:
         old_attrs = {a.name: a for a in old.attributes}
         new_attrs = {a.name: a for a in new.attributes}
         for name in old_attrs.keys() - new_attrs.keys():
-            self.add(ddl.alter_type_drop_attribute(new, name), "alter", "type", key[1], None,
+            self.add(ddl.op.alter_type_drop_attribute(new, name), "alter", "type", key[1], None,
                      R_ALTER_TYPE, hazards=[hz.DELETES_DATA], statement="ALTER TYPE", **graph)
         for attribute in new.attributes:
             before = old_attrs.get(attribute.name)
             if before is None:
-                self.add(ddl.alter_type_add_attribute(new, attribute),
+                self.add(ddl.op.alter_type_add_attribute(new, attribute),
                          "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
             elif (before.type, before.collation) != (attribute.type, attribute.collation):
-                self.add(ddl.alter_type_alter_attribute(new, attribute),
+                self.add(ddl.op.alter_type_alter_attribute(new, attribute),
                          "alter", "type", key[1], None, R_ALTER_TYPE, statement="ALTER TYPE", **graph)
 
     def type_loses_data(self, qname: str, old: Enum | Domain | Composite) -> bool:

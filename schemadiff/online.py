@@ -283,7 +283,8 @@ def _rewrite_create_index(change: Change, planner: _Planner, replaced: dict[int,
         return [_Op(_with_note(change, _squawk_ignore(["require-concurrent-index-creation"], note)))]
     if position in replaced:
         return _replace_index(change, index, planner)
-    build = ddl.create_index(index, False, concurrently=True)
+    # Built afresh from the index: only a plain table's index is built concurrently (not partitioned_owner).
+    build = ddl.op.create_index(index, False, concurrently=True)
     return [_Op(_concurrent_change(change, build, "CREATE INDEX CONCURRENTLY"), concurrent=True, suffix="create_index")]
 
 
@@ -291,10 +292,10 @@ def _replace_index(change: Change, index: Index, planner: _Planner) -> list[_Op]
     """Build the new index beside the old one, then swap them."""
     temporary = _unique_name(index.name, "_new", planner.names)
     planner.names.add(temporary)
-    build = _concurrent_change(change, ddl.create_index(index, False, concurrently=True, name=temporary),
+    build = _concurrent_change(change, ddl.op.create_index(index, False, concurrently=True, name=temporary),
                                "CREATE INDEX CONCURRENTLY")
     # The old index has the new one's name and schema (an index lives in its table's schema).
-    drop = _concurrent_change(change, ddl.drop_index(index, concurrently=True, if_exists=True),
+    drop = _concurrent_change(change, ddl.op.drop_index(index, concurrently=True, if_exists=True),
                               "DROP INDEX CONCURRENTLY", action="drop")
     swap_note = _squawk_ignore(
         ["renaming-object"],
@@ -302,8 +303,8 @@ def _replace_index(change: Change, index: Index, planner: _Planner) -> list[_Op]
         " (queries do not name indexes).",
     )
     rename = _restated(change, "ALTER INDEX RENAME", hazards.HELPER,
-                       sql=swap_note + ddl.rename_index(index.schema, temporary, index.name), action="rename",
-                       transactional=True)
+                       operation=ddl.op.rename_index(index.schema, temporary, index.name), note=swap_note,
+                       action="rename", transactional=True)
     return [
         _Op(build, concurrent=True, suffix="create_index"),
         _Op(drop, concurrent=True, suffix="drop_index"),
@@ -327,7 +328,7 @@ def _rewrite_drop_index(change: Change, planner: _Planner) -> list[_Op]:
         )
         return [_Op(_with_note(change, _squawk_ignore(["require-concurrent-index-deletion"], note)))]
     # IF EXISTS: a rerun after the drop committed but before the version was recorded.
-    drop = ddl.drop_index(index, concurrently=True, if_exists=True)
+    drop = _operation(change, "drop_index", index).with_options(concurrently=True, if_exists=True)
     return [_Op(_concurrent_change(change, drop, "DROP INDEX CONCURRENTLY"), concurrent=True, suffix="drop_index")]
 
 
@@ -349,9 +350,11 @@ def _rewrite_alter_table(change: Change, planner: _Planner) -> list[_Op]:
     constraint = change.subject
     assert isinstance(constraint, Constraint)  # _needs_rewrite
     if constraint.type in "fc":
+        not_valid = _operation(change, "add_constraint", constraint).with_options(not_valid=True)
         added = dataclasses.replace(
             change,
-            sql=change.note + ddl.add_constraint(constraint, not_valid=True),
+            sql=change.note + not_valid.render(),
+            op=not_valid,
             hazards=hazards.rewritten(change.hazards, hazards.NOT_VALID, change.lock),
         )
         return [_Op(added), _Op(_validate(change, constraint.table, constraint.name), phase=_VALIDATE)]
@@ -413,19 +416,22 @@ def _set_not_null(change: Change, column: str, planner: _Planner) -> list[_Op]:
         ["adding-not-nullable-field"],
         f"no scan: PostgreSQL 12+ proves the column has no NULL from the validated check {check}.",
     )
+    set_not_null = ddl.op.set_not_null(table, column)
     proven = dataclasses.replace(
         change,
-        sql=set_not_null_note + change.note + ddl.set_not_null(table, column),
+        sql=set_not_null_note + change.note + set_not_null.render(),
+        op=set_not_null,
         hazards=hazards.rewritten(change.hazards, hazards.PROVEN_NOT_NULL, change.lock),
     )
     return [
         _Op(_restated(change, "ALTER TABLE ADD CONSTRAINT", hazards.HELPER,
-                      sql=ddl.add_not_null_check(table, column, check), action="create", kind="constraint")),
+                      operation=ddl.op.add_not_null_check(table, column, check), action="create", kind="constraint")),
         _Op(_validate(change, table, check), phase=_VALIDATE),
         _Op(proven, phase=_AFTER),
         _Op(
             _restated(change, "ALTER TABLE DROP CONSTRAINT", hazards.HELPER,
-                      sql=drop_note + ddl.drop_constraint_named(table, check), action="drop", kind="constraint"),
+                      operation=ddl.op.drop_constraint_named(table, check), note=drop_note, action="drop",
+                      kind="constraint"),
             phase=_AFTER,
         ),
     ]
@@ -433,11 +439,11 @@ def _set_not_null(change: Change, column: str, planner: _Planner) -> list[_Op]:
 
 def _unique_by_index(change: Change, constraint: Constraint) -> list[_Op]:
     build = dataclasses.replace(
-        _concurrent_change(change, ddl.unique_index_of(constraint, concurrently=True), "CREATE INDEX CONCURRENTLY"),
+        _concurrent_change(change, ddl.op.unique_index_of(constraint, concurrently=True), "CREATE INDEX CONCURRENTLY"),
         kind="index", action="create",
     )
     attach = _restated(change, "ALTER TABLE ADD CONSTRAINT USING INDEX", hazards.USING_INDEX,
-                       sql=change.note + ddl.add_constraint_using_index(constraint))
+                       operation=ddl.op.add_constraint_using_index(constraint), note=change.note)
     return [_Op(build, concurrent=True, suffix="create_index"), _Op(attach, phase=_AFTER)]
 
 
@@ -445,7 +451,7 @@ def _validate(change: Change, table: str, name: str) -> Change:
     # Validating a foreign key reads the referenced table under ROW SHARE (PostgreSQL, ALTER TABLE).
     referenced = tuple(Lock(lock.relation, LockMode.ROW_SHARE) for lock in change.also_locks)
     return _restated(change, "ALTER TABLE VALIDATE CONSTRAINT", hazards.HELPER,
-                     sql=ddl.validate_constraint(table, name), action="alter", kind="constraint",
+                     operation=ddl.op.validate_constraint(table, name), action="alter", kind="constraint",
                      also_locks=referenced if _is_foreign_key(change) else ())
 
 
@@ -542,17 +548,29 @@ def _is_foreign_key(change: Change) -> bool:
     return change.statement == "ALTER TABLE ADD CONSTRAINT FOREIGN KEY"
 
 
-def _restated(change: Change, statement: str, form: str, **fields: Any) -> Change:
+def _operation(change: Change, function: str, *args: Any) -> ddl.Op:
+    """The operation ``change`` was rendered from, to transform; built from ``args`` for a change made
+    without one (by hand) or from another renderer."""
+    if change.op is not None and change.op.function == function:
+        return change.op
+    return ddl.Op(function, args)
+
+
+def _restated(change: Change, statement: str, form: str, *, operation: ddl.Op | None = None, note: str = "",
+              **fields: Any) -> Change:
     """``change`` rewritten as another kind of statement (a key of ``engine.locks.STATEMENT_LOCKS``) in
     online ``form`` (see ``engine.hazards.rewritten``, which decides its hazards): its lock read from
-    the engine's table, on the relation the change already names."""
+    the engine's table, on the relation the change already names. ``operation``: the new statement,
+    rendered after the comment lines ``note``."""
+    if operation is not None:
+        fields.update(sql=note + operation.render(), op=operation)
     lock = lock_of(statement)
     fields.setdefault("relation", (change.relation or change.table) if lock is not None else None)
     fields["hazards"] = hazards.rewritten(change.hazards, form, lock)
     return dataclasses.replace(change, statement=statement, lock=lock, **fields)
 
 
-def _concurrent_change(change: Change, sql: str, statement: str, action: str | None = None) -> Change:
+def _concurrent_change(change: Change, operation: ddl.Op, statement: str, action: str | None = None) -> Change:
     note = _squawk_ignore(
         ["prefer-robust-stmts", "require-lock-timeout", "require-statement-timeout"],
         "CONCURRENTLY cannot run in a transaction, and golang-migrate sends a file as one implicit transaction:"
@@ -565,7 +583,8 @@ def _concurrent_change(change: Change, sql: str, statement: str, action: str | N
         statement,
         hazards.CONCURRENTLY,
         also_locks=(),
-        sql=note + change.note + sql,
+        operation=operation,
+        note=note + change.note,
         action=action or change.action,
         transactional=False,
     )

@@ -11,7 +11,11 @@ process, so it runs before anything else of schemadiff's is imported
 - a signal the parent left blocked (pending since before the interpreter
   started) is unblocked and so acted on at once, as an interrupt;
 - any KeyboardInterrupt that reaches this function, from the imports or
-  from the CLI's own reporting, ends the process here with 130.
+  from the CLI's own reporting, ends the process here with 130; so does
+  any other exception once a signal was received: Python wraps an
+  exception raised inside ``__set_name__`` (a dataclass field while rich
+  loads) in a RuntimeError (3.11), and code that catches and re-raises may
+  turn the interrupt into its own error; the signal is the cause.
 
 ``schemadiff/__main__.py`` imports this module inside a ``try``, so an
 interrupt while it loads (``import signal`` alone builds a few enums) ends
@@ -97,3 +101,7 @@ def main() -> None:
         cli.main()
     except KeyboardInterrupt:
         _end_interrupted()
+    except Exception:  # not SystemExit: the CLI's own exit code stands
+        if _received:  # see the module docstring: an error an interrupt caused ends as the interrupt
+            _end_interrupted()
+        raise

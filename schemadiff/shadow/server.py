@@ -646,6 +646,15 @@ class ShadowServer:
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
             if self.tablespace:  # a clone goes where its template is
                 statement += sql.SQL(" TABLESPACE {}").format(sql.Identifier(self.tablespace))
+        if self.embedded:
+            # PostgreSQL 15+ copies a template block by block through the WAL
+            # (STRATEGY WAL_LOG, the default); FILE_COPY copies its files and
+            # checkpoints around it, which the default avoids for servers that
+            # sync to disk. The embedded server never syncs (fsync off, its
+            # databases in memory): FILE_COPY made an empty database in 15 ms
+            # against 32, a 1,000-table clone in 0.13 s against 0.24-0.54
+            # (measured, 2 cores). A --shadow server keeps its default.
+            statement += sql.SQL(" STRATEGY FILE_COPY")
         try:
             return self._create_database(name, statement, template)
         except BaseException:

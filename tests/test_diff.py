@@ -328,6 +328,19 @@ def test_enum_value_used_in_same_migration_goes_to_a_file_before_its_use(make_db
     assert len(split_new_enum_values(only_added)) == 1
 
 
+def test_an_added_label_is_read_from_the_planned_operation_quotes_and_all(make_db: MakeDb) -> None:
+    # The label comes from the engine's operation (ddl.op.add_enum_value), not from the statement's text; a
+    # label holding a quote must still be found where the next statement uses it.
+    from schemadiff.runner.writer import _added_label, split_new_enum_values
+
+    current = "CREATE TYPE mood AS ENUM ('sad'); CREATE TABLE t (m mood);"
+    desired = "CREATE TYPE mood AS ENUM ('sad', 'it''s ok'); CREATE TABLE t (m mood DEFAULT 'it''s ok');"
+    changes = converge(make_db, current, desired)
+    added = [c for c in changes if c.kind == "enum value"]
+    assert [c.op.function for c in added] == ["add_enum_value"] and _added_label(added[0]) == "it's ok"
+    assert [[c.kind for c in group] for group in split_new_enum_values(changes)] == [["enum value"], ["column"]]
+
+
 def test_diff_leaves_its_input_models_alone(make_db: MakeDb) -> None:
     from schemadiff.engine.diff import diff_schemas
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine.change import Change
+from ..engine.ddl import literal
 from ..errors import ConfigError, MigrationDirectoryError
 from ..engine.hazards import DESCRIPTIONS, describe
 from ..migrations import MigrationDirectory
@@ -149,10 +150,23 @@ def split_new_enum_values(changes: Sequence[Change]) -> list[list[Change]]:
             groups.append([])
             added = set()
         groups[-1].append(change)
-        match = _ADD_VALUE.search(change.sql) if change.kind == "enum value" else None
-        if match:
-            added.add(match[1])
+        label = _added_label(change)
+        if label is not None:
+            added.add(literal(label))
     return [group for group in groups if group]
+
+
+def _added_label(change: Change) -> str | None:
+    """The enum label ``change`` adds (``ALTER TYPE ... ADD VALUE``), read from its operation, else None.
+
+    The engine plans the statement as ``ddl.op.add_enum_value(enum, label, ...)``.
+    A change without an operation (built by hand, or unpickled from a cache
+    written before changes carried one) is read from its text instead.
+    """
+    if change.op is not None:
+        return change.op.args[1] if change.op.function == "add_enum_value" else None
+    match = _ADD_VALUE.search(change.sql) if change.kind == "enum value" else None
+    return match[1][1:-1].replace("''", "'") if match else None
 
 
 def _hazard_lines(changes: Sequence[Change]) -> list[str]:

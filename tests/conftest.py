@@ -133,9 +133,17 @@ def _no_shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHEMADIFF_NO_CACHE", "1")
 
 
+_RUN_CACHE_DIR = os.environ["SCHEMADIFF_CACHE_DIR"]  # the run's own, set above
+
+
 @pytest.fixture(scope="session")
 def shadow() -> ShadowServer:
-    return ShadowServer.open(os.environ.get("SCHEMADIFF_TEST_SHADOW_URL"))
+    # The run's own server, even when first asked for inside a module that points SCHEMADIFF_CACHE_DIR at a
+    # server of its own (test_shadow.py): bound to that one, every later test of the worker lost its server
+    # when the module removed it (seen running test_shadow.py and test_sandbox.py alone).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCHEMADIFF_CACHE_DIR", _RUN_CACHE_DIR)
+        return ShadowServer.open(os.environ.get("SCHEMADIFF_TEST_SHADOW_URL"))
 
 
 @pytest.fixture(scope="session")

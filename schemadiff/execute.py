@@ -479,14 +479,14 @@ class Session:
 
     def configure(self) -> None:
         """The session's own settings, after connecting and after each reset."""
-        # Let the server notice a vanished client during a long statement and
-        # roll back at once, instead of finishing the statement first.
         settings = []
         if self.settings.statement_timeout_ms:
             settings.append(f"SET statement_timeout = {int(self.settings.statement_timeout_ms)}")
         if not self.settings.check_function_bodies:
             settings.append("SET check_function_bodies = off")
         if self._check_interval is not False:
+            # Let the server notice a vanished client during a long statement and
+            # roll back at once, instead of finishing the statement first.
             settings.insert(0, "SET client_connection_check_interval = '1s'")
         if not settings:
             return

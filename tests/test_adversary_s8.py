@@ -173,3 +173,31 @@ def test_a_new_label_used_inside_an_array_range_or_row_literal_is_split(make_db,
     # 'new one' is used only inside an array literal, 'a\b' inside a range literal, 'x' inside a row literal:
     # PostgreSQL's enum_in refuses each of them in the transaction that added the label.
     _run_as_golang_migrate(current, groups)
+
+
+def test_online_notes_stay_the_notes_in_front_of_the_operation(make_db):
+    """A note online mode writes before an unchanged statement is part of ``Change.note``:
+    ``sql`` stays ``note + op.render()``, so a later rewrite of the operation keeps it."""
+    current = make_db("""
+        CREATE TABLE public.w (id int, v varchar(10), nn int, u int);
+        CREATE TABLE public.r (id int PRIMARY KEY);
+        CREATE INDEX w_old ON public.w (id);
+        CREATE TABLE public.pt (id int, k int) PARTITION BY RANGE (k);
+    """)
+    desired = make_db("""
+        CREATE TABLE public.r (id int PRIMARY KEY);
+        CREATE TABLE public.w (id int REFERENCES public.r (id), v varchar(20), nn int NOT NULL, u int UNIQUE);
+        CREATE INDEX w_new ON public.w (v);
+        CREATE TABLE public.pt (id int, k int) PARTITION BY RANGE (k);
+        CREATE INDEX pt_id ON public.pt (id);
+        CREATE TABLE public.fresh (id int);
+    """)
+    changes = diff_databases(current, desired)
+    files = make_online(changes, with_partitions(OnlineSettings(), current))
+    online = [change for file in files for change in file.changes]
+    noted = [change for change in online if "squawk-ignore" in change.sql]
+    assert {change.statement for change in noted} >= {"ALTER TABLE ALTER COLUMN TYPE", "CREATE INDEX",
+                                                      "CREATE INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY",
+                                                      "ALTER TABLE ALTER COLUMN SET NOT NULL",
+                                                      "ALTER TABLE DROP CONSTRAINT"}, [c.sql for c in noted]
+    _check(online)

@@ -201,3 +201,36 @@ def test_online_notes_stay_the_notes_in_front_of_the_operation(make_db):
                                                       "ALTER TABLE ALTER COLUMN SET NOT NULL",
                                                       "ALTER TABLE DROP CONSTRAINT"}, [c.sql for c in noted]
     _check(online)
+
+
+@pytest.mark.parametrize("owners", [False, True])
+def test_a_recreated_type_renders_as_planned(make_db, owners):
+    """The engine renames a type it re-creates to ``<name>__old`` in its model of the current database,
+    after planning some statements about it: each statement must still be its operation rendered."""
+    current = make_db(ROLES + f"""
+        CREATE TYPE public.st AS ENUM ('a', 'b', 'c');
+        CREATE DOMAIN public.dst AS public.st CHECK (VALUE <> 'c');
+        CREATE TYPE public.comp AS (s public.st);
+        CREATE TABLE public.t (s public.st DEFAULT 'a', d public.dst, c public.comp, arr public.st[]);
+        CREATE INDEX t_s ON public.t (s) WHERE s = 'a';
+        CREATE VIEW public.v AS SELECT s FROM public.t WHERE s <> 'b';
+        CREATE FUNCTION public.f(x public.st) RETURNS public.st LANGUAGE sql AS 'SELECT x';
+        COMMENT ON TYPE public.st IS 'old';
+        GRANT USAGE ON TYPE public.st TO {ROLE};
+    """)
+    desired = make_db(ROLES + f"""
+        CREATE TYPE public.st AS ENUM ('b', 'a', 'c');
+        CREATE DOMAIN public.dst AS public.st CHECK (VALUE <> 'c');
+        CREATE TYPE public.comp AS (s public.st);
+        CREATE TABLE public.t (s public.st DEFAULT 'a', d public.dst, c public.comp, arr public.st[]);
+        CREATE INDEX t_s ON public.t (s) WHERE s = 'a';
+        CREATE VIEW public.v AS SELECT s FROM public.t WHERE s <> 'b';
+        CREATE FUNCTION public.f(x public.st) RETURNS public.st LANGUAGE sql AS 'SELECT x';
+        COMMENT ON TYPE public.st IS 'new';
+        ALTER TYPE public.st OWNER TO {ROLE};
+    """)
+    changes = diff_databases(current, desired, owners=owners)
+    assert any("__old" in change.sql for change in changes), [c.sql for c in changes]
+    _check(changes)
+    files = make_online(changes, with_partitions(OnlineSettings(), current))
+    _check([change for file in files for change in file.changes])

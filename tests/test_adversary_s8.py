@@ -234,3 +234,37 @@ def test_a_recreated_type_renders_as_planned(make_db, owners):
     _check(changes)
     files = make_online(changes, with_partitions(OnlineSettings(), current))
     _check([change for file in files for change in file.changes])
+
+
+# -- what tests/test_render_layout.py's detector does not see ------------------------------------------
+# Each line builds statement text; the detector (inline_sql) reports none of them. Not fixed here: the
+# brief forbids weakening the layout test, and strengthening it is the layout owner's call (see report).
+from test_render_layout import inline_sql  # noqa: E402
+
+MISSED = [
+    'sql = " ".join(part for part in ("DROP TABLE", ref))',          # str.join over a generator
+    'TEMPLATES = {"drop": "DROP TABLE {};"}\nsql = TEMPLATES[k].format(ref)',  # a dict of templates
+    'sql = "ALTER TABLE {t} DROP COLUMN {c};".format_map(values)',    # format_map
+    'sql = "drop table " + ref',                                       # lower-case SQL
+    'sql = f"-- why\\nDROP TABLE {ref};"',                            # a note in front of the statement
+    'sql = f"{verb} TABLE {ref};"',                                   # the verb is a hole
+    'target = "TABLE " + name',                                       # a clause GRANT/COMMENT completes
+    'definition = constraint.definition + " NOT VALID"',              # a clause appended to model text
+    'definition = definition.replace(marker, f" INDEX {ident(new)} ON ", 1)',  # renames.py:439's form
+]
+
+
+@pytest.mark.xfail(strict=True, reason="the layout detector misses these forms of statement building")
+@pytest.mark.parametrize("source", MISSED)
+def test_the_layout_detector_sees_statement_building(tmp_path, source):
+    module = tmp_path / "planner.py"
+    module.write_text(source + "\n", encoding="utf-8")
+    assert inline_sql(module), source
+
+
+@pytest.mark.xfail(strict=True, reason="comments on composite type attributes are not modelled: silently not planned")
+def test_a_comment_on_a_composite_attribute_is_planned(make_db):
+    current = make_db("CREATE TYPE public.pair AS (x int, y text);")
+    desired = make_db("CREATE TYPE public.pair AS (x int, y text); COMMENT ON COLUMN public.pair.x IS 'the x';")
+    changes = diff_databases(current, desired)
+    assert any("COMMENT ON COLUMN public.pair.x IS 'the x'" in change.sql for change in changes), changes

@@ -268,3 +268,33 @@ def test_a_comment_on_a_composite_attribute_is_planned(make_db):
     desired = make_db("CREATE TYPE public.pair AS (x int, y text); COMMENT ON COLUMN public.pair.x IS 'the x';")
     changes = diff_databases(current, desired)
     assert any("COMMENT ON COLUMN public.pair.x IS 'the x'" in change.sql for change in changes), changes
+
+
+def test_online_rewrites_do_what_the_plan_did(make_db):
+    """Online forms of constraint additions with every attribute PostgreSQL prints, run file by file on the
+    current database, give exactly the desired schema (no attribute lost by with_options or USING INDEX)."""
+    base = """
+        CREATE TABLE public.r (id int PRIMARY KEY, k int UNIQUE);
+        CREATE TABLE public.t (id int NOT NULL, a int, b int, c text, rid int, rk int);
+        CREATE TABLE public.kid () INHERITS (public.t);
+        INSERT INTO public.r VALUES (1, 1); INSERT INTO public.t VALUES (1, 1, 1, 'x', 1, 1);
+    """
+    current = make_db(base)
+    desired = make_db(base + """
+        ALTER TABLE public.t ADD CONSTRAINT t_a CHECK (a > 0) NO INHERIT;
+        ALTER TABLE public.t ADD CONSTRAINT t_fk FOREIGN KEY (rid) REFERENCES public.r (id)
+            ON DELETE SET NULL (rid) DEFERRABLE INITIALLY DEFERRED;
+        ALTER TABLE public.t ADD CONSTRAINT t_fk2 FOREIGN KEY (rk) REFERENCES public.r (k) MATCH FULL NOT DEFERRABLE;
+        ALTER TABLE public.t ADD CONSTRAINT t_u UNIQUE NULLS NOT DISTINCT (b) INCLUDE (c) WITH (fillfactor = 70)
+            DEFERRABLE;
+        ALTER TABLE public.t ADD CONSTRAINT t_pk PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED;
+        ALTER TABLE public.t ALTER COLUMN a SET NOT NULL;
+    """)
+    changes = diff_databases(current, desired)
+    files = make_online(changes, with_partitions(OnlineSettings(), current))
+    _check([change for file in files for change in file.changes])
+    import psycopg
+    with psycopg.connect(current, autocommit=True) as conn:
+        for file in files:
+            conn.execute(file.sql())
+    assert diff_databases(current, desired) == []

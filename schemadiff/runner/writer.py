@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine.change import Change
-from ..engine.ddl import literal
 from ..errors import ConfigError, MigrationDirectoryError
 from ..engine.hazards import DESCRIPTIONS, describe
 from ..migrations import MigrationDirectory
@@ -137,23 +136,38 @@ def split_new_enum_values(changes: Sequence[Change]) -> list[list[Change]]:
     commits ("unsafe use of new value"; docs, ALTER TYPE notes).
     golang-migrate sends a whole file as one query, which PostgreSQL runs as
     one implicit transaction, so a file must never add a value and use it:
-    the statement that first mentions an added label (as a string literal,
-    the only way SQL names an enum label) starts the next group. A mention
-    that is not a use costs one extra file, never a wrong one; a use this
-    misses fails generate's verification, which runs files as golang-migrate
-    does.
+    the statement that first mentions an added label starts the next group.
+    SQL names a label in a string literal, alone (``'x'::mood``) or as an
+    element of an array, composite or range literal (``'{ok,"new one"}'``,
+    ``'(x,1)'``, ``'[a,b]'``), whose input functions call the enum's too: a
+    mention is the label's text, SQL-escaped, in its plain or double-quoted
+    element form (see :func:`_mention`), between delimiters of those
+    literals. A mention that is not a use costs one extra file, never a
+    wrong one; a use this misses fails generate's verification, which runs
+    files as golang-migrate does.
     """
     groups: list[list[Change]] = [[]]
-    added: set[str] = set()  # labels, as SQL literals, added by the current group
+    added: list[re.Pattern[str]] = []  # how the labels added by the current group are mentioned
     for change in changes:
-        if added and any(label in change.sql for label in added):
+        if added and any(mention.search(change.sql) for mention in added):
             groups.append([])
-            added = set()
+            added = []
         groups[-1].append(change)
         label = _added_label(change)
         if label is not None:
-            added.add(literal(label))
+            added.append(_mention(label))
     return [group for group in groups if group]
+
+
+def _mention(label: str) -> re.Pattern[str]:
+    """What mentions enum ``label`` in SQL text: the label as a string literal's whole text or as an
+    element of an array/composite/range literal in it, written plain or double-quoted with ``\\`` and
+    ``\\"`` escapes (array_out, record_out and range_out; PostgreSQL docs 8.15.6, 8.16.6, 8.17.5), each
+    form with its ``'`` doubled as a standard SQL string constant writes it."""
+    quoted = label.replace("\\", "\\\\").replace('"', '\\"')
+    forms = {label.replace("'", "''"), quoted.replace("'", "''")}
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"""(?<=['{{(\[,"\s])(?:{alternatives})(?=['}})\],"\s])""")
 
 
 def _added_label(change: Change) -> str | None:

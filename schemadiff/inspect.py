@@ -472,7 +472,7 @@ class _Reader:
                 composite = self.schema.types[key[1]]
                 assert isinstance(composite, Composite)
                 composite.attributes.append(Attribute(name, type_, collation))
-                self.register(PG_CLASS, relid, attnum, key, None)
+                self.register(PG_CLASS, relid, attnum, key, ("composite attribute", composite, name))
             elif isinstance(target, View):
                 if default is not None:
                     target.column_defaults[name] = default
@@ -811,6 +811,8 @@ class _Reader:
                     owner.check_comments[name] = description
                 elif what == "view column":
                     owner.column_comments[name] = description
+                elif what == "composite attribute":
+                    owner.attribute_comments[name] = description
             else:
                 target.comment = description
 

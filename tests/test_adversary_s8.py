@@ -262,12 +262,32 @@ def test_the_layout_detector_sees_statement_building(tmp_path, source):
     assert inline_sql(module), source
 
 
-@pytest.mark.xfail(strict=True, reason="comments on composite type attributes are not modelled: silently not planned")
-def test_a_comment_on_a_composite_attribute_is_planned(make_db):
-    current = make_db("CREATE TYPE public.pair AS (x int, y text);")
-    desired = make_db("CREATE TYPE public.pair AS (x int, y text); COMMENT ON COLUMN public.pair.x IS 'the x';")
-    changes = diff_databases(current, desired)
-    assert any("COMMENT ON COLUMN public.pair.x IS 'the x'" in change.sql for change in changes), changes
+@pytest.mark.parametrize(("current", "desired", "expected"), [
+    ("", "COMMENT ON COLUMN public.pair.x IS 'the x';", ["COMMENT ON COLUMN public.pair.x IS 'the x';"]),
+    ("COMMENT ON COLUMN public.pair.x IS 'old';", "COMMENT ON COLUMN public.pair.x IS 'it''s new';",
+     ["COMMENT ON COLUMN public.pair.x IS 'it''s new';"]),
+    ("COMMENT ON COLUMN public.pair.x IS 'old';", "", ["COMMENT ON COLUMN public.pair.x IS NULL;"]),
+])
+def test_a_comment_on_a_composite_attribute_is_planned_and_proven(cli, shadow_url, tmp_path, monkeypatch, current,
+                                                                    desired, expected):
+    # Found by the session 8 adversary: COMMENT ON COLUMN type.attribute was not modelled; plan answered "not in
+    # sync" (pg_dump saw it) and generate could write nothing. Now planned, and generate proves it both ways
+    # with both judges.
+    monkeypatch.chdir(tmp_path)
+    base = "CREATE TYPE public.pair AS (x int, y text);\n"
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "000001_base.up.sql").write_text(base + current)
+    (migrations / "000001_base.down.sql").write_text("DROP TYPE public.pair;\n")
+    assert cli("hash", "--dir", migrations).exit_code == 0
+    (tmp_path / "desired.sql").write_text(base + desired)
+    flags = ["--desired", tmp_path / "desired.sql", "--dir", migrations, "--shadow", shadow_url]
+    plan = cli("plan", *flags, "--format", "sql")
+    assert plan.exit_code == 2, plan.err
+    assert [line for line in plan.out.splitlines() if line.startswith("COMMENT")] == expected
+    generated = cli("generate", "comment", *flags)
+    assert generated.exit_code == 0, generated.err
+    assert cli("plan", *flags).exit_code == 0
 
 
 def test_online_rewrites_do_what_the_plan_did(make_db):

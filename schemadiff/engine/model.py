@@ -88,6 +88,7 @@ class Composite:
     name: str
     attributes: list[Attribute] = field(default_factory=list)
     comment: str | None = None
+    attribute_comments: dict[str, str] = field(default_factory=dict)  # COMMENT ON COLUMN type.attribute
 
 
 @dataclass

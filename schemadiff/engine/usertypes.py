@@ -110,6 +110,14 @@ class TypeChanges:
             what = "domain" if isinstance(new, Domain) else "type"
             self.comment_step(ddl.relation_target(what, new.schema, new.name), key, "type", qname, None,
                               None if created else old.comment, new.comment, created)
+            if isinstance(new, Composite):
+                # A comment on an attribute lives on the type's pg_class row (COMMENT ON COLUMN type.attribute);
+                # an attribute dropped takes its comment with it.
+                old_comments = {} if created or not isinstance(old, Composite) else old.attribute_comments
+                for attribute in new.attributes:
+                    self.comment_step(ddl.column_target(new.schema, new.name, attribute.name), key, "column",
+                                      f"{qname}.{attribute.name}", None, old_comments.get(attribute.name),
+                                      new.attribute_comments.get(attribute.name), created)
             if isinstance(new, Domain):
                 old_checks = {} if created or not isinstance(old, Domain) else old.check_comments
                 for check, text in new.check_comments.items():

@@ -193,7 +193,14 @@ def _fingerprint_sql() -> str:
              FROM pg_catalog.pg_settings s WHERE s.name = ANY(ARRAY[{settings}])),
             pg_catalog.pg_postmaster_start_time()::text,
             (SELECT d.oid::text FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()),
-            (SELECT pg_catalog.string_agg(r.oid::text || '=' || r.rolname, ',' ORDER BY r.oid) FROM pg_catalog.pg_roles r),
+            (SELECT pg_catalog.string_agg(r.oid::text || '=' || r.rolname, ',' ORDER BY r.oid) FROM pg_catalog.pg_roles r
+             WHERE r.oid = 10 OR r.oid IN (
+                 SELECT d.datdba FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+                 UNION ALL
+                 SELECT s.refobjid FROM pg_catalog.pg_shdepend s
+                 WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+                   AND s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                 WHERE d.datname = pg_catalog.current_database()))),
             (SELECT pg_catalog.string_agg(c.catalog || '=' || c.n || '/' || COALESCE(c.h::text, ''), ','
                                           ORDER BY c.catalog)
              FROM ({" UNION ALL ".join(parts)}) c))
@@ -209,7 +216,11 @@ def catalog_fingerprint(conn: Any) -> str | None:
     moves the sums; columns PostgreSQL updates in place are hashed by value.
     The server's start time and the database's oid tie the value to one
     running server and one database, since row places and transaction ids
-    repeat across servers. Computed server-side in tens of milliseconds,
+    repeat across servers. Roles are shared by every database of the server:
+    only those this database's objects name (owners, grantees, policy roles:
+    ``pg_shdepend``), its owner and the bootstrap superuser (oid 10, whose
+    objects ``pg_shdepend`` does not record) are counted, by oid and name, so
+    a role renamed moves the value and a role another session creates does not. Computed server-side in tens of milliseconds,
     against hundreds for reading the schema, so an unchanged live database
     costs one query. The reverse does not hold: a vacuum that moves rows, or
     a restart, changes the value and only costs a fresh read.

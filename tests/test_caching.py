@@ -83,6 +83,37 @@ def test_fingerprint_moves_with_every_kind_of_change_and_not_with_data(make_db):
         seen.append(value)
 
 
+def test_fingerprint_counts_the_roles_the_database_names_and_no_other(make_db):
+    # Roles are shared by the whole server: a role another session creates or drops (every --shadow run makes
+    # and drops a login role) is not this schema's change, and once moved the value in a full run between two
+    # readings of an unchanged database. A role this database names (an owner, a grantee) is, by name.
+    import secrets
+
+    url = make_db(BASE)
+    owner, stranger = f"fp_owner_{secrets.token_hex(3)}", f"fp_stranger_{secrets.token_hex(3)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {owner} NOLOGIN")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE notes OWNER TO {owner}")
+        before = fingerprint(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {stranger} NOLOGIN")
+        assert fingerprint(url) == before, "a role the database does not name"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {stranger}")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {owner} RENAME TO {owner}_b")
+        assert fingerprint(url) != before, "the owner's new name is printed in the schema"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {stranger}")
+            for name in (owner, owner + "_b"):
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+                    conn.execute(f"DROP OWNED BY {name}")
+                    conn.execute(f"DROP ROLE {name}")
+
+
 def test_fingerprint_differs_between_databases_with_the_same_schema(make_db):
     assert fingerprint(make_db(BASE)) != fingerprint(make_db(BASE))
 

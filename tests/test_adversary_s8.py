@@ -108,15 +108,22 @@ def _check(changes):
 
 @pytest.fixture(scope="module")
 def pair(shadow):
+    # Dropped after the module: a temporary database left behind is another test's leftover
+    # (test_shadow_timeout.py checks none of this process's remain).
     import psycopg
-    urls = []
-    for sql in (CURRENT, DESIRED):
-        name = shadow.create_database()
-        url = shadow.admin_url_for(name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql)
-        urls.append(url)
-    return urls
+    names, urls = [], []
+    try:
+        for sql in (CURRENT, DESIRED):
+            name = shadow.create_database()
+            names.append(name)
+            url = shadow.admin_url_for(name)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql)
+            urls.append(url)
+        yield urls
+    finally:
+        for name in names:
+            shadow.drop_database(name)
 
 
 @pytest.mark.parametrize("owners", [False, True])

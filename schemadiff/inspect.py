@@ -220,9 +220,9 @@ def catalog_fingerprint(conn: Any) -> str | None:
     only those this database's objects name (owners, grantees, policy roles:
     ``pg_shdepend``), its owner and the bootstrap superuser (oid 10, whose
     objects ``pg_shdepend`` does not record) are counted, by oid and name, so
-    a role renamed moves the value and a role another session creates does not. Computed server-side in tens of milliseconds,
-    against hundreds for reading the schema, so an unchanged live database
-    costs one query. The reverse does not hold: a vacuum that moves rows, or
+    a role renamed moves the value and a role another session creates does
+    not. Computed server-side in tens of milliseconds, against hundreds for
+    reading the schema, so an unchanged live database costs one query. The reverse does not hold: a vacuum that moves rows, or
     a restart, changes the value and only costs a fresh read.
 
     None when the server refuses the query (a role that may not read some

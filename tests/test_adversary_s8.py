@@ -214,28 +214,18 @@ def test_online_notes_stay_the_notes_in_front_of_the_operation(make_db):
 def test_a_recreated_type_renders_as_planned(make_db, owners):
     """The engine renames a type it re-creates to ``<name>__old`` in its model of the current database,
     after planning some statements about it: each statement must still be its operation rendered."""
-    current = make_db(ROLES + f"""
-        CREATE TYPE public.st AS ENUM ('a', 'b', 'c');
+    uses = """
         CREATE DOMAIN public.dst AS public.st CHECK (VALUE <> 'c');
         CREATE TYPE public.comp AS (s public.st);
         CREATE TABLE public.t (s public.st DEFAULT 'a', d public.dst, c public.comp, arr public.st[]);
         CREATE INDEX t_s ON public.t (s) WHERE s = 'a';
         CREATE VIEW public.v AS SELECT s FROM public.t WHERE s <> 'b';
         CREATE FUNCTION public.f(x public.st) RETURNS public.st LANGUAGE sql AS 'SELECT x';
-        COMMENT ON TYPE public.st IS 'old';
-        GRANT USAGE ON TYPE public.st TO {ROLE};
-    """)
-    desired = make_db(ROLES + f"""
-        CREATE TYPE public.st AS ENUM ('b', 'a', 'c');
-        CREATE DOMAIN public.dst AS public.st CHECK (VALUE <> 'c');
-        CREATE TYPE public.comp AS (s public.st);
-        CREATE TABLE public.t (s public.st DEFAULT 'a', d public.dst, c public.comp, arr public.st[]);
-        CREATE INDEX t_s ON public.t (s) WHERE s = 'a';
-        CREATE VIEW public.v AS SELECT s FROM public.t WHERE s <> 'b';
-        CREATE FUNCTION public.f(x public.st) RETURNS public.st LANGUAGE sql AS 'SELECT x';
-        COMMENT ON TYPE public.st IS 'new';
-        ALTER TYPE public.st OWNER TO {ROLE};
-    """)
+    """
+    current = make_db(ROLES + "CREATE TYPE public.st AS ENUM ('a', 'b', 'c');" + uses
+                      + f"COMMENT ON TYPE public.st IS 'old'; GRANT USAGE ON TYPE public.st TO {ROLE};")
+    desired = make_db(ROLES + "CREATE TYPE public.st AS ENUM ('b', 'a', 'c');" + uses
+                      + f"COMMENT ON TYPE public.st IS 'new'; ALTER TYPE public.st OWNER TO {ROLE};")
     changes = diff_databases(current, desired, owners=owners)
     assert any("__old" in change.sql for change in changes), [c.sql for c in changes]
     _check(changes)

@@ -46,8 +46,11 @@ class TypeChanges:
                 continue  # nothing uses it: plain drop and create
             if not copied:  # the caller's model stays as it was (it may be cached)
                 self.a = copy.deepcopy(self.a)
-                old = self.a.types[qname]
                 copied = True
+            # The copy's object, for the second replaced type too: ``old`` came from the caller's model,
+            # and renaming it there would change the other direction's plan (generate plans the down from
+            # the same models) and every planned operation that refers to it, rendered later.
+            old = self.a.types[qname]
             renamed = f"{old.name}__old"
             old_ref, new_ref = qualified(old.schema, old.name), qualified(old.schema, renamed)
             new_qname = f"{old.schema}.{renamed}"

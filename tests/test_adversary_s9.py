@@ -146,3 +146,57 @@ def test_generate_recreates_an_enum_a_domain_is_based_on(cli, tmp_path):
     assert result.exit_code == 0, result.out + result.err
     up = (migrations / "000002_reorder.up.sql").read_text()
     assert "CREATE TYPE public.e2 AS ENUM ('z', 'y', 'x');" in up, up
+
+
+RENAMED_CURRENT = """
+CREATE TYPE mood AS ENUM ('ok', 'meh', 'sad');
+CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL, m mood, CONSTRAINT tags_label_check CHECK (label <> ''));
+CREATE INDEX tags_label_idx ON tags (label);
+CREATE TABLE posts (id int PRIMARY KEY, tag_id int REFERENCES tags (id), body text);
+CREATE TABLE items (item_id serial PRIMARY KEY, qty int);
+"""
+
+RENAMED_DESIRED = """
+CREATE TYPE mood AS ENUM (
+  'fine', -- schemadiff:renamed-from ok
+  'meh',
+  'down'
+);
+CREATE TABLE labels ( -- schemadiff:renamed-from tags
+  id serial PRIMARY KEY,
+  name text NOT NULL, -- schemadiff:renamed-from label
+  m mood,
+  CONSTRAINT labels_name_check CHECK (name <> '') -- schemadiff:renamed-from tags_label_check
+);
+CREATE INDEX labels_name_idx ON labels (name); -- schemadiff:renamed-from tags_label_idx
+CREATE TABLE posts (id int PRIMARY KEY, tag_id int REFERENCES labels (id), body varchar(200));
+CREATE TABLE items (
+  id serial PRIMARY KEY, -- schemadiff:renamed-from item_id
+  qty bigint
+);
+"""
+
+
+def test_rename_hints_up_and_down_planned_from_the_same_models_change_neither(make_db):
+    """command.generate plans the renamed up, then the renamed down (inverted hints) from the same models,
+    and reads both plans' text afterwards: the rename map must work on copies."""
+    from schemadiff.hints import invert_hints, plan_with_renames, read_rename_hints
+
+    hints = read_rename_hints(RENAMED_DESIRED)
+    assert len(hints) >= 6
+    current, desired = inspect_database(make_db(RENAMED_CURRENT)), inspect_database(make_db(RENAMED_DESIRED))
+    pristine = copy.deepcopy((current, desired))
+
+    def planned(a, b, hints_):
+        return plan_with_renames(diff_schemas(a, b), hints_, a, b)
+
+    expected_up = [c.sql for c in planned(*copy.deepcopy(pristine), hints)]
+    b, a = copy.deepcopy(pristine)
+    expected_down = [c.sql for c in planned(a, b, invert_hints(hints))]
+    assert any(c.startswith("ALTER TABLE public.tags RENAME TO labels") for c in expected_up), expected_up
+
+    up = planned(current, desired, hints)
+    down = planned(desired, current, invert_hints(hints))
+    assert (current, desired) == pristine
+    assert [c.sql for c in up] == expected_up
+    assert [c.sql for c in down] == expected_down

@@ -13,9 +13,10 @@ its columns, constraints, indexes, triggers, policies, rules or extended
 statistics changed.
 
 A statement the judge cannot read (a kind it does not know, a category the
-catalog snapshot does not hold, an up file that does not parse) counts
-*against* minimality: a judge that passes what it cannot see would flatter
-the engine it judges.
+catalog snapshot does not hold, an up file that does not parse, an object
+found in neither snapshot that no statement of the migration creates or
+renames into being) counts *against* minimality: a judge that passes what
+it cannot see would flatter the engine it judges.
 """
 
 from __future__ import annotations
@@ -205,6 +206,24 @@ def _rename_touches(node: ast.RenameStmt) -> list[Touch] | None:
     return None
 
 
+def _rename_target(node: ast.RenameStmt) -> str | None:
+    """The key a rename gives its object (the schema stays): an intermediate object's name (an enum
+    renamed to ``mood__old`` then dropped) exists in neither snapshot, and that is no reason to flag it."""
+    kind = node.renameType
+    if not node.newname:
+        return None
+    if node.relation is not None:
+        relation = _range_var(node.relation)
+        if kind in (ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_TABCONSTRAINT, ObjectType.OBJECT_TRIGGER,
+                    ObjectType.OBJECT_POLICY):
+            return relation + "." + quote_ident(node.newname)
+        return _schema_of(relation) + "." + quote_ident(node.newname)
+    if kind in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN) and node.object is not None:
+        names = _names(node.object.names) if isinstance(node.object, ast.TypeName) else _names(node.object)
+        return _schema_of(_qualified(names)) + "." + quote_ident(node.newname)
+    return None
+
+
 def _drop_touches(node: ast.DropStmt) -> list[Touch]:
     kind = node.removeType
     result = []
@@ -243,6 +262,10 @@ def _alter_table_touches(node: ast.AlterTableStmt) -> list[Touch]:
     relation = _range_var(node.relation)
     if node.objtype == ObjectType.OBJECT_INDEX:
         return [Touch("indexes", relation)]
+    if node.objtype == ObjectType.OBJECT_TYPE:
+        # ALTER TYPE composite ADD / DROP / ALTER ATTRIBUTE: the snapshot's "columns" hold only relations'
+        # columns, so the attribute is judged with its type.
+        return [Touch("types", relation)]
     if node.objtype == ObjectType.OBJECT_SEQUENCE:
         return [Touch("sequences", relation)]
     result = []
@@ -401,6 +424,12 @@ def unnecessary_statements(statements: list[Statement], before: Snapshot, desire
     created_relations = {
         t.key for _, ts in all_touches for t in ts or () if t.category == "relation+" and t.creates
     }
+    # Objects the migration itself brings into being (created, or renamed to): they may exist in neither
+    # snapshot. Any other object missing from both is one the judge looked for under a key it got wrong,
+    # or one no statement needed to touch: either way not evidence of a minimal statement.
+    introduced = {t.key for _, ts in all_touches for t in ts or () if t.creates} | {
+        target for statement in statements if isinstance(statement.node, ast.RenameStmt)
+        for target in [_rename_target(statement.node)] if target}
     flagged = []
     for statement, found in all_touches:
         first_line = " ".join(statement.text.split())[:120]
@@ -415,6 +444,11 @@ def unnecessary_statements(statements: list[Statement], before: Snapshot, desire
             if _owner_relation(touch, desired) in created_relations:
                 continue  # re-creating what goes with a recreated table or view
             old, new = _state(before, touch), _state(desired, touch)
+            if not _exists(old) and not _exists(new) and touch.key not in introduced \
+                    and _owner_relation(touch, desired) not in introduced:
+                flagged.append(f"{touch.category.rstrip('+')} {touch.key} is in neither catalog snapshot, so cannot"
+                               f" be judged: {first_line}")
+                break
             if _exists(old) and _exists(new) and old == new:
                 flagged.append(f"{touch.category.rstrip('+')} {touch.key} is unchanged but touched by: {first_line}")
                 break

@@ -255,3 +255,41 @@ def test_the_minimality_judge_does_not_pass_what_it_finds_in_neither_snapshot(ma
         "DROP TABLE public.t_new"
     )
     assert unnecessary_statements(staged, before, before) == []
+
+
+# ---------------------------------------------------------------- an order that cannot run (issue #12)
+
+PARTITIONED_CURRENT = """
+CREATE TABLE events (id bigint, at date NOT NULL, payload text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+"""
+PARTITIONED_DESIRED = """
+CREATE TABLE events (id bigint, at date NOT NULL, payload text, kind int DEFAULT 0, note text,
+                     PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE events_2027 PARTITION OF events (note DEFAULT 'n') FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+"""
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["plain", "online"])
+def test_a_new_partition_comes_after_the_columns_its_parent_gains(cli, tmp_path, online):
+    """CREATE TABLE ... PARTITION OF (kind DEFAULT 0) was planned before the parent's ADD COLUMN kind:
+    plan printed an order that cannot run (column "kind" does not exist) and generate refused."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "000001_init.up.sql").write_text(PARTITIONED_CURRENT)
+    (migrations / "000001_init.down.sql").write_text("-- nothing\n")
+    desired = tmp_path / "desired.sql"
+    desired.write_text(PARTITIONED_DESIRED)
+    assert cli("hash", "--dir", migrations).exit_code == 0
+    planned = cli("plan", "--desired", desired, "--dir", migrations, "--format", "sql")
+    assert planned.exit_code == 2, planned.err
+    lines = planned.out.splitlines()
+    first_partition = min(i for i, line in enumerate(lines) if "PARTITION OF" in line)
+    added = [i for i, line in enumerate(lines) if "ADD COLUMN" in line]
+    assert len(added) == 2 and max(added) < first_partition, planned.out
+
+    result = cli("generate", "partitions", "--desired", desired, "--dir", migrations, *(["--online"] if online else []))
+    assert result.exit_code == 0, result.out + result.err
+    assert cli("plan", "--desired", desired, "--dir", migrations).exit_code == 0

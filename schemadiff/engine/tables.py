@@ -94,6 +94,11 @@ class TableChanges:
         needs = self.b_refs(key)
         for column in columns:
             needs |= self.b_refs(column)
+        if table.partition_bound is not None:
+            # CREATE TABLE ... PARTITION OF takes its columns from the parent, and names those it gives a
+            # default of its own: a column the parent gains in the same plan is added to it first.
+            needs |= {("column", f"{parent}.{name}") for parent in table.parents
+                      for name, column in table.columns.items() if column.inherited}
         parents = [Lock(parent, AE) for parent in table.parents] if table.partition_bound is not None else []
         self.add(ddl.op.create_table(table), "create", "table", qname, qname, R_CREATE["table"],
                  statement="CREATE TABLE", also_locks=parents, subject=table,

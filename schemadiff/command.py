@@ -1050,7 +1050,7 @@ def new_migration(name: str, target: RunnerTarget, *, create_directory: bool = F
     check_name(name)
     directory = load_directory(target.directory)
     if directory.migrations:
-        verify_sum(target.directory)
+        verify_sum(directory)
     scheme = numbering(directory, target.versions)
     version = next_versions(directory.versions, 1, scheme)[0]
     up, down = blank_pair(name)

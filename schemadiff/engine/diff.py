@@ -59,17 +59,14 @@ from .objects import constraint_index_options, diff_clustering, diff_rules, diff
     view_column_defaults
 from .privileges import diff_privileges, same_without_owners
 from .tables import cyclic_foreign_keys, diff_tables
-from .usertypes import _is_subsequence, diff_types, rename_replaced_types
+from .usertypes import diff_types, rename_replaced_types, replaced_type
 from .model import (
     Constraint,
-    Domain,
-    Enum,
     EventTrigger,
     Function,
     Index,
     Key,
     Policy,
-    Range,
     Rule,
     Schema,
     Statistics,
@@ -223,13 +220,7 @@ def _replacements(a: Schema, b: Schema, a_index: SchemaIndex, b_index: SchemaInd
             replaced.add(("policy", name))
     for qname, old_type in a.types.items():
         new_type = b.types.get(qname)
-        if new_type is None:
-            continue
-        if type(old_type) is not type(new_type) or (
-                isinstance(old_type, Enum) and not _is_subsequence(old_type.labels, new_type.labels)) or (
-                isinstance(old_type, Domain) and (old_type.base, old_type.collation) != (
-                new_type.base, new_type.collation)) or (
-                isinstance(old_type, Range) and old_type.options != new_type.options):
+        if new_type is not None and replaced_type(old_type, new_type):
             replaced.add(("type", qname))
 
     # Columns whose type changes: PostgreSQL re-creates their indexes and

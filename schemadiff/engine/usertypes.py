@@ -16,7 +16,7 @@ from . import hazards as hz
 from .ddl import qualified
 from .order import R_ALTER_TYPE, R_CREATE, R_DROP, R_RENAME
 from .context import Context, Plan
-from .model import Composite, Domain, Enum, Key, Schema
+from .model import Composite, Domain, Enum, Key, Range, Schema
 
 
 def rename_replaced_types(current: Schema, desired: Schema, plan: Plan) -> tuple[Schema, dict[str, str]]:
@@ -35,15 +35,9 @@ def rename_replaced_types(current: Schema, desired: Schema, plan: Plan) -> tuple
     copied = False
     for qname, old in list(a.types.items()):
         new = b.types.get(qname)
-        if new is None or type(old) is not type(new):
-            continue
-        if isinstance(old, Enum) and isinstance(new, Enum):
-            if _is_subsequence(old.labels, new.labels):
-                continue
-        elif isinstance(old, Domain) and isinstance(new, Domain):
-            if (old.base, old.collation) == (new.base, new.collation):
-                continue
-        else:
+        # Only an enum or a domain keeps its columns' data through a rename (a range's are rebuilt anyway).
+        if new is None or type(old) is not type(new) or not isinstance(old, Enum | Domain) \
+                or not replaced_type(old, new):
             continue
         used = any(dep[1] == ("type", qname) for dep in a.depends)
         if not used:
@@ -221,6 +215,24 @@ def is_enum(ctx: Context, type_name: str) -> bool:
         for obj in schema.types.values():
             if isinstance(obj, Enum) and qualified(obj.schema, obj.name) == base:
                 return True
+    return False
+
+
+def replaced_type(old: object, new: object) -> bool:
+    """Whether type ``old`` must be dropped and created again to become ``new`` (no ALTER TYPE/DOMAIN does it).
+
+    Another kind of type; an enum losing or reordering labels (ALTER TYPE only adds and renames them,
+    PostgreSQL docs, ALTER TYPE); a domain over another base type or collation (ALTER DOMAIN changes
+    neither); a range with other options (no ALTER for subtype, collation, canonical, subtype_diff).
+    """
+    if type(old) is not type(new):
+        return True
+    if isinstance(old, Enum) and isinstance(new, Enum):
+        return not _is_subsequence(old.labels, new.labels)
+    if isinstance(old, Domain) and isinstance(new, Domain):
+        return (old.base, old.collation) != (new.base, new.collation)
+    if isinstance(old, Range) and isinstance(new, Range):
+        return old.options != new.options
     return False
 
 

@@ -36,7 +36,7 @@ from . import ddl
 from . import hazards as hz
 from .change import Change
 from .locks import AE, SRE, Lock, LockMode, lock_of
-from .ddl import ident, literal, qualified
+from .ddl import literal, qualified
 from .order import (
     R_ALTER_SEQUENCE,
     R_ALTER_TABLE,
@@ -477,7 +477,7 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
             old.name = new.name
             self.a.sequences[new_qname] = old
             old_column = self.a.tables[table].columns[column]
-            old_column.default = (old_column.default or "").replace(literal(old_ref), literal(new_ref))
+            old_column.default = ddl.default_sequence_renamed(old_column.default or "", old_ref, new_ref)
             rekey = {("sequence", old_qname): ("sequence", new_qname)}
             self.a.depends = {(rekey.get(d, d), rekey.get(r, r), t) for d, r, t in self.a.depends}
             self.a.acls = {rekey.get(k, k): v for k, v in self.a.acls.items()}
@@ -781,7 +781,7 @@ def _object_name(obj: Constraint | Index) -> str:
 def _shape(obj: Constraint | Index) -> tuple:
     """An index's or constraint's definition without its name."""
     if isinstance(obj, Index):
-        return (obj.table, obj.schema, obj.definition.replace(f" INDEX {ident(obj.name)} ON ", " INDEX ON ", 1))
+        return (obj.table, obj.schema, ddl.index_definition_unnamed(obj.definition, obj.name))
     return (obj.table, obj.type, obj.definition)
 
 

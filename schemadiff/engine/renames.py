@@ -698,7 +698,7 @@ def _refuse_mentions(schema: Schema, name: str, what: str) -> None:
 def _rewrite_enum_constants(text: str, type_ref: str, old: str, new: str, what: str) -> str:
     """``'old'::type_ref`` written ``'new'::type_ref``; NotModelled where the label appears otherwise
     (uncast, in an array literal of the type, cast to another user type such as a domain over it)."""
-    if old not in text:
+    if old not in text and old.replace("'", "''") not in text:  # printed as a literal: quotes doubled
         return text
     tokens = _scan(text, what)
     replace: list[Any] = []

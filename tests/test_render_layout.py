@@ -4,79 +4,321 @@ Issue #12 ("SQL is rendered once, at the end, by one module"): the planning
 modules (``schemadiff/engine/*.py`` and ``schemadiff/online.py``) decide
 what changes and call :mod:`schemadiff.engine.ddl` for the text. This test
 reads their source with ``ast`` and fails on any string *building*
-expression (an f-string, ``+`` concatenation, ``%`` formatting,
-``str.format``, ``str.join`` of a literal list, or ``str.replace``
-rewriting one statement into another)
-whose text is SQL.
+expression whose text is SQL: an f-string, ``+`` concatenation, ``%``
+formatting, ``str.format`` / ``str.format_map`` / ``string.Template``
+substitution on a template written in place or held in a name, a dict, a
+list or an attribute (any assignment in the module), ``str.join`` over any
+parts (a literal list, a comprehension, a name the module fills with
+``append``), quoted text (``ident``/``literal``/``qualified``) spliced into
+other text, and ``str.replace`` / ``re.sub`` whose pattern or replacement is
+SQL (a statement or a printed definition rewritten as text).
 
 "Is SQL" is decided by PostgreSQL's own grammar (pglast), not by a list of
 words, so reviewer-facing messages that merely start with a keyword
-("ALTER TABLE {table} rewrites", a hazard's text) are not flagged: the
-expression's text, each ``{...}`` replaced by an identifier, is SQL when it
-parses, or when the parser runs out of input (a statement's start, such as
-``f"ALTER TABLE {ref} ALTER COLUMN {c}"`` completed elsewhere), also as a
-clause of ALTER TABLE (``f"SET ({options})"``). When the parser stops at a
-``{...}`` (it stood for a keyword, ``f"ALTER {what} {ref}"``), that hole is
-retried as ``TABLE x``; stopping there again counts as SQL (a false alarm
-is fixed by moving the text to ddl.py, a miss would hide a statement).
+("ALTER TABLE {table} rewrites", a hazard's text) are not flagged. The
+expression's text, each hole (``{...}``, an operand, ``%s``) replaced by an
+identifier, after any leading ``--``/``/* */`` note and leading holes, is
+SQL when:
+
+* it starts with a statement or ALTER TABLE clause keyword, in any letter
+  case (PostgreSQL folds keywords), and parses or runs out of input (a
+  statement's start, ``f"ALTER TABLE {ref} ALTER COLUMN {c}"`` completed
+  elsewhere), also as a clause of ALTER TABLE (``f"SET ({options})"``);
+* or it starts with another SQL keyword (``"TABLE " + name``,
+  ``f"{verb} TABLE {ref};"``, ``definition + " NOT VALID"``) and parses or
+  runs out of input after what would complete it: a verb, COMMENT ON,
+  GRANT ... ON, or a constraint, index or column definition as PostgreSQL
+  prints it. Such a fragment counts when its first word is upper case, the
+  way the renderer writes keywords, or it ends with ``;``: messages name
+  objects in lower case ("table {name}", "index {name}: ..."), and those are
+  not SQL.
+
+When the parser stops at a hole (it stood for a keyword,
+``f"ALTER {what} {ref}"``), that hole is retried as ``TABLE x``; stopping
+there again counts as SQL for a statement (a false alarm is fixed by moving
+the text to ddl.py, a miss would hide a statement). There is no allow-list.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
 import pytest
 from pglast import parser
+from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS, UNRESERVED_KEYWORDS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "schemadiff"
 RENDERER = PACKAGE / "engine" / "ddl.py"
 PLANNERS = sorted(p for p in (PACKAGE / "engine").glob("*.py") if p != RENDERER) + [PACKAGE / "online.py"]
 
-# Statement keywords and the ALTER TABLE clause keywords a fragment starts with.
+# Statement keywords and the ALTER TABLE clause keywords a fragment starts with (any letter case: PostgreSQL
+# folds keywords).
 _KEYWORD = re.compile(
-    r"\s*(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|SET|RESET|VALIDATE|TRUNCATE|REFRESH|SELECT|INSERT|UPDATE|"
+    r"(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|SET|RESET|VALIDATE|TRUNCATE|REFRESH|SELECT|INSERT|UPDATE|"
     r"DELETE|LOCK|CLUSTER|REINDEX|VACUUM|ANALYZE|SECURITY|ADD|RENAME|ENABLE|DISABLE|FORCE|ATTACH|DETACH|"
-    r"INHERIT|NO|OWNED|REPLICA|OWNER)\b"
+    r"INHERIT|NO|OWNED|REPLICA|OWNER)\b",
+    re.IGNORECASE,
 )
-_HOLE = object()  # where an expression stands in the text: {...} of an f-string, an operand of + or %
-_CLAUSE_PREFIX = "ALTER TABLE x "
+_SQL_WORDS = {word.upper() for word in itertools.chain(COL_NAME_KEYWORDS, RESERVED_KEYWORDS,
+                                                       TYPE_FUNC_NAME_KEYWORDS, UNRESERVED_KEYWORDS)}
+HOLE = "\0"  # where an expression stands in the text: {...} of an f-string, an operand of +, a %s, a {} of .format
+# Readings of a fragment that starts with a statement keyword: itself, or a clause of ALTER TABLE.
+_STATEMENT_PREFIXES = ("", "ALTER TABLE x ")
+# Readings of a fragment that starts with another SQL word: what completes it. A verb in a hole
+# (f"{verb} TABLE {ref}"), GRANT's and COMMENT's object clause ("TABLE " + name), or text appended to a
+# definition the model holds as printed by PostgreSQL (constraint.definition + " NOT VALID", an index's,
+# a column's).
+_CONTINUED_PREFIXES = (
+    "CREATE ", "DROP ", "ALTER ", "COMMENT ON ", "GRANT ALL ON ", "ALTER TABLE x ALTER COLUMN c ",
+    "ALTER TABLE x ADD CONSTRAINT c CHECK (x) ", "ALTER TABLE x ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES r (b) ",
+    "CREATE UNIQUE INDEX i ON t USING btree (x) ", "CREATE TABLE t (x int ",
+)
+# The renderer's quoting helpers: text spliced from them is SQL (an identifier, a literal).
+_QUOTERS = {"ident", "literal", "qualified", "qualified_name", "table_ref", "quote_ident", "quote_literal"}
+_COMMENTS = re.compile(r"(\s*(--[^\n]*(\n|$)|/\*.*?\*/))*\s*", re.DOTALL)
+_PERCENT = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdrifgex]")
+_BRACES = re.compile(r"\{[^{}]*\}")
+_DOLLAR = re.compile(r"\$(\w+|\{\w+\})")
+_MAX = 32  # candidate texts kept per expression (a name assigned many times)
 
 
-def _template(node: ast.AST) -> list | None:
-    """The text ``node`` builds, as str pieces and holes; None when it builds no string."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, ast.JoinedStr):
-        pieces: list = []
-        for value in node.values:
-            pieces.append(value.value if isinstance(value, ast.Constant) else _HOLE)
-        return pieces
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _template(node.left), _template(node.right)
-        if left is None and right is None:
-            return None
-        return (left or [_HOLE]) + (right or [_HOLE])
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_str(node.left):
-        return [re.sub(r"%[sdr]", "\0", node.left.value)]  # type: ignore[union-attr]
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
-            and _is_str(node.func.value)):
-        return [re.sub(r"\{[^{}]*\}", "\0", node.func.value.value)]  # type: ignore[union-attr]
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
-            and _is_str(node.func.value) and node.args and isinstance(node.args[0], (ast.List, ast.Tuple))):
-        separator = node.func.value.value  # type: ignore[union-attr]
-        pieces = []
-        for i, element in enumerate(node.args[0].elts):
-            if i:
-                pieces.append(separator)
-            pieces.extend(_template(element) or [_HOLE])
-        return pieces
+class _Module:
+    """What a module's names hold: every value assigned to a name or attribute, and every item added to it."""
+
+    def __init__(self, tree: ast.AST):
+        self.values: dict[str, list[ast.expr]] = {}  # name / attribute name -> assigned expressions
+        self.items: dict[str, list[ast.expr]] = {}  # name -> items appended, inserted, extended
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    self._assign(target, node.value)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+                self._assign(node.target, node.value)
+            elif isinstance(node, ast.NamedExpr):
+                self._assign(node.target, node.value)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("append", "extend", "insert", "add", "appendleft") and node.args):
+                name = _name(node.func.value)
+                if name is not None:
+                    value = node.args[-1]
+                    if node.func.attr == "extend":
+                        self.values.setdefault(name, []).append(value)
+                    else:
+                        self.items.setdefault(name, []).append(value)
+
+    def _assign(self, target: ast.AST, value: ast.expr) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
+            for t, v in zip(target.elts, value.elts):
+                self._assign(t, v)
+            return
+        if isinstance(target, ast.Subscript):  # TEMPLATES["drop"] = "DROP TABLE {};"
+            name = _name(target.value)
+            if name is not None:
+                self.items.setdefault(name, []).append(value)
+            return
+        name = _name(target)
+        if name is not None:
+            self.values.setdefault(name, []).append(value)
+
+    def strings(self, node: ast.AST, depth: int = 0) -> list[str]:
+        """The texts (holes as HOLE) ``node`` may hold: a literal, a template, or a name, attribute or
+        subscript whose assignments hold them."""
+        if depth > 4:
+            return []
+        texts = self.templates(node, depth)
+        if texts:
+            return texts
+        if isinstance(node, ast.Subscript):
+            return [t for item in self.elements(node.value, depth + 1) for t in self.strings(item, depth + 1)][:_MAX]
+        name = _name(node)
+        if name is None:
+            return []
+        out: list[str] = []
+        for value in self.values.get(name, []):
+            if not isinstance(value, (ast.Name, ast.Attribute)) or _name(value) != name:
+                out.extend(self.strings(value, depth + 1))
+        return out[:_MAX]
+
+    def elements(self, node: ast.AST, depth: int = 0) -> list[ast.expr]:
+        """The items of a collection expression: a literal list/tuple/set/dict (its values), a comprehension
+        (its element, or the items it iterates over when it yields them as they are), a name's assigned
+        collections and added items, or the argument of sorted()/list()/tuple()/reversed()."""
+        if depth > 4:
+            return []
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return [e.value if isinstance(e, ast.Starred) else e for e in node.elts]
+        if isinstance(node, ast.Dict):
+            return list(node.values)
+        if isinstance(node, ast.DictComp):
+            return [node.value]
+        if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp)):
+            target = node.generators[0].target
+            if isinstance(node.elt, ast.Name) and isinstance(target, ast.Name) and node.elt.id == target.id:
+                iterated = self.elements(node.generators[0].iter, depth + 1)
+                if iterated:
+                    return iterated
+            return [node.elt]
+        if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Name) and node.func.id in (
+                "sorted", "list", "tuple", "reversed", "set", "iter"):
+            return self.elements(node.args[0], depth + 1)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "values"
+                and not node.args):
+            return self.elements(node.func.value, depth + 1)
+        name = _name(node)
+        if name is None:
+            return []
+        out: list[ast.expr] = []
+        for value in self.values.get(name, []):
+            if _name(value) != name:
+                out.extend(self.elements(value, depth + 1))
+        out.extend(self.items.get(name, []))
+        return out
+
+    def templates(self, node: ast.AST, depth: int = 0) -> list[str]:
+        """The texts ``node`` builds or is (a str literal), holes as HOLE; [] when it is not a string."""
+        if _quoter(node):
+            return [HOLE]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.JoinedStr):
+            return ["".join(v.value if isinstance(v, ast.Constant) else HOLE for v in node.values)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.templates(node.left, depth), self.templates(node.right, depth)
+            if not left and not right:
+                return []
+            return [a + b for a in (left or [HOLE]) for b in (right or [HOLE])][:_MAX]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+            return [_PERCENT.sub(HOLE, t.replace("%%", "%")) for t in self.strings(node.left, depth + 1)]
+        if not isinstance(node, ast.Call):
+            return []
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map"):
+            return [_BRACES.sub(HOLE, t) for t in self.strings(func.value, depth + 1)]
+        if isinstance(func, ast.Attribute) and func.attr in ("substitute", "safe_substitute"):
+            receiver = func.value  # string.Template("...").substitute(...) or a name holding one
+            if isinstance(receiver, ast.Call) and receiver.args:
+                receiver = receiver.args[0]
+            return [_DOLLAR.sub(HOLE, t) for t in self.strings(receiver, depth + 1)]
+        if isinstance(func, ast.Attribute) and func.attr == "join" and node.args:
+            separators = self.strings(func.value, depth + 1) or [" "]
+            parts = [self.strings(e, depth + 1) or [HOLE] for e in self.elements(node.args[0], depth + 1)]
+            if not any(p != [HOLE] for p in parts):
+                return [HOLE] if parts or not isinstance(node.args[0], (ast.List, ast.Tuple)) else [""]
+            joined = separators[0].join(p[0] for p in parts)
+            # Each part alone too: the order of items added to a name is not known here.
+            return [joined] + [t for p in parts for t in p if t != HOLE][:_MAX]
+        return []
+
+
+def _name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
     return None
 
 
-def _is_str(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+def _quoter(node: ast.AST) -> bool:
+    """A call of a quoting helper (``ident(x)``, ``ddl.literal(x)``): its result is SQL text."""
+    return isinstance(node, ast.Call) and _name(node.func) in _QUOTERS
+
+
+def reads_as_sql(text: str) -> bool:
+    """Whether ``text`` (holes as HOLE) reads as (the start of) a SQL statement, an ALTER TABLE clause, or a
+    fragment a statement completes (GRANT's object clause, a verb in a hole, a clause appended to a
+    definition), in any letter case, after any leading ``--``/``/* */`` note lines and holes."""
+    if not re.search(r"[A-Za-z]", text.replace(HOLE, "")):
+        return False  # punctuation and whitespace around holes: statements joined or terminated, not built
+    body = _COMMENTS.sub("", text, count=1) if _COMMENTS.match(text) else text
+    while True:  # a leading hole is a note, a verb or a definition the text continues: read it as empty
+        glued = re.match(HOLE + r"([A-Za-z_]+)", body)
+        if glued and not glued.group(1).isupper():
+            return False  # f"{mode}Lock": the hole is part of a word, not a statement before it
+        stripped = _COMMENTS.sub("", body.lstrip(HOLE + " \t\n"), count=1)
+        if stripped == body:
+            break
+        body = stripped
+    first = re.match(r"[A-Za-z_]+", body)
+    if first is None:
+        return False
+    if _KEYWORD.match(body):
+        return any(_parses(prefix, body) for prefix in _STATEMENT_PREFIXES)
+    # A fragment a statement completes is written the renderer's way, its first word upper case ("TABLE " +
+    # name) or as a whole statement (ending with ';'): messages name objects in lower case ("table {name}").
+    if first.group().upper() in _SQL_WORDS and (first.group().isupper() or body.rstrip().endswith(";")):
+        return any(_parses(prefix, body, completed=True) for prefix in _CONTINUED_PREFIXES)
+    return False
+
+
+def _parses(prefix: str, body: str, completed: bool = False) -> bool:
+    """Whether ``prefix + body`` parses or runs out of input, each hole read as a name, or, where the
+    parser stops at one, as ``TABLE x`` (a hole standing for a keyword); stopping there again counts,
+    unless the prefix is a guess at what completes the fragment (``completed``)."""
+    pieces = body.split(HOLE)
+    fillers = ["x"] * (len(pieces) - 1)
+    for _ in range(len(fillers) + 1):
+        text, spans = prefix, []
+        for i, piece in enumerate(pieces):
+            if i:
+                spans.append((len(text), len(text) + len(fillers[i - 1])))
+                text += fillers[i - 1]
+            text += piece
+        try:
+            parser.parse_sql(text)
+            return True
+        except parser.ParseError as error:
+            location = error.args[1] if len(error.args) > 1 else None
+        if location is None:  # "syntax error at end of input": a statement's beginning
+            return True
+        hole = next((i for i, (start, end) in enumerate(spans) if start <= location < end), None)
+        if hole is None:
+            return False  # the parser refused the prefix or the expression's own words: not SQL this way
+        if fillers[hole] != "x":
+            return not completed
+        fillers[hole] = "TABLE x"
+    return False
+
+
+_REWRITERS = {"replace", "sub", "subn"}
+
+
+def inline_sql(path: Path) -> list[str]:
+    """``path:line: text`` for each expression outside the renderer that builds or rewrites SQL."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    module = _Module(tree)
+    found: list[str] = []
+    inside: set[int] = set()  # nodes within a reported or checked expression
+    for node in ast.walk(tree):
+        if id(node) in inside:
+            continue
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _REWRITERS
+                and any(_quoter(arg) or any(reads_as_sql(t) for t in module.templates(arg))
+                        for arg in node.args[:3])):
+            # str.replace / re.sub whose pattern or replacement is SQL: a statement or a printed
+            # definition rewritten as text
+            found.append(f"{path.name}:{node.lineno}: rewrites statement text with .{node.func.attr}")
+            inside.update(id(child) for child in ast.walk(node))
+            continue
+        if not _building(node):
+            continue
+        texts = module.templates(node)
+        if not texts:
+            continue
+        spliced = any(_quoter(child) for child in ast.walk(node))
+        hit = next((t for t in texts if reads_as_sql(t)), None)
+        if hit is not None:
+            inside.update(id(child) for child in ast.walk(node))
+            shown = hit.replace(HOLE, "{…}")
+            found.append(f"{path.name}:{node.lineno}: {shown[:90]!r}")
+        elif spliced and not any(re.search(r"[A-Za-z]", t.replace(HOLE, "")) for t in texts):
+            # quoted SQL (ident/literal/qualified) spliced into other text: a slice of a printed definition,
+            # quoted names joined
+            inside.update(id(child) for child in ast.walk(node))
+            found.append(f"{path.name}:{node.lineno}: splices quoted SQL into text")
+    return found
 
 
 def _building(node: ast.AST) -> bool:
@@ -84,80 +326,9 @@ def _building(node: ast.AST) -> bool:
     if isinstance(node, ast.JoinedStr):
         return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
-        return _template(node) is not None
-    return isinstance(node, ast.Call) and _template(node) is not None
-
-
-def _split(pieces: list) -> list:
-    """Holes written inside a constant (``%s``, ``{}`` of .format) become holes too."""
-    out: list = []
-    for piece in pieces:
-        if piece is _HOLE:
-            out.append(_HOLE)
-            continue
-        parts = piece.split("\0")
-        for i, part in enumerate(parts):
-            if i:
-                out.append(_HOLE)
-            out.append(part)
-    return out
-
-
-def reads_as_sql(pieces: list) -> bool:
-    """Whether the text with holes reads as (the start of) a SQL statement or ALTER TABLE clause."""
-    pieces = _split(pieces)
-    first = next((p for p in pieces if p is not _HOLE and p.strip()), "")
-    if not _KEYWORD.match(first):
-        return False
-    holes = [i for i, p in enumerate(pieces) if p is _HOLE]
-    for prefix in ("", _CLAUSE_PREFIX):
-        fillers = {i: "x" for i in holes}
-        for _ in range(len(holes) + 1):
-            text, spans = prefix, {}
-            for i, piece in enumerate(pieces):
-                if piece is _HOLE:
-                    spans[i] = (len(text), len(text) + len(fillers[i]))
-                    text += fillers[i]
-                else:
-                    text += piece
-            try:
-                parser.parse_sql(text)
-                return True
-            except parser.ParseError as error:
-                location = error.args[1] if len(error.args) > 1 else None
-            if location is None:  # "syntax error at end of input": a statement's beginning
-                return True
-            hole = next((i for i, (start, end) in spans.items() if start <= location < end), None)
-            if hole is None:
-                break  # the parser refused the expression's own words: not SQL (in this reading)
-            if fillers[hole] != "x":
-                return True
-            fillers[hole] = "TABLE x"
-    return False
-
-
-def inline_sql(path: Path) -> list[str]:
-    """``path:line: text`` for each expression outside the renderer that builds SQL."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: list[str] = []
-    inside: set[int] = set()  # nodes within a reported or checked expression
-    for node in ast.walk(tree):
-        if id(node) in inside:
-            continue
-        template = None
-        if _building(node):
-            template = _template(node)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace"
-              and any(_is_str(arg) and reads_as_sql([arg.value]) for arg in node.args[:2])):  # type: ignore[attr-defined]
-            found.append(f"{path.name}:{node.lineno}: rewrites statement text with .replace")
-            continue
-        if template is None:
-            continue
-        inside.update(id(child) for child in ast.walk(node))
-        if reads_as_sql(template):
-            text = "".join("{…}" if p is _HOLE else p for p in _split(template))
-            found.append(f"{path.name}:{node.lineno}: {text[:90]!r}")
-    return found
+        return True
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+        "format", "format_map", "join", "substitute", "safe_substitute")
 
 
 def test_no_statement_text_outside_the_renderer():
@@ -178,6 +349,14 @@ def test_no_statement_text_outside_the_renderer():
     'sql = f"ALTER {what} {ref} SET WITHOUT CLUSTER;"',
     'sql = f"{note}COMMENT ON {target} IS {text};"',
     'sql = ddl.create_view(view).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)',
+    'sql = "Alter Table %(t)s Drop Column %(c)s;" % values',  # mixed case, named % fields
+    'DROP = "DROP VIEW %s;"\nsql = DROP % ref',  # a % template held in a name
+    'sql = string.Template("DROP TABLE $t;").substitute(t=ref)',
+    'text = re.sub(pattern, " INDEX " + ident(new) + " ON ", text)',  # re.sub whose replacement is SQL
+    'text = text[:start] + literal(new) + text[end:]',  # a quoted literal spliced into printed text
+    'default = default.replace(literal(old), literal(new))',  # printed text rewritten with quoted text
+    'clause = "SEQUENCE " + qualified(s, n)',
+    'column = f"{definition} NOT NULL"',
 ])
 def test_an_inline_statement_is_caught(tmp_path, source):
     module = tmp_path / "planner.py"
@@ -193,6 +372,20 @@ def test_an_inline_statement_is_caught(tmp_path, source):
     'note = f"-- {name} was renamed\\n"',
     'statement = "ALTER TABLE ADD CONSTRAINT"',  # a lock table key, not built text
     'def f():\n    """ALTER TABLE ... SET NOT NULL, in a docstring."""',
+    'raise NotModelled(f"index {old_q}: unexpected definition")',  # objects named in lower case
+    'label = f"table {name}"',
+    'message = ", ".join(f"index {i}" for i in names)',
+    'message = f"{kind} {name} is dropped"',
+    'mode = f"{level}Lock"',  # a hole glued to a word: a lock mode's name, not LOCK
+    'hazard = f"CALL {name}: a procedure may delete data"',
+    'hazard = f"LOAD {path!r} runs a library\'s code the file does not show"',
+    'message = f"SET NOT NULL on {column} scans the table"',
+    'raise NotModelled(f"{what}: the label {old!r} appears in {text!r} where its new text cannot be derived")',
+    'sql = "\\n".join(change.sql for change in changes)',  # statements joined into a file, not built
+    'text = f"{preamble}{sql}\\n"',
+    'key = f"{schema}.{name}"',
+    'text = raw[1:-1].replace("\'\'", "\'")',  # unquoting a literal's value
+    'hint = "rename the column instead: " + f"{old} -> {new}"',
 ])
 def test_messages_and_keys_are_not_sql(tmp_path, source):
     module = tmp_path / "planner.py"

@@ -1238,6 +1238,34 @@ def default_sequence_renamed(default: str, old: str, new: str) -> str:
     return default.replace(literal(old), literal(new))
 
 
+def type_name_renamed(type_name: str, old_ref: str, new_ref: str) -> str:
+    """A type name as ``format_type`` prints it (``public.mood``, ``public.mood[]``) naming ``new_ref``
+    where it named ``old_ref`` or an array of it; any other name unchanged.
+
+    ``old_ref``/``new_ref`` quoted qualified names (:func:`qualified`), as
+    format_type prints a user type outside the search path; PostgreSQL
+    prints a column's, attribute's or domain's type by its oid, so after
+    ALTER TYPE ... RENAME they read the new name.
+    """
+    if type_name == old_ref or type_name.startswith(old_ref + "["):
+        return new_ref + type_name[len(old_ref):]
+    return type_name
+
+
+def type_references_renamed(text: str, old_ref: str, new_ref: str) -> str:
+    """A function's argument or result types as PostgreSQL prints them
+    (``pg_get_function_identity_arguments``, format_type) with each whole reference to type
+    ``old_ref`` written ``new_ref`` (see :func:`type_name_renamed`).
+
+    Whole references only: not part of a longer or quoted name
+    (``public.mood_x``, ``"public.mood"``), so an argument's own name or
+    another type is left as it is. ``new_ref`` is inserted as it is (no
+    regular expression escapes).
+    """
+    pattern = re.compile(r'(?<![\w."])' + re.escape(old_ref) + r'(?![\w"])')
+    return pattern.sub(lambda match: new_ref, text)
+
+
 def _spliced(text: str, spans: Iterable[tuple[int, int]], replacement: Callable[[int], str]) -> str:
     for start, end in sorted(spans, reverse=True):  # from the end: earlier offsets stay valid
         text = text[:start] + replacement(start) + text[end:]

@@ -9,9 +9,12 @@ formatting, ``str.format`` / ``str.format_map`` / ``string.Template``
 substitution on a template written in place or held in a name, a dict, a
 list or an attribute (any assignment in the module), ``str.join`` over any
 parts (a literal list, a comprehension, a name the module fills with
-``append``), quoted text (``ident``/``literal``/``qualified``) spliced into
-other text, and ``str.replace`` / ``re.sub`` whose pattern or replacement is
-SQL (a statement or a printed definition rewritten as text).
+``append``), ``+=`` continuing the text a name holds, quoted text
+(``ident``/``literal``/``qualified``, or a name assigned from them) spliced
+into other text, and ``str.replace`` / ``re.sub`` whose pattern or
+replacement is SQL or quoted text, or that rewrites printed SQL the model
+holds (``index.definition``, ``column.default``, ``function.identity_args``,
+``change.sql``...) whatever the replacement.
 
 "Is SQL" is decided by PostgreSQL's own grammar (pglast), not by a list of
 words, so reviewer-facing messages that merely start with a keyword
@@ -74,7 +77,7 @@ _STATEMENT_PREFIXES = ("", "ALTER TABLE x ")
 _CONTINUED_PREFIXES = (
     "CREATE ", "DROP ", "ALTER ", "COMMENT ON ", "GRANT ALL ON ", "ALTER TABLE x ALTER COLUMN c ",
     "ALTER TABLE x ADD CONSTRAINT c CHECK (x) ", "ALTER TABLE x ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES r (b) ",
-    "CREATE UNIQUE INDEX i ON t USING btree (x) ", "CREATE TABLE t (x int ",
+    "CREATE UNIQUE INDEX i ON t USING btree (x) ", "CREATE TABLE t (x int ", "DROP TABLE x ",
 )
 # The renderer's quoting helpers: text spliced from them is SQL (an identifier, a literal).
 _QUOTERS = {"ident", "literal", "qualified", "qualified_name", "table_ref", "quote_ident", "quote_literal"}
@@ -122,6 +125,11 @@ class _Module:
         name = _name(target)
         if name is not None:
             self.values.setdefault(name, []).append(value)
+
+    def quoted(self, node: ast.AST) -> bool:
+        """A name or attribute the module assigns quoted SQL (``ref = qualified(schema, name)``)."""
+        name = _name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        return name is not None and any(_quoter(value) for value in self.values.get(name, []))
 
     def strings(self, node: ast.AST, depth: int = 0) -> list[str]:
         """The texts (holes as HOLE) ``node`` may hold: a literal, a template, or a name, attribute or
@@ -179,7 +187,7 @@ class _Module:
 
     def templates(self, node: ast.AST, depth: int = 0) -> list[str]:
         """The texts ``node`` builds or is (a str literal), holes as HOLE; [] when it is not a string."""
-        if _quoter(node):
+        if _quoter(node) or self.quoted(node):
             return [HOLE]
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
@@ -203,13 +211,16 @@ class _Module:
                 receiver = receiver.args[0]
             return [_DOLLAR.sub(HOLE, t) for t in self.strings(receiver, depth + 1)]
         if isinstance(func, ast.Attribute) and func.attr == "join" and node.args:
-            separators = self.strings(func.value, depth + 1) or [" "]
-            parts = [self.strings(e, depth + 1) or [HOLE] for e in self.elements(node.args[0], depth + 1)]
+            separator, joined_parts = func.value, node.args[0]
+            if isinstance(separator, ast.Name) and separator.id == "str" and len(node.args) > 1:
+                separator, joined_parts = node.args  # str.join(" ", parts)
+            separators = self.strings(separator, depth + 1) or [" "]
+            parts = [self.strings(e, depth + 1) or [HOLE] for e in self.elements(joined_parts, depth + 1)]
             if not any(p != [HOLE] for p in parts):
-                return [HOLE] if parts or not isinstance(node.args[0], (ast.List, ast.Tuple)) else [""]
-            joined = separators[0].join(p[0] for p in parts)
-            # Each part alone too: the order of items added to a name is not known here.
-            return [joined] + [t for p in parts for t in p if t != HOLE][:_MAX]
+                return [HOLE] if parts or not isinstance(joined_parts, (ast.List, ast.Tuple)) else [""]
+            # the parts in source order (a name's assigned items, then those appended), the first text each
+            # may hold
+            return [separators[0].join(p[0] for p in parts)]
         return []
 
 
@@ -283,6 +294,29 @@ def _parses(prefix: str, body: str, completed: bool = False) -> bool:
 
 
 _REWRITERS = {"replace", "sub", "subn"}
+# Model fields and names that hold SQL as PostgreSQL printed it (pg_get_indexdef, pg_get_constraintdef,
+# pg_get_expr, pg_get_viewdef...) or a rendered statement: rewriting them as text is rendering SQL.
+_PRINTED = {"sql", "definition", "default", "check", "using", "with_check", "generated", "partition_bound",
+            "partition_key", "query", "expression", "identity_args", "statement_text"}
+
+
+def _printed(node: ast.AST) -> bool:
+    """An expression naming printed SQL text: ``index.definition``, ``(column.default or "")``, ``sql``."""
+    if isinstance(node, ast.BoolOp):
+        return any(_printed(value) for value in node.values)
+    return _name(node) in _PRINTED
+
+
+def _rewrites(module: _Module, node: ast.AST) -> bool:
+    """``text.replace(a, b)`` / ``re.sub(pattern, repl, text)`` / ``pattern.sub(repl, text)`` that rewrites
+    printed SQL, or whose pattern or replacement is SQL (a statement or a quoted name)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _REWRITERS):
+        return False
+    if node.func.attr == "replace" and _printed(node.func.value):
+        return True
+    if node.func.attr in ("sub", "subn") and any(_printed(arg) for arg in node.args[1:3]):
+        return True
+    return any(_quoter(arg) or module.quoted(arg) or any(reads_as_sql(t) for t in module.templates(arg)) for arg in node.args[:3])
 
 
 def inline_sql(path: Path) -> list[str]:
@@ -294,20 +328,22 @@ def inline_sql(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if id(node) in inside:
             continue
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _REWRITERS
-                and any(_quoter(arg) or any(reads_as_sql(t) for t in module.templates(arg))
-                        for arg in node.args[:3])):
-            # str.replace / re.sub whose pattern or replacement is SQL: a statement or a printed
-            # definition rewritten as text
+        if _rewrites(module, node):
             found.append(f"{path.name}:{node.lineno}: rewrites statement text with .{node.func.attr}")
             inside.update(id(child) for child in ast.walk(node))
             continue
-        if not _building(node):
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+            # sql += " CASCADE": the text the name held, continued
+            added = module.templates(node.value)
+            held = module.strings(node.target) or [HOLE]
+            texts = [a + b for a in held for b in added][:_MAX]
+        elif _building(node):
+            texts = module.templates(node)
+        else:
             continue
-        texts = module.templates(node)
         if not texts:
             continue
-        spliced = any(_quoter(child) for child in ast.walk(node))
+        spliced = any(_quoter(child) or module.quoted(child) for child in ast.walk(node))
         hit = next((t for t in texts if reads_as_sql(t)), None)
         if hit is not None:
             inside.update(id(child) for child in ast.walk(node))
@@ -357,6 +393,12 @@ def test_no_statement_text_outside_the_renderer():
     'default = default.replace(literal(old), literal(new))',  # printed text rewritten with quoted text
     'clause = "SEQUENCE " + qualified(s, n)',
     'column = f"{definition} NOT NULL"',
+    'sql = f"DROP TABLE {ref}"\nsql += " CASCADE;"',  # a statement continued in place
+    'sql = str.join(" ", ["DROP TABLE", ref])',
+    'index.definition = index.definition.replace(old, new)',  # printed SQL rewritten with plain names
+    'text = re.sub(pattern, new, view.definition)',
+    'column.default = (column.default or "").replace(old, new)',
+    'sql = change.sql.replace(";", " CASCADE;")',
 ])
 def test_an_inline_statement_is_caught(tmp_path, source):
     module = tmp_path / "planner.py"
@@ -386,6 +428,9 @@ def test_an_inline_statement_is_caught(tmp_path, source):
     'key = f"{schema}.{name}"',
     'text = raw[1:-1].replace("\'\'", "\'")',  # unquoting a literal's value
     'hint = "rename the column instead: " + f"{old} -> {new}"',
+    'message = f"{table} is rewritten"\nmessage += " (it may take long)"',
+    'label = name.replace("_", " ")',
+    'words = " ".join(["rename", kind, "first"])',
 ])
 def test_messages_and_keys_are_not_sql(tmp_path, source):
     module = tmp_path / "planner.py"

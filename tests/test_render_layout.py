@@ -86,6 +86,7 @@ _PERCENT = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdrifgex]")
 _BRACES = re.compile(r"\{[^{}]*\}")
 _DOLLAR = re.compile(r"\$(\w+|\{\w+\})")
 _MAX = 32  # candidate texts kept per expression (a name assigned many times)
+_SAME_TEXT = {"strip", "rstrip", "lstrip", "upper", "lower", "casefold", "title", "capitalize"}  # text in, text out
 
 
 class _Module:
@@ -169,9 +170,12 @@ class _Module:
                 if iterated:
                     return iterated
             return [node.elt]
-        if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Name) and node.func.id in (
-                "sorted", "list", "tuple", "reversed", "set", "iter"):
-            return self.elements(node.args[0], depth + 1)
+        if isinstance(node, ast.Call) and node.args and _name(node.func) in (
+                "sorted", "list", "tuple", "reversed", "set", "iter", "filter", "map", "chain"):
+            # the items pass through (filter(None, parts)), or are mapped (map(str.upper, parts)): the
+            # texts joined are the iterables' items either way
+            iterables = node.args[1:] if _name(node.func) in ("filter", "map") else node.args
+            return [e for arg in iterables for e in self.elements(arg, depth + 1)]
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "values"
                 and not node.args):
             return self.elements(node.func.value, depth + 1)
@@ -193,6 +197,10 @@ class _Module:
             return [node.value]
         if isinstance(node, ast.JoinedStr):
             return ["".join(v.value if isinstance(v, ast.Constant) else HOLE for v in node.values)]
+        if isinstance(node, ast.IfExp):  # "DROP " + ("VIEW" if view else "TABLE"): either text
+            return (self.strings(node.body, depth + 1) + self.strings(node.orelse, depth + 1))[:_MAX]
+        if isinstance(node, ast.BoolOp):  # (column.default or "")
+            return [t for value in node.values for t in self.strings(value, depth + 1)][:_MAX]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = self.templates(node.left, depth), self.templates(node.right, depth)
             if not left and not right:
@@ -203,8 +211,18 @@ class _Module:
         if not isinstance(node, ast.Call):
             return []
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _SAME_TEXT:  # ("drop table " + ref).upper()
+            return self.templates(func.value, depth)
+        if _name(func) in ("dedent", "str") and node.args:  # textwrap.dedent(f"""...""")
+            return self.templates(node.args[0], depth)
         if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map"):
-            return [_BRACES.sub(HOLE, t) for t in self.strings(func.value, depth + 1)]
+            receiver = func.value
+            while isinstance(receiver, ast.Call) and (_name(receiver.func) in ("dedent", "str") and receiver.args
+                                                      or isinstance(receiver.func, ast.Attribute)
+                                                      and receiver.func.attr in _SAME_TEXT):
+                # textwrap.dedent("""...""").format(...), TEMPLATE.strip().format(...)
+                receiver = receiver.args[0] if _name(receiver.func) in ("dedent", "str") else receiver.func.value
+            return [_BRACES.sub(HOLE, t) for t in self.strings(receiver, depth + 1)]
         if isinstance(func, ast.Attribute) and func.attr in ("substitute", "safe_substitute"):
             receiver = func.value  # string.Template("...").substitute(...) or a name holding one
             if isinstance(receiver, ast.Call) and receiver.args:
@@ -248,7 +266,7 @@ def reads_as_sql(text: str) -> bool:
         glued = re.match(HOLE + r"([A-Za-z_]+)", body)
         if glued and not glued.group(1).isupper():
             return False  # f"{mode}Lock": the hole is part of a word, not a statement before it
-        stripped = _COMMENTS.sub("", body.lstrip(HOLE + " \t\n"), count=1)
+        stripped = _COMMENTS.sub("", body.lstrip(HOLE + " \t\n;"), count=1)  # f"{first};\nDROP ..."
         if stripped == body:
             break
         body = stripped
@@ -399,6 +417,11 @@ def test_no_statement_text_outside_the_renderer():
     'text = re.sub(pattern, new, view.definition)',
     'column.default = (column.default or "").replace(old, new)',
     'sql = change.sql.replace(";", " CASCADE;")',
+    'sql = "DROP " + ("VIEW" if view else "TABLE") + " " + ref',
+    'sql = " ".join(filter(None, ["ALTER TABLE", ref, clause]))',
+    'sql = textwrap.dedent("""\n    CREATE INDEX {} ON {} (x);\n""").format(name, table)',
+    'sql = ("drop table " + ref).upper()',
+    'sql = f"{first};\\nDROP TABLE {ref};"',  # a second statement after the first
 ])
 def test_an_inline_statement_is_caught(tmp_path, source):
     module = tmp_path / "planner.py"

@@ -1301,8 +1301,9 @@ def enum_constants_renamed(text: str, spans: Iterable[tuple[int, int]], new: str
 
 
 def dotted_name(*parts: str | None) -> str:
-    """``schema.relation.member`` with each part quoted (:func:`ident`), None parts left out: how a
-    renamed object is named in a plan (and in ALTER ... RENAME's own object clause)."""
+    """``schema.relation.member`` with each part quoted (:func:`ident`), None parts left out
+    (``public."T".col`` for a column, ``public.t`` for a table): how a rename names the renamed
+    object in the plan (``Change.name`` of :func:`schemadiff.engine.renames.rename_changes`)."""
     return ".".join(ident(p) for p in parts if p is not None)
 
 

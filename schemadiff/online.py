@@ -353,7 +353,7 @@ def _rewrite_alter_table(change: Change, planner: _Planner) -> list[_Op]:
         not_valid = _operation(change, "add_constraint", constraint).with_options(not_valid=True)
         added = dataclasses.replace(
             change,
-            sql=change.note + not_valid.render(),
+            text=None,
             op=not_valid,
             hazards=hazards.rewritten(change.hazards, hazards.NOT_VALID, change.lock),
         )
@@ -419,7 +419,7 @@ def _set_not_null(change: Change, column: str, planner: _Planner) -> list[_Op]:
     set_not_null = ddl.op.set_not_null(table, column)
     proven = dataclasses.replace(
         change,
-        sql=set_not_null_note + change.note + set_not_null.render(),
+        text=None,
         op=set_not_null,
         note=set_not_null_note + change.note,
         hazards=hazards.rewritten(change.hazards, hazards.PROVEN_NOT_NULL, change.lock),
@@ -543,9 +543,9 @@ def _terminated(sql: str) -> str:
 def _with_note(change: Change, note: str) -> Change:
     """``change`` with reviewer-facing comment lines written before it (its statement unchanged).
 
-    The lines join ``Change.note`` too: ``sql`` stays ``note + op.render()``, so whatever renders the
-    operation again (a later rewrite) keeps the squawk directives in front of it."""
-    return dataclasses.replace(change, sql=note + change.sql, note=note + change.note)
+    The lines join ``Change.note``, which ``Change.sql`` starts with, so whatever renders the operation
+    (a later rewrite too) keeps the squawk directives in front of it."""
+    return dataclasses.replace(change, note=note + change.note)
 
 
 def _is_foreign_key(change: Change) -> bool:
@@ -567,7 +567,7 @@ def _restated(change: Change, statement: str, form: str, *, operation: ddl.Op | 
     the engine's table, on the relation the change already names. ``operation``: the new statement,
     rendered after the comment lines ``note``."""
     if operation is not None:
-        fields.update(sql=note + operation.render(), op=operation, note=note)
+        fields.update(text=None, op=operation, note=note)
     lock = lock_of(statement)
     fields.setdefault("relation", (change.relation or change.table) if lock is not None else None)
     fields["hazards"] = hazards.rewritten(change.hazards, form, lock)

@@ -2,9 +2,9 @@
 
 Issue #12, "SQL is rendered once, at the end, by one module": the engine
 plans :class:`schemadiff.engine.ddl.Op` values (the renderer function and
-its arguments) and renders each once into ``Change.sql``; online mode
-rewrites a statement by changing its operation (``with_options``) and
-rendering that, never by editing text. These tests hold the engine and
+its arguments), rendered once when ``Change.sql`` is first read; online
+mode rewrites a statement by changing its operation (``with_options``),
+never by editing text. These tests hold the engine and
 online mode to it on real databases (the embedded server).
 """
 
@@ -133,3 +133,29 @@ def test_an_operation_renders_its_options_and_names_only_renderers():
         ddl.op.drop_everything  # noqa: B018
     with pytest.raises(AttributeError, match="no renderer"):
         ddl.op._alter_column  # noqa: B018
+    for imported in ("Column", "re", "functools", "dataclass"):  # names ddl.py imports are not renderers
+        with pytest.raises(AttributeError, match="no renderer"):
+            getattr(ddl.op, imported)
+        with pytest.raises(AttributeError, match="no renderer"):
+            ddl.Op(imported).render()
+
+
+def test_nothing_is_rendered_until_the_text_is_read(make_db, monkeypatch):
+    """The plan is data until it is shown or written: neither the engine nor online mode renders a statement
+    (each change's text is computed on first read, see ``Change.sql``)."""
+    current, desired = make_db(CURRENT), make_db(DESIRED)
+    rendered: list[str] = []
+    render = ddl.Op.render
+
+    def spy(operation: ddl.Op) -> str:
+        rendered.append(operation.function)
+        return render(operation)
+
+    monkeypatch.setattr(ddl.Op, "render", spy)
+    changes = diff_databases(current, desired)
+    online = make_online(changes, with_partitions(OnlineSettings(), current))
+    assert changes and not rendered, rendered
+    text = online[0].sql()
+    assert rendered and all(change.sql in text for change in online[0].changes)
+    count = len(rendered)
+    assert [change.sql for change in online[0].changes] and len(rendered) == count, "rendered once, then kept"

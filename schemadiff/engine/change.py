@@ -7,6 +7,7 @@ engine need not import them back.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from .ddl import Op
@@ -14,11 +15,20 @@ from .locks import Lock, LockMode
 from .model import Column, Constraint, Index, Key, Table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Change:
-    """One complete SQL statement and what it does.
+    """One planned statement as data, and what it does.
 
-    ``sql`` ends with ';' (comment lines may precede it); ``action`` is
+    ``op``: the statement as data (:class:`schemadiff.engine.ddl.Op`, the
+    renderer function of ``engine/ddl.py`` and its arguments). The planners
+    and the rewrites that follow them (online mode, rename hints) build and
+    transform operations; no statement text exists until :attr:`sql` is
+    first read, when the plan is written or shown. ``text``: the statement
+    text of a change made without an operation (tests, hand-built changes);
+    None when ``op`` renders it. Exactly one of the two is given.
+
+    :attr:`sql` is the text: ``note`` then the statement, ending with ';'.
+    ``action`` is
     "create" | "drop" | "alter" | "rename" | "comment" | "grant" | "revoke"; ``kind`` the object
     kind ("table", "column", "index", ...); ``name`` the qualified name
     ("public.users", "public.users.email"); ``table`` the table it belongs to,
@@ -45,16 +55,16 @@ class Change:
     otherwise. Not compared: two changes with the same statement are equal.
 
     ``note``: the reviewer-facing comment lines (each ``-- ...`` and a
-    newline) that ``sql`` starts with, kept apart too so that a rewrite of
-    the statement (online mode) keeps them in front of its new form.
+    newline) that ``sql`` starts with, kept apart from the statement so
+    that a rewrite of the operation (online mode) keeps them in front of
+    its new form.
 
-    ``op``: the statement as data (:class:`schemadiff.engine.ddl.Op`, the
-    renderer function and its arguments) that ``sql`` ends with the
-    rendering of; a rewrite transforms it and renders again. None for a
-    change built by hand (tests). Not compared.
+    Two changes are equal when their text and every other field but
+    ``subject`` and ``op`` are (comparing renders them). Raises ValueError
+    when both or neither of ``text`` and ``op`` are given.
     """
 
-    sql: str
+    text: str | None
     action: str
     kind: str
     name: str
@@ -69,4 +79,30 @@ class Change:
     frees: frozenset[Key] = frozenset()
     subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)
     note: str = ""
-    op: Op | None = field(default=None, compare=False)
+    op: Op | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.op is None):
+            raise ValueError("a Change is made from either its statement text or its operation, not both or neither")
+
+    @functools.cached_property
+    def sql(self) -> str:
+        """The change's text: ``note``, then the statement (``op`` rendered by ``engine/ddl.py``, or ``text``).
+
+        Rendered on first read, once: the model objects an operation names
+        are read as they stand then, so nothing may change them after
+        planning (the engine plans on copies; rewrites make new operations).
+        """
+        return self.note + (self.op.render() if self.op is not None else self.text or "")
+
+    def _compared(self) -> tuple:
+        return (self.sql, self.action, self.kind, self.name, self.table, self.hazards, self.transactional,
+                self.statement, self.lock, self.relation, self.also_locks, self.needs, self.frees)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Change):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())

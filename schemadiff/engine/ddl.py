@@ -22,9 +22,9 @@ mixed-case names and keywords survive.
 
 The planners do not call a renderer directly: ``op.create_schema(name)``
 makes an :class:`Op` (the function's name and its arguments), which
-``_Differ.add`` renders once into ``Change.sql`` and keeps as
-``Change.op``; online mode transforms an Op (``with_options``) and renders
-it again.
+``_Differ.add`` keeps as ``Change.op``; online mode and rename hints
+transform or make operations (``with_options``); the text is rendered
+once, when ``Change.sql`` is first read (the plan shown or written).
 
 One module rather than a package: the functions are small and share the
 quoting helpers and clause builders (sequence options, column definitions,
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -72,10 +73,10 @@ class Op:
     ``args`` its positional arguments (model objects, names; an argument
     that is itself an Op is rendered first: ALTER DEFAULT PRIVILEGES wraps a
     GRANT), ``kwargs`` its keyword arguments as (name, value) pairs.
-    :class:`~schemadiff.engine.change.Change` carries the Op its ``sql``
-    was rendered from, so a later rewrite (online mode) changes the
-    operation, ``op.with_options(concurrently=True)``, and renders it
-    again instead of editing text. Compared by identity: the arguments are
+    :class:`~schemadiff.engine.change.Change` carries the Op its ``sql`` is
+    rendered from, so a later rewrite (online mode) changes the
+    operation, ``op.with_options(concurrently=True)``, instead of
+    editing text. Compared by identity: the arguments are
     mutable model objects.
     """
 
@@ -84,9 +85,11 @@ class Op:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
     def render(self) -> str:
-        """The statement's text, as the function renders it from the arguments now."""
+        """The statement's text, as the function renders it from the arguments now.
+
+        Raises AttributeError when ``function`` is not one of this module's renderers."""
         args = [a.render() if isinstance(a, Op) else a for a in self.args]
-        return globals()[self.function](*args, **dict(self.kwargs))
+        return _renderer(self.function)(*args, **dict(self.kwargs))
 
     def with_options(self, **options: Any) -> Op:
         """The same operation with keyword arguments set (``concurrently=True``, ``not_valid=True``)."""
@@ -97,8 +100,7 @@ class _Ops:
     """``op.create_schema(name)``: the :class:`Op` for ``create_schema(name)``, not yet rendered."""
 
     def __getattr__(self, function: str) -> Callable[..., Op]:
-        if function.startswith("_") or not callable(globals().get(function)):
-            raise AttributeError(f"schemadiff.engine.ddl has no renderer {function!r}")
+        _renderer(function)  # fails now, where the operation is planned, not when it is rendered
 
         def make(*args: Any, **kwargs: Any) -> Op:
             return Op(function, args, tuple(sorted(kwargs.items())))
@@ -107,6 +109,15 @@ class _Ops:
 
 
 op = _Ops()
+
+
+def _renderer(function: str) -> Callable[..., str]:
+    """The public function of this module named ``function``; AttributeError for anything else (a private
+    helper, a name imported here such as a model class or ``re``)."""
+    found = None if function.startswith("_") else globals().get(function)
+    if not (isinstance(found, types.FunctionType) and found.__module__ == __name__):
+        raise AttributeError(f"schemadiff.engine.ddl has no renderer {function!r}")
+    return found
 
 
 @functools.cache

@@ -165,11 +165,11 @@ class _Differ(TypeChanges, TableChanges, ObjectChanges, PrivilegeChanges):
         (``Change.subject``); ``note`` comment lines written before the
         statement (``Change.note``); ``graph`` its edges for
         :func:`schemadiff.engine.order.order`. ``statement_op`` the
-        statement as data (``ddl.op.create_schema(name)``), rendered here
-        once into ``Change.sql`` and kept as ``Change.op``."""
+        statement as data (``ddl.op.create_schema(name)``), kept as
+        ``Change.op`` and rendered only when the plan's text is read."""
         lock = lock_of(statement)
         locked = (relation or table) if lock is not None else None
-        change = Change(note + statement_op.render(), action, kind, name, table, tuple(dict.fromkeys(hazards)),
+        change = Change(None, action, kind, name, table, tuple(dict.fromkeys(hazards)),
                         transactional, statement, lock, locked, tuple(also_locks), subject=subject, note=note,
                         op=statement_op)
         step = Node(change, rank, **{k: set(v) for k, v in graph.items()})

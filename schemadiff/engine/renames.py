@@ -145,7 +145,7 @@ def rename_changes(renames: RenameMap, renamed: Schema | None = None) -> list[Ch
                  if on_table else index_tables.get((rename.schema, rename.new)) if rename.kind == "index" else None)
         operation = rename_op(rename)
         changes.append(Change(
-            sql=operation.render(),
+            text=None,
             op=operation,
             action="rename",
             kind=rename.kind,

@@ -7,7 +7,8 @@ reads their source with ``ast`` and fails on any string *building*
 expression whose text is SQL: an f-string, ``+`` concatenation, ``%``
 formatting, ``str.format`` / ``str.format_map`` / ``string.Template``
 substitution on a template written in place or held in a name, a dict, a
-list or an attribute (any assignment in the module), ``str.join`` over any
+list or an attribute (any assignment in the module, or in the package's
+module it is imported from), ``str.join`` over any
 parts (a literal list, a comprehension, a name the module fills with
 ``append``), ``+=`` continuing the text a name holds, quoted text
 (``ident``/``literal``/``qualified``, or a name assigned from them) spliced
@@ -86,17 +87,21 @@ _PERCENT = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdrifgex]")
 _BRACES = re.compile(r"\{[^{}]*\}")
 _DOLLAR = re.compile(r"\$(\w+|\{\w+\})")
 _MAX = 32  # candidate texts kept per expression (a name assigned many times)
+_MODULES: dict[Path, "_Module"] = {}  # modules read for a name imported from them
 _SAME_TEXT = {"strip", "rstrip", "lstrip", "upper", "lower", "casefold", "title", "capitalize"}  # text in, text out
 
 
 class _Module:
     """What a module's names hold: every value assigned to a name or attribute, and every item added to it."""
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, tree: ast.AST, path: Path | None = None):
         self.values: dict[str, list[ast.expr]] = {}  # name / attribute name -> assigned expressions
         self.items: dict[str, list[ast.expr]] = {}  # name -> items appended, inserted, extended
+        self.imported: dict[str, tuple[Path, str | None]] = {}  # name -> (module file, its name there)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign):
+            if isinstance(node, ast.ImportFrom) and path is not None:
+                self._import(node, path)
+            elif isinstance(node, ast.Assign):
                 for target in node.targets:
                     self._assign(target, node.value)
             elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
@@ -112,6 +117,33 @@ class _Module:
                         self.values.setdefault(name, []).append(value)
                     else:
                         self.items.setdefault(name, []).append(value)
+
+    def _import(self, node: ast.ImportFrom, path: Path) -> None:
+        """``from .templates import DROP`` / ``from . import templates``: a template may be held in another
+        module of the package; remember where (modules outside the package are not read)."""
+        base = path.parent
+        for _ in range(max(node.level - 1, 0)):
+            base = base.parent
+        if node.level == 0:
+            if not (node.module or "").startswith(PACKAGE.name):
+                return
+            base = PACKAGE.parent
+        parts = (node.module or "").split(".") if node.module else []
+        for alias in node.names:
+            for file, name in ((base.joinpath(*parts).with_suffix(".py") if parts else None, alias.name),
+                               (base.joinpath(*parts, alias.name).with_suffix(".py"), None)):
+                if file is not None and file.is_file():
+                    self.imported[alias.asname or alias.name] = (file, name)
+                    break
+
+    def _other(self, name: str) -> tuple[_Module, str | None] | None:
+        """The module (parsed once) a name was imported from, and the name there (None: the module itself)."""
+        if name not in self.imported:
+            return None
+        file, there = self.imported[name]
+        if file not in _MODULES:
+            _MODULES[file] = _Module(ast.parse(file.read_text(encoding="utf-8")), file)
+        return _MODULES[file], there
 
     def _assign(self, target: ast.AST, value: ast.expr) -> None:
         if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
@@ -145,6 +177,14 @@ class _Module:
         name = _name(node)
         if name is None:
             return []
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):  # templates.DROP
+            other = self._other(node.value.id)
+            if other is not None and other[1] is None:
+                return other[0].strings(ast.Name(id=name), depth + 1)
+        if name not in self.values:  # from .templates import DROP
+            other = self._other(name)
+            if other is not None and other[1] is not None:
+                return other[0].strings(ast.Name(id=other[1]), depth + 1)
         out: list[str] = []
         for value in self.values.get(name, []):
             if not isinstance(value, (ast.Name, ast.Attribute)) or _name(value) != name:
@@ -340,7 +380,7 @@ def _rewrites(module: _Module, node: ast.AST) -> bool:
 def inline_sql(path: Path) -> list[str]:
     """``path:line: text`` for each expression outside the renderer that builds or rewrites SQL."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    module = _Module(tree)
+    module = _Module(tree, path)
     found: list[str] = []
     inside: set[int] = set()  # nodes within a reported or checked expression
     for node in ast.walk(tree):
@@ -427,6 +467,19 @@ def test_an_inline_statement_is_caught(tmp_path, source):
     module = tmp_path / "planner.py"
     module.write_text(source + "\n", encoding="utf-8")
     assert inline_sql(module), source
+
+
+@pytest.mark.parametrize("use", [
+    "from .templates import DROP\nsql = DROP.format(ref)",
+    "from . import templates\nsql = templates.DROP.format(ref)",
+    "from .templates import DROP as D\nsql = D % ref",
+])
+def test_a_template_held_in_another_module_is_caught(tmp_path, use):
+    (tmp_path / "templates.py").write_text('DROP = "DROP TABLE {};"\n' if "%" not in use else 'DROP = "DROP TABLE %s;"\n',
+                                           encoding="utf-8")
+    module = tmp_path / "planner.py"
+    module.write_text(use + "\n", encoding="utf-8")
+    assert inline_sql(module), use
 
 
 @pytest.mark.parametrize("source", [

@@ -92,12 +92,17 @@ _SAME_TEXT = {"strip", "rstrip", "lstrip", "upper", "lower", "casefold", "title"
 
 
 class _Module:
-    """What a module's names hold: every value assigned to a name or attribute, and every item added to it."""
+    """What a module's names hold: every value assigned to a name or attribute, and every item added to it.
+
+    A name is looked up in its function first, then at module level (``lines`` in one function is not
+    ``lines`` in another); an attribute (``self.TEMPLATE``, a class attribute) anywhere in the module."""
 
     def __init__(self, tree: ast.AST, path: Path | None = None):
-        self.values: dict[str, list[ast.expr]] = {}  # name / attribute name -> assigned expressions
-        self.items: dict[str, list[ast.expr]] = {}  # name -> items appended, inserted, extended
+        self.values: dict[str, list[ast.expr]] = {}  # key (see _keys) -> assigned expressions
+        self.items: dict[str, list[ast.expr]] = {}  # key -> items appended, inserted, extended
         self.imported: dict[str, tuple[Path, str | None]] = {}  # name -> (module file, its name there)
+        self.scope: dict[int, str] = {}  # id(node) -> the function it is in ("" at module or class level)
+        self._scopes(tree, "", False)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and path is not None:
                 self._import(node, path)
@@ -110,13 +115,34 @@ class _Module:
                 self._assign(node.target, node.value)
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                   and node.func.attr in ("append", "extend", "insert", "add", "appendleft") and node.args):
-                name = _name(node.func.value)
-                if name is not None:
+                if isinstance(node.func.value, (ast.Name, ast.Attribute)):
                     value = node.args[-1]
-                    if node.func.attr == "extend":
-                        self.values.setdefault(name, []).append(value)
-                    else:
-                        self.items.setdefault(name, []).append(value)
+                    store = self.values if node.func.attr == "extend" else self.items
+                    store.setdefault(self._key(node.func.value), []).append(value)
+
+    def _scopes(self, node: ast.AST, scope: str, in_class: bool) -> None:
+        self.scope[id(node)] = scope + ("@class" if in_class and not scope else "")
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                self._scopes(child, str(id(child)), False)
+            elif isinstance(child, ast.ClassDef):
+                self._scopes(child, scope, True)
+            else:
+                self._scopes(child, scope, in_class and not scope)
+
+    def _key(self, node: ast.AST) -> str:
+        if isinstance(node, ast.Attribute):
+            return "." + node.attr
+        scope = self.scope.get(id(node), "")
+        return f"{'' if scope == '@class' else scope}:{node.id}"  # type: ignore[attr-defined]
+
+    def _keys(self, node: ast.AST) -> list[str]:
+        """Where what ``node`` names may be held: its function's name, then the module's."""
+        key = self._key(node)
+        return [key] if key.startswith((".", ":")) else [key, ":" + key.split(":", 1)[1]]
+
+    def _held(self, store: dict[str, list[ast.expr]], node: ast.AST) -> list[ast.expr]:
+        return next((store[k] for k in self._keys(node) if k in store), [])
 
     def _import(self, node: ast.ImportFrom, path: Path) -> None:
         """``from .templates import DROP`` / ``from . import templates``: a template may be held in another
@@ -151,18 +177,18 @@ class _Module:
                 self._assign(t, v)
             return
         if isinstance(target, ast.Subscript):  # TEMPLATES["drop"] = "DROP TABLE {};"
-            name = _name(target.value)
-            if name is not None:
-                self.items.setdefault(name, []).append(value)
+            if isinstance(target.value, (ast.Name, ast.Attribute)):
+                self.items.setdefault(self._key(target.value), []).append(value)
             return
-        name = _name(target)
-        if name is not None:
-            self.values.setdefault(name, []).append(value)
+        if isinstance(target, (ast.Name, ast.Attribute)):
+            self.values.setdefault(self._key(target), []).append(value)
+            if self.scope.get(id(target)) == "@class":  # a class attribute, read as self.NAME
+                self.values.setdefault("." + target.id, []).append(value)  # type: ignore[attr-defined]
 
     def quoted(self, node: ast.AST) -> bool:
         """A name or attribute the module assigns quoted SQL (``ref = qualified(schema, name)``)."""
-        name = _name(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
-        return name is not None and any(_quoter(value) for value in self.values.get(name, []))
+        return isinstance(node, (ast.Name, ast.Attribute)) and any(
+            _quoter(value) for value in self._held(self.values, node))
 
     def strings(self, node: ast.AST, depth: int = 0) -> list[str]:
         """The texts (holes as HOLE) ``node`` may hold: a literal, a template, or a name, attribute or
@@ -181,12 +207,12 @@ class _Module:
             other = self._other(node.value.id)
             if other is not None and other[1] is None:
                 return other[0].strings(ast.Name(id=name), depth + 1)
-        if name not in self.values:  # from .templates import DROP
+        if isinstance(node, ast.Name) and not self._held(self.values, node):  # from .templates import DROP
             other = self._other(name)
             if other is not None and other[1] is not None:
                 return other[0].strings(ast.Name(id=other[1]), depth + 1)
         out: list[str] = []
-        for value in self.values.get(name, []):
+        for value in self._held(self.values, node):
             if not isinstance(value, (ast.Name, ast.Attribute)) or _name(value) != name:
                 out.extend(self.strings(value, depth + 1))
         return out[:_MAX]
@@ -223,10 +249,10 @@ class _Module:
         if name is None:
             return []
         out: list[ast.expr] = []
-        for value in self.values.get(name, []):
+        for value in self._held(self.values, node):
             if _name(value) != name:
                 out.extend(self.elements(value, depth + 1))
-        out.extend(self.items.get(name, []))
+        out.extend(self._held(self.items, node))
         return out
 
     def templates(self, node: ast.AST, depth: int = 0) -> list[str]:
@@ -314,7 +340,11 @@ def reads_as_sql(text: str) -> bool:
     if first is None:
         return False
     if _KEYWORD.match(body):
-        return any(_parses(prefix, body) for prefix in _STATEMENT_PREFIXES)
+        # Written in upper case, the way statements are: its start counts. In lower case it counts when the
+        # words read as SQL with each hole a name ("drop table " + ref): prose that starts with a keyword
+        # ("comment on {label}", "lock timeout {t} is not a number") stops at a hole or a word.
+        upper = _KEYWORD.match(body).group(1).isupper()
+        return any(_parses(prefix, body, completed=not upper, retry=upper) for prefix in _STATEMENT_PREFIXES)
     # A fragment a statement completes is written the renderer's way, its first word upper case ("TABLE " +
     # name) or as a whole statement (ending with ';'): messages name objects in lower case ("table {name}").
     if first.group().upper() in _SQL_WORDS and (first.group().isupper() or body.rstrip().endswith(";")):
@@ -322,13 +352,13 @@ def reads_as_sql(text: str) -> bool:
     return False
 
 
-def _parses(prefix: str, body: str, completed: bool = False) -> bool:
-    """Whether ``prefix + body`` parses or runs out of input, each hole read as a name, or, where the
-    parser stops at one, as ``TABLE x`` (a hole standing for a keyword); stopping there again counts,
-    unless the prefix is a guess at what completes the fragment (``completed``)."""
+def _parses(prefix: str, body: str, completed: bool = False, retry: bool = True) -> bool:
+    """Whether ``prefix + body`` parses or runs out of input, each hole read as a name, or (``retry``),
+    where the parser stops at one, as ``TABLE x`` (a hole standing for a keyword); stopping there again
+    counts, unless the prefix is a guess at what completes the fragment (``completed``)."""
     pieces = body.split(HOLE)
     fillers = ["x"] * (len(pieces) - 1)
-    for _ in range(len(fillers) + 1):
+    for _ in range(len(fillers) + 1 if retry else 1):
         text, spans = prefix, []
         for i, piece in enumerate(pieces):
             if i:

@@ -537,6 +537,12 @@ def test_a_template_held_in_another_module_is_caught(tmp_path, use):
     'message = f"{table} is rewritten"\nmessage += " (it may take long)"',
     'label = name.replace("_", " ")',
     'words = " ".join(["rename", kind, "first"])',
+    'label = f"comment on {label}"',  # lower-case prose starting with a keyword
+    'raise ValueError(f"lock timeout {t} is not a number of seconds; give 0 or more (e.g. 60)")',
+    'message = f"Set {name} to the seconds a statement may run"',
+    # a list of comment lines joined in one function; another function's list of the same name holds SQL
+    'def header():\n    lines = ["-- written by hand", "-- review it"]\n    return "\\n".join(lines)\n'
+    'def body(sql):\n    lines = []\n    lines.append("SET LOCAL lock_timeout = 0;")\n    return lines',
 ])
 def test_messages_and_keys_are_not_sql(tmp_path, source):
     module = tmp_path / "planner.py"

@@ -22,7 +22,7 @@ mixed-case names and keywords survive.
 
 The planners do not call a renderer directly: ``op.create_schema(name)``
 makes an :class:`Op` (the function's name and its arguments), which
-``_Differ.add`` keeps as ``Change.op``; online mode and rename hints
+``Plan.add`` (``engine/context.py``) keeps as ``Change.op``; online mode and rename hints
 transform or make operations (``with_options``); the text is rendered
 once, when ``Change.sql`` is first read (the plan shown or written).
 

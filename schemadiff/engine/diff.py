@@ -43,7 +43,7 @@ from . import ddl
 from . import hazards as hz
 from .change import Change
 from .locks import AE, SRE, Lock, LockMode
-from .ddl import ident, literal, qualified
+from .ddl import literal, qualified
 from .order import (
     R_ALTER_SEQUENCE,
     R_ALTER_TABLE,
@@ -417,7 +417,7 @@ def rename_owned_sequences(current: Schema, desired: Schema, plan: Plan) -> Sche
         old.name = new.name
         a.sequences[new_qname] = old
         old_column = a.tables[table].columns[column]
-        old_column.default = (old_column.default or "").replace(literal(old_ref), literal(new_ref))
+        old_column.default = ddl.default_sequence_renamed(old_column.default or "", old_ref, new_ref)
         rekey = {("sequence", old_qname): ("sequence", new_qname)}
         a.depends = {(rekey.get(d, d), rekey.get(r, r), t) for d, r, t in a.depends}
         a.acls = {rekey.get(k, k): v for k, v in a.acls.items()}
@@ -726,7 +726,7 @@ def _object_name(obj: Constraint | Index) -> str:
 def _shape(obj: Constraint | Index) -> tuple:
     """An index's or constraint's definition without its name."""
     if isinstance(obj, Index):
-        return (obj.table, obj.schema, obj.definition.replace(f" INDEX {ident(obj.name)} ON ", " INDEX ON ", 1))
+        return (obj.table, obj.schema, ddl.index_definition_unnamed(obj.definition, obj.name))
     return (obj.table, obj.type, obj.definition)
 
 

@@ -58,9 +58,9 @@ from .model import (
 R_DEFAULT_PRIVILEGES = 39
 R_OWNER, R_REVOKE, R_GRANT = 57, 58, 59
 
-# pg_default_acl.defaclobjtype -> (acldefault letter, the word ALTER DEFAULT PRIVILEGES uses)
-_DEFAULT_ACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", "FUNCTIONS"),
-                      "T": ("T", "TYPES"), "n": ("n", "SCHEMAS")}
+# pg_default_acl.defaclobjtype -> acldefault letter (the word ALTER DEFAULT PRIVILEGES uses for it is
+# rendered by ddl.default_privileges_target)
+_ACLDEFAULT_LETTERS = {"r": "r", "S": "s", "f": "f", "T": "T", "n": "n"}
 # Kinds of the engine's create steps that default privileges apply to -> defaclobjtype.
 _CREATED_KINDS = {"table": "r", "view": "r", "materialized view": "r", "sequence": "S", "function": "f",
                   "type": "T", "schema": "n"}
@@ -295,7 +295,7 @@ def _builtin_default(ctx: Context, key: DefaultAclKey) -> Acl:
     role, schema, objtype = key
     if schema is not None:
         return frozenset()
-    letter = _DEFAULT_ACL_TYPES[objtype][0]
+    letter = _ACLDEFAULT_LETTERS[objtype]
     return frozenset(e for e in ctx.b.acl_defaults.get(letter, frozenset()) if e[0] != OWNER_GRANTEE)
 
 
@@ -311,8 +311,9 @@ def diff_default_privileges(ctx: Context, plan: Plan) -> None:
         desired = _builtin_default(ctx, key) if desired is None else desired
         if baseline == desired:
             continue
-        revokes, grants = acl_statements(_DEFAULT_ACL_TYPES[objtype][1], baseline, desired)
-        name = f"{role or 'current role'} {schema or '*'} {_DEFAULT_ACL_TYPES[objtype][1].lower()}"
+        target = ddl.default_privileges_target(objtype)
+        revokes, grants = acl_statements(target, baseline, desired)
+        name = f"{role or 'current role'} {schema or '*'} {target.lower()}"
         needs = {("schema", schema)} if schema else set()
         marks = {("default privileges", schema or "")} if role is None else set()
         for statement_op in revokes:

@@ -9,7 +9,6 @@ before the context exists and returns the renamed current model.
 from __future__ import annotations
 
 import copy
-import re
 
 from . import ddl
 from . import hazards as hz
@@ -57,23 +56,22 @@ def rename_replaced_types(current: Schema, desired: Schema, plan: Plan) -> tuple
         type_renames[new_qname] = qname
         for table in a.tables.values():
             for column in table.columns.values():
-                column.type = _retype(column.type, old_ref, new_ref)
+                column.type = ddl.type_name_renamed(column.type, old_ref, new_ref)
         for other in a.types.values():
             if isinstance(other, Domain):
-                other.base = _retype(other.base, old_ref, new_ref)
+                other.base = ddl.type_name_renamed(other.base, old_ref, new_ref)
             elif isinstance(other, Composite):
                 for attribute in other.attributes:
-                    attribute.type = _retype(attribute.type, old_ref, new_ref)
+                    attribute.type = ddl.type_name_renamed(attribute.type, old_ref, new_ref)
         # Functions taking or returning the type follow the rename: they
         # become different functions, dropped and re-created around it.
-        pattern = re.compile(r'(?<![\w."])' + re.escape(old_ref) + r'(?![\w"])')
         moved: dict[Key, Key] = {}
         for sig, function in list(a.functions.items()):
             if ("function", sig) not in {d for d, r, _ in a.depends if r == ("type", qname)}:
                 continue
-            function.identity_args = pattern.sub(new_ref, function.identity_args)
-            function.arg_types = pattern.sub(new_ref, function.arg_types)
-            function.result = pattern.sub(new_ref, function.result or "") or function.result
+            function.identity_args = ddl.type_references_renamed(function.identity_args, old_ref, new_ref)
+            function.arg_types = ddl.type_references_renamed(function.arg_types, old_ref, new_ref)
+            function.result = ddl.type_references_renamed(function.result or "", old_ref, new_ref) or function.result
             del a.functions[sig]
             a.functions[function.signature] = function
             moved[("function", sig)] = ("function", function.signature)
@@ -204,7 +202,8 @@ def converts_to_rebuilt_type(ctx: Context, old_type: str, new_type: str) -> bool
     for renamed, original in ctx.type_renames.items():
         schema, name = renamed.split(".", 1)
         o_schema, o_name = original.split(".", 1)
-        if _retype(old_type, qualified(schema, name), qualified(o_schema, o_name)) == new_type != old_type:
+        restored = ddl.type_name_renamed(old_type, qualified(schema, name), qualified(o_schema, o_name))
+        if restored == new_type != old_type:
             return True
     return False
 
@@ -240,12 +239,6 @@ def _is_subsequence(old: list[str], new: list[str]) -> bool:
     """Whether ``new`` keeps every label of ``old`` in the same order."""
     positions = [new.index(label) for label in old if label in new]
     return len(positions) == len(old) and positions == sorted(positions)
-
-
-def _retype(type_name: str, old_ref: str, new_ref: str) -> str:
-    if type_name == old_ref or type_name.startswith(old_ref + "["):
-        return new_ref + type_name[len(old_ref):]
-    return type_name
 
 
 def _rekey(key: Key, old: str, new: str) -> Key:

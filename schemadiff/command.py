@@ -3,6 +3,15 @@
 ``schemadiff.cli`` parses arguments, calls one of these and renders what it
 returns; nothing here prints. Long steps report through ``status`` so the
 CLI can show what is happening.
+
+The engine, the SQL parser (pglast), the shadow server's loaders, rename
+hints, online mode and the runner are imported inside the functions that
+use them, on purpose: each command loads what it runs, and a plan the
+result cache answers loads neither the engine nor pglast
+(tests/test_caching.py holds that; the warm figure of
+``benchmarks/scale.py`` depends on it). ``_Inputs`` is the workspace of one
+run: the inputs, their cache keys, the shadow server's lifetime and the
+databases loaded on it.
 """
 
 from __future__ import annotations
@@ -1050,7 +1059,7 @@ def new_migration(name: str, target: RunnerTarget, *, create_directory: bool = F
     check_name(name)
     directory = load_directory(target.directory)
     if directory.migrations:
-        verify_sum(target.directory)
+        verify_sum(directory)
     scheme = numbering(directory, target.versions)
     version = next_versions(directory.versions, 1, scheme)[0]
     up, down = blank_pair(name)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pglast import ast, enums, parser
 
 from .engine import renames
-from .engine.ddl import ident, literal
+from .engine.ddl import ident, index_definition_unnamed, literal
 from .engine.model import Enum
 from .engine.renames import Rename
 from .errors import CommandError, SourcePosition
@@ -658,11 +658,9 @@ def _column_signatures(schema: Schema, tables: set[str | None]) -> dict[tuple[st
 
 
 def _index_signatures(schema: Schema) -> dict[tuple[str, str], str]:
-    # The definition names the index once, right after CREATE [UNIQUE] INDEX.
-    return {
-        (index.table, index.name): index.definition.replace(f" {ident(index.name)} ON ", " ON ", 1)
-        for index in schema.indexes.values()
-    }
+    # The definition without the index's name, by the engine's own rule (the key it finds renamed indexes by).
+    return {(index.table, index.name): index_definition_unnamed(index.definition, index.name)
+            for index in schema.indexes.values()}
 
 
 def _constraint_signatures(schema: Schema) -> dict[tuple[str, str], str]:

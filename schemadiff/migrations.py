@@ -16,6 +16,7 @@ that the sum file itself cannot be edited unnoticed.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import shlex
@@ -58,7 +59,14 @@ def _hash_hint(directory: Path) -> str:
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``.up`` or ``.down`` file."""
+    """One ``.up`` or ``.down`` file.
+
+    Its bytes are read once, on the first :meth:`read_bytes`, and kept: the
+    sum check, the checksums recorded in ``schemadiff_history``, the parse
+    and the run all see the same content, so a file edited while ``apply``
+    runs cannot pass the check in one form and run in another. Load the
+    directory again (:func:`load_directory`) to see later edits.
+    """
 
     version: int
     description: str
@@ -70,10 +78,16 @@ class MigrationFile:
         return self.path.name
 
     def read_bytes(self) -> bytes:
-        """The file's bytes; MigrationDirectoryError when unreadable, not a regular file, or above the size bound.
+        """The file's bytes, as first read; MigrationDirectoryError when unreadable, not a regular file, or
+        above the size bound.
 
         The bound is ``schemadiff.sqlfile.MAX_SQL_FILE_BYTES``, as for every SQL file schemadiff reads.
         """
+        return self._content
+
+    @functools.cached_property
+    def _content(self) -> bytes:
+        # cached_property keeps only a value: a failed read raises again on the next call.
         try:
             if not stat.S_ISREG(self.path.stat().st_mode):
                 raise MigrationDirectoryError(f"migration file {self.path} is not a regular file")
@@ -337,14 +351,17 @@ def read_sum(path: str | Path) -> SumFile | None:
     return SumFile(lines[0][3:], tuple(entries))
 
 
-def verify_sum(path: str | Path) -> bool:
+def verify_sum(path: str | Path | MigrationDirectory) -> bool:
     """Check the directory against its sum file.
 
-    Returns True when verified and False when the directory has no sum file
-    (a hand-written directory: unchecked, the caller should say so). Raises
+    ``path``: the directory, or one already loaded (:func:`load_directory`),
+    whose files are then checked as that load read them: the caller runs
+    the very bytes that were checked. Returns True when verified and False
+    when the directory has no sum file (a hand-written directory:
+    unchecked, the caller should say so). Raises
     :class:`MigrationDirectoryError` naming what changed otherwise.
     """
-    directory = load_directory(path)
+    directory = path if isinstance(path, MigrationDirectory) else load_directory(path)
     recorded = read_sum(directory.path)
     if recorded is None:
         return False

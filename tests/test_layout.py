@@ -196,6 +196,40 @@ def test_the_shadow_and_the_runner_do_not_reach_the_command_layer():
             assert not any(_in("schemadiff.runner", m) for m in _closure(internal, name)), name
 
 
+COMPARISONS = ("diff", "tables", "usertypes", "objects", "privileges")
+
+
+def test_the_engine_compares_with_plain_functions_over_a_frozen_context():
+    """Issue #12: per-kind comparison as plain functions over two models and a frozen context, not mixins
+    sharing mutable state. The comparison modules define no class with methods (diff.py's SchemaIndex is a
+    frozen record), nothing assigns to the context, and the context refuses assignment."""
+    import dataclasses
+
+    import pytest
+
+    from schemadiff.engine.context import Context
+    from schemadiff.engine.model import Schema
+
+    for name in COMPARISONS:
+        tree = ast.parse((PACKAGE / "engine" / f"{name}.py").read_text(encoding="utf-8"))
+        classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)
+                   and any(isinstance(item, ast.FunctionDef) for item in node.body)]
+        assert not classes, f"engine/{name}.py: classes with methods {classes}"
+        assigned = [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
+                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(target, (ast.Attribute, ast.Subscript))
+                    and isinstance(getattr(target, "value", None), ast.Attribute)
+                    and isinstance(target.value.value, ast.Name) and target.value.value.id == "ctx"
+                    or isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                    and target.value.id == "ctx"]
+        assert not assigned, f"engine/{name}.py assigns to the context at lines {assigned}"
+    empty = Schema()
+    ctx = Context(empty, empty, False, {}, {}, {}, {}, {}, {}, frozenset(), frozenset(), {}, {}, frozenset(),
+                  frozenset())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.replaced = frozenset({("table", "public.t")})  # type: ignore[misc]
+
+
 def test_the_cli_imports_only_the_command_layer():
     internal, _ = _graph()
     assert internal["schemadiff.cli"] <= {"schemadiff", "schemadiff.command", "schemadiff.errors"}, internal["schemadiff.cli"]

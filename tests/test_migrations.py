@@ -124,6 +124,25 @@ def test_hand_edited_sum_file_is_detected(summed: Path) -> None:
         verify_sum(summed)
 
 
+def test_a_file_edited_after_the_check_runs_as_checked(summed: Path) -> None:
+    """The sum check, the checksums and the parse of one load see one read of each file: a file edited on
+    disk between the check and the run (a checkout, an editor saving) cannot run in a form that was not
+    checked, nor be recorded under the checked file's checksum."""
+    from schemadiff.runner.apply import schedule
+
+    directory = load_directory(summed)
+    assert verify_sum(directory) is True
+    checksum = directory.get(3).up.checksum()
+    write(summed, "000003_c.up.sql", "DROP TABLE a;")
+    write(summed, "000003_c.down.sql", "DROP TABLE a CASCADE;")
+    steps = schedule(directory, 1, 3)
+    assert [s.script.script.statements[0].text.strip() for s in steps] == ["CREATE TABLE c (id int)"]
+    assert steps[0].script.checksum == checksum and steps[0].down_checksum == directory.get(3).down.checksum()
+    assert verify_sum(directory) is True  # the checked load still verifies as it was read
+    with pytest.raises(MigrationDirectoryError, match=r"edited .*000003_c"):
+        verify_sum(summed)  # a new load reads the edit
+
+
 def test_rehash_accepts_the_change(summed: Path) -> None:
     write(summed, "000003_c.up.sql", "CREATE TABLE c (id bigint);")
     write_sum(summed)

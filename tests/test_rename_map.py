@@ -106,6 +106,28 @@ def test_constraint_index_and_enum_value_renames(make_db):
     ])
 
 
+QUOTED = """
+CREATE TYPE "Mood" AS ENUM ('it''s fine', 'sad');
+CREATE TABLE "Users" ("Id" int PRIMARY KEY, "Mail" text, feels "Mood" DEFAULT 'it''s fine',
+    CHECK (feels <> 'sad'::"Mood"));
+CREATE TABLE "Posts" (id int, "Author" int REFERENCES "Users" ("Id"));
+CREATE INDEX "Users Mail Idx" ON "Users" ("Mail") WHERE feels = 'it''s fine';
+CREATE VIEW "Mail View" AS SELECT "Mail", "Id" FROM "Users" WHERE "Mail" IS NOT NULL;
+"""
+
+
+@pytest.mark.parametrize("rename", [
+    Rename("index", "public", None, "Users Mail Idx", "Mail Idx Now"),
+    Rename("enum value", "public", "Mood", "it's fine", "it's \"good\""),
+    Rename("column", "public", "Users", "Mail", "E Mail"),
+    Rename("column", "public", "Users", "Id", "select"),
+], ids=["index", "enum value", "column", "keyword column"])
+def test_quoted_names_and_labels_are_rewritten_as_postgresql_prints_them(make_db, rename):
+    # The rewritten definitions (engine/ddl.py's index_definition_renamed, identifiers_renamed,
+    # enum_constants_renamed) quote as PostgreSQL does: mixed case, spaces, keywords, an apostrophe.
+    assert_exact(make_db, QUOTED, [rename])
+
+
 SAME_NAMES = """
 CREATE TABLE a (a_id int, tenant int, PRIMARY KEY (tenant, a_id));
 CREATE TABLE b (b_id int PRIMARY KEY, a_id int, tenant int,

@@ -95,6 +95,12 @@ class Change:
         """
         return self.note + (self.op.render() if self.op is not None else self.text or "")
 
+    def __getstate__(self) -> dict:
+        # Rendered before it is pickled (the result cache): a plan read back is shown without loading the
+        # renderer's quoting rules (pglast's keyword lists), and renders as it did when it was planned.
+        self.sql  # noqa: B018
+        return self.__dict__
+
     def _compared(self) -> tuple:
         return (self.sql, self.action, self.kind, self.name, self.table, self.hazards, self.transactional,
                 self.statement, self.lock, self.relation, self.also_locks, self.needs, self.frees)

@@ -7,10 +7,14 @@ decide what changes and call a function here, named after the statement
 (:func:`create_schema`, :func:`alter_column_set_storage`, :func:`grant`...),
 that takes model objects or plain names and returns the statement's text
 (ending with ';'); a few return a clause or an expression that such a
-function takes (COMMENT ON targets, GRANT's object clause, a sequence's
-position). None of them assembles SQL itself;
-tests/test_render_layout.py reads their source and fails on any f-string,
-concatenation or formatting that builds a statement outside this module.
+function takes (COMMENT ON targets, GRANT's object clause, ALTER DEFAULT
+PRIVILEGES' object type, a sequence's position), and a few rewrite text the
+model holds as PostgreSQL printed it, the way PostgreSQL prints it after a
+rename (an index's definition, identifiers and enum constants in a view's
+or constraint's text, a default's sequence). None of the planners assembles
+or rewrites SQL itself; tests/test_render_layout.py reads their source and
+fails on any f-string, concatenation, formatting, join, substitution or
+replacement that builds or rewrites SQL outside this module.
 Online mode's rewrites render here too, from the model objects the engine
 planned with (``Change.subject``), so no statement is parsed back to be
 rewritten. Names are quoted the way PostgreSQL's ``quote_ident`` does, so
@@ -18,7 +22,7 @@ mixed-case names and keywords survive.
 
 The planners do not call a renderer directly: ``op.create_schema(name)``
 makes an :class:`Op` (the function's name and its arguments), which
-``_Differ.add`` keeps as ``Change.op``; online mode and rename hints
+``Plan.add`` (``engine/context.py``) keeps as ``Change.op``; online mode and rename hints
 transform or make operations (``with_options``); the text is rendered
 once, when ``Change.sql`` is first read (the plan shown or written).
 
@@ -1196,3 +1200,127 @@ def domain_constraint_target(name: str, domain: Domain) -> str:
 def function_target(function: Function) -> str:
     """``FUNCTION | PROCEDURE | AGGREGATE schema.name(argument types)``."""
     return f"{function_kind(function)} {function_ref(function)}"
+
+
+# -- printed definitions rewritten for a rename ----------------------------------------
+#
+# The model keeps index, constraint, view and default text as PostgreSQL prints it
+# (pg_get_indexdef, pg_get_constraintdef, pg_get_viewdef, pg_get_expr). After a rename
+# PostgreSQL prints the new name there (it stores oids and attribute numbers, not text), so
+# the engine's model of the renamed database holds the same text with the name rewritten.
+# The planners find *where* (token spans from PostgreSQL's own scanner, via pglast); these
+# functions write *what*, quoted as PostgreSQL prints it, so no quoting rule lives elsewhere.
+
+
+def index_definition_renamed(definition: str, old: str, new: str) -> str | None:
+    """pg_get_indexdef's ``CREATE [UNIQUE] INDEX old ON ...`` with the index named ``new``.
+
+    ``old``/``new`` bare index names. PostgreSQL prints the name quoted as
+    ``quote_ident`` does between ``INDEX`` and ``ON`` (pg_get_indexdef;
+    ``CONCURRENTLY`` is never printed); the first ``" INDEX old ON "`` is that name,
+    since the definition's columns and predicate come after ``ON``. None when the
+    definition has no such text: the caller cannot derive what PostgreSQL will print.
+    """
+    marker = f" INDEX {ident(old)} ON "
+    if marker not in definition:
+        return None
+    return definition.replace(marker, f" INDEX {ident(new)} ON ", 1)
+
+
+def index_definition_unnamed(definition: str, name: str) -> str:
+    """pg_get_indexdef's text for index ``name`` with the name left out (``CREATE INDEX ON s.t ...``).
+
+    A comparison key, never executed: two indexes that differ only in their names
+    (see :func:`index_definition_renamed` for where PostgreSQL prints the name) have
+    equal keys. The text is returned unchanged if it does not name the index that way.
+    """
+    return definition.replace(f" INDEX {ident(name)} ON ", " INDEX ON ", 1)
+
+
+def default_sequence_renamed(default: str, old: str, new: str) -> str:
+    """A column default (pg_get_expr text, ``nextval('s.old_seq'::regclass)``) naming sequence ``new``.
+
+    ``old``/``new`` the sequences as ``regclass`` text prints them (quoted
+    qualified names, :func:`qualified`): PostgreSQL stores the default's
+    ``regclass`` constant as the sequence's oid and prints its current name,
+    as a string literal (:func:`regclass`), so after ALTER SEQUENCE ... RENAME
+    the default reads the new name; every such literal is rewritten.
+    """
+    return default.replace(literal(old), literal(new))
+
+
+def type_name_renamed(type_name: str, old_ref: str, new_ref: str) -> str:
+    """A type name as ``format_type`` prints it (``public.mood``, ``public.mood[]``) naming ``new_ref``
+    where it named ``old_ref`` or an array of it; any other name unchanged.
+
+    ``old_ref``/``new_ref`` quoted qualified names (:func:`qualified`), as
+    format_type prints a user type outside the search path; PostgreSQL
+    prints a column's, attribute's or domain's type by its oid, so after
+    ALTER TYPE ... RENAME they read the new name.
+    """
+    if type_name == old_ref or type_name.startswith(old_ref + "["):
+        return new_ref + type_name[len(old_ref):]
+    return type_name
+
+
+def type_references_renamed(text: str, old_ref: str, new_ref: str) -> str:
+    """A function's argument or result types as PostgreSQL prints them
+    (``pg_get_function_identity_arguments``, format_type) with each whole reference to type
+    ``old_ref`` written ``new_ref`` (see :func:`type_name_renamed`).
+
+    Whole references only: not part of a longer or quoted name
+    (``public.mood_x``, ``"public.mood"``), so an argument's own name or
+    another type is left as it is. ``new_ref`` is inserted as it is (no
+    regular expression escapes).
+    """
+    pattern = re.compile(r'(?<![\w."])' + re.escape(old_ref) + r'(?![\w"])')
+    return pattern.sub(lambda match: new_ref, text)
+
+
+def _spliced(text: str, spans: Iterable[tuple[int, int]], replacement: Callable[[int], str]) -> str:
+    for start, end in sorted(spans, reverse=True):  # from the end: earlier offsets stay valid
+        text = text[:start] + replacement(start) + text[end:]
+    return text
+
+
+def identifiers_renamed(text: str, spans: Iterable[tuple[int, int]], new: str, *, old: str = "",
+                        keep_name: Iterable[int] = ()) -> str:
+    """Printed SQL text (a view's query, a constraint's or policy's expression) with each identifier
+    token at ``spans`` written as ``new``, quoted as PostgreSQL prints it (:func:`ident`).
+
+    ``spans`` (start, end) character offsets, end exclusive, of the tokens
+    that name the renamed object (found with PostgreSQL's scanner by the
+    caller); a token whose start is in ``keep_name`` becomes ``new AS old``:
+    a view's output column that was the renamed column keeps its name
+    (pg_get_viewdef prints ``b AS a`` after RENAME COLUMN a TO b). Nothing
+    outside the spans changes.
+    """
+    kept = set(keep_name)
+    return _spliced(text, spans, lambda start: ident(new) + (f" AS {ident(old)}" if start in kept else ""))
+
+
+def enum_constants_renamed(text: str, spans: Iterable[tuple[int, int]], new: str) -> str:
+    """Printed SQL text with each string constant at ``spans`` (an enum label's ``'old'`` before
+    ``::type``) written as the literal ``'new'`` (:func:`literal`).
+
+    PostgreSQL stores an enum constant by its pg_enum oid and prints the
+    label it has now, so after ALTER TYPE ... RENAME VALUE the text reads the
+    new label. ``spans`` (start, end) offsets, end exclusive, found by the
+    caller with PostgreSQL's scanner.
+    """
+    return _spliced(text, spans, lambda start: literal(new))
+
+
+def dotted_name(*parts: str | None) -> str:
+    """``schema.relation.member`` with each part quoted (:func:`ident`), None parts left out
+    (``public."T".col`` for a column, ``public.t`` for a table): how a rename names the renamed
+    object in the plan (``Change.name`` of :func:`schemadiff.engine.renames.rename_changes`)."""
+    return ".".join(ident(p) for p in parts if p is not None)
+
+
+def default_privileges_target(objtype: str) -> str:
+    """The object-type word of ALTER DEFAULT PRIVILEGES ... GRANT ... ON <word> for pg_default_acl's
+    ``defaclobjtype`` (``r`` TABLES, ``S`` SEQUENCES, ``f`` FUNCTIONS, ``T`` TYPES, ``n`` SCHEMAS;
+    PostgreSQL, ALTER DEFAULT PRIVILEGES): the target :func:`grant`/:func:`revoke` take inside
+    :func:`alter_default_privileges`. KeyError for another letter (the model reads only these)."""
+    return {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}[objtype]

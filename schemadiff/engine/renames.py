@@ -45,7 +45,7 @@ from pglast import parser
 from . import hazards as hz
 from .change import Change
 from . import ddl
-from .ddl import ident, literal, qualified
+from .ddl import qualified
 from .locks import LockMode, lock_of
 from .model import Constraint, Enum, Key, Schema, Table
 
@@ -149,7 +149,7 @@ def rename_changes(renames: RenameMap, renamed: Schema | None = None) -> list[Ch
             op=operation,
             action="rename",
             kind=rename.kind,
-            name=".".join(ident(p) for p in (rename.schema, rename.parent, rename.new) if p is not None),
+            name=ddl.dotted_name(rename.schema, rename.parent, rename.new),
             table=table,
             hazards=rename_hazards(rename.kind),
             statement=statement,
@@ -433,10 +433,10 @@ def _rename_index(schema: Schema, rename: Rename) -> None:
     if new_q in schema.indexes or new_q in schema.tables or new_q in schema.views or new_q in schema.sequences:
         raise NotModelled(f"{new_q} already names a relation")
     index = schema.indexes[old_q]
-    marker = f" INDEX {ident(rename.old)} ON "
-    if marker not in index.definition:
+    definition = ddl.index_definition_renamed(index.definition, rename.old, rename.new)
+    if definition is None:
         raise NotModelled(f"index {old_q}: unexpected definition")
-    index.definition = index.definition.replace(marker, f" INDEX {ident(rename.new)} ON ", 1)
+    index.definition = definition
     index.name = rename.new
     schema.indexes = {new_q if k == old_q else k: v for k, v in schema.indexes.items()}
     table = schema.tables.get(index.table)
@@ -538,9 +538,7 @@ def _rewrite(text: str, old: str, new: str, counter: Counter, *, prefix: str, wh
     references = counter(_tree(prefix + text, what))
     if references != len(tokens):
         raise NotModelled(f"{what}: {old} appears in {text!r} as something other than the renamed object")
-    for token in reversed(tokens):
-        text = text[: token.start] + ident(new) + text[token.end + 1:]
-    return text
+    return ddl.identifiers_renamed(text, [(t.start, t.end + 1) for t in tokens], new)
 
 
 def _rewrite_foreign_key(text: str, old: str, new: str, *, own: bool, referenced: bool, what: str) -> str:
@@ -571,9 +569,7 @@ def _rewrite_foreign_key(text: str, old: str, new: str, *, own: bool, referenced
             raise NotModelled(f"{what}: {old} appears in {text!r} as something other than a column")
         if wanted:
             sides.extend(found)
-    for token in sorted(sides, key=lambda t: t.start, reverse=True):
-        text = text[: token.start] + ident(new) + text[token.end + 1:]
-    return text
+    return ddl.identifiers_renamed(text, [(t.start, t.end + 1) for t in sides], new)
 
 
 def _rewrite_statement(text: str, old: str, new: str, counter: Counter, *, prefix: str = "", what: str) -> str:
@@ -702,7 +698,7 @@ def _refuse_mentions(schema: Schema, name: str, what: str) -> None:
 def _rewrite_enum_constants(text: str, type_ref: str, old: str, new: str, what: str) -> str:
     """``'old'::type_ref`` written ``'new'::type_ref``; NotModelled where the label appears otherwise
     (uncast, in an array literal of the type, cast to another user type such as a domain over it)."""
-    if old not in text:
+    if old not in text and old.replace("'", "''") not in text:  # printed as a literal: quotes doubled
         return text
     tokens = _scan(text, what)
     replace: list[Any] = []
@@ -724,9 +720,7 @@ def _rewrite_enum_constants(text: str, type_ref: str, old: str, new: str, what: 
             continue  # a built-in type (printed unqualified): a text 'old' is not the label
         elif value == old or cast is not None and "." in cast:
             raise NotModelled(f"{what}: the label {old!r} appears in {text!r} where its new text cannot be derived")
-    for token in reversed(replace):
-        text = text[: token.start] + literal(new) + text[token.end + 1:]
-    return text
+    return ddl.enum_constants_renamed(text, [(t.start, t.end + 1) for t in replace], new)
 
 
 def _string_value(raw: str) -> str | None:
@@ -895,7 +889,4 @@ def _view_after_column_rename(view: Any, schema: str, table: str, old: str, new:
             raise NotModelled(f"{what}: an output column named {new} after the renamed column")
         if fields.get("name") is None:
             keep_name.add(min(t.start for t in tokens if t.start >= value["location"]))
-    for token in reversed(tokens):
-        alias = f" AS {ident(old)}" if token.start in keep_name else ""
-        text = text[: token.start] + ident(new) + alias + text[token.end + 1:]
-    return text
+    return ddl.identifiers_renamed(text, [(t.start, t.end + 1) for t in tokens], new, old=old, keep_name=keep_name)

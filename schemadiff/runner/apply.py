@@ -660,7 +660,7 @@ def status(url: str, directory: str | Path) -> StatusReport:
     ``apply`` does), a dirty-NULL, foreign or below -1 version row.
     """
     migrations = _open_directory(directory)
-    sum_verified = verify_sum(migrations.path)
+    sum_verified = verify_sum(migrations)
     with _session(url) as session:
         state = session.tables.read_state()
         history = session.tables.history_rows()
@@ -796,7 +796,7 @@ def _checked_directory(
     migrations = _open_directory(directory)
     if migrations.ignored:
         emit(FilesIgnored(migrations.ignored))
-    verified = verify_sum(migrations.path)
+    verified = verify_sum(migrations)
     if not verified:
         if require_sum:
             raise MigrationDirectoryError(

@@ -32,8 +32,15 @@ def rename_replaced_types(current: Schema, desired: Schema, plan: Plan) -> tuple
     a, b = current, desired
     type_renames: dict[str, str] = {}
     copied = False
-    for qname, old in list(a.types.items()):
+    # A worklist, not one pass: renaming a type rewrites the domains over it, which may then need the
+    # same treatment (a domain over a re-created enum is re-created over the new enum).
+    pending = list(a.types)
+    while pending:
+        qname = pending.pop(0)
+        old = a.types.get(qname)  # the copy's object once copied; None once renamed away
         new = b.types.get(qname)
+        if old is None:
+            continue
         # Only an enum or a domain keeps its columns' data through a rename (a range's are rebuilt anyway).
         if new is None or type(old) is not type(new) or not isinstance(old, Enum | Domain) \
                 or not replaced_type(old, new):
@@ -57,6 +64,8 @@ def rename_replaced_types(current: Schema, desired: Schema, plan: Plan) -> tuple
         old.name = renamed
         a.types[new_qname] = old
         type_renames[new_qname] = qname
+        pending.extend(other for other, kind in a.types.items() if isinstance(kind, Domain) and other not in pending
+                       and other not in type_renames)
         for table in a.tables.values():
             for column in table.columns.values():
                 column.type = ddl.type_name_renamed(column.type, old_ref, new_ref)
@@ -212,10 +221,16 @@ def converts_to_rebuilt_type(ctx: Context, old_type: str, new_type: str) -> bool
 
 
 def is_enum(ctx: Context, type_name: str) -> bool:
+    """Whether ``type_name`` (an array of it too) is an enum, or a domain over one, on either side: its values
+    cast to and from another enum only through text (PostgreSQL has no cast between two enum types)."""
     base = type_name.removesuffix("[]")
     for schema in (ctx.a, ctx.b):
         for obj in schema.types.values():
-            if isinstance(obj, Enum) and qualified(obj.schema, obj.name) == base:
+            if qualified(obj.schema, obj.name) != base:
+                continue
+            if isinstance(obj, Enum):
+                return True
+            if isinstance(obj, Domain) and obj.base.removesuffix("[]") != base and is_enum(ctx, obj.base):
                 return True
     return False
 

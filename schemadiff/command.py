@@ -553,7 +553,8 @@ class _Inputs:
             # adopting a database starts before its first migration exists.
             must_exist = directory_must_exist and target.db_url is None
             self.migrations = load_directory(target.directory, must_exist=must_exist)
-        up_files = [m.up.path for m in self.migrations.migrations if m.up is not None] if self.migrations else []
+        up_files = [(m.up.name, m.up.read_bytes()) for m in self.migrations.migrations
+                    if m.up is not None] if self.migrations else []
         server = identity(shadow_url)
         self.desired_key = cache.key("desired", server, self.desired_text)
         self.current_key = cache.key("replay", server, cache.directory_digest(up_files))
@@ -781,8 +782,9 @@ def generate(
         raise ConfigError("generate needs a migration directory: pass --dir DIR or name a configured service")
     inputs = _Inputs(target, shadow_url, status, directory_must_exist=not create_directory)
     if inputs.replayed_count:
-        # Never build on a directory whose files changed since they were generated.
-        verify_sum(target.directory)
+        # Never build on a directory whose files changed since they were generated (checked as the
+        # replay reads them: one read per file).
+        verify_sum(inputs.migrations)
     # The same job asked again (same directory, same desired file) reuses the
     # pair verified last time: it is what the run would compute and verify.
     results = cache.result_cache()

@@ -26,6 +26,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,12 +87,16 @@ def key(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
-def directory_digest(files: list[Path]) -> bytes:
-    """Names and contents of a directory's files, in the given order."""
+def directory_digest(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """A digest of a directory's files, given as (file name, content) pairs in the given order.
+
+    The contents come from the caller (``MigrationFile.read_bytes``): the key
+    covers the very bytes the replay runs, not a second read of the files.
+    """
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for name, content in files:
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(content).digest())
     return digest.digest()
 
 

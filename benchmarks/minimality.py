@@ -410,6 +410,13 @@ def _owner_relation(touch: Touch, desired: Snapshot) -> str | None:
     return None
 
 
+def _present(snap: Snapshot, touch: Touch, state: object) -> bool:
+    """Whether the snapshot holds the object at all (a schema with nothing to record is ``{}``, still there)."""
+    if touch.category in _PSEUDO_CATEGORIES:
+        return _exists(state)
+    return touch.key in snap.get(touch.category, {})
+
+
 _PSEUDO_CATEGORIES = {"relation+": "relations", "function-name": "functions", "comment": "comments",
                       "identity": "columns"}
 
@@ -444,8 +451,8 @@ def unnecessary_statements(statements: list[Statement], before: Snapshot, desire
             if _owner_relation(touch, desired) in created_relations:
                 continue  # re-creating what goes with a recreated table or view
             old, new = _state(before, touch), _state(desired, touch)
-            if not _exists(old) and not _exists(new) and touch.key not in introduced \
-                    and _owner_relation(touch, desired) not in introduced:
+            if not _present(before, touch, old) and not _present(desired, touch, new) \
+                    and touch.key not in introduced and _owner_relation(touch, desired) not in introduced:
                 flagged.append(f"{touch.category.rstrip('+')} {touch.key} is in neither catalog snapshot, so cannot"
                                f" be judged: {first_line}")
                 break

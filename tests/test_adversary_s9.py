@@ -294,3 +294,14 @@ def test_a_new_partition_comes_after_the_columns_its_parent_gains(cli, tmp_path,
     result = cli("generate", "partitions", "--desired", desired, "--dir", migrations, *(["--online"] if online else []))
     assert result.exit_code == 0, result.out + result.err
     assert cli("plan", "--desired", desired, "--dir", migrations).exit_code == 0
+
+
+def test_an_object_the_snapshot_records_as_empty_is_still_there(make_db):
+    """A schema with nothing to record is ``{}`` in the snapshot: dropping it is judged, not "in neither"."""
+    from schemadiff.shadow import catalog
+    from schemadiff.sqlfile import parse_statements
+
+    unnecessary_statements = _judge()
+    before = catalog.snapshot(make_db("CREATE SCHEMA test_schema"))
+    after = catalog.snapshot(make_db())
+    assert unnecessary_statements(parse_statements("DROP SCHEMA test_schema"), before, after) == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ddl
 from .change import Change
@@ -82,6 +83,20 @@ class Context:
     def a_children(self, relation: str) -> list[Key]:
         """The keys of what hangs off ``relation`` in the current model (see :func:`children_of`)."""
         return children_of(self.a, relation)
+
+    def dropped_members(self, kind: str, current: Mapping[str, Any],
+                        desired: Mapping[str, Any]) -> list[tuple[str, Any, Key]]:
+        """(name, object, key) of each object of ``kind`` hanging off a relation (a trigger, policy, rule,
+        statistics object: ``obj.table``) that is dropped on its own: gone from ``desired`` or replaced.
+        One whose relation is dropped goes with it (DROP TABLE / DROP VIEW takes it along)."""
+        return [(name, obj, (kind, name)) for name, obj in current.items()
+                if obj.table not in self.dropped_relations
+                and (name not in desired or (kind, name) in self.replaced)]
+
+    def member_created(self, key: Key, obj: Any, old: object | None) -> bool:
+        """Whether an object hanging off a relation is created (again): new, replaced, or on a relation
+        the plan creates or re-creates."""
+        return old is None or key in self.replaced or obj.table in self.created_relations
 
     def owner_dropped(self, owned_by: tuple[str, str] | None) -> bool:
         """Whether the column owning a sequence (``(table, column)``) goes away or is re-created."""

@@ -628,18 +628,14 @@ def diff_views(ctx: Context, plan: Plan) -> None:
 
 
 def diff_triggers(ctx: Context, plan: Plan) -> None:
-    for name, trigger in ctx.a.triggers.items():
-        key = ("trigger", name)
-        if trigger.table in ctx.dropped_relations:
-            continue
-        if name not in ctx.b.triggers or key in ctx.replaced:
-            plan.add(ddl.op.drop_trigger(trigger), "drop", "trigger", name, trigger.table, R_DROP["trigger"],
-                     statement="DROP TRIGGER",
-                     removes={key}, had=ctx.a_refs(key))
+    for name, trigger, key in ctx.dropped_members("trigger", ctx.a.triggers, ctx.b.triggers):
+        plan.add(ddl.op.drop_trigger(trigger), "drop", "trigger", name, trigger.table, R_DROP["trigger"],
+                 statement="DROP TRIGGER",
+                 removes={key}, had=ctx.a_refs(key))
     for name, trigger in ctx.b.triggers.items():
         key = ("trigger", name)
         old = ctx.a.triggers.get(name)
-        created = old is None or key in ctx.replaced or trigger.table in ctx.created_relations
+        created = ctx.member_created(key, trigger, old)
         if created:
             plan.add(ddl.op.create_trigger(trigger), "create", "trigger", name, trigger.table, R_CREATE["trigger"],
                      statement="CREATE TRIGGER",
@@ -653,18 +649,14 @@ def diff_triggers(ctx: Context, plan: Plan) -> None:
 
 
 def diff_policies(ctx: Context, plan: Plan) -> None:
-    for name, policy in ctx.a.policies.items():
-        key = ("policy", name)
-        if policy.table in ctx.dropped_relations:
-            continue
-        if name not in ctx.b.policies or key in ctx.replaced:
-            plan.add(ddl.op.drop_policy(policy), "drop", "policy", name, policy.table, R_DROP["policy"],
-                     statement="DROP POLICY",
-                     removes={key}, had=ctx.a_refs(key))
+    for name, policy, key in ctx.dropped_members("policy", ctx.a.policies, ctx.b.policies):
+        plan.add(ddl.op.drop_policy(policy), "drop", "policy", name, policy.table, R_DROP["policy"],
+                 statement="DROP POLICY",
+                 removes={key}, had=ctx.a_refs(key))
     for name, policy in ctx.b.policies.items():
         key = ("policy", name)
         old = ctx.a.policies.get(name)
-        created = old is None or key in ctx.replaced or policy.table in ctx.created_relations
+        created = ctx.member_created(key, policy, old)
         if created:
             plan.add(ddl.op.create_policy(policy), "create", "policy", name, policy.table, R_CREATE["policy"],
                      statement="CREATE POLICY",

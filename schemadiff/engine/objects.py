@@ -57,17 +57,13 @@ def refuse_unmanaged(current: Schema, desired: Schema) -> None:
 
 
 def diff_rules(ctx: Context, plan: Plan) -> None:
-    for name, rule in ctx.a.rules.items():
-        key = ("rule", name)
-        if rule.table in ctx.dropped_relations:
-            continue  # DROP TABLE / DROP VIEW takes its rules along
-        if name not in ctx.b.rules or key in ctx.replaced:
-            plan.add(ddl.op.drop_rule(rule), "drop", "rule", name,
-                     rule.table, R_DROP["rule"], removes={key}, had=ctx.a_refs(key), statement="DROP RULE")
+    for name, rule, key in ctx.dropped_members("rule", ctx.a.rules, ctx.b.rules):
+        plan.add(ddl.op.drop_rule(rule), "drop", "rule", name,
+                 rule.table, R_DROP["rule"], removes={key}, had=ctx.a_refs(key), statement="DROP RULE")
     for name, rule in ctx.b.rules.items():
         key = ("rule", name)
         old = ctx.a.rules.get(name)
-        created = old is None or key in ctx.replaced or rule.table in ctx.created_relations
+        created = ctx.member_created(key, rule, old)
         if created:
             plan.add(ddl.op.create_rule(rule), "create", "rule", name, rule.table, R_CREATE["rule"], provides={key},
                      needs=ctx.b_refs(key), statement="CREATE RULE")
@@ -86,18 +82,14 @@ def diff_rules(ctx: Context, plan: Plan) -> None:
 
 
 def diff_statistics(ctx: Context, plan: Plan) -> None:
-    for name, stats in ctx.a.statistics.items():
-        key = ("statistics", name)
-        if stats.table in ctx.dropped_relations:
-            continue  # dropped with its table
-        if name not in ctx.b.statistics or key in ctx.replaced:
-            plan.add(ddl.op.drop_statistics(stats), "drop", "statistics", name,
-                     stats.table, R_DROP["statistics"], removes={key}, had=ctx.a_refs(key),
-                     statement="DROP STATISTICS")
+    for name, stats, key in ctx.dropped_members("statistics", ctx.a.statistics, ctx.b.statistics):
+        plan.add(ddl.op.drop_statistics(stats), "drop", "statistics", name,
+                 stats.table, R_DROP["statistics"], removes={key}, had=ctx.a_refs(key),
+                 statement="DROP STATISTICS")
     for name, stats in ctx.b.statistics.items():
         key = ("statistics", name)
         old = ctx.a.statistics.get(name)
-        created = old is None or key in ctx.replaced or stats.table in ctx.created_relations
+        created = ctx.member_created(key, stats, old)
         if created:
             plan.add(ddl.op.create_statistics(stats), "create", "statistics", name, stats.table, R_CREATE["statistics"],
                      provides={key}, needs=ctx.b_refs(key), statement="CREATE STATISTICS")

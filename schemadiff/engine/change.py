@@ -8,7 +8,7 @@ engine need not import them back.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .ddl import Op
 from .locks import Lock, LockMode
@@ -77,9 +77,9 @@ class Change:
     also_locks: tuple[Lock, ...] = ()
     needs: frozenset[Key] = frozenset()
     frees: frozenset[Key] = frozenset()
-    subject: Table | Constraint | Index | Column | None = field(default=None, compare=False)
+    subject: Table | Constraint | Index | Column | None = None
     note: str = ""
-    op: Op | None = field(default=None)
+    op: Op | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.op is None):

@@ -83,6 +83,11 @@ def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex
     waiting on something else), saves building it here. ``owners``: compare
     and set owners too (``OWNER TO``); off, owners and the owner's own
     privileges are ignored (see :mod:`schemadiff.engine.privileges`).
+    Neither model is changed (renames happen on copies). Raises
+    :class:`~schemadiff.errors.UnsupportedChange` when objects of a kind the
+    engine does not model differ, and
+    :class:`~schemadiff.engine.order.OrderingCycle` when the statements
+    depend on each other in a circle.
     """
     if current == desired or (not owners and same_without_owners(current, desired)):
         # In sync: a field-by-field comparison is a fraction of the cost of

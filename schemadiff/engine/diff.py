@@ -86,7 +86,7 @@ def diff_schemas(current: Schema, desired: Schema, *, current_index: SchemaIndex
     Neither model is changed (renames happen on copies). Raises
     :class:`~schemadiff.errors.UnsupportedChange` when objects of a kind the
     engine does not model differ, and
-    :class:`~schemadiff.engine.order.OrderingCycle` when the statements
+    :class:`~schemadiff.errors.OrderingCycle` when the statements
     depend on each other in a circle.
     """
     if current == desired or (not owners and same_without_owners(current, desired)):

@@ -112,8 +112,8 @@ def test_planning_either_direction_changes_neither_model(make_db, case):
     assert [change.sql for change in down] == expected_down
 
 
-def _generate(cli, tmp_path, case):
-    current_sql, desired_sql = PAIRS[case]
+def _project(cli, tmp_path, current_sql: str, desired_sql: str):
+    """A migration directory whose one recorded migration builds ``current_sql``, and the desired file."""
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "000001_init.up.sql").write_text(current_sql)
@@ -121,7 +121,11 @@ def _generate(cli, tmp_path, case):
     desired = tmp_path / "desired.sql"
     desired.write_text(desired_sql)
     assert cli("hash", "--dir", migrations).exit_code == 0
+    return migrations, desired
 
+
+def _generate(cli, tmp_path, case):
+    migrations, desired = _project(cli, tmp_path, *PAIRS[case])
     return migrations, cli("generate", "reorder", "--desired", desired, "--dir", migrations, "--allow-destructive")
 
 
@@ -277,13 +281,7 @@ CREATE TABLE events_2027 PARTITION OF events (note DEFAULT 'n') FOR VALUES FROM 
 def test_a_new_partition_comes_after_the_columns_its_parent_gains(cli, tmp_path, online):
     """CREATE TABLE ... PARTITION OF (kind DEFAULT 0) was planned before the parent's ADD COLUMN kind:
     plan printed an order that cannot run (column "kind" does not exist) and generate refused."""
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    (migrations / "000001_init.up.sql").write_text(PARTITIONED_CURRENT)
-    (migrations / "000001_init.down.sql").write_text("-- nothing\n")
-    desired = tmp_path / "desired.sql"
-    desired.write_text(PARTITIONED_DESIRED)
-    assert cli("hash", "--dir", migrations).exit_code == 0
+    migrations, desired = _project(cli, tmp_path, PARTITIONED_CURRENT, PARTITIONED_DESIRED)
     planned = cli("plan", "--desired", desired, "--dir", migrations, "--format", "sql")
     assert planned.exit_code == 2, planned.err
     lines = planned.out.splitlines()
